@@ -1,0 +1,30 @@
+"""tracer: make deadlocks and races in Python concurrent code visible and repeatable.
+
+The public API::
+
+    from tracer import load_scenario, run_plan
+    result = run_plan(load_scenario("scenarios/deadlock.yaml"))
+    result.status          # "deadlock"
+    result.write("traces/deadlock.json")
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from tracer.engine import RunResult, run_plan  # noqa: E402
+from tracer.scenario import Plan, ScenarioError, load_scenario, load_scenario_text  # noqa: E402
+from tracer.trace import Trace, TraceError, load_trace  # noqa: E402
+
+__all__ = [
+    "Plan",
+    "RunResult",
+    "ScenarioError",
+    "Trace",
+    "TraceError",
+    "__version__",
+    "load_scenario",
+    "load_scenario_text",
+    "load_trace",
+    "run_plan",
+]

@@ -1,0 +1,285 @@
+"""Wait-for reasoning: given who waits for what, who holds what and what each actor may still
+do, decide which actors are blocked for good, and whether that is a deadlock or a stall.
+
+A pure function over a :class:`WaitState`, so the engine's watchdog (live state) and the
+analyzer (state rebuilt from a trace) share it.
+
+The model is the OR-model of wait-for graphs: a waiting actor can be freed by any one of its
+*providers* (the holder of a lock, any live actor whose remaining program may set the event,
+put into the queue, ...). The actors that stay blocked are the greatest set D such that every
+member's providers all lie in D. A cycle among them is a deadlock (a knot); a member with no
+provider at all is a stall, and so is everyone who waits, directly or not, only on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+# How each wait is freed: which remaining step of another actor can free it.
+_FREED_BY: dict[tuple[str, str], tuple[str, ...]] = {
+    ("wait", "event"): ("set",),
+    ("wait", "condition"): ("notify", "notify_all"),
+    ("wait", "barrier"): ("wait",),
+    ("get", "queue"): ("put",),
+    ("put", "queue"): ("get",),
+    ("recv", "pipe"): ("send",),
+    ("acquire", "semaphore"): ("release",),
+    ("acquire", "bounded_semaphore"): ("release",),
+}
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """An actor waiting without a timeout."""
+
+    actor: str
+    op: str  # acquire, wait, get, put, recv, send, join, start (not started), queued (pool)
+    target: str  # the primitive, the actor joined, or the pool
+    kind: str  # primitive type, "actor" or "pool"
+    call_seq: int | None = None
+    resource: str | None = None  # what holding means for it (a condition's lock), else target
+
+
+@dataclass
+class WaitState:
+    """A consistent picture of a run at one moment."""
+
+    live: set[str]  # actors that have not ended (running, waiting, queued or startable)
+    waiting: dict[str, Waiter]  # actor -> what it waits for, no timeout
+    holders: dict[str, dict[str, int]]  # resource -> actor -> times held
+    caps: dict[str, frozenset[tuple[str, str]]]  # actor -> (verb, target) it may still do
+    available: set[str] = field(default_factory=set)  # actors whose wait is satisfied now
+    pool_running: dict[str, set[str]] = field(default_factory=dict)  # pool -> running tasks
+    daemons: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """One deadlock (a cycle) or stall found in a :class:`WaitState`."""
+
+    kind: str  # "deadlock" or "stall"
+    actors: tuple[str, ...]
+    objects: tuple[str, ...]
+    message: str
+    call_seqs: tuple[int, ...]
+    waits: tuple[dict[str, object], ...]
+
+
+def providers(state: WaitState, w: Waiter) -> set[str]:
+    """Live actors that could free ``w``."""
+    if w.kind == "actor" and w.op == "join":
+        return {w.target} & state.live
+    if w.op == "start":
+        return {a for a in state.live if ("start", w.actor) in state.caps.get(a, ())}
+    if w.op == "queued":
+        return set(state.pool_running.get(w.target, set())) & state.live
+    out: set[str] = set()
+    if w.op == "acquire":
+        out |= set(state.holders.get(w.resource or w.target, {}))
+    verbs = _FREED_BY.get((w.op, w.kind), ())
+    if verbs:
+        for a in state.live:
+            if a == w.actor and w.kind != "semaphore":
+                continue
+            caps = state.caps.get(a, frozenset())
+            if any((v, w.target) in caps for v in verbs):
+                if w.kind == "barrier" and _waits_on(state, a, w.target):
+                    continue  # already at the barrier: it cannot arrive twice
+                out.add(a)
+    return out & state.live
+
+
+def _waits_on(state: WaitState, actor: str, target: str) -> bool:
+    w = state.waiting.get(actor)
+    return w is not None and w.target == target and w.op == "wait"
+
+
+def find_blocked(state: WaitState) -> list[Blocked]:
+    """The deadlocks and stalls of ``state``; empty when every waiter may still be freed."""
+    stuck = {a for a in state.waiting if a not in state.available and a in state.live}
+    prov = {a: providers(state, state.waiting[a]) for a in stuck}
+    changed = True
+    while changed:
+        changed = False
+        for a in list(stuck):
+            if prov[a] - stuck:
+                stuck.discard(a)
+                changed = True
+    # actors that are merely not started yet are not "blocked" unless something waits on them
+    real = {a for a in stuck if state.waiting[a].op != "start"}
+    if not real or all(a in state.daemons for a in real):
+        return []
+    edges = {a: sorted(prov[a] & stuck) for a in stuck}
+    out: list[Blocked] = []
+    in_cycle: set[str] = set()
+    for comp in _sccs(sorted(stuck), edges):
+        if len(comp) > 1 or comp[0] in edges[comp[0]]:
+            cycle = _cycle_order(comp, edges)
+            in_cycle |= set(comp)
+            out.append(_describe("deadlock", cycle, state, prov))
+    rest = sorted(real - in_cycle)
+    if rest:
+        # the roots: waiters with no provider; everyone else waits on them (or on a cycle)
+        reach_cycle = _reaching(rest, edges, in_cycle)
+        stall = [a for a in rest if a not in reach_cycle]
+        if stall:
+            out.append(_describe("stall", stall, state, prov))
+        if reach_cycle and out and out[0].kind == "deadlock":
+            first = out[0]
+            extra = [a for a in rest if a in reach_cycle]
+            tail = _describe("deadlock", extra, state, prov)
+            out[0] = Blocked(first.kind, first.actors + tail.actors,
+                             tuple(dict.fromkeys(first.objects + tail.objects)),
+                             first.message + "; " + tail.message,
+                             first.call_seqs + tail.call_seqs, first.waits + tail.waits)
+    return out
+
+
+def _reaching(nodes: list[str], edges: dict[str, list[str]], goal: set[str]) -> set[str]:
+    out: set[str] = set()
+    for start in nodes:
+        seen = {start}
+        todo = [start]
+        while todo:
+            n = todo.pop()
+            if n in goal:
+                out.add(start)
+                break
+            for m in edges.get(n, []):
+                if m not in seen:
+                    seen.add(m)
+                    todo.append(m)
+    return out
+
+
+def _sccs(nodes: list[str], edges: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components, iteratively (no recursion limit)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on: set[str] = set()
+    stack: list[str] = []
+    out: list[list[str]] = []
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on.add(node)
+            succ = edges.get(node, [])
+            if i < len(succ):
+                work.append((node, i + 1))
+                nxt = succ[i]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if low[node] == index[node]:
+                comp = []
+                while True:
+                    top = stack.pop()
+                    on.discard(top)
+                    comp.append(top)
+                    if top == node:
+                        break
+                out.append(sorted(comp))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return out
+
+
+def _cycle_order(comp: list[str], edges: dict[str, list[str]]) -> list[str]:
+    """The members of a strongly connected component, starting with the first, following
+    edges where possible so the message reads as a cycle (t1 -> t2 -> t1)."""
+    members = set(comp)
+    order = [comp[0]]
+    while True:
+        nxt = [m for m in edges[order[-1]] if m in members and m not in order]
+        if not nxt:
+            break
+        order.append(nxt[0])
+    order += [m for m in comp if m not in order]
+    return order
+
+
+def held_by(state: WaitState, actor: str) -> list[str]:
+    return sorted(r for r, hs in state.holders.items() if hs.get(actor))
+
+
+def _describe(kind: str, actors: Iterable[str], state: WaitState,
+              prov: dict[str, set[str]]) -> Blocked:
+    parts: list[str] = []
+    objects: list[str] = []
+    seqs: list[int] = []
+    waits: list[dict[str, object]] = []
+    for a in actors:
+        w = state.waiting[a]
+        held = held_by(state, a)
+        objects += held
+        objects.append(w.target)
+        if w.call_seq is not None:
+            seqs.append(w.call_seq)
+        who = sorted(prov.get(a, set()))
+        parts.append(_sentence(a, w, held, who, state))
+        waits.append({"actor": a, "op": w.op, "target": w.target, "kind": w.kind,
+                      "holds": held, "providers": who, "call_seq": w.call_seq})
+    return Blocked(kind, tuple(actors), tuple(dict.fromkeys(objects)), "; ".join(parts),
+                   tuple(seqs), tuple(waits))
+
+
+def _names(xs: list[str]) -> str:
+    if len(xs) <= 1:
+        return "".join(xs)
+    return ", ".join(xs[:-1]) + " and " + xs[-1]
+
+
+_PROVIDE: dict[tuple[str, str], str] = {
+    ("wait", "event"): "set it",
+    ("wait", "condition"): "notify it",
+    ("wait", "barrier"): "still arrive there",
+    ("get", "queue"): "put into it",
+    ("put", "queue"): "get from it",
+    ("recv", "pipe"): "send on it",
+    ("acquire", "semaphore"): "release it",
+    ("acquire", "bounded_semaphore"): "release it",
+}
+
+
+def _sentence(a: str, w: Waiter, held: list[str], who: list[str], state: WaitState) -> str:
+    holds = f"{a} holds {_names(held)} and " if held else f"{a} "
+    verb = _PROVIDE.get((w.op, w.kind), "provide it")
+    only = f", which only {_names(who)} could {verb}" if who else \
+        f", and no live actor will ever {verb}"
+    if w.op == "acquire":
+        if w.kind in ("lock", "rlock", "condition"):
+            owners = sorted(state.holders.get(w.resource or w.target, {}))
+            gone = [o for o in owners if o not in state.live]
+            if gone and not who:
+                return (f"{holds}waits for {w.target}, held by {_names(gone)}, which ended "
+                        "without releasing it")
+            return f"{holds}waits for {w.target}"
+        return f"{holds}waits for {w.kind} {w.target}{only}"
+    if w.op == "join":
+        return f"{holds}waits to join {w.target}"
+    if w.op == "queued":
+        running = _names(sorted(state.pool_running.get(w.target, set())))
+        return f"{a} is queued in pool {w.target} behind {running or 'nobody'}"
+    if w.op == "start":
+        return f"{a} is not started yet"
+    what = {
+        ("wait", "event"): f"waits for event {w.target}",
+        ("wait", "condition"): f"waits on condition {w.target}",
+        ("wait", "barrier"): f"waits at barrier {w.target}",
+        ("get", "queue"): f"waits to get from queue {w.target}",
+        ("put", "queue"): f"waits to put into full queue {w.target}",
+        ("recv", "pipe"): f"waits to receive from pipe {w.target}",
+    }.get((w.op, w.kind), f"waits for {w.target} ({w.op})")
+    return f"{holds}{what}{only}"

@@ -1,0 +1,153 @@
+"""The ``tracer`` command line.
+
+Exit codes (docs/formats.md): 0 success and clean; 1 the run found a problem (deadlock, stall,
+timeout, an actor error, a broken invariant); 2 bad input or usage, with a message on stderr and
+no traceback; 130 interrupted by Ctrl-C (the trace is still written).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from tracer import __version__
+from tracer.engine import RunResult, UnsupportedScenario, run_plan
+from tracer.render import timeline
+from tracer.scenario import Plan, ScenarioError, load_scenario
+from tracer.trace import TraceError, default_trace_path, load_trace
+
+EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# The finding kinds a run can decide by itself; the rest need `tracer analyze`.
+_OUTCOME_KINDS = {"deadlock", "stall"}
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"tracer: error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _load(path: str) -> Plan:
+    try:
+        return load_scenario(path)
+    except ScenarioError as exc:
+        _fail(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tracer")
+def cli() -> None:
+    """Run concurrency scenarios on real, instrumented primitives; record, show and check
+    their traces."""
+
+
+@cli.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=str))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str),
+              help="Where to write the trace (default: traces/<scenario name>.json).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the trace path and problems.")
+def run(scenario: str, output: str | None, quiet: bool) -> None:
+    """Run SCENARIO (YAML) and write its JSON trace."""
+    plan = _load(scenario)
+    try:
+        result = run_plan(plan)
+    except UnsupportedScenario as exc:
+        _fail(f"{scenario}: {exc}")
+    path = Path(output) if output else default_trace_path(plan.scenario.name)
+    try:
+        result.write(path)
+    except OSError as exc:
+        _fail(f"cannot write the trace to {path}: {exc.strerror or exc}")
+    _summary(result, path, quiet)
+    if result.status == "interrupted":
+        sys.exit(EXIT_INTERRUPTED)
+    if result.status != "ok" or result.invariant_failures:
+        sys.exit(EXIT_PROBLEM)
+
+
+def _summary(result: RunResult, path: Path, quiet: bool) -> None:
+    sc = result.plan.scenario
+    problem = result.status != "ok" or bool(result.invariant_failures)
+    if not quiet or problem:
+        click.echo(f"{sc.name}: {result.status} after {result.duration:.3f} s, "
+                   f"{result.event_count} events, {len(result.actors)} actors")
+        if result.detail:
+            click.echo(f"  {result.detail}")
+        for msg in result.invariant_failures:
+            click.echo(f"  {msg}")
+    click.echo(f"trace: {path}")
+    if quiet or sc.expect is None:
+        return
+    got = ({result.status} & _OUTCOME_KINDS) | ({"invariant"} if result.invariant_failures
+                                                 else set())
+    decidable = set(sc.expect) & (_OUTCOME_KINDS | {"invariant"})
+    missing = sorted(decidable - got)
+    extra = sorted(got - set(sc.expect))
+    later = sorted(set(sc.expect) - _OUTCOME_KINDS - {"invariant"})
+    if missing or extra:
+        click.echo(f"expect: {sorted(sc.expect)}, but the run "
+                   + ", ".join(filter(None, [
+                       f"did not show {', '.join(missing)}" if missing else "",
+                       f"showed {', '.join(extra)}" if extra else ""])))
+    else:
+        click.echo(f"expect: {sorted(sc.expect)} — the run agrees"
+                   + (f" ({', '.join(later)}: see 'tracer analyze')" if later else ""))
+
+
+@cli.command()
+@click.argument("scenarios", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=str))
+def validate(scenarios: tuple[str, ...]) -> None:
+    """Check SCENARIOS without running them (exit 0 if all are valid, 2 if not)."""
+    bad = 0
+    for path in scenarios:
+        try:
+            plan = load_scenario(path)
+        except ScenarioError as exc:
+            click.echo(f"tracer: error: {exc}", err=True)
+            bad += 1
+            continue
+        sc = plan.scenario
+        click.echo(f"ok: {path} ({sc.name}: {len(plan.actors)} actors, "
+                   f"{len(sc.primitives)} primitives)")
+    if bad:
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@cli.command()
+@click.argument("trace", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--actor", help="Show only this actor's events (and the engine's).")
+def show(trace: str, actor: str | None) -> None:
+    """Print TRACE as a timeline: one line per event, blocked periods marked."""
+    try:
+        data = load_trace(trace)
+    except TraceError as exc:
+        _fail(str(exc))
+    if actor is not None and actor not in {a.name for a in data.actors}:
+        names = ", ".join(a.name for a in data.actors)
+        _fail(f"{trace}: no actor named {actor!r} (actors: {names})")
+    for line in timeline(data, actor):
+        click.echo(line)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    try:
+        cli.main(prog_name="tracer", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("tracer: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_BAD_INPUT)
+    except SystemExit:
+        raise
+    except BrokenPipeError:
+        sys.exit(EXIT_OK)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,314 @@
+"""Compile an actor's steps into closures, once, before the run.
+
+Interpreting step models on every iteration would cost more than the recording itself, so each
+step becomes a small function with its tags and primitive bound in. Each step also carries the
+set of ``(verb, target)`` the actor may still perform from there on (its *caps*): the watchdog
+reads them to know who could still set an event or fill a queue.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from tracer.engine import _prims as P
+from tracer.engine._seam import Abort, ActorCtx, ActorFailure, ActorReturn, Runtime
+from tracer.scenario import Plan
+from tracer.scenario import _model as M
+
+StepFn = Callable[[ActorCtx], object]
+Caps = frozenset[tuple[str, str]]
+
+COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, "==": operator.eq,
+    "!=": operator.ne, ">=": operator.ge, ">": operator.gt,
+}
+
+
+class Spawner(Protocol):
+    """What `start` and `join` steps need from the engine."""
+
+    def spawn(self, a: ActorCtx, name: str) -> None: ...
+
+    def join(self, a: ActorCtx, name: str, timeout: float | None, tags: P.OpTags) -> None: ...
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
+
+
+class Compiler:
+    """Turns one actor's steps into a :data:`StepFn`."""
+
+    def __init__(self, rt: Runtime, plan: Plan, prims: dict[str, P.Prim],
+                 shared: dict[str, Any], spawner: Spawner, actor: str) -> None:
+        self.rt = rt
+        self.plan = plan
+        self.prims = prims
+        self.shared = shared
+        self.spawner = spawner
+        self.actor = actor
+        self.auto_items = 0
+
+    # --- caps: what a step may do, nested steps included
+    def own_caps(self, step: M.Step) -> Caps:
+        out: set[tuple[str, str]] = set()
+        target = M.step_target(step)
+        if target is not None:
+            if step.verb in ("start", "join"):
+                out.update((step.verb, n) for n in self.plan.groups.get(target, (target,)))
+            elif step.verb == "with":
+                out.update({("acquire", target), ("release", target)})
+            else:
+                out.add((step.verb, target))
+        for _key, block in M.child_blocks(step):
+            for s in block:
+                out |= self.own_caps(s)
+        return frozenset(out)
+
+    def block(self, steps: list[M.Step] | tuple[M.Step, ...], cont: Caps) -> tuple[StepFn, Caps]:
+        """Compile a list of steps; ``cont`` is what the actor may do after the list."""
+        items: list[tuple[Caps, StepFn]] = []
+        after = cont
+        for step in reversed(steps):
+            fn = self.step(step, after)
+            here = self.own_caps(step) | after
+            items.append((here, fn))
+            after = here
+        items.reverse()
+        pairs = tuple(items)
+
+        def run_block(a: ActorCtx) -> None:
+            for caps, fn in pairs:
+                a.caps = caps
+                fn(a)
+
+        return run_block, after
+
+    def tags(self, op: str, target: str) -> P.OpTags:
+        t = self.rt.tag
+        n = self.actor
+        return P.OpTags(t(n, op, target, "call"), t(n, op, target, "return", "ok"),
+                        t(n, op, target, "return", "timeout"), t(n, op, target, "return", "fail"),
+                        t(n, op, target, "return", "error"), t(n, op, target, "return", "broken"))
+
+    def step(self, step: M.Step, cont: Caps) -> StepFn:
+        rt = self.rt
+        n = self.actor
+        tag = rt.tag
+        if isinstance(step, M.Acquire):
+            lk = self.prims[step.acquire]
+            assert isinstance(lk, P.LockLike)
+            ts, timeout, blocking = self.tags("acquire", lk.name), step.timeout, step.blocking
+            return lambda a: lk.acquire(a, ts, timeout, blocking)
+        if isinstance(step, M.Release):
+            lk = self.prims[step.release]
+            assert isinstance(lk, P.LockLike)
+            rel = tag(n, "release", lk.name)
+            return lambda a: lk.release(a, rel)
+        if isinstance(step, M.With):
+            return self._with(step, cont)
+        if isinstance(step, M.Wait):
+            w = self.prims[step.wait]
+            assert isinstance(w, (P.Event, P.Condition, P.Barrier))
+            ts, timeout = self.tags("wait", w.name), step.timeout
+            return lambda a: w.wait(a, ts, timeout)
+        if isinstance(step, M.Set):
+            ev = self.prims[step.set]
+            assert isinstance(ev, P.Event)
+            st = tag(n, "set", ev.name)
+            return lambda a: ev.set(a, st)
+        if isinstance(step, M.Clear):
+            ev = self.prims[step.clear]
+            assert isinstance(ev, P.Event)
+            ct = tag(n, "clear", ev.name)
+            return lambda a: ev.clear(a, ct)
+        if isinstance(step, (M.Notify, M.NotifyAll)):
+            c = self.prims[step.notify if isinstance(step, M.Notify) else step.notify_all]
+            assert isinstance(c, P.Condition)
+            count = step.n if isinstance(step, M.Notify) else None
+            nt = tag(n, step.verb, c.name)
+            return lambda a: c.notify(a, nt, count)
+        if isinstance(step, M.Put):
+            q = self.prims[step.put]
+            assert isinstance(q, P.Queue)
+            ts, timeout, blocking = self.tags("put", q.name), step.timeout, step.blocking
+            item_of = self._item(step)
+            return lambda a: q.put(a, ts, item_of(), timeout, blocking)
+        if isinstance(step, M.Get):
+            q = self.prims[step.get]
+            assert isinstance(q, P.Queue)
+            ts, timeout, blocking = self.tags("get", q.name), step.timeout, step.blocking
+            return lambda a: q.get(a, ts, timeout, blocking)
+        if isinstance(step, M.Send):
+            p = self.prims[step.send]
+            assert isinstance(p, P.Pipe)
+            ts = self.tags("send", p.name)
+            item_of = self._item(step)
+            return lambda a: p.send(a, ts, item_of())
+        if isinstance(step, M.Recv):
+            p = self.prims[step.recv]
+            assert isinstance(p, P.Pipe)
+            ts, timeout = self.tags("recv", p.name), step.timeout
+            return lambda a: p.recv(a, ts, timeout)
+        if isinstance(step, (M.Read, M.Write, M.Add, M.Append, M.If)):
+            return self._var_step(step, cont)
+        if isinstance(step, M.Sleep):
+            return self._sleep(step.sleep)
+        if isinstance(step, M.Log):
+            lt, payload = tag(n, "log"), {"detail": step.log}
+            return lambda a: a.emit(lt, payload)
+        if isinstance(step, M.Start):
+            names = self.plan.groups[step.start]
+            sp = self.spawner
+
+            def start(a: ActorCtx) -> None:
+                for name in names:
+                    sp.spawn(a, name)
+            return start
+        if isinstance(step, M.Join):
+            names = self.plan.groups[step.join]
+            sp, timeout = self.spawner, step.timeout
+            tagsets = [(name, self.tags("join", name)) for name in names]
+
+            def join(a: ActorCtx) -> None:
+                for name, ts in tagsets:
+                    sp.join(a, name, timeout, ts)
+            return join
+        if isinstance(step, M.Repeat):
+            body_caps = frozenset().union(*(self.own_caps(s) for s in step.steps)) \
+                if step.steps else frozenset()
+            body, _ = self.block(step.steps, body_caps | cont)
+            times = step.repeat
+
+            def repeat(a: ActorCtx) -> None:
+                for _ in range(times):
+                    body(a)
+            return repeat
+        if isinstance(step, M.Return):
+            def ret(a: ActorCtx) -> None:
+                raise ActorReturn
+            return ret
+        if isinstance(step, M.Fail):
+            message = step.fail
+
+            def fail(a: ActorCtx) -> None:
+                raise ActorFailure(message)
+            return fail
+        raise AssertionError(f"no compiler for step {step.verb}")  # pragma: no cover
+
+    def _item(self, step: M.Put | M.Send) -> Callable[[], Any]:
+        if "item" in step.model_fields_set:
+            item = step.item
+            return lambda: _copy(item)
+        # a bare `put: Q` puts an automatic unique item: actor name and a counter
+        prefix = f"{self.actor}#"
+
+        def auto() -> str:
+            self.auto_items += 1
+            return f"{prefix}{self.auto_items}"
+        return auto
+
+    def _with(self, step: M.With, cont: Caps) -> StepFn:
+        lk = self.prims[step.with_]
+        assert isinstance(lk, P.LockLike)
+        ts = self.tags("acquire", lk.name)
+        rel = self.rt.tag(self.actor, "release", lk.name)
+        body, _ = self.block(step.steps, frozenset({("release", lk.name)}) | cont)
+
+        def with_(a: ActorCtx) -> None:
+            lk.acquire(a, ts, None, True)
+            try:
+                body(a)
+            except Abort:
+                raise
+            except BaseException:
+                # like Python's `with`: release on return and on errors, then go on unwinding
+                lk.release(a, rel)
+                raise
+            lk.release(a, rel)
+        return with_
+
+    def _var_step(self, step: M.Step, cont: Caps) -> StepFn:
+        shared = self.shared
+        n = self.actor
+        tag = self.rt.tag
+        if isinstance(step, M.Read):
+            var = step.read
+            rt_ = tag(n, "read", var)
+            return lambda a: a.emit(rt_, {"value": _copy(shared[var])})
+        if isinstance(step, M.Write):
+            var, value = step.write.var, step.write.value
+            wt = tag(n, "write", var)
+
+            def write(a: ActorCtx) -> None:
+                a.emit(wt, {"value": value})
+                shared[var] = _copy(value)
+            return write
+        if isinstance(step, M.Add):
+            var, delta = step.add.var, step.add.value
+            rt_, wt = tag(n, "read", var), tag(n, "write", var)
+
+            def add(a: ActorCtx) -> None:
+                old = shared[var]
+                a.emit(rt_, {"value": old})
+                try:
+                    new = old + delta
+                except TypeError:
+                    raise ActorFailure(f"{n} cannot add {delta!r} to {var} = {old!r}") from None
+                a.emit(wt, {"value": new})
+                shared[var] = new
+            return add
+        if isinstance(step, M.Append):
+            var, item = step.append.var, step.append.item
+            at = tag(n, "append", var)
+
+            def append(a: ActorCtx) -> None:
+                target = shared[var]
+                if not isinstance(target, list):
+                    raise ActorFailure(f"{n} cannot append to {var} = {target!r}: not a list")
+                a.emit(at, {"item": item})
+                target.append(_copy(item))
+            return append
+        assert isinstance(step, M.If)
+        cond = step.if_
+        var, cmp, value = cond.var, COMPARE[cond.op], cond.value
+        rt_ = tag(n, "read", var)
+        then, _ = self.block(step.then, cont)
+        else_, _ = self.block(step.else_, cont)
+
+        def if_(a: ActorCtx) -> None:
+            current = _copy(shared[var])
+            a.emit(rt_, {"value": current})
+            try:
+                holds = cmp(current, value)
+            except TypeError:
+                raise ActorFailure(f"{n} cannot compare {var} = {current!r} {cond.op} "
+                                   f"{value!r}") from None
+            (then if holds else else_)(a)
+        return if_
+
+    def _sleep(self, seconds: float) -> StepFn:
+        call = self.rt.tag(self.actor, "sleep", None, "call")
+        ok = self.rt.tag(self.actor, "sleep", None, "return", "ok")
+        payload = {"value": seconds}
+        abort = self.rt.abort_event
+
+        def sleep(a: ActorCtx) -> None:
+            a.emit(call, payload)
+            if abort.wait(seconds):
+                raise Abort
+            a.emit(ok, None)
+        return sleep
+
+
+def compile_actor(rt: Runtime, plan: Plan, prims: dict[str, P.Prim], shared: dict[str, Any],
+                  spawner: Spawner, actor: str) -> tuple[StepFn, Caps]:
+    """The runnable program of one actor and the caps it starts with."""
+    c = Compiler(rt, plan, prims, shared, spawner, actor)
+    return c.block(plan.actor(actor).steps, frozenset())

@@ -1,0 +1,438 @@
+"""Run a plan: start the actors, watch them, end the run cleanly, collect the trace.
+
+The calling thread is the watchdog. Every ``WATCH`` seconds (or as soon as an actor ends) it
+checks whether the run is over, timed out, or stuck. "Stuck" is decided from two snapshots of
+the actors' state taken one tick apart: if no actor recorded anything in between, the picture
+is consistent, and :func:`tracer.analyze.waitfor.find_blocked` says whether the waiting actors
+can ever be freed. Then the run is closed: every actor's next seam call or poll raises
+:class:`Abort`, aborted actors release what they hold (without recording), and all threads are
+joined before :func:`run_plan` returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+import os
+import platform
+import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tracer import __version__
+from tracer.analyze.waitfor import Blocked, Waiter, WaitState, find_blocked
+from tracer.engine import _prims as P
+from tracer.engine._backing import make_primitives
+from tracer.engine._compile import StepFn, compile_actor
+from tracer.engine._seam import (
+    Abort,
+    ActorCtx,
+    ActorFailure,
+    ActorReturn,
+    Record,
+    Runtime,
+    Scheduler,
+    wait_loop,
+)
+from tracer.scenario import Plan
+from tracer.trace._io import format_events, render_trace, write_atomic
+
+WATCH = 0.01  # watchdog tick, seconds: a deadlock is reported within about three ticks
+STOP_GRACE = 5.0  # seconds aborted actors get to finish before they are reported as stuck
+
+_CMP = {"<": operator.lt, "<=": operator.le, "==": operator.eq,
+        "!=": operator.ne, ">=": operator.ge, ">": operator.gt}
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the events and how it ended. ``to_json()`` is the trace file."""
+
+    plan: Plan
+    status: str
+    detail: str
+    records: list[Record]
+    actors: list[dict[str, Any]]
+    final: dict[str, Any]
+    blocked: list[Blocked]
+    duration: float
+    started_at: str
+    mode: str = "run"
+    seed: int | None = None
+    invariant_failures: list[str] = field(default_factory=list)
+
+    @property
+    def event_count(self) -> int:
+        return len(self.records)
+
+    def to_json(self) -> str:
+        head = {
+            "scenario": self.plan.scenario.as_mapping(),
+            "meta": {
+                "tracer_version": __version__,
+                "python": platform.python_version(),
+                "started_at": self.started_at,
+                "mode": self.mode,
+                "seed": self.seed,
+                "duration": round(self.duration, 6),
+                "source": self.plan.source,
+            },
+            "actors": self.actors,
+        }
+        tail = {"outcome": {"status": self.status, "detail": self.detail},
+                "final": self.final}
+        return render_trace(head, format_events(self.records), tail)
+
+    def write(self, path: str | Path) -> Path:
+        p = Path(path)
+        write_atomic(p, self.to_json())
+        return p
+
+
+def check_invariants(plan: Plan, final: dict[str, Any]) -> list[str]:
+    """Messages for the declared invariants that the final state breaks."""
+    out = []
+    for inv in plan.scenario.invariants:
+        value = final.get(inv.var)
+        try:
+            holds = _CMP[inv.op](value, inv.value)
+        except TypeError:
+            holds = False
+        if not holds:
+            out.append(f"invariant {inv.var} {inv.op} {inv.value!r} failed: "
+                       f"{inv.var} = {value!r} at the end of the run")
+    return out
+
+
+class Runner:
+    """One run of a plan. Use :func:`run_plan`."""
+
+    def __init__(self, plan: Plan, scheduler: Scheduler | None = None) -> None:
+        self.plan = plan
+        self.rt = Runtime(scheduler)
+        self.prims = make_primitives(plan)
+        self.shared: dict[str, Any] = _deepcopy(plan.scenario.shared)
+        self.ctx: dict[str, ActorCtx] = {}
+        self.programs: dict[str, StepFn] = {}
+        self.futures: dict[str, Future[None]] = {}
+        self.results: dict[str, str] = {}
+        self.errors: dict[str, str] = {}
+        self.wake = threading.Event()
+        self.pool_of = {a.name: a.pool for a in plan.actors}
+        for ap in plan.actors:
+            ctx = ActorCtx(self.rt, ap.name, ap.kind, ap.daemon)
+            self.ctx[ap.name] = ctx
+        for ap in plan.actors:
+            fn, caps = compile_actor(self.rt, plan, self.prims, self.shared, self, ap.name)
+            self.programs[ap.name] = fn
+            self.ctx[ap.name].caps = caps
+
+    # --- the Spawner protocol, for `start` and `join` steps
+    def spawn(self, a: ActorCtx, name: str) -> None:
+        a.emit(self.rt.tag(a.name, "spawn", name), None)
+        target = self.ctx[name]
+        if target.state != "pending":
+            msg = f"{a.name} started {name}, which was already started"
+            a.fail_last(msg)
+            raise ActorFailure(msg)
+        self._start(target)
+
+    def join(self, a: ActorCtx, name: str, timeout: float | None, tags: P.OpTags) -> None:
+        target = self.ctx[name]
+        a.block(name, "join", timeout, tags.call)
+        if target.state == "pending":
+            a.waiting = None
+            msg = f"{a.name} cannot join {name}: it was never started"
+            a.emit(tags.error, {"error": msg})
+            raise ActorFailure(msg)
+        fut = self.futures.get(name)
+        if fut is not None:
+            f = fut
+            ok = f.done() or wait_loop(
+                a, lambda s: bool(futures_wait([f], s).done), timeout)
+        else:
+            t = target.thread
+            assert isinstance(t, threading.Thread)
+
+            def attempt(s: float) -> bool:
+                t.join(s)
+                return not t.is_alive()
+            ok = wait_loop(a, attempt, timeout)
+        a.waiting = None
+        a.emit(tags.ok if ok else tags.timeout, None)
+
+    # --- actors
+    def _start(self, ctx: ActorCtx) -> None:
+        pool = self.pool_of[ctx.name]
+        if pool is not None:
+            p = self.prims[pool]
+            assert isinstance(p, P.Pool)
+            ctx.state = "queued"
+            self.futures[ctx.name] = p.real.submit(self._main, ctx, p)
+        else:
+            ctx.state = "running"
+            t = threading.Thread(target=self._main, args=(ctx, None),
+                                 name=f"tracer-actor:{ctx.name}", daemon=True)
+            ctx.thread = t
+            t.start()
+
+    def _main(self, ctx: ActorCtx, pool: P.Pool | None) -> None:
+        ctx.state = "running"
+        ctx.pid = os.getpid()
+        ctx.tid = threading.get_native_id()
+        if pool is not None:
+            pool.running.add(ctx.name)
+        result: str | None = "ok"
+        error: str | None = None
+        try:
+            ctx.emit(self.rt.tag(ctx.name, "start"), None)
+            self.programs[ctx.name](ctx)
+        except ActorReturn:
+            pass
+        except ActorFailure as exc:
+            result, error = "error", str(exc)
+        except Abort:
+            result = None
+        except Exception as exc:  # a bug of ours must not hang the run: end this actor
+            result, error = "error", f"internal error in tracer: {type(exc).__name__}: {exc}"
+        if result is not None:
+            try:
+                ctx.emit(self.rt.tag(ctx.name, "end", None, None, result),
+                         {"error": error} if error else None)
+                self.results[ctx.name] = result
+                if error:
+                    self.errors[ctx.name] = error
+            except Abort:
+                result = None
+        if result is None:
+            for p in self.prims.values():
+                p.release_all(ctx)
+        ctx.waiting = None
+        if pool is not None:
+            pool.running.discard(ctx.name)
+        ctx.state = "done"
+        self.wake.set()
+
+    # --- the watchdog
+    def _finished(self) -> bool:
+        return all(c.daemon or c.state in ("done", "pending") for c in self.ctx.values())
+
+    def _snapshot(self) -> tuple[tuple[Any, ...] | None, WaitState | None]:
+        """A picture of who waits for what, or (None, None) when nobody waits for good."""
+        key: list[Any] = []
+        live: set[str] = set()
+        waiting: dict[str, Waiter] = {}
+        anyone = False
+        for name, c in self.ctx.items():
+            st = c.state
+            if st == "done":
+                continue
+            w = c.waiting
+            key.append((name, st, len(c.buf), w))
+            live.add(name)
+            if st == "pending":
+                waiting[name] = Waiter(name, "start", name, "actor")
+            elif st == "queued":
+                waiting[name] = Waiter(name, "queued", self.pool_of[name] or "", "pool")
+                anyone = True
+            elif w is not None and not w[2]:
+                anyone = True
+                target, op, _, seq = w
+                if isinstance(target, str):
+                    waiting[name] = Waiter(name, op, target, "actor", seq)
+                else:
+                    waiting[name] = Waiter(name, op, target.name, target.ptype, seq,
+                                           target.resource.name)
+        if not anyone:
+            return None, None
+        available: set[str] = set()
+        counts: dict[tuple[str, str], int] = {}
+        for w in waiting.values():
+            counts[(w.target, w.op)] = counts.get((w.target, w.op), 0) + 1
+        for name, w in waiting.items():
+            if w.kind == "actor" and w.op == "join":
+                if self.ctx[w.target].state == "done":
+                    available.add(name)
+            elif w.kind == "pool":
+                pool = self.prims[w.target]
+                assert isinstance(pool, P.Pool)
+                if len(pool.running) < pool.workers:
+                    available.add(name)
+            elif w.op != "start" and self.prims[w.target].available_for(
+                    w.op, counts[(w.target, w.op)]):
+                available.add(name)
+        state = WaitState(
+            live=live,
+            waiting=waiting,
+            holders={p.name: dict(p.holders) for p in self.prims.values() if p.holders},
+            caps={n: self.ctx[n].caps for n in live},
+            available=available,
+            pool_running={p.name: set(p.running) for p in self.prims.values()
+                          if isinstance(p, P.Pool)},
+            daemons={n for n in live if self.ctx[n].daemon},
+        )
+        return tuple(key), state
+
+    def run(self) -> RunResult:
+        rt = self.rt
+        started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+        scenario = self.plan.scenario
+        status, detail = "ok", ""
+        blocked: list[Blocked] = []
+        engine: list[tuple[str, dict[str, Any]]] = []
+        detected_at: float | None = None
+        deadline = time.monotonic() + scenario.timeout
+        try:
+            for ap in self.plan.actors:
+                if ap.autostart:
+                    self._start(self.ctx[ap.name])
+            prev: tuple[Any, ...] | None = None
+            while True:
+                if self._finished():
+                    break
+                if time.monotonic() >= deadline:
+                    status = "timeout"
+                    running = [self._doing(c) for c in self.ctx.values()
+                               if c.state in ("running", "queued")]
+                    detail = (f"the run did not finish within its timeout of "
+                              f"{scenario.timeout:g} s; still running: {', '.join(running)}")
+                    engine.append(("timeout", {
+                        "actors": [c.name for c in self.ctx.values()
+                                   if c.state in ("running", "queued")],
+                        "detail": detail}))
+                    detected_at = rt.clock()
+                    break
+                key, state = self._snapshot()
+                if key is not None and key == prev and state is not None:
+                    blocked = find_blocked(state)
+                    if blocked:
+                        detected_at = rt.clock()
+                        break
+                prev = key
+                self.wake.wait(WATCH)
+                self.wake.clear()
+        except KeyboardInterrupt:
+            status, detail = "interrupted", "interrupted by Ctrl-C"
+        if blocked:
+            status = "deadlock" if any(b.kind == "deadlock" for b in blocked) else "stall"
+            detail = "; ".join(b.message for b in blocked)
+            for b in blocked:
+                engine.append((b.kind, {"actors": list(b.actors), "detail": b.message,
+                                        "objects": list(b.objects), "waits": list(b.waits)}))
+        abandoned = []
+        if status == "ok":
+            for c in self.ctx.values():
+                if c.daemon and c.state in ("running", "queued"):
+                    abandoned.append(c.name)
+                    rt.engine_event("end", actor=c.name, result="abandoned")
+        stuck = self._teardown()
+        for op, payload in engine:
+            rt.engine_event(op, ts=detected_at, **payload)
+        if status == "ok" and self.errors:
+            status = "error"
+            detail = "; ".join(f"{n} failed: {e}" for n, e in self.errors.items())
+        if status == "ok":
+            detail = "every actor finished"
+            if abandoned:
+                detail += f"; daemon actors abandoned: {', '.join(abandoned)}"
+        if stuck:
+            detail += f"; {len(stuck)} actor thread(s) could not be stopped: {', '.join(stuck)}"
+        duration = rt.clock() - rt.t0
+        records = self._collect()
+        blocked_names = {a for b in blocked for a in b.actors}
+        actors = []
+        for ap in self.plan.actors:
+            c = self.ctx[ap.name]
+            actors.append({
+                "name": c.name, "kind": c.kind, "pid": c.pid or None, "tid": c.tid or None,
+                "daemon": c.daemon,
+                "status": self._status(c, blocked_names, abandoned),
+                **({"pool": ap.pool} if ap.pool else {}),
+            })
+        final = _deepcopy(self.shared)
+        return RunResult(self.plan, status, detail, records, actors, final, blocked, duration,
+                         started_at, invariant_failures=check_invariants(self.plan, final))
+
+    def _doing(self, c: ActorCtx) -> str:
+        w = c.waiting
+        if c.state == "queued":
+            return f"{c.name} (queued in pool {self.pool_of[c.name]})"
+        if w is None:
+            return c.name
+        target = w[0] if isinstance(w[0], str) else w[0].name
+        return f"{c.name} ({w[1]} {target})"
+
+    def _status(self, c: ActorCtx, blocked: set[str], abandoned: list[str]) -> str:
+        if c.name in abandoned:
+            return "abandoned"
+        if c.name in self.results:
+            return self.results[c.name]
+        if c.name in blocked:
+            return "blocked"
+        if c.state == "pending" or (c.state == "queued" and c.pid == 0):
+            return "not_started"
+        return "cancelled"
+
+    def _teardown(self) -> list[str]:
+        """Close the run and wait for every actor thread; names of any that would not stop."""
+        self.rt.close()
+        for p in self.prims.values():
+            if isinstance(p, P.Barrier):
+                p.abort()
+        for p in self.prims.values():
+            if isinstance(p, P.Pool):
+                p.real.shutdown(wait=False, cancel_futures=True)
+        end = time.monotonic() + STOP_GRACE
+        for c in self.ctx.values():
+            t = c.thread
+            if isinstance(t, threading.Thread):
+                t.join(max(0.0, end - time.monotonic()))
+        for p in self.prims.values():
+            if isinstance(p, P.Pool):
+                p.real.shutdown(wait=True)
+        stuck = [c.name for c in self.ctx.values()
+                 if isinstance(c.thread, threading.Thread) and c.thread.is_alive()]
+        if stuck:  # a thread blocked where it cannot poll (a full pipe): close what it uses
+            for p in self.prims.values():
+                p.abort()
+            for c in self.ctx.values():
+                if isinstance(c.thread, threading.Thread):
+                    c.thread.join(1.0)
+            stuck = [c.name for c in self.ctx.values()
+                     if isinstance(c.thread, threading.Thread) and c.thread.is_alive()]
+        for p in self.prims.values():
+            if isinstance(p, P.Pipe):
+                p.abort()
+        return stuck
+
+    def _collect(self) -> list[Record]:
+        """All events in seq order, times relative to the start, never decreasing."""
+        t0 = self.rt.t0
+        merged: list[Record] = list(self.rt.engine_buf)
+        for c in self.ctx.values():
+            merged.extend(c.buf)
+        merged.sort(key=lambda r: r[0])
+        out: list[Record] = []
+        last = 0.0
+        for seq, ts, tag, payload in merged:
+            rel = ts - t0
+            last = rel if rel > last else last
+            out.append((seq, last, tag, payload))
+        return out
+
+
+def _deepcopy(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_deepcopy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _deepcopy(v) for k, v in value.items()}
+    return value
+
+
+def run_plan(plan: Plan, scheduler: Scheduler | None = None) -> RunResult:
+    """Run ``plan`` on real primitives; returns when every actor thread has finished."""
+    return Runner(plan, scheduler).run()

@@ -1,0 +1,198 @@
+"""The seam: the one place every instrumented primitive calls.
+
+Design. Each actor owns an :class:`ActorCtx` with a private event buffer, so recording takes
+no lock: an event is ``(seq, ts, tag, payload)`` appended to the actor's own list. ``seq``
+comes from one ``itertools.count`` shared by all actors; ``next()`` on it is atomic under the
+GIL, which gives a total order. Because a blocking op is recorded as ``call`` before the real
+call and ``return`` after it, and a releasing op before the real call, that order is consistent
+with what really happened (a release's seq is below the seq of the acquire return it enabled).
+
+``tag`` is an interned :class:`Tag` holding the constant part of an event (actor, op, target,
+phase, result) together with its JSON text, so the hot path allocates one small tuple and the
+trace writer formats each event with one ``%``.
+
+Besides recording, the seam keeps the little state the watchdog needs: what each actor waits
+for (``waiting``), what it may still do (``caps``, set by each compiled step), and per primitive
+who holds it. A scheduler may sit behind the seam (replay, exploration): ``run`` has none.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import orjson
+
+POLL = 0.02  # seconds a real blocking call waits before it checks whether the run was aborted
+
+
+class Abort(BaseException):  # noqa: N818 - a control-flow signal, not an error
+    """Raised inside an actor when the run is over (deadlock, timeout, Ctrl-C, daemon end).
+
+    A BaseException so that an actor's own error handling (``fail``) never swallows it."""
+
+
+class ActorFailure(Exception):
+    """An actor ended with an error: a ``fail`` step or a real primitive refusing an op."""
+
+
+class ActorReturn(Exception):  # noqa: N818 - a control-flow signal
+    """A ``return`` step: end this actor now (``with`` blocks still release)."""
+
+
+def _js(value: str) -> str:
+    return orjson.dumps(value).decode()
+
+
+class Tag:
+    """The constant part of an event, with its JSON text precomputed."""
+
+    __slots__ = ("actor", "json", "op", "phase", "result", "target")
+
+    def __init__(self, actor: str | None, op: str, target: str | None, phase: str | None,
+                 result: str | None) -> None:
+        self.actor = actor
+        self.op = op
+        self.target = target
+        self.phase = phase
+        self.result = result
+        parts = [f'"actor":{_js(actor) if actor is not None else "null"}', f'"op":"{op}"']
+        if target is not None:
+            parts.append(f'"target":{_js(target)}')
+        if phase is not None:
+            parts.append(f'"phase":"{phase}"')
+        if result is not None:
+            parts.append(f'"result":"{result}"')
+        self.json = ",".join(parts)
+
+
+Record = tuple[int, float, Tag, "dict[str, Any] | None"]
+
+
+class Scheduler(Protocol):
+    """What sits behind the seam and decides when an actor may perform its next operation.
+
+    ``tracer run`` uses no scheduler (every actor goes as fast as the OS lets it); replay and
+    exploration implement this protocol."""
+
+    def turn(self, actor: ActorCtx, tag: Tag) -> None:
+        """Block the calling actor until ``tag`` may be recorded and performed."""
+
+
+class Runtime:
+    """State shared by all actors of one run: the clock, the seq counter, the abort flag."""
+
+    def __init__(self, scheduler: Scheduler | None = None) -> None:
+        self.seq = itertools.count()
+        self.clock = time.perf_counter
+        self.t0 = self.clock()
+        self.closed = False
+        self.abort_event = threading.Event()  # set together with `closed`, wakes sleepers
+        self.scheduler = scheduler
+        self.engine_buf: list[Record] = []
+        self.actors: dict[str, ActorCtx] = {}
+        self._tags: dict[tuple[str | None, str, str | None, str | None, str | None], Tag] = {}
+
+    def tag(self, actor: str | None, op: str, target: str | None = None,
+            phase: str | None = None, result: str | None = None) -> Tag:
+        key = (actor, op, target, phase, result)
+        t = self._tags.get(key)
+        if t is None:
+            t = self._tags[key] = Tag(actor, op, target, phase, result)
+        return t
+
+    def close(self) -> None:
+        """End the run: every actor's next seam call or poll raises Abort."""
+        self.closed = True
+        self.abort_event.set()
+
+    def engine_event(self, op: str, actor: str | None = None, target: str | None = None,
+                     result: str | None = None, ts: float | None = None,
+                     **payload: Any) -> int:
+        """Record an event of the engine itself (deadlock, stall, timeout, abandoned)."""
+        seq = next(self.seq)
+        when = self.clock() if ts is None else ts
+        self.engine_buf.append((seq, when, self.tag(actor, op, target, None, result),
+                                payload or None))
+        return seq
+
+
+class ActorCtx:
+    """One actor's recording buffer and watchdog-visible state. Only its own thread writes."""
+
+    __slots__ = ("buf", "caps", "daemon", "emit", "kind", "name", "pid", "rt", "state",
+                 "thread", "tid", "waiting", "waiting_since")
+
+    def __init__(self, rt: Runtime, name: str, kind: str, daemon: bool) -> None:
+        self.rt = rt
+        self.name = name
+        self.kind = kind
+        self.daemon = daemon
+        self.buf: list[Record] = []
+        self.caps: frozenset[tuple[str, str]] = frozenset()
+        # (primitive or actor name, op, has_timeout, call seq) while in a blocking call
+        self.waiting: tuple[Any, str, bool, int] | None = None
+        self.waiting_since = 0.0
+        self.state = "pending"  # pending -> queued -> running -> done
+        self.pid = 0
+        self.tid = 0
+        self.thread: Any = None
+        self.emit: Callable[[Tag, dict[str, Any] | None], int] = (
+            self._emit_free if rt.scheduler is None else self._emit_scheduled)
+
+    def _emit_free(self, tag: Tag, payload: dict[str, Any] | None = None) -> int:
+        rt = self.rt
+        if rt.closed:
+            raise Abort
+        seq = next(rt.seq)
+        self.buf.append((seq, rt.clock(), tag, payload))
+        return seq
+
+    def _emit_scheduled(self, tag: Tag, payload: dict[str, Any] | None = None) -> int:
+        rt = self.rt
+        if rt.closed:
+            raise Abort
+        assert rt.scheduler is not None
+        rt.scheduler.turn(self, tag)
+        if rt.closed:
+            raise Abort
+        seq = next(rt.seq)
+        self.buf.append((seq, rt.clock(), tag, payload))
+        return seq
+
+    def block(self, target: Any, op: str, timeout: float | None, tag: Tag,
+              payload: dict[str, Any] | None = None) -> int:
+        """Record the ``call`` of a blocking op and tell the watchdog what we wait for."""
+        self.waiting = (target, op, timeout is not None, -1)
+        seq = self.emit(tag, payload)
+        self.waiting = (target, op, timeout is not None, seq)
+        return seq
+
+    def fail_last(self, message: str) -> None:
+        """Attach an error to this actor's last event (one logged before its real call)."""
+        seq, ts, tag, payload = self.buf[-1]
+        self.buf[-1] = (seq, ts, tag, {**(payload or {}), "error": message})
+
+
+def wait_loop(a: ActorCtx, attempt: Callable[[float], bool], timeout: float | None) -> bool:
+    """Call ``attempt(t)`` (a real blocking call with a timeout) until it succeeds, the step's
+    own timeout passes (False), or the run is aborted (Abort)."""
+    rt = a.rt
+    if timeout is None:
+        while True:
+            if rt.closed:
+                raise Abort
+            if attempt(POLL):
+                return True
+    deadline = time.monotonic() + timeout
+    while True:
+        if rt.closed:
+            raise Abort
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return attempt(0) if timeout == 0 else False
+        if attempt(min(POLL, left)):
+            return True

@@ -1,0 +1,38 @@
+"""Scenario files: the YAML format, its validation, and the run plan it expands into."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tracer.scenario._check import VERB_TYPES, ActorPlan, Plan, check, walk_steps
+from tracer.scenario._load import ScenarioError, parse_scenario, read_scenario_text
+from tracer.scenario._model import Scenario, Step
+
+__all__ = [
+    "VERB_TYPES",
+    "ActorPlan",
+    "Plan",
+    "Scenario",
+    "ScenarioError",
+    "Step",
+    "load_scenario",
+    "load_scenario_text",
+    "walk_steps",
+]
+
+
+def load_scenario_text(text: str, source: str = "<scenario>") -> Plan:
+    """Validate scenario YAML text and expand it into a run plan (raises ScenarioError)."""
+    scenario, lines = parse_scenario(text, source)
+    return check(scenario, lines, source)
+
+
+def load_scenario(path: str | Path) -> Plan:
+    """Read, validate and expand a scenario file (raises ScenarioError)."""
+    return load_scenario_text(read_scenario_text(path), str(path))
+
+
+def plan_from_mapping(data: dict[str, object], source: str = "<trace>") -> Plan:
+    """A plan from an already-parsed scenario mapping (the one embedded in a trace)."""
+    scenario = Scenario.model_validate(data)
+    return check(scenario, {}, source)

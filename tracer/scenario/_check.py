@@ -1,0 +1,271 @@
+"""Cross-checks over a whole validated scenario, and its expansion into a run plan.
+
+pydantic has checked each part's shape; here we check what needs the whole file: every target
+exists and its type supports the verb, pipe ends, `start` targets, `count` copies, and which
+backing (thread / process / coroutine flavour) each primitive gets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from tracer.scenario._load import Loc, Problem, ScenarioError, _line, did_you_mean, format_loc
+from tracer.scenario._model import (
+    MAX_ACTORS,
+    Acquire,
+    Add,
+    Append,
+    Get,
+    PipeSpec,
+    PoolSpec,
+    Put,
+    Recv,
+    Scenario,
+    Send,
+    Start,
+    Step,
+    child_blocks,
+    step_target,
+)
+
+# Which primitive types each verb may act on.
+VERB_TYPES: dict[str, tuple[str, ...]] = {
+    "acquire": ("lock", "rlock", "semaphore", "bounded_semaphore", "condition"),
+    "release": ("lock", "rlock", "semaphore", "bounded_semaphore", "condition"),
+    "with": ("lock", "rlock", "semaphore", "bounded_semaphore", "condition"),
+    "wait": ("event", "condition", "barrier"),
+    "set": ("event",),
+    "clear": ("event",),
+    "notify": ("condition",),
+    "notify_all": ("condition",),
+    "put": ("queue",),
+    "get": ("queue",),
+    "send": ("pipe",),
+    "recv": ("pipe",),
+}
+VAR_VERBS = ("read", "write", "add", "append", "if")
+ACTOR_VERBS = ("start", "join")
+
+
+@dataclass(frozen=True)
+class ActorPlan:
+    """One actor as it will run: `count` copies are separate plans named ``NAME[i]``."""
+
+    name: str
+    kind: str
+    steps: tuple[Step, ...]
+    daemon: bool
+    autostart: bool
+    pool: str | None
+    base: str
+    index: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked scenario, ready for the engine."""
+
+    scenario: Scenario
+    source: str
+    actors: tuple[ActorPlan, ...]
+    groups: dict[str, tuple[str, ...]]  # a name used in start/join -> the actors it means
+    flavour: dict[str, str] = field(default_factory=dict)  # primitive -> thread|process|coroutine
+    users: dict[str, tuple[str, ...]] = field(default_factory=dict)  # primitive -> actor names
+
+    def actor(self, name: str) -> ActorPlan:
+        return next(a for a in self.actors if a.name == name)
+
+
+def walk_steps(steps: list[Step] | tuple[Step, ...], loc: Loc) -> Iterator[tuple[Step, Loc]]:
+    """Every step, nested ones included, with its location."""
+    for i, step in enumerate(steps):
+        sloc = (*loc, i)
+        yield step, sloc
+        for key, block in child_blocks(step):
+            yield from walk_steps(block, (*sloc, key))
+
+
+def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
+    """Cross-check a scenario and expand it into a :class:`Plan`, or raise ScenarioError."""
+    problems: list[Problem] = []
+
+    def add(loc: Loc, msg: str) -> None:
+        problems.append(Problem(format_loc(loc), _line(lines, loc), msg))
+
+    prims = scenario.primitives
+    shared = scenario.shared
+
+    # --- actors: names, copies, groups
+    total = sum(a.count for a in scenario.actors)
+    if total > MAX_ACTORS:
+        add(("actors",), f"{total} actors after expanding 'count'; the limit is {MAX_ACTORS}")
+        raise ScenarioError(source, problems)
+    groups: dict[str, tuple[str, ...]] = {}
+    plans: list[ActorPlan] = []
+    seen: dict[str, Loc] = {}
+    for i, actor in enumerate(scenario.actors):
+        names = ([actor.name] if actor.count == 1
+                 else [f"{actor.name}[{k}]" for k in range(actor.count)])
+        for k, name in enumerate(names):
+            if name in seen:
+                add(("actors", i, "name"), f"actor name '{name}' is used twice "
+                                           f"(also at {format_loc(seen[name])})")
+            seen[name] = ("actors", i)
+            plans.append(ActorPlan(name, actor.kind, tuple(actor.steps), actor.daemon,
+                                   actor.autostart, actor.pool, actor.name, k))
+        groups[actor.name] = tuple(names)
+        for name in names:
+            groups.setdefault(name, (name,))
+    kinds = {p.name: p.kind for p in plans}
+    autostart = {p.name: p.autostart for p in plans}
+
+    # --- primitive options that name other things
+    for pname, spec in prims.items():
+        ploc: Loc = ("primitives", pname)
+        if spec.type == "condition" and getattr(spec, "lock", None) is not None:
+            lname = spec.lock  # type: ignore[union-attr]
+            if lname not in prims:
+                add((*ploc, "lock"), f"condition lock '{lname}' is not a primitive"
+                                     f"{did_you_mean(lname, prims)}")
+            elif prims[lname].type not in ("lock", "rlock"):
+                add((*ploc, "lock"), f"condition lock '{lname}' is a {prims[lname].type}; "
+                                     "it must be a lock or rlock")
+        if isinstance(spec, PipeSpec):
+            a, b = spec.between
+            for end in (a, b):
+                if end not in kinds:
+                    add((*ploc, "between"), f"pipe end '{end}' is not an actor"
+                                            f"{did_you_mean(end, kinds)}")
+            if a == b:
+                add((*ploc, "between"), "a pipe's two ends must be two different actors")
+    for name in shared:
+        if name in prims:
+            add(("shared", name), f"'{name}' is both a primitive and a shared variable; "
+                                  "rename one")
+
+    # --- actors' own fields
+    for i, actor in enumerate(scenario.actors):
+        aloc: Loc = ("actors", i)
+        if actor.pool is not None:
+            pspec = prims.get(actor.pool)
+            if not isinstance(pspec, PoolSpec):
+                what = f"a {pspec.type}" if pspec else "not a primitive"
+                add((*aloc, "pool"), f"'{actor.pool}' is {what}; 'pool' names a primitive of "
+                                     f"type pool{did_you_mean(actor.pool, prims)}")
+            elif pspec.of != actor.kind:
+                add((*aloc, "pool"), f"pool '{actor.pool}' runs {pspec.of} tasks, but actor "
+                                     f"'{actor.name}' is a {actor.kind}")
+            if actor.daemon:
+                add((*aloc, "daemon"), "a pool task cannot be a daemon; the pool owns it")
+
+    # --- steps
+    users: dict[str, set[str]] = {p: set() for p in prims}
+    for i, actor in enumerate(scenario.actors):
+        copies = groups[actor.name]
+        for step, sloc in walk_steps(actor.steps, ("actors", i, "steps")):
+            sloc_full: Loc = sloc
+            verb = step.verb
+            target = step_target(step)
+            if isinstance(step, (Acquire, Put, Get)) and step.timeout is not None \
+                    and not step.blocking:
+                add(sloc_full, f"'{verb}' with blocking: false cannot have a timeout; "
+                               "drop one of them")
+            if target is None:
+                continue
+            if verb in VERB_TYPES:
+                allowed = VERB_TYPES[verb]
+                if target not in prims:
+                    where = ("a shared variable" if target in shared else
+                             "an actor" if target in groups else None)
+                    if where:
+                        add(sloc_full, f"'{verb}' needs a primitive ({', '.join(allowed)}), "
+                                       f"but '{target}' is {where}")
+                    else:
+                        add(sloc_full, f"'{verb}: {target}': no primitive named '{target}'"
+                                       f"{did_you_mean(target, prims)}")
+                    continue
+                ptype = prims[target].type
+                if ptype not in allowed:
+                    hint = (" (a pool runs actors: give an actor 'pool: "
+                            f"{target}' instead)") if ptype == "pool" else ""
+                    add(sloc_full, f"'{verb}' does not apply to {target!r}, a {ptype}; it "
+                                   f"works on: {', '.join(allowed)}{hint}")
+                    continue
+                users[target].update(copies)
+                cond_lock = getattr(prims[target], "lock", None)
+                if ptype == "condition" and cond_lock in prims:
+                    users[cond_lock].update(copies)
+                if isinstance(step, (Send, Recv)):
+                    pipe = prims[target]
+                    assert isinstance(pipe, PipeSpec)
+                    for name in copies:
+                        if name not in pipe.between:
+                            add(sloc_full, f"actor '{name}' uses pipe '{target}', but the pipe "
+                                           f"is between {pipe.between[0]} and "
+                                           f"{pipe.between[1]} only")
+                        elif not pipe.duplex:
+                            sender, receiver = pipe.between
+                            if verb == "send" and name != sender:
+                                add(sloc_full, f"pipe '{target}' is one-way (duplex: false) "
+                                               f"from {sender} to {receiver}: '{name}' can "
+                                               "only recv")
+                            if verb == "recv" and name != receiver:
+                                add(sloc_full, f"pipe '{target}' is one-way (duplex: false) "
+                                               f"from {sender} to {receiver}: '{name}' can "
+                                               "only send")
+            elif verb in VAR_VERBS:
+                if target not in shared:
+                    where = " (it is a primitive)" if target in prims else ""
+                    add(sloc_full, f"'{verb}': no shared variable named '{target}'{where}"
+                                   f"{did_you_mean(target, shared)}")
+                    continue
+                initial = shared[target]
+                if isinstance(step, Add) and (
+                        isinstance(initial, bool) or not isinstance(initial, (int, float))):
+                    add(sloc_full, f"'add' needs a number, but '{target}' starts as "
+                                   f"{initial!r}")
+                if isinstance(step, Append) and not isinstance(initial, list):
+                    add(sloc_full, f"'append' needs a list, but '{target}' starts as "
+                                   f"{initial!r}")
+            elif verb in ACTOR_VERBS:
+                if target not in groups:
+                    add(sloc_full, f"'{verb}: {target}': no actor named '{target}'"
+                                   f"{did_you_mean(target, groups)}")
+                    continue
+                if set(groups[target]) & set(copies) and len(copies) == 1:
+                    add(sloc_full, f"actor '{target}' cannot {verb} itself")
+                    continue
+                if isinstance(step, Start):
+                    for name in groups[target]:
+                        if autostart[name]:
+                            add(sloc_full, f"'start: {target}' needs actor '{name}' to have "
+                                           "'autostart: false' (it starts by itself)")
+                            break
+            # unknown verbs were caught by the pre-checks
+
+    # --- backing flavour of each primitive, and coroutine sharing
+    flavour: dict[str, str] = {}
+    for pname, names in users.items():
+        spec = prims[pname]
+        ks = {kinds[n] for n in names}
+        if isinstance(spec, PoolSpec):
+            ks = {spec.of}
+        if "coroutine" in ks and len(ks) > 1:
+            others = sorted(n for n in names if kinds[n] != "coroutine")
+            add(("primitives", pname),
+                f"'{pname}' is used by coroutine actors and by {', '.join(others[:3])} "
+                f"({'/'.join(sorted(ks - {'coroutine'}))}): an asyncio primitive only works "
+                "inside its event loop, and a blocking one would freeze the loop. Give the "
+                "coroutines a primitive of their own")
+        flavour[pname] = ("process" if "process" in ks else
+                          "coroutine" if ks == {"coroutine"} else "thread")
+
+    for i, inv in enumerate(scenario.invariants):
+        if inv.var not in shared:
+            add(("invariants", i, "var"), f"invariant on '{inv.var}': no shared variable of "
+                                          f"that name{did_you_mean(inv.var, shared)}")
+
+    if problems:
+        raise ScenarioError(source, problems)
+    return Plan(scenario, source, tuple(plans), groups, flavour,
+                {k: tuple(sorted(v)) for k, v in users.items()})
