@@ -12,9 +12,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from tracer.engine import RunResult, run_plan  # noqa: E402
-from tracer.scenario import Plan, ScenarioError, load_scenario, load_scenario_text  # noqa: E402
-from tracer.trace import Trace, TraceError, load_trace  # noqa: E402
+from tracer.engine import RunResult, run_plan
+from tracer.scenario import Plan, ScenarioError, load_scenario, load_scenario_text
+from tracer.trace import Trace, TraceError, load_trace
 
 __all__ = [
     "Plan",

@@ -52,8 +52,14 @@ def cli() -> None:
 def run(scenario: str, output: str | None, quiet: bool) -> None:
     """Run SCENARIO (YAML) and write its JSON trace."""
     plan = _load(scenario)
+
+    def started() -> None:
+        if not quiet:
+            click.echo(f"running {plan.scenario.name}: {len(plan.actors)} actors, timeout "
+                       f"{plan.scenario.timeout:g} s")
+            sys.stdout.flush()
     try:
-        result = run_plan(plan)
+        result = run_plan(plan, on_started=started)
     except UnsupportedScenario as exc:
         _fail(f"{scenario}: {exc}")
     path = Path(output) if output else default_trace_path(plan.scenario.name)
@@ -88,12 +94,12 @@ def _summary(result: RunResult, path: Path, quiet: bool) -> None:
     extra = sorted(got - set(sc.expect))
     later = sorted(set(sc.expect) - _OUTCOME_KINDS - {"invariant"})
     if missing or extra:
-        click.echo(f"expect: {sorted(sc.expect)}, but the run "
+        click.echo(f"expect: [{', '.join(sc.expect)}], but the run "
                    + ", ".join(filter(None, [
                        f"did not show {', '.join(missing)}" if missing else "",
                        f"showed {', '.join(extra)}" if extra else ""])))
     else:
-        click.echo(f"expect: {sorted(sc.expect)} — the run agrees"
+        click.echo(f"expect: [{', '.join(sc.expect)}] — the run agrees"
                    + (f" ({', '.join(later)}: see 'tracer analyze')" if later else ""))
 
 

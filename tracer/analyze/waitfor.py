@@ -242,22 +242,22 @@ def _names(xs: list[str]) -> str:
 
 
 _PROVIDE: dict[tuple[str, str], str] = {
-    ("wait", "event"): "set it",
-    ("wait", "condition"): "notify it",
-    ("wait", "barrier"): "still arrive there",
-    ("get", "queue"): "put into it",
-    ("put", "queue"): "get from it",
-    ("recv", "pipe"): "send on it",
-    ("acquire", "semaphore"): "release it",
-    ("acquire", "bounded_semaphore"): "release it",
+    ("wait", "event"): "set",
+    ("wait", "condition"): "notify",
+    ("wait", "barrier"): "arrive at",
+    ("get", "queue"): "put into",
+    ("put", "queue"): "get from",
+    ("recv", "pipe"): "send on",
+    ("acquire", "semaphore"): "release",
+    ("acquire", "bounded_semaphore"): "release",
 }
 
 
 def _sentence(a: str, w: Waiter, held: list[str], who: list[str], state: WaitState) -> str:
     holds = f"{a} holds {_names(held)} and " if held else f"{a} "
-    verb = _PROVIDE.get((w.op, w.kind), "provide it")
+    verb = _PROVIDE.get((w.op, w.kind), "provide")
     only = f", which only {_names(who)} could {verb}" if who else \
-        f", and no live actor will ever {verb}"
+        f", and no live actor will ever {verb} it"
     if w.op == "acquire":
         if w.kind in ("lock", "rlock", "condition"):
             owners = sorted(state.holders.get(w.resource or w.target, {}))

@@ -78,6 +78,6 @@ def _thread_flavour(name: str, spec: Any, made: dict[str, P.Prim], plan: Plan) -
         return P.Pipe(name, {a: ca, b: cb})
     if t == "pool":
         assert isinstance(spec, PoolSpec)
-        return P.Pool(name, ThreadPoolExecutor(spec.workers, thread_name_prefix=f"tracer-pool:{name}"),
-                      spec.workers)
+        executor = ThreadPoolExecutor(spec.workers, thread_name_prefix=f"tracer-pool:{name}")
+        return P.Pool(name, executor, spec.workers)
     raise UnsupportedScenario(f"primitive type {t!r} is not supported")  # pragma: no cover

@@ -9,8 +9,9 @@ reads them to know who could still set an event or fill a queue.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from tracer.engine import _prims as P
 from tracer.engine._seam import Abort, ActorCtx, ActorFailure, ActorReturn, Runtime
@@ -18,6 +19,7 @@ from tracer.scenario import Plan
 from tracer.scenario import _model as M
 
 StepFn = Callable[[ActorCtx], object]
+_P = TypeVar("_P", bound=P.Prim)
 Caps = frozenset[tuple[str, str]]
 
 COMPARE: dict[str, Callable[[Any, Any], bool]] = {
@@ -71,7 +73,7 @@ class Compiler:
                 out |= self.own_caps(s)
         return frozenset(out)
 
-    def block(self, steps: list[M.Step] | tuple[M.Step, ...], cont: Caps) -> tuple[StepFn, Caps]:
+    def block(self, steps: Sequence[M.Step], cont: Caps) -> tuple[StepFn, Caps]:
         """Compile a list of steps; ``cont`` is what the actor may do after the list."""
         items: list[tuple[Caps, StepFn]] = []
         after = cont
@@ -82,6 +84,15 @@ class Compiler:
             after = here
         items.reverse()
         pairs = tuple(items)
+        if len({caps for caps, _ in pairs}) == 1:
+            # the body of a repeat: every step may still do the same things
+            same, fns = pairs[0][0], tuple(fn for _, fn in pairs)
+
+            def run_same(a: ActorCtx) -> None:
+                a.caps = same
+                for fn in fns:
+                    fn(a)
+            return run_same, after
 
         def run_block(a: ActorCtx) -> None:
             for caps, fn in pairs:
@@ -89,6 +100,17 @@ class Compiler:
                 fn(a)
 
         return run_block, after
+
+    def prim(self, name: str, cls: type[_P] | tuple[type[_P], ...]) -> _P:
+        """The primitive ``name``, which the checker guaranteed is a ``cls``."""
+        p = self.prims[name]
+        assert isinstance(p, cls), (name, cls)
+        return p
+
+    def waitable(self, name: str) -> P.Event | P.Condition | P.Barrier:
+        p = self.prims[name]
+        assert isinstance(p, (P.Event, P.Condition, P.Barrier)), name
+        return p
 
     def tags(self, op: str, target: str) -> P.OpTags:
         t = self.rt.tag
@@ -102,58 +124,49 @@ class Compiler:
         n = self.actor
         tag = rt.tag
         if isinstance(step, M.Acquire):
-            lk = self.prims[step.acquire]
-            assert isinstance(lk, P.LockLike)
+            lk = self.prim(step.acquire, P.LockLike)
             ts, timeout, blocking = self.tags("acquire", lk.name), step.timeout, step.blocking
-            return lambda a: lk.acquire(a, ts, timeout, blocking)
+            return partial(lk.acquire, ts, timeout, blocking)
         if isinstance(step, M.Release):
-            lk = self.prims[step.release]
-            assert isinstance(lk, P.LockLike)
+            lk = self.prim(step.release, P.LockLike)
             rel = tag(n, "release", lk.name)
-            return lambda a: lk.release(a, rel)
+            return partial(lk.release, rel)
         if isinstance(step, M.With):
             return self._with(step, cont)
         if isinstance(step, M.Wait):
-            w = self.prims[step.wait]
-            assert isinstance(w, (P.Event, P.Condition, P.Barrier))
+            w = self.waitable(step.wait)
             ts, timeout = self.tags("wait", w.name), step.timeout
             return lambda a: w.wait(a, ts, timeout)
         if isinstance(step, M.Set):
-            ev = self.prims[step.set]
-            assert isinstance(ev, P.Event)
+            ev = self.prim(step.set, P.Event)
             st = tag(n, "set", ev.name)
             return lambda a: ev.set(a, st)
         if isinstance(step, M.Clear):
-            ev = self.prims[step.clear]
-            assert isinstance(ev, P.Event)
+            ev = self.prim(step.clear, P.Event)
             ct = tag(n, "clear", ev.name)
             return lambda a: ev.clear(a, ct)
         if isinstance(step, (M.Notify, M.NotifyAll)):
-            c = self.prims[step.notify if isinstance(step, M.Notify) else step.notify_all]
-            assert isinstance(c, P.Condition)
+            c = self.prim(step.notify if isinstance(step, M.Notify) else step.notify_all,
+                          P.Condition)
             count = step.n if isinstance(step, M.Notify) else None
             nt = tag(n, step.verb, c.name)
             return lambda a: c.notify(a, nt, count)
         if isinstance(step, M.Put):
-            q = self.prims[step.put]
-            assert isinstance(q, P.Queue)
+            q = self.prim(step.put, P.Queue)
             ts, timeout, blocking = self.tags("put", q.name), step.timeout, step.blocking
             item_of = self._item(step)
             return lambda a: q.put(a, ts, item_of(), timeout, blocking)
         if isinstance(step, M.Get):
-            q = self.prims[step.get]
-            assert isinstance(q, P.Queue)
+            q = self.prim(step.get, P.Queue)
             ts, timeout, blocking = self.tags("get", q.name), step.timeout, step.blocking
             return lambda a: q.get(a, ts, timeout, blocking)
         if isinstance(step, M.Send):
-            p = self.prims[step.send]
-            assert isinstance(p, P.Pipe)
+            p = self.prim(step.send, P.Pipe)
             ts = self.tags("send", p.name)
             item_of = self._item(step)
             return lambda a: p.send(a, ts, item_of())
         if isinstance(step, M.Recv):
-            p = self.prims[step.recv]
-            assert isinstance(p, P.Pipe)
+            p = self.prim(step.recv, P.Pipe)
             ts, timeout = self.tags("recv", p.name), step.timeout
             return lambda a: p.recv(a, ts, timeout)
         if isinstance(step, (M.Read, M.Write, M.Add, M.Append, M.If)):
@@ -215,23 +228,24 @@ class Compiler:
         return auto
 
     def _with(self, step: M.With, cont: Caps) -> StepFn:
-        lk = self.prims[step.with_]
-        assert isinstance(lk, P.LockLike)
+        lk = self.prim(step.with_, P.LockLike)
         ts = self.tags("acquire", lk.name)
         rel = self.rt.tag(self.actor, "release", lk.name)
         body, _ = self.block(step.steps, frozenset({("release", lk.name)}) | cont)
 
+        acquire, release = lk.acquire, lk.release
+
         def with_(a: ActorCtx) -> None:
-            lk.acquire(a, ts, None, True)
+            acquire(ts, None, True, a)
             try:
                 body(a)
             except Abort:
                 raise
             except BaseException:
                 # like Python's `with`: release on return and on errors, then go on unwinding
-                lk.release(a, rel)
+                release(rel, a)
                 raise
-            lk.release(a, rel)
+            release(rel, a)
         return with_
 
     def _var_step(self, step: M.Step, cont: Caps) -> StepFn:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue as queue_mod
 import threading
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -63,39 +64,42 @@ class Prim:
 class LockLike(Prim):
     """lock, rlock, semaphore, bounded_semaphore: acquire/release on ``real``."""
 
-    def acquire(self, a: ActorCtx, t: OpTags, timeout: float | None, blocking: bool) -> bool:
+    def acquire(self, t: OpTags, timeout: float | None, blocking: bool, a: ActorCtx) -> bool:
         res = self.resource
-        a.block(self, "acquire", timeout if blocking else 0.0, t.call)
+        emit = a.emit
+        seq = emit(t.call, None)
         real = res.real
-        if real.acquire(False):
+        if real.acquire(False):  # the uncontended case costs no more than this
             ok = True
         elif not blocking:
             ok = False
         else:
-            ok = wait_loop(a, lambda s: bool(real.acquire(True, s)), timeout)
+            # tell the watchdog before blocking; cleared before the return is recorded
+            a.waiting = (self, "acquire", timeout is not None, seq)
+            ok = wait_loop(a, partial(real.acquire, True), timeout)
+            a.waiting = None
         if ok:
             h = res.holders
-            h[a.name] = h.get(a.name, 0) + 1
-        a.waiting = None
-        a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
+            name = a.name
+            h[name] = h.get(name, 0) + 1
+        emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
         return ok
 
-    def release(self, a: ActorCtx, tag: Tag) -> None:
+    def release(self, tag: Tag, a: ActorCtx) -> None:
         res = self.resource
         a.emit(tag, None)
         h = res.holders
-        n = h.get(a.name, 0)
+        name = a.name
+        n = h.pop(name, 0)
         if n > 1:
-            h[a.name] = n - 1
-        elif n == 1:
-            del h[a.name]
+            h[name] = n - 1
         try:
             res.real.release()
         except (RuntimeError, ValueError) as exc:
             msg = self._release_error(a, exc)
             a.fail_last(msg)
             raise ActorFailure(msg) from None
-        if n == 0 and res.ptype in ("lock",):
+        if n == 0 and res.ptype == "lock":
             h.clear()  # another actor's lock, released by this one: nobody holds it now
 
     def _release_error(self, a: ActorCtx, exc: Exception) -> str:

@@ -12,14 +12,17 @@ joined before :func:`run_plan` returns.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import operator
 import os
 import platform
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +47,10 @@ from tracer.trace._io import format_events, render_trace, write_atomic
 WATCH = 0.01  # watchdog tick, seconds: a deadlock is reported within about three ticks
 STOP_GRACE = 5.0  # seconds aborted actors get to finish before they are reported as stuck
 
-_CMP = {"<": operator.lt, "<=": operator.le, "==": operator.eq,
-        "!=": operator.ne, ">=": operator.ge, ">": operator.gt}
+_CMP: dict[str, Callable[[Any, Any], Any]] = {
+    "<": operator.lt, "<=": operator.le, "==": operator.eq,
+    "!=": operator.ne, ">=": operator.ge, ">": operator.gt,
+}
 
 
 @dataclass
@@ -55,12 +60,13 @@ class RunResult:
     plan: Plan
     status: str
     detail: str
-    records: list[Record]
+    records: list[Record]  # sorted by seq; ts on the engine's clock, see ``t0``
     actors: list[dict[str, Any]]
     final: dict[str, Any]
     blocked: list[Blocked]
     duration: float
     started_at: str
+    t0: float = 0.0
     mode: str = "run"
     seed: int | None = None
     invariant_failures: list[str] = field(default_factory=list)
@@ -85,11 +91,18 @@ class RunResult:
         }
         tail = {"outcome": {"status": self.status, "detail": self.detail},
                 "final": self.final}
-        return render_trace(head, format_events(self.records), tail)
+        return render_trace(head, format_events(self.records, self.t0), tail)
 
     def write(self, path: str | Path) -> Path:
         p = Path(path)
-        write_atomic(p, self.to_json())
+        was_enabled = gc.isenabled()
+        gc.disable()  # formatting allocates only strings; see run_plan
+        try:
+            text = self.to_json()
+        finally:
+            if was_enabled:
+                gc.enable()
+        write_atomic(p, text)
         return p
 
 
@@ -99,7 +112,7 @@ def check_invariants(plan: Plan, final: dict[str, Any]) -> list[str]:
     for inv in plan.scenario.invariants:
         value = final.get(inv.var)
         try:
-            holds = _CMP[inv.op](value, inv.value)
+            holds = bool(_CMP[inv.op](value, inv.value))
         except TypeError:
             holds = False
         if not holds:
@@ -111,8 +124,10 @@ def check_invariants(plan: Plan, final: dict[str, Any]) -> list[str]:
 class Runner:
     """One run of a plan. Use :func:`run_plan`."""
 
-    def __init__(self, plan: Plan, scheduler: Scheduler | None = None) -> None:
+    def __init__(self, plan: Plan, scheduler: Scheduler | None = None,
+                 on_started: Callable[[], object] | None = None) -> None:
         self.plan = plan
+        self.on_started = on_started
         self.rt = Runtime(scheduler)
         self.prims = make_primitives(plan)
         self.shared: dict[str, Any] = _deepcopy(plan.scenario.shared)
@@ -231,17 +246,17 @@ class Runner:
             st = c.state
             if st == "done":
                 continue
-            w = c.waiting
-            key.append((name, st, len(c.buf), w))
+            now = c.waiting
+            key.append((name, st, len(c.buf), now))
             live.add(name)
             if st == "pending":
                 waiting[name] = Waiter(name, "start", name, "actor")
             elif st == "queued":
                 waiting[name] = Waiter(name, "queued", self.pool_of[name] or "", "pool")
                 anyone = True
-            elif w is not None and not w[2]:
+            elif now is not None and not now[2]:
                 anyone = True
-                target, op, _, seq = w
+                target, op, _, seq = now
                 if isinstance(target, str):
                     waiting[name] = Waiter(name, op, target, "actor", seq)
                 else:
@@ -290,6 +305,8 @@ class Runner:
             for ap in self.plan.actors:
                 if ap.autostart:
                     self._start(self.ctx[ap.name])
+            if self.on_started is not None:
+                self.on_started()
             prev: tuple[Any, ...] | None = None
             while True:
                 if self._finished():
@@ -355,7 +372,8 @@ class Runner:
             })
         final = _deepcopy(self.shared)
         return RunResult(self.plan, status, detail, records, actors, final, blocked, duration,
-                         started_at, invariant_failures=check_invariants(self.plan, final))
+                         started_at, rt.t0,
+                         invariant_failures=check_invariants(self.plan, final))
 
     def _doing(self, c: ActorCtx) -> str:
         w = c.waiting
@@ -410,19 +428,12 @@ class Runner:
         return stuck
 
     def _collect(self) -> list[Record]:
-        """All events in seq order, times relative to the start, never decreasing."""
-        t0 = self.rt.t0
+        """All events in seq order (times are made relative when the trace is written)."""
         merged: list[Record] = list(self.rt.engine_buf)
         for c in self.ctx.values():
             merged.extend(c.buf)
-        merged.sort(key=lambda r: r[0])
-        out: list[Record] = []
-        last = 0.0
-        for seq, ts, tag, payload in merged:
-            rel = ts - t0
-            last = rel if rel > last else last
-            out.append((seq, last, tag, payload))
-        return out
+        merged.sort(key=itemgetter(0))  # each buffer is a sorted run: timsort merges them
+        return merged
 
 
 def _deepcopy(value: Any) -> Any:
@@ -433,6 +444,19 @@ def _deepcopy(value: Any) -> Any:
     return value
 
 
-def run_plan(plan: Plan, scheduler: Scheduler | None = None) -> RunResult:
-    """Run ``plan`` on real primitives; returns when every actor thread has finished."""
-    return Runner(plan, scheduler).run()
+def run_plan(plan: Plan, scheduler: Scheduler | None = None,
+             on_started: Callable[[], object] | None = None) -> RunResult:
+    """Run ``plan`` on real primitives; returns when every actor thread has finished.
+
+    ``on_started`` is called (in the calling thread) once the actors have been started.
+
+    The cyclic garbage collector is paused for the run: recording allocates one small acyclic
+    tuple per event, and collecting them while the run goes would double the cost of an event
+    (bench/record.py). Steps cannot create reference cycles, so nothing piles up meanwhile."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return Runner(plan, scheduler, on_started).run()
+    finally:
+        if was_enabled:
+            gc.enable()

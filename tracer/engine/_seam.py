@@ -29,7 +29,7 @@ import orjson
 POLL = 0.02  # seconds a real blocking call waits before it checks whether the run was aborted
 
 
-class Abort(BaseException):  # noqa: N818 - a control-flow signal, not an error
+class Abort(BaseException):
     """Raised inside an actor when the run is over (deadlock, timeout, Ctrl-C, daemon end).
 
     A BaseException so that an actor's own error handling (``fail``) never swallows it."""
@@ -39,7 +39,7 @@ class ActorFailure(Exception):
     """An actor ended with an error: a ``fail`` step or a real primitive refusing an op."""
 
 
-class ActorReturn(Exception):  # noqa: N818 - a control-flow signal
+class ActorReturn(Exception):
     """A ``return`` step: end this actor now (``with`` blocks still release)."""
 
 
@@ -123,8 +123,8 @@ class Runtime:
 class ActorCtx:
     """One actor's recording buffer and watchdog-visible state. Only its own thread writes."""
 
-    __slots__ = ("buf", "caps", "daemon", "emit", "kind", "name", "pid", "rt", "state",
-                 "thread", "tid", "waiting", "waiting_since")
+    __slots__ = ("_append", "_clock", "_next", "buf", "caps", "daemon", "emit", "kind", "name",
+                 "pid", "rt", "state", "thread", "tid", "waiting")
 
     def __init__(self, rt: Runtime, name: str, kind: str, daemon: bool) -> None:
         self.rt = rt
@@ -135,20 +135,22 @@ class ActorCtx:
         self.caps: frozenset[tuple[str, str]] = frozenset()
         # (primitive or actor name, op, has_timeout, call seq) while in a blocking call
         self.waiting: tuple[Any, str, bool, int] | None = None
-        self.waiting_since = 0.0
         self.state = "pending"  # pending -> queued -> running -> done
         self.pid = 0
         self.tid = 0
         self.thread: Any = None
+        # bound once: the hot path below does no lookups it can avoid
+        self._next = rt.seq.__next__
+        self._clock = rt.clock
+        self._append = self.buf.append
         self.emit: Callable[[Tag, dict[str, Any] | None], int] = (
             self._emit_free if rt.scheduler is None else self._emit_scheduled)
 
     def _emit_free(self, tag: Tag, payload: dict[str, Any] | None = None) -> int:
-        rt = self.rt
-        if rt.closed:
+        if self.rt.closed:
             raise Abort
-        seq = next(rt.seq)
-        self.buf.append((seq, rt.clock(), tag, payload))
+        seq = self._next()
+        self._append((seq, self._clock(), tag, payload))
         return seq
 
     def _emit_scheduled(self, tag: Tag, payload: dict[str, Any] | None = None) -> int:

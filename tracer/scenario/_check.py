@@ -7,14 +7,16 @@ backing (thread / process / coroutine flavour) each primitive gets.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+
 from tracer.scenario._load import Loc, Problem, ScenarioError, _line, did_you_mean, format_loc
 from tracer.scenario._model import (
     MAX_ACTORS,
     Acquire,
     Add,
     Append,
+    ConditionSpec,
     Get,
     PipeSpec,
     PoolSpec,
@@ -76,7 +78,7 @@ class Plan:
         return next(a for a in self.actors if a.name == name)
 
 
-def walk_steps(steps: list[Step] | tuple[Step, ...], loc: Loc) -> Iterator[tuple[Step, Loc]]:
+def walk_steps(steps: Sequence[Step], loc: Loc) -> Iterator[tuple[Step, Loc]]:
     """Every step, nested ones included, with its location."""
     for i, step in enumerate(steps):
         sloc = (*loc, i)
@@ -122,8 +124,8 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
     # --- primitive options that name other things
     for pname, spec in prims.items():
         ploc: Loc = ("primitives", pname)
-        if spec.type == "condition" and getattr(spec, "lock", None) is not None:
-            lname = spec.lock  # type: ignore[union-attr]
+        if isinstance(spec, ConditionSpec) and spec.lock is not None:
+            lname = spec.lock
             if lname not in prims:
                 add((*ploc, "lock"), f"condition lock '{lname}' is not a primitive"
                                      f"{did_you_mean(lname, prims)}")
@@ -245,13 +247,13 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
 
     # --- backing flavour of each primitive, and coroutine sharing
     flavour: dict[str, str] = {}
-    for pname, names in users.items():
-        spec = prims[pname]
-        ks = {kinds[n] for n in names}
-        if isinstance(spec, PoolSpec):
-            ks = {spec.of}
+    for pname, who in users.items():
+        pspec = prims[pname]
+        ks = {kinds[n] for n in who}
+        if isinstance(pspec, PoolSpec):
+            ks = {pspec.of}
         if "coroutine" in ks and len(ks) > 1:
-            others = sorted(n for n in names if kinds[n] != "coroutine")
+            others = sorted(n for n in who if kinds[n] != "coroutine")
             add(("primitives", pname),
                 f"'{pname}' is used by coroutine actors and by {', '.join(others[:3])} "
                 f"({'/'.join(sorted(ks - {'coroutine'}))}): an asyncio primitive only works "

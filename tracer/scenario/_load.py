@@ -22,13 +22,13 @@ from tracer.scenario._model import (
     PRIMITIVE_TYPES,
     STEP_MODELS,
     VERBS,
-    step_verb,
     Actor,
     Compare,
     Invariant,
     Scenario,
     VarItem,
     VarValue,
+    step_verb,
 )
 
 Loc = tuple[str | int, ...]
@@ -114,8 +114,9 @@ def _compose(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
                     problems.append(Problem(format_loc(loc), k.start_mark.line + 1,
                                             f"duplicate key '{key}': names must be unique"))
                 seen.add(key)
-                lines[(*loc, key)] = k.start_mark.line + 1
-                walk(v, (*loc, key))
+                kloc = (*loc, key)
+                lines[kloc] = k.start_mark.line + 1
+                walk(v, kloc)
         elif isinstance(n, yaml.SequenceNode):
             for i, item in enumerate(n.value):
                 walk(item, (*loc, i))
@@ -150,7 +151,9 @@ def _line(lines: dict[Loc, int], loc: Loc) -> int | None:
 
 
 _ALL_KEYS: set[str] = set()
-for _m in (Scenario, Actor, Invariant, VarValue, VarItem, Compare, *STEP_MODELS.values()):
+_MODELS: list[type[BaseModel]] = [Scenario, Actor, Invariant, VarValue, VarItem, Compare,
+                                  *STEP_MODELS.values()]
+for _m in _MODELS:
     for _fname, _f in _m.model_fields.items():
         _ALL_KEYS.add(_f.alias or _fname)
 for _t in ("value", "lock", "parties", "maxsize", "between", "duplex", "workers", "of", "type"):

@@ -8,6 +8,7 @@ support the verb) are checked afterwards in ``_check.py``, where the whole scena
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -291,17 +292,40 @@ VERBS: tuple[str, ...] = tuple(STEP_MODELS)
 def step_verb(raw: Any) -> str | None:
     """The verb of a raw step mapping (the one key that names a verb), for the discriminator."""
     if isinstance(raw, Step):
-        return raw.verb
+        return str(raw.verb)
     if isinstance(raw, dict):
         found = [k for k in raw if k in STEP_MODELS]
         if len(found) == 1:
-            return found[0]
+            return str(found[0])
     return None
 
 
 AnyStep = Annotated[
-    Union[  # noqa: UP007
-        tuple(Annotated[m, Tag(v)] for v, m in STEP_MODELS.items())  # type: ignore[misc]
+    Union[  # noqa: UP007 - one tagged member per verb
+        Annotated[Acquire, Tag("acquire")],
+        Annotated[Release, Tag("release")],
+        Annotated[Wait, Tag("wait")],
+        Annotated[Set, Tag("set")],
+        Annotated[Clear, Tag("clear")],
+        Annotated[Notify, Tag("notify")],
+        Annotated[NotifyAll, Tag("notify_all")],
+        Annotated[Put, Tag("put")],
+        Annotated[Get, Tag("get")],
+        Annotated[Send, Tag("send")],
+        Annotated[Recv, Tag("recv")],
+        Annotated[Read, Tag("read")],
+        Annotated[Write, Tag("write")],
+        Annotated[Add, Tag("add")],
+        Annotated[Append, Tag("append")],
+        Annotated[Sleep, Tag("sleep")],
+        Annotated[Log, Tag("log")],
+        Annotated[Start, Tag("start")],
+        Annotated[Join, Tag("join")],
+        Annotated[With, Tag("with")],
+        Annotated[Repeat, Tag("repeat")],
+        Annotated[If, Tag("if")],
+        Annotated[Return, Tag("return")],
+        Annotated[Fail, Tag("fail")],
     ],
     Discriminator(step_verb),
 ]
@@ -315,15 +339,19 @@ def step_target(step: Step) -> str | None:
     """The name a step acts on (primitive, variable or actor), if any."""
     if isinstance(step, With):
         return step.with_
-    if isinstance(step, (Write, Add, Append)):
-        return getattr(step, step.verb).var
+    if isinstance(step, (Write, Add)):
+        return step.write.var if isinstance(step, Write) else step.add.var
+    if isinstance(step, Append):
+        return step.append.var
     if isinstance(step, If):
         return step.if_.var
     value = getattr(step, step.verb, None)
-    return value if isinstance(value, str) and step.verb not in ("log", "fail") else None
+    if isinstance(value, str) and step.verb not in ("log", "fail"):
+        return value
+    return None
 
 
-def child_blocks(step: Step) -> list[tuple[str, list[Step]]]:
+def child_blocks(step: Step) -> list[tuple[str, Sequence[Step]]]:
     """Nested step lists of a step, with the key that holds each."""
     if isinstance(step, (With, Repeat)):
         return [("steps", step.steps)]

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Sequence
+from itertools import accumulate
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +32,19 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value, option=_OPTS).decode()
 
 
-def format_events(records: Iterable[tuple[int, float, Any, dict[str, Any] | None]]) -> str:
-    """Events as JSON objects, one per line, from ``(seq, ts, tag, payload)`` records."""
-    lines = []
-    append = lines.append
-    for seq, ts, tag, payload in records:
-        if payload:
-            extra = orjson.dumps(payload, option=_OPTS).decode()
-            append('{"seq":%d,"ts":%.6f,%s,%s}' % (seq, ts, tag.json, extra[1:-1]))
-        else:
-            append('{"seq":%d,"ts":%.6f,%s}' % (seq, ts, tag.json))
-    return ",\n".join(lines)
+def format_events(records: Sequence[tuple[int, float, Any, dict[str, Any] | None]],
+                  t0: float = 0.0) -> str:
+    """Events as JSON objects, one per line, from ``(seq, ts, tag, payload)`` records sorted
+    by seq. ``ts`` is written relative to ``t0`` and made non-decreasing along seq (two
+    threads may read the seq counter and the clock in opposite orders, microseconds apart)."""
+    dumps_ = orjson.dumps
+    times = accumulate(map(itemgetter(1), records), max)
+    return ",\n".join([
+        f'{{"seq":{seq},"ts":{ts - t0:.6f},{tag.json}}}' if payload is None else
+        f'{{"seq":{seq},"ts":{ts - t0:.6f},{tag.json},'
+        f'{dumps_(payload, option=_OPTS).decode()[1:-1]}}}'
+        for (seq, _, tag, payload), ts in zip(records, times, strict=True)
+    ])
 
 
 def render_trace(head: dict[str, Any], events_json: str, tail: dict[str, Any]) -> str:
