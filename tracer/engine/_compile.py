@@ -36,11 +36,13 @@ class Spawner(Protocol):
     def join(self, a: ActorCtx, name: str, timeout: float | None, tags: P.OpTags) -> None: ...
 
 
-def _copy(value: Any) -> Any:
+def copy_value(value: Any) -> Any:
+    """A copy of a shared value (YAML data: lists, dicts and scalars), so that events keep
+    the value as it was and actors never share a mutable list by accident."""
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [copy_value(v) for v in value]
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: copy_value(v) for k, v in value.items()}
     return value
 
 
@@ -218,7 +220,7 @@ class Compiler:
     def _item(self, step: M.Put | M.Send) -> Callable[[], Any]:
         if "item" in step.model_fields_set:
             item = step.item
-            return lambda: _copy(item)
+            return lambda: copy_value(item)
         # a bare `put: Q` puts an automatic unique item: actor name and a counter
         prefix = f"{self.actor}#"
 
@@ -255,14 +257,14 @@ class Compiler:
         if isinstance(step, M.Read):
             var = step.read
             rt_ = tag(n, "read", var)
-            return lambda a: a.emit(rt_, {"value": _copy(shared[var])})
+            return lambda a: a.emit(rt_, {"value": copy_value(shared[var])})
         if isinstance(step, M.Write):
             var, value = step.write.var, step.write.value
             wt = tag(n, "write", var)
 
             def write(a: ActorCtx) -> None:
                 a.emit(wt, {"value": value})
-                shared[var] = _copy(value)
+                shared[var] = copy_value(value)
             return write
         if isinstance(step, M.Add):
             var, delta = step.add.var, step.add.value
@@ -287,7 +289,7 @@ class Compiler:
                 if not isinstance(target, list):
                     raise ActorFailure(f"{n} cannot append to {var} = {target!r}: not a list")
                 a.emit(at, {"item": item})
-                target.append(_copy(item))
+                target.append(copy_value(item))
             return append
         assert isinstance(step, M.If)
         cond = step.if_
@@ -297,7 +299,7 @@ class Compiler:
         else_, _ = self.block(step.else_, cont)
 
         def if_(a: ActorCtx) -> None:
-            current = _copy(shared[var])
+            current = copy_value(shared[var])
             a.emit(rt_, {"value": current})
             try:
                 holds = cmp(current, value)

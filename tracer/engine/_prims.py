@@ -30,14 +30,6 @@ class OpTags:
     broken: Tag
 
 
-def _copy(value: Any) -> Any:
-    if isinstance(value, list):
-        return list(value)
-    if isinstance(value, dict):
-        return dict(value)
-    return value
-
-
 class Prim:
     """Base of every instrumented primitive."""
 

@@ -30,7 +30,7 @@ from tracer import __version__
 from tracer.analyze.waitfor import Blocked, Waiter, WaitState, find_blocked
 from tracer.engine import _prims as P
 from tracer.engine._backing import make_primitives
-from tracer.engine._compile import StepFn, compile_actor
+from tracer.engine._compile import StepFn, compile_actor, copy_value
 from tracer.engine._seam import (
     Abort,
     ActorCtx,
@@ -130,7 +130,7 @@ class Runner:
         self.on_started = on_started
         self.rt = Runtime(scheduler)
         self.prims = make_primitives(plan)
-        self.shared: dict[str, Any] = _deepcopy(plan.scenario.shared)
+        self.shared: dict[str, Any] = copy_value(plan.scenario.shared)
         self.ctx: dict[str, ActorCtx] = {}
         self.programs: dict[str, StepFn] = {}
         self.futures: dict[str, Future[None]] = {}
@@ -370,7 +370,7 @@ class Runner:
                 "status": self._status(c, blocked_names, abandoned),
                 **({"pool": ap.pool} if ap.pool else {}),
             })
-        final = _deepcopy(self.shared)
+        final = copy_value(self.shared)
         return RunResult(self.plan, status, detail, records, actors, final, blocked, duration,
                          started_at, rt.t0,
                          invariant_failures=check_invariants(self.plan, final))
@@ -434,14 +434,6 @@ class Runner:
             merged.extend(c.buf)
         merged.sort(key=itemgetter(0))  # each buffer is a sorted run: timsort merges them
         return merged
-
-
-def _deepcopy(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_deepcopy(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _deepcopy(v) for k, v in value.items()}
-    return value
 
 
 def run_plan(plan: Plan, scheduler: Scheduler | None = None,
