@@ -9,8 +9,7 @@ BIN     = $(VENV)/bin
 
 $(BIN)/tracer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test]' --config-settings editable_mode=compat
 	@touch $@
 
 setup: $(BIN)/tracer

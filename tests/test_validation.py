@@ -345,8 +345,10 @@ STEP_SHAPE_CASES = [
     pytest.param(steps("- {acquire: A, timeout: 1, blocking: false}", head=LOCK),
                  "actors[0].steps[0]: 'acquire' with blocking: false cannot have a timeout; "
                  "drop one of them", id="timeout-and-nonblocking-acquire"),
-    pytest.param(steps("- {get: Q, timeout: 1, blocking: false}", head="primitives: {Q: queue}\n"),
-                 "'get' with blocking: false cannot have a timeout", id="timeout-and-nonblocking-get"),
+    pytest.param(steps("- {get: Q, timeout: 1, blocking: false}",
+                       head="primitives: {Q: queue}\n"),
+                 "'get' with blocking: false cannot have a timeout",
+                 id="timeout-and-nonblocking-get"),
     pytest.param(steps("- {notify: C, n: 0}", head="primitives: {C: condition}\n"),
                  "actors[0].steps[0].n: Input should be greater than or equal to 1",
                  id="notify-zero"),
