@@ -233,12 +233,7 @@ def test_run_unsafe_scenario_name_stays_in_traces(tmp_path: Path, name_yaml: str
     assert f"trace: traces/{path.name}" in proc.stdout
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: a valid scenario name of 100 Chinese characters (limit 200) "
-                          "makes 'tracer run' run the scenario and then exit 2 with \"cannot "
-                          "write the trace to traces/馒馒…json: File name too long\" (safe_stem "
-                          "cuts at 120 characters, not at the 255-byte file-name limit)")
-def test_bug_long_unicode_name(tmp_path: Path) -> None:
+def test_long_unicode_name(tmp_path: Path) -> None:
     write(tmp_path / "n.yaml", named("馒" * 100))
     proc = tracer_cli("run", "-q", "n.yaml", cwd=tmp_path)
     no_traceback(proc)
@@ -344,12 +339,9 @@ def test_no_command_prints_help(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Loader crashes seen from the CLI (strict xfail: see test_validation.py for the loader side)
+# Loader crashes seen from the CLI (regressions; see test_validation.py for the loader side)
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: these files make 'tracer validate' crash with a traceback and "
-                          "exit 1 (RecursionError / ValueError escape the loader)")
 @pytest.mark.parametrize("text", [
     pytest.param("name: s\nx: &a [*a]\nactors:\n  - {name: t, kind: thread}\n",
                  id="self-alias"),
@@ -358,7 +350,7 @@ def test_no_command_prints_help(tmp_path: Path) -> None:
     pytest.param("name: s\ntimeout: " + "9" * 5000 + "\nactors:\n  - {name: t, kind: thread}\n",
                  id="huge-integer"),
 ])
-def test_bug_validate_crashes(tmp_path: Path, text: str) -> None:
+def test_validate_crashes(tmp_path: Path, text: str) -> None:
     write(tmp_path / "x.yaml", text)
     proc = tracer_cli("validate", "x.yaml", cwd=tmp_path)
     no_traceback(proc)

@@ -1,7 +1,7 @@
 """Every validation error path of the scenario loader, as tables of invalid inputs.
 
 Each case asserts the key part of the message (``s.yaml:LINE: path: message``). A few cases
-also pin the line and the path inside the file. Known loader bugs are strict xfails.
+also pin the line and the path inside the file.
 """
 
 from __future__ import annotations
@@ -107,14 +107,12 @@ STRUCTURE_CASES = [
             stpes: []
         """), "actors[0]: unknown key 'stpes' — did you mean 'steps'?", id="unknown-actor-key"),
     pytest.param("name: s\ntimeout: abc\n" + ONE_ACTOR,
-                 "s.yaml:2: timeout: Input should be a valid number, unable to parse string as "
-                 "a number, got 'abc'", id="timeout-not-number"),
+                 "s.yaml:2: timeout: Input should be a valid number, got 'abc'",
+                 id="timeout-not-number"),
     pytest.param("name: s\nactors:\n  - {name: t, kind: thread, count: x}\n",
-                 "actors[0].count: Input should be a valid integer, unable to parse string as "
-                 "an integer, got 'x'", id="count-not-int"),
+                 "actors[0].count: Input should be a valid integer, got 'x'", id="count-not-int"),
     pytest.param("name: s\nactors:\n  - {name: t, kind: thread, count: 1.5}\n",
-                 "actors[0].count: Input should be a valid integer, got a number with a "
-                 "fractional part", id="count-fraction"),
+                 "actors[0].count: Input should be a valid integer, got 1.5", id="count-fraction"),
     pytest.param("name: 5\n" + ONE_ACTOR, "name: Input should be a valid string, got 5",
                  id="name-not-string"),
     pytest.param("name: ''\n" + ONE_ACTOR, "name: String should have at least 1 character",
@@ -180,12 +178,12 @@ NAME_CASES = [
     pytest.param(steps("- {log: a, log: b}"),
                  "actors[0].steps[0]: duplicate key 'log'", id="duplicate-step-key"),
     pytest.param("name: s\nprimitives:\n  on: lock\n" + ONE_ACTOR,
-                 "primitives: the name True is not a string (YAML reads unquoted "
+                 "s.yaml:3: primitives.on: the name True is not a string (YAML reads unquoted "
                  "yes/no/on/off/numbers as other types): quote it", id="on-as-primitive-name"),
     pytest.param("name: s\nshared:\n  yes: 1\n" + ONE_ACTOR,
-                 "shared: the name True is not a string", id="yes-as-variable-name"),
+                 "s.yaml:3: shared.yes: the name True is not a string", id="yes-as-variable-name"),
     pytest.param("name: s\nshared:\n  1.5: 1\n" + ONE_ACTOR,
-                 "shared: the name 1.5 is not a string", id="number-as-variable-name"),
+                 "s.yaml:3: shared.1.5: the name 1.5 is not a string", id="number-as-variable-name"),
     pytest.param("name: s\nprimitives:\n  x: lock\nshared:\n  x: 1\n" + ONE_ACTOR,
                  "s.yaml:5: shared.x: 'x' is both a primitive and a shared variable; rename one",
                  id="primitive-and-variable"),
@@ -245,7 +243,7 @@ PRIMITIVE_CASES = [
                  + ONE_ACTOR, "primitives.P.of: Input should be 'thread' or 'process'",
                  id="pool-of-coroutine"),
     pytest.param("name: s\nprimitives:\n  E: event\n  C: {type: condition, lock: E}\n"
-                 + ONE_ACTOR, "s.yaml:4: primitives.C.lock: condition lock 'E' is a event; it "
+                 + ONE_ACTOR, "s.yaml:4: primitives.C.lock: condition lock 'E' is an event; it "
                               "must be a lock or rlock", id="condition-lock-is-event"),
     pytest.param("name: s\nprimitives:\n  L: lock\n  C: {type: condition, lock: LL}\n"
                  + ONE_ACTOR, "primitives.C.lock: condition lock 'LL' is not a primitive — "
@@ -452,13 +450,13 @@ TARGET_CASES = [
                  "actors[0].steps[0]: 'wait' does not apply to 'A', a lock; it works on: event, "
                  "condition, barrier", id="wait-on-lock"),
     pytest.param(steps("- put: E", head="primitives:\n  E: event\n"),
-                 "'put' does not apply to 'E', a event; it works on: queue", id="put-on-event"),
+                 "'put' does not apply to 'E', an event; it works on: queue", id="put-on-event"),
     pytest.param(steps("- set: Q", head="primitives:\n  Q: queue\n"),
                  "'set' does not apply to 'Q', a queue; it works on: event", id="set-on-queue"),
     pytest.param(steps("- send: A", head=LOCK),
                  "'send' does not apply to 'A', a lock; it works on: pipe", id="send-on-lock"),
     pytest.param(steps("- with: E", "  steps: []", head="primitives:\n  E: event\n"),
-                 "'with' does not apply to 'E', a event", id="with-on-event"),
+                 "'with' does not apply to 'E', an event", id="with-on-event"),
     pytest.param(steps("- acquire: P", head="primitives:\n  P: {type: pool, workers: 2}\n"),
                  "'acquire' does not apply to 'P', a pool; it works on: lock, rlock, semaphore, "
                  "bounded_semaphore, condition (a pool runs actors: give an actor 'pool: P' "
@@ -840,7 +838,7 @@ def test_public_error_type() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Known bugs (strict xfail: each turns into a failure once it is fixed, so the mark goes)
+# Regression tests for loader bugs found in review
 
 
 def _load_outcome(text: str) -> str:
@@ -852,28 +850,19 @@ def _load_outcome(text: str) -> str:
     return "ok"
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="BUG: a self-referencing YAML alias crashes the loader with "
-                          "RecursionError (traceback) instead of a ScenarioError")
-def test_bug_self_referencing_alias() -> None:
+def test_self_referencing_alias() -> None:
     assert _load_outcome("name: s\nx: &a [*a]\n" + ONE_ACTOR) != "ok"
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="BUG: deeply nested YAML (a list 3000 deep, or steps nested 300 deep) "
-                          "crashes the loader with RecursionError instead of a ScenarioError")
 @pytest.mark.parametrize("text", [
     pytest.param("name: s\nx: " + "[" * 3000 + "]" * 3000 + "\n" + ONE_ACTOR, id="list-3000"),
     pytest.param(nested(300), id="steps-300"),
 ])
-def test_bug_deeply_nested_yaml(text: str) -> None:
+def test_deeply_nested_yaml(text: str) -> None:
     assert _load_outcome(text) != "ok"
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="BUG: an integer of over 4300 digits escapes as ValueError "
-                          "(int max str digits) instead of a ScenarioError")
-def test_bug_huge_integer() -> None:
+def test_huge_integer() -> None:
     assert "timeout" in _load_outcome("name: s\ntimeout: " + "9" * 5000 + "\n" + ONE_ACTOR)
 
 
@@ -900,92 +889,63 @@ def _python_calls(text: str) -> int:
     return count
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: the line-number walk in _load._compose follows YAML aliases, so "
-                          "work grows 9x per level of a 'billion laughs' file; a 9-level file of "
-                          "~500 bytes keeps 'tracer validate' busy for hours")
-def test_bug_alias_bomb_work_is_not_exponential() -> None:
+def test_alias_bomb_work_is_not_exponential() -> None:
     # Deterministic: counts Python calls, not time. One more level of aliases adds one short
     # line to the file, so the work should grow by a little, not ninefold.
     small, big = _python_calls(_bomb(3)), _python_calls(_bomb(4))
     assert big < 2 * small
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: 'join: w' inside the copies of w (count: 2) passes validation; "
-                          "at run time each copy joins itself: 'internal error in tracer: "
-                          "RuntimeError: cannot join current thread'")
-def test_bug_counted_actor_joining_its_own_group() -> None:
+def test_counted_actor_joining_its_own_group() -> None:
     text = "name: s\nactors:\n  - name: w\n    kind: thread\n    count: 2\n" \
            "    steps:\n      - join: w\n"
     assert "cannot join itself" in _load_outcome(text)
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: did-you-mean suggests the very name that was given: "
-                          "\"'P' is a lock; 'pool' names a primitive of type pool — did you mean "
-                          "'P'?\"")
-def test_bug_pool_naming_a_lock_suggests_itself() -> None:
+def test_pool_naming_a_lock_suggests_itself() -> None:
     msg = error_of("name: s\nprimitives:\n  P: lock\nactors:\n"
                    "  - {name: t, kind: thread, pool: P}\n")
     assert "'P' is a lock" in msg
     assert "did you mean 'P'" not in msg
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: did-you-mean for unknown keys draws on every key of the format, "
-                          "so it proposes the same key: \"unknown key 'timeout' — did you mean "
-                          "'timeout'?\" (a timeout on an actor)")
 @pytest.mark.parametrize("text", [
     pytest.param("name: s\nactors:\n  - {name: t, kind: thread, timeout: 1}\n", id="actor"),
     pytest.param("name: s\nkind: thread\n" + ONE_ACTOR, id="top-level"),
     pytest.param(steps("- {acquire: A, item: 1}", head=LOCK), id="step"),
 ])
-def test_bug_unknown_key_suggests_itself(text: str) -> None:
+def test_unknown_key_suggests_itself(text: str) -> None:
     msg = error_of(text)
     assert "unknown key" in msg
     key = msg.split("unknown key '")[1].split("'")[0]
     assert f"did you mean '{key}'" not in msg
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: an unknown key is reported at the line of the mapping that "
-                          "holds it, not the key's own line ('actrs' on line 2 -> s.yaml:1)")
-def test_bug_unknown_key_line() -> None:
+def test_unknown_key_line() -> None:
     assert error_of("name: s\nactrs: []\n" + ONE_ACTOR).startswith("s.yaml:2:")
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: a non-string primitive name is reported at the 'primitives:' "
-                          "line, not at the key ('on:' on line 3 -> s.yaml:2)")
-def test_bug_non_string_name_line() -> None:
+def test_non_string_name_line() -> None:
     assert error_of("name: s\nprimitives:\n  on: lock\n" + ONE_ACTOR).startswith("s.yaml:3:")
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: a primitive type that is not a string is reported as None: "
-                          "'A: 5' -> \"unknown primitive type None\"")
-def test_bug_non_string_primitive_type_is_shown() -> None:
+def test_non_string_primitive_type_is_shown() -> None:
     msg = error_of("name: s\nprimitives:\n  A: 5\n" + ONE_ACTOR)
     assert "unknown primitive type" in msg
     assert "None" not in msg
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: a YAML mapping used as a key gets a message about tags that "
-                          "build Python objects: \"found unhashable key: only plain YAML data is "
-                          "allowed (no tags that build Python objects)\"")
-def test_bug_complex_key_message() -> None:
+def test_complex_key_message() -> None:
     msg = error_of("name: s\n? [a, b]\n: x\n" + ONE_ACTOR)
-    assert "unhashable key" in msg
+    assert "a mapping key must be a plain name" in msg
     assert "tags" not in msg
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: a second YAML document gives \"not valid YAML: but found "
-                          "another document\" (PyYAML's context 'expected a single document' "
-                          "is dropped)")
-def test_bug_second_document_message() -> None:
+def test_second_document_message() -> None:
     msg = error_of("name: s\n" + ONE_ACTOR + "---\nname: t\n")
     assert "s.yaml:6: not valid YAML" in msg
     assert "single document" in msg
+
+
+def test_sixteen_nested_blocks_are_allowed() -> None:
+    assert _load_outcome(nested(16)) == "ok"

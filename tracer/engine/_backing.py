@@ -13,9 +13,11 @@ from multiprocessing import Pipe as mp_pipe
 from typing import Any
 
 from tracer.engine import _prims as P
+from tracer.engine._aio import make_aio
 from tracer.scenario import Plan
 from tracer.scenario._model import (
     BarrierSpec,
+    BoundedSemaphoreSpec,
     ConditionSpec,
     PipeSpec,
     PoolSpec,
@@ -31,16 +33,20 @@ class UnsupportedScenario(Exception):
 def make_primitives(plan: Plan) -> dict[str, P.Prim]:
     """Build every primitive of ``plan`` on its real backing."""
     for actor in plan.actors:
-        if actor.kind != "thread":
+        if actor.kind == "process":
             raise UnsupportedScenario(
-                f"actor '{actor.name}' is a {actor.kind}; this version of tracer runs thread "
-                "actors only (process and coroutine actors are planned)")
+                f"actor '{actor.name}' is a process; this version of tracer runs thread and "
+                "coroutine actors (process actors are planned)")
     specs = plan.scenario.primitives
     out: dict[str, P.Prim] = {}
     # locks first: a condition may be built on one
     order = sorted(specs, key=lambda n: specs[n].type != "lock" and specs[n].type != "rlock")
     for name in order:
-        out[name] = _thread_flavour(name, specs[name], out, plan)
+        flavour = plan.flavour.get(name, "thread")
+        if flavour == "coroutine":
+            out[name] = make_aio(specs[name].type, name, specs[name], out)
+        else:
+            out[name] = _thread_flavour(name, specs[name], out, plan)
     return out
 
 
@@ -52,9 +58,10 @@ def _thread_flavour(name: str, spec: Any, made: dict[str, P.Prim], plan: Plan) -
         return P.RLock(name, threading.RLock())
     if t == "semaphore":
         assert isinstance(spec, SemaphoreSpec)
-        return P.Semaphore(name, threading.Semaphore(spec.value))
+        return P.Semaphore(name, threading.Semaphore(spec.value), spec.value)
     if t == "bounded_semaphore":
-        return P.BoundedSemaphore(name, threading.BoundedSemaphore(spec.value))
+        assert isinstance(spec, BoundedSemaphoreSpec)
+        return P.BoundedSemaphore(name, threading.BoundedSemaphore(spec.value), spec.value)
     if t == "event":
         return P.Event(name, threading.Event())
     if t == "condition":

@@ -321,10 +321,3 @@ class Compiler:
                 raise Abort
             a.emit(ok, None)
         return sleep
-
-
-def compile_actor(rt: Runtime, plan: Plan, prims: dict[str, P.Prim], shared: dict[str, Any],
-                  spawner: Spawner, actor: str) -> tuple[StepFn, Caps]:
-    """The runnable program of one actor and the caps it starts with."""
-    c = Compiler(rt, plan, prims, shared, spawner, actor)
-    return c.block(plan.actor(actor).steps, frozenset())

@@ -30,8 +30,34 @@ class OpTags:
     broken: Tag
 
 
+class Tally:
+    """A count that many actors add to without a lock: each actor has its own cell, and only
+    its own thread writes it (dict stores of distinct keys are atomic under the GIL)."""
+
+    __slots__ = ("cells",)
+
+    def __init__(self) -> None:
+        self.cells: dict[str, int] = {}
+
+    def add(self, who: str) -> None:
+        cells = self.cells
+        cells[who] = cells.get(who, 0) + 1
+
+    def total(self) -> int:
+        return sum(self.cells.values())
+
+    def of(self, who: str) -> int:
+        return self.cells.get(who, 0)
+
+
 class Prim:
-    """Base of every instrumented primitive."""
+    """Base of every instrumented primitive.
+
+    ``available_for`` answers the watchdog's question "would this waiter proceed now?". A
+    waiter that the real primitive has already let through, but that has not recorded its
+    return yet, must count as free, or the watchdog would see a stall that is not there. So
+    primitives keep tallies updated on the actor's side of each real call (a release before
+    it, an acquire after it) and compare them."""
 
     ptype = "?"
 
@@ -39,10 +65,9 @@ class Prim:
         self.name = name
         self.real = real
         self.holders: dict[str, int] = {}  # actor name -> times held (locks, semaphores)
-        self.resource: Prim = self  # what acquire/release hold (a condition's lock)
 
     # --- for the watchdog
-    def available_for(self, op: str, waiters: int) -> bool:
+    def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
         """Whether an actor waiting with ``op`` would proceed now (a transient wait)."""
         return False
 
@@ -56,6 +81,13 @@ class Prim:
 class LockLike(Prim):
     """lock, rlock, semaphore, bounded_semaphore: acquire/release on ``real``."""
 
+    def __init__(self, name: str, real: Any, initial: int = 1) -> None:
+        super().__init__(name, real)
+        self.resource: LockLike = self  # what acquire/release hold (a condition's lock)
+        self.initial = initial  # a semaphore's value
+        self.acquired = Tally()  # successful acquires, tallied after the real call
+        self.released = Tally()  # releases, tallied before the real call
+
     def acquire(self, t: OpTags, timeout: float | None, blocking: bool, a: ActorCtx) -> bool:
         res = self.resource
         emit = a.emit
@@ -67,13 +99,14 @@ class LockLike(Prim):
             ok = False
         else:
             # tell the watchdog before blocking; cleared before the return is recorded
-            a.waiting = (self, "acquire", timeout is not None, seq)
+            a.waiting = (self, "acquire", timeout is not None, seq, 0)
             ok = wait_loop(a, partial(real.acquire, True), timeout)
             a.waiting = None
         if ok:
             h = res.holders
             name = a.name
             h[name] = h.get(name, 0) + 1
+            res.acquired.add(name)
         emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
         return ok
 
@@ -85,6 +118,7 @@ class LockLike(Prim):
         n = h.pop(name, 0)
         if n > 1:
             h[name] = n - 1
+        res.released.add(name)
         try:
             res.real.release()
         except (RuntimeError, ValueError) as exc:
@@ -108,9 +142,10 @@ class LockLike(Prim):
             except (RuntimeError, ValueError):
                 break
 
-    def available_for(self, op: str, waiters: int) -> bool:
+    def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
         if self.ptype in ("semaphore", "bounded_semaphore"):
-            return int(getattr(self.real, "_value", 0)) > 0
+            # the real value, from our tallies: an acquire not yet tallied leaves it above 0
+            return self.initial + self.released.total() - self.acquired.total() > 0
         return not self.holders
 
 
@@ -140,9 +175,28 @@ class Condition(LockLike):
         if lock is not None:
             self.resource = lock
 
+    def not_owner(self, a: ActorCtx, verb: str) -> str | None:
+        """Why ``a`` may not wait on or notify this condition, if it may not.
+
+        threading.Condition over a plain Lock (and asyncio.Condition) cannot tell who holds
+        the lock: a waiter that does not hold it would silently release another actor's lock.
+        The seam knows the holders, so tracer reports it as the error it is."""
+        res = self.resource
+        if a.name in res.holders:
+            return None
+        others = sorted(res.holders)
+        lock = res.name if res is not self else "its lock"
+        held = f"; {res.name} is held by {', '.join(others)}" if others else ""
+        return f"{a.name} {verb} condition {self.name} without holding {lock}{held}"
+
     def wait(self, a: ActorCtx, t: OpTags, timeout: float | None) -> None:
         res = self.resource
         a.block(self, "wait", timeout, t.call)
+        bad = self.not_owner(a, "waited on")
+        if bad:
+            a.waiting = None
+            a.emit(t.error, {"error": bad})
+            raise ActorFailure(bad)
         held = res.holders.pop(a.name, 0)
         real = self.real
         try:
@@ -166,6 +220,10 @@ class Condition(LockLike):
 
     def notify(self, a: ActorCtx, tag: Tag, n: int | None) -> None:
         a.emit(tag, None)
+        bad = self.not_owner(a, "notified")
+        if bad:
+            a.fail_last(bad)
+            raise ActorFailure(bad)
         try:
             if n is None:
                 self.real.notify_all()
@@ -180,7 +238,7 @@ class Condition(LockLike):
         if self.resource is self:
             super().release_all(a)
 
-    def available_for(self, op: str, waiters: int) -> bool:
+    def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
         if op == "wait":
             # a notified waiter leaves real._waiters before it wakes: if fewer are queued
             # there than our actors waiting, one was notified and is about to return
@@ -192,8 +250,13 @@ class Condition(LockLike):
 class Event(Prim):
     ptype = "event"
 
+    def __init__(self, name: str, real: Any) -> None:
+        super().__init__(name, real)
+        self.sets = Tally()  # a waiter is woken by any set after it began to wait
+
     def set(self, a: ActorCtx, tag: Tag) -> None:
         a.emit(tag, None)
+        self.sets.add(a.name)
         self.real.set()
 
     def clear(self, a: ActorCtx, tag: Tag) -> None:
@@ -201,14 +264,14 @@ class Event(Prim):
         self.real.clear()
 
     def wait(self, a: ActorCtx, t: OpTags, timeout: float | None) -> None:
-        a.block(self, "wait", timeout, t.call)
+        a.block(self, "wait", timeout, t.call, None, self.sets.total())
         real = self.real
         ok = real.is_set() or wait_loop(a, real.wait, timeout)
         a.waiting = None
         a.emit(t.ok if ok else t.timeout, None)
 
-    def available_for(self, op: str, waiters: int) -> bool:
-        return bool(self.real.is_set())
+    def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
+        return bool(self.real.is_set()) or self.sets.total() > mark
 
 
 class Barrier(Prim):
@@ -229,12 +292,20 @@ class Barrier(Prim):
     def abort(self) -> None:
         self.real.abort()
 
-    def available_for(self, op: str, waiters: int) -> bool:
-        return bool(self.real.broken)
+    def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
+        # n_waiting counts those still waiting for the round to fill: if it is below the
+        # number of our actors inside wait, the round is complete and they are leaving
+        real = self.real
+        return bool(real.broken) or int(real.n_waiting) < waiters
 
 
 class Queue(Prim):
     ptype = "queue"
+
+    def __init__(self, name: str, real: Any) -> None:
+        super().__init__(name, real)
+        self.puts = Tally()  # successful puts, tallied after the real call
+        self.gets = Tally()  # successful gets, tallied after the real call
 
     def put(self, a: ActorCtx, t: OpTags, item: Any, timeout: float | None,
             blocking: bool) -> None:
@@ -254,6 +325,8 @@ class Queue(Prim):
                 ok = wait_loop(a, attempt, timeout)
             else:
                 ok = False
+        if ok:
+            self.puts.add(a.name)
         a.waiting = None
         a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
 
@@ -272,17 +345,22 @@ class Queue(Prim):
                         return False
                     return True
                 wait_loop(a, attempt, timeout)
+        if box:
+            self.gets.add(a.name)
         a.waiting = None
         if box:
             a.emit(t.ok, {"item": box[0]})
         else:
             a.emit(t.timeout if blocking else t.fail, None)
 
-    def available_for(self, op: str, waiters: int) -> bool:
-        size = self.real.qsize()
+    def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
+        # the size by our tallies: a get that took an item but has not tallied it yet makes
+        # it look one bigger (the getter is free), a put not yet tallied one smaller
+        size = self.puts.total() - self.gets.total()
         if op == "get":
-            return bool(size > 0)
-        return bool(self.real.maxsize <= 0 or size < self.real.maxsize)
+            return size > 0
+        maxsize = int(self.real.maxsize)
+        return maxsize <= 0 or size < maxsize
 
 
 class Pipe(Prim):
@@ -293,9 +371,13 @@ class Pipe(Prim):
     def __init__(self, name: str, ends: dict[str, Connection]) -> None:
         super().__init__(name, None)
         self.ends = ends
+        self.sent = Tally()  # by sender, tallied before the real send
+        self.received = Tally()  # by receiver, tallied after the real recv
 
     def send(self, a: ActorCtx, t: OpTags, item: Any) -> None:
-        a.block(self, "send", None, t.call, {"item": item})
+        # a send of a small item does not block (the OS pipe buffers it): not a wait
+        a.emit(t.call, {"item": item})
+        self.sent.add(a.name)
         try:
             self.ends[a.name].send(item)
         except (OSError, ValueError) as exc:
@@ -314,6 +396,8 @@ class Pipe(Prim):
         try:
             ok = wait_loop(a, conn.poll, timeout)
             item = conn.recv() if ok else None
+            if ok:
+                self.received.add(a.name)
         except (OSError, EOFError) as exc:
             if a.rt.closed:
                 raise Abort from None
@@ -327,9 +411,10 @@ class Pipe(Prim):
         else:
             a.emit(t.timeout, None)
 
-    def available_for(self, op: str, waiters: int) -> bool:
-        # the watchdog thread may poll: it only asks whether data is there
-        return any(_poll(c) for c in self.ends.values())
+    def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
+        # more was sent to this end than it has received: the data is there or in its hands
+        other = next((n for n in self.ends if n != actor), actor)
+        return self.sent.of(other) > self.received.of(actor)
 
     def abort(self) -> None:
         for conn in self.ends.values():
@@ -337,13 +422,6 @@ class Pipe(Prim):
                 conn.close()
             except OSError:
                 pass
-
-
-def _poll(conn: Connection) -> bool:
-    try:
-        return bool(conn.poll(0))
-    except (OSError, EOFError, ValueError):
-        return True
 
 
 class Pool(Prim):

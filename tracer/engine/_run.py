@@ -11,6 +11,7 @@ joined before :func:`run_plan` returns.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gc
 import operator
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,9 @@ from typing import Any
 from tracer import __version__
 from tracer.analyze.waitfor import Blocked, Waiter, WaitState, find_blocked
 from tracer.engine import _prims as P
+from tracer.engine._aio import AioCompiler, AioHost
 from tracer.engine._backing import make_primitives
-from tracer.engine._compile import StepFn, compile_actor, copy_value
+from tracer.engine._compile import Compiler, StepFn, copy_value
 from tracer.engine._seam import (
     Abort,
     ActorCtx,
@@ -141,8 +144,11 @@ class Runner:
         for ap in plan.actors:
             ctx = ActorCtx(self.rt, ap.name, ap.kind, ap.daemon)
             self.ctx[ap.name] = ctx
+        self.aio = AioHost() if any(a.kind == "coroutine" for a in plan.actors) else None
         for ap in plan.actors:
-            fn, caps = compile_actor(self.rt, plan, self.prims, self.shared, self, ap.name)
+            compiler = AioCompiler if ap.kind == "coroutine" else Compiler
+            fn, caps = compiler(self.rt, plan, self.prims, self.shared, self, ap.name).block(
+                ap.steps, frozenset())
             self.programs[ap.name] = fn
             self.ctx[ap.name].caps = caps
 
@@ -165,7 +171,9 @@ class Runner:
             a.emit(tags.error, {"error": msg})
             raise ActorFailure(msg)
         fut = self.futures.get(name)
-        if fut is not None:
+        if target.kind == "coroutine":
+            ok = target.finished.is_set() or wait_loop(a, target.finished.wait, timeout)
+        elif fut is not None:
             f = fut
             ok = f.done() or wait_loop(
                 a, lambda s: bool(futures_wait([f], s).done), timeout)
@@ -180,10 +188,32 @@ class Runner:
         a.waiting = None
         a.emit(tags.ok if ok else tags.timeout, None)
 
+    async def ajoin(self, a: ActorCtx, name: str, timeout: float | None,
+                    tags: P.OpTags) -> None:
+        """`join` from a coroutine actor: await the task, or poll a thread's end."""
+        target = self.ctx[name]
+        seq = a.emit(tags.call, None)
+        if target.state == "pending":
+            msg = f"{a.name} cannot join {name}: it was never started"
+            a.emit(tags.error, {"error": msg})
+            raise ActorFailure(msg)
+        a.waiting = (name, "join", timeout is not None, seq, 0)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not target.finished.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.002)  # the loop must not block on another thread
+        a.waiting = None
+        a.emit(tags.ok if target.finished.is_set() else tags.timeout, None)
+
     # --- actors
     def _start(self, ctx: ActorCtx) -> None:
         pool = self.pool_of[ctx.name]
-        if pool is not None:
+        if ctx.kind == "coroutine":
+            assert self.aio is not None
+            ctx.state = "running"
+            self.aio.spawn(ctx.name, partial(self._amain, ctx))
+        elif pool is not None:
             p = self.prims[pool]
             assert isinstance(p, P.Pool)
             ctx.state = "queued"
@@ -195,16 +225,20 @@ class Runner:
             ctx.thread = t
             t.start()
 
-    def _main(self, ctx: ActorCtx, pool: P.Pool | None) -> None:
+    def _begin(self, ctx: ActorCtx, pool: P.Pool | None) -> None:
         ctx.state = "running"
         ctx.pid = os.getpid()
         ctx.tid = threading.get_native_id()
         if pool is not None:
             pool.running.add(ctx.name)
+        ctx.emit(self.rt.tag(ctx.name, "start"), None)
+
+    def _main(self, ctx: ActorCtx, pool: P.Pool | None) -> None:
+        """The body of a thread actor (or of a thread pool task)."""
         result: str | None = "ok"
         error: str | None = None
         try:
-            ctx.emit(self.rt.tag(ctx.name, "start"), None)
+            self._begin(ctx, pool)
             self.programs[ctx.name](ctx)
         except ActorReturn:
             pass
@@ -214,6 +248,29 @@ class Runner:
             result = None
         except Exception as exc:  # a bug of ours must not hang the run: end this actor
             result, error = "error", f"internal error in tracer: {type(exc).__name__}: {exc}"
+        self._finish(ctx, result, error, pool)
+
+    async def _amain(self, ctx: ActorCtx) -> None:
+        """The body of a coroutine actor: the same, with cancellation as the abort."""
+        result: str | None = "ok"
+        error: str | None = None
+        try:
+            self._begin(ctx, None)
+            await self.programs[ctx.name](ctx)  # type: ignore[misc]
+        except ActorReturn:
+            pass
+        except ActorFailure as exc:
+            result, error = "error", str(exc)
+        except (Abort, asyncio.CancelledError):
+            result = None
+        except Exception as exc:
+            result, error = "error", f"internal error in tracer: {type(exc).__name__}: {exc}"
+        self._finish(ctx, result, error, None)
+
+    def _finish(self, ctx: ActorCtx, result: str | None, error: str | None,
+                pool: P.Pool | None) -> None:
+        """Record the end (``result`` None: the run was closed under it) and tell the
+        watchdog."""
         if result is not None:
             try:
                 ctx.emit(self.rt.tag(ctx.name, "end", None, None, result),
@@ -223,13 +280,14 @@ class Runner:
                     self.errors[ctx.name] = error
             except Abort:
                 result = None
-        if result is None:
+        if result is None:  # aborted: let go, silently, of what it holds
             for p in self.prims.values():
                 p.release_all(ctx)
         ctx.waiting = None
         if pool is not None:
             pool.running.discard(ctx.name)
         ctx.state = "done"
+        ctx.finished.set()
         self.wake.set()
 
     # --- the watchdog
@@ -241,6 +299,7 @@ class Runner:
         key: list[Any] = []
         live: set[str] = set()
         waiting: dict[str, Waiter] = {}
+        marks: dict[str, int] = {}
         anyone = False
         for name, c in self.ctx.items():
             st = c.state
@@ -256,12 +315,13 @@ class Runner:
                 anyone = True
             elif now is not None and not now[2]:
                 anyone = True
-                target, op, _, seq = now
+                target, op, _, seq, _mark = now
                 if isinstance(target, str):
                     waiting[name] = Waiter(name, op, target, "actor", seq)
                 else:
-                    waiting[name] = Waiter(name, op, target.name, target.ptype, seq,
-                                           target.resource.name)
+                    res = getattr(target, "resource", target)
+                    waiting[name] = Waiter(name, op, target.name, target.ptype, seq, res.name)
+                    marks[name] = _mark
         if not anyone:
             return None, None
         available: set[str] = set()
@@ -269,6 +329,7 @@ class Runner:
         for w in waiting.values():
             counts[(w.target, w.op)] = counts.get((w.target, w.op), 0) + 1
         for name, w in waiting.items():
+            mark = marks.get(name, 0)
             if w.kind == "actor" and w.op == "join":
                 if self.ctx[w.target].state == "done":
                     available.add(name)
@@ -278,7 +339,7 @@ class Runner:
                 if len(pool.running) < pool.workers:
                     available.add(name)
             elif w.op != "start" and self.prims[w.target].available_for(
-                    w.op, counts[(w.target, w.op)]):
+                    w.op, counts[(w.target, w.op)], name, mark):
                 available.add(name)
         state = WaitState(
             live=live,
@@ -302,6 +363,8 @@ class Runner:
         detected_at: float | None = None
         deadline = time.monotonic() + scenario.timeout
         try:
+            if self.aio is not None:
+                self.aio.start()
             for ap in self.plan.actors:
                 if ap.autostart:
                     self._start(self.ctx[ap.name])
@@ -398,6 +461,7 @@ class Runner:
     def _teardown(self) -> list[str]:
         """Close the run and wait for every actor thread; names of any that would not stop."""
         self.rt.close()
+        stuck_tasks = self.aio.stop(STOP_GRACE) if self.aio is not None else []
         for p in self.prims.values():
             if isinstance(p, P.Barrier):
                 p.abort()
@@ -425,7 +489,7 @@ class Runner:
         for p in self.prims.values():
             if isinstance(p, P.Pipe):
                 p.abort()
-        return stuck
+        return stuck + stuck_tasks
 
     def _collect(self) -> list[Record]:
         """All events in seq order (times are made relative when the trace is written)."""

@@ -123,8 +123,8 @@ class Runtime:
 class ActorCtx:
     """One actor's recording buffer and watchdog-visible state. Only its own thread writes."""
 
-    __slots__ = ("_append", "_clock", "_next", "buf", "caps", "daemon", "emit", "kind", "name",
-                 "pid", "rt", "state", "thread", "tid", "waiting")
+    __slots__ = ("_append", "_clock", "_next", "buf", "caps", "daemon", "emit", "finished",
+                 "kind", "name", "pid", "rt", "state", "thread", "tid", "waiting")
 
     def __init__(self, rt: Runtime, name: str, kind: str, daemon: bool) -> None:
         self.rt = rt
@@ -133,9 +133,11 @@ class ActorCtx:
         self.daemon = daemon
         self.buf: list[Record] = []
         self.caps: frozenset[tuple[str, str]] = frozenset()
-        # (primitive or actor name, op, has_timeout, call seq) while in a blocking call
-        self.waiting: tuple[Any, str, bool, int] | None = None
+        # (primitive or actor name, op, has_timeout, call seq, mark) while in a blocking call;
+        # `mark` is what the primitive needs to tell a finished wait from a real one
+        self.waiting: tuple[Any, str, bool, int, int] | None = None
         self.state = "pending"  # pending -> queued -> running -> done
+        self.finished = threading.Event()  # set when it has ended (joins of coroutines use it)
         self.pid = 0
         self.tid = 0
         self.thread: Any = None
@@ -166,11 +168,11 @@ class ActorCtx:
         return seq
 
     def block(self, target: Any, op: str, timeout: float | None, tag: Tag,
-              payload: dict[str, Any] | None = None) -> int:
+              payload: dict[str, Any] | None = None, mark: int = 0) -> int:
         """Record the ``call`` of a blocking op and tell the watchdog what we wait for."""
-        self.waiting = (target, op, timeout is not None, -1)
+        self.waiting = (target, op, timeout is not None, -1, mark)
         seq = self.emit(tag, payload)
-        self.waiting = (target, op, timeout is not None, seq)
+        self.waiting = (target, op, timeout is not None, seq, mark)
         return seq
 
     def fail_last(self, message: str) -> None:

@@ -7,10 +7,19 @@ backing (thread / process / coroutine flavour) each primitive gets.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from tracer.scenario._load import Loc, Problem, ScenarioError, _line, did_you_mean, format_loc
+from tracer.scenario._load import (
+    Loc,
+    Problem,
+    ScenarioError,
+    _line,
+    a_,
+    did_you_mean,
+    format_loc,
+)
 from tracer.scenario._model import (
     MAX_ACTORS,
     Acquire,
@@ -130,12 +139,15 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
                 add((*ploc, "lock"), f"condition lock '{lname}' is not a primitive"
                                      f"{did_you_mean(lname, prims)}")
             elif prims[lname].type not in ("lock", "rlock"):
-                add((*ploc, "lock"), f"condition lock '{lname}' is a {prims[lname].type}; "
+                add((*ploc, "lock"), f"condition lock '{lname}' is {a_(prims[lname].type)}; "
                                      "it must be a lock or rlock")
         if isinstance(spec, PipeSpec):
             a, b = spec.between
             for end in (a, b):
-                if end not in kinds:
+                if end in groups and end not in kinds:
+                    add((*ploc, "between"), f"pipe end '{end}' has count: name one copy, "
+                                            f"e.g. '{groups[end][0]}'")
+                elif end not in kinds:
                     add((*ploc, "between"), f"pipe end '{end}' is not an actor"
                                             f"{did_you_mean(end, kinds)}")
             if a == b:
@@ -151,12 +163,12 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
         if actor.pool is not None:
             pspec = prims.get(actor.pool)
             if not isinstance(pspec, PoolSpec):
-                what = f"a {pspec.type}" if pspec else "not a primitive"
+                what = a_(pspec.type) if pspec else "not a primitive"
                 add((*aloc, "pool"), f"'{actor.pool}' is {what}; 'pool' names a primitive of "
                                      f"type pool{did_you_mean(actor.pool, prims)}")
             elif pspec.of != actor.kind:
                 add((*aloc, "pool"), f"pool '{actor.pool}' runs {pspec.of} tasks, but actor "
-                                     f"'{actor.name}' is a {actor.kind}")
+                                     f"'{actor.name}' is {a_(actor.kind)}")
             if actor.daemon:
                 add((*aloc, "daemon"), "a pool task cannot be a daemon; the pool owns it")
 
@@ -190,7 +202,7 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
                 if ptype not in allowed:
                     hint = (" (a pool runs actors: give an actor 'pool: "
                             f"{target}' instead)") if ptype == "pool" else ""
-                    add(sloc_full, f"'{verb}' does not apply to {target!r}, a {ptype}; it "
+                    add(sloc_full, f"'{verb}' does not apply to {target!r}, {a_(ptype)}; it "
                                    f"works on: {', '.join(allowed)}{hint}")
                     continue
                 users[target].update(copies)
@@ -234,8 +246,11 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
                     add(sloc_full, f"'{verb}: {target}': no actor named '{target}'"
                                    f"{did_you_mean(target, groups)}")
                     continue
-                if set(groups[target]) & set(copies) and len(copies) == 1:
-                    add(sloc_full, f"actor '{target}' cannot {verb} itself")
+                if set(groups[target]) & set(copies):
+                    whom = (f"actor '{target}'" if len(copies) == 1 else
+                            f"each copy of '{actor.name}' (count: {actor.count}; "
+                            f"'{verb}: {target}' means all copies, itself included)")
+                    add(sloc_full, f"{whom} cannot {verb} itself")
                     continue
                 if isinstance(step, Start):
                     for name in groups[target]:
@@ -261,6 +276,16 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
                 "coroutines a primitive of their own")
         flavour[pname] = ("process" if "process" in ks else
                           "coroutine" if ks == {"coroutine"} else "thread")
+        if ks == {"coroutine"}:
+            if pspec.type in ("rlock", "pipe"):
+                add(("primitives", pname),
+                    f"'{pname}' is {a_(pspec.type)} used by coroutine actors, but asyncio has "
+                    f"no {pspec.type}: use a lock (re-entry deadlocks a coroutine)"
+                    if pspec.type == "rlock" else
+                    f"'{pname}' is a pipe used by coroutine actors: pipes are for thread and "
+                    "process actors; coroutines talk through a queue")
+            if pspec.type == "barrier" and sys.version_info < (3, 11):
+                add(("primitives", pname), "asyncio.Barrier needs Python 3.11 or newer")
 
     for i, inv in enumerate(scenario.invariants):
         if inv.var not in shared:

@@ -65,8 +65,13 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str:
     """A ``" — did you mean 'x'?"`` suffix, or nothing when no choice is close."""
     if not isinstance(word, str):
         return ""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, [c for c in choices if c != word], n=1, cutoff=0.6)
     return f" — did you mean '{close[0]}'?" if close else ""
+
+
+def a_(word: str) -> str:
+    """'a lock', 'an event'."""
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
 
 
 def format_loc(loc: Loc) -> str:
@@ -88,24 +93,52 @@ class _NoDuplicatesLoader(yaml.SafeLoader):
     """SafeLoader (no Python object tags) that remembers where every key and item is."""
 
 
+MAX_NODES = 200_000  # YAML nodes after expanding aliases: stops "billion laughs" documents
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> Problem:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        context = f" ({exc.context})" if exc.context else ""
+        return Problem("", line, f"not valid YAML: {exc.problem or exc}{context}")
+    return Problem("", None, f"not valid YAML: {exc}")
+
+
 def _compose(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
     try:
         node = yaml.compose(text, Loader=_NoDuplicatesLoader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise ScenarioError(
-            source, [Problem("", line, f"not valid YAML: {exc.problem or exc}")]
-        ) from None
     except yaml.YAMLError as exc:
-        raise ScenarioError(source, [Problem("", None, f"not valid YAML: {exc}")]) from None
+        raise ScenarioError(source, [_yaml_problem(exc)]) from None
+    except RecursionError:
+        raise ScenarioError(source, [Problem("", None, "the YAML is nested too deeply")]) \
+            from None
     if node is None:
         raise ScenarioError(source, [Problem("", None, "the file is empty; a scenario mapping "
                                                        "with 'name' and 'actors' is expected")])
     lines: dict[Loc, int] = {}
     problems: list[Problem] = []
-
-    def walk(n: yaml.Node, loc: Loc) -> None:
+    # an explicit stack, not recursion: deep documents must not crash the walk; a node met
+    # again on its own path is an alias that contains itself
+    stack: list[tuple[yaml.Node, Loc, tuple[int, ...]]] = [(node, (), ())]
+    visited = 0
+    while stack:
+        n, loc, path = stack.pop()
+        visited += 1
+        if visited > MAX_NODES:
+            raise ScenarioError(source, [Problem("", None, f"the document has more than "
+                                                 f"{MAX_NODES} values once its aliases (*name) "
+                                                 "are expanded")])
+        if id(n) in path:
+            raise ScenarioError(source, [Problem(format_loc(loc), n.start_mark.line + 1,
+                                                 "a YAML alias refers to a value that contains "
+                                                 "it (a loop)")])
         lines.setdefault(loc, n.start_mark.line + 1)
+        if isinstance(n, yaml.ScalarNode) and len(n.value) > 100 and \
+                n.tag.endswith((":int", ":float")):
+            raise ScenarioError(source, [Problem(format_loc(loc), n.start_mark.line + 1,
+                                                 f"a number of {len(n.value)} digits is too "
+                                                 "long to be a sensible value")])
+        inner = (*path, id(n))
         if isinstance(n, yaml.MappingNode):
             seen: set[str] = set()
             for k, v in n.value:
@@ -116,24 +149,34 @@ def _compose(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
                 seen.add(key)
                 kloc = (*loc, key)
                 lines[kloc] = k.start_mark.line + 1
-                walk(v, kloc)
+                stack.append((v, kloc, inner))
         elif isinstance(n, yaml.SequenceNode):
             for i, item in enumerate(n.value):
-                walk(item, (*loc, i))
-
-    walk(node, ())
+                stack.append((item, (*loc, i), inner))
     if problems:
-        raise ScenarioError(source, problems)
+        raise ScenarioError(source, sorted(problems, key=lambda p: p.line or 0))
     loader = _NoDuplicatesLoader(text)
     try:
         data = loader.construct_document(node)
     except yaml.constructor.ConstructorError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise ScenarioError(source, [Problem(
-            "", line, f"{exc.problem}: only plain YAML data is allowed (no tags that build "
-                      "Python objects)")]) from None
+        problem = str(exc.problem)
+        if "unhashable" in problem:
+            msg = "a mapping key must be a plain name, not a list or mapping"
+        elif "constructor for the tag" in problem:
+            msg = (f"{problem}: only plain YAML data is allowed (no tags that build Python "
+                   "objects)")
+        else:
+            msg = f"not valid YAML: {problem}"
+        raise ScenarioError(source, [Problem("", line, msg)]) from None
     except yaml.YAMLError as exc:
-        raise ScenarioError(source, [Problem("", None, f"not valid YAML: {exc}")]) from None
+        raise ScenarioError(source, [_yaml_problem(exc)]) from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise ScenarioError(source, [Problem("", None, f"a value cannot be read: {exc}")]) \
+            from None
+    except RecursionError:
+        raise ScenarioError(source, [Problem("", None, "the YAML is nested too deeply")]) \
+            from None
     finally:
         loader.dispose()
     return data, lines
@@ -175,8 +218,10 @@ def _precheck(data: Any, lines: dict[Loc, int]) -> list[Problem]:
         if isinstance(sec, dict):
             for key in sec:
                 if not isinstance(key, str):
-                    add((section,), f"the name {key!r} is not a string (YAML reads unquoted "
-                                    "yes/no/on/off/numbers as other types): quote it")
+                    kloc = next((k for k in lines if len(k) == 2 and k[0] == section
+                                 and _scalar(k[1]) == key), (section,))
+                    add(kloc, f"the name {key!r} is not a string (YAML reads unquoted "
+                              "yes/no/on/off/numbers as other types): quote it")
     prims = data.get("primitives")
     if isinstance(prims, dict):
         for name, spec in prims.items():
@@ -187,7 +232,8 @@ def _precheck(data: Any, lines: dict[Loc, int]) -> list[Problem]:
                 add(loc, "a primitive given as a mapping needs 'type' (one of "
                          f"{', '.join(PRIMITIVE_TYPES)})")
             elif not isinstance(ptype, str) or ptype not in PRIMITIVE_TYPES:
-                add(loc, f"unknown primitive type {ptype!r}{did_you_mean(ptype, PRIMITIVE_TYPES)}"
+                shown = ptype if isinstance(spec, dict) else spec
+                add(loc, f"unknown primitive type {shown!r}{did_you_mean(shown, PRIMITIVE_TYPES)}"
                          f" (types: {', '.join(PRIMITIVE_TYPES)})")
     actors = data.get("actors")
     if isinstance(actors, list):
@@ -197,18 +243,23 @@ def _precheck(data: Any, lines: dict[Loc, int]) -> list[Problem]:
     return out
 
 
+def _scalar(text: Any) -> Any:
+    try:
+        return yaml.safe_load(str(text))
+    except yaml.YAMLError:
+        return text
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "empty"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    return f"a {type(value).__name__}"
+    names = {list: "a list", str: "a string", int: "an integer", float: "a number",
+             bool: "a boolean", dict: "a mapping"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 def _precheck_steps(steps: list[Any], loc: Loc, add: Any, depth: int) -> None:
-    if depth > MAX_DEPTH:
+    if depth > MAX_DEPTH + 1:  # the top-level list is depth 1: 16 nested blocks are allowed
         add(loc, f"steps are nested more than {MAX_DEPTH} deep (the documented limit)")
         return
     for i, step in enumerate(steps):
@@ -256,14 +307,24 @@ def _translate(exc: ValidationError, data: Any, lines: dict[Loc, int]) -> list[P
         value = err.get("input")
         if etype == "extra_forbidden":
             key = loc[-1] if loc else "?"
-            msg = f"unknown key '{key}'{did_you_mean(key, _ALL_KEYS)}"
+            line_loc = loc  # the line of the key itself
             loc = loc[:-1]
             owner = _value_at(data, loc)
             if isinstance(owner, dict) and owner.get("type") in PRIMITIVE_TYPES:
                 options = [k for k in model_keys(PRIMITIVE_MODELS[owner["type"]]) if k != "type"]
-                msg = (f"option '{key}' does not apply to a {owner['type']} (its options: "
+                msg = (f"option '{key}' does not apply to {a_(owner['type'])} (its options: "
                        f"{', '.join(options) or 'none'}){did_you_mean(key, options)}")
-        elif etype == "missing":
+            else:
+                allowed = _allowed_keys(loc, owner)
+                msg = f"unknown key '{key}'{did_you_mean(key, allowed)}"
+                if allowed:
+                    msg += f" (allowed here: {', '.join(allowed)})"
+            key2 = (format_loc(loc), msg)
+            if key2 not in seen:
+                seen.add(key2)
+                out.append(Problem(format_loc(loc), _line(lines, line_loc), msg))
+            continue
+        if etype == "missing":
             msg = f"'{loc[-1]}' is required" if loc else "a required key is missing"
             loc = loc[:-1]
         elif etype == "too_short" and loc == ("actors",):
@@ -282,6 +343,27 @@ def _translate(exc: ValidationError, data: Any, lines: dict[Loc, int]) -> list[P
         seen.add(key2)
         out.append(Problem(format_loc(loc), _line(lines, loc), msg))
     return out
+
+
+def _allowed_keys(loc: Loc, owner: Any) -> list[str]:
+    """The keys the mapping at ``loc`` may have."""
+    if loc == ():
+        return model_keys(Scenario)
+    if len(loc) == 2 and loc[0] == "actors":
+        return model_keys(Actor)
+    if len(loc) == 2 and loc[0] == "invariants":
+        return model_keys(Invariant)
+    verb = step_verb(owner)
+    if verb is not None:
+        return model_keys(STEP_MODELS[verb])
+    parent = loc[-1] if loc else None
+    if parent in ("write", "add"):
+        return model_keys(VarValue)
+    if parent == "append":
+        return model_keys(VarItem)
+    if parent == "if":
+        return model_keys(Compare)
+    return []
 
 
 def _short(value: Any) -> str:

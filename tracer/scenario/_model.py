@@ -29,7 +29,8 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # strict: YAML gives real types, so `count: true` or `timeout: "5"` are mistakes
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
 
 # ---------------------------------------------------------------------------------------------

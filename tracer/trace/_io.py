@@ -82,7 +82,10 @@ def safe_stem(name: str) -> str:
     """A file name made from a scenario name that stays inside the output folder."""
     stem = _UNSAFE.sub("_", name).strip(" .")
     stem = stem.lstrip(".")
-    return stem[:120] or "trace"
+    # file names are limited to 255 bytes: keep room for suffixes such as ".wait-for.svg"
+    while len(stem.encode("utf-8")) > 200:
+        stem = stem[:-1]
+    return stem or "trace"
 
 
 def default_trace_path(scenario_name: str, folder: str | Path = "traces") -> Path:

@@ -1,0 +1,402 @@
+"""Coroutine actors: asyncio tasks over real asyncio primitives.
+
+All coroutine actors of a run are tasks of one event loop, which runs in a thread of its own
+(``tracer-loop``) so coroutines can sit beside thread actors in one scenario. The primitives
+subclass the thread ones: their non-blocking operations (release, set, notify, ...) are the
+same code through the same seam; only the operations that wait become coroutines. Ending the
+run cancels every task: a ``CancelledError`` inside an actor is what ``Abort`` is for threads.
+
+An ``add`` yields to the loop between its read and its write (``await asyncio.sleep(0)``), as
+any real ``x = await f(); shared = x + 1`` does, so coroutines can lose updates too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from functools import partial
+from typing import Any
+
+from tracer.engine import _prims as P
+from tracer.engine._compile import COMPARE, Caps, Compiler, StepFn, copy_value
+from tracer.engine._seam import Abort, ActorCtx, ActorFailure
+from tracer.scenario import _model as M
+
+# asyncio.Barrier and its error exist from Python 3.11 (the checker refuses coroutine barriers
+# before that)
+_BROKEN: type[BaseException] = getattr(asyncio, "BrokenBarrierError", RuntimeError)
+
+
+async def _within(aw: Awaitable[Any], timeout: float | None) -> bool:
+    """Await ``aw``; False if ``timeout`` seconds pass first."""
+    if timeout is None:
+        await aw
+        return True
+    try:
+        await asyncio.wait_for(aw, timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
+class ALockLike(P.LockLike):
+    """acquire for asyncio Lock / Semaphore / BoundedSemaphore / Condition (its lock);
+    release is the thread version's: asyncio's release does not wait."""
+
+    async def acquire(  # type: ignore[override]
+            self, t: P.OpTags, timeout: float | None, blocking: bool, a: ActorCtx) -> bool:
+        res = self.resource
+        real = res.real
+        seq = a.emit(t.call, None)
+        if not real.locked():
+            await real.acquire()  # free: returns without suspending
+            ok = True
+        elif not blocking:
+            ok = False
+        else:
+            a.waiting = (self, "acquire", timeout is not None, seq, 0)
+            ok = await _within(real.acquire(), timeout)
+            a.waiting = None
+        if ok:
+            h = res.holders
+            h[a.name] = h.get(a.name, 0) + 1
+            res.acquired.add(a.name)
+        a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
+        return ok
+
+
+class ALock(ALockLike):
+    ptype = "lock"
+
+
+class ASemaphore(ALockLike):
+    ptype = "semaphore"
+
+
+class ABoundedSemaphore(ALockLike):
+    ptype = "bounded_semaphore"
+
+
+class ACondition(ALockLike, P.Condition):
+    async def wait(  # type: ignore[override]
+            self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
+        res = self.resource
+        seq = a.emit(t.call, None)
+        bad = self.not_owner(a, "waited on")
+        if bad:
+            a.emit(t.error, {"error": bad})
+            raise ActorFailure(bad)
+        a.waiting = (self, "wait", timeout is not None, seq, 0)
+        held = res.holders.pop(a.name, 0)
+        try:
+            ok = await _within(self.real.wait(), timeout)
+        except RuntimeError as exc:
+            a.waiting = None
+            msg = f"{a.name} waited on condition {self.name} without holding its lock ({exc})"
+            a.emit(t.error, {"error": msg})
+            raise ActorFailure(msg) from None
+        finally:
+            if held:  # Condition.wait re-took the lock, also when cancelled
+                res.holders[a.name] = held
+        a.waiting = None
+        a.emit(t.ok if ok else t.timeout, None)
+
+    def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
+        if op == "wait":
+            # a notified waiter's future is done before it wakes and leaves the deque
+            queued = getattr(self.real, "_waiters", None)
+            return queued is not None and sum(not f.done() for f in queued) < waiters
+        return not self.resource.holders
+
+
+class AEvent(P.Event):
+    async def wait(  # type: ignore[override]
+            self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
+        mark = self.sets.total()
+        seq = a.emit(t.call, None)
+        ok = True
+        if not self.real.is_set():
+            a.waiting = (self, "wait", timeout is not None, seq, mark)
+            ok = await _within(self.real.wait(), timeout)
+            a.waiting = None
+        a.emit(t.ok if ok else t.timeout, None)
+
+
+class ABarrier(P.Barrier):
+    async def wait(  # type: ignore[override]
+            self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
+        seq = a.emit(t.call, None)
+        a.waiting = (self, "wait", timeout is not None, seq, 0)
+        try:
+            tag = t.ok if await _within(self.real.wait(), timeout) else t.timeout
+        except _BROKEN:
+            tag = t.broken
+        a.waiting = None
+        a.emit(tag, None)
+
+    def abort(self) -> None:
+        """Aborting an asyncio barrier must happen in its loop: cancellation does it."""
+
+
+class AQueue(P.Queue):
+    async def put(  # type: ignore[override]
+            self, a: ActorCtx, t: P.OpTags, item: Any, timeout: float | None,
+            blocking: bool) -> None:
+        seq = a.emit(t.call, {"item": item})
+        real = self.real
+        try:
+            real.put_nowait(item)
+            ok = True
+        except asyncio.QueueFull:
+            if blocking:
+                a.waiting = (self, "put", timeout is not None, seq, 0)
+                ok = await _within(real.put(item), timeout)
+                a.waiting = None
+            else:
+                ok = False
+        if ok:
+            self.puts.add(a.name)
+        a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
+
+    async def get(  # type: ignore[override]
+            self, a: ActorCtx, t: P.OpTags, timeout: float | None, blocking: bool) -> None:
+        seq = a.emit(t.call, None)
+        real = self.real
+        box: list[Any] = []
+        try:
+            box.append(real.get_nowait())
+        except asyncio.QueueEmpty:
+            if blocking:
+                a.waiting = (self, "get", timeout is not None, seq, 0)
+
+                async def take() -> None:
+                    box.append(await real.get())
+                await _within(take(), timeout)
+                a.waiting = None
+        if box:
+            self.gets.add(a.name)
+            a.emit(t.ok, {"item": box[0]})
+        else:
+            a.emit(t.timeout if blocking else t.fail, None)
+
+
+def make_aio(ptype: str, name: str, spec: Any, made: dict[str, P.Prim]) -> P.Prim:
+    """The asyncio flavour of a primitive (only coroutine actors use it)."""
+    if ptype == "lock":
+        return ALock(name, asyncio.Lock())
+    if ptype == "semaphore":
+        return ASemaphore(name, asyncio.Semaphore(spec.value), spec.value)
+    if ptype == "bounded_semaphore":
+        return ABoundedSemaphore(name, asyncio.BoundedSemaphore(spec.value), spec.value)
+    if ptype == "event":
+        return AEvent(name, asyncio.Event())
+    if ptype == "condition":
+        lock = made.get(spec.lock) if spec.lock else None
+        assert lock is None or isinstance(lock, P.LockLike)
+        return ACondition(name, asyncio.Condition(lock.real if lock else None), lock)
+    if ptype == "barrier":
+        return ABarrier(name, asyncio.Barrier(spec.parties))  # type: ignore[attr-defined,unused-ignore]
+    if ptype == "queue":
+        return AQueue(name, asyncio.Queue(spec.maxsize))
+    raise AssertionError(f"no asyncio flavour of {ptype}")  # the checker refuses these
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class AioCompiler(Compiler):
+    """Compiles a coroutine actor: steps that wait become coroutines, the rest is shared."""
+
+    def block(self, steps: Sequence[M.Step], cont: Caps) -> tuple[StepFn, Caps]:
+        items: list[tuple[Caps, StepFn, bool]] = []
+        after = cont
+        for step in reversed(steps):
+            fn, is_async = self.astep(step, after)
+            here = self.own_caps(step) | after
+            items.append((here, fn, is_async))
+            after = here
+        items.reverse()
+        pairs = tuple(items)
+
+        async def run_block(a: ActorCtx) -> None:
+            for caps, fn, is_async in pairs:
+                a.caps = caps
+                if is_async:
+                    await fn(a)  # type: ignore[misc]
+                else:
+                    fn(a)
+
+        return run_block, after
+
+    def astep(self, step: M.Step, cont: Caps) -> tuple[StepFn, bool]:
+        """A step's function and whether it is a coroutine function."""
+        n = self.actor
+        tag = self.rt.tag
+        if isinstance(step, M.Acquire):
+            lk = self.prim(step.acquire, ALockLike)
+            return partial(lk.acquire, self.tags("acquire", lk.name), step.timeout,
+                           step.blocking), True
+        if isinstance(step, M.With):
+            lk2 = self.prim(step.with_, ALockLike)
+            ts = self.tags("acquire", lk2.name)
+            rel = tag(n, "release", lk2.name)
+            body, _ = self.block(step.steps, frozenset({("release", lk2.name)}) | cont)
+            acquire, release = lk2.acquire, lk2.release
+
+            async def with_(a: ActorCtx) -> None:
+                await acquire(ts, None, True, a)
+                try:
+                    await body(a)  # type: ignore[misc]
+                except (asyncio.CancelledError, Abort):
+                    raise
+                except BaseException:
+                    release(rel, a)
+                    raise
+                release(rel, a)
+            return with_, True
+        if isinstance(step, M.Wait):
+            w = self.prims[step.wait]
+            assert isinstance(w, (AEvent, ACondition, ABarrier))
+            return partial(_call_wait, w, self.tags("wait", w.name), step.timeout), True
+        if isinstance(step, M.Put):
+            q = self.prim(step.put, AQueue)
+            ts, timeout, blocking = self.tags("put", q.name), step.timeout, step.blocking
+            item_of = self._item(step)
+
+            async def put(a: ActorCtx) -> None:
+                await q.put(a, ts, item_of(), timeout, blocking)
+            return put, True
+        if isinstance(step, M.Get):
+            q2 = self.prim(step.get, AQueue)
+            return partial(_call_get, q2, self.tags("get", q2.name), step.timeout,
+                           step.blocking), True
+        if isinstance(step, M.Sleep):
+            call, ok = tag(n, "sleep", None, "call"), tag(n, "sleep", None, "return", "ok")
+            payload, seconds = {"value": step.sleep}, step.sleep
+
+            async def sleep(a: ActorCtx) -> None:
+                a.emit(call, payload)
+                await asyncio.sleep(seconds)
+                a.emit(ok, None)
+            return sleep, True
+        if isinstance(step, M.Add):
+            var, delta = step.add.var, step.add.value
+            rt_, wt = tag(n, "read", var), tag(n, "write", var)
+            shared = self.shared
+
+            async def add(a: ActorCtx) -> None:
+                old = shared[var]
+                a.emit(rt_, {"value": old})
+                await asyncio.sleep(0)  # the await between read and write
+                new = old + delta
+                a.emit(wt, {"value": new})
+                shared[var] = new
+            return add, True
+        if isinstance(step, M.Join):
+            names = self.plan.groups[step.join]
+            sp, timeout = self.spawner, step.timeout
+            tagsets = [(name, self.tags("join", name)) for name in names]
+
+            async def join(a: ActorCtx) -> None:
+                for name, ts in tagsets:
+                    await sp.ajoin(a, name, timeout, ts)  # type: ignore[attr-defined]
+            return join, True
+        if isinstance(step, M.Repeat):
+            body_caps = frozenset().union(*(self.own_caps(s) for s in step.steps)) \
+                if step.steps else frozenset()
+            body, _ = self.block(step.steps, body_caps | cont)
+            times = step.repeat
+
+            async def repeat(a: ActorCtx) -> None:
+                for _ in range(times):
+                    await body(a)  # type: ignore[misc]
+            return repeat, True
+        if isinstance(step, M.If):
+            return self._aif(step, cont), True
+        return self.step(step, cont), False
+
+    def _aif(self, step: M.If, cont: Caps) -> StepFn:
+        cond = step.if_
+        var, cmp, value, n = cond.var, COMPARE[cond.op], cond.value, self.actor
+        read = self.rt.tag(n, "read", var)
+        shared = self.shared
+        then, _ = self.block(step.then, cont)
+        else_, _ = self.block(step.else_, cont)
+
+        async def if_(a: ActorCtx) -> None:
+            current = copy_value(shared[var])
+            a.emit(read, {"value": current})
+            try:
+                holds = cmp(current, value)
+            except TypeError:
+                raise ActorFailure(f"{n} cannot compare {var} = {current!r} {cond.op} "
+                                   f"{value!r}") from None
+            await (then if holds else else_)(a)  # type: ignore[misc]
+        return if_
+
+
+async def _call_wait(w: AEvent | ACondition | ABarrier, t: P.OpTags, timeout: float | None,
+                     a: ActorCtx) -> None:
+    await w.wait(a, t, timeout)
+
+
+async def _call_get(q: AQueue, t: P.OpTags, timeout: float | None, blocking: bool,
+                    a: ActorCtx) -> None:
+    await q.get(a, t, timeout, blocking)
+
+
+class AioHost:
+    """The event loop of a run's coroutine actors, in a thread of its own."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.thread = threading.Thread(target=self._serve, name="tracer-actor:(event loop)",
+                                       daemon=True)
+        self._ready = threading.Event()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.close()
+
+    def start(self) -> None:
+        self.thread.start()
+        self._ready.wait()
+
+    def in_loop(self) -> bool:
+        return threading.current_thread() is self.thread
+
+    def spawn(self, name: str, coro: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Create the task of actor ``name`` (from any thread)."""
+        def create() -> None:
+            self.tasks[name] = self.loop.create_task(coro(), name=f"tracer:{name}")
+        if self.in_loop():
+            create()
+        else:
+            self.loop.call_soon_threadsafe(create)
+
+    def stop(self, grace: float) -> list[str]:
+        """Cancel every task, wait for them, stop the loop; names of tasks that would not end."""
+        done = threading.Event()
+        left: list[str] = []
+
+        async def cancel_all() -> None:
+            tasks = list(self.tasks.values())
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                _, pending = await asyncio.wait(tasks, timeout=grace)
+                left.extend(t.get_name() for t in pending)
+            done.set()
+
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(lambda: self.loop.create_task(cancel_all()))
+            done.wait(grace + 1.0)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(grace)
+        return left
