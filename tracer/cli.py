@@ -49,7 +49,10 @@ def cli() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str),
               help="Where to write the trace (default: traces/<scenario name>.json).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the trace path and problems.")
-def run(scenario: str, output: str | None, quiet: bool) -> None:
+@click.option("--start-method", type=click.Choice(["forkserver", "spawn", "fork"]),
+              help="How process actors are started (default: forkserver on Linux, "
+                   "else spawn; or $TRACER_START_METHOD).")
+def run(scenario: str, output: str | None, quiet: bool, start_method: str | None) -> None:
     """Run SCENARIO (YAML) and write its JSON trace."""
     plan = _load(scenario)
 
@@ -59,7 +62,7 @@ def run(scenario: str, output: str | None, quiet: bool) -> None:
                        f"{plan.scenario.timeout:g} s")
             sys.stdout.flush()
     try:
-        result = run_plan(plan, on_started=started)
+        result = run_plan(plan, on_started=started, start_method=start_method)
     except UnsupportedScenario as exc:
         _fail(f"{scenario}: {exc}")
     path = Path(output) if output else default_trace_path(plan.scenario.name)

@@ -198,7 +198,7 @@ def make_aio(ptype: str, name: str, spec: Any, made: dict[str, P.Prim]) -> P.Pri
     if ptype == "barrier":
         return ABarrier(name, asyncio.Barrier(spec.parties))  # type: ignore[attr-defined,unused-ignore]
     if ptype == "queue":
-        return AQueue(name, asyncio.Queue(spec.maxsize))
+        return AQueue(name, asyncio.Queue(spec.maxsize), spec.maxsize)
     raise AssertionError(f"no asyncio flavour of {ptype}")  # the checker refuses these
 
 
@@ -214,6 +214,7 @@ class AioCompiler(Compiler):
         for step in reversed(steps):
             fn, is_async = self.astep(step, after)
             here = self.own_caps(step) | after
+            self.caps_seen.append(here)
             items.append((here, fn, is_async))
             after = here
         items.reverse()

@@ -14,6 +14,7 @@ from typing import Any
 
 from tracer.engine import _prims as P
 from tracer.engine._aio import make_aio
+from tracer.engine._proc import Shared, make_mp
 from tracer.scenario import Plan
 from tracer.scenario._model import (
     BarrierSpec,
@@ -30,14 +31,15 @@ class UnsupportedScenario(Exception):
     """The scenario is valid but needs something this engine cannot run yet."""
 
 
-def make_primitives(plan: Plan) -> dict[str, P.Prim]:
+def make_primitives(plan: Plan, mpctx: Any = None, shared: Shared | None = None
+                    ) -> dict[str, P.Prim]:
     """Build every primitive of ``plan`` on its real backing."""
-    for actor in plan.actors:
-        if actor.kind == "process":
-            raise UnsupportedScenario(
-                f"actor '{actor.name}' is a process; this version of tracer runs thread and "
-                "coroutine actors (process actors are planned)")
     specs = plan.scenario.primitives
+    for name, spec in specs.items():
+        if spec.type == "pool" and plan.flavour.get(name) == "process":
+            raise UnsupportedScenario(
+                f"pool '{name}' runs process tasks; this version of tracer runs thread pools "
+                "only (process pools are planned)")
     out: dict[str, P.Prim] = {}
     # locks first: a condition may be built on one
     order = sorted(specs, key=lambda n: specs[n].type != "lock" and specs[n].type != "rlock")
@@ -45,6 +47,9 @@ def make_primitives(plan: Plan) -> dict[str, P.Prim]:
         flavour = plan.flavour.get(name, "thread")
         if flavour == "coroutine":
             out[name] = make_aio(specs[name].type, name, specs[name], out)
+        elif flavour == "process":
+            assert shared is not None
+            out[name] = make_mp(specs[name].type, name, specs[name], out, mpctx, shared)
         else:
             out[name] = _thread_flavour(name, specs[name], out, plan)
     return out
@@ -74,7 +79,7 @@ def _thread_flavour(name: str, spec: Any, made: dict[str, P.Prim], plan: Plan) -
         return P.Barrier(name, threading.Barrier(spec.parties))
     if t == "queue":
         assert isinstance(spec, QueueSpec)
-        return P.Queue(name, queue.Queue(spec.maxsize))
+        return P.Queue(name, queue.Queue(spec.maxsize), spec.maxsize)
     if t == "pipe":
         assert isinstance(spec, PipeSpec)
         a, b = spec.between

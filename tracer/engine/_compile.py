@@ -39,6 +39,9 @@ class Spawner(Protocol):
 def copy_value(value: Any) -> Any:
     """A copy of a shared value (YAML data: lists, dicts and scalars), so that events keep
     the value as it was and actors never share a mutable list by accident."""
+    getvalue = getattr(value, "_getvalue", None)  # a multiprocessing.Manager proxy
+    if getvalue is not None:
+        value = getvalue()
     if isinstance(value, list):
         return [copy_value(v) for v in value]
     if isinstance(value, dict):
@@ -58,6 +61,7 @@ class Compiler:
         self.spawner = spawner
         self.actor = actor
         self.auto_items = 0
+        self.caps_seen: list[Caps] = []  # every caps value, in compile order
 
     # --- caps: what a step may do, nested steps included
     def own_caps(self, step: M.Step) -> Caps:
@@ -82,6 +86,7 @@ class Compiler:
         for step in reversed(steps):
             fn = self.step(step, after)
             here = self.own_caps(step) | after
+            self.caps_seen.append(here)
             items.append((here, fn))
             after = here
         items.reverse()
@@ -286,7 +291,7 @@ class Compiler:
 
             def append(a: ActorCtx) -> None:
                 target = shared[var]
-                if not isinstance(target, list):
+                if not isinstance(target, list) and not hasattr(target, "_getvalue"):
                     raise ActorFailure(f"{n} cannot append to {var} = {target!r}: not a list")
                 a.emit(at, {"item": item})
                 target.append(copy_value(item))

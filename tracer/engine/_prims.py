@@ -174,6 +174,7 @@ class Condition(LockLike):
         super().__init__(name, real)
         if lock is not None:
             self.resource = lock
+        self.notifies = Tally()  # for conditions whose waiters cannot be counted
 
     def not_owner(self, a: ActorCtx, verb: str) -> str | None:
         """Why ``a`` may not wait on or notify this condition, if it may not.
@@ -191,7 +192,7 @@ class Condition(LockLike):
 
     def wait(self, a: ActorCtx, t: OpTags, timeout: float | None) -> None:
         res = self.resource
-        a.block(self, "wait", timeout, t.call)
+        a.block(self, "wait", timeout, t.call, None, self.notifies.total())
         bad = self.not_owner(a, "waited on")
         if bad:
             a.waiting = None
@@ -224,6 +225,7 @@ class Condition(LockLike):
         if bad:
             a.fail_last(bad)
             raise ActorFailure(bad)
+        self.notifies.add(a.name)
         try:
             if n is None:
                 self.real.notify_all()
@@ -243,7 +245,9 @@ class Condition(LockLike):
             # a notified waiter leaves real._waiters before it wakes: if fewer are queued
             # there than our actors waiting, one was notified and is about to return
             queued = getattr(self.real, "_waiters", None)
-            return queued is not None and len(queued) < waiters
+            if queued is None:  # multiprocessing: any notify since it began may have woken it
+                return self.notifies.total() > mark
+            return len(queued) < waiters
         return not self.resource.holders
 
 
@@ -302,8 +306,9 @@ class Barrier(Prim):
 class Queue(Prim):
     ptype = "queue"
 
-    def __init__(self, name: str, real: Any) -> None:
+    def __init__(self, name: str, real: Any, maxsize: int = 0) -> None:
         super().__init__(name, real)
+        self.maxsize = maxsize
         self.puts = Tally()  # successful puts, tallied after the real call
         self.gets = Tally()  # successful gets, tallied after the real call
 
@@ -359,8 +364,7 @@ class Queue(Prim):
         size = self.puts.total() - self.gets.total()
         if op == "get":
             return size > 0
-        maxsize = int(self.real.maxsize)
-        return maxsize <= 0 or size < maxsize
+        return self.maxsize <= 0 or size < self.maxsize
 
 
 class Pipe(Prim):

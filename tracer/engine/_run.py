@@ -34,6 +34,7 @@ from tracer.engine import _prims as P
 from tracer.engine._aio import AioCompiler, AioHost
 from tracer.engine._backing import make_primitives
 from tracer.engine._compile import Compiler, StepFn, copy_value
+from tracer.engine._proc import Collector, ProcActorCtx, Shared, child_main, get_context
 from tracer.engine._seam import (
     Abort,
     ActorCtx,
@@ -128,12 +129,19 @@ class Runner:
     """One run of a plan. Use :func:`run_plan`."""
 
     def __init__(self, plan: Plan, scheduler: Scheduler | None = None,
-                 on_started: Callable[[], object] | None = None) -> None:
+                 on_started: Callable[[], object] | None = None,
+                 start_method: str | None = None) -> None:
         self.plan = plan
         self.on_started = on_started
         self.rt = Runtime(scheduler)
-        self.prims = make_primitives(plan)
-        self.shared: dict[str, Any] = copy_value(plan.scenario.shared)
+        self.mp: Any = None
+        self.mem: Shared | None = None
+        self.manager: Any = None
+        self.collector: Collector | None = None
+        self.shared: Any = copy_value(plan.scenario.shared)
+        if any(a.kind == "process" for a in plan.actors):
+            self._setup_processes(start_method)
+        self.prims = make_primitives(plan, self.mp, self.mem)
         self.ctx: dict[str, ActorCtx] = {}
         self.programs: dict[str, StepFn] = {}
         self.futures: dict[str, Future[None]] = {}
@@ -142,15 +150,45 @@ class Runner:
         self.wake = threading.Event()
         self.pool_of = {a.name: a.pool for a in plan.actors}
         for ap in plan.actors:
-            ctx = ActorCtx(self.rt, ap.name, ap.kind, ap.daemon)
+            mem = self._shared_memory()
+            if ap.kind == "process" and mem is not None:
+                ctx: ActorCtx = ProcActorCtx(self.rt, ap.name, ap.daemon, mem, self.prims)
+            else:
+                ctx = ActorCtx(self.rt, ap.name, ap.kind, ap.daemon)
             self.ctx[ap.name] = ctx
         self.aio = AioHost() if any(a.kind == "coroutine" for a in plan.actors) else None
         for ap in plan.actors:
-            compiler = AioCompiler if ap.kind == "coroutine" else Compiler
-            fn, caps = compiler(self.rt, plan, self.prims, self.shared, self, ap.name).block(
-                ap.steps, frozenset())
+            compiler = (AioCompiler if ap.kind == "coroutine" else Compiler)(
+                self.rt, plan, self.prims, self.shared, self, ap.name)
+            fn, caps = compiler.block(ap.steps, frozenset())
             self.programs[ap.name] = fn
-            self.ctx[ap.name].caps = caps
+            c = self.ctx[ap.name]
+            if isinstance(c, ProcActorCtx):
+                # the child runs the program; here only the numbering of its caps matters
+                c.register_caps(compiler.caps_seen)
+            c.caps = caps  # what it may do before it runs (on the board, for a process)
+
+    def _shared_memory(self) -> Shared | None:
+        return self.mem
+
+    def _setup_processes(self, start_method: str | None) -> None:
+        """Shared memory, the shared seq counter and the Manager for process actors."""
+        self.mp = get_context(start_method)
+        names = [a.name for a in self.plan.actors]
+        self.mem = Shared(self.mp, names, [*self.plan.scenario.primitives, *names])
+        self.rt.seq = self.mem.seq  # type: ignore[assignment]
+        if self.plan.scenario.shared:
+            self.manager = self.mp.Manager()
+            proxy = self.manager.dict()
+            for k, v in self.plan.scenario.shared.items():
+                if isinstance(v, list):
+                    proxy[k] = self.manager.list(copy_value(v))
+                elif isinstance(v, dict):
+                    proxy[k] = self.manager.dict(copy_value(v))
+                else:
+                    proxy[k] = v
+            self.shared = proxy
+        self.collector = Collector(self.rt, {})
 
     # --- the Spawner protocol, for `start` and `join` steps
     def spawn(self, a: ActorCtx, name: str) -> None:
@@ -178,8 +216,7 @@ class Runner:
             ok = f.done() or wait_loop(
                 a, lambda s: bool(futures_wait([f], s).done), timeout)
         else:
-            t = target.thread
-            assert isinstance(t, threading.Thread)
+            t = target.thread  # a threading.Thread or a multiprocessing Process
 
             def attempt(s: float) -> bool:
                 t.join(s)
@@ -209,7 +246,9 @@ class Runner:
     # --- actors
     def _start(self, ctx: ActorCtx) -> None:
         pool = self.pool_of[ctx.name]
-        if ctx.kind == "coroutine":
+        if isinstance(ctx, ProcActorCtx):
+            self._start_process(ctx)
+        elif ctx.kind == "coroutine":
             assert self.aio is not None
             ctx.state = "running"
             self.aio.spawn(ctx.name, partial(self._amain, ctx))
@@ -224,6 +263,62 @@ class Runner:
                                  name=f"tracer-actor:{ctx.name}", daemon=True)
             ctx.thread = t
             t.start()
+
+    def _start_process(self, ctx: ProcActorCtx) -> None:
+        assert self.mem is not None and self.collector is not None
+        mine = {n: p for n, p in self.prims.items() if self.plan.flavour.get(n) == "process"}
+        receive, send = self.mp.Pipe(duplex=False)
+        proc = self.mp.Process(
+            target=child_main, name=f"tracer:{ctx.name}", daemon=True,
+            args=(self.plan.scenario.as_mapping(), ctx.name, mine, self.shared, self.mem, send,
+                  self.rt.t0))
+        ctx.state = "running"
+        try:
+            proc.start()
+        except (OSError, RuntimeError, ValueError) as exc:
+            msg = f"process actor {ctx.name} could not be started: {exc}"
+            self.rt.engine_event("end", actor=ctx.name, result="error", error=msg)
+            self.results[ctx.name] = "error"
+            self.errors[ctx.name] = msg
+            ctx.state = "done"
+            ctx.finished.set()
+            return
+        finally:
+            send.close()
+        ctx.thread = proc
+        self.collector.ctxs[ctx.name] = ctx
+        self.collector.add(receive, ctx.name)
+
+    def _reap(self) -> None:
+        """Notice process actors that ended: normally (their result came) or killed."""
+        assert self.collector is not None
+        for c in self.ctx.values():
+            if not isinstance(c, ProcActorCtx) or c.finished.is_set():
+                continue
+            proc = c.thread
+            if proc is None or proc.is_alive():
+                continue
+            proc.join(0)
+            got = self.collector.results.get(c.name)
+            if got is None and proc.exitcode == 0:
+                continue  # exited cleanly: its last batch is on its way to the collector
+            if got is not None:
+                result, error = got
+                if result is not None:
+                    self.results[c.name] = result
+                if error:
+                    self.errors[c.name] = error
+            else:
+                code = proc.exitcode
+                why = (f"killed by signal {-code}" if code is not None and code < 0 else
+                       f"exited with status {code}")
+                msg = f"process actor {c.name} {why}"
+                self.rt.engine_event("end", actor=c.name, result="error", error=msg)
+                self.results[c.name] = "error"
+                self.errors[c.name] = msg
+            c.waiting = None
+            c.state = "done"
+            c.finished.set()
 
     def _begin(self, ctx: ActorCtx, pool: P.Pool | None) -> None:
         ctx.state = "running"
@@ -306,7 +401,7 @@ class Runner:
             if st == "done":
                 continue
             now = c.waiting
-            key.append((name, st, len(c.buf), now))
+            key.append((name, st, c.progress(), now))
             live.add(name)
             if st == "pending":
                 waiting[name] = Waiter(name, "start", name, "actor")
@@ -365,6 +460,8 @@ class Runner:
         try:
             if self.aio is not None:
                 self.aio.start()
+            if self.collector is not None:
+                self.collector.start()
             for ap in self.plan.actors:
                 if ap.autostart:
                     self._start(self.ctx[ap.name])
@@ -372,6 +469,8 @@ class Runner:
                 self.on_started()
             prev: tuple[Any, ...] | None = None
             while True:
+                if self.collector is not None:
+                    self._reap()
                 if self._finished():
                     break
                 if time.monotonic() >= deadline:
@@ -461,6 +560,9 @@ class Runner:
     def _teardown(self) -> list[str]:
         """Close the run and wait for every actor thread; names of any that would not stop."""
         self.rt.close()
+        if self.mem is not None:
+            self.mem.closed.value = 1
+            self.mem.abort_event.set()
         stuck_tasks = self.aio.stop(STOP_GRACE) if self.aio is not None else []
         for p in self.prims.values():
             if isinstance(p, P.Barrier):
@@ -486,10 +588,32 @@ class Runner:
                     c.thread.join(1.0)
             stuck = [c.name for c in self.ctx.values()
                      if isinstance(c.thread, threading.Thread) and c.thread.is_alive()]
+        stuck += self._stop_processes(end)
         for p in self.prims.values():
             if isinstance(p, P.Pipe):
                 p.abort()
         return stuck + stuck_tasks
+
+    def _stop_processes(self, end: float) -> list[str]:
+        """Join every child (they stop at the abort flag), kill any that will not, stop the
+        collector and the Manager: no process of the run outlives it."""
+        if self.collector is None:
+            return []
+        stuck = []
+        procs = [c for c in self.ctx.values() if isinstance(c, ProcActorCtx) and c.thread]
+        for c in procs:
+            c.thread.join(max(0.0, end - time.monotonic()))
+        for c in procs:
+            if c.thread.is_alive():
+                stuck.append(c.name)
+                c.thread.kill()
+                c.thread.join(1.0)
+        self._reap()
+        self.collector.stop(STOP_GRACE)
+        if self.manager is not None:
+            self.shared = copy_value(self.shared)  # the final values, before it goes
+            self.manager.shutdown()
+        return stuck
 
     def _collect(self) -> list[Record]:
         """All events in seq order (times are made relative when the trace is written)."""
@@ -501,7 +625,8 @@ class Runner:
 
 
 def run_plan(plan: Plan, scheduler: Scheduler | None = None,
-             on_started: Callable[[], object] | None = None) -> RunResult:
+             on_started: Callable[[], object] | None = None,
+             start_method: str | None = None) -> RunResult:
     """Run ``plan`` on real primitives; returns when every actor thread has finished.
 
     ``on_started`` is called (in the calling thread) once the actors have been started.
@@ -512,7 +637,7 @@ def run_plan(plan: Plan, scheduler: Scheduler | None = None,
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return Runner(plan, scheduler, on_started).run()
+        return Runner(plan, scheduler, on_started, start_method).run()
     finally:
         if was_enabled:
             gc.enable()

@@ -175,6 +175,10 @@ class ActorCtx:
         self.waiting = (target, op, timeout is not None, seq, mark)
         return seq
 
+    def progress(self) -> int:
+        """How many events this actor has recorded (the watchdog compares it)."""
+        return len(self.buf)
+
     def fail_last(self, message: str) -> None:
         """Attach an error to this actor's last event (one logged before its real call)."""
         seq, ts, tag, payload = self.buf[-1]

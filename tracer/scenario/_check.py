@@ -242,6 +242,11 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
                     add(sloc_full, f"'append' needs a list, but '{target}' starts as "
                                    f"{initial!r}")
             elif verb in ACTOR_VERBS:
+                if actor.kind == "process":
+                    add(sloc_full, f"a process actor cannot {verb} other actors in this "
+                                   f"version of tracer: let a thread actor (a 'main') {verb} "
+                                   f"'{target}'")
+                    continue
                 if target not in groups:
                     add(sloc_full, f"'{verb}: {target}': no actor named '{target}'"
                                    f"{did_you_mean(target, groups)}")

@@ -1,0 +1,445 @@
+"""Process actors: child processes over real ``multiprocessing`` primitives.
+
+Design. A scenario with process actors shares, with every process of the run:
+
+- one **seq counter** in shared memory behind a ``multiprocessing.Lock``: each event of every
+  actor, in the parent or a child, takes its seq there, so the total order is consistent with
+  causality across processes exactly as it is across threads;
+- one **board**: a shared array with a row per actor (state, number of events, what it waits
+  for, what it may still do, pid, tid), written only by the process that runs the actor. The
+  parent's watchdog reads it the way it reads thread actors' state;
+- the **tallies and holders** of every primitive, as shared arrays (``SharedCounts``);
+- the **abort flag**, which makes a child's next seam call or poll raise ``Abort``.
+
+A child records into its own buffer and ships it to the parent over a pipe every few thousand
+events and at its end; a collector thread in the parent receives. A child killed by a signal
+loses at most its last unshipped batch; the parent records its ``end`` as ``error``.
+
+Children start with the ``forkserver`` method on Linux (``spawn`` elsewhere): the server forks
+children from a clean, thread-free process with tracer preloaded, so starting one costs
+milliseconds, and nothing depends on fork copying the parent's threads. ``fork`` and ``spawn``
+work too (``TRACER_START_METHOD`` or ``tracer run --start-method``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, MutableMapping
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_conns
+from typing import Any
+
+from tracer.engine import _prims as P
+from tracer.engine._compile import Compiler
+from tracer.engine._seam import Abort, ActorCtx, ActorFailure, ActorReturn, Runtime, Tag
+from tracer.scenario import plan_from_mapping
+
+START_METHODS = ("forkserver", "spawn", "fork")
+FLUSH_EVERY = 4096  # events a child buffers before it ships them to the parent
+
+# board columns
+STATE, PROGRESS, W_TARGET, W_OP, W_TIMEOUT, W_SEQ, W_MARK, CAPS, PID, TID = range(10)
+ROW = 10
+STATES = ("pending", "queued", "running", "done")
+OPS = ("acquire", "wait", "put", "get", "recv", "send", "join")
+
+
+def default_start_method() -> str:
+    env = os.environ.get("TRACER_START_METHOD")
+    if env:
+        return env
+    return "forkserver" if sys.platform.startswith("linux") else "spawn"
+
+
+def get_context(method: str | None = None) -> Any:
+    """The multiprocessing context of a run (forkserver with tracer preloaded)."""
+    m = method or default_start_method()
+    if m not in START_METHODS:
+        raise ValueError(f"start method {m!r} is not one of {', '.join(START_METHODS)}")
+    ctx = mp.get_context(m)
+    if m == "forkserver":
+        ctx.set_forkserver_preload(["tracer.engine._proc"])
+    return ctx
+
+
+class SharedCounts(MutableMapping[str, int]):
+    """actor name -> count, in shared memory; a count of 0 means absent. Each actor only
+    writes its own cell, so no lock is needed (an aligned 8-byte store is atomic)."""
+
+    def __init__(self, array: Any, index: dict[str, int]) -> None:
+        self.array = array
+        self.index = index
+
+    def __getitem__(self, key: str) -> int:
+        v = int(self.array[self.index[key]])
+        if not v:
+            raise KeyError(key)
+        return v
+
+    def __setitem__(self, key: str, value: int) -> None:
+        self.array[self.index[key]] = value
+
+    def __delitem__(self, key: str) -> None:
+        i = self.index[key]
+        if not self.array[i]:
+            raise KeyError(key)
+        self.array[i] = 0
+
+    def __iter__(self) -> Iterator[str]:
+        arr = self.array
+        return iter([n for n, i in self.index.items() if arr[i]])
+
+    def __len__(self) -> int:
+        return sum(1 for v in self.array[:] if v)
+
+    def get(self, key: str, default: Any = None) -> Any:  # fast path of the mixin's get
+        v = int(self.array[self.index[key]])
+        return v if v else default
+
+
+class SharedSeq:
+    """The run's seq counter when processes take part: shared memory and a lock."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.lock = ctx.Lock()
+        self.value = ctx.RawValue("q", 0)
+
+    def __next__(self) -> int:
+        with self.lock:
+            v = int(self.value.value)
+            self.value.value = v + 1
+        return v
+
+    def __iter__(self) -> SharedSeq:
+        return self
+
+
+class Shared:
+    """Everything a child needs to take part in the run (passed when it is started)."""
+
+    def __init__(self, ctx: Any, actors: list[str], objects: list[str]) -> None:
+        self.seq = SharedSeq(ctx)
+        self.closed = ctx.RawValue("b", 0)
+        self.abort_event = ctx.Event()
+        self.actors = actors
+        self.actor_index = {n: i for i, n in enumerate(actors)}
+        self.objects = objects  # primitives, then actors: what a board row may wait for
+        self.object_index = {n: i for i, n in enumerate(objects)}
+        self.board = ctx.RawArray("q", len(actors) * ROW)
+        self._ctx = ctx
+
+    def counts(self) -> SharedCounts:
+        return SharedCounts(self._ctx.RawArray("q", len(self.actors)), self.actor_index)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_ctx", None)
+        return state
+
+
+def share_counts(prim: P.Prim, shared: Shared) -> None:
+    """Move a primitive's holders and tallies into shared memory."""
+    prim.holders = shared.counts()  # type: ignore[assignment]
+    for value in vars(prim).values():
+        if isinstance(value, P.Tally):
+            value.cells = shared.counts()  # type: ignore[assignment]
+
+
+class ChildRuntime(Runtime):
+    """A child's runtime: seq and the abort flag are the run's shared ones."""
+
+    def __init__(self, shared: Shared, t0: float) -> None:
+        self.shared = shared
+        super().__init__(None)
+        self.seq = shared.seq  # type: ignore[assignment]
+        self.t0 = t0
+        self.shared = shared
+        self.abort_event = shared.abort_event
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.shared.closed.value)
+
+    @closed.setter
+    def closed(self, value: bool) -> None:
+        self.shared.closed.value = 1 if value else 0
+
+
+class ProcActorCtx(ActorCtx):
+    """A process actor, seen from its child (which runs it) or from the parent (which
+    watches it): its state lives on the board, its events are shipped in batches."""
+
+    __slots__ = ("board", "caps_ids", "caps_table", "conn", "objects", "prims", "proc", "row",
+                 "shared_")
+
+    def __init__(self, rt: Runtime, name: str, daemon: bool, shared: Shared,
+                 prims: dict[str, P.Prim]) -> None:
+        # the base constructor resets state, waiting, caps, pid and tid: let it write into a
+        # scratch board, so the shared row (zeros at first: pending, not waiting) is untouched
+        self.board = defaultdict(int)
+        self.row = shared.actor_index[name] * ROW
+        self.shared_ = shared
+        self.objects = shared.objects
+        self.prims = prims
+        self.caps_table: list[frozenset[tuple[str, str]]] = [frozenset()]
+        self.caps_ids: dict[frozenset[tuple[str, str]], int] = {frozenset(): 0}
+        self.conn: Connection | None = None
+        self.proc: Any = None
+        super().__init__(rt, name, "process", daemon)
+        self.board = shared.board
+        self.emit = self._emit_proc
+
+    def register_caps(self, seen: list[frozenset[tuple[str, str]]]) -> None:
+        """Number the caps values in compile order: parent and child compile the same program,
+        so they number them alike and the board can carry an index."""
+        for caps in seen:
+            if caps not in self.caps_ids:
+                self.caps_ids[caps] = len(self.caps_table)
+                self.caps_table.append(caps)
+
+    # --- board-backed state
+    @property
+    def state(self) -> str:
+        return STATES[int(self.board[self.row + STATE])]
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self.board[self.row + STATE] = STATES.index(value)
+
+    @property
+    def waiting(self) -> tuple[Any, str, bool, int, int] | None:
+        b, r = self.board, self.row
+        t = int(b[r + W_TARGET]) - 1
+        if t < 0:
+            return None
+        name = self.objects[t]
+        target: Any = self.prims.get(name, name)
+        return (target, OPS[int(b[r + W_OP])], bool(b[r + W_TIMEOUT]), int(b[r + W_SEQ]),
+                int(b[r + W_MARK]))
+
+    @waiting.setter
+    def waiting(self, value: tuple[Any, str, bool, int, int] | None) -> None:
+        b, r = self.board, self.row
+        if value is None:
+            b[r + W_TARGET] = 0
+            return
+        target, op, has_timeout, seq, mark = value
+        name = target if isinstance(target, str) else target.name
+        b[r + W_OP] = OPS.index(op)
+        b[r + W_TIMEOUT] = 1 if has_timeout else 0
+        b[r + W_SEQ] = seq
+        b[r + W_MARK] = mark
+        b[r + W_TARGET] = self.shared_.object_index[name] + 1  # last: the others are set
+
+    @property
+    def caps(self) -> frozenset[tuple[str, str]]:
+        return self.caps_table[int(self.board[self.row + CAPS])]
+
+    @caps.setter
+    def caps(self, value: frozenset[tuple[str, str]]) -> None:
+        i = self.caps_ids.get(value)
+        if i is None:
+            i = self.caps_ids[value] = len(self.caps_table)
+            self.caps_table.append(value)
+        self.board[self.row + CAPS] = i
+
+    @property
+    def pid(self) -> int:
+        return int(self.board[self.row + PID])
+
+    @pid.setter
+    def pid(self, value: int) -> None:
+        self.board[self.row + PID] = value
+
+    @property
+    def tid(self) -> int:
+        return int(self.board[self.row + TID])
+
+    @tid.setter
+    def tid(self, value: int) -> None:
+        self.board[self.row + TID] = value
+
+    def progress(self) -> int:
+        return int(self.board[self.row + PROGRESS])
+
+    # --- recording in the child
+    def _emit_proc(self, tag: Tag, payload: dict[str, Any] | None = None) -> int:
+        if self.rt.closed:
+            raise Abort
+        seq = self._next()
+        self.buf.append((seq, self._clock(), tag, payload))
+        self.board[self.row + PROGRESS] += 1
+        if len(self.buf) >= FLUSH_EVERY:
+            self.flush()
+        return seq
+
+    def flush(self) -> None:
+        """Ship the buffered events to the parent."""
+        if self.buf and self.conn is not None:
+            batch = [(s, ts, (t.actor, t.op, t.target, t.phase, t.result), p)
+                     for s, ts, t, p in self.buf]
+            self.conn.send(batch)
+            self.buf.clear()
+
+
+def make_mp(ptype: str, name: str, spec: Any, made: dict[str, P.Prim], ctx: Any,
+            shared: Shared) -> P.Prim:
+    """The multiprocessing flavour of a primitive (some process actor uses it)."""
+    prim: P.Prim
+    if ptype == "lock":
+        prim = P.Lock(name, ctx.Lock())
+    elif ptype == "rlock":
+        prim = P.RLock(name, ctx.RLock())
+    elif ptype == "semaphore":
+        prim = P.Semaphore(name, ctx.Semaphore(spec.value), spec.value)
+    elif ptype == "bounded_semaphore":
+        prim = P.BoundedSemaphore(name, ctx.BoundedSemaphore(spec.value), spec.value)
+    elif ptype == "event":
+        prim = P.Event(name, ctx.Event())
+    elif ptype == "condition":
+        lock = made.get(spec.lock) if spec.lock else None
+        assert lock is None or isinstance(lock, P.LockLike)
+        prim = P.Condition(name, ctx.Condition(lock.real if lock else None), lock)
+    elif ptype == "barrier":
+        prim = P.Barrier(name, ctx.Barrier(spec.parties))
+    elif ptype == "queue":
+        prim = P.Queue(name, ctx.Queue(spec.maxsize), spec.maxsize)
+    elif ptype == "pipe":
+        a, b = spec.between
+        if spec.duplex:
+            ca, cb = ctx.Pipe(duplex=True)
+        else:
+            cb, ca = ctx.Pipe(duplex=False)
+        prim = P.Pipe(name, {a: ca, b: cb})
+    else:
+        raise AssertionError(f"no multiprocessing flavour of {ptype}")
+    share_counts(prim, shared)
+    return prim
+
+
+# ---------------------------------------------------------------------------------------------
+# the child side
+
+
+class _NoSpawn:
+    """Process actors cannot start or join others (the checker refuses it)."""
+
+    def spawn(self, a: ActorCtx, name: str) -> None:
+        raise ActorFailure(f"{a.name}: a process actor cannot start other actors")
+
+    def join(self, a: ActorCtx, name: str, timeout: float | None, tags: P.OpTags) -> None:
+        raise ActorFailure(f"{a.name}: a process actor cannot join other actors")
+
+
+def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], shared_vars: Any,
+               shared: Shared, conn: Connection, t0: float) -> None:
+    """Entry point of a process actor's child process."""
+    try:
+        plan = plan_from_mapping(scenario)
+        rt = ChildRuntime(shared, t0)
+        ap = plan.actor(name)
+        ctx = ProcActorCtx(rt, name, ap.daemon, shared, prims)
+        ctx.conn = conn
+        compiler = Compiler(rt, plan, prims, shared_vars, _NoSpawn(), name)
+        program, _ = compiler.block(ap.steps, frozenset())
+        ctx.register_caps(compiler.caps_seen)
+    except Exception as exc:  # tell the parent why, instead of a traceback on stderr
+        conn.send(("result", "error", f"internal error in tracer while starting {name}: "
+                                      f"{type(exc).__name__}: {exc}"))
+        conn.close()
+        return
+    result: str | None = "ok"
+    error: str | None = None
+    ctx.pid = os.getpid()
+    ctx.tid = threading.get_native_id()
+    try:
+        ctx.state = "running"
+        ctx.emit(rt.tag(name, "start"), None)
+        program(ctx)
+    except ActorReturn:
+        pass
+    except ActorFailure as exc:
+        result, error = "error", str(exc)
+    except Abort:
+        result = None
+    except Exception as exc:  # a bug of ours: end this actor, not the run
+        result, error = "error", f"internal error in tracer: {type(exc).__name__}: {exc}"
+    if result is not None:
+        try:
+            ctx.emit(rt.tag(name, "end", None, None, result), {"error": error} if error else None)
+        except Abort:
+            result = None
+    if result is None:
+        for p in prims.values():
+            p.release_all(ctx)
+    ctx.waiting = None
+    for p in prims.values():
+        if isinstance(p, P.Queue):
+            # items nobody will get must not hold this process at exit (the queue's feeder
+            # thread would wait for room in the pipe)
+            p.real.cancel_join_thread()
+    try:
+        ctx.flush()
+        conn.send(("result", result, error))
+    except (OSError, ValueError):
+        pass
+    ctx.state = "done"
+    conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# the parent side
+
+
+class Collector:
+    """A parent thread that receives the children's event batches."""
+
+    def __init__(self, rt: Runtime, ctxs: dict[str, ActorCtx]) -> None:
+        self.rt = rt
+        self.ctxs = ctxs
+        self.conns: dict[Connection, str] = {}
+        self.results: dict[str, tuple[str | None, str | None]] = {}
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, name="tracer-actor:(collector)",
+                                       daemon=True)
+
+    def add(self, conn: Connection, name: str) -> None:
+        with self.lock:
+            self.conns[conn] = name
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            with self.lock:
+                conns = list(self.conns)
+            if not conns:
+                if self.stopping:
+                    return
+                threading.Event().wait(0.01)
+                continue
+            for conn in wait_conns(conns, timeout=0.05):
+                assert isinstance(conn, Connection)
+                name = self.conns[conn]
+                try:
+                    msg = conn.recv()
+                except (EOFError, OSError):
+                    with self.lock:
+                        del self.conns[conn]
+                    continue
+                if isinstance(msg, tuple) and msg and msg[0] == "result":
+                    self.results[name] = (msg[1], msg[2])
+                    continue
+                tag = self.rt.tag
+                buf = self.ctxs[name].buf
+                buf.extend((s, ts, tag(*key), p) for s, ts, key, p in msg)
+
+    def stop(self, timeout: float) -> None:
+        self.stopping = True
+        self.thread.join(timeout)
