@@ -3,7 +3,8 @@
 Runs a scenario of 100,000 lock operations (50,000 acquire + release pairs) through the engine,
 including building and writing the trace file, and the same operations on a bare
 threading.Lock in the same process. Prints µs per operation and the ratio, as medians of
-several runs (this machine is shared and noisy).
+several runs (this machine is shared and noisy). Then the same for one coroutine actor
+(asyncio.Lock) and one process actor (multiprocessing.Lock), beside their bare primitives.
 
     .venv/bin/python bench/record.py [--runs 5] [--ops 100000]
 """
@@ -11,6 +12,8 @@ several runs (this machine is shared and noisy).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import multiprocessing
 import statistics
 import tempfile
 import threading
@@ -38,7 +41,27 @@ def bare(ops: int, actors: int) -> float:
     return time.perf_counter() - t
 
 
-def traced(ops: int, actors: int, out: Path) -> tuple[float, float, int]:
+def bare_other(kind: str, ops: int) -> float:
+    """The same pairs on a bare asyncio.Lock (in a loop) or multiprocessing.Lock."""
+    per = ops // 2
+    if kind == "coroutine":
+        async def work() -> float:
+            lock = asyncio.Lock()
+            t = time.perf_counter()
+            for _ in range(per):
+                await lock.acquire()
+                lock.release()
+            return time.perf_counter() - t
+        return asyncio.run(work())
+    lock = multiprocessing.Lock()
+    t = time.perf_counter()
+    for _ in range(per):
+        lock.acquire()
+        lock.release()
+    return time.perf_counter() - t
+
+
+def traced(ops: int, actors: int, out: Path, kind: str = "thread") -> tuple[float, float, int]:
     per = ops // actors // 2
     plan = load_scenario_text(f"""
 name: bench-record
@@ -46,7 +69,7 @@ timeout: 600
 primitives: {{A: lock}}
 actors:
   - name: w
-    kind: thread
+    kind: {kind}
     count: {actors}
     steps:
       - repeat: {per}
@@ -84,6 +107,16 @@ def main() -> None:
             print(f"  traced, run only         {mr * us:7.3f} us/op")
             print(f"  traced, run + write      {mt * us:7.3f} us/op   "
                   f"(ratio to bare {mt / mb:.1f}x; target <= 3 us/op)")
+        for kind in ("coroutine", "process"):
+            b, tot = [], []
+            for _ in range(args.runs):
+                b.append(bare_other(kind, args.ops))
+                tot.append(traced(args.ops, 1, out, kind)[0])
+            mb, mt = statistics.median(b), statistics.median(tot)
+            us = 1e6 / args.ops
+            print(f"1 {kind} actor, {args.ops:,} ops, median of {args.runs}: bare "
+                  f"{mb * us:.3f} us/op, traced run + write {mt * us:.3f} us/op "
+                  f"(ratio {mt / mb:.1f}x)")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import sys
 import threading
 from collections import defaultdict
@@ -325,6 +326,12 @@ def make_mp(ptype: str, name: str, spec: Any, made: dict[str, P.Prim], ctx: Any,
 # the child side
 
 
+def ignore_sigint() -> None:
+    """Ctrl-C reaches the whole process group: only the parent decides how the run ends (it
+    aborts the run and still writes the trace), so children and the Manager ignore it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class _NoSpawn:
     """Process actors cannot start or join others (the checker refuses it)."""
 
@@ -338,6 +345,7 @@ class _NoSpawn:
 def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], shared_vars: Any,
                shared: Shared, conn: Connection, t0: float) -> None:
     """Entry point of a process actor's child process."""
+    ignore_sigint()
     try:
         plan = plan_from_mapping(scenario)
         rt = ChildRuntime(shared, t0)

@@ -24,6 +24,7 @@ from concurrent.futures import Future
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from functools import partial
+from multiprocessing.managers import SyncManager
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,14 @@ from tracer.engine import _prims as P
 from tracer.engine._aio import AioCompiler, AioHost
 from tracer.engine._backing import make_primitives
 from tracer.engine._compile import Compiler, StepFn, copy_value
-from tracer.engine._proc import Collector, ProcActorCtx, Shared, child_main, get_context
+from tracer.engine._proc import (
+    Collector,
+    ProcActorCtx,
+    Shared,
+    child_main,
+    get_context,
+    ignore_sigint,
+)
 from tracer.engine._seam import (
     Abort,
     ActorCtx,
@@ -178,7 +186,8 @@ class Runner:
         self.mem = Shared(self.mp, names, [*self.plan.scenario.primitives, *names])
         self.rt.seq = self.mem.seq  # type: ignore[assignment]
         if self.plan.scenario.shared:
-            self.manager = self.mp.Manager()
+            self.manager = SyncManager(ctx=self.mp)
+            self.manager.start(ignore_sigint)
             proxy = self.manager.dict()
             for k, v in self.plan.scenario.shared.items():
                 if isinstance(v, list):
@@ -611,7 +620,10 @@ class Runner:
         self._reap()
         self.collector.stop(STOP_GRACE)
         if self.manager is not None:
-            self.shared = copy_value(self.shared)  # the final values, before it goes
+            try:
+                self.shared = copy_value(self.shared)  # the final values, before it goes
+            except (OSError, EOFError) as exc:
+                self.shared = {"(lost)": f"the Manager process ended early: {exc}"}
             self.manager.shutdown()
         return stuck
 
