@@ -2,11 +2,13 @@
 
 Exit codes (docs/formats.md): 0 success and clean; 1 the run found a problem (deadlock, stall,
 timeout, an actor error, a broken invariant); 2 bad input or usage, with a message on stderr and
-no traceback; 130 interrupted by Ctrl-C (the trace is still written).
+no traceback; 3 an internal error of tracer (one line; TRACER_DEBUG=1 shows the traceback);
+130 interrupted by Ctrl-C (the trace is still written).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -19,7 +21,7 @@ from tracer.render import timeline
 from tracer.scenario import Plan, ScenarioError, load_scenario
 from tracer.trace import TraceError, default_trace_path, load_trace
 
-EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 # The finding kinds a run can decide by itself; the rest need `tracer analyze`.
 _OUTCOME_KINDS = {"deadlock", "stall"}
@@ -156,6 +158,12 @@ def main() -> None:
         raise
     except BrokenPipeError:
         sys.exit(EXIT_OK)
+    except Exception as exc:  # a bug of tracer's: say so in one line, not a traceback
+        if os.environ.get("TRACER_DEBUG"):
+            raise
+        click.echo(f"tracer: internal error: {type(exc).__name__}: {exc} (this is a bug in "
+                   "tracer; run again with TRACER_DEBUG=1 for the traceback)", err=True)
+        sys.exit(EXIT_INTERNAL)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,11 +35,6 @@ def make_primitives(plan: Plan, mpctx: Any = None, shared: Shared | None = None
                     ) -> dict[str, P.Prim]:
     """Build every primitive of ``plan`` on its real backing."""
     specs = plan.scenario.primitives
-    for name, spec in specs.items():
-        if spec.type == "pool" and plan.flavour.get(name) == "process":
-            raise UnsupportedScenario(
-                f"pool '{name}' runs process tasks; this version of tracer runs thread pools "
-                "only (process pools are planned)")
     out: dict[str, P.Prim] = {}
     # locks first: a condition may be built on one
     order = sorted(specs, key=lambda n: specs[n].type != "lock" and specs[n].type != "rlock")
@@ -47,6 +42,10 @@ def make_primitives(plan: Plan, mpctx: Any = None, shared: Shared | None = None
         flavour = plan.flavour.get(name, "thread")
         if flavour == "coroutine":
             out[name] = make_aio(specs[name].type, name, specs[name], out)
+        elif flavour == "process" and specs[name].type == "pool":
+            spec = specs[name]
+            assert isinstance(spec, PoolSpec)
+            out[name] = P.Pool(name, None, spec.workers)  # the Runner starts its processes
         elif flavour == "process":
             assert shared is not None
             out[name] = make_mp(specs[name].type, name, specs[name], out, mpctx, shared)

@@ -434,12 +434,11 @@ class Pool(Prim):
     ptype = "pool"
 
     def __init__(self, name: str, real: Any, workers: int) -> None:
-        super().__init__(name, real)
+        super().__init__(name, real)  # a ThreadPoolExecutor; a process pool's is made later
         self.workers = workers
-        self.running: set[str] = set()
 
     def abort(self) -> None:
-        self.real.shutdown(wait=False, cancel_futures=True)
+        """The runner stops pools itself, after their tasks have seen the abort."""
 
 
 __all__ = [

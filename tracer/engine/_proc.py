@@ -278,12 +278,15 @@ class ProcActorCtx(ActorCtx):
             self.flush()
         return seq
 
+    def batch(self) -> list[tuple[int, float, tuple[Any, ...], Any]]:
+        """The buffered events in a form that pickles (tags as their fields)."""
+        return [(s, ts, (t.actor, t.op, t.target, t.phase, t.result), p)
+                for s, ts, t, p in self.buf]
+
     def flush(self) -> None:
         """Ship the buffered events to the parent."""
         if self.buf and self.conn is not None:
-            batch = [(s, ts, (t.actor, t.op, t.target, t.phase, t.result), p)
-                     for s, ts, t, p in self.buf]
-            self.conn.send(batch)
+            self.conn.send(self.batch())
             self.buf.clear()
 
 
@@ -342,10 +345,14 @@ class _NoSpawn:
         raise ActorFailure(f"{a.name}: a process actor cannot join other actors")
 
 
-def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], shared_vars: Any,
-               shared: Shared, conn: Connection, t0: float) -> None:
-    """Entry point of a process actor's child process."""
-    ignore_sigint()
+Batch = list[tuple[int, float, tuple[Any, ...], Any]]
+
+
+def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim],
+                   shared_vars: Any, shared: Shared, conn: Connection | None, t0: float,
+                   ) -> tuple[str | None, str | None, Batch]:
+    """Run one process actor in this (child) process: its result, its error, and the events
+    not yet shipped over ``conn`` (all of them when there is no ``conn``: a pool task)."""
     try:
         plan = plan_from_mapping(scenario)
         rt = ChildRuntime(shared, t0)
@@ -356,10 +363,8 @@ def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], sh
         program, _ = compiler.block(ap.steps, frozenset())
         ctx.register_caps(compiler.caps_seen)
     except Exception as exc:  # tell the parent why, instead of a traceback on stderr
-        conn.send(("result", "error", f"internal error in tracer while starting {name}: "
-                                      f"{type(exc).__name__}: {exc}"))
-        conn.close()
-        return
+        return "error", (f"internal error in tracer while starting {name}: "
+                         f"{type(exc).__name__}: {exc}"), []
     result: str | None = "ok"
     error: str | None = None
     ctx.pid = os.getpid()
@@ -390,13 +395,47 @@ def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], sh
             # items nobody will get must not hold this process at exit (the queue's feeder
             # thread would wait for room in the pipe)
             p.real.cancel_join_thread()
+    if conn is not None:
+        try:
+            ctx.flush()
+        except (OSError, ValueError):
+            pass
+    return result, error, ctx.batch()
+
+
+def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], shared_vars: Any,
+               shared: Shared, conn: Connection, t0: float) -> None:
+    """Entry point of a process actor's child process."""
+    ignore_sigint()
+    result, error, _ = run_actor_here(scenario, name, prims, shared_vars, shared, conn, t0)
     try:
-        ctx.flush()
         conn.send(("result", result, error))
     except (OSError, ValueError):
         pass
-    ctx.state = "done"
+    shared.board[shared.actor_index[name] * ROW + STATE] = STATES.index("done")
     conn.close()
+
+
+class _Worker:
+    """What a process pool's worker keeps from its initializer."""
+
+    args: tuple[Any, ...] = ()
+
+
+def pool_init(scenario: dict[str, Any], prims: dict[str, P.Prim], shared_vars: Any,
+              shared: Shared, t0: float) -> None:
+    """Initializer of a process pool's workers: the primitives come by inheritance here,
+    as multiprocessing requires, not with each task."""
+    ignore_sigint()
+    _Worker.args = (scenario, prims, shared_vars, shared, t0)
+
+
+def pool_task(name: str) -> tuple[str, str | None, str | None, Batch]:
+    """A pool task: run actor ``name`` in this worker; its events travel back with the
+    result, to the parent's callback."""
+    scenario, prims, shared_vars, shared, t0 = _Worker.args
+    result, error, batch = run_actor_here(scenario, name, prims, shared_vars, shared, None, t0)
+    return name, result, error, batch
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,9 +483,12 @@ class Collector:
                 if isinstance(msg, tuple) and msg and msg[0] == "result":
                     self.results[name] = (msg[1], msg[2])
                     continue
-                tag = self.rt.tag
-                buf = self.ctxs[name].buf
-                buf.extend((s, ts, tag(*key), p) for s, ts, key, p in msg)
+                self.receive(name, msg)
+
+    def receive(self, name: str, batch: Batch) -> None:
+        """Take a batch of a child's events into the parent's view of that actor."""
+        tag = self.rt.tag
+        self.ctxs[name].buf.extend((s, ts, tag(*key), p) for s, ts, key, p in batch)
 
     def stop(self, timeout: float) -> None:
         self.stopping = True

@@ -20,7 +20,7 @@ import platform
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from functools import partial
@@ -42,6 +42,8 @@ from tracer.engine._proc import (
     child_main,
     get_context,
     ignore_sigint,
+    pool_init,
+    pool_task,
 )
 from tracer.engine._seam import (
     Abort,
@@ -153,6 +155,7 @@ class Runner:
         self.ctx: dict[str, ActorCtx] = {}
         self.programs: dict[str, StepFn] = {}
         self.futures: dict[str, Future[None]] = {}
+        self.async_results: dict[str, Any] = {}  # process pool tasks
         self.results: dict[str, str] = {}
         self.errors: dict[str, str] = {}
         self.wake = threading.Event()
@@ -218,7 +221,7 @@ class Runner:
             a.emit(tags.error, {"error": msg})
             raise ActorFailure(msg)
         fut = self.futures.get(name)
-        if target.kind == "coroutine":
+        if target.kind == "coroutine" or target.thread is None:
             ok = target.finished.is_set() or wait_loop(a, target.finished.wait, timeout)
         elif fut is not None:
             f = fut
@@ -273,9 +276,56 @@ class Runner:
             ctx.thread = t
             t.start()
 
+    def _process_prims(self) -> dict[str, P.Prim]:
+        return {n: p for n, p in self.prims.items()
+                if self.plan.flavour.get(n) == "process" and not isinstance(p, P.Pool)}
+
+    def _start_pool_task(self, ctx: ProcActorCtx, pool: P.Pool) -> None:
+        """Submit a process actor to its multiprocessing.Pool with apply_async; the pool's
+        callback brings its events back (the tutorial's callback, recorded as an event)."""
+        if pool.real is None:
+            pool.real = self.mp.Pool(
+                pool.workers, initializer=pool_init,
+                initargs=(self.plan.scenario.as_mapping(), self._process_prims(), self.shared,
+                          self.mem, self.rt.t0))
+        ctx.state = "queued"
+        name = ctx.name
+
+        def done(ret: tuple[str, str | None, str | None, Any]) -> None:
+            _, result, error, batch = ret
+            assert self.collector is not None
+            self.collector.receive(name, batch)
+            if result is not None:
+                self.rt.engine_event("callback", actor=name, target=pool.name, item=result)
+            self._ended(ctx, result, error)
+
+        def failed(exc: BaseException) -> None:
+            self._ended(ctx, "error", f"pool task {name} failed: {exc}")
+
+        self.async_results[name] = pool.real.apply_async(
+            pool_task, (name,), callback=done, error_callback=failed)
+
+    def _ended(self, ctx: ActorCtx, result: str | None, error: str | None) -> None:
+        """A process actor has ended (seen from the parent)."""
+        if result is not None:
+            self.results[ctx.name] = result
+        if error:
+            self.errors[ctx.name] = error
+        ctx.waiting = None
+        ctx.state = "done"
+        ctx.finished.set()
+        self.wake.set()
+
     def _start_process(self, ctx: ProcActorCtx) -> None:
         assert self.mem is not None and self.collector is not None
-        mine = {n: p for n, p in self.prims.items() if self.plan.flavour.get(n) == "process"}
+        pool_name = self.pool_of[ctx.name]
+        self.collector.ctxs[ctx.name] = ctx
+        if pool_name is not None:
+            pool = self.prims[pool_name]
+            assert isinstance(pool, P.Pool)
+            self._start_pool_task(ctx, pool)
+            return
+        mine = self._process_prims()
         receive, send = self.mp.Pipe(duplex=False)
         proc = self.mp.Process(
             target=child_main, name=f"tracer:{ctx.name}", daemon=True,
@@ -295,7 +345,6 @@ class Runner:
         finally:
             send.close()
         ctx.thread = proc
-        self.collector.ctxs[ctx.name] = ctx
         self.collector.add(receive, ctx.name)
 
     def _reap(self) -> None:
@@ -305,36 +354,33 @@ class Runner:
             if not isinstance(c, ProcActorCtx) or c.finished.is_set():
                 continue
             proc = c.thread
-            if proc is None or proc.is_alive():
+            if proc is None:  # a pool task: its worker may have died under it
+                if c.state == "running" and c.pid and not _alive(c.pid):
+                    msg = f"the pool worker running {c.name} (pid {c.pid}) died"
+                    self.rt.engine_event("end", actor=c.name, result="error", error=msg)
+                    self._ended(c, "error", msg)
+                continue
+            if proc.is_alive():
                 continue
             proc.join(0)
             got = self.collector.results.get(c.name)
             if got is None and proc.exitcode == 0:
                 continue  # exited cleanly: its last batch is on its way to the collector
             if got is not None:
-                result, error = got
-                if result is not None:
-                    self.results[c.name] = result
-                if error:
-                    self.errors[c.name] = error
+                self._ended(c, *got)
+                self._ended(c, None, None)
             else:
                 code = proc.exitcode
                 why = (f"killed by signal {-code}" if code is not None and code < 0 else
                        f"exited with status {code}")
                 msg = f"process actor {c.name} {why}"
                 self.rt.engine_event("end", actor=c.name, result="error", error=msg)
-                self.results[c.name] = "error"
-                self.errors[c.name] = msg
-            c.waiting = None
-            c.state = "done"
-            c.finished.set()
+                self._ended(c, "error", msg)
 
     def _begin(self, ctx: ActorCtx, pool: P.Pool | None) -> None:
         ctx.state = "running"
         ctx.pid = os.getpid()
         ctx.tid = threading.get_native_id()
-        if pool is not None:
-            pool.running.add(ctx.name)
         ctx.emit(self.rt.tag(ctx.name, "start"), None)
 
     def _main(self, ctx: ActorCtx, pool: P.Pool | None) -> None:
@@ -388,8 +434,6 @@ class Runner:
             for p in self.prims.values():
                 p.release_all(ctx)
         ctx.waiting = None
-        if pool is not None:
-            pool.running.discard(ctx.name)
         ctx.state = "done"
         ctx.finished.set()
         self.wake.set()
@@ -429,6 +473,11 @@ class Runner:
         if not anyone:
             return None, None
         available: set[str] = set()
+        running: dict[str, set[str]] = {}  # pool -> its tasks that are running
+        for name in live:
+            pool_name = self.pool_of[name]
+            if pool_name is not None and self.ctx[name].state == "running":
+                running.setdefault(pool_name, set()).add(name)
         counts: dict[tuple[str, str], int] = {}
         for w in waiting.values():
             counts[(w.target, w.op)] = counts.get((w.target, w.op), 0) + 1
@@ -440,7 +489,7 @@ class Runner:
             elif w.kind == "pool":
                 pool = self.prims[w.target]
                 assert isinstance(pool, P.Pool)
-                if len(pool.running) < pool.workers:
+                if len(running.get(w.target, ())) < pool.workers:
                     available.add(name)
             elif w.op != "start" and self.prims[w.target].available_for(
                     w.op, counts[(w.target, w.op)], name, mark):
@@ -451,8 +500,7 @@ class Runner:
             holders={p.name: dict(p.holders) for p in self.prims.values() if p.holders},
             caps={n: self.ctx[n].caps for n in live},
             available=available,
-            pool_running={p.name: set(p.running) for p in self.prims.values()
-                          if isinstance(p, P.Pool)},
+            pool_running=running,
             daemons={n for n in live if self.ctx[n].daemon},
         )
         return tuple(key), state
@@ -576,17 +624,15 @@ class Runner:
         for p in self.prims.values():
             if isinstance(p, P.Barrier):
                 p.abort()
-        for p in self.prims.values():
-            if isinstance(p, P.Pool):
-                p.real.shutdown(wait=False, cancel_futures=True)
+        for executor in self._executors():
+            executor.shutdown(wait=False, cancel_futures=True)
         end = time.monotonic() + STOP_GRACE
         for c in self.ctx.values():
             t = c.thread
             if isinstance(t, threading.Thread):
                 t.join(max(0.0, end - time.monotonic()))
-        for p in self.prims.values():
-            if isinstance(p, P.Pool):
-                p.real.shutdown(wait=True)
+        for executor in self._executors():
+            executor.shutdown(wait=True)
         stuck = [c.name for c in self.ctx.values()
                  if isinstance(c.thread, threading.Thread) and c.thread.is_alive()]
         if stuck:  # a thread blocked where it cannot poll (a full pipe): close what it uses
@@ -603,6 +649,10 @@ class Runner:
                 p.abort()
         return stuck + stuck_tasks
 
+    def _executors(self) -> list[ThreadPoolExecutor]:
+        return [p.real for p in self.prims.values()
+                if isinstance(p, P.Pool) and isinstance(p.real, ThreadPoolExecutor)]
+
     def _stop_processes(self, end: float) -> list[str]:
         """Join every child (they stop at the abort flag), kill any that will not, stop the
         collector and the Manager: no process of the run outlives it."""
@@ -617,6 +667,13 @@ class Runner:
                 stuck.append(c.name)
                 c.thread.kill()
                 c.thread.join(1.0)
+        for res in self.async_results.values():
+            res.wait(max(0.0, end - time.monotonic()))  # tasks stop at the abort flag
+        for p in self.prims.values():
+            if isinstance(p, P.Pool) and p.real is not None and \
+                    not isinstance(p.real, ThreadPoolExecutor):
+                p.real.terminate()
+                p.real.join()
         self._reap()
         self.collector.stop(STOP_GRACE)
         if self.manager is not None:
@@ -634,6 +691,21 @@ class Runner:
             merged.extend(c.buf)
         merged.sort(key=itemgetter(0))  # each buffer is a sorted run: timsort merges them
         return merged
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
 
 def run_plan(plan: Plan, scheduler: Scheduler | None = None,
