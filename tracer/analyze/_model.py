@@ -91,10 +91,10 @@ def parse_trace_data(raw: bytes | str, source: str = "<trace>") -> TraceData:
     fmt = data.get("format")
     if fmt != FORMAT:
         raise _fail(source, f"format is {fmt!r}, but this tracer reads {FORMAT!r}")
-    for key, typ in (("scenario", dict), ("meta", dict), ("actors", list), ("events", list),
-                     ("outcome", dict)):
-        if not isinstance(data.get(key), typ):
-            raise _fail(source, f"'{key}' is missing or not a JSON {typ.__name__}")
+    for part, typ in (("scenario", dict), ("meta", dict), ("actors", list), ("events", list),
+                      ("outcome", dict)):
+        if not isinstance(data.get(part), typ):
+            raise _fail(source, f"'{part}' is missing or not a JSON {typ.__name__}")
     names = set()
     for i, a in enumerate(data["actors"]):
         if not isinstance(a, dict) or not isinstance(a.get("name"), str):
@@ -119,11 +119,11 @@ def parse_trace_data(raw: bytes | str, source: str = "<trace>") -> TraceData:
         if phase is not None:
             if op not in _PHASED:
                 raise _fail(source, f"event seq {i}: op {op!r} has no phases")
-            key = (actor, op, e.get("target"))
+            call_key = (actor, op, e.get("target"))
             if phase == "call":
-                open_calls[key] = i
+                open_calls[call_key] = i
             elif phase == "return":
-                if open_calls.pop(key, None) is None:
+                if open_calls.pop(call_key, None) is None:
                     raise _fail(source, f"event seq {i} is the return of {actor} {op} "
                                         f"{e.get('target') or ''} with no call before it")
             else:
