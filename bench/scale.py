@@ -20,12 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from tracer import load_scenario_text, run_plan
+
 CASES = [("thread", 1000, 10), ("coroutine", 10_000, 3), ("process", 32, 10)]
 
 
 def one(kind: str, count: int, repeat: int) -> None:
-    from tracer import load_scenario_text, run_plan
-
     plan = load_scenario_text(f"""
 name: bench-scale
 timeout: 600

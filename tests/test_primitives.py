@@ -7,10 +7,10 @@ never with sleeps.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from typing import Any
 
-import pytest
 from conftest import events, run_yaml
 
 # --------------------------------------------------------------------------------------------
@@ -402,6 +402,38 @@ actors:
     assert max_holders(trace, "C") == 1
 
 
+def test_condition_notify_after_holding_the_lock_a_while_still_wakes_the_waiter() -> None:
+    # correct code: the waiter is certainly inside wait (it set E while holding C), and the
+    # notifier notifies while holding C; only how long it holds C differs from the test above
+    result, trace = run_yaml("""
+name: cond_slow_notifier
+primitives:
+  C: condition
+  E: event
+actors:
+  - name: waiter
+    kind: thread
+    steps:
+      - with: C
+        steps:
+          - set: E
+          - wait: C
+          - log: woken
+  - name: notifier
+    kind: thread
+    steps:
+      - wait: E
+      - with: C
+        steps:
+          - sleep: 0.05
+          - notify: C
+""")
+    assert result.status == "ok", result.detail
+    (n,) = events(trace, op="notify", target="C")
+    (ret,) = events(trace, actor="waiter", op="wait", target="C", phase="return")
+    assert ret["result"] == "ok" and ret["seq"] > n["seq"]
+
+
 def test_condition_wait_without_the_lock_is_an_error() -> None:
     result, trace = run_yaml("""
 name: cond_nolock
@@ -465,34 +497,39 @@ actors:
     assert max_holders(trace, "L", "C") == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: wait on a condition built on a plain lock that "
-                   "another actor holds is not an error; it releases that actor's lock")
 def test_condition_on_named_lock_wait_while_another_holds_it() -> None:
+    # a plain lock cannot tell who holds it: waiting on C while *another* actor holds L
+    # must still be refused, not release that actor's lock
     result, trace = run_yaml("""
 name: cond_named_intruder
 primitives:
   L: lock
   C: {type: condition, lock: L}
   E1: event
-  E2: event
 actors:
-  - name: holder
-    kind: thread
-    steps:
-      - acquire: L
-      - set: E1
-      - wait: E2
-      - release: L
   - name: intruder
     kind: thread
     steps:
       - wait: E1
       - {wait: C, timeout: 0.05}
-      - set: E2
+      - log: never logged
+  - name: holder
+    kind: thread
+    steps:
+      - acquire: L
+      - set: E1
+      - join: intruder
+      - release: L
 """)
+    assert result.status == "error"
     (ret,) = events(trace, actor="intruder", op="wait", target="C", phase="return")
     assert ret["result"] == "error"
+    assert "L" in ret["error"]
     assert end_of(trace, "intruder")["result"] == "error"
+    assert not events(trace, actor="intruder", op="log")
+    assert end_of(trace, "holder")["result"] == "ok"
+    (rel,) = events(trace, actor="holder", op="release", target="L")
+    assert "error" not in rel
 
 
 # --------------------------------------------------------------------------------------------
@@ -519,8 +556,8 @@ actors:
     rounds_returns: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for i in range(3):
         name = f"w[{i}]"
-        calls = events(trace, actor=name, op="wait", phase="call")
-        rets = events(trace, actor=name, op="wait", phase="return")
+        calls = events(trace, actor=name, op="wait", target="B", phase="call")
+        rets = events(trace, actor=name, op="wait", target="B", phase="return")
         assert len(calls) == len(rets) == 4
         for k, (c, r) in enumerate(zip(calls, rets, strict=True)):
             rounds_calls[k].append(c["seq"])
@@ -943,6 +980,47 @@ actors:
     assert done["seq"] > max(end_of(trace, f"w[{i}]")["seq"] for i in range(3))
 
 
+def test_join_of_an_autostart_actor_declared_later() -> None:
+    result, trace = run_yaml("""
+name: join_autostart
+actors:
+  - name: main
+    kind: thread
+    steps:
+      - join: worker
+      - log: joined
+  - name: worker
+    kind: thread
+    steps:
+      - log: working
+""")
+    assert result.status == "ok", result.detail
+    (ret,) = events(trace, actor="main", op="join", target="worker", phase="return")
+    assert ret["result"] == "ok"
+    assert ret["seq"] > end_of(trace, "worker")["seq"]
+
+
+def test_join_of_an_autostart_actor_declared_earlier() -> None:
+    result, trace = run_yaml("""
+name: join_autostart_earlier
+actors:
+  - name: worker
+    kind: thread
+    steps:
+      - sleep: 0.01
+      - log: working
+  - name: main
+    kind: thread
+    steps:
+      - join: worker
+      - log: joined
+""")
+    assert result.status == "ok", result.detail
+    (ret,) = events(trace, actor="main", op="join", target="worker", phase="return")
+    assert ret["result"] == "ok"
+    assert ret["seq"] > end_of(trace, "worker")["seq"]
+
+
 def test_join_of_never_started_actor_is_an_error() -> None:
     result, trace = run_yaml("""
 name: join_unstarted
@@ -1039,7 +1117,7 @@ def test_trace_format_invariants(tmp_path: Any) -> None:
     evs = trace["events"]
     assert [e["seq"] for e in evs] == list(range(len(evs)))
     ts = [e["ts"] for e in evs]
-    assert all(a <= b for a, b in zip(ts, ts[1:]))
+    assert all(a <= b for a, b in itertools.pairwise(ts))
     assert all(t >= 0 for t in ts)
     for e in evs:
         assert "actor" in e and "op" in e

@@ -8,6 +8,7 @@ no traceback; 3 an internal error of tracer (one line; TRACER_DEBUG=1 shows the 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -142,6 +143,66 @@ def show(trace: str, actor: str | None) -> None:
         _fail(f"{trace}: no actor named {actor!r} (actors: {names})")
     for line in timeline(data, actor):
         click.echo(line)
+
+
+@cli.command()
+@click.argument("trace", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text for people, json for tools and CI.")
+@click.option("--graphs", "graphs_dir", type=click.Path(file_okay=False, path_type=str),
+              help="Folder for the graphs (default: the trace's folder).")
+@click.option("--no-graphs", is_flag=True, help="Do not draw graphs.")
+@click.option("--at", "at_seq", type=click.IntRange(min=0),
+              help="Draw the wait-for graph as it was after event SEQ.")
+def analyze(trace: str, fmt: str, graphs_dir: str | None, no_graphs: bool,
+            at_seq: int | None) -> None:
+    """Find deadlocks, stalls, potential deadlocks, races, broken invariants and misuse in
+    TRACE; draw the wait-for and lock-order graphs (exit 0 clean, 1 findings, 2 bad trace)."""
+    from tracer.analyze import analyze as run_analyses
+    from tracer.analyze import load_trace_data
+    from tracer.analyze.profile import render_profile
+    from tracer.render.report import render_text
+
+    try:
+        data = load_trace_data(trace)
+    except TraceError as exc:
+        _fail(str(exc))
+    if at_seq is not None and at_seq >= len(data.events):
+        _fail(f"{trace}: --at {at_seq}, but the trace has events 0 to {len(data.events) - 1}")
+    folder = None if no_graphs else Path(graphs_dir) if graphs_dir else Path(trace).parent
+    try:
+        report = run_analyses(data, folder, at_seq, stem=Path(trace).stem)
+    except OSError as exc:
+        _fail(f"cannot write the graphs to {folder}: {exc.strerror or exc}")
+    if fmt == "json":
+        click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        for line in render_text(report, render_profile(report.profile)):
+            click.echo(line)
+    if report.findings:
+        sys.exit(EXIT_PROBLEM)
+
+
+@cli.command()
+@click.argument("trace", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--chrome", "chrome_out", required=True,
+              type=click.Path(dir_okay=False, path_type=str),
+              help="Write the Chrome Trace Event format (Perfetto, chrome://tracing) here.")
+def export(trace: str, chrome_out: str) -> None:
+    """Convert TRACE for a timeline viewer: a track per actor, blocked and holding
+    intervals, an arrow for each happens-before edge."""
+    from tracer.analyze import load_trace_data
+    from tracer.render.chrome import write_chrome
+
+    try:
+        data = load_trace_data(trace)
+    except TraceError as exc:
+        _fail(str(exc))
+    try:
+        out = write_chrome(data, Path(chrome_out))
+    except OSError as exc:
+        _fail(f"cannot write {chrome_out}: {exc.strerror or exc}")
+    click.echo(f"chrome trace: {out} (open it in https://ui.perfetto.dev or chrome://tracing)")
 
 
 def main() -> None:

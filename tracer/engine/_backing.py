@@ -31,8 +31,8 @@ class UnsupportedScenario(Exception):
     """The scenario is valid but needs something this engine cannot run yet."""
 
 
-def make_primitives(plan: Plan, mpctx: Any = None, shared: Shared | None = None
-                    ) -> dict[str, P.Prim]:
+def make_primitives(plan: Plan, mpctx: Any = None, shared: Shared | None = None,
+                    manager: Any = None) -> dict[str, P.Prim]:
     """Build every primitive of ``plan`` on its real backing."""
     specs = plan.scenario.primitives
     out: dict[str, P.Prim] = {}
@@ -48,7 +48,8 @@ def make_primitives(plan: Plan, mpctx: Any = None, shared: Shared | None = None
             out[name] = P.Pool(name, None, spec.workers)  # the Runner starts its processes
         elif flavour == "process":
             assert shared is not None
-            out[name] = make_mp(specs[name].type, name, specs[name], out, mpctx, shared)
+            out[name] = make_mp(specs[name].type, name, specs[name], out, mpctx, shared,
+                                manager)
         else:
             out[name] = _thread_flavour(name, specs[name], out, plan)
     return out

@@ -9,7 +9,7 @@ reads them to know who could still set an event or fill a queue.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
@@ -53,7 +53,7 @@ class Compiler:
     """Turns one actor's steps into a :data:`StepFn`."""
 
     def __init__(self, rt: Runtime, plan: Plan, prims: dict[str, P.Prim],
-                 shared: dict[str, Any], spawner: Spawner, actor: str) -> None:
+                 shared: MutableMapping[str, Any], spawner: Spawner, actor: str) -> None:
         self.rt = rt
         self.plan = plan
         self.prims = prims
@@ -295,6 +295,9 @@ class Compiler:
                     raise ActorFailure(f"{n} cannot append to {var} = {target!r}: not a list")
                 a.emit(at, {"item": item})
                 target.append(copy_value(item))
+                if isinstance(target, list) and not isinstance(shared, dict):
+                    # a Manager dict hands out copies of plain lists: store the new one
+                    shared[var] = target
             return append
         assert isinstance(step, M.If)
         cond = step.if_

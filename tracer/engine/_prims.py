@@ -199,9 +199,8 @@ class Condition(LockLike):
             a.emit(t.error, {"error": bad})
             raise ActorFailure(bad)
         held = res.holders.pop(a.name, 0)
-        real = self.real
         try:
-            ok = wait_loop(a, lambda s: bool(real.wait(s)), timeout)
+            ok = _condition_wait(self.real, a, timeout)
         except RuntimeError as exc:  # waited without holding the lock
             if held:
                 res.holders[a.name] = held
@@ -249,6 +248,50 @@ class Condition(LockLike):
                 return self.notifies.total() > mark
             return len(queued) < waiters
         return not self.resource.holders
+
+
+def _condition_wait(real: Any, a: ActorCtx, timeout: float | None) -> bool:
+    """``real.wait(timeout)``, abortable, and without losing a notify.
+
+    Waiting in slices with ``real.wait(POLL)`` would drop out of the condition's waiter list
+    between slices, and a notify sent then would be lost: the instrumentation would create the
+    lost wakeup it is meant to find. So this is CPython's own ``Condition.wait`` (threading's,
+    or multiprocessing's) with only the final blocking acquire sliced: the waiter stays
+    registered from start to end, exactly as in an uninstrumented wait."""
+    if isinstance(real, threading.Condition):
+        if not real._is_owned():  # type: ignore[attr-defined]
+            raise RuntimeError("cannot wait on un-acquired lock")
+        waiter = threading.Lock()
+        waiter.acquire()
+        real._waiters.append(waiter)  # type: ignore[attr-defined]
+        saved = real._release_save()  # type: ignore[attr-defined]
+        gotit = False
+        try:
+            gotit = wait_loop(a, partial(waiter.acquire, True), timeout)
+            return gotit
+        finally:
+            real._acquire_restore(saved)  # type: ignore[attr-defined]
+            if not gotit:
+                try:
+                    real._waiters.remove(waiter)  # type: ignore[attr-defined]
+                except ValueError:
+                    pass
+    sem = getattr(real, "_wait_semaphore", None)
+    if sem is None:  # an unknown condition: plain slices
+        return wait_loop(a, lambda s: bool(real.wait(s)), timeout)
+    # multiprocessing.synchronize.Condition.wait
+    if not real._lock._semlock._is_mine():
+        raise RuntimeError("cannot wait on un-acquired lock")
+    real._sleeping_count.release()
+    count = real._lock._semlock._count()
+    for _ in range(count):
+        real._lock.release()
+    try:
+        return wait_loop(a, partial(sem.acquire, True), timeout)
+    finally:
+        real._woken_count.release()
+        for _ in range(count):
+            real._lock.acquire()
 
 
 class Event(Prim):

@@ -45,7 +45,7 @@ FLUSH_EVERY = 4096  # events a child buffers before it ships them to the parent
 # board columns
 STATE, PROGRESS, W_TARGET, W_OP, W_TIMEOUT, W_SEQ, W_MARK, CAPS, PID, TID = range(10)
 ROW = 10
-STATES = ("pending", "queued", "running", "done")
+STATES = ("pending", "queued", "running", "done", "starting")
 OPS = ("acquire", "wait", "put", "get", "recv", "send", "join")
 
 
@@ -167,7 +167,9 @@ class ChildRuntime(Runtime):
 
     @closed.setter
     def closed(self, value: bool) -> None:
-        self.shared.closed.value = 1 if value else 0
+        # only the parent opens a run; a child (a late pool task too) may only close it
+        if value:
+            self.shared.closed.value = 1
 
 
 class ProcActorCtx(ActorCtx):
@@ -291,7 +293,7 @@ class ProcActorCtx(ActorCtx):
 
 
 def make_mp(ptype: str, name: str, spec: Any, made: dict[str, P.Prim], ctx: Any,
-            shared: Shared) -> P.Prim:
+            shared: Shared, manager: Any) -> P.Prim:
     """The multiprocessing flavour of a primitive (some process actor uses it)."""
     prim: P.Prim
     if ptype == "lock":
@@ -311,7 +313,10 @@ def make_mp(ptype: str, name: str, spec: Any, made: dict[str, P.Prim], ctx: Any,
     elif ptype == "barrier":
         prim = P.Barrier(name, ctx.Barrier(spec.parties))
     elif ptype == "queue":
-        prim = P.Queue(name, ctx.Queue(spec.maxsize), spec.maxsize)
+        # a Manager queue, as in the tutorial: items live in the Manager process, so a put
+        # that returned is never lost when its process ends (a multiprocessing.Queue's feeder
+        # thread may still hold it)
+        prim = P.Queue(name, manager.Queue(spec.maxsize), spec.maxsize)
     elif ptype == "pipe":
         a, b = spec.between
         if spec.duplex:
@@ -390,11 +395,6 @@ def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim]
         for p in prims.values():
             p.release_all(ctx)
     ctx.waiting = None
-    for p in prims.values():
-        if isinstance(p, P.Queue):
-            # items nobody will get must not hold this process at exit (the queue's feeder
-            # thread would wait for room in the pipe)
-            p.real.cancel_join_thread()
     if conn is not None:
         try:
             ctx.flush()

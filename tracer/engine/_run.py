@@ -151,7 +151,7 @@ class Runner:
         self.shared: Any = copy_value(plan.scenario.shared)
         if any(a.kind == "process" for a in plan.actors):
             self._setup_processes(start_method)
-        self.prims = make_primitives(plan, self.mp, self.mem)
+        self.prims = make_primitives(plan, self.mp, self.mem, self.manager)
         self.ctx: dict[str, ActorCtx] = {}
         self.programs: dict[str, StepFn] = {}
         self.futures: dict[str, Future[None]] = {}
@@ -188,9 +188,13 @@ class Runner:
         names = [a.name for a in self.plan.actors]
         self.mem = Shared(self.mp, names, [*self.plan.scenario.primitives, *names])
         self.rt.seq = self.mem.seq  # type: ignore[assignment]
-        if self.plan.scenario.shared:
+        needs_manager = bool(self.plan.scenario.shared) or any(
+            spec.type == "queue" and self.plan.flavour.get(n) == "process"
+            for n, spec in self.plan.scenario.primitives.items())
+        if needs_manager:
             self.manager = SyncManager(ctx=self.mp)
             self.manager.start(ignore_sigint)
+        if self.plan.scenario.shared:
             proxy = self.manager.dict()
             for k, v in self.plan.scenario.shared.items():
                 if isinstance(v, list):
@@ -519,9 +523,13 @@ class Runner:
                 self.aio.start()
             if self.collector is not None:
                 self.collector.start()
-            for ap in self.plan.actors:
-                if ap.autostart:
-                    self._start(self.ctx[ap.name])
+            autostart = [self.ctx[ap.name] for ap in self.plan.actors if ap.autostart]
+            for c in autostart:
+                # all of them first: an actor may join one declared after it before that one's
+                # thread exists
+                c.state = "starting"
+            for c in autostart:
+                self._start(c)
             if self.on_started is not None:
                 self.on_started()
             prev: tuple[Any, ...] | None = None
@@ -690,7 +698,24 @@ class Runner:
         for c in self.ctx.values():
             merged.extend(c.buf)
         merged.sort(key=itemgetter(0))  # each buffer is a sorted run: timsort merges them
+        if merged and merged[-1][0] != len(merged) - 1:
+            merged = _renumber(merged)
         return merged
+
+
+def _renumber(records: list[Record]) -> list[Record]:
+    """Close the gaps in seq that a killed child leaves (its unshipped events took numbers
+    from the shared counter): the order stays, seq runs 0..N-1 again, and engine events'
+    references to seqs follow."""
+    new = {r[0]: i for i, r in enumerate(records)}
+    out: list[Record] = []
+    for i, (_, ts, tag, payload) in enumerate(records):
+        if payload and "waits" in payload:
+            waits = [{**w, "call_seq": new.get(w.get("call_seq"), w.get("call_seq"))}
+                     for w in payload["waits"]]
+            payload = {**payload, "waits": waits}
+        out.append((i, ts, tag, payload))
+    return out
 
 
 def _alive(pid: int) -> bool:

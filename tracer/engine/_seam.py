@@ -136,7 +136,9 @@ class ActorCtx:
         # (primitive or actor name, op, has_timeout, call seq, mark) while in a blocking call;
         # `mark` is what the primitive needs to tell a finished wait from a real one
         self.waiting: tuple[Any, str, bool, int, int] | None = None
-        self.state = "pending"  # pending -> queued -> running -> done
+        # pending (autostart: false, not started yet) or starting (to be started by the engine)
+        # -> queued (a pool task waiting for a worker) -> running -> done
+        self.state = "pending"
         self.finished = threading.Event()  # set when it has ended (joins of coroutines use it)
         self.pid = 0
         self.tid = 0

@@ -1,0 +1,385 @@
+"""Potential deadlocks from the order in which locks are taken (lockdep, Goodlock).
+
+Every acquisition of a lock B while holding a lock A adds the edge A -> B to the lock-order
+graph, remembered per *occurrence group*: the actor, every lock it held at that moment, and
+where the actor stood in the start/join structure of the run. A cycle of edges is a potential
+deadlock when one occurrence can be chosen per edge such that the chosen actors could be
+inside their acquisitions at the same time (iGoodlock's conditions):
+
+- the actors are all different (one actor cannot wait for itself across a cycle);
+- the locks they held are pairwise disjoint (a common *gate* lock held by all makes the cycle
+  impossible: two actors cannot hold it at once);
+- no occurrence happens-before another through start/join alone (spawn -> start,
+  end -> join), which orders them in every interleaving.
+
+A cycle that did deadlock in this run (the trace's deadlock event names its locks) is not
+reported here: it is a deadlock, reported by ``waitgraph``.
+
+Cycles are searched per strongly connected component, shortest first; a cycle whose locks
+include every lock of an already reported one is not reported again, and the search has a
+budget, so a dense graph (every lock taken under every other) costs bounded time.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tracer.analyze._model import Finding, LockOrderGraph, TraceData
+from tracer.analyze.races import LOCK_TYPES, names, prim_specs, resource_map, resource_type
+from tracer.analyze.waitfor import _sccs
+
+MAX_SEARCH = 200_000  # DFS steps spent looking for cycles, over the whole graph
+MAX_CHOICE = 20_000  # backtracking steps spent choosing occurrences for one cycle
+MAX_EDGE_SEQS = 16  # occurrence pairs listed per edge in the graph
+
+
+@dataclass
+class _Group:
+    """Occurrences of one edge by one actor, with the same locks held, at the same point of
+    the start/join structure. ``first`` are the seqs of the first occurrence: the held lock's
+    acquisition and the acquired lock's."""
+
+    actor: int
+    held: frozenset[str]
+    first: tuple[int, int]
+    start_vc: list[int]
+    end_vc: list[int]
+    count: int = 1
+
+
+_Edges = dict[tuple[str, str], dict[tuple[Any, ...], _Group]]
+
+
+@dataclass
+class _Result:
+    graph: LockOrderGraph
+    findings: list[Finding]
+
+
+_last: tuple[weakref.ref[TraceData], int, _Result] | None = None
+
+
+def lock_order_graph(data: TraceData) -> LockOrderGraph:
+    """The lock-order graph of the trace, with the potential-deadlock cycles marked."""
+    g = _analyze(data).graph
+    return LockOrderGraph(list(g.locks), [(a, b, list(s)) for a, b, s in g.edges],
+                          [list(c) for c in g.cycles])
+
+
+def find_potential_deadlocks(data: TraceData) -> list[Finding]:
+    """One ``potential_deadlock`` finding per feasible lock-order cycle."""
+    return list(_analyze(data).findings)
+
+
+def _analyze(data: TraceData) -> _Result:
+    # the CLI asks for both the graph and the findings: compute them once per trace
+    global _last
+    if _last is not None and _last[0]() is data and _last[1] == len(data.events):
+        return _last[2]
+    result = _compute(data)
+    _last = (weakref.ref(data), len(data.events), result)
+    return result
+
+
+def _compute(data: TraceData) -> _Result:
+    specs = prim_specs(data)
+    res_of = resource_map(specs)
+    actor_names = [a["name"] for a in data.actors]
+    index = {n: i for i, n in enumerate(actor_names)}
+    n = len(actor_names)
+    lockish = {name for name, s in specs.items() if s["type"] in LOCK_TYPES}
+    is_lock: dict[str, bool] = {}
+
+    def lock_like(target: str) -> bool:
+        got = is_lock.get(target)
+        if got is None:
+            if target in specs:
+                got = target in lockish
+            else:
+                got = resource_type(specs, res_of.get(target, target)) in LOCK_TYPES
+            is_lock[target] = got
+        return got
+
+    # structural clocks: only spawn -> start and end -> join order actors
+    sc: list[list[int]] = []
+    for i in range(n):
+        c = [0] * n
+        c[i] = 1
+        sc.append(c)
+    ver = [0] * n
+    to_start: dict[str, list[int]] = {}
+    ended: dict[str, list[int]] = {}
+
+    # per actor: resource -> [times held, seq of the acquisition, struct clock, its version]
+    held: list[dict[str, list[Any]]] = [{} for _ in range(n)]
+    held_set: list[frozenset[str]] = [frozenset() for _ in range(n)]
+    cond_wait: dict[int, tuple[str, int]] = {}
+    edges: _Edges = {}
+    locks: dict[str, None] = {}
+
+    def acquired(t: int, r: str, seq: int, times: int) -> None:
+        h = held[t]
+        if r in h:
+            h[r][0] += times  # re-entry (rlock): no edge
+            return
+        if r not in locks:
+            locks[r] = None
+        if h:
+            hs = held_set[t]
+            v = ver[t]
+            for a, info in h.items():
+                groups = edges.get((a, r))
+                if groups is None:
+                    groups = edges[(a, r)] = {}
+                key = (t, hs, info[3], v)
+                g = groups.get(key)
+                if g is None:
+                    groups[key] = _Group(t, hs, (info[1], seq), info[2], sc[t])
+                else:
+                    g.count += 1
+        h[r] = [times, seq, sc[t], ver[t]]
+        held_set[t] = frozenset(h)
+
+    def bump(t: int) -> None:
+        c = sc[t].copy()
+        c[t] += 1
+        sc[t] = c
+        ver[t] += 1
+
+    deadlocks: list[dict[str, Any]] = []
+    for e in data.events:
+        actor = e.get("actor")
+        op = e["op"]
+        if actor is None:
+            if op == "deadlock":
+                deadlocks.append(e)
+            continue
+        if op == "acquire":
+            if e.get("phase") == "return" and e.get("result") == "ok":
+                target = e.get("target") or "?"
+                if lock_like(target):
+                    acquired(index[actor], res_of.get(target, target), e["seq"], 1)
+        elif op == "release":
+            target = e.get("target") or "?"
+            if "error" not in e and lock_like(target):
+                t = index[actor]
+                h = held[t]
+                info = h.get(res_of.get(target, target))
+                if info is not None:
+                    info[0] -= 1
+                    if info[0] <= 0:
+                        del h[res_of.get(target, target)]
+                        held_set[t] = frozenset(h)
+        elif op == "wait":
+            target = e.get("target") or "?"
+            if specs.get(target, {}).get("type") != "condition":
+                continue
+            t = index[actor]
+            r = res_of.get(target, target)
+            if e.get("phase") == "call":
+                info = held[t].pop(r, None)
+                if info is not None:
+                    held_set[t] = frozenset(held[t])
+                    cond_wait[t] = (r, info[0])
+            else:
+                got = cond_wait.pop(t, None)
+                if got is not None and e.get("result") != "error":
+                    acquired(t, got[0], e["seq"], got[1])  # the wait re-takes the lock
+        elif op == "spawn":
+            t = index[actor]
+            to_start[e.get("target") or "?"] = sc[t]
+            bump(t)
+        elif op == "start":
+            got_vc = to_start.pop(actor, None)
+            if got_vc is not None:
+                t = index[actor]
+                sc[t] = [x if x >= y else y for x, y in zip(sc[t], got_vc, strict=True)]
+                ver[t] += 1
+        elif op == "end":
+            t = index[actor]
+            ended[actor] = sc[t]
+            bump(t)
+        elif op == "join" and e.get("phase") == "return" and e.get("result") == "ok":
+            got_vc = ended.get(e.get("target") or "?")
+            if got_vc is not None:
+                t = index[actor]
+                if got_vc != sc[t]:
+                    sc[t] = [x if x >= y else y for x, y in zip(sc[t], got_vc, strict=True)]
+                    ver[t] += 1
+
+    deadlocked = _deadlocked_sets(deadlocks, res_of)
+    cycles, findings = _cycles(edges, deadlocked, actor_names)
+    graph_edges: list[tuple[str, str, list[int]]] = []
+    for (a, b), groups in edges.items():
+        seqs: list[int] = []
+        for g in sorted(groups.values(), key=lambda g: g.first)[:MAX_EDGE_SEQS]:
+            seqs += g.first
+        graph_edges.append((a, b, seqs))
+    return _Result(LockOrderGraph(list(locks), graph_edges, cycles), findings)
+
+
+def _deadlocked_sets(deadlocks: list[dict[str, Any]],
+                     res_of: dict[str, str]) -> list[set[str]]:
+    """The resources named by each deadlock event of the trace."""
+    out = []
+    for e in deadlocks:
+        s: set[str] = set()
+        for obj in e.get("objects") or ():
+            if isinstance(obj, str):
+                s.add(res_of.get(obj, obj))
+        for w in e.get("waits") or ():
+            if isinstance(w, dict):
+                target = w.get("target")
+                if isinstance(target, str):
+                    s.add(res_of.get(target, target))
+                s.update(h for h in w.get("holds") or () if isinstance(h, str))
+        out.append(s)
+    return out
+
+
+def _cycles(edges: _Edges, deadlocked: list[set[str]],
+            actor_names: list[str]) -> tuple[list[list[str]], list[Finding]]:
+    succ: dict[str, list[str]] = {}
+    for a, b in edges:
+        succ.setdefault(a, []).append(b)
+        succ.setdefault(b, [])
+    for v in succ.values():
+        v.sort()
+    reported: list[frozenset[str]] = []
+    by_node: dict[str, list[frozenset[str]]] = {}
+    cycles: list[list[str]] = []
+    findings: list[Finding] = []
+    budget = [MAX_SEARCH]
+
+    def consider(cycle: list[str]) -> None:
+        lockset = frozenset(cycle)
+        if any(lockset <= d for d in deadlocked):
+            return
+        chosen = _choose(cycle, edges)
+        if chosen is None:
+            return
+        reported.append(lockset)
+        for x in lockset:
+            by_node.setdefault(x, []).append(lockset)
+        cycles.append(cycle)
+        findings.append(_finding(cycle, chosen, actor_names))
+
+    for comp in _sccs(sorted(succ), succ):
+        if len(comp) < 2:
+            continue
+        members = set(comp)
+        order = {x: i for i, x in enumerate(comp)}
+        # 2-cycles first: cheap, and the most common potential deadlock (ABBA)
+        for a in comp:
+            for b in succ[a]:
+                if b in members and order[b] > order[a] and (b, a) in edges:
+                    consider([a, b])
+        # then longer cycles, shortest first, each started at its smallest lock
+        for length in range(3, len(comp) + 1):
+            if budget[0] <= 0:
+                break
+            for s in comp:
+                if budget[0] <= 0:
+                    break
+                path = [s]
+                on = {s}
+                _dfs(s, length, path, on, succ, members, order, by_node, budget, consider)
+    return cycles, findings
+
+
+def _dfs(s: str, length: int, path: list[str], on: set[str], succ: dict[str, list[str]],
+         members: set[str], order: dict[str, int], by_node: dict[str, list[frozenset[str]]],
+         budget: list[int], consider: Callable[[list[str]], None]) -> None:
+    """Simple cycles of exactly ``length`` locks through ``s``, all other locks after ``s`` in
+    ``order`` (so each cycle is found once), skipping paths that contain a reported cycle."""
+    stack = [(s, 0)]
+    while stack:
+        node, i = stack.pop()
+        nxt = succ[node]
+        if i >= len(nxt):
+            if node != s:
+                path.pop()
+                on.discard(node)
+            continue
+        stack.append((node, i + 1))
+        budget[0] -= 1
+        if budget[0] <= 0:
+            return
+        m = nxt[i]
+        if m == s:
+            if len(path) == length:
+                consider(list(path))
+            continue
+        if m not in members or m in on or order[m] < order[s] or len(path) >= length:
+            continue
+        # a path through every lock of a reported cycle would only repeat it
+        if any(all(x == m or x in on for x in r) for r in by_node.get(m, ())):
+            continue
+        path.append(m)
+        on.add(m)
+        stack.append((m, 0))
+
+
+def _choose(cycle: list[str], edges: _Edges) -> list[_Group] | None:
+    """One occurrence group per edge of ``cycle`` that could run at the same time, or None."""
+    k = len(cycle)
+    options = [list(edges[(cycle[i], cycle[(i + 1) % k])].values()) for i in range(k)]
+    if len({g.actor for opts in options for g in opts}) < k:
+        return None  # fewer actors than edges: some actor would have to wait for itself
+    common = frozenset.intersection(*(g.held for opts in options for g in opts))
+    if common:
+        return None  # a gate lock held at every occurrence
+    steps = [MAX_CHOICE]
+    chosen: list[_Group] = []
+
+    def ok(g: _Group) -> bool:
+        for c in chosen:
+            if c.actor == g.actor or c.held & g.held:
+                return False
+            if c.end_vc[c.actor] <= g.start_vc[c.actor] or \
+                    g.end_vc[g.actor] <= c.start_vc[g.actor]:
+                return False  # one is over before the other begins, in every interleaving
+        return True
+
+    def pick(i: int) -> bool:
+        if i == k:
+            return True
+        for g in options[i]:
+            steps[0] -= 1
+            if steps[0] <= 0:
+                return False
+            if ok(g):
+                chosen.append(g)
+                if pick(i + 1):
+                    return True
+                chosen.pop()
+        return False
+
+    return list(chosen) if pick(0) else None
+
+
+def _finding(cycle: list[str], chosen: list[_Group], actor_names: list[str]) -> Finding:
+    k = len(cycle)
+    parts = []
+    edges_info = []
+    seqs: list[int] = []
+    for i, g in enumerate(chosen):
+        a, b = cycle[i], cycle[(i + 1) % k]
+        who = actor_names[g.actor]
+        parts.append(f"{who} takes {a} then {b} (seq {g.first[0]}, {g.first[1]})")
+        seqs += g.first
+        edges_info.append({"from": a, "to": b, "actor": who, "seqs": list(g.first),
+                           "holding": sorted(g.held), "count": g.count})
+    if k == 2:
+        tail = "each holds one and waits for the other"
+        fix = "take them in one order everywhere"
+    else:
+        tail = "each holds one and waits for the next"
+        fix = f"take {names(cycle)} in one order everywhere"
+    msg = (f"potential deadlock: {', '.join(parts)}; in another interleaving {tail} — {fix}")
+    actors = tuple(dict.fromkeys(actor_names[g.actor] for g in chosen))
+    return Finding("potential_deadlock", actors, tuple(cycle), msg, tuple(sorted(seqs)),
+                   {"cycle": list(cycle), "edges": edges_info})
