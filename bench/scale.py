@@ -44,7 +44,8 @@ actors:
     ran = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        path = result.write(Path(tmp) / "t.json")
+        path = Path(tmp) / "t.json"
+        result.write(path)
         wrote = time.perf_counter() - t
         trace = json.loads(path.read_text(encoding="utf-8"))
     ends = [e for e in trace["events"] if e["op"] == "end" and e["result"] == "ok"]

@@ -1140,8 +1140,10 @@ def test_trace_format_invariants(tmp_path: Any) -> None:
         assert a["kind"] == "thread"
     assert trace["outcome"]["status"] == "ok"
     # the file is UTF-8 with the names as they are, not \u-escaped
-    out = result.write(tmp_path / "t.json")
+    out = tmp_path / "t.json"
+    text = result.write(out)
     raw = out.read_text(encoding="utf-8")
+    assert raw == text
     for word in ("馒头框", "账户", "生产者", "消费馒头", "馒头1", "锁"):
         assert word in raw
     assert "\\u" not in raw

@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 
 from tracer.engine import _prims as P
-from tracer.engine._compile import COMPARE, Caps, Compiler, StepFn, copy_value
+from tracer.engine._compile import Caps, Compiler, StepFn
 from tracer.engine._seam import Abort, ActorCtx, ActorFailure
 from tracer.scenario import _model as M
 
@@ -318,22 +318,12 @@ class AioCompiler(Compiler):
         return self.step(step, cont), False
 
     def _aif(self, step: M.If, cont: Caps) -> StepFn:
-        cond = step.if_
-        var, cmp, value, n = cond.var, COMPARE[cond.op], cond.value, self.actor
-        read = self.rt.tag(n, "read", var)
-        shared = self.shared
+        test = self.condition(step)
         then, _ = self.block(step.then, cont)
         else_, _ = self.block(step.else_, cont)
 
         async def if_(a: ActorCtx) -> None:
-            current = copy_value(shared[var])
-            a.emit(read, {"value": current})
-            try:
-                holds = cmp(current, value)
-            except TypeError:
-                raise ActorFailure(f"{n} cannot compare {var} = {current!r} {cond.op} "
-                                   f"{value!r}") from None
-            await (then if holds else else_)(a)  # type: ignore[misc]
+            await (then if test(a) else else_)(a)  # type: ignore[misc]
         return if_
 
 

@@ -300,22 +300,30 @@ class Compiler:
                     shared[var] = target
             return append
         assert isinstance(step, M.If)
-        cond = step.if_
-        var, cmp, value = cond.var, COMPARE[cond.op], cond.value
-        rt_ = tag(n, "read", var)
+        test = self.condition(step)
         then, _ = self.block(step.then, cont)
         else_, _ = self.block(step.else_, cont)
 
         def if_(a: ActorCtx) -> None:
+            (then if test(a) else else_)(a)
+        return if_
+
+    def condition(self, step: M.If) -> Callable[[ActorCtx], bool]:
+        """The test of an `if`: a fresh read of the variable (recorded), then the comparison."""
+        cond = step.if_
+        var, cmp, value, n, shared = cond.var, COMPARE[cond.op], cond.value, self.actor, \
+            self.shared
+        read = self.rt.tag(n, "read", var)
+
+        def test(a: ActorCtx) -> bool:
             current = copy_value(shared[var])
-            a.emit(rt_, {"value": current})
+            a.emit(read, {"value": current})
             try:
-                holds = cmp(current, value)
+                return bool(cmp(current, value))
             except TypeError:
                 raise ActorFailure(f"{n} cannot compare {var} = {current!r} {cond.op} "
                                    f"{value!r}") from None
-            (then if holds else else_)(a)
-        return if_
+        return test
 
     def _sleep(self, seconds: float) -> StepFn:
         call = self.rt.tag(self.actor, "sleep", None, "call")

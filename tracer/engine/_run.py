@@ -107,7 +107,8 @@ class RunResult:
                 "final": self.final}
         return render_trace(head, format_events(self.records, self.t0), tail)
 
-    def write(self, path: str | Path) -> Path:
+    def write(self, path: str | Path) -> str:
+        """Write the trace file (atomically); returns its text."""
         p = Path(path)
         was_enabled = gc.isenabled()
         gc.disable()  # formatting allocates only strings; see run_plan
@@ -117,7 +118,7 @@ class RunResult:
             if was_enabled:
                 gc.enable()
         write_atomic(p, text)
-        return p
+        return text
 
 
 def check_invariants(plan: Plan, final: dict[str, Any]) -> list[str]:
@@ -710,11 +711,12 @@ def _renumber(records: list[Record]) -> list[Record]:
     new = {r[0]: i for i, r in enumerate(records)}
     out: list[Record] = []
     for i, (_, ts, tag, payload) in enumerate(records):
+        fixed = payload
         if payload and "waits" in payload:
             waits = [{**w, "call_seq": new.get(w.get("call_seq"), w.get("call_seq"))}
                      for w in payload["waits"]]
-            payload = {**payload, "waits": waits}
-        out.append((i, ts, tag, payload))
+            fixed = {**payload, "waits": waits}
+        out.append((i, ts, tag, fixed))
     return out
 
 
