@@ -17,16 +17,14 @@ from typing import NoReturn
 import click
 
 from tracer import __version__
+from tracer.analyze import Report, load_trace_data, parse_trace_data
+from tracer.analyze import analyze as analyze_trace
 from tracer.engine import RunResult, UnsupportedScenario, run_plan
 from tracer.render import timeline
 from tracer.scenario import Plan, ScenarioError, load_scenario
 from tracer.trace import TraceError, default_trace_path, load_trace
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-# The finding kinds a run can decide by itself; the rest need `tracer analyze`.
-_OUTCOME_KINDS = {"deadlock", "stall"}
-
 
 def _fail(message: str) -> NoReturn:
     click.echo(f"tracer: error: {message}", err=True)
@@ -70,43 +68,51 @@ def run(scenario: str, output: str | None, quiet: bool, start_method: str | None
         _fail(f"{scenario}: {exc}")
     path = Path(output) if output else default_trace_path(plan.scenario.name)
     try:
-        result.write(path)
+        text = result.write(path)
     except OSError as exc:
         _fail(f"cannot write the trace to {path}: {exc.strerror or exc}")
-    _summary(result, path, quiet)
+    # the analysis reads the trace as written, like `tracer analyze` would
+    report = analyze_trace(parse_trace_data(text, str(path)), path.parent, stem=path.stem,
+                           always_graph=False)
+    _summary(result, report, path, quiet)
     if result.status == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
-    if result.status != "ok" or result.invariant_failures:
+    if result.status != "ok" or report.findings:
         sys.exit(EXIT_PROBLEM)
 
 
-def _summary(result: RunResult, path: Path, quiet: bool) -> None:
+def _summary(result: RunResult, report: Report, path: Path, quiet: bool) -> None:
     sc = result.plan.scenario
-    problem = result.status != "ok" or bool(result.invariant_failures)
+    problem = result.status != "ok" or bool(report.findings)
     if not quiet or problem:
         click.echo(f"{sc.name}: {result.status} after {result.duration:.3f} s, "
                    f"{result.event_count} events, {len(result.actors)} actors")
-        if result.detail:
+        if result.detail and result.status != "ok":
             click.echo(f"  {result.detail}")
-        for msg in result.invariant_failures:
-            click.echo(f"  {msg}")
+        shown = [f for f in report.findings if f.kind not in ("deadlock", "stall")
+                 or result.status not in ("deadlock", "stall")]
+        for f in shown[:8]:
+            click.echo(f"  {f.kind}: {f.message}")
+        if len(shown) > 8:
+            click.echo(f"  ... and {len(shown) - 8} more: tracer analyze {path}")
     click.echo(f"trace: {path}")
+    for kind, graph in sorted(report.graphs.items()):
+        click.echo(f"graph ({kind.replace('_', '-')}): {graph}")
+    for hint in report.hints:
+        click.echo(f"note: {hint}")
     if quiet or sc.expect is None:
         return
-    got = ({result.status} & _OUTCOME_KINDS) | ({"invariant"} if result.invariant_failures
-                                                 else set())
-    decidable = set(sc.expect) & (_OUTCOME_KINDS | {"invariant"})
-    missing = sorted(decidable - got)
-    extra = sorted(got - set(sc.expect))
-    later = sorted(set(sc.expect) - _OUTCOME_KINDS - {"invariant"})
-    if missing or extra:
-        click.echo(f"expect: [{', '.join(sc.expect)}], but the run "
-                   + ", ".join(filter(None, [
-                       f"did not show {', '.join(missing)}" if missing else "",
-                       f"showed {', '.join(extra)}" if extra else ""])))
+    got = set(report.kinds)
+    want = set(sc.expect)
+    if got == want:
+        click.echo(f"expect: [{', '.join(sc.expect)}] — the run and its analysis agree")
     else:
-        click.echo(f"expect: [{', '.join(sc.expect)}] — the run agrees"
-                   + (f" ({', '.join(later)}: see 'tracer analyze')" if later else ""))
+        parts = []
+        if want - got:
+            parts.append(f"did not show {', '.join(sorted(want - got))}")
+        if got - want:
+            parts.append(f"showed {', '.join(sorted(got - want))}")
+        click.echo(f"expect: [{', '.join(sc.expect)}], but the run " + " and ".join(parts))
 
 
 @cli.command()
@@ -158,8 +164,6 @@ def analyze(trace: str, fmt: str, graphs_dir: str | None, no_graphs: bool,
             at_seq: int | None) -> None:
     """Find deadlocks, stalls, potential deadlocks, races, broken invariants and misuse in
     TRACE; draw the wait-for and lock-order graphs (exit 0 clean, 1 findings, 2 bad trace)."""
-    from tracer.analyze import analyze as run_analyses
-    from tracer.analyze import load_trace_data
     from tracer.analyze.profile import render_profile
     from tracer.render.report import render_text
 
@@ -171,7 +175,7 @@ def analyze(trace: str, fmt: str, graphs_dir: str | None, no_graphs: bool,
         _fail(f"{trace}: --at {at_seq}, but the trace has events 0 to {len(data.events) - 1}")
     folder = None if no_graphs else Path(graphs_dir) if graphs_dir else Path(trace).parent
     try:
-        report = run_analyses(data, folder, at_seq, stem=Path(trace).stem)
+        report = analyze_trace(data, folder, at_seq, stem=Path(trace).stem)
     except OSError as exc:
         _fail(f"cannot write the graphs to {folder}: {exc.strerror or exc}")
     if fmt == "json":
@@ -191,7 +195,6 @@ def analyze(trace: str, fmt: str, graphs_dir: str | None, no_graphs: bool,
 def export(trace: str, chrome_out: str) -> None:
     """Convert TRACE for a timeline viewer: a track per actor, blocked and holding
     intervals, an arrow for each happens-before edge."""
-    from tracer.analyze import load_trace_data
     from tracer.render.chrome import write_chrome
 
     try:

@@ -108,7 +108,8 @@ def analyze(data: TraceData, graphs_dir: Path | None = None, at_seq: int | None 
         if "hint" in out:
             report.hints.append(out["hint"])
     lo: LockOrderGraph = lock_order_graph(data)
-    if lo.edges:
+    risky = any(f.kind == "potential_deadlock" for f in findings)
+    if lo.edges and (always_graph or risky):
         out = write_graph(lock_order_dot(lo, f"lock order — {data.scenario.get('name', '')}"),
                           graphs_dir / f"{name}.lock-order")
         report.graphs["lock_order"] = out.get("svg", out["dot"])

@@ -82,7 +82,9 @@ _VERB = {"read": "reads", "write": "writes", "append": "appends to"}
 _VERB_IT = {"read": "reads it", "write": "writes it", "append": "appends to it"}
 
 # A variable's FastTrack state, a list indexed by these:
-_WT, _WC, _WSEQ, _WHELD, _RT, _RC, _RSEQ, _RHELD, _RVC = range(9)
+# the last write's epoch, seq and locks held; the last read's; the reads that are concurrent
+# (a read vector clock, None while one epoch says it all); the writes that are concurrent
+_WT, _WC, _WSEQ, _WHELD, _RT, _RC, _RSEQ, _RHELD, _RVC, _WVC = range(10)
 
 
 class _Mailbox:
@@ -233,7 +235,7 @@ def find_races(data: TraceData) -> list[Finding]:
             c = clocks[t]
             ct = c[t]
             if st is None:
-                st = variables[var] = [-1, 0, -1, (), -1, 0, -1, (), None]
+                st = variables[var] = [-1, 0, -1, (), -1, 0, -1, (), None, None]
             rvc = st[_RVC]
             if rvc is None:
                 if st[_RT] == t and st[_RC] == ct:
@@ -242,9 +244,15 @@ def find_races(data: TraceData) -> list[Finding]:
                 prev = rvc.get(t)
                 if prev is not None and prev[0] == ct:
                     continue
-            wt = st[_WT]
-            if wt >= 0 and wt != t and st[_WC] > c[wt]:
-                report(var, (st[_WSEQ], wt, st[_WHELD]), (e["seq"], t, held_t[t]))
+            wvc = st[_WVC]
+            if wvc is None:
+                wt = st[_WT]
+                if wt >= 0 and wt != t and st[_WC] > c[wt]:
+                    report(var, (st[_WSEQ], wt, st[_WHELD]), (e["seq"], t, held_t[t]))
+            else:
+                for u, (wc, wseq, wheld) in wvc.items():
+                    if u != t and wc > c[u]:
+                        report(var, (wseq, u, wheld), (e["seq"], t, held_t[t]))
             if rvc is None:
                 rt = st[_RT]
                 if rt < 0 or rt == t or st[_RC] <= c[rt]:
@@ -264,14 +272,29 @@ def find_races(data: TraceData) -> list[Finding]:
             c = clocks[t]
             ct = c[t]
             if st is None:
-                st = variables[var] = [-1, 0, -1, (), -1, 0, -1, (), None]
+                st = variables[var] = [-1, 0, -1, (), -1, 0, -1, (), None, None]
             elif st[_WT] == t and st[_WC] == ct:
                 continue
             seq = e["seq"]
             me = (seq, t, held_t[t])
-            wt = st[_WT]
-            if wt >= 0 and wt != t and st[_WC] > c[wt]:
-                report(var, (st[_WSEQ], wt, st[_WHELD]), me)
+            wvc = st[_WVC]
+            if wvc is None:
+                wt = st[_WT]
+                if wt >= 0 and wt != t and st[_WC] > c[wt]:
+                    report(var, (st[_WSEQ], wt, st[_WHELD]), me)
+                    # concurrent writes: keep both, as FastTrack keeps concurrent reads
+                    st[_WVC] = {wt: (st[_WC], st[_WSEQ], st[_WHELD]), t: (ct, seq, me[2])}
+            else:
+                wleft = {}
+                for u, (wc, wseq, wheld) in wvc.items():
+                    if u != t and wc > c[u]:
+                        report(var, (wseq, u, wheld), me)
+                        wleft[u] = (wc, wseq, wheld)
+                if wleft:
+                    wleft[t] = (ct, seq, me[2])
+                    st[_WVC] = wleft
+                else:
+                    st[_WVC] = None
             rvc = st[_RVC]
             if rvc is None:
                 rt = st[_RT]

@@ -491,5 +491,7 @@ class Collector:
         self.ctxs[name].buf.extend((s, ts, tag(*key), p) for s, ts, key, p in batch)
 
     def stop(self, timeout: float) -> None:
+        """Receive what is still in flight, then end (once every child's pipe is closed)."""
         self.stopping = True
-        self.thread.join(timeout)
+        if self.thread.ident is not None:
+            self.thread.join(timeout)

@@ -683,8 +683,9 @@ class Runner:
                     not isinstance(p.real, ThreadPoolExecutor):
                 p.real.terminate()
                 p.real.join()
-        self._reap()
+        # every child has ended: take in all it shipped (its result among it) before judging
         self.collector.stop(STOP_GRACE)
+        self._reap()
         if self.manager is not None:
             try:
                 self.shared = copy_value(self.shared)  # the final values, before it goes

@@ -1,0 +1,183 @@
+"""Misuse of primitives: what the program did wrong with a lock, a semaphore or a condition.
+
+One pass that replays who holds what (acquire returns with ``ok``, releases, a condition wait
+releasing and re-taking its lock) and reports:
+
+- a release of a lock that the releasing actor does not hold (also any release the primitive
+  refused: the event carries ``error``);
+- a bounded semaphore released more times than it was acquired;
+- a non-reentrant lock (type ``lock``, or an asyncio condition's own lock) acquired again by
+  the actor that holds it: it waits for itself;
+- a condition waited on or notified without holding its lock;
+- a ``start`` of an actor already started, a ``join`` of an actor never started.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracer.analyze._model import Finding, TraceData
+from tracer.analyze.races import LOCK_TYPES, SEMAPHORE_TYPES, names, prim_specs, resource_map
+
+
+def find_misuse(data: TraceData) -> list[Finding]:
+    """One ``misuse`` finding per problem, in trace order."""
+    specs = prim_specs(data)
+    res_of = resource_map(specs)
+    kinds = {a["name"]: a.get("kind") for a in data.actors}
+    holders: dict[str, dict[str, list[int]]] = {}  # resource -> actor -> acquire seqs
+    sem_count: dict[str, int] = {}  # bounded semaphore -> acquires minus releases
+    cond_wait: dict[str, tuple[str, list[int], int]] = {}  # actor -> (resource, seqs, call)
+    self_acquire: dict[str, tuple[int, str, str, int]] = {}  # actor -> (call, target, res, seq)
+    out: list[Finding] = []
+
+    def rtype(r: str) -> str:
+        spec = specs.get(r)
+        return spec["type"] if spec is not None else "lock"
+
+    def reentrant(r: str, actor: str) -> bool:
+        t = rtype(r)
+        if t == "lock":
+            return False
+        if t == "condition":  # a condition's own lock: an RLock, except asyncio's
+            return kinds.get(actor) != "coroutine"
+        return True
+
+    def add(msg: str, actor: str, objects: tuple[str, ...], seqs: tuple[int, ...],
+            **details: Any) -> None:
+        out.append(Finding("misuse", (actor,), objects, msg, seqs, details))
+
+    for e in data.events:
+        actor = e.get("actor")
+        if actor is None:
+            continue
+        op = e["op"]
+        if op not in _OPS:
+            continue
+        seq = e["seq"]
+        target = e.get("target") or "?"
+        typ = specs.get(target, {}).get("type")
+        r = res_of.get(target, target)
+        phase = e.get("phase")
+        if op == "acquire":
+            lockish = rtype(r) in LOCK_TYPES
+            if phase == "call":
+                h = holders.get(r, {}).get(actor)
+                if lockish and h and not reentrant(r, actor):
+                    self_acquire[actor] = (seq, target, r, h[-1])
+                continue
+            pending = self_acquire.pop(actor, None)
+            if pending is not None and e.get("result") != "fail":
+                out.append(_self_acquire(actor, pending, seq))
+            if e.get("result") == "ok":
+                holders.setdefault(r, {}).setdefault(actor, []).append(seq)
+                if rtype(r) == "bounded_semaphore":
+                    sem_count[r] = sem_count.get(r, 0) + 1
+        elif op == "release":
+            via = f" (through condition {target})" if target != r else ""
+            kind = rtype(r)
+            if "error" in e:
+                add(_release_error(actor, target, kind, r, via, seq, str(e["error"]),
+                                   holders.get(r, {})), actor, (target,), (seq,),
+                    error=e["error"])
+                continue
+            mine = holders.get(r, {}).get(actor)
+            if kind in SEMAPHORE_TYPES:
+                if mine:
+                    mine.pop()
+                if kind == "bounded_semaphore":
+                    n = sem_count.get(r, 0) - 1
+                    sem_count[r] = n
+                    if n < 0:
+                        value = specs.get(r, {}).get("value", 1)
+                        add(f"{actor} releases bounded semaphore {r} (seq {seq}) more times "
+                            f"than it was acquired: its value would rise above {value} — "
+                            f"release it only after acquiring it, once per acquire",
+                            actor, (r,), (seq,))
+                        sem_count[r] = 0
+                continue
+            if mine:
+                mine.pop()
+                if not mine:
+                    del holders[r][actor]
+                continue
+            others = {a: s for a, s in holders.get(r, {}).items() if s}
+            seqs: tuple[int, ...]
+            if others:
+                who = f"{r} is held by {names(sorted(others))}"
+                seqs = (min(s[-1] for s in others.values()), seq)
+            else:
+                who = f"nobody holds {r}"
+                seqs = (seq,)
+            add(f"{actor} releases {kind} {r}{via} (seq {seq}) without holding it; {who} — "
+                f"release a lock only in the actor that acquired it, once per acquire",
+                actor, (r,), seqs)
+            if kind == "lock":
+                holders.pop(r, None)  # a plain lock is free after any release
+        elif op == "wait" and typ == "condition":
+            if phase == "call":
+                mine = holders.get(r, {}).pop(actor, None)
+                cond_wait[actor] = (r, mine or [], seq)
+                continue
+            got = cond_wait.pop(actor, None)
+            had = got[1] if got is not None else []
+            call = got[2] if got is not None else seq
+            if e.get("result") == "error" or not had:
+                add(_cond(actor, "waits on", target, r, call, holders.get(r, {})),
+                    actor, (target,), tuple(sorted({call, seq})),
+                    **({"error": e["error"]} if "error" in e else {}))
+            if had:
+                holders.setdefault(r, {})[actor] = had
+        elif op in ("notify", "notify_all"):
+            if "error" in e or not holders.get(r, {}).get(actor):
+                add(_cond(actor, "notifies", target, r, seq, holders.get(r, {})),
+                    actor, (target,), (seq,),
+                    **({"error": e["error"]} if "error" in e else {}))
+        elif op == "spawn" and "error" in e:
+            add(f"{actor} starts {target} (seq {seq}), which was already started — start "
+                "each actor once", actor, (target,), (seq,), error=e["error"])
+        elif op == "join" and phase == "return" and e.get("result") == "error":
+            add(f"{actor} joins {target} (seq {seq}), which was never started — start it "
+                "before joining it, or do not join it", actor, (target,), (seq,),
+                error=e.get("error"))
+    for actor, pending in self_acquire.items():
+        out.append(_self_acquire(actor, pending, None))
+    for actor, (r, had, call) in cond_wait.items():
+        if not had:
+            add(_cond(actor, "waits on", data.events[call].get("target") or r, r, call,
+                      holders.get(r, {})), actor, (r,), (call,))
+    out.sort(key=lambda f: f.events)
+    return out
+
+
+_OPS = frozenset({"acquire", "release", "wait", "notify", "notify_all", "spawn", "join"})
+
+
+def _self_acquire(actor: str, pending: tuple[int, str, str, int], ret: int | None) -> Finding:
+    call, target, r, taken = pending
+    via = f" (through condition {target})" if target != r else ""
+    msg = (f"{actor} acquires lock {r}{via} again (seq {call}) while holding it since seq "
+           f"{taken}; a lock is not re-entrant, so it waits for itself — use an rlock, or "
+           f"do not take {r} again while holding it")
+    seqs = (taken, call) if ret is None else (taken, call, ret)
+    return Finding("misuse", (actor,), (r,), msg, seqs)
+
+
+def _release_error(actor: str, target: str, kind: str, r: str, via: str, seq: int,
+                   error: str, holders: dict[str, list[int]]) -> str:
+    if kind == "bounded_semaphore":
+        return (f"{actor} releases bounded semaphore {r} (seq {seq}) more times than it was "
+                f"acquired ({error}) — release it only after acquiring it, once per acquire")
+    others = sorted(a for a, s in holders.items() if s and a != actor)
+    who = f"; {r} is held by {names(others)}" if others else ""
+    return (f"{actor} releases {kind} {r}{via} (seq {seq}) without holding it ({error}){who} "
+            f"— release a lock only in the actor that acquired it, once per acquire")
+
+
+def _cond(actor: str, verb: str, target: str, r: str, seq: int,
+          holders: dict[str, list[int]]) -> str:
+    lock = f"its lock {r}" if r != target else "its lock"
+    others = sorted(a for a, s in holders.items() if s and a != actor)
+    who = f" ({r} is held by {names(others)})" if others else ""
+    return (f"{actor} {verb} condition {target} (seq {seq}) without holding {lock}{who} — "
+            f"acquire {target} first: `with: {target}` around the wait or notify")

@@ -1,0 +1,189 @@
+"""Where the run spent its time waiting: a blocking profile per primitive and per actor.
+
+A wait is a blocking call (acquire, wait, get, put, recv, join) from its ``call`` to its
+``return`` (sleeps are not waits); a call still open at the end of the trace counts until the
+last event. A hold is a lock or semaphore from the acquire's ``ok`` return to the release by
+the same actor (the outermost ones for an rlock taken again; a condition wait lets go of the
+lock until it returns). No findings: numbers for people.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from tracer.analyze._model import TraceData
+from tracer.analyze.races import LOCK_TYPES, SEMAPHORE_TYPES, prim_specs, resource_map
+
+_WAIT_OPS = frozenset({"acquire", "wait", "get", "put", "recv", "join"})
+_HOLDABLE = LOCK_TYPES | SEMAPHORE_TYPES
+
+
+def blocking_profile(data: TraceData) -> dict[str, Any]:
+    """``{"primitives": {name: {...}}, "actors": {name: {...}}, "end": seconds}``.
+
+    Per primitive: ``type``, ``waits`` (blocking calls on it), ``wait_total``, ``wait_max``,
+    ``open_waits`` (calls without a return at the end), and for locks and semaphores
+    ``holds``, ``hold_total``, ``hold_max``. Per actor: ``waits``, ``blocked`` (seconds
+    inside blocking calls). Times are seconds."""
+    specs = prim_specs(data)
+    res_of = resource_map(specs)
+    events = data.events
+    end = float(events[-1].get("ts") or 0.0) if events else 0.0
+    prims: dict[str, dict[str, Any]] = {}
+    actors: dict[str, dict[str, Any]] = {a["name"]: {"waits": 0, "blocked": 0.0}
+                                         for a in data.actors}
+    calls: dict[str, tuple[str, float]] = {}  # actor -> (what it waits on, since)
+    holding: dict[tuple[str, str], list[Any]] = {}  # (resource, actor) -> [depth, since]
+    cond_wait: dict[str, tuple[str, int]] = {}
+
+    def prim(name: str, typ: str) -> dict[str, Any]:
+        p = prims.get(name)
+        if p is None:
+            p = prims[name] = {"type": typ, "waits": 0, "wait_total": 0.0, "wait_max": 0.0,
+                               "open_waits": 0}
+            if typ in _HOLDABLE:
+                p.update(holds=0, hold_total=0.0, hold_max=0.0)
+        return p
+
+    def waited(actor: str, name: str, seconds: float, open_: bool = False) -> None:
+        p = prims[name]
+        p["waits"] += 1
+        p["wait_total"] += seconds
+        p["wait_max"] = max(p["wait_max"], seconds)
+        if open_:
+            p["open_waits"] += 1
+        a = actors.setdefault(actor, {"waits": 0, "blocked": 0.0})
+        a["waits"] += 1
+        a["blocked"] += seconds
+
+    def held(r: str, seconds: float) -> None:
+        p = prims[r]
+        p["holds"] += 1
+        p["hold_total"] += seconds
+        p["hold_max"] = max(p["hold_max"], seconds)
+
+    def rtype(name: str) -> str:
+        spec = specs.get(name)
+        return spec["type"] if spec is not None else "lock"
+
+    for e in events:
+        actor = e.get("actor")
+        if actor is None:
+            continue
+        op = e["op"]
+        if op in _WAIT_OPS:
+            target = e.get("target") or "?"
+            ts = float(e.get("ts") or 0.0)
+            if e.get("phase") == "call":
+                if op == "join":
+                    name = target
+                    prim(name, "actor")
+                elif op == "acquire":
+                    name = res_of.get(target, target)
+                    prim(name, rtype(name))
+                else:
+                    name = target
+                    prim(name, rtype(name))
+                calls[actor] = (name, ts)
+                if op == "wait" and rtype(target) == "condition":
+                    r = res_of.get(target, target)
+                    h = holding.pop((r, actor), None)
+                    if h is not None:
+                        held(r, ts - h[1])
+                        cond_wait[actor] = (r, h[0])
+                continue
+            got = calls.pop(actor, None)
+            if got is not None:
+                waited(actor, got[0], max(0.0, ts - got[1]))
+            if op == "acquire" and e.get("result") == "ok":
+                r = res_of.get(target, target)
+                if rtype(r) in _HOLDABLE:
+                    prim(r, rtype(r))
+                    h = holding.get((r, actor))
+                    if h is None:
+                        holding[(r, actor)] = [1, ts]
+                    else:
+                        h[0] += 1
+            elif op == "wait":
+                back = cond_wait.pop(actor, None)
+                if back is not None and e.get("result") != "error":
+                    holding[(back[0], actor)] = [back[1], ts]
+        elif op == "release":
+            target = e.get("target") or "?"
+            r = res_of.get(target, target)
+            h = holding.get((r, actor))
+            if h is not None and "error" not in e:
+                h[0] -= 1
+                if h[0] <= 0:
+                    del holding[(r, actor)]
+                    held(r, max(0.0, float(e.get("ts") or 0.0) - h[1]))
+    for actor, (name, since) in calls.items():
+        waited(actor, name, max(0.0, end - since), open_=True)
+    for (r, _actor), (_depth, since) in holding.items():
+        held(r, max(0.0, end - since))
+    for p in prims.values():
+        for k in ("wait_total", "wait_max", "hold_total", "hold_max"):
+            if k in p:
+                p[k] = round(p[k], 6)
+    for a in actors.values():
+        a["blocked"] = round(a["blocked"], 6)
+    return {"primitives": prims, "actors": actors, "end": end}
+
+
+def _secs(s: float) -> str:
+    if s >= 1:
+        return f"{s:.3f} s"
+    if s >= 0.001:
+        return f"{s * 1000:.1f} ms"
+    if s > 0:
+        return f"{s * 1e6:.0f} µs"
+    return "0"
+
+
+def _width(s: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
+
+
+def _table(rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(_width(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            pad = " " * (widths[i] - _width(cell))
+            cells.append(pad + cell if i in right else cell + pad)
+        out.append("  ".join(cells).rstrip())
+    return out
+
+
+def render_profile(profile: dict[str, Any]) -> list[str]:
+    """The profile as text table lines: primitives with the longest total wait first, then
+    the actors that were blocked, longest first."""
+    prims: dict[str, dict[str, Any]] = profile.get("primitives") or {}
+    actors: dict[str, dict[str, Any]] = profile.get("actors") or {}
+    lines: list[str] = []
+    if prims:
+        rows = [["primitive", "type", "waits", "total wait", "longest wait", "holds",
+                 "total hold", "longest hold"]]
+        order = sorted(prims.items(), key=lambda kv: (-kv[1]["wait_total"],
+                                                      -kv[1].get("hold_total", 0.0), kv[0]))
+        for name, p in order:
+            waits = str(p["waits"]) + (f" ({p['open_waits']} open)" if p["open_waits"] else "")
+            holds = "holds" in p
+            rows.append([name, p["type"], waits, _secs(p["wait_total"]), _secs(p["wait_max"]),
+                         str(p["holds"]) if holds else "-",
+                         _secs(p["hold_total"]) if holds else "-",
+                         _secs(p["hold_max"]) if holds else "-"])
+        lines += _table(rows, {2, 3, 4, 5, 6, 7})
+    blocked = sorted(((n, a) for n, a in actors.items() if a["waits"]),
+                     key=lambda kv: (-kv[1]["blocked"], kv[0]))
+    if blocked:
+        if lines:
+            lines.append("")
+        rows = [["actor", "waits", "time blocked"]]
+        rows += [[n, str(a["waits"]), _secs(a["blocked"])] for n, a in blocked]
+        lines += _table(rows, {1, 2})
+    if not lines:
+        lines.append("no blocking calls")
+    return lines

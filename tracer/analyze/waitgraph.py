@@ -1,0 +1,240 @@
+"""Who holds what and who waits for what, at any moment of a trace; the deadlocks and stalls
+that did happen.
+
+The state is replayed from the events: an ``acquire`` return with ``ok`` takes a lock or
+semaphore, a ``release`` gives it back, a condition ``wait`` call lets go of the condition's
+lock and its return takes it again; an actor is waiting from the ``call`` of a blocking op
+until its ``return`` (sleeps are not waits). At the end of a run that deadlocked or stalled,
+the engine's own event says who is on the cycle; at any other moment (or when the run ended
+another way, such as a timeout) lock cycles are computed from the replayed state with the
+engine's wait-for reasoning (:mod:`tracer.analyze.waitfor`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tracer.analyze._model import Finding, TraceData, WaitForGraph
+from tracer.analyze.races import LOCK_TYPES, SEMAPHORE_TYPES, prim_specs, resource_map
+from tracer.analyze.waitfor import Blocked, Waiter, WaitState, find_blocked
+
+_HOLDABLE = LOCK_TYPES | SEMAPHORE_TYPES
+_ENGINE = ("deadlock", "stall")
+
+
+@dataclass
+class _State:
+    holders: dict[str, dict[str, int]] = field(default_factory=dict)  # resource -> actor -> n
+    since: dict[tuple[str, str], int] = field(default_factory=dict)  # (res, actor) -> seq
+    waiting: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # op, target, call
+    ended: set[str] = field(default_factory=set)
+    engine: list[dict[str, Any]] = field(default_factory=list)  # deadlock and stall events
+
+
+def _replay(data: TraceData, specs: dict[str, dict[str, Any]], res_of: dict[str, str],
+            upto: int) -> _State:
+    st = _State()
+    holders, since, waiting = st.holders, st.since, st.waiting
+    cond_wait: dict[str, tuple[str, int, int]] = {}  # actor -> (resource, times, since)
+
+    def rtype(name: str) -> str:
+        spec = specs.get(name)
+        return spec["type"] if spec is not None else "lock"
+
+    events = data.events
+    for i in range(min(upto + 1, len(events))):
+        e = events[i]
+        actor = e.get("actor")
+        op = e["op"]
+        if actor is None:
+            if op in _ENGINE:
+                st.engine.append(e)
+            continue
+        phase = e.get("phase")
+        if phase == "call":
+            target = e.get("target") or "?"
+            if op != "sleep":
+                waiting[actor] = (op, target, e["seq"])
+            if op == "wait" and rtype(target) == "condition":
+                r = res_of.get(target, target)
+                n = holders.get(r, {}).pop(actor, 0)
+                if n:
+                    cond_wait[actor] = (r, n, since.pop((r, actor), e["seq"]))
+            continue
+        if phase == "return":
+            waiting.pop(actor, None)
+            if op == "acquire" and e.get("result") == "ok":
+                target = e.get("target") or "?"
+                r = res_of.get(target, target)
+                if rtype(r) in _HOLDABLE:
+                    h = holders.setdefault(r, {})
+                    h[actor] = h.get(actor, 0) + 1
+                    since.setdefault((r, actor), e["seq"])
+            elif op == "wait":
+                back = cond_wait.pop(actor, None)
+                if back is not None and e.get("result") != "error":
+                    holders.setdefault(back[0], {})[actor] = back[1]
+                    since[(back[0], actor)] = e["seq"]
+            continue
+        if op == "release":
+            if "error" in e:
+                continue
+            target = e.get("target") or "?"
+            r = res_of.get(target, target)
+            hr = holders.get(r)
+            if hr is None:
+                continue
+            n = hr.get(actor, 0)
+            if n > 1:
+                hr[actor] = n - 1
+            elif n == 1:
+                del hr[actor]
+                since.pop((r, actor), None)
+            elif rtype(r) == "lock":  # another actor's plain lock: now nobody holds it
+                for a in hr:
+                    since.pop((r, a), None)
+                hr.clear()
+        elif op == "end":
+            st.ended.add(actor)
+            waiting.pop(actor, None)
+    return st
+
+
+def _lock_blocked(data: TraceData, specs: dict[str, dict[str, Any]], res_of: dict[str, str],
+                  st: _State) -> list[Blocked]:
+    """Deadlocks (and actors waiting for a lock whose holder ended) among the actors that are
+    inside a lock acquire in ``st``; other waits are left out, so nothing is claimed about
+    them."""
+    waiting: dict[str, Waiter] = {}
+    available: set[str] = set()
+    for actor, (op, target, call) in st.waiting.items():
+        if op != "acquire":
+            continue
+        r = res_of.get(target, target)
+        rtype = specs[r]["type"] if r in specs else "lock"
+        if rtype not in LOCK_TYPES:
+            continue
+        kind = specs[target]["type"] if target in specs else "lock"
+        waiting[actor] = Waiter(actor, "acquire", target, kind, call, r)
+        if not st.holders.get(r):
+            available.add(actor)  # the lock is free: it is about to get it
+    if not waiting:
+        return []
+    live = {a["name"] for a in data.actors} - st.ended
+    holders = {r: dict(h) for r, h in st.holders.items()
+               if h and (specs[r]["type"] if r in specs else "lock") in LOCK_TYPES}
+    state = WaitState(live=live, waiting=waiting, holders=holders, caps={},
+                      available=available)
+    return find_blocked(state)
+
+
+def _upto(data: TraceData, at_seq: int | None) -> tuple[int, bool]:
+    last = len(data.events) - 1
+    if at_seq is None or at_seq >= last:
+        return last, True
+    return max(at_seq, -1), False
+
+
+def wait_for_graph(data: TraceData, at_seq: int | None = None) -> WaitForGraph:
+    """Who holds and who waits for what after event ``at_seq`` (default: the end)."""
+    specs = prim_specs(data)
+    res_of = resource_map(specs)
+    upto, at_end = _upto(data, at_seq)
+    st = _replay(data, specs, res_of, upto)
+    actors = [a["name"] for a in data.actors]
+    resources = {name: s["type"] for name, s in specs.items()}
+    holds = sorted((r, a, n) for r, h in st.holders.items() for a, n in h.items() if n > 0)
+    waits = [(a, st.waiting[a][0], st.waiting[a][1]) for a in actors if a in st.waiting]
+    for _a, op, target in waits:
+        if op == "join":
+            resources.setdefault(target, "actor")
+        else:
+            resources.setdefault(target, "?")
+    for r, _a, _n in holds:
+        resources.setdefault(r, "lock")
+    cycle: set[str] = set()
+    stalled: set[str] = set()
+    if at_end and st.engine:
+        for e in st.engine:
+            ws = [w for w in e.get("waits") or () if isinstance(w, dict)]
+            for w in ws:  # waits the events do not show: queued in a pool, not started
+                wa, wop, wt = w.get("actor"), w.get("op"), w.get("target")
+                if isinstance(wa, str) and wa not in st.waiting and isinstance(wop, str) \
+                        and isinstance(wt, str) and all(x[0] != wa for x in waits):
+                    waits.append((wa, wop, wt))
+                    resources.setdefault(wt, str(w.get("kind") or "?"))
+            if e["op"] == "deadlock":
+                targets = set()
+                for w in ws:
+                    wt = w.get("target")
+                    if isinstance(wt, str):
+                        targets.add(wt)
+                        targets.add(res_of.get(wt, wt))
+                for w in ws:
+                    if isinstance(w.get("actor"), str):
+                        cycle.add(w["actor"])
+                    cycle.update(h for h in w.get("holds") or () if h in targets)
+                cycle |= {t for t in targets if t in resources}
+                if not ws:
+                    cycle.update(x for x in e.get("actors") or () if isinstance(x, str))
+            else:
+                stalled.update(w["actor"] for w in ws if isinstance(w.get("actor"), str))
+                if not ws:
+                    stalled.update(x for x in e.get("actors") or () if isinstance(x, str))
+    else:
+        for b in _lock_blocked(data, specs, res_of, st):
+            if b.kind == "deadlock":
+                cycle.update(b.actors)
+                cycle.update(b.objects)
+            else:
+                stalled.update(b.actors)
+    return WaitForGraph(None if at_end else upto, actors, resources, holds, waits, cycle,
+                        stalled)
+
+
+def find_blocked_findings(data: TraceData) -> list[Finding]:
+    """``deadlock`` and ``stall`` findings: the engine's own events when the run ended that way,
+    else a lock cycle among the actors still blocked at the end of the trace (a run that
+    timed out or was interrupted with them blocked)."""
+    specs = prim_specs(data)
+    res_of = resource_map(specs)
+    st = _replay(data, specs, res_of, len(data.events) - 1)
+    out: list[Finding] = []
+    for e in st.engine:
+        seqs: set[int] = set()
+        for w in e.get("waits") or ():
+            if not isinstance(w, dict):
+                continue
+            if isinstance(w.get("call_seq"), int):
+                seqs.add(w["call_seq"])
+            actor = w.get("actor")
+            for r in w.get("holds") or ():
+                got = st.since.get((r, actor)) if isinstance(r, str) and isinstance(
+                    actor, str) else None
+                if got is not None:
+                    seqs.add(got)
+        actors = tuple(x for x in e.get("actors") or () if isinstance(x, str))
+        objects = tuple(x for x in e.get("objects") or () if isinstance(x, str))
+        out.append(Finding(e["op"], actors, objects, str(e.get("detail") or ""),
+                           tuple(sorted(seqs)), {"waits": list(e.get("waits") or ())}))
+    if out:
+        return out
+    status = data.outcome.get("status")
+    ended_by = {"timeout": "the run hit its timeout with them blocked",
+                "interrupted": "the run was interrupted with them blocked"}.get(
+                    str(status), "the trace ends with them blocked")
+    for b in _lock_blocked(data, specs, res_of, st):
+        if b.kind != "deadlock":
+            continue
+        seqs = set(b.call_seqs)
+        for w in b.waits:
+            actor, holds = w.get("actor"), w.get("holds")
+            if isinstance(actor, str) and isinstance(holds, list):
+                for r in holds:
+                    got = st.since.get((r, actor))
+                    if got is not None:
+                        seqs.add(got)
+        out.append(Finding("deadlock", b.actors, b.objects, f"{b.message} ({ended_by})",
+                           tuple(sorted(seqs)), {"waits": [dict(w) for w in b.waits]}))
+    return out
