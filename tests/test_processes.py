@@ -164,8 +164,8 @@ def test_process_actors_have_their_own_pids() -> None:
     assert isinstance(p1, int) and isinstance(p2, int)
     assert p1 > 0 and p2 > 0
     assert len({p1, p2, os.getpid()}) == 3
-    # (statuses of process actors that end by themselves: see the xfail about late results)
     assert all(end_of(trace, n)["result"] == "ok" for n in ("main", "p1", "p2"))
+    assert all(actors[n]["status"] == "ok" for n in ("main", "p1", "p2"))
     assert_no_process_left(trace)
 
 
@@ -928,7 +928,6 @@ actors:
     kind: process
     steps:
       - wait: failing
-      - sleep: 0.1  # bad's end is in well before the run can end (see the late-result xfail)
       - with: L
         steps:
           - log: working
