@@ -20,6 +20,7 @@ import pytest
 from conftest import ROOT, SCENARIOS, events, run_yaml, tracer_cli
 
 from tracer import load_scenario, run_plan
+from tracer.analyze import analyze, parse_trace_data
 
 # --------------------------------------------------------------------------------------------
 # helpers
@@ -532,6 +533,9 @@ def test_bundled_scenario_runs_as_expected(path: Path) -> None:
     else:
         # [] is clean; races and invariants are findings of the analysis, not outcomes
         assert result.status == "ok", result.detail
+    # `expect` in full: the analysis of the trace finds exactly the expected kinds
+    report = analyze(parse_trace_data(result.to_json(), str(path)))
+    assert sorted(set(report.kinds)) == sorted(set(expect)), [f.message for f in report.findings]
 
 
 def test_scenarios_folder_is_not_empty() -> None:

@@ -17,10 +17,12 @@ from typing import NoReturn
 import click
 
 from tracer import __version__
-from tracer.analyze import Report, load_trace_data, parse_trace_data
+from tracer.analyze import Report, load_trace_data, parse_trace_data, render_profile
 from tracer.analyze import analyze as analyze_trace
 from tracer.engine import RunResult, UnsupportedScenario, run_plan
 from tracer.render import timeline
+from tracer.render.chrome import write_chrome
+from tracer.render.report import render_text
 from tracer.scenario import Plan, ScenarioError, load_scenario
 from tracer.trace import TraceError, default_trace_path, load_trace
 
@@ -164,9 +166,6 @@ def analyze(trace: str, fmt: str, graphs_dir: str | None, no_graphs: bool,
             at_seq: int | None) -> None:
     """Find deadlocks, stalls, potential deadlocks, races, broken invariants and misuse in
     TRACE; draw the wait-for and lock-order graphs (exit 0 clean, 1 findings, 2 bad trace)."""
-    from tracer.analyze.profile import render_profile
-    from tracer.render.report import render_text
-
     try:
         data = load_trace_data(trace)
     except TraceError as exc:
@@ -195,8 +194,6 @@ def analyze(trace: str, fmt: str, graphs_dir: str | None, no_graphs: bool,
 def export(trace: str, chrome_out: str) -> None:
     """Convert TRACE for a timeline viewer: a track per actor, blocked and holding
     intervals, an arrow for each happens-before edge."""
-    from tracer.render.chrome import write_chrome
-
     try:
         data = load_trace_data(trace)
     except TraceError as exc:

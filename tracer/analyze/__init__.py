@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tracer._gc import gc_paused
 from tracer.analyze._model import (
     KINDS,
     Finding,
@@ -25,6 +26,14 @@ from tracer.analyze._model import (
     load_trace_data,
     parse_trace_data,
 )
+from tracer.analyze.invariants import find_invariant_violations
+from tracer.analyze.lockorder import find_potential_deadlocks, lock_order_graph
+from tracer.analyze.misuse import find_misuse
+from tracer.analyze.profile import blocking_profile, render_profile
+from tracer.analyze.races import find_races
+from tracer.analyze.waitgraph import find_blocked_findings, wait_for_graph
+from tracer.render.graphs import lock_order_dot, wait_for_dot, write_graph
+from tracer.trace import safe_stem
 
 __all__ = [
     "KINDS",
@@ -36,6 +45,7 @@ __all__ = [
     "analyze",
     "load_trace_data",
     "parse_trace_data",
+    "render_profile",
 ]
 
 
@@ -65,11 +75,6 @@ class Report:
 
 def find_all(data: TraceData) -> list[Finding]:
     """Every finding of every analysis, deadlocks first."""
-    from tracer.analyze.invariants import find_invariant_violations
-    from tracer.analyze.lockorder import find_potential_deadlocks
-    from tracer.analyze.misuse import find_misuse
-    from tracer.analyze.races import find_races
-    from tracer.analyze.waitgraph import find_blocked_findings
 
     findings: list[Finding] = []
     for analysis in (find_blocked_findings, find_potential_deadlocks, find_races,
@@ -86,18 +91,15 @@ def analyze(data: TraceData, graphs_dir: Path | None = None, at_seq: int | None 
     The wait-for graph is drawn for ``at_seq`` (default: the end of the trace), always when
     ``always_graph``, else only when the run deadlocked or stalled; the lock-order graph when
     locks were taken while holding others."""
-    from tracer.analyze.lockorder import lock_order_graph
-    from tracer.analyze.profile import blocking_profile
-    from tracer.analyze.waitgraph import wait_for_graph
 
-    findings = find_all(data)
-    report = Report(data.source, findings, blocking_profile(data))
+    with gc_paused():  # see tracer._gc: the analyses build many small acyclic objects
+        findings = find_all(data)
+        report = Report(data.source, findings, blocking_profile(data))
     if graphs_dir is None:
         return report
-    from tracer.render.graphs import lock_order_dot, wait_for_dot, write_graph
-    from tracer.trace import safe_stem
 
     name = stem or safe_stem(str(data.scenario.get("name", "trace")))
+    graphs_dir.mkdir(parents=True, exist_ok=True)
     blocked = any(f.kind in ("deadlock", "stall") for f in findings)
     if always_graph or blocked or at_seq is not None:
         wg = wait_for_graph(data, at_seq)

@@ -27,18 +27,18 @@ def final_state(data: TraceData, wanted: set[str] | None = None) -> dict[str, An
     for k, v in (data.scenario.get("shared") or {}).items():
         state[k] = list(v) if isinstance(v, list) else v
     for e in data.events:
-        op = e["op"]
+        op = e.op
         if op == "write":
-            var = e.get("target")
+            var = e.target
             if isinstance(var, str) and (wanted is None or var in wanted):
-                state[var] = e.get("value")
+                state[var] = e.value
         elif op == "append":
-            var = e.get("target")
+            var = e.target
             if isinstance(var, str) and (wanted is None or var in wanted):
                 cur = state.get(var)
                 if not isinstance(cur, list):
                     cur = state[var] = []
-                cur.append(e.get("item"))
+                cur.append(e.item)
     return state
 
 
@@ -65,8 +65,8 @@ def find_invariant_violations(data: TraceData) -> list[Finding]:
     last: dict[str, dict[str, Any]] = {}
     bad = {inv["var"] for inv, _ in failed}
     for e in data.events:
-        if e["op"] in ("write", "append") and e.get("target") in bad:
-            last[e["target"]] = e
+        if e.op in ("write", "append") and e.target in bad:
+            last[e.target] = e
     out = []
     for inv, value in failed:
         var, op, want = inv["var"], inv["op"], inv.get("value")

@@ -15,9 +15,10 @@ inside their acquisitions at the same time (iGoodlock's conditions):
 A cycle that did deadlock in this run (the trace's deadlock event names its locks) is not
 reported here: it is a deadlock, reported by ``waitgraph``.
 
-Cycles are searched per strongly connected component, shortest first; a cycle whose locks
-include every lock of an already reported one is not reported again, and the search has a
-budget, so a dense graph (every lock taken under every other) costs bounded time.
+Cycles are searched per strongly connected component, shortest first, with a budget; once
+many have been reported (a dense graph: every lock taken under every other), a cycle through
+every lock of a reported one is not searched any more, so such a graph costs bounded time
+and gives a bounded number of findings.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from tracer.analyze.waitfor import _sccs
 MAX_SEARCH = 200_000  # DFS steps spent looking for cycles, over the whole graph
 MAX_CHOICE = 20_000  # backtracking steps spent choosing occurrences for one cycle
 MAX_EDGE_SEQS = 16  # occurrence pairs listed per edge in the graph
+PRUNE_AFTER = 50  # findings after which cycles through a reported one are not searched
 
 
 @dataclass
@@ -151,19 +153,19 @@ def _compute(data: TraceData) -> _Result:
 
     deadlocks: list[dict[str, Any]] = []
     for e in data.events:
-        actor = e.get("actor")
-        op = e["op"]
+        actor = e.actor
+        op = e.op
         if actor is None:
             if op == "deadlock":
                 deadlocks.append(e)
             continue
         if op == "acquire":
-            if e.get("phase") == "return" and e.get("result") == "ok":
-                target = e.get("target") or "?"
+            if e.phase == "return" and e.result == "ok":
+                target = e.target or "?"
                 if lock_like(target):
-                    acquired(index[actor], res_of.get(target, target), e["seq"], 1)
+                    acquired(index[actor], res_of.get(target, target), e.seq, 1)
         elif op == "release":
-            target = e.get("target") or "?"
+            target = e.target or "?"
             if "error" not in e and lock_like(target):
                 t = index[actor]
                 h = held[t]
@@ -174,23 +176,23 @@ def _compute(data: TraceData) -> _Result:
                         del h[res_of.get(target, target)]
                         held_set[t] = frozenset(h)
         elif op == "wait":
-            target = e.get("target") or "?"
+            target = e.target or "?"
             if specs.get(target, {}).get("type") != "condition":
                 continue
             t = index[actor]
             r = res_of.get(target, target)
-            if e.get("phase") == "call":
+            if e.phase == "call":
                 info = held[t].pop(r, None)
                 if info is not None:
                     held_set[t] = frozenset(held[t])
                     cond_wait[t] = (r, info[0])
             else:
                 got = cond_wait.pop(t, None)
-                if got is not None and e.get("result") != "error":
-                    acquired(t, got[0], e["seq"], got[1])  # the wait re-takes the lock
+                if got is not None and e.result != "error":
+                    acquired(t, got[0], e.seq, got[1])  # the wait re-takes the lock
         elif op == "spawn":
             t = index[actor]
-            to_start[e.get("target") or "?"] = sc[t]
+            to_start[e.target or "?"] = sc[t]
             bump(t)
         elif op == "start":
             got_vc = to_start.pop(actor, None)
@@ -202,8 +204,8 @@ def _compute(data: TraceData) -> _Result:
             t = index[actor]
             ended[actor] = sc[t]
             bump(t)
-        elif op == "join" and e.get("phase") == "return" and e.get("result") == "ok":
-            got_vc = ended.get(e.get("target") or "?")
+        elif op == "join" and e.phase == "return" and e.result == "ok":
+            got_vc = ended.get(e.target or "?")
             if got_vc is not None:
                 t = index[actor]
                 if got_vc != sc[t]:
@@ -252,13 +254,13 @@ def _cycles(edges: _Edges, deadlocked: list[set[str]],
     by_node: dict[str, list[frozenset[str]]] = {}
     cycles: list[list[str]] = []
     findings: list[Finding] = []
-    budget = [MAX_SEARCH]
+    budget = [MAX_SEARCH, 0]  # DFS steps left, findings so far
 
     def consider(cycle: list[str]) -> None:
         lockset = frozenset(cycle)
         if any(lockset <= d for d in deadlocked):
             return
-        chosen = _choose(cycle, edges)
+        chosen = _choose(cycle, edges, budget)
         if chosen is None:
             return
         reported.append(lockset)
@@ -266,6 +268,7 @@ def _cycles(edges: _Edges, deadlocked: list[set[str]],
             by_node.setdefault(x, []).append(lockset)
         cycles.append(cycle)
         findings.append(_finding(cycle, chosen, actor_names))
+        budget[1] += 1
 
     for comp in _sccs(sorted(succ), succ):
         if len(comp) < 2:
@@ -315,18 +318,22 @@ def _dfs(s: str, length: int, path: list[str], on: set[str], succ: dict[str, lis
             continue
         if m not in members or m in on or order[m] < order[s] or len(path) >= length:
             continue
-        # a path through every lock of a reported cycle would only repeat it
-        if any(all(x == m or x in on for x in r) for r in by_node.get(m, ())):
+        # past PRUNE_AFTER findings, a path through every lock of a reported cycle is not
+        # followed: in a dense graph it would mostly repeat what was said
+        if budget[1] >= PRUNE_AFTER and any(all(x == m or x in on for x in r)
+                                            for r in by_node.get(m, ())):
             continue
         path.append(m)
         on.add(m)
         stack.append((m, 0))
 
 
-def _choose(cycle: list[str], edges: _Edges) -> list[_Group] | None:
-    """One occurrence group per edge of ``cycle`` that could run at the same time, or None."""
+def _choose(cycle: list[str], edges: _Edges, budget: list[int]) -> list[_Group] | None:
+    """One occurrence group per edge of ``cycle`` that could run at the same time, or None.
+    The work is charged to the search ``budget``."""
     k = len(cycle)
     options = [list(edges[(cycle[i], cycle[(i + 1) % k])].values()) for i in range(k)]
+    budget[0] -= sum(len(o) for o in options)
     if len({g.actor for opts in options for g in opts}) < k:
         return None  # fewer actors than edges: some actor would have to wait for itself
     common = frozenset.intersection(*(g.held for opts in options for g in opts))
@@ -358,7 +365,9 @@ def _choose(cycle: list[str], edges: _Edges) -> list[_Group] | None:
                 chosen.pop()
         return False
 
-    return list(chosen) if pick(0) else None
+    found = pick(0)
+    budget[0] -= MAX_CHOICE - steps[0]
+    return list(chosen) if found else None
 
 
 def _finding(cycle: list[str], chosen: list[_Group], actor_names: list[str]) -> Finding:

@@ -48,17 +48,17 @@ def find_misuse(data: TraceData) -> list[Finding]:
         out.append(Finding("misuse", (actor,), objects, msg, seqs, details))
 
     for e in data.events:
-        actor = e.get("actor")
+        actor = e.actor
         if actor is None:
             continue
-        op = e["op"]
+        op = e.op
         if op not in _OPS:
             continue
-        seq = e["seq"]
-        target = e.get("target") or "?"
+        seq = e.seq
+        target = e.target or "?"
         typ = specs.get(target, {}).get("type")
         r = res_of.get(target, target)
-        phase = e.get("phase")
+        phase = e.phase
         if op == "acquire":
             lockish = rtype(r) in LOCK_TYPES
             if phase == "call":
@@ -67,9 +67,9 @@ def find_misuse(data: TraceData) -> list[Finding]:
                     self_acquire[actor] = (seq, target, r, h[-1])
                 continue
             pending = self_acquire.pop(actor, None)
-            if pending is not None and e.get("result") != "fail":
+            if pending is not None and e.result != "fail":
                 out.append(_self_acquire(actor, pending, seq))
-            if e.get("result") == "ok":
+            if e.result == "ok":
                 holders.setdefault(r, {}).setdefault(actor, []).append(seq)
                 if rtype(r) == "bounded_semaphore":
                     sem_count[r] = sem_count.get(r, 0) + 1
@@ -122,7 +122,7 @@ def find_misuse(data: TraceData) -> list[Finding]:
             got = cond_wait.pop(actor, None)
             had = got[1] if got is not None else []
             call = got[2] if got is not None else seq
-            if e.get("result") == "error" or not had:
+            if e.result == "error" or not had:
                 add(_cond(actor, "waits on", target, r, call, holders.get(r, {})),
                     actor, (target,), tuple(sorted({call, seq})),
                     **({"error": e["error"]} if "error" in e else {}))
@@ -136,7 +136,7 @@ def find_misuse(data: TraceData) -> list[Finding]:
         elif op == "spawn" and "error" in e:
             add(f"{actor} starts {target} (seq {seq}), which was already started — start "
                 "each actor once", actor, (target,), (seq,), error=e["error"])
-        elif op == "join" and phase == "return" and e.get("result") == "error":
+        elif op == "join" and phase == "return" and e.result == "error":
             add(f"{actor} joins {target} (seq {seq}), which was never started — start it "
                 "before joining it, or do not join it", actor, (target,), (seq,),
                 error=e.get("error"))

@@ -68,14 +68,14 @@ def blocking_profile(data: TraceData) -> dict[str, Any]:
         return spec["type"] if spec is not None else "lock"
 
     for e in events:
-        actor = e.get("actor")
+        actor = e.actor
         if actor is None:
             continue
-        op = e["op"]
+        op = e.op
         if op in _WAIT_OPS:
-            target = e.get("target") or "?"
-            ts = float(e.get("ts") or 0.0)
-            if e.get("phase") == "call":
+            target = e.target or "?"
+            ts = float(e.ts or 0.0)
+            if e.phase == "call":
                 if op == "join":
                     name = target
                     prim(name, "actor")
@@ -84,7 +84,7 @@ def blocking_profile(data: TraceData) -> dict[str, Any]:
                     prim(name, rtype(name))
                 else:
                     name = target
-                    prim(name, rtype(name))
+                    prim(name, specs[name]["type"] if name in specs else "?")
                 calls[actor] = (name, ts)
                 if op == "wait" and rtype(target) == "condition":
                     r = res_of.get(target, target)
@@ -96,7 +96,7 @@ def blocking_profile(data: TraceData) -> dict[str, Any]:
             got = calls.pop(actor, None)
             if got is not None:
                 waited(actor, got[0], max(0.0, ts - got[1]))
-            if op == "acquire" and e.get("result") == "ok":
+            if op == "acquire" and e.result == "ok":
                 r = res_of.get(target, target)
                 if rtype(r) in _HOLDABLE:
                     prim(r, rtype(r))
@@ -107,17 +107,17 @@ def blocking_profile(data: TraceData) -> dict[str, Any]:
                         h[0] += 1
             elif op == "wait":
                 back = cond_wait.pop(actor, None)
-                if back is not None and e.get("result") != "error":
+                if back is not None and e.result != "error":
                     holding[(back[0], actor)] = [back[1], ts]
         elif op == "release":
-            target = e.get("target") or "?"
+            target = e.target or "?"
             r = res_of.get(target, target)
             h = holding.get((r, actor))
             if h is not None and "error" not in e:
                 h[0] -= 1
                 if h[0] <= 0:
                     del holding[(r, actor)]
-                    held(r, max(0.0, float(e.get("ts") or 0.0) - h[1]))
+                    held(r, max(0.0, float(e.ts or 0.0) - h[1]))
     for actor, (name, since) in calls.items():
         waited(actor, name, max(0.0, end - since), open_=True)
     for (r, _actor), (_depth, since) in holding.items():

@@ -3,10 +3,13 @@
 Happens-before is computed with vector clocks over every synchronisation edge the trace shows
 (lock release -> later acquire, event set -> wait, notify -> condition wait, queue put -> the
 get that received the item, pipe send -> recv, barrier arrivals -> departures, spawn -> start,
-end -> join), and accesses are checked with FastTrack's epochs (Flanagan & Freund, PLDI 2009):
-a variable keeps the epoch (clock@actor) of its last write and of its last read, and only
-promotes its reads to a vector clock while several actors read it concurrently, so the common
-case costs O(1) per access.
+end -> join, a pool task's end -> the start of the next task on the same worker), and
+accesses are checked with FastTrack's epochs (Flanagan & Freund, PLDI 2009): a variable keeps
+the epoch (clock@actor) of its last write and of its last read, and only promotes them to a
+vector clock while several actors access it concurrently, so the common case costs O(1) per
+access. Each (variable, pair of actors) is reported once: in a racy variable, an access is
+checked only against the actors not yet reported with its own, which keeps even a program
+that races everywhere close to linear.
 
 The helpers at the top (primitive specs, what acquiring a primitive holds) are shared by the
 other analyses of this package.
@@ -69,6 +72,9 @@ def item_key(item: Any) -> Hashable:
         return ("json", orjson.dumps(item, option=orjson.OPT_SORT_KEYS))
     except TypeError:
         return ("repr", repr(item))
+
+
+_NONE: frozenset[int] = frozenset()
 
 
 def _join(a: list[int], b: list[int]) -> list[int]:
@@ -147,9 +153,16 @@ def find_races(data: TraceData) -> list[Finding]:
     to_start: dict[str, tuple[list[int], int]] = {}
     ended: dict[str, tuple[list[int], int]] = {}
     variables: dict[str, list[Any]] = {}
-    reported: set[tuple[str, int, int]] = set()
+    done: dict[str, dict[int, set[int]]] = {}  # var -> actor -> actors reported with it
     findings: list[Finding] = []
 
+    # a pool runs its tasks on workers: tasks on one worker (same pid and tid) run one after
+    # the other, so a task's end happens-before the start of the next task there
+    worker_of: dict[str, tuple[Any, ...]] = {}
+    for a in data.actors:
+        if a.get("pool") is not None and (a.get("pid") is not None or a.get("tid") is not None):
+            worker_of[a["name"]] = (a["pool"], a.get("pid"), a.get("tid"))
+    worker_last: dict[tuple[Any, ...], tuple[list[int], int]] = {}
     pipe_peer: dict[tuple[str, str], str | None] = {}
     for name, spec in specs.items():
         if spec["type"] == "pipe":
@@ -215,22 +228,28 @@ def find_races(data: TraceData) -> list[Finding]:
     def report(var: str, first: tuple[int, int, tuple[str, ...]],
                second: tuple[int, int, tuple[str, ...]]) -> None:
         a, b = first[1], second[1]
-        key = (var, min(a, b), max(a, b))
-        if key in reported:
+        dv = done.get(var)
+        if dv is None:
+            dv = done[var] = {}
+        da = dv.get(a)
+        if da is None:
+            da = dv[a] = set()
+        if b in da:
             return
-        reported.add(key)
+        da.add(b)
+        dv.setdefault(b, set()).add(a)
         findings.append(_race(data, var, sorted((first, second)), actor_names))
 
     var: str
     events = data.events
     for e in events:
-        actor = e.get("actor")
+        actor = e.actor
         if actor is None:
             continue
         t = index[actor]
-        op = e["op"]
+        op = e.op
         if op == "read":
-            var = e.get("target") or "?"
+            var = e.target or "?"
             st = variables.get(var)
             c = clocks[t]
             ct = c[t]
@@ -239,92 +258,106 @@ def find_races(data: TraceData) -> list[Finding]:
             rvc = st[_RVC]
             if rvc is None:
                 if st[_RT] == t and st[_RC] == ct:
-                    continue
+                    continue  # read in this epoch already
             else:
                 prev = rvc.get(t)
                 if prev is not None and prev[0] == ct:
                     continue
+            seq = e.seq
+            dv = done.get(var)
+            dt = dv.get(t, _NONE) if dv is not None else _NONE
             wvc = st[_WVC]
             if wvc is None:
                 wt = st[_WT]
-                if wt >= 0 and wt != t and st[_WC] > c[wt]:
-                    report(var, (st[_WSEQ], wt, st[_WHELD]), (e["seq"], t, held_t[t]))
+                if wt >= 0 and wt != t and st[_WC] > c[wt] and wt not in dt:
+                    report(var, (st[_WSEQ], wt, st[_WHELD]), (seq, t, held_t[t]))
             else:
-                for u, (wc, wseq, wheld) in wvc.items():
-                    if u != t and wc > c[u]:
-                        report(var, (wseq, u, wheld), (e["seq"], t, held_t[t]))
+                # only actors not yet reported with t: in a racy program that is few
+                for u in (wvc.keys() - dt if dt else list(wvc)):
+                    if u != t:
+                        wc, wseq, wheld = wvc[u]
+                        if wc > c[u]:
+                            report(var, (wseq, u, wheld), (seq, t, held_t[t]))
             if rvc is None:
                 rt = st[_RT]
                 if rt < 0 or rt == t or st[_RC] <= c[rt]:
                     st[_RT] = t
                     st[_RC] = ct
-                    st[_RSEQ] = e["seq"]
+                    st[_RSEQ] = seq
                     st[_RHELD] = held_t[t]
-                else:
+                else:  # concurrent reads: promote to a read vector clock
                     st[_RVC] = {rt: (st[_RC], st[_RSEQ], st[_RHELD]),
-                                t: (ct, e["seq"], held_t[t])}
+                                t: (ct, seq, held_t[t])}
             else:
-                rvc[t] = (ct, e["seq"], held_t[t])
+                rvc[t] = (ct, seq, held_t[t])
             continue
         if op in ("write", "append"):
-            var = e.get("target") or "?"
+            var = e.target or "?"
             st = variables.get(var)
             c = clocks[t]
             ct = c[t]
             if st is None:
                 st = variables[var] = [-1, 0, -1, (), -1, 0, -1, (), None, None]
             elif st[_WT] == t and st[_WC] == ct:
-                continue
-            seq = e["seq"]
+                continue  # written in this epoch already
+            seq = e.seq
             me = (seq, t, held_t[t])
+            mine = (ct, seq, me[2])
+            dv = done.get(var)
+            dt = dv.get(t, _NONE) if dv is not None else _NONE
             wvc = st[_WVC]
             if wvc is None:
                 wt = st[_WT]
                 if wt >= 0 and wt != t and st[_WC] > c[wt]:
-                    report(var, (st[_WSEQ], wt, st[_WHELD]), me)
+                    if wt not in dt:
+                        report(var, (st[_WSEQ], wt, st[_WHELD]), me)
                     # concurrent writes: keep both, as FastTrack keeps concurrent reads
-                    st[_WVC] = {wt: (st[_WC], st[_WSEQ], st[_WHELD]), t: (ct, seq, me[2])}
+                    st[_WVC] = {wt: (st[_WC], st[_WSEQ], st[_WHELD]), t: mine}
             else:
-                wleft = {}
-                for u, (wc, wseq, wheld) in wvc.items():
-                    if u != t and wc > c[u]:
-                        report(var, (wseq, u, wheld), me)
-                        wleft[u] = (wc, wseq, wheld)
-                if wleft:
-                    wleft[t] = (ct, seq, me[2])
-                    st[_WVC] = wleft
-                else:
+                drop = []
+                for u in (wvc.keys() - dt if dt else list(wvc)):
+                    if u != t:
+                        wc, wseq, wheld = wvc[u]
+                        if wc > c[u]:
+                            report(var, (wseq, u, wheld), me)
+                        else:
+                            drop.append(u)  # ordered before this write: it says no more
+                for u in drop:
+                    del wvc[u]
+                wvc[t] = mine
+                if len(wvc) == 1:
                     st[_WVC] = None
             rvc = st[_RVC]
             if rvc is None:
                 rt = st[_RT]
-                if rt >= 0 and rt != t and st[_RC] > c[rt]:
+                if rt >= 0 and rt != t and st[_RC] > c[rt] and rt not in dt:
                     report(var, (st[_RSEQ], rt, st[_RHELD]), me)
             else:
-                left = {}
-                for u, (rc, rseq, rheld) in rvc.items():
-                    if rc > c[u]:
-                        if u != t:
-                            report(var, (rseq, u, rheld), me)
-                        left[u] = (rc, rseq, rheld)
-                if len(left) > 1:
-                    st[_RVC] = left
-                else:
+                drop = []
+                for u in (rvc.keys() - dt if dt else list(rvc)):
+                    rc, rseq, rheld = rvc[u]
+                    if u != t and rc > c[u]:
+                        report(var, (rseq, u, rheld), me)
+                    else:
+                        drop.append(u)
+                for u in drop:
+                    del rvc[u]
+                if len(rvc) <= 1:
                     st[_RVC] = None
-                    if left:
-                        (u, (rc, rseq, rheld)), = left.items()
+                    if rvc:
+                        (u, (rc, rseq, rheld)), = rvc.items()
                         st[_RT], st[_RC], st[_RSEQ], st[_RHELD] = u, rc, rseq, rheld
                     else:
                         st[_RT] = -1
             st[_WT] = t
             st[_WC] = ct
             st[_WSEQ] = seq
-            st[_WHELD] = held_t[t]
+            st[_WHELD] = me[2]
             continue
-        phase = e.get("phase")
-        target: str = e.get("target") or ""
+        phase = e.phase
+        target: str = e.target or ""
         if op == "acquire":
-            if phase == "return" and e.get("result") == "ok":
+            if phase == "return" and e.result == "ok":
                 r = res_of.get(target, target)
                 if types.get(r, "lock") in SEMAPHORE_TYPES:
                     join_acc(t, ("sem", r))
@@ -352,9 +385,9 @@ def find_races(data: TraceData) -> list[Finding]:
                         release_lock(t, r)
                 else:
                     got = cond_wait.pop(t, None)
-                    if e.get("result") == "ok":
+                    if e.result == "ok":
                         join_acc(t, ("cond", target))
-                    if got is not None and e.get("result") != "error":
+                    if got is not None and e.result != "error":
                         acquire_lock(t, got[0])
                         held[t][got[0]] = got[1]
                         held_t[t] = tuple(held[t])
@@ -363,7 +396,7 @@ def find_races(data: TraceData) -> list[Finding]:
                 if not isinstance(parties, int) or parties < 1:
                     if phase == "call":
                         publish_acc(t, ("barrier", target))
-                    elif e.get("result") == "ok":
+                    elif e.result == "ok":
                         join_acc(t, ("barrier", target))
                 elif phase == "call":
                     b = barriers.get(target)
@@ -385,7 +418,7 @@ def find_races(data: TraceData) -> list[Finding]:
                     gen = barrier_gen.pop((t, target), -1)
                     g = gen_clock.get((target, gen))
                     if g is not None:
-                        if e.get("result") == "ok":
+                        if e.result == "ok":
                             clocks[t] = _join(clocks[t], g[0])
                         else:
                             b = barriers.get(target)
@@ -395,7 +428,7 @@ def find_races(data: TraceData) -> list[Finding]:
                         g[1] += 1
                         if g[1] >= parties:
                             del gen_clock[(target, gen)]
-            elif phase == "return" and e.get("result") == "ok":
+            elif phase == "return" and e.result == "ok":
                 join_acc(t, ("event", target))
         elif op == "set":
             publish_acc(t, ("event", target))
@@ -412,15 +445,15 @@ def find_races(data: TraceData) -> list[Finding]:
                 if box is None:
                     box = mail[box_key] = _Mailbox()
                 entry = [clocks[t], t, True]
-                box.put(item_key(e.get("item")), entry)
+                box.put(item_key(e.item), entry)
                 pending_put[(t, op, target)] = entry
                 tick(t)
             else:
                 entry_ = pending_put.pop((t, op, target), None)
-                if entry_ is not None and e.get("result") not in ("ok", None):
+                if entry_ is not None and e.result not in ("ok", None):
                     entry_[2] = False  # it did not go through
         elif op in ("get", "recv"):
-            if phase == "return" and e.get("result") == "ok":
+            if phase == "return" and e.result == "ok":
                 if op == "get":
                     box_key = ("queue", target)
                 else:
@@ -428,7 +461,7 @@ def find_races(data: TraceData) -> list[Finding]:
                     box_key = ("pipe", target, actor if peer is not None else None)
                 box = mail.get(box_key)
                 if box is not None:
-                    got_entry = box.take(item_key(e.get("item")))
+                    got_entry = box.take(item_key(e.item))
                     if got_entry is not None:
                         join_into(t, got_entry[0], got_entry[1])
         elif op == "spawn":
@@ -439,10 +472,18 @@ def find_races(data: TraceData) -> list[Finding]:
             got_s = to_start.pop(actor, None)
             if got_s is not None:
                 join_into(t, got_s[0], got_s[1])
+            w = worker_of.get(actor)
+            if w is not None:
+                got_w = worker_last.get(w)
+                if got_w is not None:  # the task before it on the same pool worker
+                    join_into(t, got_w[0], got_w[1])
         elif op == "end":
             ended[actor] = (clocks[t], t)
+            w = worker_of.get(actor)
+            if w is not None:
+                worker_last[w] = (clocks[t], t)
             tick(t)
-        elif op == "join" and phase == "return" and e.get("result") == "ok":
+        elif op == "join" and phase == "return" and e.result == "ok":
             got_e = ended.get(target)
             if got_e is not None:
                 join_into(t, got_e[0], got_e[1])
@@ -458,11 +499,11 @@ def _race(data: TraceData, var: str, pair: list[tuple[int, int, tuple[str, ...]]
     (s1, a1, h1), (s2, a2, h2) = pair
     e1, e2 = data.events[s1], data.events[s2]
     n1, n2 = actor_names[a1], actor_names[a2]
-    op1, op2 = e1["op"], e2["op"]
+    op1, op2 = e1.op, e2.op
 
-    def side(e: dict[str, Any], who: str, held: tuple[str, ...]) -> dict[str, Any]:
-        value = e.get("item") if e["op"] == "append" else e.get("value")
-        return {"seq": e["seq"], "actor": who, "op": e["op"], "value": value,
+    def side(e: Any, who: str, held: tuple[str, ...]) -> dict[str, Any]:
+        value = e.item if e.op == "append" else e.value
+        return {"seq": e.seq, "actor": who, "op": e.op, "value": value,
                 "locks_held": list(held)}
 
     common = [r for r in h1 if r in h2]

@@ -29,7 +29,7 @@ class _State:
     since: dict[tuple[str, str], int] = field(default_factory=dict)  # (res, actor) -> seq
     waiting: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # op, target, call
     ended: set[str] = field(default_factory=set)
-    engine: list[dict[str, Any]] = field(default_factory=list)  # deadlock and stall events
+    engine: list[Any] = field(default_factory=list)  # deadlock and stall events (Ev)
 
 
 def _replay(data: TraceData, specs: dict[str, dict[str, Any]], res_of: dict[str, str],
@@ -45,42 +45,42 @@ def _replay(data: TraceData, specs: dict[str, dict[str, Any]], res_of: dict[str,
     events = data.events
     for i in range(min(upto + 1, len(events))):
         e = events[i]
-        actor = e.get("actor")
-        op = e["op"]
+        actor = e.actor
+        op = e.op
         if actor is None:
             if op in _ENGINE:
                 st.engine.append(e)
             continue
-        phase = e.get("phase")
+        phase = e.phase
         if phase == "call":
-            target = e.get("target") or "?"
+            target = e.target or "?"
             if op != "sleep":
-                waiting[actor] = (op, target, e["seq"])
+                waiting[actor] = (op, target, e.seq)
             if op == "wait" and rtype(target) == "condition":
                 r = res_of.get(target, target)
                 n = holders.get(r, {}).pop(actor, 0)
                 if n:
-                    cond_wait[actor] = (r, n, since.pop((r, actor), e["seq"]))
+                    cond_wait[actor] = (r, n, since.pop((r, actor), e.seq))
             continue
         if phase == "return":
             waiting.pop(actor, None)
-            if op == "acquire" and e.get("result") == "ok":
-                target = e.get("target") or "?"
+            if op == "acquire" and e.result == "ok":
+                target = e.target or "?"
                 r = res_of.get(target, target)
                 if rtype(r) in _HOLDABLE:
                     h = holders.setdefault(r, {})
                     h[actor] = h.get(actor, 0) + 1
-                    since.setdefault((r, actor), e["seq"])
+                    since.setdefault((r, actor), e.seq)
             elif op == "wait":
                 back = cond_wait.pop(actor, None)
-                if back is not None and e.get("result") != "error":
+                if back is not None and e.result != "error":
                     holders.setdefault(back[0], {})[actor] = back[1]
-                    since[(back[0], actor)] = e["seq"]
+                    since[(back[0], actor)] = e.seq
             continue
         if op == "release":
             if "error" in e:
                 continue
-            target = e.get("target") or "?"
+            target = e.target or "?"
             r = res_of.get(target, target)
             hr = holders.get(r)
             if hr is None:
@@ -164,7 +164,7 @@ def wait_for_graph(data: TraceData, at_seq: int | None = None) -> WaitForGraph:
                         and isinstance(wt, str) and all(x[0] != wa for x in waits):
                     waits.append((wa, wop, wt))
                     resources.setdefault(wt, str(w.get("kind") or "?"))
-            if e["op"] == "deadlock":
+            if e.op == "deadlock":
                 targets = set()
                 for w in ws:
                     wt = w.get("target")
@@ -216,7 +216,7 @@ def find_blocked_findings(data: TraceData) -> list[Finding]:
                     seqs.add(got)
         actors = tuple(x for x in e.get("actors") or () if isinstance(x, str))
         objects = tuple(x for x in e.get("objects") or () if isinstance(x, str))
-        out.append(Finding(e["op"], actors, objects, str(e.get("detail") or ""),
+        out.append(Finding(e.op, actors, objects, str(e.get("detail") or ""),
                            tuple(sorted(seqs)), {"waits": list(e.get("waits") or ())}))
     if out:
         return out

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import gc
 import operator
 import os
 import platform
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tracer import __version__
+from tracer._gc import gc_paused
 from tracer.analyze.waitfor import Blocked, Waiter, WaitState, find_blocked
 from tracer.engine import _prims as P
 from tracer.engine._aio import AioCompiler, AioHost
@@ -110,13 +110,8 @@ class RunResult:
     def write(self, path: str | Path) -> str:
         """Write the trace file (atomically); returns its text."""
         p = Path(path)
-        was_enabled = gc.isenabled()
-        gc.disable()  # formatting allocates only strings; see run_plan
-        try:
+        with gc_paused():
             text = self.to_json()
-        finally:
-            if was_enabled:
-                gc.enable()
         write_atomic(p, text)
         return text
 
@@ -743,13 +738,8 @@ def run_plan(plan: Plan, scheduler: Scheduler | None = None,
 
     ``on_started`` is called (in the calling thread) once the actors have been started.
 
-    The cyclic garbage collector is paused for the run: recording allocates one small acyclic
-    tuple per event, and collecting them while the run goes would double the cost of an event
-    (bench/record.py). Steps cannot create reference cycles, so nothing piles up meanwhile."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    The cyclic garbage collector is paused for the run (see ``tracer._gc``): recording
+    allocates one small acyclic tuple per event. Steps cannot create reference cycles, so
+    nothing piles up meanwhile."""
+    with gc_paused():
         return Runner(plan, scheduler, on_started, start_method).run()
-    finally:
-        if was_enabled:
-            gc.enable()
