@@ -30,6 +30,8 @@ test: lint pytest
 bench: setup
 	$(BIN)/python bench/record.py
 	$(BIN)/python bench/watchdog.py
+	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/analyze.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
