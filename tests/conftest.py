@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +55,57 @@ def tracer_cli(*args: str, cwd: Path | None = None, timeout: float = 30,
     return subprocess.run([sys.executable, "-m", "tracer", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout, input=input_,
                           check=False)
+
+
+def by_seq(trace: dict[str, Any]) -> list[dict[str, Any]]:
+    return sorted(trace["events"], key=lambda e: e["seq"])
+
+
+def end_of(trace: dict[str, Any], actor: str) -> dict[str, Any]:
+    """The one `end` event of ``actor``."""
+    ends = events(trace, actor=actor, op="end")
+    assert len(ends) == 1, f"{actor} should end exactly once: {ends}"
+    return ends[0]
+
+
+def statuses(trace: dict[str, Any]) -> dict[str, str]:
+    return {a["name"]: a["status"] for a in trace["actors"]}
+
+
+def max_holders(trace: dict[str, Any], *targets: str) -> int:
+    """Walking events in seq order: acquire returns (ok) minus releases on ``targets``.
+
+    Sound because an acquire's return is logged after the real acquire and a release before
+    the real release: the count can only over-estimate the true number of holders. A
+    condition's ``wait`` gives its lock up (its call is logged before the real wait) and
+    takes it back before its return is logged."""
+    held = top = 0
+    for e in by_seq(trace):
+        if e.get("target") not in targets:
+            continue
+        op, phase, res = e["op"], e.get("phase"), e.get("result")
+        if (op == "acquire" and phase == "return" and res == "ok") or (
+                op == "wait" and phase == "return" and res in ("ok", "timeout")):
+            held += 1
+            top = max(top, held)
+        elif (op == "release" and "error" not in e) or (op == "wait" and phase == "call"):
+            held -= 1
+    return top
+
+
+def check_shape(trace: dict[str, Any]) -> None:
+    """seq is 0..N-1 in the file's order, ts never decreases, and every return has an
+    earlier call of the same actor, op and target (at most as many returns as calls)."""
+    evs = trace["events"]
+    assert [e["seq"] for e in evs] == list(range(len(evs)))
+    ts = [e["ts"] for e in evs]
+    assert all(a <= b for a, b in pairwise(ts))
+    open_calls: dict[tuple[Any, ...], int] = {}
+    for e in evs:
+        key = (e["actor"], e["op"], e.get("target"))
+        if e.get("phase") == "call":
+            open_calls[key] = open_calls.get(key, 0) + 1
+        elif e.get("phase") == "return":
+            assert open_calls.get(key, 0) > 0, f"return without an earlier call: {e}"
+            open_calls[key] -= 1
+            assert "result" in e

@@ -11,66 +11,29 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SCENARIOS, events, run_yaml, tracer_cli
-
-from tracer import load_scenario, run_plan
+from conftest import (
+    SCENARIOS,
+    by_seq,
+    check_shape,
+    end_of,
+    events,
+    max_holders,
+    run_yaml,
+    statuses,
+    tracer_cli,
+)
 
 # --------------------------------------------------------------------------------------------
 # helpers
 
 
-def by_seq(trace: dict[str, Any]) -> list[dict[str, Any]]:
-    return sorted(trace["events"], key=lambda e: e["seq"])
 
 
-def check_shape(trace: dict[str, Any]) -> None:
-    """seq is 0..N-1 in the file's order, ts never decreases, and every return has an
-    earlier call of the same actor, op and target."""
-    evs = trace["events"]
-    assert [e["seq"] for e in evs] == list(range(len(evs)))
-    ts = [e["ts"] for e in evs]
-    assert all(a <= b for a, b in pairwise(ts))
-    open_calls: dict[tuple[Any, ...], int] = {}
-    for e in evs:
-        key = (e["actor"], e["op"], e.get("target"))
-        if e.get("phase") == "call":
-            open_calls[key] = open_calls.get(key, 0) + 1
-        elif e.get("phase") == "return":
-            assert open_calls.get(key, 0) > 0, f"return without an earlier call: {e}"
-            open_calls[key] -= 1
-            assert "result" in e
 
-
-def max_holders(trace: dict[str, Any], target: str) -> int:
-    """Acquire returns (ok) minus releases on ``target``, in seq order (a condition's wait
-    gives the lock up at its call and has it back at its return)."""
-    held = top = 0
-    for e in by_seq(trace):
-        if e.get("target") != target:
-            continue
-        op, phase = e["op"], e.get("phase")
-        if (op == "acquire" and phase == "return" and e.get("result") == "ok") or (
-                op == "wait" and phase == "return" and e.get("result") in ("ok", "timeout")):
-            held += 1
-            top = max(top, held)
-        elif (op == "release" and "error" not in e) or (op == "wait" and phase == "call"):
-            held -= 1
-    return top
-
-
-def end_of(trace: dict[str, Any], actor: str) -> dict[str, Any]:
-    ends = events(trace, actor=actor, op="end")
-    assert len(ends) == 1, f"{actor} should end exactly once: {ends}"
-    return ends[0]
-
-
-def statuses(trace: dict[str, Any]) -> dict[str, str]:
-    return {a["name"]: a["status"] for a in trace["actors"]}
 
 
 def loop_threads() -> list[str]:
@@ -898,28 +861,6 @@ def test_asyncio_scenarios_are_bundled() -> None:
     assert {p.stem for p in AIO_SCENARIOS} >= {"asyncio_gather", "asyncio_deadlock",
                                                "asyncio_dining_philosophers"}
 
-
-@pytest.mark.timeout(30)
-@pytest.mark.parametrize("path", AIO_SCENARIOS, ids=lambda p: p.stem)
-def test_bundled_asyncio_scenario(path: Path) -> None:
-    import json
-
-    plan = load_scenario(path)
-    assert plan.scenario.name == path.stem
-    assert plan.scenario.description
-    assert plan.scenario.expect is not None
-    assert all(a.kind == "coroutine" for a in plan.actors)
-    result = run_plan(plan)
-    trace = json.loads(result.to_json())
-    check_shape(trace)
-    expect = plan.scenario.expect
-    if "deadlock" in expect:
-        assert result.status == "deadlock", result.detail
-    elif "stall" in expect:
-        assert result.status == "stall", result.detail
-    else:
-        assert result.status == "ok", result.detail
-    assert loop_threads() == []
 
 
 def test_gather_interleaves_beijing_and_shanghai() -> None:

@@ -7,6 +7,7 @@ Where an order between actors matters, scenarios enforce it with events, not sle
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import queue
 import signal
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, SCENARIOS, events, run_yaml, tracer_cli
+from conftest import ROOT, SCENARIOS, check_shape, events, run_yaml, tracer_cli
 
 from tracer import load_scenario, run_plan
 from tracer.analyze import analyze, parse_trace_data
@@ -517,15 +518,19 @@ def _bundled() -> list[Any]:
     return out
 
 
+@pytest.mark.timeout(30)
 @pytest.mark.parametrize("path", _bundled())
 def test_bundled_scenario_runs_as_expected(path: Path) -> None:
     plan = load_scenario(path)
+    assert plan.scenario.name == path.stem
+    assert plan.scenario.description
     expect = plan.scenario.expect
+    assert expect is not None, "every bundled scenario declares expect"
     result = run_plan(plan)
     trace = json.loads(result.to_json())
     assert trace["outcome"]["status"] == result.status
-    if expect is None:
-        return
+    check_shape(trace)
+    assert multiprocessing.active_children() == []
     if "deadlock" in expect:
         assert result.status == "deadlock", result.detail
     elif "stall" in expect:

@@ -11,42 +11,13 @@ import itertools
 from collections import defaultdict
 from typing import Any
 
-from conftest import events, run_yaml
+from conftest import by_seq, end_of, events, max_holders, run_yaml
 
 # --------------------------------------------------------------------------------------------
 # helpers
 
 
-def by_seq(trace: dict[str, Any]) -> list[dict[str, Any]]:
-    return sorted(trace["events"], key=lambda e: e["seq"])
 
-
-def max_holders(trace: dict[str, Any], *targets: str) -> int:
-    """Walking events in seq order: acquire returns (ok) minus releases on ``targets``.
-
-    Sound because an acquire's return is logged after the real acquire and a release before
-    the real release: the count can only over-estimate the true number of holders. A
-    condition's ``wait`` gives its lock up (its call is logged before the real wait) and
-    takes it back before its return is logged."""
-    held = 0
-    top = 0
-    for e in by_seq(trace):
-        if e.get("target") not in targets:
-            continue
-        op, phase, res = e["op"], e.get("phase"), e.get("result")
-        if (op == "acquire" and phase == "return" and res == "ok") or (
-                op == "wait" and phase == "return" and res in ("ok", "timeout")):
-            held += 1
-            top = max(top, held)
-        elif (op == "release" and "error" not in e) or (op == "wait" and phase == "call"):
-            held -= 1
-    return top
-
-
-def end_of(trace: dict[str, Any], actor: str) -> dict[str, Any]:
-    ends = events(trace, actor=actor, op="end")
-    assert len(ends) == 1, f"{actor} should end exactly once: {ends}"
-    return ends[0]
 
 
 def seq_of(e: dict[str, Any]) -> int:

@@ -15,14 +15,23 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SCENARIOS, events, run_yaml, tracer_cli
+from conftest import (
+    SCENARIOS,
+    by_seq,
+    check_shape,
+    end_of,
+    events,
+    max_holders,
+    run_yaml,
+    statuses,
+    tracer_cli,
+)
 
-from tracer import load_scenario, load_scenario_text, run_plan
+from tracer import load_scenario_text, run_plan
 from tracer.engine import RunResult
 
 # --------------------------------------------------------------------------------------------
@@ -34,9 +43,6 @@ def run_with(text: str, start_method: str | None = None) -> tuple[RunResult, dic
     result = run_plan(load_scenario_text(text, "<test>"), start_method=start_method)
     return result, json.loads(result.to_json())
 
-
-def by_seq(trace: dict[str, Any]) -> list[dict[str, Any]]:
-    return sorted(trace["events"], key=lambda e: e["seq"])
 
 
 def pid_alive(pid: int) -> bool:
@@ -64,53 +70,8 @@ def assert_no_process_left(trace: dict[str, Any]) -> None:
     assert alive == [], f"process actors still alive after the run: {alive}"
 
 
-def check_shape(trace: dict[str, Any]) -> None:
-    """seq is 0..N-1 in the file's order, ts never decreases, and every return has an
-    earlier call of the same actor, op and target (at most as many returns as calls)."""
-    evs = trace["events"]
-    assert [e["seq"] for e in evs] == list(range(len(evs)))
-    ts = [e["ts"] for e in evs]
-    assert all(a <= b for a, b in pairwise(ts))
-    open_calls: dict[tuple[Any, ...], int] = {}
-    for e in evs:
-        key = (e["actor"], e["op"], e.get("target"))
-        if e.get("phase") == "call":
-            open_calls[key] = open_calls.get(key, 0) + 1
-        elif e.get("phase") == "return":
-            assert open_calls.get(key, 0) > 0, f"return without an earlier call: {e}"
-            open_calls[key] -= 1
-            assert "result" in e
 
 
-def max_holders(trace: dict[str, Any], target: str) -> int:
-    """Walking events in seq order: acquire returns (ok) minus releases on ``target``.
-
-    An acquire's return is logged after the real acquire and a release before the real
-    release, so the count can only over-estimate the true number of holders. A condition's
-    ``wait`` gives its lock up (its call is logged before the real wait) and takes it back
-    before its return is logged."""
-    held = top = 0
-    for e in by_seq(trace):
-        if e.get("target") != target:
-            continue
-        op, phase = e["op"], e.get("phase")
-        if (op == "acquire" and phase == "return" and e.get("result") == "ok") or (
-                op == "wait" and phase == "return" and e.get("result") in ("ok", "timeout")):
-            held += 1
-            top = max(top, held)
-        elif op == "release" or (op == "wait" and phase == "call"):
-            held -= 1
-    return top
-
-
-def end_of(trace: dict[str, Any], actor: str) -> dict[str, Any]:
-    ends = events(trace, actor=actor, op="end")
-    assert len(ends) == 1, f"{actor} should end exactly once: {ends}"
-    return ends[0]
-
-
-def statuses(trace: dict[str, Any]) -> dict[str, str]:
-    return {a["name"]: a["status"] for a in trace["actors"]}
 
 
 @pytest.fixture(autouse=True)
@@ -1149,25 +1110,3 @@ def test_process_scenarios_are_bundled() -> None:
     assert {"process_function", "process_class", "process_queue_manager", "process_pipe",
             "process_manager_list_dict", "process_deadlock", "process_producer_consumer",
             "process_pool", "mixed_kinds"} <= names
-
-
-@pytest.mark.timeout(30)
-@pytest.mark.parametrize("path", PROCESS_SCENARIOS, ids=lambda p: p.stem)
-def test_bundled_process_scenario(path: Path) -> None:
-    plan = load_scenario(path)
-    assert plan.scenario.name == path.stem
-    assert plan.scenario.description
-    assert plan.scenario.expect is not None
-    assert any(a.kind == "process" for a in plan.actors)
-    result = run_plan(plan)
-    trace = json.loads(result.to_json())
-    check_shape(trace)
-    expect = plan.scenario.expect
-    if "deadlock" in expect:
-        assert result.status == "deadlock", result.detail
-    elif "stall" in expect:
-        assert result.status == "stall", result.detail
-    else:
-        assert result.status == "ok", result.detail
-        assert result.invariant_failures == []
-    assert_no_process_left(trace)
