@@ -36,7 +36,7 @@ from typing import Any
 
 from tracer.engine import _prims as P
 from tracer.engine._compile import Compiler
-from tracer.engine._seam import Abort, ActorCtx, ActorFailure, ActorReturn, Runtime, Tag
+from tracer.engine._seam import Abort, ActorCtx, ActorFailure, Runtime, Tag, ending
 from tracer.scenario import plan_from_mapping
 
 START_METHODS = ("forkserver", "spawn", "fork")
@@ -370,22 +370,16 @@ def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim]
     except Exception as exc:  # tell the parent why, instead of a traceback on stderr
         return "error", (f"internal error in tracer while starting {name}: "
                          f"{type(exc).__name__}: {exc}"), []
-    result: str | None = "ok"
-    error: str | None = None
     ctx.pid = os.getpid()
     ctx.tid = threading.get_native_id()
+    raised: BaseException | None = None
     try:
         ctx.state = "running"
         ctx.emit(rt.tag(name, "start"), None)
         program(ctx)
-    except ActorReturn:
-        pass
-    except ActorFailure as exc:
-        result, error = "error", str(exc)
-    except Abort:
-        result = None
-    except Exception as exc:  # a bug of ours: end this actor, not the run
-        result, error = "error", f"internal error in tracer: {type(exc).__name__}: {exc}"
+    except (Exception, Abort) as exc:
+        raised = exc
+    result, error = ending(raised)
     if result is not None:
         try:
             ctx.emit(rt.tag(name, "end", None, None, result), {"error": error} if error else None)

@@ -49,10 +49,10 @@ from tracer.engine._seam import (
     Abort,
     ActorCtx,
     ActorFailure,
-    ActorReturn,
     Record,
     Runtime,
     Scheduler,
+    ending,
     wait_loop,
 )
 from tracer.scenario import Plan
@@ -392,37 +392,23 @@ class Runner:
 
     def _main(self, ctx: ActorCtx, pool: P.Pool | None) -> None:
         """The body of a thread actor (or of a thread pool task)."""
-        result: str | None = "ok"
-        error: str | None = None
+        raised: BaseException | None = None
         try:
             self._begin(ctx, pool)
             self.programs[ctx.name](ctx)
-        except ActorReturn:
-            pass
-        except ActorFailure as exc:
-            result, error = "error", str(exc)
-        except Abort:
-            result = None
-        except Exception as exc:  # a bug of ours must not hang the run: end this actor
-            result, error = "error", f"internal error in tracer: {type(exc).__name__}: {exc}"
-        self._finish(ctx, result, error, pool)
+        except (Exception, Abort) as exc:
+            raised = exc
+        self._finish(ctx, *ending(raised), pool)
 
     async def _amain(self, ctx: ActorCtx) -> None:
         """The body of a coroutine actor: the same, with cancellation as the abort."""
-        result: str | None = "ok"
-        error: str | None = None
+        raised: BaseException | None = None
         try:
             self._begin(ctx, None)
             await self.programs[ctx.name](ctx)  # type: ignore[misc]
-        except ActorReturn:
-            pass
-        except ActorFailure as exc:
-            result, error = "error", str(exc)
-        except (Abort, asyncio.CancelledError):
-            result = None
-        except Exception as exc:
-            result, error = "error", f"internal error in tracer: {type(exc).__name__}: {exc}"
-        self._finish(ctx, result, error, None)
+        except (Exception, Abort, asyncio.CancelledError) as exc:
+            raised = exc
+        self._finish(ctx, *ending(raised), None)
 
     def _finish(self, ctx: ActorCtx, result: str | None, error: str | None,
                 pool: P.Pool | None) -> None:

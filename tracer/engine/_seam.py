@@ -18,6 +18,7 @@ who holds it. A scheduler may sit behind the seam (replay, exploration): ``run``
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import time
@@ -41,6 +42,19 @@ class ActorFailure(Exception):
 
 class ActorReturn(Exception):
     """A ``return`` step: end this actor now (``with`` blocks still release)."""
+
+
+def ending(exc: BaseException | None) -> tuple[str | None, str | None]:
+    """How an actor's program ended, from what it raised (None: it ran to its end): the
+    result of its `end` event (None when the run was closed under it) and its error."""
+    if exc is None or isinstance(exc, ActorReturn):
+        return "ok", None
+    if isinstance(exc, ActorFailure):
+        return "error", str(exc)
+    if isinstance(exc, (Abort, asyncio.CancelledError)):
+        return None, None
+    # a bug of ours must not hang or crash the run: it ends this actor, and says so
+    return "error", f"internal error in tracer: {type(exc).__name__}: {exc}"
 
 
 def _js(value: str) -> str:
