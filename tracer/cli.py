@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+from pydantic import ValidationError
 
 from tracer import __version__
 from tracer.analyze import Report, load_trace_data, parse_trace_data, render_profile
 from tracer.analyze import analyze as analyze_trace
 from tracer.engine import RunResult, UnsupportedScenario, run_plan
+from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome
 from tracer.render.report import render_text
-from tracer.scenario import Plan, ScenarioError, load_scenario
+from tracer.scenario import Plan, ScenarioError, load_scenario, plan_from_mapping
 from tracer.trace import TraceError, default_trace_path, load_trace
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -183,6 +185,62 @@ def analyze(trace: str, fmt: str, graphs_dir: str | None, no_graphs: bool,
         for line in render_text(report, render_profile(report.profile)):
             click.echo(line)
     if report.findings:
+        sys.exit(EXIT_PROBLEM)
+
+
+@cli.command()
+@click.argument("trace", type=click.Path(dir_okay=False, path_type=str))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str),
+              help="Where to write the replay's trace (default: beside TRACE, .replay.json).")
+@click.option("--real-time", is_flag=True, help="Keep the sleeps (by default they take no time).")
+@click.option("--until", "until", type=click.IntRange(min=0),
+              help="Stop after event SEQ: write the trace so far and the wait-for graph.")
+def replay(trace: str, output: str | None, real_time: bool, until: int | None) -> None:
+    """Re-execute TRACE in exactly its recorded order and compare (exit 0 identical, 1 a
+    divergence or a replayed deadlock/stall, 2 bad input)."""
+    try:
+        data = load_trace_data(trace)
+    except TraceError as exc:
+        _fail(str(exc))
+    try:
+        plan = plan_from_mapping(data.scenario, f"{trace} (its scenario)")
+    except ScenarioError as exc:
+        _fail(f"the scenario inside {trace} no longer validates:\n{exc}")
+    except ValidationError as exc:
+        _fail(f"the scenario inside {trace} no longer validates: "
+              f"{exc.errors(include_url=False)[0]['msg']}")
+    others = sorted({a.kind for a in plan.actors} - {"thread"})
+    if others:
+        _fail(f"{trace}: replay runs thread actors in this version of tracer; this trace has "
+              f"{' and '.join(others)} actors")
+    if until is not None and until >= len(data.events):
+        _fail(f"{trace}: --until {until}, but the trace has events 0 to {len(data.events) - 1}")
+    scheduler = ReplayScheduler(recorded_steps(data.events), until, real_time)
+    result = run_plan(plan, scheduler, mode="replay")
+    src = Path(trace)
+    out = Path(output) if output else src.with_name(f"{src.stem}.replay.json")
+    try:
+        text = result.write(out)
+    except OSError as exc:
+        _fail(f"cannot write the replay's trace to {out}: {exc.strerror or exc}")
+    replayed = parse_trace_data(text, str(out))
+    click.echo(f"replay trace: {out}")
+    if scheduler.divergence is not None:
+        click.echo(scheduler.divergence.message())
+        sys.exit(EXIT_PROBLEM)
+    diff = first_difference(data.events, replayed.events, until)
+    if diff is not None:
+        click.echo(f"diverged: {diff}")
+        sys.exit(EXIT_PROBLEM)
+    n = sum(1 for e in replayed.events if e.get("actor") is not None)
+    click.echo(f"replayed {n} events, identical ({result.status}"
+               f"{': ' + result.detail if result.status != 'ok' else ''})")
+    if until is not None:
+        report = analyze_trace(replayed, out.parent, stem=out.stem)
+        for kind, graph in sorted(report.graphs.items()):
+            click.echo(f"graph ({kind.replace('_', '-')}): {graph}")
+        return
+    if result.status != "ok":
         sys.exit(EXIT_PROBLEM)
 
 

@@ -330,10 +330,13 @@ class Compiler:
         ok = self.rt.tag(self.actor, "sleep", None, "return", "ok")
         payload = {"value": seconds}
         abort = self.rt.abort_event
+        scheduler = self.rt.scheduler
 
         def sleep(a: ActorCtx) -> None:
             a.emit(call, payload)
-            if abort.wait(seconds):
+            if scheduler is not None:
+                scheduler.sleep(a, seconds)
+            elif abort.wait(seconds):
                 raise Abort
             a.emit(ok, None)
         return sleep

@@ -147,6 +147,9 @@ class Runner:
         self.plan = plan
         self.on_started = on_started
         self.rt = Runtime(scheduler)
+        self.scheduler = scheduler
+        if scheduler is not None:
+            scheduler.attach(self.rt)
         self.mp: Any = None
         self.mem: Shared | None = None
         self.manager: Any = None
@@ -532,6 +535,11 @@ class Runner:
             while True:
                 if self.collector is not None:
                     self._reap()
+                if rt.closed:  # the scheduler ended the run (a replay's divergence, --until)
+                    ended = getattr(self.scheduler, "outcome", lambda: None)()
+                    if ended is not None:
+                        status, detail = ended
+                    break
                 if self._finished():
                     break
                 if time.monotonic() >= deadline:
@@ -743,7 +751,7 @@ def _alive(pid: int) -> bool:
 
 def run_plan(plan: Plan, scheduler: Scheduler | None = None,
              on_started: Callable[[], object] | None = None,
-             start_method: str | None = None) -> RunResult:
+             start_method: str | None = None, mode: str = "run") -> RunResult:
     """Run ``plan`` on real primitives; returns when every actor thread has finished.
 
     ``on_started`` is called (in the calling thread) once the actors have been started.
@@ -752,4 +760,6 @@ def run_plan(plan: Plan, scheduler: Scheduler | None = None,
     allocates one small acyclic tuple per event. Steps cannot create reference cycles, so
     nothing piles up meanwhile."""
     with gc_paused():
-        return Runner(plan, scheduler, on_started, start_method).run()
+        result = Runner(plan, scheduler, on_started, start_method).run()
+    result.mode = mode
+    return result

@@ -92,8 +92,19 @@ class Scheduler(Protocol):
     ``tracer run`` uses no scheduler (every actor goes as fast as the OS lets it); replay and
     exploration implement this protocol."""
 
+    def attach(self, rt: Runtime) -> None:
+        """Called once, before any actor starts."""
+
     def turn(self, actor: ActorCtx, tag: Tag) -> None:
         """Block the calling actor until ``tag`` may be recorded and performed."""
+
+    def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
+              timeout: float | None) -> bool:
+        """Stand in for a real blocking call (see :func:`wait_loop`): return whether it
+        succeeded, when the scheduler says it returns."""
+
+    def sleep(self, actor: ActorCtx, seconds: float) -> None:
+        """Stand in for a sleep (a scheduling point, not wall-clock time)."""
 
 
 class Runtime:
@@ -205,6 +216,8 @@ def wait_loop(a: ActorCtx, attempt: Callable[[float], bool], timeout: float | No
     """Call ``attempt(t)`` (a real blocking call with a timeout) until it succeeds, the step's
     own timeout passes (False), or the run is aborted (Abort)."""
     rt = a.rt
+    if rt.scheduler is not None:
+        return rt.scheduler.block(a, attempt, timeout)
     if timeout is None:
         while True:
             if rt.closed:

@@ -1,0 +1,233 @@
+"""Replay: a scheduler that admits each actor's operations in a recorded order.
+
+Every instrumented operation asks the scheduler for its turn before it is recorded and
+performed (``Scheduler.turn``, called by the seam). The replay scheduler holds the recorded
+sequence of actor events and lets an actor through only when its operation is the next one
+in the recording. A blocking call is split the same way as in the trace: its ``call`` is
+admitted at its turn, then the actor waits (without blocking in the real primitive) until the
+recording says the call returns, and only then performs the real operation, which must
+succeed at once, since every operation that enabled it in the recording has been performed.
+Sleeps take no time (``--real-time`` keeps them). So the real primitives do the real work, in
+exactly the recorded order, and a recorded deadlock forms again, where the watchdog sees it.
+
+When the actor whose turn it is does not come (the trace was edited, or the scenario
+changed), the replay stops after ``patience`` seconds with a divergence: what the recording
+expected, and which actors were waiting for their turn.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tracer.engine._seam import Abort, ActorCtx, Runtime, Tag
+
+PATIENCE = 2.0  # seconds without progress before a replay is declared divergent
+LAG = 1.0  # seconds a replayed operation may take to become possible (a release is logged
+#            before it happens, so the operation it enabled may find it not done yet)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One recorded actor event, as the replay compares it."""
+
+    seq: int
+    actor: str
+    op: str
+    target: str | None
+    phase: str | None
+    result: str | None
+
+    def what(self) -> str:
+        """The operation, without the actor: 'acquire B (return, ok)'."""
+        what = f"{self.op} {self.target}" if self.target else self.op
+        if self.phase:
+            what += f" ({self.phase}{', ' + self.result if self.result else ''})"
+        elif self.result:
+            what += f" ({self.result})"
+        return what
+
+    def describe(self) -> str:
+        return f"seq {self.seq}: {self.actor} {self.what()}"
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Where a replay left the recording."""
+
+    seq: int
+    expected: str
+    got: str
+    waiting: tuple[str, ...]
+
+    def message(self) -> str:
+        who = ", ".join(self.waiting) or "none"
+        return (f"diverged at seq {self.seq}: the recording expected {self.expected}, but "
+                f"{self.got}; actors waiting for their turn: {who}")
+
+
+def recorded_steps(events: Sequence[Any]) -> list[Step]:
+    """The actor events of a trace, in order (the engine's own events are not replayed)."""
+    out = []
+    for e in events:
+        actor = e.get("actor")
+        if actor is None or (e.get("op") == "end" and e.get("result") == "abandoned"):
+            continue
+        out.append(Step(int(e.get("seq")), actor, e.get("op"), e.get("target"), e.get("phase"),
+                        e.get("result")))
+    return out
+
+
+class ReplayScheduler:
+    """Admits operations in the order of ``steps``; see the module's docstring."""
+
+    def __init__(self, steps: list[Step], until: int | None = None, real_time: bool = False,
+                 patience: float = PATIENCE) -> None:
+        self.steps = steps
+        self.until = until
+        self.real_time = real_time
+        self.patience = patience
+        self.pos = 0
+        self.cond = threading.Condition()
+        self.divergence: Divergence | None = None
+        self.stopped_at: int | None = None  # the seq --until stopped after
+        self.waiting: dict[str, str] = {}  # actor -> what it asks for, while it waits
+        self.sleeping: set[str] = set()  # actors in a --real-time sleep
+        self.rt: Runtime | None = None
+        self.last_progress = time.monotonic()
+
+    def attach(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    # --- the protocol
+    def turn(self, actor: ActorCtx, tag: Tag) -> None:
+        got = Step(-1, actor.name, tag.op, tag.target, tag.phase, tag.result)
+        with self.cond:
+            self._wait_for(actor, got.what())
+            exp = self.steps[self.pos]
+            if (exp.op, exp.target, exp.phase, exp.result) != (tag.op, tag.target, tag.phase,
+                                                                tag.result):
+                self._diverge(exp, f"{actor.name} did {got.what()}")
+            self.pos += 1
+            self.last_progress = time.monotonic()
+            if self.until is not None and exp.seq >= self.until:
+                self.stopped_at = exp.seq  # this event is recorded; nothing after it
+            self.cond.notify_all()
+
+    def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
+              timeout: float | None) -> bool:
+        with self.cond:
+            self._wait_for(actor, "to return from its blocking call", returns=True)
+            exp = self.steps[self.pos]
+        if exp.phase != "return":
+            with self.cond:
+                self._diverge(exp, f"{actor.name} is still inside a blocking call")
+        if exp.result != "ok":
+            return False  # timed out or failed in the recording: the same now
+        deadline = time.monotonic() + LAG
+        while not attempt(0.005):
+            if self._closed():
+                raise Abort
+            if time.monotonic() > deadline:
+                with self.cond:
+                    self._diverge(exp, f"{actor.name}'s {exp.op} {exp.target or ''} cannot "
+                                       "succeed now (what enabled it in the recording did "
+                                       "not happen)")
+        return True
+
+    def sleep(self, actor: ActorCtx, seconds: float) -> None:
+        if not self.real_time or self.rt is None:
+            return
+        with self.cond:
+            self.sleeping.add(actor.name)
+        try:
+            if self.rt.abort_event.wait(seconds):
+                raise Abort
+        finally:
+            with self.cond:
+                self.sleeping.discard(actor.name)
+                self.last_progress = time.monotonic()
+
+    # --- helpers (called with self.cond held)
+    def _closed(self) -> bool:
+        return self.rt is not None and self.rt.closed
+
+    def _wait_for(self, actor: ActorCtx, what: str, returns: bool = False) -> None:
+        """Wait until the next recorded step is ``actor``'s; Abort if the run closes."""
+        self.waiting[actor.name] = what
+        try:
+            while True:
+                if self.stopped_at is not None:
+                    self._close()
+                if self._closed():
+                    raise Abort
+                if self.pos < len(self.steps) and self.steps[self.pos].actor == actor.name:
+                    return
+                if self.pos >= len(self.steps):
+                    # the recording ends here (a deadlock, a stall, a timeout): wait to be
+                    # stopped by the watchdog or the timeout, as the recorded run was
+                    self.cond.wait(0.05)
+                    continue
+                if time.monotonic() - self.last_progress > self.patience and \
+                        not self._others_busy():
+                    exp = self.steps[self.pos]
+                    self._diverge(exp, f"{exp.actor} did not come to do it within "
+                                       f"{self.patience:g} s")
+                self.cond.wait(0.05)
+        finally:
+            self.waiting.pop(actor.name, None)
+
+    def _others_busy(self) -> bool:
+        """Whether the actor whose turn it is is still on its way: in a --real-time sleep."""
+        return self.pos < len(self.steps) and self.steps[self.pos].actor in self.sleeping
+
+    def outcome(self) -> tuple[str, str] | None:
+        """How the run ended, when the replay ended it."""
+        if self.divergence is not None:
+            return "error", f"replay {self.divergence.message()}"
+        if self.stopped_at is not None:
+            return "interrupted", f"replay stopped after seq {self.stopped_at} (--until)"
+        return None
+
+    def _diverge(self, exp: Step, got: str) -> None:
+        if self.divergence is None:
+            self.divergence = Divergence(exp.seq, exp.describe(), got,
+                                         tuple(sorted(self.waiting)))
+        self._close()
+        raise Abort
+
+    def _close(self) -> None:
+        if self.rt is not None:
+            self.rt.close()
+        self.cond.notify_all()
+
+
+_COMPARED = ("actor", "op", "target", "phase", "result", "item", "value")
+
+
+def first_difference(recorded: Sequence[Any], replayed: Sequence[Any],
+                     upto: int | None = None) -> str | None:
+    """The first actor event where two traces differ (actor, op, target, phase, result, item,
+    value), as a sentence; None when they are the same operation sequence."""
+    a = [e for e in recorded if e.get("actor") is not None and e.get("result") != "abandoned"
+         and (upto is None or int(e.get("seq")) <= upto)]
+    b = [e for e in replayed if e.get("actor") is not None and e.get("result") != "abandoned"]
+    for x, y in zip(a, b, strict=False):  # a length difference is reported below
+        fx = tuple(x.get(k) for k in _COMPARED)
+        fy = tuple(y.get(k) for k in _COMPARED)
+        if fx != fy:
+            return (f"at seq {x.get('seq')} the recording has {_show(fx)}, the replay has "
+                    f"{_show(fy)} (seq {y.get('seq')})")
+    if len(a) != len(b):
+        longer, what = (a, "the recording") if len(a) > len(b) else (b, "the replay")
+        extra = longer[min(len(a), len(b))]
+        return (f"{what} goes on after the other ends: seq {extra.get('seq')} "
+                f"{_show(tuple(extra.get(k) for k in _COMPARED))}")
+    return None
+
+
+def _show(fields: tuple[Any, ...]) -> str:
+    return " ".join(f"{k}={v!r}" for k, v in zip(_COMPARED, fields, strict=True) if v is not None)
