@@ -32,6 +32,7 @@ bench: setup
 	$(BIN)/python bench/watchdog.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/analyze.py
+	$(BIN)/python bench/replay.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

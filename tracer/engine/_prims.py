@@ -93,14 +93,17 @@ class LockLike(Prim):
         emit = a.emit
         seq = emit(t.call, None)
         real = res.real
-        if real.acquire(False):  # the uncontended case costs no more than this
+        # the uncontended case costs no more than this; under a scheduler (replay) the real
+        # acquisition happens when the recording says the call returns, never before
+        free_run = a.rt.scheduler is None
+        if free_run and real.acquire(False):
             ok = True
-        elif not blocking:
+        elif free_run and not blocking:
             ok = False
         else:
             # tell the watchdog before blocking; cleared before the return is recorded
             a.waiting = (self, "acquire", timeout is not None, seq, 0)
-            ok = wait_loop(a, partial(real.acquire, True), timeout)
+            ok = wait_loop(a, partial(real.acquire, True), timeout if blocking else 0.0)
             a.waiting = None
         if ok:
             h = res.holders
@@ -359,20 +362,19 @@ class Queue(Prim):
             blocking: bool) -> None:
         a.block(self, "put", timeout if blocking else 0.0, t.call, {"item": item})
         real = self.real
-        try:
-            real.put_nowait(item)
+
+        def attempt(s: float) -> bool:
+            try:
+                real.put(item, True, s) if s > 0 else real.put_nowait(item)
+            except queue_mod.Full:
+                return False
+            return True
+        if a.rt.scheduler is not None:  # replay: the put happens when the recording says
+            ok = wait_loop(a, attempt, timeout if blocking else 0.0)
+        elif attempt(0):
             ok = True
-        except queue_mod.Full:
-            if blocking:
-                def attempt(s: float) -> bool:
-                    try:
-                        real.put(item, True, s)
-                    except queue_mod.Full:
-                        return False
-                    return True
-                ok = wait_loop(a, attempt, timeout)
-            else:
-                ok = False
+        else:
+            ok = wait_loop(a, attempt, timeout) if blocking else False
         if ok:
             self.puts.add(a.name)
         a.waiting = None
@@ -382,17 +384,17 @@ class Queue(Prim):
         a.block(self, "get", timeout if blocking else 0.0, t.call)
         real = self.real
         box: list[Any] = []
-        try:
-            box.append(real.get_nowait())
-        except queue_mod.Empty:
-            if blocking:
-                def attempt(s: float) -> bool:
-                    try:
-                        box.append(real.get(True, s))
-                    except queue_mod.Empty:
-                        return False
-                    return True
-                wait_loop(a, attempt, timeout)
+
+        def attempt(s: float) -> bool:
+            try:
+                box.append(real.get(True, s) if s > 0 else real.get_nowait())
+            except queue_mod.Empty:
+                return False
+            return True
+        if a.rt.scheduler is not None:  # replay: the get happens when the recording says
+            wait_loop(a, attempt, timeout if blocking else 0.0)
+        elif not attempt(0) and blocking:
+            wait_loop(a, attempt, timeout)
         if box:
             self.gets.add(a.name)
         a.waiting = None
