@@ -30,7 +30,8 @@ def replay_in_process(trace: Path) -> tuple[str, str | None, dict[str, object]]:
     """Replay ``trace``; (status, first difference or divergence, replayed trace)."""
     data = parse_trace_data(trace.read_bytes(), str(trace))
     plan = load_scenario_text(json.dumps(data.scenario), "embedded")
-    sched = ReplayScheduler(recorded_steps(data.events))
+    processes = any(a.kind == "process" for a in plan.actors)
+    sched = ReplayScheduler(recorded_steps(data.events), patience=10.0 if processes else 2.0)
     result = run_plan(plan, sched, mode="replay")
     text = result.to_json()
     replayed = parse_trace_data(text)
@@ -41,6 +42,10 @@ def replay_in_process(trace: Path) -> tuple[str, str | None, dict[str, object]]:
 
 THREAD_SCENARIOS = [p for p in sorted(SCENARIOS.glob("*.yaml"))
                     if all(a.kind == "thread" for a in load_scenario(p).actors)]
+PROCESS_SCENARIOS = [p for p in sorted(SCENARIOS.glob("*.yaml"))
+                     if any(a.kind == "process" for a in load_scenario(p).actors)
+                     and not any(a.kind == "coroutine" or a.pool for a in
+                                 load_scenario(p).actors)]
 
 
 @pytest.mark.timeout(60)
@@ -56,9 +61,24 @@ def test_every_thread_scenario_replays_to_the_same_operations(path: Path,
     assert replayed["final"] == recorded["final"]
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", PROCESS_SCENARIOS, ids=lambda p: p.stem)
+def test_process_scenarios_replay_to_the_same_operations(path: Path, tmp_path: Path) -> None:
+    trace = record(path, tmp_path)
+    recorded = json.loads(trace.read_text(encoding="utf-8"))
+    status, diff, replayed = replay_in_process(trace)
+    assert diff is None, diff
+    assert status == recorded["outcome"]["status"]
+    assert replayed["final"] == recorded["final"]
+    import multiprocessing
+    assert multiprocessing.active_children() == []
+
+
 @pytest.mark.timeout(120)
-def test_a_recorded_deadlock_comes_back_20_times_out_of_20(tmp_path: Path) -> None:
-    trace = record(SCENARIOS / "deadlock.yaml", tmp_path)
+@pytest.mark.parametrize("scenario", ["deadlock", "process_deadlock"])
+def test_a_recorded_deadlock_comes_back_20_times_out_of_20(scenario: str,
+                                                           tmp_path: Path) -> None:
+    trace = record(SCENARIOS / f"{scenario}.yaml", tmp_path)
     recorded = json.loads(trace.read_text(encoding="utf-8"))
     assert recorded["outcome"]["status"] == "deadlock"
     for _ in range(20):
@@ -182,8 +202,13 @@ def test_bad_traces_are_refused_with_exit_2(tmp_path: Path, mutate: object,
     assert "Traceback" not in r.stdout + r.stderr
 
 
-def test_process_and_coroutine_traces_are_not_replayed_yet(tmp_path: Path) -> None:
-    trace = record(SCENARIOS / "asyncio_deadlock.yaml", tmp_path)
+@pytest.mark.parametrize(("scenario", "expected"), [
+    ("asyncio_deadlock", "this trace has coroutine actors"),
+    ("process_pool", "does not run process pools"),
+])
+def test_coroutine_and_process_pool_traces_are_not_replayed_yet(
+        scenario: str, expected: str, tmp_path: Path) -> None:
+    trace = record(SCENARIOS / f"{scenario}.yaml", tmp_path)
     r = tracer_cli("replay", str(trace), cwd=tmp_path)
     assert r.returncode == 2
-    assert "replay runs thread actors" in r.stderr
+    assert expected in r.stderr

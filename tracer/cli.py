@@ -209,13 +209,17 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
     except ValidationError as exc:
         _fail(f"the scenario inside {trace} no longer validates: "
               f"{exc.errors(include_url=False)[0]['msg']}")
-    others = sorted({a.kind for a in plan.actors} - {"thread"})
-    if others:
-        _fail(f"{trace}: replay runs thread actors in this version of tracer; this trace has "
-              f"{' and '.join(others)} actors")
+    kinds = {a.kind for a in plan.actors}
+    if "coroutine" in kinds:
+        _fail(f"{trace}: replay runs thread and process actors in this version of tracer; "
+              "this trace has coroutine actors")
+    if any(a.pool and a.kind == "process" for a in plan.actors):
+        _fail(f"{trace}: replay does not run process pools in this version of tracer")
     if until is not None and until >= len(data.events):
         _fail(f"{trace}: --until {until}, but the trace has events 0 to {len(data.events) - 1}")
-    scheduler = ReplayScheduler(recorded_steps(data.events), until, real_time)
+    # children take a while to start (forkserver, spawn): give them time before a divergence
+    patience = 10.0 if "process" in kinds else 2.0
+    scheduler = ReplayScheduler(recorded_steps(data.events), until, real_time, patience)
     result = run_plan(plan, scheduler, mode="replay")
     src = Path(trace)
     out = Path(output) if output else src.with_name(f"{src.stem}.replay.json")

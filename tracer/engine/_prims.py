@@ -369,8 +369,10 @@ class Queue(Prim):
             except queue_mod.Full:
                 return False
             return True
-        if a.rt.scheduler is not None:  # replay: the put happens when the recording says
-            ok = wait_loop(a, attempt, timeout if blocking else 0.0)
+        if a.rt.scheduler is not None:
+            # replay: a put that can go in now does (its hand-off is recorded at its call, and
+            # a get recorded before its return may need the item); else at its return
+            ok = attempt(0) or wait_loop(a, attempt, timeout if blocking else 0.0)
         elif attempt(0):
             ok = True
         else:
@@ -391,8 +393,11 @@ class Queue(Prim):
             except queue_mod.Empty:
                 return False
             return True
-        if a.rt.scheduler is not None:  # replay: the get happens when the recording says
-            wait_loop(a, attempt, timeout if blocking else 0.0)
+        if a.rt.scheduler is not None:
+            # replay: an item there now is taken now (a put recorded before this get's return
+            # may need its room); else when the recording says the get returns
+            if not attempt(0):
+                wait_loop(a, attempt, timeout if blocking else 0.0)
         elif not attempt(0) and blocking:
             wait_loop(a, attempt, timeout)
         if box:

@@ -36,6 +36,7 @@ from typing import Any
 
 from tracer.engine import _prims as P
 from tracer.engine._compile import Compiler
+from tracer.engine._replay import RemoteScheduler
 from tracer.engine._seam import Abort, ActorCtx, ActorFailure, Runtime, Tag, ending
 from tracer.scenario import plan_from_mapping
 
@@ -153,9 +154,11 @@ def share_counts(prim: P.Prim, shared: Shared) -> None:
 class ChildRuntime(Runtime):
     """A child's runtime: seq and the abort flag are the run's shared ones."""
 
-    def __init__(self, shared: Shared, t0: float) -> None:
+    def __init__(self, shared: Shared, t0: float, scheduler: Any = None) -> None:
         self.shared = shared
-        super().__init__(None)
+        super().__init__(scheduler)
+        if scheduler is not None:
+            scheduler.attach(self)
         self.seq = shared.seq  # type: ignore[assignment]
         self.t0 = t0
         self.shared = shared
@@ -271,9 +274,15 @@ class ProcActorCtx(ActorCtx):
 
     # --- recording in the child
     def _emit_proc(self, tag: Tag, payload: dict[str, Any] | None = None) -> int:
-        if self.rt.closed:
+        rt = self.rt
+        if rt.closed:
             raise Abort
-        seq = self._next()
+        if rt.scheduler is not None:  # a replay: the parent's scheduler gives turns and seqs
+            seq = rt.scheduler.turn(self, tag)
+            if rt.closed:
+                raise Abort
+        else:
+            seq = self._next()
         self.buf.append((seq, self._clock(), tag, payload))
         self.board[self.row + PROGRESS] += 1
         if len(self.buf) >= FLUSH_EVERY:
@@ -355,12 +364,13 @@ Batch = list[tuple[int, float, tuple[Any, ...], Any]]
 
 def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim],
                    shared_vars: Any, shared: Shared, conn: Connection | None, t0: float,
+                   sched_conn: Connection | None = None,
                    ) -> tuple[str | None, str | None, Batch]:
     """Run one process actor in this (child) process: its result, its error, and the events
     not yet shipped over ``conn`` (all of them when there is no ``conn``: a pool task)."""
     try:
         plan = plan_from_mapping(scenario)
-        rt = ChildRuntime(shared, t0)
+        rt = ChildRuntime(shared, t0, RemoteScheduler(sched_conn) if sched_conn else None)
         ap = plan.actor(name)
         ctx = ProcActorCtx(rt, name, ap.daemon, shared, prims)
         ctx.conn = conn
@@ -398,10 +408,12 @@ def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim]
 
 
 def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], shared_vars: Any,
-               shared: Shared, conn: Connection, t0: float) -> None:
-    """Entry point of a process actor's child process."""
+               shared: Shared, conn: Connection, t0: float,
+               sched_conn: Connection | None = None) -> None:
+    """Entry point of a process actor's child process (``sched_conn``: a replay's turns)."""
     ignore_sigint()
-    result, error, _ = run_actor_here(scenario, name, prims, shared_vars, shared, conn, t0)
+    result, error, _ = run_actor_here(scenario, name, prims, shared_vars, shared, conn, t0,
+                                      sched_conn)
     try:
         conn.send(("result", result, error))
     except (OSError, ValueError):

@@ -69,6 +69,18 @@ class Divergence:
                 f"{self.got}; actors waiting for their turn: {who}")
 
 
+def attempt_within(attempt: Callable[[float], bool], lag: float,
+                   closed: Callable[[], bool]) -> bool:
+    """Try a real operation until it succeeds or ``lag`` seconds pass (Abort if closed)."""
+    deadline = time.monotonic() + lag
+    while not attempt(0.005):
+        if closed():
+            raise Abort
+        if time.monotonic() > deadline:
+            return False
+    return True
+
+
 def recorded_steps(events: Sequence[Any]) -> list[Step]:
     """The actor events of a trace, in order (the engine's own events are not replayed)."""
     out = []
@@ -103,7 +115,7 @@ class ReplayScheduler:
         self.rt = rt
 
     # --- the protocol
-    def turn(self, actor: ActorCtx, tag: Tag) -> None:
+    def turn(self, actor: ActorCtx, tag: Tag) -> int:
         got = Step(-1, actor.name, tag.op, tag.target, tag.phase, tag.result)
         with self.cond:
             self._wait_for(actor, got.what())
@@ -112,31 +124,38 @@ class ReplayScheduler:
                                                                 tag.result):
                 self._diverge(exp, f"{actor.name} did {got.what()}")
             self.pos += 1
+            assert self.rt is not None
+            seq = next(self.rt.seq)  # under the lock: seqs follow the turns
             self.last_progress = time.monotonic()
             if self.until is not None and exp.seq >= self.until:
                 self.stopped_at = exp.seq  # this event is recorded; nothing after it
             self.cond.notify_all()
+            return seq
 
     def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
               timeout: float | None) -> bool:
+        if not self.wait_return(actor):
+            return False  # timed out or failed in the recording: the same now
+        if not attempt_within(attempt, LAG, self._closed):
+            self.cannot(actor)
+        return True
+
+    def wait_return(self, actor: Any) -> bool:
+        """Wait until the recording says ``actor``'s blocking call returns; whether it
+        returned ok (its real operation must then succeed)."""
         with self.cond:
             self._wait_for(actor, "to return from its blocking call", returns=True)
             exp = self.steps[self.pos]
-        if exp.phase != "return":
-            with self.cond:
+            if exp.phase != "return":
                 self._diverge(exp, f"{actor.name} is still inside a blocking call")
-        if exp.result != "ok":
-            return False  # timed out or failed in the recording: the same now
-        deadline = time.monotonic() + LAG
-        while not attempt(0.005):
-            if self._closed():
-                raise Abort
-            if time.monotonic() > deadline:
-                with self.cond:
-                    self._diverge(exp, f"{actor.name}'s {exp.op} {exp.target or ''} cannot "
-                                       "succeed now (what enabled it in the recording did "
-                                       "not happen)")
-        return True
+            return exp.result == "ok"
+
+    def cannot(self, actor: Any) -> None:
+        """The real operation of ``actor``'s recorded return did not become possible."""
+        with self.cond:
+            exp = self.steps[self.pos]
+            self._diverge(exp, f"{actor.name}'s {exp.op} {exp.target or ''} cannot succeed "
+                               "now (what enabled it in the recording did not happen)")
 
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
         if not self.real_time or self.rt is None:
@@ -155,7 +174,7 @@ class ReplayScheduler:
     def _closed(self) -> bool:
         return self.rt is not None and self.rt.closed
 
-    def _wait_for(self, actor: ActorCtx, what: str, returns: bool = False) -> None:
+    def _wait_for(self, actor: Any, what: str, returns: bool = False) -> None:
         """Wait until the next recorded step is ``actor``'s; Abort if the run closes."""
         self.waiting[actor.name] = what
         try:
@@ -231,3 +250,80 @@ def first_difference(recorded: Sequence[Any], replayed: Sequence[Any],
 
 def _show(fields: tuple[Any, ...]) -> str:
     return " ".join(f"{k}={v!r}" for k, v in zip(_COMPARED, fields, strict=True) if v is not None)
+
+
+# ---------------------------------------------------------------------------------------------
+# process actors: the child asks the parent's scheduler for its turns over a pipe
+
+
+class RemoteScheduler:
+    """A process actor's side of the replay: every question goes to the parent."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.rt: Runtime | None = None
+
+    def attach(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def _ask(self, *msg: Any) -> Any:
+        try:
+            self.conn.send(msg)
+            answer = self.conn.recv()
+        except (EOFError, OSError):
+            raise Abort from None
+        if answer == "abort":
+            raise Abort
+        return answer
+
+    def turn(self, actor: ActorCtx, tag: Tag) -> int:
+        return int(self._ask("turn", tag.op, tag.target, tag.phase, tag.result))
+
+    def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
+              timeout: float | None) -> bool:
+        if not self._ask("return"):
+            return False
+        rt = self.rt
+        if not attempt_within(attempt, LAG, lambda: rt is not None and rt.closed):
+            self._ask("cannot")
+        return True
+
+    def sleep(self, actor: ActorCtx, seconds: float) -> None:
+        if self._ask("sleep") and self.rt is not None and self.rt.abort_event.wait(seconds):
+            raise Abort
+
+
+class _Named:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def serve_child(scheduler: ReplayScheduler, name: str, conn: Any) -> None:
+    """The parent's thread for one process actor: answers its questions until it ends."""
+    who = _Named(name)
+    tags: dict[tuple[Any, ...], Tag] = {}
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            if msg[0] == "turn":
+                key = (name, *msg[1:])
+                tag = tags.get(key)
+                if tag is None:
+                    tag = tags[key] = Tag(name, msg[1], msg[2], msg[3], msg[4])
+                answer: Any = scheduler.turn(who, tag)  # type: ignore[arg-type]
+            elif msg[0] == "return":
+                answer = scheduler.wait_return(who)
+            elif msg[0] == "cannot":
+                scheduler.cannot(who)
+                answer = "abort"
+            else:  # sleep
+                answer = scheduler.real_time
+        except Abort:
+            answer = "abort"
+        try:
+            conn.send(answer)
+        except (OSError, ValueError):
+            return

@@ -45,6 +45,7 @@ from tracer.engine._proc import (
     pool_init,
     pool_task,
 )
+from tracer.engine._replay import ReplayScheduler, serve_child
 from tracer.engine._seam import (
     Abort,
     ActorCtx,
@@ -162,6 +163,7 @@ class Runner:
         self.programs: dict[str, StepFn] = {}
         self.futures: dict[str, Future[None]] = {}
         self.async_results: dict[str, Any] = {}  # process pool tasks
+        self.servers: list[threading.Thread] = []  # a replay's turn servers of process actors
         self.results: dict[str, str] = {}
         self.errors: dict[str, str] = {}
         self.wake = threading.Event()
@@ -337,10 +339,13 @@ class Runner:
             return
         mine = self._process_prims()
         receive, send = self.mp.Pipe(duplex=False)
+        sched_parent = sched_child = None
+        if isinstance(self.scheduler, ReplayScheduler):
+            sched_parent, sched_child = self.mp.Pipe(duplex=True)
         proc = self.mp.Process(
             target=child_main, name=f"tracer:{ctx.name}", daemon=True,
             args=(self.plan.scenario.as_mapping(), ctx.name, mine, self.shared, self.mem, send,
-                  self.rt.t0))
+                  self.rt.t0, sched_child))
         ctx.state = "running"
         try:
             proc.start()
@@ -356,6 +361,13 @@ class Runner:
             send.close()
         ctx.thread = proc
         self.collector.add(receive, ctx.name)
+        if sched_parent is not None and sched_child is not None:
+            assert isinstance(self.scheduler, ReplayScheduler)
+            sched_child.close()
+            server = threading.Thread(target=serve_child, name=f"tracer-actor:(turns {ctx.name})",
+                                      args=(self.scheduler, ctx.name, sched_parent), daemon=True)
+            server.start()
+            self.servers.append(server)
 
     def _reap(self) -> None:
         """Notice process actors that ended: normally (their result came) or killed."""
@@ -698,6 +710,8 @@ class Runner:
                 p.real.join()
         # every child has ended: take in all it shipped (its result among it) before judging
         self.collector.stop(STOP_GRACE)
+        for server in self.servers:
+            server.join(STOP_GRACE)
         self._reap()
         if self.manager is not None:
             try:

@@ -95,8 +95,9 @@ class Scheduler(Protocol):
     def attach(self, rt: Runtime) -> None:
         """Called once, before any actor starts."""
 
-    def turn(self, actor: ActorCtx, tag: Tag) -> None:
-        """Block the calling actor until ``tag`` may be recorded and performed."""
+    def turn(self, actor: ActorCtx, tag: Tag) -> int:
+        """Block the calling actor until ``tag`` may be recorded and performed; return the
+        event's seq (taken in the same step, so the order of turns is the order of seqs)."""
 
     def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
               timeout: float | None) -> bool:
@@ -187,10 +188,9 @@ class ActorCtx:
         if rt.closed:
             raise Abort
         assert rt.scheduler is not None
-        rt.scheduler.turn(self, tag)
+        seq = rt.scheduler.turn(self, tag)
         if rt.closed:
             raise Abort
-        seq = next(rt.seq)
         self.buf.append((seq, rt.clock(), tag, payload))
         return seq
 
