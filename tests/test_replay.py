@@ -42,10 +42,9 @@ def replay_in_process(trace: Path) -> tuple[str, str | None, dict[str, object]]:
 
 THREAD_SCENARIOS = [p for p in sorted(SCENARIOS.glob("*.yaml"))
                     if all(a.kind == "thread" for a in load_scenario(p).actors)]
-PROCESS_SCENARIOS = [p for p in sorted(SCENARIOS.glob("*.yaml"))
-                     if any(a.kind == "process" for a in load_scenario(p).actors)
-                     and not any(a.kind == "coroutine" or a.pool for a in
-                                 load_scenario(p).actors)]
+OTHER_SCENARIOS = [p for p in sorted(SCENARIOS.glob("*.yaml"))
+                   if any(a.kind != "thread" for a in load_scenario(p).actors)
+                   and not any(a.kind == "process" and a.pool for a in load_scenario(p).actors)]
 
 
 @pytest.mark.timeout(60)
@@ -62,8 +61,9 @@ def test_every_thread_scenario_replays_to_the_same_operations(path: Path,
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("path", PROCESS_SCENARIOS, ids=lambda p: p.stem)
-def test_process_scenarios_replay_to_the_same_operations(path: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", OTHER_SCENARIOS, ids=lambda p: p.stem)
+def test_process_and_coroutine_scenarios_replay_to_the_same_operations(
+        path: Path, tmp_path: Path) -> None:
     trace = record(path, tmp_path)
     recorded = json.loads(trace.read_text(encoding="utf-8"))
     status, diff, replayed = replay_in_process(trace)
@@ -75,7 +75,7 @@ def test_process_scenarios_replay_to_the_same_operations(path: Path, tmp_path: P
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("scenario", ["deadlock", "process_deadlock"])
+@pytest.mark.parametrize("scenario", ["deadlock", "process_deadlock", "asyncio_deadlock"])
 def test_a_recorded_deadlock_comes_back_20_times_out_of_20(scenario: str,
                                                            tmp_path: Path) -> None:
     trace = record(SCENARIOS / f"{scenario}.yaml", tmp_path)
@@ -202,13 +202,8 @@ def test_bad_traces_are_refused_with_exit_2(tmp_path: Path, mutate: object,
     assert "Traceback" not in r.stdout + r.stderr
 
 
-@pytest.mark.parametrize(("scenario", "expected"), [
-    ("asyncio_deadlock", "this trace has coroutine actors"),
-    ("process_pool", "does not run process pools"),
-])
-def test_coroutine_and_process_pool_traces_are_not_replayed_yet(
-        scenario: str, expected: str, tmp_path: Path) -> None:
-    trace = record(SCENARIOS / f"{scenario}.yaml", tmp_path)
+def test_process_pool_traces_are_not_replayed_yet(tmp_path: Path) -> None:
+    trace = record(SCENARIOS / "process_pool.yaml", tmp_path)
     r = tracer_cli("replay", str(trace), cwd=tmp_path)
     assert r.returncode == 2
-    assert expected in r.stderr
+    assert "does not run process pools" in r.stderr

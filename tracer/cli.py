@@ -210,9 +210,6 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
         _fail(f"the scenario inside {trace} no longer validates: "
               f"{exc.errors(include_url=False)[0]['msg']}")
     kinds = {a.kind for a in plan.actors}
-    if "coroutine" in kinds:
-        _fail(f"{trace}: replay runs thread and process actors in this version of tracer; "
-              "this trace has coroutine actors")
     if any(a.pool and a.kind == "process" for a in plan.actors):
         _fail(f"{trace}: replay does not run process pools in this version of tracer")
     if until is not None and until >= len(data.events):

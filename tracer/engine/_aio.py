@@ -28,6 +28,15 @@ from tracer.scenario import _model as M
 _BROKEN: type[BaseException] = getattr(asyncio, "BrokenBarrierError", RuntimeError)
 
 
+async def ready(a: ActorCtx) -> Any:
+    """Under a replay, await ``a``'s turn before it records anything (the seam's turn would
+    block the event loop, which every coroutine shares); returns the recorded step."""
+    sched = a.rt.scheduler
+    if sched is None:
+        return None
+    return await sched.aready(a)  # type: ignore[attr-defined]
+
+
 async def _within(aw: Awaitable[Any], timeout: float | None) -> bool:
     """Await ``aw``; False if ``timeout`` seconds pass first."""
     if timeout is None:
@@ -48,8 +57,17 @@ class ALockLike(P.LockLike):
             self, t: P.OpTags, timeout: float | None, blocking: bool, a: ActorCtx) -> bool:
         res = self.resource
         real = res.real
+        await ready(a)
         seq = a.emit(t.call, None)
-        if not real.locked():
+        if a.rt.scheduler is not None:
+            # replay: take it when the recording says the call returned, as it did then
+            a.waiting = (self, "acquire", timeout is not None or not blocking, seq, 0)
+            step = await ready(a)
+            ok = bool(step.phase == "return" and step.result == "ok")
+            if ok:
+                await real.acquire()
+            a.waiting = None
+        elif not real.locked():
             await real.acquire()  # free: returns without suspending
             ok = True
         elif not blocking:
@@ -62,6 +80,7 @@ class ALockLike(P.LockLike):
             h = res.holders
             h[a.name] = h.get(a.name, 0) + 1
             res.acquired.add(a.name)
+        await ready(a)
         a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
         return ok
 
@@ -82,9 +101,11 @@ class ACondition(ALockLike, P.Condition):
     async def wait(  # type: ignore[override]
             self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
         res = self.resource
+        await ready(a)
         seq = a.emit(t.call, None)
         bad = self.not_owner(a, "waited on")
         if bad:
+            await ready(a)
             a.emit(t.error, {"error": bad})
             raise ActorFailure(bad)
         a.waiting = (self, "wait", timeout is not None, seq, 0)
@@ -94,12 +115,14 @@ class ACondition(ALockLike, P.Condition):
         except RuntimeError as exc:
             a.waiting = None
             msg = f"{a.name} waited on condition {self.name} without holding its lock ({exc})"
+            await ready(a)
             a.emit(t.error, {"error": msg})
             raise ActorFailure(msg) from None
         finally:
             if held:  # Condition.wait re-took the lock, also when cancelled
                 res.holders[a.name] = held
         a.waiting = None
+        await ready(a)
         a.emit(t.ok if ok else t.timeout, None)
 
     def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
@@ -114,18 +137,21 @@ class AEvent(P.Event):
     async def wait(  # type: ignore[override]
             self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
         mark = self.sets.total()
+        await ready(a)
         seq = a.emit(t.call, None)
         ok = True
         if not self.real.is_set():
             a.waiting = (self, "wait", timeout is not None, seq, mark)
             ok = await _within(self.real.wait(), timeout)
             a.waiting = None
+        await ready(a)
         a.emit(t.ok if ok else t.timeout, None)
 
 
 class ABarrier(P.Barrier):
     async def wait(  # type: ignore[override]
             self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
+        await ready(a)
         seq = a.emit(t.call, None)
         a.waiting = (self, "wait", timeout is not None, seq, 0)
         try:
@@ -133,6 +159,7 @@ class ABarrier(P.Barrier):
         except _BROKEN:
             tag = t.broken
         a.waiting = None
+        await ready(a)
         a.emit(tag, None)
 
     def abort(self) -> None:
@@ -143,6 +170,7 @@ class AQueue(P.Queue):
     async def put(  # type: ignore[override]
             self, a: ActorCtx, t: P.OpTags, item: Any, timeout: float | None,
             blocking: bool) -> None:
+        await ready(a)
         seq = a.emit(t.call, {"item": item})
         real = self.real
         try:
@@ -157,10 +185,12 @@ class AQueue(P.Queue):
                 ok = False
         if ok:
             self.puts.add(a.name)
+        await ready(a)
         a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
 
     async def get(  # type: ignore[override]
             self, a: ActorCtx, t: P.OpTags, timeout: float | None, blocking: bool) -> None:
+        await ready(a)
         seq = a.emit(t.call, None)
         real = self.real
         box: list[Any] = []
@@ -174,6 +204,7 @@ class AQueue(P.Queue):
                     box.append(await real.get())
                 await _within(take(), timeout)
                 a.waiting = None
+        await ready(a)
         if box:
             self.gets.add(a.name)
             a.emit(t.ok, {"item": box[0]})
@@ -226,6 +257,7 @@ class AioCompiler(Compiler):
                 if is_async:
                     await fn(a)  # type: ignore[misc]
                 else:
+                    await ready(a)  # a replay's turn, before the step records its one event
                     fn(a)
 
         return run_block, after
@@ -276,9 +308,14 @@ class AioCompiler(Compiler):
             call, ok = tag(n, "sleep", None, "call"), tag(n, "sleep", None, "return", "ok")
             payload, seconds = {"value": step.sleep}, step.sleep
 
+            scheduler = self.rt.scheduler
+
             async def sleep(a: ActorCtx) -> None:
+                await ready(a)
                 a.emit(call, payload)
-                await asyncio.sleep(seconds)
+                if scheduler is None or getattr(scheduler, "real_time", False):
+                    await asyncio.sleep(seconds)
+                await ready(a)
                 a.emit(ok, None)
             return sleep, True
         if isinstance(step, M.Add):
@@ -287,9 +324,11 @@ class AioCompiler(Compiler):
             shared = self.shared
 
             async def add(a: ActorCtx) -> None:
+                await ready(a)
                 old = shared[var]
                 a.emit(rt_, {"value": old})
                 await asyncio.sleep(0)  # the await between read and write
+                await ready(a)
                 new = old + delta
                 a.emit(wt, {"value": new})
                 shared[var] = new

@@ -17,6 +17,7 @@ expected, and which actors were waiting for their turn.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -178,26 +179,40 @@ class ReplayScheduler:
         """Wait until the next recorded step is ``actor``'s; Abort if the run closes."""
         self.waiting[actor.name] = what
         try:
-            while True:
-                if self.stopped_at is not None:
-                    self._close()
-                if self._closed():
-                    raise Abort
-                if self.pos < len(self.steps) and self.steps[self.pos].actor == actor.name:
-                    return
-                if self.pos >= len(self.steps):
-                    # the recording ends here (a deadlock, a stall, a timeout): wait to be
-                    # stopped by the watchdog or the timeout, as the recorded run was
-                    self.cond.wait(0.05)
-                    continue
-                if time.monotonic() - self.last_progress > self.patience and \
-                        not self._others_busy():
-                    exp = self.steps[self.pos]
-                    self._diverge(exp, f"{exp.actor} did not come to do it within "
-                                       f"{self.patience:g} s")
+            while not self._ready_now(actor):
                 self.cond.wait(0.05)
         finally:
             self.waiting.pop(actor.name, None)
+
+    def _ready_now(self, actor: Any) -> bool:
+        """Whether the next recorded step is ``actor``'s; Abort when the run closes or the
+        replay diverges (nobody came to do the next step within the patience)."""
+        if self.stopped_at is not None:
+            self._close()
+        if self._closed():
+            raise Abort
+        if self.pos < len(self.steps) and self.steps[self.pos].actor == actor.name:
+            return True
+        if self.pos >= len(self.steps):
+            # the recording ends here (a deadlock, a stall, a timeout): wait to be stopped
+            # by the watchdog or the timeout, as the recorded run was
+            return False
+        if time.monotonic() - self.last_progress > self.patience and not self._others_busy():
+            exp = self.steps[self.pos]
+            self._diverge(exp, f"{exp.actor} did not come to do it within "
+                               f"{self.patience:g} s")
+        return False
+
+    async def aready(self, actor: ActorCtx) -> Step:
+        """For coroutine actors, which share one thread: await (without blocking the event
+        loop) until the next recorded step is ``actor``'s, and return it."""
+        while True:
+            with self.cond:
+                self.waiting[actor.name] = "its turn"
+                if self._ready_now(actor):
+                    self.waiting.pop(actor.name, None)
+                    return self.steps[self.pos]
+            await asyncio.sleep(0.0005)
 
     def _others_busy(self) -> bool:
         """Whether the actor whose turn it is is still on its way: in a --real-time sleep."""

@@ -32,7 +32,7 @@ from tracer import __version__
 from tracer._gc import gc_paused
 from tracer.analyze.waitfor import Blocked, Waiter, WaitState, find_blocked
 from tracer.engine import _prims as P
-from tracer.engine._aio import AioCompiler, AioHost
+from tracer.engine._aio import AioCompiler, AioHost, ready
 from tracer.engine._backing import make_primitives
 from tracer.engine._compile import Compiler, StepFn, copy_value
 from tracer.engine._proc import (
@@ -253,6 +253,7 @@ class Runner:
                     tags: P.OpTags) -> None:
         """`join` from a coroutine actor: await the task, or poll a thread's end."""
         target = self.ctx[name]
+        await ready(a)
         seq = a.emit(tags.call, None)
         if target.state == "pending":
             msg = f"{a.name} cannot join {name}: it was never started"
@@ -265,6 +266,7 @@ class Runner:
                 break
             await asyncio.sleep(0.002)  # the loop must not block on another thread
         a.waiting = None
+        await ready(a)
         a.emit(tags.ok if target.finished.is_set() else tags.timeout, None)
 
     # --- actors
@@ -419,11 +421,18 @@ class Runner:
         """The body of a coroutine actor: the same, with cancellation as the abort."""
         raised: BaseException | None = None
         try:
+            await ready(ctx)
             self._begin(ctx, None)
             await self.programs[ctx.name](ctx)  # type: ignore[misc]
         except (Exception, Abort, asyncio.CancelledError) as exc:
             raised = exc
-        self._finish(ctx, *ending(raised), None)
+        result, error = ending(raised)
+        if result is not None:
+            try:
+                await ready(ctx)  # a replay's turn for the end
+            except (Abort, asyncio.CancelledError):
+                result, error = None, None
+        self._finish(ctx, result, error, None)
 
     def _finish(self, ctx: ActorCtx, result: str | None, error: str | None,
                 pool: P.Pool | None) -> None:
