@@ -43,8 +43,7 @@ def replay_in_process(trace: Path) -> tuple[str, str | None, dict[str, object]]:
 THREAD_SCENARIOS = [p for p in sorted(SCENARIOS.glob("*.yaml"))
                     if all(a.kind == "thread" for a in load_scenario(p).actors)]
 OTHER_SCENARIOS = [p for p in sorted(SCENARIOS.glob("*.yaml"))
-                   if any(a.kind != "thread" for a in load_scenario(p).actors)
-                   and not any(a.kind == "process" and a.pool for a in load_scenario(p).actors)]
+                   if any(a.kind != "thread" for a in load_scenario(p).actors)]
 
 
 @pytest.mark.timeout(60)
@@ -201,9 +200,3 @@ def test_bad_traces_are_refused_with_exit_2(tmp_path: Path, mutate: object,
     assert expected in r.stderr
     assert "Traceback" not in r.stdout + r.stderr
 
-
-def test_process_pool_traces_are_not_replayed_yet(tmp_path: Path) -> None:
-    trace = record(SCENARIOS / "process_pool.yaml", tmp_path)
-    r = tracer_cli("replay", str(trace), cwd=tmp_path)
-    assert r.returncode == 2
-    assert "does not run process pools" in r.stderr

@@ -210,8 +210,6 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
         _fail(f"the scenario inside {trace} no longer validates: "
               f"{exc.errors(include_url=False)[0]['msg']}")
     kinds = {a.kind for a in plan.actors}
-    if any(a.pool and a.kind == "process" for a in plan.actors):
-        _fail(f"{trace}: replay does not run process pools in this version of tracer")
     if until is not None and until >= len(data.events):
         _fail(f"{trace}: --until {until}, but the trace has events 0 to {len(data.events) - 1}")
     # children take a while to start (forkserver, spawn): give them time before a divergence

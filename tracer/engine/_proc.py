@@ -436,11 +436,15 @@ def pool_init(scenario: dict[str, Any], prims: dict[str, P.Prim], shared_vars: A
     _Worker.args = (scenario, prims, shared_vars, shared, t0)
 
 
-def pool_task(name: str) -> tuple[str, str | None, str | None, Batch]:
+def pool_task(name: str, sched_conn: Connection | None = None,
+              ) -> tuple[str, str | None, str | None, Batch]:
     """A pool task: run actor ``name`` in this worker; its events travel back with the
-    result, to the parent's callback."""
+    result, to the parent's callback (``sched_conn``: a replay's turns)."""
     scenario, prims, shared_vars, shared, t0 = _Worker.args
-    result, error, batch = run_actor_here(scenario, name, prims, shared_vars, shared, None, t0)
+    result, error, batch = run_actor_here(scenario, name, prims, shared_vars, shared, None, t0,
+                                          sched_conn)
+    if sched_conn is not None:
+        sched_conn.close()
     return name, result, error, batch
 
 

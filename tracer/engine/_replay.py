@@ -70,6 +70,12 @@ class Divergence:
                 f"{self.got}; actors waiting for their turn: {who}")
 
 
+def _engine_made(e: Any) -> bool:
+    """Events the engine records for an actor (not the actor's own operations): a daemon's
+    abandoned end, a process pool's callback."""
+    return (e.get("op") == "end" and e.get("result") == "abandoned") or e.get("op") == "callback"
+
+
 def attempt_within(attempt: Callable[[float], bool], lag: float,
                    closed: Callable[[], bool]) -> bool:
     """Try a real operation until it succeeds or ``lag`` seconds pass (Abort if closed)."""
@@ -87,7 +93,7 @@ def recorded_steps(events: Sequence[Any]) -> list[Step]:
     out = []
     for e in events:
         actor = e.get("actor")
-        if actor is None or (e.get("op") == "end" and e.get("result") == "abandoned"):
+        if actor is None or _engine_made(e):
             continue
         out.append(Step(int(e.get("seq")), actor, e.get("op"), e.get("target"), e.get("phase"),
                         e.get("result")))
@@ -246,9 +252,9 @@ def first_difference(recorded: Sequence[Any], replayed: Sequence[Any],
                      upto: int | None = None) -> str | None:
     """The first actor event where two traces differ (actor, op, target, phase, result, item,
     value), as a sentence; None when they are the same operation sequence."""
-    a = [e for e in recorded if e.get("actor") is not None and e.get("result") != "abandoned"
+    a = [e for e in recorded if e.get("actor") is not None and not _engine_made(e)
          and (upto is None or int(e.get("seq")) <= upto)]
-    b = [e for e in replayed if e.get("actor") is not None and e.get("result") != "abandoned"]
+    b = [e for e in replayed if e.get("actor") is not None and not _engine_made(e)]
     for x, y in zip(a, b, strict=False):  # a length difference is reported below
         fx = tuple(x.get(k) for k in _COMPARED)
         fy = tuple(y.get(k) for k in _COMPARED)

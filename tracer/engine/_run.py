@@ -316,8 +316,22 @@ class Runner:
         def failed(exc: BaseException) -> None:
             self._ended(ctx, "error", f"pool task {name} failed: {exc}")
 
+        args: tuple[Any, ...] = (name,)
+        if isinstance(self.scheduler, ReplayScheduler):
+            args = (name, self._turn_server(name))
         self.async_results[name] = pool.real.apply_async(
-            pool_task, (name,), callback=done, error_callback=failed)
+            pool_task, args, callback=done, error_callback=failed)
+
+    def _turn_server(self, name: str) -> Any:
+        """Under a replay: a pipe to the scheduler for a process actor, served by a thread of
+        the parent; returns the child's end."""
+        assert isinstance(self.scheduler, ReplayScheduler)
+        parent_end, child_end = self.mp.Pipe(duplex=True)
+        server = threading.Thread(target=serve_child, name=f"tracer-actor:(turns {name})",
+                                  args=(self.scheduler, name, parent_end), daemon=True)
+        server.start()
+        self.servers.append(server)
+        return child_end
 
     def _ended(self, ctx: ActorCtx, result: str | None, error: str | None) -> None:
         """A process actor has ended (seen from the parent)."""
@@ -341,9 +355,8 @@ class Runner:
             return
         mine = self._process_prims()
         receive, send = self.mp.Pipe(duplex=False)
-        sched_parent = sched_child = None
-        if isinstance(self.scheduler, ReplayScheduler):
-            sched_parent, sched_child = self.mp.Pipe(duplex=True)
+        sched_child = self._turn_server(ctx.name) if isinstance(
+            self.scheduler, ReplayScheduler) else None
         proc = self.mp.Process(
             target=child_main, name=f"tracer:{ctx.name}", daemon=True,
             args=(self.plan.scenario.as_mapping(), ctx.name, mine, self.shared, self.mem, send,
@@ -363,13 +376,8 @@ class Runner:
             send.close()
         ctx.thread = proc
         self.collector.add(receive, ctx.name)
-        if sched_parent is not None and sched_child is not None:
-            assert isinstance(self.scheduler, ReplayScheduler)
-            sched_child.close()
-            server = threading.Thread(target=serve_child, name=f"tracer-actor:(turns {ctx.name})",
-                                      args=(self.scheduler, ctx.name, sched_parent), daemon=True)
-            server.start()
-            self.servers.append(server)
+        if sched_child is not None:
+            sched_child.close()  # the child has its copy
 
     def _reap(self) -> None:
         """Notice process actors that ended: normally (their result came) or killed."""
