@@ -1,6 +1,6 @@
 """Replay throughput: events per second of `tracer replay` on a 100,000-event trace of two
-threads, and on a 20,000-event trace of two processes, against the recording run's own speed
-(medians of several runs).
+threads, and on 20,000-event traces of two coroutines and of two processes, against the
+recording run's own speed (medians of several runs).
 
     .venv/bin/python bench/replay.py [--events 100000] [--process-events 20000] [--runs 3]
 """
@@ -23,6 +23,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     measure("thread", args.events, args.runs)
+    measure("coroutine", args.process_events, args.runs)
     measure("process", args.process_events, args.runs)
 
 
@@ -57,8 +58,7 @@ actors:
         rep_rates.append(n / rep_time)
     rec_r, rep_r = statistics.median(rec_rates), statistics.median(rep_rates)
     target = " (target >= 20,000)" if kind == "thread" else ""
-    print(f"{n:,}-event trace of 2 {kind}es (lock, log), median of {runs}:"
-          .replace("threades", "threads"))
+    print(f"{n:,}-event trace of 2 {kind} actors (lock, log), median of {runs}:")
     print(f"  recording run: {rec_r:10,.0f} events/s (start-up included)")
     print(f"  replay:        {rep_r:10,.0f} events/s{target}, identical; "
           f"{rec_r / rep_r:.1f}x slower than the recording")
