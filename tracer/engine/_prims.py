@@ -369,10 +369,12 @@ class Queue(Prim):
             except queue_mod.Full:
                 return False
             return True
-        if a.rt.scheduler is not None:
-            # replay: a put that can go in now does (its hand-off is recorded at its call, and
-            # a get recorded before its return may need the item); else at its return
-            ok = attempt(0) or wait_loop(a, attempt, timeout if blocking else 0.0)
+        sched = a.rt.scheduler
+        if sched is not None:
+            # replay: a put first in line goes in now if it can (a get recorded before its
+            # return may need the item); else when the recording says it returned
+            ok = (sched.early(a) and attempt(0)) or wait_loop(  # type: ignore[attr-defined]
+                a, attempt, timeout if blocking else 0.0)
         elif attempt(0):
             ok = True
         else:
@@ -393,10 +395,11 @@ class Queue(Prim):
             except queue_mod.Empty:
                 return False
             return True
-        if a.rt.scheduler is not None:
-            # replay: an item there now is taken now (a put recorded before this get's return
-            # may need its room); else when the recording says the get returns
-            if not attempt(0):
+        sched = a.rt.scheduler
+        if sched is not None:
+            # replay: a get first in line takes an item now if there is one (a put recorded
+            # before this get's return may need its room); else when the recording says
+            if not (sched.early(a) and attempt(0)):  # type: ignore[attr-defined]
                 wait_loop(a, attempt, timeout if blocking else 0.0)
         elif not attempt(0) and blocking:
             wait_loop(a, attempt, timeout)

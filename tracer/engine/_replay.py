@@ -18,6 +18,7 @@ expected, and which actors were waiting for their turn.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -73,7 +74,8 @@ class Divergence:
 def _engine_made(e: Any) -> bool:
     """Events the engine records for an actor (not the actor's own operations): a daemon's
     abandoned end, a process pool's callback."""
-    return (e.get("op") == "end" and e.get("result") == "abandoned") or e.get("op") == "callback"
+    op = e.get("op")
+    return bool((op == "end" and e.get("result") == "abandoned") or op == "callback")
 
 
 def attempt_within(attempt: Callable[[float], bool], lag: float,
@@ -117,6 +119,18 @@ class ReplayScheduler:
         self.sleeping: set[str] = set()  # actors in a --real-time sleep
         self.rt: Runtime | None = None
         self.last_progress = time.monotonic()
+        # for `early`: each step's next step of the same actor, and where each kind of return
+        # (op, target) stands in the recording
+        self.next_of = [len(steps)] * len(steps)
+        last: dict[str, int] = {}
+        self.returns: dict[tuple[str, str | None], list[int]] = {}
+        for i, st in enumerate(steps):
+            if st.actor in last:
+                self.next_of[last[st.actor]] = i
+            last[st.actor] = i
+            if st.phase == "return":
+                self.returns.setdefault((st.op, st.target), []).append(i)
+        self.done: dict[str, int] = {}  # actor -> index of its last admitted step
 
     def attach(self, rt: Runtime) -> None:
         self.rt = rt
@@ -130,6 +144,7 @@ class ReplayScheduler:
             if (exp.op, exp.target, exp.phase, exp.result) != (tag.op, tag.target, tag.phase,
                                                                 tag.result):
                 self._diverge(exp, f"{actor.name} did {got.what()}")
+            self.done[actor.name] = self.pos
             self.pos += 1
             assert self.rt is not None
             seq = next(self.rt.seq)  # under the lock: seqs follow the turns
@@ -146,6 +161,25 @@ class ReplayScheduler:
         if not attempt_within(attempt, LAG, self._closed):
             self.cannot(actor)
         return True
+
+    def early(self, actor: Any) -> bool:
+        """Whether ``actor``'s blocking call (just admitted) may do its real operation now,
+        before its recorded return: yes when no other actor's return of the same kind on the
+        same object comes first in the recording. A queue's get records its return after the
+        item left the queue, so a put recorded before that return may need the room: taking
+        the item early gives it, and taking it only when first in line keeps who gets which
+        item as recorded."""
+        with self.cond:
+            call = self.done.get(actor.name)
+            if call is None:
+                return False
+            mine = self.next_of[call]
+            if mine >= len(self.steps):
+                return False
+            st = self.steps[call]
+            places = self.returns.get((st.op, st.target), [])
+            first = bisect.bisect_left(places, self.pos)
+            return first < len(places) and places[first] == mine
 
     def wait_return(self, actor: Any) -> bool:
         """Wait until the recording says ``actor``'s blocking call returns; whether it
@@ -309,6 +343,9 @@ class RemoteScheduler:
             self._ask("cannot")
         return True
 
+    def early(self, actor: ActorCtx) -> bool:
+        return bool(self._ask("early"))
+
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
         if self._ask("sleep") and self.rt is not None and self.rt.abort_event.wait(seconds):
             raise Abort
@@ -337,6 +374,8 @@ def serve_child(scheduler: ReplayScheduler, name: str, conn: Any) -> None:
                 answer: Any = scheduler.turn(who, tag)  # type: ignore[arg-type]
             elif msg[0] == "return":
                 answer = scheduler.wait_return(who)
+            elif msg[0] == "early":
+                answer = scheduler.early(who)
             elif msg[0] == "cannot":
                 scheduler.cannot(who)
                 answer = "abort"
