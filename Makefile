@@ -33,6 +33,7 @@ bench: setup
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/explore.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

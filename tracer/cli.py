@@ -12,21 +12,22 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from pydantic import ValidationError
 
 from tracer import __version__
-from tracer.analyze import Report, load_trace_data, parse_trace_data, render_profile
+from tracer.analyze import Report, find_all, load_trace_data, parse_trace_data, render_profile
 from tracer.analyze import analyze as analyze_trace
 from tracer.engine import RunResult, UnsupportedScenario, run_plan
+from tracer.engine._explore import RandomScheduler, schedule_seed
 from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome
 from tracer.render.report import render_text
 from tracer.scenario import Plan, ScenarioError, load_scenario, plan_from_mapping
-from tracer.trace import TraceError, default_trace_path, load_trace
+from tracer.trace import TraceError, default_trace_path, load_trace, safe_stem, write_atomic
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -240,6 +241,65 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
             click.echo(f"graph ({kind.replace('_', '-')}): {graph}")
         return
     if result.status != "ok":
+        sys.exit(EXIT_PROBLEM)
+
+
+@cli.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--runs", type=click.IntRange(1, 1_000_000), default=100, show_default=True,
+              help="How many schedules to try.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Makes the whole exploration repeatable.")
+@click.option("--strategy", type=click.Choice(["random"]), default="random", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--traces", "traces_dir", type=click.Path(file_okay=False, path_type=str),
+              default="traces", show_default=True,
+              help="Folder for the first trace of each problem found.")
+def explore(scenario: str, runs: int, seed: int, strategy: str, fmt: str,
+            traces_dir: str) -> None:
+    """Run SCENARIO under many schedules, one actor at a time, and report every distinct
+    problem once, with a replayable trace (exit 0 clean, 1 found, 2 bad input)."""
+    plan = _load(scenario)
+    kinds = {a.kind for a in plan.actors}
+    types = {spec.type for spec in plan.scenario.primitives.values()}
+    if kinds != {"thread"} or types & {"barrier", "pool"}:
+        _fail(f"{scenario}: this first version of explore runs thread actors without "
+              "barriers or pools")
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    folder = Path(traces_dir)
+    stem = safe_stem(plan.scenario.name)
+    for run in range(runs):
+        sched_seed = schedule_seed(seed, run)
+        result = run_plan(plan, RandomScheduler(sched_seed), mode="explore")
+        result.seed = sched_seed
+        text = result.to_json()
+        for f in find_all(parse_trace_data(text, f"schedule {run}")):
+            key = (f.kind, f.actors, f.objects)
+            group = groups.get(key)
+            if group is None:
+                path = folder / f"{stem}.explore-{run}.json"
+                try:
+                    write_atomic(path, text)
+                except OSError as exc:
+                    _fail(f"cannot write {path}: {exc.strerror or exc}")
+                groups[key] = {"kind": f.kind, "actors": list(f.actors),
+                               "objects": list(f.objects), "message": f.message,
+                               "count": 1, "first_run": run, "trace": str(path)}
+            else:
+                group["count"] += 1
+    found = sorted(groups.values(), key=lambda g: (g["first_run"], g["kind"]))
+    if fmt == "json":
+        click.echo(json.dumps({"runs": runs, "strategy": strategy, "seed": seed,
+                               "findings": found}, ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"{plan.scenario.name}: {runs} schedules ({strategy}, seed {seed}), "
+                   f"{len(found)} distinct problem(s)")
+        for g in found:
+            click.echo(f"  {g['kind']}: {g['message']}")
+            click.echo(f"    hit in {g['count']} of {runs} schedules, first in schedule "
+                       f"{g['first_run']}; replay it: tracer replay {g['trace']}")
+    if found:
         sys.exit(EXIT_PROBLEM)
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "TraceData",
     "WaitForGraph",
     "analyze",
+    "find_all",
     "load_trace_data",
     "parse_trace_data",
     "render_profile",

@@ -149,8 +149,11 @@ class Runner:
         self.on_started = on_started
         self.rt = Runtime(scheduler)
         self.scheduler = scheduler
+        self.wake = threading.Event()
         if scheduler is not None:
             scheduler.attach(self.rt)
+            if hasattr(scheduler, "on_stuck"):
+                scheduler.on_stuck = self.wake.set
         self.mp: Any = None
         self.mem: Shared | None = None
         self.manager: Any = None
@@ -166,7 +169,6 @@ class Runner:
         self.servers: list[threading.Thread] = []  # a replay's turn servers of process actors
         self.results: dict[str, str] = {}
         self.errors: dict[str, str] = {}
-        self.wake = threading.Event()
         self.pool_of = {a.name: a.pool for a in plan.actors}
         for ap in plan.actors:
             mem = self._shared_memory()
@@ -284,6 +286,8 @@ class Runner:
             ctx.state = "queued"
             self.futures[ctx.name] = p.real.submit(self._main, ctx, p)
         else:
+            if ctx.state != "starting":  # autostart actors were announced all at once
+                self._announce(ctx)
             ctx.state = "running"
             t = threading.Thread(target=self._main, args=(ctx, None),
                                  name=f"tracer-actor:{ctx.name}", daemon=True)
@@ -409,6 +413,12 @@ class Runner:
                 self.rt.engine_event("end", actor=c.name, result="error", error=msg)
                 self._ended(c, "error", msg)
 
+    def _announce(self, ctx: ActorCtx) -> None:
+        """Tell an exploring scheduler that a thread actor is about to run."""
+        started = getattr(self.scheduler, "started", None)
+        if started is not None and ctx.kind == "thread" and self.pool_of[ctx.name] is None:
+            started(ctx.name)
+
     def _begin(self, ctx: ActorCtx, pool: P.Pool | None) -> None:
         ctx.state = "running"
         ctx.pid = os.getpid()
@@ -461,6 +471,9 @@ class Runner:
         ctx.waiting = None
         ctx.state = "done"
         ctx.finished.set()
+        ended = getattr(self.scheduler, "ended", None)
+        if ended is not None:  # an exploring scheduler picks who goes next
+            ended(ctx.name)
         self.wake.set()
 
     # --- the watchdog
@@ -552,8 +565,9 @@ class Runner:
             autostart = [self.ctx[ap.name] for ap in self.plan.actors if ap.autostart]
             for c in autostart:
                 # all of them first: an actor may join one declared after it before that one's
-                # thread exists
+                # thread exists, and an exploring scheduler must know whom to wait for
                 c.state = "starting"
+                self._announce(c)
             for c in autostart:
                 self._start(c)
             if self.on_started is not None:
@@ -586,6 +600,16 @@ class Runner:
                 # Cheap first: if nobody recorded anything since the last tick, take the full
                 # picture; if still nobody has moved once it is taken, it is consistent (no
                 # actor changes what it holds or waits for without recording an event).
+                stuck = getattr(self.scheduler, "stuck", None)
+                if stuck is not None and stuck.is_set():
+                    # an exploring scheduler found nobody who can go on: nothing moves, so
+                    # one picture is consistent
+                    _, state = self._snapshot()
+                    blocked = find_blocked(state) if state is not None else []
+                    if blocked:
+                        detected_at = rt.clock()
+                        break
+                    stuck.clear()
                 now = time.monotonic()
                 if now >= next_look:  # an actor's end wakes the loop early: only to see that
                     next_look = now + tick
@@ -668,6 +692,9 @@ class Runner:
     def _teardown(self) -> list[str]:
         """Close the run and wait for every actor thread; names of any that would not stop."""
         self.rt.close()
+        closing = getattr(self.scheduler, "closing", None)
+        if closing is not None:
+            closing()
         if self.mem is not None:
             self.mem.closed.value = 1
             self.mem.abort_event.set()
