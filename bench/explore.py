@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from typing import Any
 
 from tracer import load_scenario_text, run_plan
 from tracer.analyze import find_all, parse_trace_data
-from tracer.engine._explore import RandomScheduler, schedule_seed
+from tracer.engine._explore import make_scheduler, schedule_seed
 
 RARE_ABBA = """
 name: rare-abba
@@ -32,24 +33,30 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     args = ap.parse_args()
     plan = load_scenario_text(RARE_ABBA)
+    for strategy in ("random", "pct"):
+        measure(plan, strategy, args.runs, args.seeds)
+
+
+def measure(plan: Any, strategy: str, runs: int, seeds: int) -> None:
     rates, firsts, clean_rates = [], [], []
-    for seed in range(args.seeds):
+    for seed in range(seeds):
         first = None
         t = time.perf_counter()
         clean_time, clean_n = 0.0, 0
-        for run in range(args.runs):
+        for run in range(runs):
             t1 = time.perf_counter()
-            result = run_plan(plan, RandomScheduler(schedule_seed(seed, run)), mode="explore")
+            result = run_plan(plan, make_scheduler(strategy, schedule_seed(seed, run)),
+                              mode="explore")
             kinds = {f.kind for f in find_all(parse_trace_data(result.to_json()))}
             if result.status == "ok":
                 clean_time += time.perf_counter() - t1
                 clean_n += 1
             if first is None and "deadlock" in kinds:
                 first = run
-        rates.append(args.runs / (time.perf_counter() - t))
+        rates.append(runs / (time.perf_counter() - t))
         clean_rates.append(clean_n / clean_time if clean_time else 0.0)
-        firsts.append(first if first is not None else args.runs)
-    print(f"rare ABBA, random strategy, {args.runs} schedules x {args.seeds} seeds (medians):")
+        firsts.append(first if first is not None else runs)
+    print(f"rare ABBA, {strategy} strategy, {runs} schedules x {seeds} seeds (medians):")
     print(f"  {statistics.median(rates):.0f} schedules/s overall (target >= 1,000); "
           f"{statistics.median(clean_rates):.0f}/s for the schedules that do not deadlock")
     print(f"  first deadlock after {statistics.median(firsts):.0f} schedules "

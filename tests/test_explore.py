@@ -99,3 +99,12 @@ def test_unsupported_scenarios_are_refused_with_exit_2(tmp_path: Path) -> None:
     r = tracer_cli("explore", str(SCENARIOS / "asyncio_dining_philosophers.yaml"), cwd=tmp_path)
     assert r.returncode == 2
     assert "first version of explore runs thread actors" in r.stderr
+
+
+@pytest.mark.timeout(120)
+def test_pct_finds_the_rare_deadlock_too(tmp_path: Path) -> None:
+    code, report = explore(tmp_path, RARE_ABBA, "--runs", "200", "--seed", "7",
+                           "--strategy", "pct", "--depth", "3")
+    assert code == 1
+    assert report["strategy"] == "pct"
+    assert any(f["kind"] == "deadlock" for f in report["findings"])  # type: ignore[union-attr]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -21,7 +22,7 @@ from tracer import __version__
 from tracer.analyze import Report, find_all, load_trace_data, parse_trace_data, render_profile
 from tracer.analyze import analyze as analyze_trace
 from tracer.engine import RunResult, UnsupportedScenario, run_plan
-from tracer.engine._explore import RandomScheduler, schedule_seed
+from tracer.engine._explore import make_scheduler, schedule_seed
 from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome
@@ -250,13 +251,16 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
               help="How many schedules to try.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Makes the whole exploration repeatable.")
-@click.option("--strategy", type=click.Choice(["random"]), default="random", show_default=True)
+@click.option("--strategy", type=click.Choice(["random", "pct"]), default="random",
+              show_default=True, help="random walk, or PCT (random priorities, --depth).")
+@click.option("--depth", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="PCT's bug depth d: d-1 priority change points per schedule.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--traces", "traces_dir", type=click.Path(file_okay=False, path_type=str),
               default="traces", show_default=True,
               help="Folder for the first trace of each problem found.")
-def explore(scenario: str, runs: int, seed: int, strategy: str, fmt: str,
+def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int, fmt: str,
             traces_dir: str) -> None:
     """Run SCENARIO under many schedules, one actor at a time, and report every distinct
     problem once, with a replayable trace (exit 0 clean, 1 found, 2 bad input)."""
@@ -266,12 +270,32 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, fmt: str,
     if kinds != {"thread"} or types & {"barrier", "pool"}:
         _fail(f"{scenario}: this first version of explore runs thread actors without "
               "barriers or pools")
+    progress: Any = (click.progressbar(range(runs), label="exploring", file=sys.stderr)
+                     if fmt == "text" and sys.stderr.isatty() else nullcontext(range(runs)))
+    with progress as schedules:
+        found = _explore_runs(plan, schedules, seed, strategy, depth, Path(traces_dir))
+    if fmt == "json":
+        click.echo(json.dumps({"runs": runs, "strategy": strategy, "seed": seed,
+                               "findings": found}, ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"{plan.scenario.name}: {runs} schedules ({strategy}, seed {seed}), "
+                   f"{len(found)} distinct problem(s)")
+        for g in found:
+            click.echo(f"  {g['kind']}: {g['message']}")
+            click.echo(f"    hit in {g['count']} of {runs} schedules, first in schedule "
+                       f"{g['first_run']}; replay it: tracer replay {g['trace']}")
+    if found:
+        sys.exit(EXIT_PROBLEM)
+
+
+def _explore_runs(plan: Plan, schedules: Any, seed: int, strategy: str, depth: int,
+                  folder: Path) -> list[dict[str, Any]]:
+    """Run the schedules; one entry per distinct problem, with its first trace written."""
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-    folder = Path(traces_dir)
     stem = safe_stem(plan.scenario.name)
-    for run in range(runs):
+    for run in schedules:
         sched_seed = schedule_seed(seed, run)
-        result = run_plan(plan, RandomScheduler(sched_seed), mode="explore")
+        result = run_plan(plan, make_scheduler(strategy, sched_seed, depth), mode="explore")
         result.seed = sched_seed
         text = result.to_json()
         for f in find_all(parse_trace_data(text, f"schedule {run}")):
@@ -288,19 +312,7 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, fmt: str,
                                "count": 1, "first_run": run, "trace": str(path)}
             else:
                 group["count"] += 1
-    found = sorted(groups.values(), key=lambda g: (g["first_run"], g["kind"]))
-    if fmt == "json":
-        click.echo(json.dumps({"runs": runs, "strategy": strategy, "seed": seed,
-                               "findings": found}, ensure_ascii=False, indent=2))
-    else:
-        click.echo(f"{plan.scenario.name}: {runs} schedules ({strategy}, seed {seed}), "
-                   f"{len(found)} distinct problem(s)")
-        for g in found:
-            click.echo(f"  {g['kind']}: {g['message']}")
-            click.echo(f"    hit in {g['count']} of {runs} schedules, first in schedule "
-                       f"{g['first_run']}; replay it: tracer replay {g['trace']}")
-    if found:
-        sys.exit(EXIT_PROBLEM)
+    return sorted(groups.values(), key=lambda g: (g["first_run"], g["kind"]))
 
 
 @cli.command()

@@ -115,11 +115,50 @@ class RandomScheduler:
             if self.on_stuck is not None:
                 self.on_stuck()
             return
-        name = ready[self.rng.randrange(len(ready))]
+        name = self.pick(ready)
         self.parked.remove(name)
         self.blocked.discard(name)
         self.granted = name
         self.cond.notify_all()
+
+
+    def pick(self, ready: list[str]) -> str:
+        """The strategy: which of the actors that can go on goes next."""
+        return ready[self.rng.randrange(len(ready))]
+
+
+class PCTScheduler(RandomScheduler):
+    """PCT (Burckhardt et al., ASPLOS 2010): each actor gets a random priority; the highest
+    that can go on runs; at d-1 random points of the schedule (among the first ``length``
+    operations) the running actor's priority drops below all others. A bug of depth d is
+    found with probability at least 1/(n k^(d-1)) per schedule."""
+
+    def __init__(self, seed: int, depth: int = 3, length: int = 64) -> None:
+        super().__init__(seed)
+        self.priorities: dict[str, float] = {}
+        self.change_points = set(self.rng.sample(range(1, max(2, length)),
+                                                 k=min(max(0, depth - 1), max(1, length - 1))))
+        self.steps = 0
+        self.low = 0.0
+
+    def pick(self, ready: list[str]) -> str:
+        self.steps += 1
+        for name in ready:
+            if name not in self.priorities:
+                self.priorities[name] = 1.0 + self.rng.random()
+        chosen = max(sorted(ready), key=lambda n: self.priorities[n])
+        if self.steps in self.change_points:
+            self.low -= 1.0
+            self.priorities[chosen] = self.low  # demoted: below every other actor
+            chosen = max(sorted(ready), key=lambda n: self.priorities[n])
+        return chosen
+
+
+def make_scheduler(strategy: str, seed: int, depth: int = 3) -> RandomScheduler:
+    """The scheduler of one schedule for ``strategy`` (random, pct)."""
+    if strategy == "pct":
+        return PCTScheduler(seed, depth)
+    return RandomScheduler(seed)
 
 
 def schedule_seed(seed: int, run: int) -> int:
