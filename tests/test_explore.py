@@ -108,3 +108,11 @@ def test_pct_finds_the_rare_deadlock_too(tmp_path: Path) -> None:
     assert code == 1
     assert report["strategy"] == "pct"
     assert any(f["kind"] == "deadlock" for f in report["findings"])  # type: ignore[union-attr]
+
+
+@pytest.mark.timeout(120)
+def test_jobs_give_the_same_findings_as_one_worker(tmp_path: Path) -> None:
+    _, one = explore(tmp_path, RARE_ABBA, "--runs", "60", "--seed", "5")
+    _, two = explore(tmp_path, RARE_ABBA, "--runs", "60", "--seed", "5", "--jobs", "2")
+    assert one == two
+    assert one["findings"]

@@ -19,11 +19,12 @@ import click
 from pydantic import ValidationError
 
 from tracer import __version__
-from tracer.analyze import Report, find_all, load_trace_data, parse_trace_data, render_profile
+from tracer.analyze import Report, load_trace_data, parse_trace_data, render_profile
 from tracer.analyze import analyze as analyze_trace
 from tracer.engine import RunResult, UnsupportedScenario, run_plan
-from tracer.engine._explore import make_scheduler, schedule_seed
+from tracer.engine._proc import get_context
 from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
+from tracer.explore import explore_range, explore_runs, merge
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome
 from tracer.render.report import render_text
@@ -260,8 +261,10 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
 @click.option("--traces", "traces_dir", type=click.Path(file_okay=False, path_type=str),
               default="traces", show_default=True,
               help="Folder for the first trace of each problem found.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes; the findings are the same as with one.")
 def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int, fmt: str,
-            traces_dir: str) -> None:
+            traces_dir: str, jobs: int) -> None:
     """Run SCENARIO under many schedules, one actor at a time, and report every distinct
     problem once, with a replayable trace (exit 0 clean, 1 found, 2 bad input)."""
     plan = _load(scenario)
@@ -270,10 +273,27 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int, fmt:
     if kinds != {"thread"} or types & {"barrier", "pool"}:
         _fail(f"{scenario}: this first version of explore runs thread actors without "
               "barriers or pools")
-    progress: Any = (click.progressbar(range(runs), label="exploring", file=sys.stderr)
-                     if fmt == "text" and sys.stderr.isatty() else nullcontext(range(runs)))
-    with progress as schedules:
-        found = _explore_runs(plan, schedules, seed, strategy, depth, Path(traces_dir))
+    if jobs == 1:
+        progress: Any = (click.progressbar(range(runs), label="exploring", file=sys.stderr)
+                         if fmt == "text" and sys.stderr.isatty() else nullcontext(range(runs)))
+        with progress as schedules:
+            groups = explore_runs(plan, schedules, seed, strategy, depth)
+    else:
+        size = -(-runs // jobs)
+        ranges = [(i, min(runs, i + size)) for i in range(0, runs, size)]
+        with get_context().Pool(jobs) as pool:
+            parts = pool.starmap(explore_range, [
+                (plan.scenario.as_mapping(), a, b, seed, strategy, depth) for a, b in ranges])
+        groups = merge(parts)
+    stem = safe_stem(plan.scenario.name)
+    found = []
+    for g in sorted(groups.values(), key=lambda g: (g["first_run"], g["kind"])):
+        path = Path(traces_dir) / f"{stem}.explore-{g['first_run']}.json"
+        try:
+            write_atomic(path, g.pop("text"))
+        except OSError as exc:
+            _fail(f"cannot write {path}: {exc.strerror or exc}")
+        found.append({**g, "trace": str(path)})
     if fmt == "json":
         click.echo(json.dumps({"runs": runs, "strategy": strategy, "seed": seed,
                                "findings": found}, ensure_ascii=False, indent=2))
@@ -286,33 +306,6 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int, fmt:
                        f"{g['first_run']}; replay it: tracer replay {g['trace']}")
     if found:
         sys.exit(EXIT_PROBLEM)
-
-
-def _explore_runs(plan: Plan, schedules: Any, seed: int, strategy: str, depth: int,
-                  folder: Path) -> list[dict[str, Any]]:
-    """Run the schedules; one entry per distinct problem, with its first trace written."""
-    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-    stem = safe_stem(plan.scenario.name)
-    for run in schedules:
-        sched_seed = schedule_seed(seed, run)
-        result = run_plan(plan, make_scheduler(strategy, sched_seed, depth), mode="explore")
-        result.seed = sched_seed
-        text = result.to_json()
-        for f in find_all(parse_trace_data(text, f"schedule {run}")):
-            key = (f.kind, f.actors, f.objects)
-            group = groups.get(key)
-            if group is None:
-                path = folder / f"{stem}.explore-{run}.json"
-                try:
-                    write_atomic(path, text)
-                except OSError as exc:
-                    _fail(f"cannot write {path}: {exc.strerror or exc}")
-                groups[key] = {"kind": f.kind, "actors": list(f.actors),
-                               "objects": list(f.objects), "message": f.message,
-                               "count": 1, "first_run": run, "trace": str(path)}
-            else:
-                group["count"] += 1
-    return sorted(groups.values(), key=lambda g: (g["first_run"], g["kind"]))
 
 
 @cli.command()
