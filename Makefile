@@ -15,7 +15,8 @@ $(BIN)/tracer: pyproject.toml
 setup: $(BIN)/tracer
 
 demo: setup
-	-$(BIN)/tracer run scenarios/deadlock.yaml
+	@# exit 1 is tracer's answer here (the scenario deadlocks); any other failure stops make
+	$(BIN)/tracer run scenarios/deadlock.yaml || test $$? -eq 1
 	@command -v dot >/dev/null || echo "note: Graphviz's 'dot' is not installed (apt-get install graphviz) - graphs will be written as DOT only"
 
 lint: setup
