@@ -116,3 +116,17 @@ def test_jobs_give_the_same_findings_as_one_worker(tmp_path: Path) -> None:
     _, two = explore(tmp_path, RARE_ABBA, "--runs", "60", "--seed", "5", "--jobs", "2")
     assert one == two
     assert one["findings"]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", ["bounded_buffer_condition", "thread_join", "lost_wakeup",
+                                  "producer_consumer", "semaphore"])
+def test_bundled_thread_scenarios_explore_without_hanging(name: str, tmp_path: Path) -> None:
+    """Conditions (the lock taken back after a wait), joins, queues and semaphores under one
+    actor at a time: every schedule ends, and only the expected kinds come out."""
+    text = (SCENARIOS / f"{name}.yaml").read_text(encoding="utf-8")
+    code, report = explore(tmp_path, text, "--runs", "30", "--seed", "2")
+    kinds = {f["kind"] for f in report["findings"]}  # type: ignore[union-attr]
+    expected = {"lost_wakeup": {"stall"}}.get(name, set())
+    assert kinds == expected, report
+    assert code == (1 if expected else 0)

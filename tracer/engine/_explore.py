@@ -74,6 +74,14 @@ class RandomScheduler:
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
         """No time passes: the sleep's call and return are scheduling points already."""
 
+    def retry(self) -> None:
+        """The watchdog found the blocked actors not stuck for good (what one waits for is
+        there, e.g. a joined thread that has just ended): let them try again."""
+        with self.cond:
+            self.stuck.clear()
+            self.progress += 1
+            self._choose()
+
     def closing(self) -> None:
         """The run is over: wake every parked actor now, so it sees the abort."""
         with self.cond:

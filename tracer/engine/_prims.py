@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue as queue_mod
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
@@ -203,7 +204,7 @@ class Condition(LockLike):
             raise ActorFailure(bad)
         held = res.holders.pop(a.name, 0)
         try:
-            ok = _condition_wait(self.real, a, timeout)
+            ok = _condition_wait(self.real, a, timeout, lambda: not res.holders)
         except RuntimeError as exc:  # waited without holding the lock
             if held:
                 res.holders[a.name] = held
@@ -253,7 +254,8 @@ class Condition(LockLike):
         return not self.resource.holders
 
 
-def _condition_wait(real: Any, a: ActorCtx, timeout: float | None) -> bool:
+def _condition_wait(real: Any, a: ActorCtx, timeout: float | None,
+                    lock_free: Callable[[], bool] | None = None) -> bool:
     """``real.wait(timeout)``, abortable, and without losing a notify.
 
     Waiting in slices with ``real.wait(POLL)`` would drop out of the condition's waiter list
@@ -273,6 +275,10 @@ def _condition_wait(real: Any, a: ActorCtx, timeout: float | None) -> bool:
             gotit = wait_loop(a, partial(waiter.acquire, True), timeout)
             return gotit
         finally:
+            if a.rt.scheduler is not None and lock_free is not None and not a.rt.closed:
+                # one actor at a time (explore, replay): take the lock back only when it is
+                # free, or this actor would block for real while the one holding it is parked
+                wait_loop(a, lambda _s: lock_free(), None)
             real._acquire_restore(saved)  # type: ignore[attr-defined]
             if not gotit:
                 try:

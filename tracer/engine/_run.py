@@ -609,7 +609,7 @@ class Runner:
                     if blocked:
                         detected_at = rt.clock()
                         break
-                    stuck.clear()
+                    self.scheduler.retry()  # type: ignore[union-attr]
                 now = time.monotonic()
                 if now >= next_look:  # an actor's end wakes the loop early: only to see that
                     next_look = now + tick
