@@ -109,3 +109,38 @@ def check_shape(trace: dict[str, Any]) -> None:
             assert open_calls.get(key, 0) > 0, f"return without an earlier call: {e}"
             open_calls[key] -= 1
             assert "result" in e
+
+
+def abba(kind: str = "thread", first: str = "t1", second: str = "t2",
+         name: str = "abba") -> str:
+    """The two-lock deadlock, made certain by events: each actor takes its second lock only
+    once the other holds its first. Scenario timeout 60 s: a test that waited for it instead
+    of seeing the deadlock would hit its own pytest timeout."""
+    return f"""
+name: {name}
+timeout: 60
+primitives:
+  A: lock
+  B: lock
+  a_held: event
+  b_held: event
+actors:
+  - name: {first}
+    kind: {kind}
+    steps:
+      - acquire: A
+      - set: a_held
+      - wait: b_held
+      - acquire: B
+      - release: B
+      - release: A
+  - name: {second}
+    kind: {kind}
+    steps:
+      - acquire: B
+      - set: b_held
+      - wait: a_held
+      - acquire: A
+      - release: A
+      - release: B
+"""

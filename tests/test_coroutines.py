@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from conftest import (
     SCENARIOS,
+    abba,
     by_seq,
     check_shape,
     end_of,
@@ -521,34 +522,7 @@ def test_add_between_coroutines_with_a_lock_never_loses_updates() -> None:
 # how coroutine runs end
 
 
-ABBA = """
-name: aio_abba
-timeout: 60
-primitives:
-  A: lock
-  B: lock
-  a_held: event
-  b_held: event
-actors:
-  - name: c1
-    kind: coroutine
-    steps:
-      - acquire: A
-      - set: a_held
-      - wait: b_held
-      - acquire: B
-      - release: B
-      - release: A
-  - name: c2
-    kind: coroutine
-    steps:
-      - acquire: B
-      - set: b_held
-      - wait: a_held
-      - acquire: A
-      - release: A
-      - release: B
-"""
+ABBA = abba("coroutine", "c1", "c2", "aio_abba")
 
 
 @pytest.mark.timeout(30)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, SCENARIOS, check_shape, events, run_yaml, tracer_cli
+from conftest import ROOT, SCENARIOS, abba, check_shape, events, run_yaml, tracer_cli
 
 from tracer import load_scenario, run_plan
 from tracer.analyze import analyze, parse_trace_data
@@ -47,34 +47,7 @@ def unreturned_calls(trace: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # ABBA, made certain by events: each takes its second lock only once the other holds its first
-ABBA = """
-name: abba
-timeout: 60
-primitives:
-  A: lock
-  B: lock
-  a_held: event
-  b_held: event
-actors:
-  - name: t1
-    kind: thread
-    steps:
-      - acquire: A
-      - set: a_held
-      - wait: b_held
-      - acquire: B
-      - release: B
-      - release: A
-  - name: t2
-    kind: thread
-    steps:
-      - acquire: B
-      - set: b_held
-      - wait: a_held
-      - acquire: A
-      - release: A
-      - release: B
-"""
+ABBA = abba("thread", "t1", "t2")
 
 
 # --------------------------------------------------------------------------------------------

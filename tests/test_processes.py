@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from conftest import (
     SCENARIOS,
+    abba,
     by_seq,
     check_shape,
     end_of,
@@ -718,34 +719,7 @@ actors:
 # how runs with processes end: no child survives any of them
 
 
-ABBA = """
-name: abba_processes
-timeout: 60
-primitives:
-  A: lock
-  B: lock
-  a_held: event
-  b_held: event
-actors:
-  - name: p1
-    kind: process
-    steps:
-      - acquire: A
-      - set: a_held
-      - wait: b_held
-      - acquire: B
-      - release: B
-      - release: A
-  - name: p2
-    kind: process
-    steps:
-      - acquire: B
-      - set: b_held
-      - wait: a_held
-      - acquire: A
-      - release: A
-      - release: B
-"""
+ABBA = abba("process", "p1", "p2", "abba_processes")
 
 
 @pytest.mark.timeout(30)
