@@ -16,9 +16,11 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from tracer import load_scenario_text, run_plan
+from tracer.analyze import TraceData, parse_trace_data
 from tracer.engine import RunResult
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,3 +146,55 @@ actors:
       - release: A
       - release: B
 """
+
+
+# --------------------------------------------------------------------------------------------
+# hand-written traces, for the analyses' tests
+
+
+def ev(actor: str | None, op: str, target: str | None = None, **kw: Any) -> dict[str, Any]:
+    e: dict[str, Any] = {"actor": actor, "op": op}
+    if target is not None:
+        e["target"] = target
+    e.update(kw)
+    return e
+
+
+def call(actor: str, op: str, target: str | None = None, **kw: Any) -> dict[str, Any]:
+    return ev(actor, op, target, phase="call", **kw)
+
+
+def ret(actor: str, op: str, target: str | None = None, result: str = "ok",
+        **kw: Any) -> dict[str, Any]:
+    return ev(actor, op, target, phase="return", result=result, **kw)
+
+
+def acq(actor: str, target: str, result: str = "ok") -> list[dict[str, Any]]:
+    return [call(actor, "acquire", target), ret(actor, "acquire", target, result)]
+
+
+def rel(actor: str, target: str) -> dict[str, Any]:
+    return ev(actor, "release", target)
+
+
+def make_trace(steps: list[Any], primitives: dict[str, Any] | None = None,
+               actors: list[str] | None = None, kinds: dict[str, str] | None = None,
+               **doc_parts: Any) -> TraceData:
+    """A trace from events (lists of events are flattened): seq and ts are numbered, the
+    actors are those named (threads unless ``kinds`` says), ``shared``/``invariants`` go
+    into the scenario and any other keyword into the document."""
+    flat: list[dict[str, Any]] = []
+    for s in steps:
+        flat.extend(s if isinstance(s, list) else [s])
+    names = actors or list(dict.fromkeys(e["actor"] for e in flat if e["actor"]))
+    for i, e in enumerate(flat):
+        e["seq"] = i
+        e.setdefault("ts", round(i * 0.001, 6))
+    scenario = {"name": "t", "primitives": primitives or {}}
+    for key in ("shared", "invariants"):
+        if key in doc_parts:
+            scenario[key] = doc_parts.pop(key)
+    doc = {"format": "tracer-trace/1", "scenario": scenario, "meta": {},
+           "actors": [{"name": n, "kind": (kinds or {}).get(n, "thread")} for n in names],
+           "events": flat, "outcome": {"status": "ok"}, **doc_parts}
+    return parse_trace_data(orjson.dumps(doc))

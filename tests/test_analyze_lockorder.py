@@ -7,8 +7,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import orjson
-from conftest import SCENARIOS, run_yaml
+from conftest import SCENARIOS, acq, ev, make_trace, rel, run_yaml
 
 from tracer.analyze import Finding, TraceData, parse_trace_data
 from tracer.analyze.lockorder import find_potential_deadlocks, lock_order_graph
@@ -18,21 +17,16 @@ from tracer.analyze.waitgraph import find_blocked_findings
 # helpers
 
 
-def ev(actor: str | None, op: str, target: str | None = None, **kw: Any) -> dict[str, Any]:
-    e: dict[str, Any] = {"actor": actor, "op": op}
-    if target is not None:
-        e["target"] = target
-    e.update(kw)
-    return e
 
 
-def acq(actor: str, target: str, result: str = "ok") -> list[dict[str, Any]]:
-    return [ev(actor, "acquire", target, phase="call"),
-            ev(actor, "acquire", target, phase="return", result=result)]
 
-
-def rel(actor: str, target: str) -> dict[str, Any]:
-    return ev(actor, "release", target)
+def make(steps: list[Any], primitives: dict[str, Any] | None = None,
+         actors: list[str] | None = None) -> TraceData:
+    """A hand-written trace whose locks default to the ones acquired in it."""
+    flat = [e for s in steps for e in (s if isinstance(s, list) else [s])]
+    taken = sorted({e["target"] for e in flat if e["op"] == "acquire"})
+    prims = primitives if primitives is not None else dict.fromkeys(taken, "lock")
+    return make_trace(flat, prims, actors)
 
 
 def nested(actor: str, *locks: str) -> list[dict[str, Any]]:
@@ -43,22 +37,6 @@ def nested(actor: str, *locks: str) -> list[dict[str, Any]]:
     out += [rel(actor, lk) for lk in reversed(locks)]
     return out
 
-
-def make(steps: list[Any], primitives: dict[str, Any] | None = None,
-         actors: list[str] | None = None) -> TraceData:
-    flat: list[dict[str, Any]] = []
-    for s in steps:
-        flat.extend(s if isinstance(s, list) else [s])
-    names = actors or list(dict.fromkeys(e["actor"] for e in flat if e["actor"]))
-    for i, e in enumerate(flat):
-        e["seq"] = i
-        e.setdefault("ts", round(i * 0.001, 6))
-    taken = sorted({e["target"] for e in flat if e["op"] == "acquire"})
-    prims = primitives if primitives is not None else dict.fromkeys(taken, "lock")
-    doc = {"format": "tracer-trace/1", "scenario": {"name": "t", "primitives": prims},
-           "meta": {}, "actors": [{"name": n, "kind": "thread"} for n in names],
-           "events": flat, "outcome": {"status": "ok"}}
-    return parse_trace_data(orjson.dumps(doc))
 
 
 def potential(data: TraceData) -> list[Finding]:

@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
-from conftest import SCENARIOS, run_yaml
+from conftest import SCENARIOS, acq, call, ev, make_trace, ret, run_yaml
 
 from tracer.analyze import Finding, TraceData, parse_trace_data
 from tracer.analyze.invariants import find_invariant_violations
@@ -14,48 +11,15 @@ from tracer.analyze.misuse import find_misuse
 from tracer.analyze.profile import blocking_profile, render_profile
 from tracer.analyze.waitgraph import find_blocked_findings, wait_for_graph
 
+make = make_trace
+
 # --------------------------------------------------------------------------------------------
 # helpers
 
 
-def ev(actor: str | None, op: str, target: str | None = None, **kw: Any) -> dict[str, Any]:
-    e: dict[str, Any] = {"actor": actor, "op": op}
-    if target is not None:
-        e["target"] = target
-    e.update(kw)
-    return e
 
 
-def call(actor: str, op: str, target: str | None = None, **kw: Any) -> dict[str, Any]:
-    return ev(actor, op, target, phase="call", **kw)
 
-
-def ret(actor: str, op: str, target: str | None = None, result: str = "ok",
-        **kw: Any) -> dict[str, Any]:
-    return ev(actor, op, target, phase="return", result=result, **kw)
-
-
-def acq(actor: str, target: str, result: str = "ok") -> list[dict[str, Any]]:
-    return [call(actor, "acquire", target), ret(actor, "acquire", target, result)]
-
-
-def make(steps: list[Any], primitives: dict[str, Any] | None = None,
-         actors: list[str] | None = None, **doc_parts: Any) -> TraceData:
-    flat: list[dict[str, Any]] = []
-    for s in steps:
-        flat.extend(s if isinstance(s, list) else [s])
-    names = actors or list(dict.fromkeys(e["actor"] for e in flat if e["actor"]))
-    for i, e in enumerate(flat):
-        e["seq"] = i
-        e.setdefault("ts", round(i * 0.001, 6))
-    scenario = {"name": "t", "primitives": primitives or {}}
-    for key in ("shared", "invariants"):
-        if key in doc_parts:
-            scenario[key] = doc_parts.pop(key)
-    doc = {"format": "tracer-trace/1", "scenario": scenario, "meta": {},
-           "actors": [{"name": n, "kind": "thread"} for n in names], "events": flat,
-           "outcome": {"status": "ok"}, **doc_parts}
-    return parse_trace_data(orjson.dumps(doc))
 
 
 def from_run(yaml: str) -> TraceData:

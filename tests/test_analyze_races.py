@@ -13,30 +13,18 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import run_yaml
+from conftest import call, ev, make_trace, ret, run_yaml
 
 from tracer.analyze import Finding, TraceData, parse_trace_data
 from tracer.analyze.races import find_races
+
+make = make_trace
 
 # --------------------------------------------------------------------------------------------
 # helpers: hand-written traces
 
 
-def ev(actor: str | None, op: str, target: str | None = None, **kw: Any) -> dict[str, Any]:
-    e: dict[str, Any] = {"actor": actor, "op": op}
-    if target is not None:
-        e["target"] = target
-    e.update(kw)
-    return e
 
-
-def call(actor: str, op: str, target: str | None = None, **kw: Any) -> dict[str, Any]:
-    return ev(actor, op, target, phase="call", **kw)
-
-
-def ret(actor: str, op: str, target: str | None = None, result: str = "ok",
-        **kw: Any) -> dict[str, Any]:
-    return ev(actor, op, target, phase="return", result=result, **kw)
 
 
 def both(actor: str, op: str, target: str | None = None, result: str = "ok",
@@ -47,22 +35,6 @@ def both(actor: str, op: str, target: str | None = None, result: str = "ok",
     r = ret(actor, op, target, result, **({"item": item} if op in ("get", "recv") else {}))
     return [c, r]
 
-
-def make(steps: list[Any], primitives: dict[str, Any] | None = None,
-         actors: list[str] | None = None, kinds: dict[str, str] | None = None) -> TraceData:
-    flat: list[dict[str, Any]] = []
-    for s in steps:
-        flat.extend(s if isinstance(s, list) else [s])
-    names = actors or list(dict.fromkeys(e["actor"] for e in flat if e["actor"]))
-    for i, e in enumerate(flat):
-        e["seq"] = i
-        e.setdefault("ts", round(i * 0.001, 6))
-    doc = {"format": "tracer-trace/1",
-           "scenario": {"name": "t", "primitives": primitives or {}},
-           "meta": {},
-           "actors": [{"name": n, "kind": (kinds or {}).get(n, "thread")} for n in names],
-           "events": flat, "outcome": {"status": "ok"}}
-    return parse_trace_data(orjson.dumps(doc))
 
 
 def races(data: TraceData) -> list[Finding]:
