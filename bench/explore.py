@@ -1,66 +1,78 @@
-"""Exploration speed: schedules per second on the two-thread opposite-order scenario (the
-second actor sleeps 0.5 s first, so a real run never deadlocks), and how many schedules the
-random strategy needed to hit the deadlock first, over several seeds (medians).
+"""Exploration speed: schedules per second, and how many schedules each strategy needed to
+first hit the bug, on the scenarios of the explore issue (medians over several seeds):
 
-    .venv/bin/python bench/explore.py [--runs 200] [--seeds 5]
+- rare ABBA: two threads, the second sleeps 0.5 s before taking the locks in the opposite
+  order (a real run never deadlocks);
+- bank: two unlocked withdrawals half a second apart (the overdraft: an invariant);
+- three coroutine dining philosophers (a real run never deadlocks);
+- the five dining philosophers (threads, bundled scenario).
+
+Each schedule is run on the real primitives and analyzed (what ``tracer explore`` does).
+
+    .venv/bin/python bench/explore.py [--runs 300] [--seeds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
-from typing import Any
+from pathlib import Path
 
-from tracer import load_scenario_text, run_plan
-from tracer.analyze import find_all, parse_trace_data
-from tracer.engine._explore import make_scheduler, schedule_seed
+from tracer import load_scenario_text
+from tracer.explore import explore_dfs, explore_runs
 
-RARE_ABBA = """
-name: rare-abba
-primitives: {A: lock, B: lock}
-actors:
-  - {name: first, kind: thread, steps: [{acquire: A}, {acquire: B}, {release: B}, {release: A}]}
-  - name: second
-    kind: thread
-    steps: [{sleep: 0.5}, {acquire: B}, {acquire: A}, {release: A}, {release: B}]
-"""
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from test_explore import COROUTINE_PHILOSOPHERS, RARE_ABBA, bank  # noqa: E402
+
+CASES = {
+    "rare ABBA (2 threads)": (RARE_ABBA, "deadlock"),
+    "bank overdraft (2 threads)": (bank(locked=False), "invariant"),
+    "3 coroutine philosophers": (COROUTINE_PHILOSOPHERS, "deadlock"),
+    "5 philosophers (threads)": ((ROOT / "scenarios" / "dining_philosophers.yaml").read_text(
+        encoding="utf-8"), "deadlock"),
+}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--seeds", type=int, default=5)
     args = ap.parse_args()
-    plan = load_scenario_text(RARE_ABBA)
-    for strategy in ("random", "pct"):
-        measure(plan, strategy, args.runs, args.seeds)
+    print(f"{'scenario':28} {'strategy':8} {'schedules/s':>12} {'first hit after':>16}")
+    for label, (text, kind) in CASES.items():
+        plan = load_scenario_text(text)
+        for strategy in ("random", "pct"):
+            rates, firsts = [], []
+            for seed in range(args.seeds):
+                t = time.perf_counter()
+                found = explore_runs(plan, range(args.runs), seed, strategy, 3)
+                rates.append(args.runs / (time.perf_counter() - t))
+                hits = [g["first_run"] for g in found.groups.values() if g["kind"] == kind]
+                firsts.append(min(hits) + 1 if hits else None)
+            print(f"{label:28} {strategy:8} {statistics.median(rates):12.0f} "
+                  f"{_median(firsts):>16}")
+        rates, firsts = [], []
+        for _ in range(max(1, args.seeds // 2)):
+            t = time.perf_counter()
+            found = explore_dfs(plan, args.runs)
+            rates.append((found.runs + found.pruned) / (time.perf_counter() - t))
+            hits = [g["first_run"] for g in found.groups.values() if g["kind"] == kind]
+            firsts.append(min(hits) + 1 if hits else None)
+        done = (f"complete: {found.runs} distinct" if found.complete
+                else f"not complete after {found.runs}")
+        print(f"{label:28} {'dfs':8} {statistics.median(rates):12.0f} "
+              f"{_median(firsts):>16}   ({done})")
 
 
-def measure(plan: Any, strategy: str, runs: int, seeds: int) -> None:
-    rates, firsts, clean_rates = [], [], []
-    for seed in range(seeds):
-        first = None
-        t = time.perf_counter()
-        clean_time, clean_n = 0.0, 0
-        for run in range(runs):
-            t1 = time.perf_counter()
-            result = run_plan(plan, make_scheduler(strategy, schedule_seed(seed, run)),
-                              mode="explore")
-            kinds = {f.kind for f in find_all(parse_trace_data(result.to_json()))}
-            if result.status == "ok":
-                clean_time += time.perf_counter() - t1
-                clean_n += 1
-            if first is None and "deadlock" in kinds:
-                first = run
-        rates.append(runs / (time.perf_counter() - t))
-        clean_rates.append(clean_n / clean_time if clean_time else 0.0)
-        firsts.append(first if first is not None else runs)
-    print(f"rare ABBA, {strategy} strategy, {runs} schedules x {seeds} seeds (medians):")
-    print(f"  {statistics.median(rates):.0f} schedules/s overall (target >= 1,000); "
-          f"{statistics.median(clean_rates):.0f}/s for the schedules that do not deadlock")
-    print(f"  first deadlock after {statistics.median(firsts):.0f} schedules "
-          f"(per seed: {firsts})")
+def _median(values: list[int | None]) -> str:
+    got = [v for v in values if v is not None]
+    if not got:
+        return "not found"
+    missed = len(values) - len(got)
+    return f"{statistics.median(got):.0f}" + (f" ({missed} seeds missed)" if missed else "")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""`tracer explore` (first version: thread actors, random strategy): it finds the rare
-interleaving a real run never shows, keeps a trace that `tracer replay` brings back to the same
-problem, stays quiet on a correct scenario, and is repeatable for a seed."""
+"""`tracer explore`: it finds the rare interleaving a real run never shows, keeps a trace that
+`tracer replay` brings back to the same problem, stays quiet on a correct scenario, is
+repeatable for a seed, and (dfs) says when it has covered every distinct schedule."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SCENARIOS, tracer_cli
+from conftest import SCENARIOS, run_yaml, tracer_cli
 
 RARE_ABBA = """
 name: rare-abba
@@ -95,10 +95,19 @@ def test_same_seed_same_json(tmp_path: Path) -> None:
     assert a["seed"] == 3 and a["strategy"] == "random"
 
 
-def test_unsupported_scenarios_are_refused_with_exit_2(tmp_path: Path) -> None:
-    r = tracer_cli("explore", str(SCENARIOS / "asyncio_dining_philosophers.yaml"), cwd=tmp_path)
+@pytest.mark.parametrize(("args", "says"), [
+    (["--max-preemptions", "2"], "add --strategy dfs"),
+    (["--strategy", "dfs", "--jobs", "2"], "dfs runs in one process"),
+    (["--strategy", "dfs", "--max-preemptions", "-1"], "--max-preemptions"),
+    (["--strategy", "bfs"], "--strategy"),
+])
+def test_bad_explore_options_exit_2(tmp_path: Path, args: list[str], says: str) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(RARE_ABBA, encoding="utf-8")
+    r = tracer_cli("explore", str(path), *args, cwd=tmp_path)
     assert r.returncode == 2
-    assert "first version of explore runs thread actors" in r.stderr
+    assert says in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 @pytest.mark.timeout(120)
@@ -119,14 +128,105 @@ def test_jobs_give_the_same_findings_as_one_worker(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("name", ["bounded_buffer_condition", "thread_join", "lost_wakeup",
-                                  "producer_consumer", "semaphore"])
-def test_bundled_thread_scenarios_explore_without_hanging(name: str, tmp_path: Path) -> None:
-    """Conditions (the lock taken back after a wait), joins, queues and semaphores under one
-    actor at a time: every schedule ends, and only the expected kinds come out."""
+@pytest.mark.parametrize("name", [
+    "bounded_buffer_condition", "thread_join", "lost_wakeup", "producer_consumer", "semaphore",
+    "barrier", "pool_starvation", "asyncio_gather", "asyncio_deadlock", "event_hotpot",
+    "rlock_reentry", "queue_stall"])
+def test_bundled_scenarios_explore_without_hanging(name: str, tmp_path: Path) -> None:
+    """Conditions (the lock taken back after a wait), joins, queues, semaphores, barriers,
+    pools and coroutines under one actor at a time: every schedule ends, and only the
+    expected kinds come out."""
     text = (SCENARIOS / f"{name}.yaml").read_text(encoding="utf-8")
     code, report = explore(tmp_path, text, "--runs", "30", "--seed", "2")
     kinds = {f["kind"] for f in report["findings"]}  # type: ignore[union-attr]
-    expected = {"lost_wakeup": {"stall"}}.get(name, set())
+    expected = {"lost_wakeup": {"stall"}, "pool_starvation": {"deadlock"},
+                "asyncio_deadlock": {"deadlock"}, "queue_stall": {"stall"}}.get(name, set())
     assert kinds == expected, report
     assert code == (1 if expected else 0)
+
+
+COROUTINE_PHILOSOPHERS = """
+name: coroutine-philosophers
+description: Three coroutines, each takes its left fork then its right; a real run never
+  deadlocks (a free asyncio lock is taken without a switch, so each eats in turn).
+primitives: {fork0: lock, fork1: lock, fork2: lock}
+actors:
+  - {name: P0, kind: coroutine, steps: [{acquire: fork0}, {acquire: fork1}, {release: fork1},
+                                        {release: fork0}]}
+  - {name: P1, kind: coroutine, steps: [{acquire: fork1}, {acquire: fork2}, {release: fork2},
+                                        {release: fork1}]}
+  - {name: P2, kind: coroutine, steps: [{acquire: fork2}, {acquire: fork0}, {release: fork0},
+                                        {release: fork2}]}
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("strategy", ["random", "pct", "dfs"])
+def test_three_coroutine_philosophers_deadlock_found(tmp_path: Path, strategy: str) -> None:
+    """A real run of these coroutines never deadlocks; every strategy finds the cycle, and the
+    kept trace replays to it."""
+    result, _ = run_yaml(COROUTINE_PHILOSOPHERS)
+    assert result.status == "ok"  # a real run: each eats in turn
+    code, report = explore(tmp_path, COROUTINE_PHILOSOPHERS, "--runs", "300", "--seed", "4",
+                           "--strategy", strategy)
+    assert code == 1
+    dl = [f for f in report["findings"] if f["kind"] == "deadlock"]  # type: ignore[union-attr]
+    assert dl, report
+    assert set(dl[0]["actors"]) == {"P0", "P1", "P2"}
+    assert set(dl[0]["objects"]) == {"fork0", "fork1", "fork2"}
+    r = tracer_cli("replay", dl[0]["trace"], cwd=tmp_path)
+    assert r.returncode == 1
+    assert "identical (deadlock: P0 holds fork0 and waits for fork1" in r.stdout
+
+
+@pytest.mark.timeout(120)
+def test_dfs_covers_every_distinct_schedule_and_says_so(tmp_path: Path) -> None:
+    """The rare ABBA has 9 distinct schedules (orders of the operations on A and on B): dfs
+    with the reduction runs exactly those, finds the one deadlock, and ends complete; the
+    unreduced search (a bound it never reaches) runs thousands and finds the same 9."""
+    code, report = explore(tmp_path, RARE_ABBA, "--strategy", "dfs", "--runs", "1000")
+    assert code == 1
+    assert report["complete"] is True
+    assert report["runs"] == report["distinct_schedules"] == 9
+    counts = {f["kind"]: f["count"] for f in report["findings"]}  # type: ignore[union-attr]
+    assert counts["deadlock"] == 1
+    _, full = explore(tmp_path, RARE_ABBA, "--strategy", "dfs", "--runs", "100000",
+                      "--max-preemptions", "50")
+    assert full["complete"] is True
+    assert full["distinct_schedules"] == 9
+    assert full["runs"] > 1000  # type: ignore[operator]
+    text = tracer_cli("explore", str(tmp_path / "s.yaml"), "--strategy", "dfs",
+                      "--traces", str(tmp_path / "t"), cwd=tmp_path)
+    assert "all 9 distinct schedules explored" in text.stdout
+
+
+@pytest.mark.timeout(120)
+def test_dfs_preemption_bound(tmp_path: Path) -> None:
+    """No preemption: each actor runs until it blocks or ends, so only the order in which
+    they start differs, and the ABBA deadlock (which needs a switch while first holds A)
+    is not among them; one preemption finds it."""
+    code, none = explore(tmp_path, RARE_ABBA, "--strategy", "dfs", "--max-preemptions", "0")
+    assert none["complete"] is True
+    assert "deadlock" not in {f["kind"] for f in none["findings"]}  # type: ignore[union-attr]
+    code, one = explore(tmp_path, RARE_ABBA, "--strategy", "dfs", "--max-preemptions", "1")
+    assert code == 1 and one["complete"] is True
+    assert "deadlock" in {f["kind"] for f in one["findings"]}  # type: ignore[union-attr]
+    assert one["runs"] > none["runs"]  # type: ignore[operator]
+
+
+@pytest.mark.timeout(120)
+def test_dfs_incomplete_when_runs_run_out(tmp_path: Path) -> None:
+    text = (SCENARIOS / "dining_philosophers.yaml").read_text(encoding="utf-8")
+    _, report = explore(tmp_path, text, "--strategy", "dfs", "--runs", "5")
+    assert report["runs"] == 5 and report["complete"] is False
+
+
+@pytest.mark.timeout(120)
+def test_five_philosophers_deadlock_found_by_dfs(tmp_path: Path) -> None:
+    """The five dining philosophers (threads): the systematic search reaches the cycle of all
+    five."""
+    text = (SCENARIOS / "dining_philosophers.yaml").read_text(encoding="utf-8")
+    code, report = explore(tmp_path, text, "--strategy", "dfs", "--runs", "2000")
+    dl = [f for f in report["findings"] if f["kind"] == "deadlock"]  # type: ignore[union-attr]
+    assert code == 1 and dl
+    assert set(dl[0]["actors"]) == {f"P{i}" for i in range(5)}

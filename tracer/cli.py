@@ -24,7 +24,7 @@ from tracer.analyze import analyze as analyze_trace
 from tracer.engine import RunResult, UnsupportedScenario, run_plan
 from tracer.engine._proc import get_context
 from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
-from tracer.explore import explore_range, explore_runs, merge
+from tracer.explore import Exploration, explore_dfs, explore_range, explore_runs, merge
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome
 from tracer.render.report import render_text
@@ -249,63 +249,130 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
 @cli.command()
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--runs", type=click.IntRange(1, 1_000_000), default=100, show_default=True,
-              help="How many schedules to try.")
+              help="How many schedules to try (dfs: at most).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Makes the whole exploration repeatable.")
-@click.option("--strategy", type=click.Choice(["random", "pct"]), default="random",
-              show_default=True, help="random walk, or PCT (random priorities, --depth).")
+@click.option("--strategy", type=click.Choice(["random", "pct", "dfs"]), default="random",
+              show_default=True,
+              help="random walk; PCT (random priorities, --depth); dfs (every distinct "
+                   "schedule, in order, until all are covered).")
 @click.option("--depth", type=click.IntRange(1, 20), default=3, show_default=True,
               help="PCT's bug depth d: d-1 priority change points per schedule.")
+@click.option("--max-preemptions", type=click.IntRange(0, 1000), default=None,
+              help="dfs: only schedules with at most N preemptions (switches away from an "
+                   "actor that could have gone on). Default: no bound.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--traces", "traces_dir", type=click.Path(file_okay=False, path_type=str),
               default="traces", show_default=True,
               help="Folder for the first trace of each problem found.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Worker processes; the findings are the same as with one.")
-def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int, fmt: str,
-            traces_dir: str, jobs: int) -> None:
+              help="Worker processes (random, pct); the findings are the same as with one.")
+def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
+            max_preemptions: int | None, fmt: str, traces_dir: str, jobs: int) -> None:
     """Run SCENARIO under many schedules, one actor at a time, and report every distinct
     problem once, with a replayable trace (exit 0 clean, 1 found, 2 bad input)."""
     plan = _load(scenario)
-    kinds = {a.kind for a in plan.actors}
-    types = {spec.type for spec in plan.scenario.primitives.values()}
-    if kinds != {"thread"} or types & {"barrier", "pool"}:
-        _fail(f"{scenario}: this first version of explore runs thread actors without "
-              "barriers or pools")
-    if jobs == 1:
+    if jobs > 1 and any(a.kind == "process" for a in plan.actors):
+        _fail(f"{scenario}: --jobs cannot run process actors (its workers cannot start "
+              "children); run it with one worker")
+    shared_waits = sorted(n for n, spec in plan.scenario.primitives.items()
+                          if spec.type in ("barrier", "condition")
+                          and plan.flavour.get(n) == "process")
+    if shared_waits:
+        _fail(f"{scenario}: explore cannot yet control process actors waiting on a "
+              f"multiprocessing barrier or condition ({', '.join(shared_waits)}); use "
+              "tracer run, or thread actors to explore it")
+    if max_preemptions is not None and strategy != "dfs":
+        _fail("--max-preemptions bounds the dfs strategy: add --strategy dfs")
+    if jobs > 1 and strategy == "dfs":
+        _fail("--jobs splits random and pct explorations; dfs runs in one process")
+    show_bar = fmt == "text" and sys.stderr.isatty()
+    if strategy == "dfs":
+        bar: Any = (click.progressbar(length=runs, label="exploring", file=sys.stderr)
+                    if show_bar else nullcontext(None))
+        with bar as b:
+            found = explore_dfs(plan, runs, max_preemptions,
+                                progress=b.update if b is not None else None)
+    elif jobs == 1:
         progress: Any = (click.progressbar(range(runs), label="exploring", file=sys.stderr)
-                         if fmt == "text" and sys.stderr.isatty() else nullcontext(range(runs)))
+                         if show_bar else nullcontext(range(runs)))
         with progress as schedules:
-            groups = explore_runs(plan, schedules, seed, strategy, depth)
+            found = explore_runs(plan, schedules, seed, strategy, depth)
     else:
         size = -(-runs // jobs)
         ranges = [(i, min(runs, i + size)) for i in range(0, runs, size)]
         with get_context().Pool(jobs) as pool:
             parts = pool.starmap(explore_range, [
                 (plan.scenario.as_mapping(), a, b, seed, strategy, depth) for a, b in ranges])
-        groups = merge(parts)
+        found = merge(parts)
     stem = safe_stem(plan.scenario.name)
-    found = []
-    for g in sorted(groups.values(), key=lambda g: (g["first_run"], g["kind"])):
+    problems = []
+    for g in sorted(found.groups.values(), key=lambda g: (g["first_run"], g["kind"])):
         path = Path(traces_dir) / f"{stem}.explore-{g['first_run']}.json"
         try:
             write_atomic(path, g.pop("text"))
         except OSError as exc:
             _fail(f"cannot write {path}: {exc.strerror or exc}")
-        found.append({**g, "trace": str(path)})
+        problems.append({**g, "trace": str(path)})
     if fmt == "json":
-        click.echo(json.dumps({"runs": runs, "strategy": strategy, "seed": seed,
-                               "findings": found}, ensure_ascii=False, indent=2))
+        doc: dict[str, Any] = {"runs": found.runs, "strategy": strategy, "seed": seed,
+                               "findings": problems, "distinct_schedules": len(found.keys)}
+        if strategy == "dfs":
+            doc.update(complete=found.complete, max_preemptions=max_preemptions,
+                       pruned=found.pruned)
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
-        click.echo(f"{plan.scenario.name}: {runs} schedules ({strategy}, seed {seed}), "
-                   f"{len(found)} distinct problem(s)")
-        for g in found:
-            click.echo(f"  {g['kind']}: {g['message']}")
-            click.echo(f"    hit in {g['count']} of {runs} schedules, first in schedule "
-                       f"{g['first_run']}; replay it: tracer replay {g['trace']}")
-    if found:
+        click.echo(explore_summary(plan.scenario.name, strategy, seed, max_preemptions, found,
+                                   problems))
+    if problems:
         sys.exit(EXIT_PROBLEM)
+
+
+def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | None,
+                    found: Exploration, problems: list[dict[str, Any]]) -> str:
+    """The text report of an exploration: what was covered, then a table of the problems."""
+    n = found.runs
+    if strategy == "dfs":
+        bound = (f" with at most {max_preemptions} preemption(s)"
+                 if max_preemptions is not None else "")
+        distinct = len(found.keys)
+        if found.complete and max_preemptions is None:
+            head = f"all {distinct} distinct schedules explored"
+            if distinct != n:
+                head += (f" (in {n} runs: the others differed only in when a blocked actor "
+                         "tried again)")
+        elif found.complete:
+            head = (f"all {n} schedules{bound} explored ({len(found.keys)} distinct: "
+                    "no reduction under a bound)")
+        else:
+            head = (f"{n} schedules{bound} explored (dfs); the search was not complete: "
+                    "raise --runs to cover more")
+        if found.pruned:
+            head += f"; {found.pruned} equivalent schedule(s) skipped"
+        if found.unfollowed:
+            head += (f"; {found.unfollowed} schedule(s) did not repeat their planned choices "
+                     "(the scenario is not deterministic under control)")
+    else:
+        head = (f"{n} schedules ({strategy}, seed {seed}), {len(found.keys)} distinct "
+                "(different order of operations on some object)")
+    lines = [f"{name}: {head}"]
+    if not problems:
+        lines.append("no problem found")
+        return "\n".join(lines)
+    lines.append(f"{len(problems)} distinct problem(s):")
+    rows = [("kind", "schedules", "first", "actors", "objects")]
+    for g in problems:
+        rows.append((g["kind"], f"{g['count']} of {n}", str(g["first_run"]),
+                     ", ".join(g["actors"]) or "-", ", ".join(g["objects"]) or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))
+                     .rstrip())
+    for g in problems:
+        lines.append(f"- {g['kind']} (first in schedule {g['first_run']}): {g['message']}")
+        lines.append(f"  replay it: tracer replay {g['trace']}")
+    return "\n".join(lines)
 
 
 @cli.command()

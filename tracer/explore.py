@@ -1,62 +1,305 @@
 """Exploration: many schedules of one scenario, each problem reported once.
 
-Schedules are numbered 0..N-1; schedule ``run`` uses the seed ``schedule_seed(seed, run)``, so
-the findings depend only on the seed, never on how the runs are split among worker
-processes (``jobs``): each worker explores a contiguous range, and the ranges' results merge
-by schedule number.
+Random and PCT: schedules are numbered 0..N-1; schedule ``run`` uses the seed
+``schedule_seed(seed, run)``, so the findings depend only on the seed, never on how the runs
+are split among worker processes (``jobs``): each worker explores a contiguous range, and the
+ranges' results merge by schedule number.
+
+DFS: a systematic search of the tree of choices (stateless, as in CHESS and loom): each
+schedule follows the choices of the one before up to the deepest choice with an alternative
+left, takes that alternative, and goes on with the default (no preemption). Without a bound,
+dynamic partial-order reduction (source sets: only the alternatives that reverse a race of
+the schedules run so far) and sleep sets skip the schedules that only reorder independent
+operations, so each schedule run is a distinct one and the search ends when all are covered. With
+``--max-preemptions N`` it covers every schedule with at most N preemptions (a switch away
+from an actor that could have gone on), the bound of CHESS's iterative context bounding; the
+reduction is then off (combined with a bound it could skip a schedule whose only equivalent
+needs more preemptions).
+
+Every schedule's run is analyzed; a problem is identified by (kind, actors, objects).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from tracer.analyze import find_all, parse_trace_data
+from tracer.analyze import find_all, trace_data_from_run
 from tracer.engine import run_plan
-from tracer.engine._explore import make_scheduler, schedule_seed
+from tracer.engine._explore import (
+    ANY,
+    ExploreScheduler,
+    Pending,
+    Point,
+    Systematic,
+    dependent,
+    make_scheduler,
+    schedule_seed,
+)
+from tracer.engine._run import RunResult
+from tracer.engine._workers import Workers
 from tracer.scenario import Plan, plan_from_mapping
 
 Group = dict[str, Any]
 
 
-def explore_runs(plan: Plan, runs: Iterable[int], seed: int, strategy: str,
-                 depth: int) -> dict[tuple[Any, ...], Group]:
-    """Run the schedules ``runs``; per distinct problem (kind, actors, objects): its message,
+@dataclass
+class Exploration:
+    """What an exploration found: per distinct problem (kind, actors, objects) its message,
     how many schedules hit it, the first one, and that schedule's trace text."""
-    groups: dict[tuple[Any, ...], Group] = {}
-    for run in runs:
-        sched_seed = schedule_seed(seed, run)
-        result = run_plan(plan, make_scheduler(strategy, sched_seed, depth), mode="explore")
-        result.seed = sched_seed
-        text = result.to_json()
-        for f in find_all(parse_trace_data(text, f"schedule {run}")):
+
+    groups: dict[tuple[Any, ...], Group] = field(default_factory=dict)
+    runs: int = 0  # schedules run to their end
+    keys: set[int] = field(default_factory=set)  # one per distinct schedule (see schedule_key)
+    pruned: int = 0  # DFS: schedules cut short as equivalent to one explored before
+    complete: bool = False  # DFS: every schedule (within the bound) was explored
+    unfollowed: int = 0  # DFS: schedules that could not follow their planned choices
+
+    def add(self, run: int, result: RunResult, groups_of: dict[str, str]) -> None:
+        """Analyze schedule ``run``'s result and count what it found."""
+        self.runs += 1
+        self.keys.add(schedule_key(result, groups_of))
+        text: str | None = None  # the trace, written out only for a new problem's first run
+        for f in find_all(trace_data_from_run(result, f"schedule {run}")):
             key = (f.kind, f.actors, f.objects)
-            group = groups.get(key)
+            group = self.groups.get(key)
             if group is None:
-                groups[key] = {"kind": f.kind, "actors": list(f.actors),
-                               "objects": list(f.objects), "message": f.message,
-                               "count": 1, "first_run": run, "text": text}
+                if text is None:
+                    text = result.to_json()
+                self.groups[key] = {"kind": f.kind, "actors": list(f.actors),
+                                    "objects": list(f.objects), "message": f.message,
+                                    "count": 1, "first_run": run, "text": text}
             else:
                 group["count"] += 1
-    return groups
+
+
+def object_groups(plan: Plan) -> dict[str, str]:
+    """Which object each primitive's operations touch: a condition built on a lock is that
+    lock (the dependency relation of the reduction and of ``schedule_key``)."""
+    out = {}
+    for name, spec in plan.scenario.primitives.items():
+        lock = getattr(spec, "lock", None)
+        out[name] = lock if isinstance(lock, str) and lock else name
+    return out
+
+
+def schedule_key(result: RunResult, groups_of: dict[str, str]) -> int:
+    """A fingerprint of a schedule up to the order of independent operations: each actor's
+    own sequence of events (with items and values), and per object the order in which the
+    actors operated on it. Two schedules that differ only in the order of operations on
+    different objects have the same key (they are the same Mazurkiewicz trace)."""
+    per: dict[str, list[tuple[Any, ...]]] = {}
+    for _seq, _ts, tag, payload in result.records:
+        actor = tag.actor
+        if actor is None:
+            continue
+        what = (tag.op, tag.target, tag.phase, tag.result,
+                repr(payload.get("item", payload.get("value"))) if payload else None)
+        per.setdefault("actor:" + actor, []).append(what)
+        if tag.phase == "return":
+            continue  # done before, in its call: it touches nothing
+        if tag.target is not None:
+            obj = groups_of.get(tag.target, tag.target)
+        elif tag.op in ("start", "end"):
+            obj = actor  # ordered with the spawn that starts it, the joins that wait for it
+        else:
+            continue
+        per.setdefault("object:" + obj, []).append((actor, tag.op))
+    return hash(tuple(sorted((k, tuple(v)) for k, v in per.items())))
+
+
+def explore_runs(plan: Plan, runs: Iterable[int], seed: int, strategy: str,
+                 depth: int) -> Exploration:
+    """Run the schedules ``runs`` of a random or PCT exploration."""
+    out = Exploration()
+    order = [a.name for a in plan.actors]
+    groups_of = object_groups(plan)
+    with Workers() as workers:
+        for run in runs:
+            sched_seed = schedule_seed(seed, run)
+            result = run_plan(plan, make_scheduler(strategy, sched_seed, depth, order),
+                              mode="explore", workers=workers)
+            result.seed = sched_seed
+            out.add(run, result, groups_of)
+    return out
 
 
 def explore_range(scenario: dict[str, Any], start: int, stop: int, seed: int, strategy: str,
-                  depth: int) -> dict[tuple[Any, ...], Group]:
+                  depth: int) -> Exploration:
     """A worker process's share: schedules start..stop-1 (the plan is rebuilt here)."""
     return explore_runs(plan_from_mapping(scenario), range(start, stop), seed, strategy, depth)
 
 
-def merge(parts: Iterable[dict[tuple[Any, ...], Group]]) -> dict[tuple[Any, ...], Group]:
+def merge(parts: Iterable[Exploration]) -> Exploration:
     """Merge the results of ranges: counts add up, the earliest schedule's trace is kept."""
-    out: dict[tuple[Any, ...], Group] = {}
+    out = Exploration()
     for part in parts:
-        for key, g in part.items():
-            have = out.get(key)
+        out.runs += part.runs
+        out.keys |= part.keys
+        for key, g in part.groups.items():
+            have = out.groups.get(key)
             if have is None:
-                out[key] = dict(g)
+                out.groups[key] = dict(g)
                 continue
             have["count"] += g["count"]
             if g["first_run"] < have["first_run"]:
                 have.update(first_run=g["first_run"], text=g["text"], message=g["message"])
     return out
+
+
+@dataclass
+class _Node:
+    """A choice of the DFS's current path."""
+
+    ready: tuple[str, ...]
+    prev: str | None
+    chosen: str
+    sleep: frozenset[str]
+    done: set[str]  # alternatives explored here (the chosen one among them)
+    backtrack: set[str]  # alternatives that must be explored here
+    preemptions: int  # preemptions on the path before this choice
+
+    def preempts(self, name: str) -> bool:
+        return self.prev is not None and name != self.prev
+
+
+def _add_backtracks(log: list[Point], stack: list[_Node]) -> None:
+    """Source-DPOR (Abdulla, Aronis, Jonsson and Sagonas, POPL 2014), over one schedule's
+    choices: for each actor's next operation at each choice, the latest earlier operation of
+    another actor on the same object, when it does not happen before, is a race; the order
+    that reverses it must be explored too. So at the choice before the earlier operation, one
+    actor that can start the reversed order (an *initial* of what does not depend on the
+    earlier operation, followed by the racing one) joins the backtrack set, unless one is
+    there already.
+
+    Happens-before is program order plus the order of operations on one object, kept as
+    vector clocks. Every parked actor's next operation is checked, not only the chosen one's:
+    a blocked actor's retry, never made in this schedule, may be what another order lets
+    through (a deadlock's last state)."""
+    clock_of: dict[str, dict[str, int]] = {}  # actor -> its vector clock
+    last_on: dict[str | None, dict[str, int]] = {}  # object -> clock of its last operation
+    everything: dict[str, int] = {}  # join of all clocks (for an operation on ANY)
+    history: list[tuple[Pending, str, int, dict[str, int]]] = []  # op, actor, own, clock
+    for i, point in enumerate(log):
+        for waiter, nxt in point.pending:
+            if nxt[0] is None:
+                continue
+            seen = clock_of.get(waiter, {})
+            for j in range(i - 1, -1, -1):
+                op_j, other, own_j, _ = history[j]
+                if not dependent(op_j, nxt):
+                    continue
+                if other != waiter and seen.get(other, 0) < own_j and j < len(stack):
+                    _reverse(j, i, waiter, nxt, seen, history, stack[j])
+                break  # earlier operations on this object happen before this one
+        actor, doing = point.chosen, point.doing
+        clock = dict(clock_of.get(actor, {}))
+        sources = ([everything] if doing[0] == ANY else
+                   [last_on.get(doing[0], {}), last_on.get(ANY, {})] if doing[0] is not None
+                   else [])
+        for src in sources:
+            for k, v in src.items():
+                if clock.get(k, 0) < v:
+                    clock[k] = v
+        clock[actor] = clock.get(actor, 0) + 1
+        clock_of[actor] = clock
+        if doing[0] is not None:
+            last_on[doing[0]] = clock
+        for k, v in clock.items():
+            if everything.get(k, 0) < v:
+                everything[k] = v
+        history.append((doing, actor, clock[actor], clock))
+
+
+def _reverse(j: int, i: int, waiter: str, nxt: Pending, seen: dict[str, int],
+             history: list[tuple[Pending, str, int, dict[str, int]]], node: _Node) -> None:
+    """Make sure the choice before operation ``j`` explores an order where ``waiter``'s
+    ``nxt`` (next at choice ``i``) comes first: add an initial of v, the operations between
+    them that do not depend on ``j``, followed by ``nxt``."""
+    actor_j, own_j = history[j][1], history[j][2]
+    first_own: dict[str, int] = {}  # per actor: the clock value of its first operation in v
+    firsts: list[int] = []
+    before_nxt = False  # an operation of v that comes before nxt
+    for k in range(j + 1, i):
+        op_k, q, own_k, clk_k = history[k]
+        if clk_k.get(actor_j, 0) >= own_j:
+            continue  # happens after j: not in v
+        if q not in first_own:
+            first_own[q] = own_k
+            firsts.append(k)
+        if q == waiter or dependent(op_k, nxt):
+            before_nxt = True
+    initials = [history[k][1] for k in firsts
+                if all(history[k][3].get(r, 0) < own for r, own in first_own.items()
+                       if r != history[k][1])]
+    if not before_nxt and all(seen.get(r, 0) < own for r, own in first_own.items()):
+        initials.append(waiter)
+    if any(q in node.backtrack for q in initials):
+        return
+    for q in initials:
+        if q in node.ready:
+            node.backtrack.add(q)
+            return
+    node.backtrack.update(node.ready)  # none can start it there: try them all
+
+
+def explore_dfs(plan: Plan, runs: int, max_preemptions: int | None = None,
+                progress: Callable[[int], object] | None = None,
+                dpor: bool = True) -> Exploration:
+    """A systematic search of at most ``runs`` schedules (see the module's docstring)."""
+    out = Exploration()
+    order = [a.name for a in plan.actors]
+    groups_of = object_groups(plan)
+    reduce = max_preemptions is None
+    bound = max_preemptions if max_preemptions is not None else 1 << 30
+    stack: list[_Node] = []
+    with Workers() as workers:
+        while out.runs < runs:
+            if _dfs_step(plan, order, groups_of, out, stack, reduce, dpor, bound, workers,
+                         progress):
+                out.complete = True
+                break
+    return out
+
+
+def _dfs_step(plan: Plan, order: list[str], groups_of: dict[str, str], out: Exploration,
+              stack: list[_Node], reduce: bool, dpor: bool, bound: int, workers: Workers,
+              progress: Callable[[int], object] | None) -> bool:
+    """Run the schedule the stack leads to, then set the stack to the next branch; whether
+    the search is complete."""
+    prefix = [n.chosen for n in stack]
+    extra = [frozenset(n.done - {n.chosen}) for n in stack]
+    strategy = Systematic(prefix, extra, sleep_sets=reduce)
+    sched = ExploreScheduler(strategy, order)
+    result = run_plan(plan, sched, mode="explore", workers=workers)
+    start = len(prefix)
+    if strategy.diverged is not None:  # the scenario did not repeat itself
+        out.unfollowed += 1
+        start = strategy.diverged
+    del stack[start:]
+    pre = stack[-1].preemptions + stack[-1].preempts(stack[-1].chosen) if stack else 0
+    for p in sched.log[start:]:
+        stack.append(_Node(p.ready, p.prev, p.chosen, p.sleep, {p.chosen},
+                           {p.chosen} if reduce and dpor else set(p.ready), pre))
+        pre += 1 if p.prev is not None and p.chosen != p.prev else 0
+    if reduce and dpor:
+        _add_backtracks(sched.log, stack)
+    if sched.pruned:
+        out.pruned += 1
+    else:
+        out.add(out.runs, result, groups_of)
+        if progress is not None:
+            progress(1)
+    # the next branch: the deepest choice with an alternative left
+    while stack:
+        node = stack[-1]
+        alt = next((n for n in node.ready if n in node.backtrack and n not in node.done
+                    and n not in node.sleep and node.preemptions + node.preempts(n) <= bound),
+                   None)
+        if alt is not None:
+            node.done.add(alt)
+            node.chosen = alt
+            return False
+        stack.pop()
+    return True

@@ -25,12 +25,13 @@ from tracer.analyze._model import (
     WaitForGraph,
     load_trace_data,
     parse_trace_data,
+    trace_data_from_run,
 )
 from tracer.analyze.invariants import find_invariant_violations
 from tracer.analyze.lockorder import find_potential_deadlocks, lock_order_graph
 from tracer.analyze.misuse import find_misuse
 from tracer.analyze.profile import blocking_profile, render_profile
-from tracer.analyze.races import find_races
+from tracer.analyze.races import Prep, find_races
 from tracer.analyze.waitgraph import find_blocked_findings, wait_for_graph
 from tracer.render.graphs import lock_order_dot, wait_for_dot, write_graph
 from tracer.trace import safe_stem
@@ -47,6 +48,7 @@ __all__ = [
     "load_trace_data",
     "parse_trace_data",
     "render_profile",
+    "trace_data_from_run",
 ]
 
 
@@ -74,15 +76,25 @@ class Report:
         return out
 
 
+_ORDER = {k: i for i, k in enumerate(KINDS)}
+
+
+def _finding_order(f: Finding) -> tuple[int, tuple[int, ...], str]:
+    return _ORDER.get(f.kind, 99), f.events[:1], f.message
+
+
 def find_all(data: TraceData) -> list[Finding]:
     """Every finding of every analysis, deadlocks first."""
 
-    findings: list[Finding] = []
-    for analysis in (find_blocked_findings, find_potential_deadlocks, find_races,
-                     find_invariant_violations, find_misuse):
-        findings.extend(analysis(data))
-    order = {k: i for i, k in enumerate(KINDS)}
-    return sorted(findings, key=lambda f: (order.get(f.kind, 99), f.events[:1], f.message))
+    prep = Prep(data)  # shared by the analyses: each skips at once what cannot occur
+    findings = find_blocked_findings(data, prep)
+    findings += find_potential_deadlocks(data, prep)
+    findings += find_races(data, prep)
+    findings += find_invariant_violations(data)
+    findings += find_misuse(data, prep)
+    if len(findings) > 1:
+        findings.sort(key=_finding_order)
+    return findings
 
 
 def analyze(data: TraceData, graphs_dir: Path | None = None, at_seq: int | None = None,

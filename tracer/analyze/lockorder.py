@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracer.analyze._model import Finding, LockOrderGraph, TraceData
-from tracer.analyze.races import LOCK_TYPES, names, prim_specs, resource_map, resource_type
+from tracer.analyze.races import LOCK_TYPES, Prep, names
 from tracer.analyze.waitfor import _sccs
 
 MAX_SEARCH = 200_000  # DFS steps spent looking for cycles, over the whole graph
@@ -57,7 +57,9 @@ _Edges = dict[tuple[str, str], dict[tuple[Any, ...], _Group]]
 
 @dataclass
 class _Result:
-    graph: LockOrderGraph
+    locks: list[str]
+    edges: _Edges
+    cycles: list[list[str]]
     findings: list[Finding]
 
 
@@ -66,44 +68,45 @@ _last: tuple[weakref.ref[TraceData], int, _Result] | None = None
 
 def lock_order_graph(data: TraceData) -> LockOrderGraph:
     """The lock-order graph of the trace, with the potential-deadlock cycles marked."""
-    g = _analyze(data).graph
-    return LockOrderGraph(list(g.locks), [(a, b, list(s)) for a, b, s in g.edges],
-                          [list(c) for c in g.cycles])
+    r = _analyze(data)
+    graph_edges: list[tuple[str, str, list[int]]] = []
+    for (a, b), groups in r.edges.items():
+        seqs: list[int] = []
+        for g in sorted(groups.values(), key=lambda g: g.first)[:MAX_EDGE_SEQS]:
+            seqs += g.first
+        graph_edges.append((a, b, seqs))
+    return LockOrderGraph(list(r.locks), graph_edges, [list(c) for c in r.cycles])
 
 
-def find_potential_deadlocks(data: TraceData) -> list[Finding]:
+_TAKES = frozenset({"acquire", "wait"})  # the ops that take locks (a condition wait re-takes)
+
+
+def find_potential_deadlocks(data: TraceData, prep: Prep | None = None) -> list[Finding]:
     """One ``potential_deadlock`` finding per feasible lock-order cycle."""
-    return list(_analyze(data).findings)
+    if prep is not None and prep.ops.isdisjoint(_TAKES):
+        return []  # no lock is ever taken: no lock-order edge
+    return list(_analyze(data, prep).findings)
 
 
-def _analyze(data: TraceData) -> _Result:
+def _analyze(data: TraceData, prep: Prep | None = None) -> _Result:
     # the CLI asks for both the graph and the findings: compute them once per trace
     global _last
     if _last is not None and _last[0]() is data and _last[1] == len(data.events):
         return _last[2]
-    result = _compute(data)
+    result = _compute(data, prep or Prep(data))
     _last = (weakref.ref(data), len(data.events), result)
     return result
 
 
-def _compute(data: TraceData) -> _Result:
-    specs = prim_specs(data)
-    res_of = resource_map(specs)
+def _compute(data: TraceData, prep: Prep) -> _Result:
+    specs = prep.specs
+    res_of = prep.res_of
     actor_names = [a["name"] for a in data.actors]
     index = {n: i for i, n in enumerate(actor_names)}
     n = len(actor_names)
-    lockish = {name for name, s in specs.items() if s["type"] in LOCK_TYPES}
-    is_lock: dict[str, bool] = {}
-
-    def lock_like(target: str) -> bool:
-        got = is_lock.get(target)
-        if got is None:
-            if target in specs:
-                got = target in lockish
-            else:
-                got = resource_type(specs, res_of.get(target, target)) in LOCK_TYPES
-            is_lock[target] = got
-        return got
+    # whether acquiring a name takes a lock: a declared lock, rlock or condition, or a name
+    # the scenario does not declare (taken to be a lock)
+    is_lock = {name: s["type"] in LOCK_TYPES for name, s in specs.items()}
 
     # structural clocks: only spawn -> start and end -> join order actors
     sc: list[list[int]] = []
@@ -117,7 +120,6 @@ def _compute(data: TraceData) -> _Result:
 
     # per actor: resource -> [times held, seq of the acquisition, struct clock, its version]
     held: list[dict[str, list[Any]]] = [{} for _ in range(n)]
-    held_set: list[frozenset[str]] = [frozenset() for _ in range(n)]
     cond_wait: dict[int, tuple[str, int]] = {}
     edges: _Edges = {}
     locks: dict[str, None] = {}
@@ -130,7 +132,7 @@ def _compute(data: TraceData) -> _Result:
         if r not in locks:
             locks[r] = None
         if h:
-            hs = held_set[t]
+            hs = frozenset(h)
             v = ver[t]
             for a, info in h.items():
                 groups = edges.get((a, r))
@@ -143,7 +145,6 @@ def _compute(data: TraceData) -> _Result:
                 else:
                     g.count += 1
         h[r] = [times, seq, sc[t], ver[t]]
-        held_set[t] = frozenset(h)
 
     def bump(t: int) -> None:
         c = sc[t].copy()
@@ -162,29 +163,27 @@ def _compute(data: TraceData) -> _Result:
         if op == "acquire":
             if e.phase == "return" and e.result == "ok":
                 target = e.target or "?"
-                if lock_like(target):
+                if is_lock.get(target, True):
                     acquired(index[actor], res_of.get(target, target), e.seq, 1)
         elif op == "release":
             target = e.target or "?"
-            if "error" not in e and lock_like(target):
-                t = index[actor]
-                h = held[t]
-                info = h.get(res_of.get(target, target))
+            if is_lock.get(target, True) and "error" not in e:
+                h = held[index[actor]]
+                r = res_of.get(target, target)
+                info = h.get(r)
                 if info is not None:
                     info[0] -= 1
                     if info[0] <= 0:
-                        del h[res_of.get(target, target)]
-                        held_set[t] = frozenset(h)
+                        del h[r]
         elif op == "wait":
             target = e.target or "?"
-            if specs.get(target, {}).get("type") != "condition":
+            if target not in is_lock or specs[target]["type"] != "condition":
                 continue
             t = index[actor]
             r = res_of.get(target, target)
             if e.phase == "call":
                 info = held[t].pop(r, None)
                 if info is not None:
-                    held_set[t] = frozenset(held[t])
                     cond_wait[t] = (r, info[0])
             else:
                 got = cond_wait.pop(t, None)
@@ -212,15 +211,11 @@ def _compute(data: TraceData) -> _Result:
                     sc[t] = [x if x >= y else y for x, y in zip(sc[t], got_vc, strict=True)]
                     ver[t] += 1
 
+    if not edges:  # no lock taken while holding another: no cycle
+        return _Result(list(locks), edges, [], [])
     deadlocked = _deadlocked_sets(deadlocks, res_of)
     cycles, findings = _cycles(edges, deadlocked, actor_names)
-    graph_edges: list[tuple[str, str, list[int]]] = []
-    for (a, b), groups in edges.items():
-        seqs: list[int] = []
-        for g in sorted(groups.values(), key=lambda g: g.first)[:MAX_EDGE_SEQS]:
-            seqs += g.first
-        graph_edges.append((a, b, seqs))
-    return _Result(LockOrderGraph(list(locks), graph_edges, cycles), findings)
+    return _Result(list(locks), edges, cycles, findings)
 
 
 def _deadlocked_sets(deadlocks: list[dict[str, Any]],
@@ -258,7 +253,7 @@ def _cycles(edges: _Edges, deadlocked: list[set[str]],
 
     def consider(cycle: list[str]) -> None:
         lockset = frozenset(cycle)
-        if any(lockset <= d for d in deadlocked):
+        if deadlocked and any(lockset <= d for d in deadlocked):
             return
         chosen = _choose(cycle, edges, budget)
         if chosen is None:
@@ -270,7 +265,12 @@ def _cycles(edges: _Edges, deadlocked: list[set[str]],
         findings.append(_finding(cycle, chosen, actor_names))
         budget[1] += 1
 
-    for comp in _sccs(sorted(succ), succ):
+    if len(succ) == 2:  # two locks (ABBA, the common case): a cycle when both edges exist
+        a, b = sorted(succ)
+        comps = [[a, b]] if (b, a) in edges and (a, b) in edges else []
+    else:
+        comps = _sccs(sorted(succ), succ)
+    for comp in comps:
         if len(comp) < 2:
             continue
         members = set(comp)
@@ -332,42 +332,52 @@ def _choose(cycle: list[str], edges: _Edges, budget: list[int]) -> list[_Group] 
     """One occurrence group per edge of ``cycle`` that could run at the same time, or None.
     The work is charged to the search ``budget``."""
     k = len(cycle)
-    options = [list(edges[(cycle[i], cycle[(i + 1) % k])].values()) for i in range(k)]
-    budget[0] -= sum(len(o) for o in options)
-    if len({g.actor for opts in options for g in opts}) < k:
+    options = [list(edges[(cycle[i - 1], cycle[i])].values()) for i in range(1, k)]
+    options.append(list(edges[(cycle[-1], cycle[0])].values()))
+    actors: set[int] = set()
+    common: frozenset[str] | None = None
+    for opts in options:
+        budget[0] -= len(opts)
+        for g in opts:
+            actors.add(g.actor)
+            common = g.held if common is None else common & g.held
+    if len(actors) < k:
         return None  # fewer actors than edges: some actor would have to wait for itself
-    common = frozenset.intersection(*(g.held for opts in options for g in opts))
     if common:
         return None  # a gate lock held at every occurrence
     steps = [MAX_CHOICE]
     chosen: list[_Group] = []
-
-    def ok(g: _Group) -> bool:
-        for c in chosen:
-            if c.actor == g.actor or c.held & g.held:
-                return False
-            if c.end_vc[c.actor] <= g.start_vc[c.actor] or \
-                    g.end_vc[g.actor] <= c.start_vc[g.actor]:
-                return False  # one is over before the other begins, in every interleaving
-        return True
-
-    def pick(i: int) -> bool:
-        if i == k:
-            return True
-        for g in options[i]:
-            steps[0] -= 1
-            if steps[0] <= 0:
-                return False
-            if ok(g):
-                chosen.append(g)
-                if pick(i + 1):
-                    return True
-                chosen.pop()
-        return False
-
-    found = pick(0)
+    found = _pick(0, options, chosen, steps)
     budget[0] -= MAX_CHOICE - steps[0]
-    return list(chosen) if found else None
+    return chosen if found else None
+
+
+def _pick(i: int, options: list[list[_Group]], chosen: list[_Group], steps: list[int]) -> bool:
+    """Backtracking for :func:`_choose`: extend ``chosen`` (one group per edge before ``i``)
+    to every edge; each group tried costs a step."""
+    if i == len(options):
+        return True
+    for g in options[i]:
+        steps[0] -= 1
+        if steps[0] <= 0:
+            return False
+        if _compatible(chosen, g):
+            chosen.append(g)
+            if _pick(i + 1, options, chosen, steps):
+                return True
+            chosen.pop()
+    return False
+
+
+def _compatible(chosen: list[_Group], g: _Group) -> bool:
+    """Whether ``g`` could be inside its acquisition while every one of ``chosen`` is."""
+    for c in chosen:
+        if c.actor == g.actor or c.held & g.held:
+            return False
+        if c.end_vc[c.actor] <= g.start_vc[c.actor] or \
+                g.end_vc[g.actor] <= c.start_vc[g.actor]:
+            return False  # one is over before the other begins, in every interleaving
+    return True
 
 
 def _finding(cycle: list[str], chosen: list[_Group], actor_names: list[str]) -> Finding:
@@ -378,9 +388,11 @@ def _finding(cycle: list[str], chosen: list[_Group], actor_names: list[str]) -> 
     for i, g in enumerate(chosen):
         a, b = cycle[i], cycle[(i + 1) % k]
         who = actor_names[g.actor]
-        parts.append(f"{who} takes {a} then {b} (seq {g.first[0]}, {g.first[1]})")
-        seqs += g.first
-        edges_info.append({"from": a, "to": b, "actor": who, "seqs": list(g.first),
+        first, then = g.first
+        parts.append(f"{who} takes {a} then {b} (seq {first}, {then})")
+        seqs.append(first)
+        seqs.append(then)
+        edges_info.append({"from": a, "to": b, "actor": who, "seqs": [first, then],
                            "holding": sorted(g.held), "count": g.count})
     if k == 2:
         tail = "each holds one and waits for the other"
@@ -389,6 +401,7 @@ def _finding(cycle: list[str], chosen: list[_Group], actor_names: list[str]) -> 
         tail = "each holds one and waits for the next"
         fix = f"take {names(cycle)} in one order everywhere"
     msg = (f"potential deadlock: {', '.join(parts)}; in another interleaving {tail} — {fix}")
-    actors = tuple(dict.fromkeys(actor_names[g.actor] for g in chosen))
-    return Finding("potential_deadlock", actors, tuple(cycle), msg, tuple(sorted(seqs)),
+    actors = tuple(dict.fromkeys([actor_names[g.actor] for g in chosen]))
+    seqs.sort()
+    return Finding("potential_deadlock", actors, tuple(cycle), msg, tuple(seqs),
                    {"cycle": list(cycle), "edges": edges_info})

@@ -17,29 +17,33 @@ from __future__ import annotations
 from typing import Any
 
 from tracer.analyze._model import Finding, TraceData
-from tracer.analyze.races import LOCK_TYPES, SEMAPHORE_TYPES, names, prim_specs, resource_map
+from tracer.analyze.races import LOCK_TYPES, SEMAPHORE_TYPES, Prep, names
 
 
-def find_misuse(data: TraceData) -> list[Finding]:
+def find_misuse(data: TraceData, prep: Prep | None = None) -> list[Finding]:
     """One ``misuse`` finding per problem, in trace order."""
-    specs = prim_specs(data)
-    res_of = resource_map(specs)
-    kinds = {a["name"]: a.get("kind") for a in data.actors}
+    if prep is None:
+        prep = Prep(data)
+    if prep.ops.isdisjoint(_OPS):
+        return []
+    specs = prep.specs
+    res_of = prep.res_of
+    types = prep.types  # names the scenario does not declare are locks
+    kinds: dict[str, Any] = {}  # actor -> kind, filled when first needed
+    about_target: dict[str, tuple[str | None, str, str]] = {}
     holders: dict[str, dict[str, list[int]]] = {}  # resource -> actor -> acquire seqs
     sem_count: dict[str, int] = {}  # bounded semaphore -> acquires minus releases
     cond_wait: dict[str, tuple[str, list[int], int]] = {}  # actor -> (resource, seqs, call)
     self_acquire: dict[str, tuple[int, str, str, int]] = {}  # actor -> (call, target, res, seq)
     out: list[Finding] = []
 
-    def rtype(r: str) -> str:
-        spec = specs.get(r)
-        return spec["type"] if spec is not None else "lock"
-
     def reentrant(r: str, actor: str) -> bool:
-        t = rtype(r)
+        t = types.get(r, "lock")
         if t == "lock":
             return False
         if t == "condition":  # a condition's own lock: an RLock, except asyncio's
+            if not kinds:
+                kinds.update((a["name"], a.get("kind")) for a in data.actors)
             return kinds.get(actor) != "coroutine"
         return True
 
@@ -56,13 +60,17 @@ def find_misuse(data: TraceData) -> list[Finding]:
             continue
         seq = e.seq
         target = e.target or "?"
-        typ = specs.get(target, {}).get("type")
-        r = res_of.get(target, target)
+        about = about_target.get(target)
+        if about is None:
+            r = res_of.get(target, target)
+            about = about_target[target] = (types.get(target), r, types.get(r, "lock"))
+        typ, r, kind = about  # the target's type, what it holds, and that one's type
         phase = e.phase
         if op == "acquire":
-            lockish = rtype(r) in LOCK_TYPES
+            lockish = kind in LOCK_TYPES
             if phase == "call":
-                h = holders.get(r, {}).get(actor)
+                hr = holders.get(r)
+                h = hr.get(actor) if hr else None
                 if lockish and h and not reentrant(r, actor):
                     self_acquire[actor] = (seq, target, r, h[-1])
                 continue
@@ -71,17 +79,16 @@ def find_misuse(data: TraceData) -> list[Finding]:
                 out.append(_self_acquire(actor, pending, seq))
             if e.result == "ok":
                 holders.setdefault(r, {}).setdefault(actor, []).append(seq)
-                if rtype(r) == "bounded_semaphore":
+                if kind == "bounded_semaphore":
                     sem_count[r] = sem_count.get(r, 0) + 1
         elif op == "release":
-            via = f" (through condition {target})" if target != r else ""
-            kind = rtype(r)
             if "error" in e:
-                add(_release_error(actor, target, kind, r, via, seq, str(e["error"]),
-                                   holders.get(r, {})), actor, (target,), (seq,),
-                    error=e["error"])
+                add(_release_error(actor, target, kind, r, _via(target, r), seq,
+                                   str(e["error"]), holders.get(r, {})),
+                    actor, (target,), (seq,), error=e["error"])
                 continue
-            mine = holders.get(r, {}).get(actor)
+            hr = holders.get(r)
+            mine = hr.get(actor) if hr else None
             if kind in SEMAPHORE_TYPES:
                 if mine:
                     mine.pop()
@@ -109,8 +116,9 @@ def find_misuse(data: TraceData) -> list[Finding]:
             else:
                 who = f"nobody holds {r}"
                 seqs = (seq,)
-            add(f"{actor} releases {kind} {r}{via} (seq {seq}) without holding it; {who} — "
-                f"release a lock only in the actor that acquired it, once per acquire",
+            add(f"{actor} releases {kind} {r}{_via(target, r)} (seq {seq}) without holding "
+                f"it; {who} — release a lock only in the actor that acquired it, once per "
+                "acquire",
                 actor, (r,), seqs)
             if kind == "lock":
                 holders.pop(r, None)  # a plain lock is free after any release
@@ -153,12 +161,16 @@ def find_misuse(data: TraceData) -> list[Finding]:
 _OPS = frozenset({"acquire", "release", "wait", "notify", "notify_all", "spawn", "join"})
 
 
+def _via(target: str, r: str) -> str:
+    """How a message names a lock taken through a condition."""
+    return f" (through condition {target})" if target != r else ""
+
+
 def _self_acquire(actor: str, pending: tuple[int, str, str, int], ret: int | None) -> Finding:
     call, target, r, taken = pending
-    via = f" (through condition {target})" if target != r else ""
-    msg = (f"{actor} acquires lock {r}{via} again (seq {call}) while holding it since seq "
-           f"{taken}; a lock is not re-entrant, so it waits for itself — use an rlock, or "
-           f"do not take {r} again while holding it")
+    msg = (f"{actor} acquires lock {r}{_via(target, r)} again (seq {call}) while holding it "
+           f"since seq {taken}; a lock is not re-entrant, so it waits for itself — use an "
+           f"rlock, or do not take {r} again while holding it")
     seqs = (taken, call) if ret is None else (taken, call, ret)
     return Finding("misuse", (actor,), (r,), msg, seqs)
 

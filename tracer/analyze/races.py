@@ -50,6 +50,21 @@ def resource_map(specs: dict[str, dict[str, Any]]) -> dict[str, str]:
     return out
 
 
+class Prep:
+    """What the analyses derive from a whole trace before their pass over its events: the
+    primitives' specs and types, what acquiring each holds, and the ops that occur (an
+    analysis whose ops do not occur has nothing to find). :func:`tracer.analyze.find_all`
+    makes one for all the analyses it runs; each makes its own when called alone."""
+
+    __slots__ = ("ops", "res_of", "specs", "types")
+
+    def __init__(self, data: TraceData) -> None:
+        self.specs = specs = prim_specs(data)
+        self.types = {name: s["type"] for name, s in specs.items()}
+        self.res_of = resource_map(specs)
+        self.ops = {e.op for e in data.events}
+
+
 def resource_type(specs: dict[str, dict[str, Any]], resource: str) -> str:
     """The type of a held resource (``lock`` for a name the scenario does not declare)."""
     spec = specs.get(resource)
@@ -120,11 +135,18 @@ class _Mailbox:
         return None
 
 
-def find_races(data: TraceData) -> list[Finding]:
+_ACCESS = frozenset({"read", "write", "append"})
+
+
+def find_races(data: TraceData, prep: Prep | None = None) -> list[Finding]:
     """One finding per (shared variable, unordered pair of actors) whose accesses race."""
-    specs = prim_specs(data)
-    res_of = resource_map(specs)
-    types = {n: s["type"] for n, s in specs.items()}
+    if prep is None:
+        prep = Prep(data)
+    if prep.ops.isdisjoint(_ACCESS):
+        return []  # no shared variable is accessed: nothing can race
+    specs = prep.specs
+    res_of = prep.res_of
+    types = prep.types
     actor_names = [a["name"] for a in data.actors]
     index = {n: i for i, n in enumerate(actor_names)}
     n = len(actor_names)

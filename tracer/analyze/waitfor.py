@@ -160,7 +160,7 @@ def _sccs(nodes: list[str], edges: dict[str, list[str]]) -> list[list[str]]:
     on: set[str] = set()
     stack: list[str] = []
     out: list[list[str]] = []
-    counter = 0
+    none: list[str] = []
     for root in nodes:
         if root in index:
             continue
@@ -168,28 +168,33 @@ def _sccs(nodes: list[str], edges: dict[str, list[str]]) -> list[list[str]]:
         while work:
             node, i = work.pop()
             if i == 0:
-                index[node] = low[node] = counter
-                counter += 1
+                index[node] = low[node] = len(index)
                 stack.append(node)
                 on.add(node)
-            succ = edges.get(node, [])
+            succ = edges.get(node, none)
             if i < len(succ):
                 work.append((node, i + 1))
                 nxt = succ[i]
                 if nxt not in index:
                     work.append((nxt, 0))
-                elif nxt in on:
-                    low[node] = min(low[node], index[nxt])
+                elif nxt in on and index[nxt] < low[node]:
+                    low[node] = index[nxt]
                 continue
             if low[node] == index[node]:
-                comp = []
-                while True:
-                    top = stack.pop()
-                    on.discard(top)
-                    comp.append(top)
-                    if top == node:
-                        break
-                out.append(sorted(comp))
+                if stack[-1] == node:  # a component of one node, the common case
+                    stack.pop()
+                    on.discard(node)
+                    out.append([node])
+                else:
+                    comp = []
+                    while True:
+                        top = stack.pop()
+                        on.discard(top)
+                        comp.append(top)
+                        if top == node:
+                            break
+                    comp.sort()
+                    out.append(comp)
             if work:
                 parent = work[-1][0]
                 low[parent] = min(low[parent], low[node])

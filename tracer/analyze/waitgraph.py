@@ -12,39 +12,43 @@ engine's wait-for reasoning (:mod:`tracer.analyze.waitfor`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from tracer.analyze._model import Finding, TraceData, WaitForGraph
-from tracer.analyze.races import LOCK_TYPES, SEMAPHORE_TYPES, prim_specs, resource_map
+from tracer.analyze.races import (
+    LOCK_TYPES,
+    SEMAPHORE_TYPES,
+    Prep,
+    prim_specs,
+    resource_map,
+)
 from tracer.analyze.waitfor import Blocked, Waiter, WaitState, find_blocked
 
 _HOLDABLE = LOCK_TYPES | SEMAPHORE_TYPES
 _ENGINE = ("deadlock", "stall")
 
 
-@dataclass
 class _State:
-    holders: dict[str, dict[str, int]] = field(default_factory=dict)  # resource -> actor -> n
-    since: dict[tuple[str, str], int] = field(default_factory=dict)  # (res, actor) -> seq
-    waiting: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # op, target, call
-    ended: set[str] = field(default_factory=set)
-    engine: list[Any] = field(default_factory=list)  # deadlock and stall events (Ev)
+    """Who holds and who waits for what after some event (see :func:`_replay`)."""
+
+    __slots__ = ("ended", "engine", "holders", "since", "waiting")
+
+    def __init__(self) -> None:
+        self.holders: dict[str, dict[str, int]] = {}  # resource -> actor -> times held
+        self.since: dict[tuple[str, str], int] = {}  # (resource, actor) -> seq taken
+        self.waiting: dict[str, tuple[str, str, int]] = {}  # actor -> op, target, call seq
+        self.ended: set[str] = set()
+        self.engine: list[Any] = []  # deadlock and stall events (Ev)
 
 
-def _replay(data: TraceData, specs: dict[str, dict[str, Any]], res_of: dict[str, str],
+def _replay(data: TraceData, types: dict[str, str], res_of: dict[str, str],
             upto: int) -> _State:
     st = _State()
     holders, since, waiting = st.holders, st.since, st.waiting
     cond_wait: dict[str, tuple[str, int, int]] = {}  # actor -> (resource, times, since)
-
-    def rtype(name: str) -> str:
-        spec = specs.get(name)
-        return spec["type"] if spec is not None else "lock"
-
     events = data.events
-    for i in range(min(upto + 1, len(events))):
-        e = events[i]
+    for e in events if upto + 1 >= len(events) else islice(events, max(0, upto + 1)):
         actor = e.actor
         op = e.op
         if actor is None:
@@ -56,7 +60,7 @@ def _replay(data: TraceData, specs: dict[str, dict[str, Any]], res_of: dict[str,
             target = e.target or "?"
             if op != "sleep":
                 waiting[actor] = (op, target, e.seq)
-            if op == "wait" and rtype(target) == "condition":
+            if op == "wait" and types.get(target) == "condition":
                 r = res_of.get(target, target)
                 n = holders.get(r, {}).pop(actor, 0)
                 if n:
@@ -67,7 +71,7 @@ def _replay(data: TraceData, specs: dict[str, dict[str, Any]], res_of: dict[str,
             if op == "acquire" and e.result == "ok":
                 target = e.target or "?"
                 r = res_of.get(target, target)
-                if rtype(r) in _HOLDABLE:
+                if types.get(r, "lock") in _HOLDABLE:
                     h = holders.setdefault(r, {})
                     h[actor] = h.get(actor, 0) + 1
                     since.setdefault((r, actor), e.seq)
@@ -91,7 +95,7 @@ def _replay(data: TraceData, specs: dict[str, dict[str, Any]], res_of: dict[str,
             elif n == 1:
                 del hr[actor]
                 since.pop((r, actor), None)
-            elif rtype(r) == "lock":  # another actor's plain lock: now nobody holds it
+            elif types.get(r, "lock") == "lock":  # another's plain lock: now nobody holds it
                 for a in hr:
                     since.pop((r, a), None)
                 hr.clear()
@@ -141,7 +145,7 @@ def wait_for_graph(data: TraceData, at_seq: int | None = None) -> WaitForGraph:
     specs = prim_specs(data)
     res_of = resource_map(specs)
     upto, at_end = _upto(data, at_seq)
-    st = _replay(data, specs, res_of, upto)
+    st = _replay(data, {name: s["type"] for name, s in specs.items()}, res_of, upto)
     actors = [a["name"] for a in data.actors]
     resources = {name: s["type"] for name, s in specs.items()}
     holds = sorted((r, a, n) for r, h in st.holders.items() for a, n in h.items() if n > 0)
@@ -193,13 +197,43 @@ def wait_for_graph(data: TraceData, at_seq: int | None = None) -> WaitForGraph:
                         stalled)
 
 
-def find_blocked_findings(data: TraceData) -> list[Finding]:
+def _acquiring_at_end(data: TraceData) -> bool:
+    """Whether an actor is inside an ``acquire`` at the end of the trace, as :func:`_replay`
+    would leave ``waiting``: each actor's last call (sleeps aside), return or end decides, so
+    the events are read backwards only until every actor has been decided."""
+    undecided = {a["name"] for a in data.actors}
+    events = data.events
+    for i in range(len(events) - 1, -1, -1):
+        e = events[i]
+        actor = e.actor
+        if actor not in undecided:
+            continue
+        phase = e.phase
+        if phase == "call":
+            op = e.op
+            if op == "sleep":
+                continue
+            if op == "acquire":
+                return True
+        elif phase != "return" and e.op != "end":
+            continue
+        undecided.discard(actor)
+        if not undecided:
+            return False
+    return False
+
+
+def find_blocked_findings(data: TraceData, prep: Prep | None = None) -> list[Finding]:
     """``deadlock`` and ``stall`` findings: the engine's own events when the run ended that way,
     else a lock cycle among the actors still blocked at the end of the trace (a run that
     timed out or was interrupted with them blocked)."""
-    specs = prim_specs(data)
-    res_of = resource_map(specs)
-    st = _replay(data, specs, res_of, len(data.events) - 1)
+    if prep is None:
+        prep = Prep(data)
+    if prep.ops.isdisjoint(_ENGINE) and not _acquiring_at_end(data):
+        return []  # no engine verdict, and nobody inside an acquire at the end
+    specs = prep.specs
+    res_of = prep.res_of
+    st = _replay(data, prep.types, res_of, len(data.events) - 1)
     out: list[Finding] = []
     for e in st.engine:
         seqs: set[int] = set()

@@ -28,13 +28,20 @@ from tracer.scenario import _model as M
 _BROKEN: type[BaseException] = getattr(asyncio, "BrokenBarrierError", RuntimeError)
 
 
-async def ready(a: ActorCtx) -> Any:
-    """Under a replay, await ``a``'s turn before it records anything (the seam's turn would
-    block the event loop, which every coroutine shares); returns the recorded step."""
+async def ready(a: ActorCtx, tag: Any = None) -> Any:
+    """Under a scheduler (replay, explore), await ``a``'s turn before it records anything
+    (the seam's turn would block the event loop, which every coroutine shares); ``tag`` is
+    the event it will record, when known. Returns the recorded step under a replay."""
     sched = a.rt.scheduler
     if sched is None:
         return None
-    return await sched.aready(a)  # type: ignore[attr-defined]
+    return await sched.aready(a, tag)  # type: ignore[attr-defined]
+
+
+def _explorer(a: ActorCtx) -> Any:
+    """The exploring scheduler, when there is one (it lets blocked coroutines park)."""
+    sched = a.rt.scheduler
+    return sched if sched is not None and hasattr(sched, "ablock") else None
 
 
 async def _within(aw: Awaitable[Any], timeout: float | None) -> bool:
@@ -57,9 +64,21 @@ class ALockLike(P.LockLike):
             self, t: P.OpTags, timeout: float | None, blocking: bool, a: ActorCtx) -> bool:
         res = self.resource
         real = res.real
-        await ready(a)
+        await ready(a, t.call)
         seq = a.emit(t.call, None)
-        if a.rt.scheduler is not None:
+        explorer = _explorer(a)
+        if explorer is not None:
+            # explore: take it when it is free; parked (not waiting in the lock) until then
+            a.waiting = (self, "acquire", timeout is not None, seq, 0)
+
+            async def attempt() -> bool:
+                if real.locked():
+                    return False
+                await real.acquire()  # free: returns without suspending
+                return True
+            ok = bool(await explorer.ablock(a, attempt, timeout if blocking else 0.0))
+            a.waiting = None
+        elif a.rt.scheduler is not None:
             # replay: take it when the recording says the call returned, as it did then
             a.waiting = (self, "acquire", timeout is not None or not blocking, seq, 0)
             step = await ready(a)
@@ -80,7 +99,7 @@ class ALockLike(P.LockLike):
             h = res.holders
             h[a.name] = h.get(a.name, 0) + 1
             res.acquired.add(a.name)
-        await ready(a)
+        await ready(a, t.ok)
         a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
         return ok
 
@@ -101,7 +120,7 @@ class ACondition(ALockLike, P.Condition):
     async def wait(  # type: ignore[override]
             self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
         res = self.resource
-        await ready(a)
+        await ready(a, t.call)
         seq = a.emit(t.call, None)
         bad = self.not_owner(a, "waited on")
         if bad:
@@ -110,8 +129,12 @@ class ACondition(ALockLike, P.Condition):
             raise ActorFailure(bad)
         a.waiting = (self, "wait", timeout is not None, seq, 0)
         held = res.holders.pop(a.name, 0)
+        explorer = _explorer(a)
         try:
-            ok = await _within(self.real.wait(), timeout)
+            if explorer is not None:
+                ok = await self._explore_wait(a, explorer, timeout)
+            else:
+                ok = await _within(self.real.wait(), timeout)
         except RuntimeError as exc:
             a.waiting = None
             msg = f"{a.name} waited on condition {self.name} without holding its lock ({exc})"
@@ -122,8 +145,39 @@ class ACondition(ALockLike, P.Condition):
             if held:  # Condition.wait re-took the lock, also when cancelled
                 res.holders[a.name] = held
         a.waiting = None
-        await ready(a)
+        await ready(a, t.ok)
         a.emit(t.ok if ok else t.timeout, None)
+
+    async def _explore_wait(self, a: ActorCtx, explorer: Any, timeout: float | None) -> bool:
+        """asyncio's own ``Condition.wait`` (register a future, release the lock, wait for a
+        notify, take the lock back), with each wait a parking at the explorer instead of a
+        real suspension: one actor runs at a time."""
+        real = self.real
+        if not real.locked():
+            raise RuntimeError("cannot wait on un-acquired lock")
+        fut = asyncio.get_running_loop().create_future()
+        real._waiters.append(fut)
+        real.release()
+        try:
+            async def woken() -> bool:
+                return fut.done()
+            return bool(await explorer.ablock(a, woken, timeout))
+        finally:
+            try:
+                real._waiters.remove(fut)
+            except ValueError:
+                pass
+            if not a.rt.closed:
+                w = a.waiting  # now it waits for the lock (what the watchdog must judge)
+                if w is not None:
+                    a.waiting = (w[0], "acquire", False, w[3], w[4])
+
+                async def free() -> bool:
+                    if real.locked():
+                        return False
+                    await real.acquire()
+                    return True
+                await explorer.ablock(a, free, None)
 
     def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
         if op == "wait":
@@ -137,29 +191,47 @@ class AEvent(P.Event):
     async def wait(  # type: ignore[override]
             self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
         mark = self.sets.total()
-        await ready(a)
+        await ready(a, t.call)
         seq = a.emit(t.call, None)
         ok = True
-        if not self.real.is_set():
+        real = self.real
+        if not real.is_set():
             a.waiting = (self, "wait", timeout is not None, seq, mark)
-            ok = await _within(self.real.wait(), timeout)
+            explorer = _explorer(a)
+            if explorer is not None:
+                async def is_set() -> bool:
+                    return bool(real.is_set())
+                ok = bool(await explorer.ablock(a, is_set, timeout))
+            else:
+                ok = await _within(real.wait(), timeout)
             a.waiting = None
-        await ready(a)
+        await ready(a, t.ok)
         a.emit(t.ok if ok else t.timeout, None)
 
 
 class ABarrier(P.Barrier):
     async def wait(  # type: ignore[override]
             self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
-        await ready(a)
+        await ready(a, t.call)
         seq = a.emit(t.call, None)
         a.waiting = (self, "wait", timeout is not None, seq, 0)
+        explorer = _explorer(a)
+        real = self.real
+        inside: int | None = None
         try:
-            tag = t.ok if await _within(self.real.wait(), timeout) else t.timeout
+            if explorer is not None:
+                # explore: the last party brings the others back from their real wait
+                inside = P.barrier_arrival(self, a, explorer, timeout, breaks=False)
+                while inside is not None and real.n_waiting < inside and not a.rt.closed:
+                    await asyncio.sleep(0)  # the others are on their way in
+            if inside == -1:
+                tag = t.timeout  # it cannot go on: it times out without entering
+            else:
+                tag = t.ok if await _within(real.wait(), timeout) else t.timeout
         except _BROKEN:
             tag = t.broken
         a.waiting = None
-        await ready(a)
+        await ready(a, t.ok)
         a.emit(tag, None)
 
     def abort(self) -> None:
@@ -170,14 +242,26 @@ class AQueue(P.Queue):
     async def put(  # type: ignore[override]
             self, a: ActorCtx, t: P.OpTags, item: Any, timeout: float | None,
             blocking: bool) -> None:
-        await ready(a)
+        await ready(a, t.call)
         seq = a.emit(t.call, {"item": item})
         real = self.real
+        explorer = _explorer(a)
         try:
             real.put_nowait(item)
             ok = True
         except asyncio.QueueFull:
-            if blocking:
+            if explorer is not None:
+                a.waiting = (self, "put", timeout is not None, seq, 0)
+
+                async def put() -> bool:
+                    try:
+                        real.put_nowait(item)
+                    except asyncio.QueueFull:
+                        return False
+                    return True
+                ok = bool(await explorer.ablock(a, put, timeout if blocking else 0.0))
+                a.waiting = None
+            elif blocking:
                 a.waiting = (self, "put", timeout is not None, seq, 0)
                 ok = await _within(real.put(item), timeout)
                 a.waiting = None
@@ -185,26 +269,38 @@ class AQueue(P.Queue):
                 ok = False
         if ok:
             self.puts.add(a.name)
-        await ready(a)
+        await ready(a, t.ok)
         a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
 
     async def get(  # type: ignore[override]
             self, a: ActorCtx, t: P.OpTags, timeout: float | None, blocking: bool) -> None:
-        await ready(a)
+        await ready(a, t.call)
         seq = a.emit(t.call, None)
         real = self.real
         box: list[Any] = []
+        explorer = _explorer(a)
         try:
             box.append(real.get_nowait())
         except asyncio.QueueEmpty:
-            if blocking:
+            if explorer is not None:
+                a.waiting = (self, "get", timeout is not None, seq, 0)
+
+                async def get() -> bool:
+                    try:
+                        box.append(real.get_nowait())
+                    except asyncio.QueueEmpty:
+                        return False
+                    return True
+                await explorer.ablock(a, get, timeout if blocking else 0.0)
+                a.waiting = None
+            elif blocking:
                 a.waiting = (self, "get", timeout is not None, seq, 0)
 
                 async def take() -> None:
                     box.append(await real.get())
                 await _within(take(), timeout)
                 a.waiting = None
-        await ready(a)
+        await ready(a, t.ok)
         if box:
             self.gets.add(a.name)
             a.emit(t.ok, {"item": box[0]})
@@ -240,24 +336,26 @@ class AioCompiler(Compiler):
     """Compiles a coroutine actor: steps that wait become coroutines, the rest is shared."""
 
     def block(self, steps: Sequence[M.Step], cont: Caps) -> tuple[StepFn, Caps]:
-        items: list[tuple[Caps, StepFn, bool]] = []
+        items: list[tuple[Caps, StepFn, bool, Any]] = []
         after = cont
         for step in reversed(steps):
             fn, is_async = self.astep(step, after)
             here = self.own_caps(step) | after
             self.caps_seen.append(here)
-            items.append((here, fn, is_async))
+            target = M.step_target(step)
+            items.append((here, fn, is_async, None if is_async else
+                          self.rt.tag(self.actor, step.verb, target)))
             after = here
         items.reverse()
         pairs = tuple(items)
 
         async def run_block(a: ActorCtx) -> None:
-            for caps, fn, is_async in pairs:
+            for caps, fn, is_async, tag in pairs:
                 a.caps = caps
                 if is_async:
                     await fn(a)  # type: ignore[misc]
                 else:
-                    await ready(a)  # a replay's turn, before the step records its one event
+                    await ready(a, tag)  # a turn, before the step records its one event
                     fn(a)
 
         return run_block, after
@@ -311,11 +409,11 @@ class AioCompiler(Compiler):
             scheduler = self.rt.scheduler
 
             async def sleep(a: ActorCtx) -> None:
-                await ready(a)
+                await ready(a, call)
                 a.emit(call, payload)
                 if scheduler is None or getattr(scheduler, "real_time", False):
                     await asyncio.sleep(seconds)
-                await ready(a)
+                await ready(a, ok)
                 a.emit(ok, None)
             return sleep, True
         if isinstance(step, M.Add):
@@ -324,11 +422,11 @@ class AioCompiler(Compiler):
             shared = self.shared
 
             async def add(a: ActorCtx) -> None:
-                await ready(a)
+                await ready(a, rt_)
                 old = shared[var]
                 a.emit(rt_, {"value": old})
                 await asyncio.sleep(0)  # the await between read and write
-                await ready(a)
+                await ready(a, wt)
                 new = old + delta
                 a.emit(wt, {"value": new})
                 shared[var] = new
@@ -361,7 +459,10 @@ class AioCompiler(Compiler):
         then, _ = self.block(step.then, cont)
         else_, _ = self.block(step.else_, cont)
 
+        read = self.rt.tag(self.actor, "read", step.if_.var)
+
         async def if_(a: ActorCtx) -> None:
+            await ready(a, read)  # a turn before the test reads the variable
             await (then if test(a) else else_)(a)  # type: ignore[misc]
         return if_
 

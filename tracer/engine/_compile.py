@@ -262,7 +262,7 @@ class Compiler:
         if isinstance(step, M.Read):
             var = step.read
             rt_ = tag(n, "read", var)
-            return lambda a: a.emit(rt_, {"value": copy_value(shared[var])})
+            return lambda a: a.emit_read(rt_, lambda: copy_value(shared[var]))
         if isinstance(step, M.Write):
             var, value = step.write.var, step.write.value
             wt = tag(n, "write", var)
@@ -276,8 +276,7 @@ class Compiler:
             rt_, wt = tag(n, "read", var), tag(n, "write", var)
 
             def add(a: ActorCtx) -> None:
-                old = shared[var]
-                a.emit(rt_, {"value": old})
+                old = a.emit_read(rt_, lambda: shared[var])
                 try:
                     new = old + delta
                 except TypeError:
@@ -316,8 +315,7 @@ class Compiler:
         read = self.rt.tag(n, "read", var)
 
         def test(a: ActorCtx) -> bool:
-            current = copy_value(shared[var])
-            a.emit(read, {"value": current})
+            current = a.emit_read(read, lambda: copy_value(shared[var]))
             try:
                 return bool(cmp(current, value))
             except TypeError:

@@ -1,121 +1,393 @@
 """Exploration: a scheduler that runs exactly one actor at a time and chooses, at every
-scheduling point, which one goes next (first version: thread actors, random strategy).
+scheduling point, which one goes next.
 
-Every instrumented operation is a scheduling point (the seam asks ``turn``). An actor that
-asks parks; when no actor is running any more, the scheduler picks one of the parked ones
-with a seeded random generator and lets it go. A blocking call tries its real operation
-without blocking (``block``); if it cannot proceed, the actor is parked as blocked and tried
-again only after some other actor has made progress. Sleeps take no time: they are
-scheduling points like any other. When every unfinished actor is blocked, the run's own
-watchdog reports the deadlock (the actors wait inside their calls, as in a real run).
+Every instrumented operation is a scheduling point: the seam asks ``turn`` before it records
+the operation, and the actor parks there with its *pending operation* (the object it will
+touch and how). When no actor is running any more, the scheduler lets one parked actor go.
+Which one is the strategy's choice: a seeded random walk, PCT, or a systematic search (DFS)
+that follows a prefix of choices and then a default.
+
+A blocking call tries its real operation without blocking (``block``); if it cannot proceed,
+the actor parks as *blocked* and is not chosen again until an operation on the object it waits
+for has happened (or an actor it joins has ended): retrying before that could not succeed,
+and would only make the same state look like a new choice. Sleeps take no time: their call
+and return are scheduling points like any other. When every unfinished actor is blocked the
+state is frozen, and the run's own watchdog judges it at once (a deadlock or a stall).
+
+Actors of every kind park here: a thread waits on a gate of its own (a lock released to let
+it go); a coroutine awaits a future of the event loop (``aready``/``ablock``), so the loop is
+never blocked; a process actor's questions come over a pipe to a thread of the parent that
+parks in its place (see ``_proc``). An actor waiting inside a real barrier is *away*: not
+chosen, until the barrier's last party arrives and brings the round back together.
+
+The record of a schedule is ``log``: at each choice, the actors that could go on, the one
+whose turn just ended when it could go on too (choosing another is a preemption), the one
+chosen, and the sleep set. The systematic search (``tracer.explore``) reads it to decide the
+next schedule. Sleep sets (Godefroid 1996) skip schedules that only reorder independent
+operations: two operations are independent when they touch different objects; a lock and the
+condition built on it are one object.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from tracer.engine._seam import Abort, ActorCtx, Runtime, Tag
 
+ANY = "*"  # the object of an operation whose object is unknown: dependent on everything
+Pending = tuple[str | None, str]  # (object, op) of an actor's next operation
 
-class RandomScheduler:
-    """One schedule of a random walk: seeded, so a seed gives the same schedule again."""
+
+def dependent(u: Pending, v: Pending) -> bool:
+    """Whether two operations may not commute: they touch the same object. An operation with
+    no object (a sleep, or what follows a blocking call's return) commutes with everything."""
+    if u[0] is None or v[0] is None:
+        return False
+    return u[0] == v[0] or u[0] == ANY or v[0] == ANY
+
+
+@dataclass(frozen=True)
+class Point:
+    """One choice of a schedule."""
+
+    ready: tuple[str, ...]  # the actors that could go on, in the plan's order
+    prev: str | None  # the actor whose turn just ended, when it could go on too
+    chosen: str
+    sleep: frozenset[str]  # actors asleep here (their operation was explored before)
+    doing: Pending  # what the chosen actor does until its next scheduling point
+    pending: tuple[tuple[str, Pending], ...] = ()  # every parked actor's next operation
+
+
+class Strategy(Protocol):
+    """Chooses who goes next."""
+
+    def choose(self, index: int, ready: tuple[str, ...], prev: str | None,
+               awake: tuple[str, ...]) -> str:
+        """``index``: the choice's number in this schedule; ``ready``: the actors that can go
+        on; ``prev``: the one that just ran, if in ``ready``; ``awake``: those of ``ready``
+        not asleep (never empty; the choice must be one of them)."""
+        ...
+
+    def extra_sleep(self, index: int) -> frozenset[str]:
+        """Actors to put to sleep at choice ``index`` (a systematic search's explored
+        siblings); empty for the other strategies."""
+        ...
+
+
+class RandomWalk:
+    """A seeded random walk: at every choice, one of those that can go on, at random."""
+
+    sleep_sets = False
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
-        self.cond = threading.Condition()
+
+    def choose(self, index: int, ready: tuple[str, ...], prev: str | None,
+               awake: tuple[str, ...]) -> str:
+        return awake[self.rng.randrange(len(awake))]
+
+    def extra_sleep(self, index: int) -> frozenset[str]:
+        return frozenset()
+
+
+class PCT(RandomWalk):
+    """PCT (Burckhardt et al., ASPLOS 2010): each actor gets a random priority; the highest
+    that can go on runs; at d-1 random points of the schedule (among the first ``length``
+    choices) the running actor's priority drops below all others. A bug of depth d is found
+    with probability at least 1/(n k^(d-1)) per schedule."""
+
+    def __init__(self, seed: int, depth: int = 3, length: int = 64) -> None:
+        super().__init__(seed)
+        self.priorities: dict[str, float] = {}
+        self.change_points = set(self.rng.sample(range(1, max(2, length)),
+                                                 k=min(max(0, depth - 1), max(1, length - 1))))
+        self.low = 0.0
+
+    def choose(self, index: int, ready: tuple[str, ...], prev: str | None,
+               awake: tuple[str, ...]) -> str:
+        for name in awake:
+            if name not in self.priorities:
+                self.priorities[name] = 1.0 + self.rng.random()
+        chosen = max(awake, key=lambda n: self.priorities[n])
+        if index + 1 in self.change_points:
+            self.low -= 1.0
+            self.priorities[chosen] = self.low  # demoted: below every other actor
+            chosen = max(awake, key=lambda n: self.priorities[n])
+        return chosen
+
+
+class Systematic:
+    """One schedule of a depth-first search: follow ``prefix`` (the choices that lead to the
+    branch to explore), then the default choice: the actor that just ran if it can go on
+    (no preemption), else the first that can, in the plan's order."""
+
+    sleep_sets = True
+
+    def __init__(self, prefix: Sequence[str] = (),
+                 extra: Sequence[frozenset[str]] = (), sleep_sets: bool = True) -> None:
+        self.prefix = list(prefix)
+        self.extra = list(extra)
+        self.sleep_sets = sleep_sets
+        self.diverged: int | None = None  # the first choice where the prefix could not be followed
+
+    def choose(self, index: int, ready: tuple[str, ...], prev: str | None,
+               awake: tuple[str, ...]) -> str:
+        if index < len(self.prefix):
+            want = self.prefix[index]
+            if want in awake:
+                return want
+            if self.diverged is None:
+                self.diverged = index
+        return prev if prev is not None and prev in awake else awake[0]
+
+    def extra_sleep(self, index: int) -> frozenset[str]:
+        return self.extra[index] if index < len(self.extra) else frozenset()
+
+
+class ExploreScheduler:
+    """Runs one actor at a time; the strategy chooses who goes next. See the module's
+    docstring."""
+
+    def __init__(self, strategy: Strategy, order: Sequence[str] = ()) -> None:
+        self.strategy = strategy
+        self.sleep_sets = bool(getattr(strategy, "sleep_sets", False))
+        self.rank = {n: i for i, n in enumerate(order)}
+        self.mu = threading.Lock()
         self.running: set[str] = set()  # actors between two scheduling points
-        self.parked: list[str] = []  # ready to go on, in the order they parked
-        self.blocked: set[str] = set()  # parked, but their operation cannot proceed yet
-        self.granted: str | None = None
-        self.progress = 0  # operations done: a blocked actor retries when it changes
-        self.blocked_at: dict[str, int] = {}
+        self.parked: dict[str, Pending] = {}  # actors waiting to be chosen, with what they do
+        # blocked actors: (object, its version, changes, epoch) when they blocked
+        self.blocked: dict[str, tuple[str | None, int, int, int]] = {}
+        self.away: dict[str, str] = {}  # actors inside a real barrier -> the barrier
+        self.current: dict[str, Pending] = {}  # what each running actor is doing
+        self.retrying: set[str] = set()  # running actors let go to retry a blocked call
+        self.versions: dict[str | None, int] = {}  # per object: operations done on it
+        self.changes = 0
+        self.epoch = 0  # bumped when the watchdog lets every blocked actor retry
+        self.gates: dict[str, threading.Lock] = {}
+        self.futures: dict[str, asyncio.Future[None]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.granted_async: set[str] = set()  # coroutines let go by aready, before their turn
+        self.remote: set[str] = set()  # process actors (their parent-side thread parks)
+        self.groups: dict[str, str] = {}  # primitive -> the object it operates on
+        self.prev: str | None = None
+        self.asleep: frozenset[str] = frozenset()
+        self.log: list[Point] = []
+        self.pruned = False  # every actor that could go on was asleep: a redundant schedule
         self.rt: Runtime | None = None
         self.stuck = threading.Event()  # every unfinished actor is blocked: a deadlock
         self.on_stuck: Callable[[], object] | None = None  # wakes the run's watchdog
 
-    # --- the Scheduler protocol
+    # --- set-up
     def attach(self, rt: Runtime) -> None:
         self.rt = rt
 
+    def set_groups(self, groups: dict[str, str]) -> None:
+        """Which object each primitive's operations touch (a condition: its lock's)."""
+        self.groups = groups
+
+    # --- the Scheduler protocol
     def started(self, name: str) -> None:
-        """An actor's thread was started: it runs until its first scheduling point."""
-        with self.cond:
+        """An actor was started: it runs until its first scheduling point."""
+        with self.mu:
             self.running.add(name)
 
     def ended(self, name: str) -> None:
-        with self.cond:
+        with self.mu:
+            self._end_segment(name, failed=False)
+            self._bump(name)  # whoever joins it may go on
             self.running.discard(name)
-            self.progress += 1
+            self.prev = name
             self._choose()
 
     def turn(self, actor: ActorCtx, tag: Tag) -> int:
-        with self.cond:
-            self._park(actor.name)
-            self.progress += 1
-            assert self.rt is not None
-            return next(self.rt.seq)
+        rt = self.rt
+        assert rt is not None
+        name = actor.name
+        if name in self.granted_async:  # a coroutine that awaited its turn (aready)
+            self.granted_async.discard(name)
+            return next(rt.seq)
+        if actor.kind == "coroutine":  # not a scheduling point: the loop must not block
+            return next(rt.seq)
+        self._park(name, self._pending(name, tag), blocked=False)
+        return next(rt.seq)
 
     def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
               timeout: float | None) -> bool:
+        rt = self.rt
         while True:
-            if self.rt is not None and self.rt.closed:
+            if rt is not None and rt.closed:
                 raise Abort
             if attempt(0):
                 return True
             if timeout is not None:
                 return False  # a call with a timeout times out when it cannot go on
-            with self.cond:
-                self.blocked.add(actor.name)
-                self.blocked_at[actor.name] = self.progress
-                self._park(actor.name)
+            self._park(actor.name, self._waiting_on(actor), blocked=True)
 
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
         """No time passes: the sleep's call and return are scheduling points already."""
-
-    def retry(self) -> None:
-        """The watchdog found the blocked actors not stuck for good (what one waits for is
-        there, e.g. a joined thread that has just ended): let them try again."""
-        with self.cond:
-            self.stuck.clear()
-            self.progress += 1
-            self._choose()
-
-    def closing(self) -> None:
-        """The run is over: wake every parked actor now, so it sees the abort."""
-        with self.cond:
-            self.cond.notify_all()
 
     def early(self, actor: ActorCtx) -> bool:
         """A queue operation happens as soon as it can."""
         return True
 
-    # --- helpers (with self.cond held)
-    def _park(self, name: str) -> None:
-        self.running.discard(name)
-        self.parked.append(name)
-        self._choose()
-        while self.granted != name:
-            if self.rt is not None and self.rt.closed:
-                self._leave(name)
-                raise Abort
-            self.cond.wait(0.05)
-        self.granted = None
-        self.running.add(name)
+    def retry(self) -> None:
+        """The watchdog found the blocked actors not stuck for good (what one waits for is
+        there): let them try again."""
+        with self.mu:
+            self.stuck.clear()
+            self.epoch += 1
+            self._choose()
 
-    def _leave(self, name: str) -> None:
-        if name in self.parked:
-            self.parked.remove(name)
-        self.blocked.discard(name)
+    def closing(self) -> None:
+        """The run is over: let every parked actor go, so it sees the abort."""
+        with self.mu:
+            for name in list(self.parked):
+                self._wake(name)
+            self.parked.clear()
+
+    def outcome(self) -> tuple[str, str] | None:
+        if self.pruned:
+            return "interrupted", "schedule cut: it only reorders operations explored before"
+        return None
+
+    # --- coroutines: the same, awaited on the event loop
+    async def aready(self, actor: ActorCtx, tag: Tag | None = None) -> None:
+        """Park coroutine ``actor`` before its next operation (``tag``) until it is chosen."""
+        name = actor.name
+        pending = self._pending(name, tag) if tag is not None else (ANY, "?")
+        await self._apark(name, pending, blocked=False)
+        self.granted_async.add(name)
+
+    async def ablock(self, actor: ActorCtx, attempt: Callable[[], Awaitable[bool]],
+                     timeout: float | None) -> bool:
+        """``block`` for a coroutine: ``attempt`` must not suspend."""
+        rt = self.rt
+        while True:
+            if rt is not None and rt.closed:
+                raise Abort
+            if await attempt():
+                return True
+            if timeout is not None:
+                return False
+            await self._apark(actor.name, self._waiting_on(actor), blocked=True)
+
+    async def _apark(self, name: str, pending: Pending, blocked: bool) -> None:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        with self.mu:
+            self.loop = loop
+            self.futures[name] = fut
+            self._arrive(name, pending, blocked)
+        await fut
+        if self.rt is not None and self.rt.closed:
+            raise Abort
+
+    # --- barriers: a real wait, while the scheduler lets the others go
+    def go_away(self, actor: ActorCtx, barrier: str) -> None:
+        """``actor`` is about to wait in a real barrier that the others must fill."""
+        with self.mu:
+            self._end_segment(actor.name, failed=False)
+            self.running.discard(actor.name)
+            self.away[actor.name] = barrier
+            self.prev = actor.name
+            self._choose()
+
+    def come_back(self, barrier: str) -> None:
+        """The round of ``barrier`` is complete (or broken): those inside it run again, until
+        their next scheduling point."""
+        with self.mu:
+            for name in [n for n, b in self.away.items() if b == barrier]:
+                del self.away[name]
+                self.running.add(name)
+                self._bump(barrier)
+
+    # --- helpers (with self.mu held, except _park)
+    def _pending(self, name: str, tag: Tag) -> Pending:
+        op = tag.op
+        if tag.phase == "return":
+            return None, op  # the real operation happened before: nothing left to touch
+        if tag.target is not None:
+            return self.groups.get(tag.target, tag.target), op
+        if op in ("start", "end"):
+            return name, op
+        return None, op  # a sleep: touches nothing
+
+    def _waiting_on(self, actor: ActorCtx) -> Pending:
+        w = actor.waiting
+        if w is None:
+            return ANY, "wait"
+        target = w[0]
+        if isinstance(target, str):  # an actor (join)
+            return target, w[1]
+        name = target.name
+        return self.groups.get(name, name), w[1]
+
+    def _park(self, name: str, pending: Pending, blocked: bool) -> None:
+        gate = self.gates.get(name)
+        if gate is None:
+            gate = self.gates[name] = threading.Lock()
+            gate.acquire()
+        with self.mu:
+            self._arrive(name, pending, blocked)
+        rt = self.rt
+        while not gate.acquire(True, 0.05):
+            if rt is not None and rt.closed:
+                with self.mu:
+                    self.parked.pop(name, None)
+                    self.blocked.pop(name, None)
+                raise Abort
+        if rt is not None and rt.closed:
+            raise Abort
+
+    def _arrive(self, name: str, pending: Pending, blocked: bool) -> None:
+        self._end_segment(name, failed=blocked)
+        self.running.discard(name)
+        self.parked[name] = pending
+        if blocked:
+            obj = pending[0]
+            self.blocked[name] = (obj, self.versions.get(obj, 0), self.changes, self.epoch)
+        self.prev = name
+        self._choose()
+
+    def _end_segment(self, name: str, failed: bool) -> None:
+        """``name``'s run between two scheduling points is over: it changed its object,
+        unless it was a retry of a blocked call that failed again (no change at all)."""
+        doing = self.current.pop(name, None)
+        retry = name in self.retrying
+        self.retrying.discard(name)
+        if doing is not None and doing[0] is not None and not (failed and retry):
+            self._bump(doing[0])
+
+    def _bump(self, obj: str | None) -> None:
+        self.versions[obj] = self.versions.get(obj, 0) + 1
+        self.changes += 1
+
+    def _can_go(self, name: str) -> bool:
+        b = self.blocked.get(name)
+        if b is None:
+            return True
+        obj, version, changes, epoch = b
+        if epoch != self.epoch:
+            return True
+        if obj == ANY:
+            return changes != self.changes
+        return self.versions.get(obj, 0) != version
 
     def _choose(self) -> None:
-        """When nobody runs, let one parked actor go: one that can proceed, chosen at
-        random. Blocked actors may go again once something changed since they blocked."""
-        if self.running or self.granted is not None or not self.parked:
+        """When nobody runs, let one parked actor go (see the module's docstring)."""
+        rt = self.rt
+        if self.running or (rt is not None and rt.closed):
             return
-        ready = [n for n in self.parked
-                 if n not in self.blocked or self.blocked_at.get(n, -1) < self.progress]
+        if not self.parked and not self.away:
+            return
+        rank = self.rank
+        ready = tuple(sorted((n for n in self.parked if self._can_go(n)),
+                             key=lambda n: (rank.get(n, len(rank)), n)))
         if not ready:
             # everyone is blocked and nobody runs: the state is frozen, the watchdog may
             # judge it at once
@@ -123,52 +395,73 @@ class RandomScheduler:
             if self.on_stuck is not None:
                 self.on_stuck()
             return
-        name = self.pick(ready)
-        self.parked.remove(name)
-        self.blocked.discard(name)
-        self.granted = name
-        self.cond.notify_all()
+        index = len(self.log)
+        prev = self.prev if self.prev in ready else None
+        sleep = self.asleep | self.strategy.extra_sleep(index) if self.sleep_sets else frozenset()
+        awake = tuple(n for n in ready if n not in sleep)
+        if not awake:
+            self.pruned = True  # every way on was explored in an equivalent order before
+            if rt is not None:
+                rt.close()
+            if self.on_stuck is not None:
+                self.on_stuck()
+            return
+        chosen = self.strategy.choose(index, ready, prev, awake)
+        pending = tuple(self.parked.items()) if self.sleep_sets else ()
+        doing = self.parked.pop(chosen)
+        self.log.append(Point(ready, prev, chosen, sleep, doing, pending))
+        if self.sleep_sets:
+            parked = self.parked
+            self.asleep = frozenset(u for u in sleep if u in parked and u != chosen
+                                   and not dependent(parked[u], doing))
+        if self.blocked.pop(chosen, None) is not None:
+            self.retrying.add(chosen)
+        self.current[chosen] = doing
+        self.running.add(chosen)
+        self._wake(chosen)
+
+    def _wake(self, name: str) -> None:
+        fut = self.futures.pop(name, None)
+        if fut is not None:
+            loop = self.loop
+            assert loop is not None
+            if _in_loop(loop):
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                loop.call_soon_threadsafe(_resolve, fut)
+            return
+        gate = self.gates.get(name)
+        if gate is not None and gate.locked():
+            gate.release()
 
 
-    def pick(self, ready: list[str]) -> str:
-        """The strategy: which of the actors that can go on goes next."""
-        return ready[self.rng.randrange(len(ready))]
+def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
-class PCTScheduler(RandomScheduler):
-    """PCT (Burckhardt et al., ASPLOS 2010): each actor gets a random priority; the highest
-    that can go on runs; at d-1 random points of the schedule (among the first ``length``
-    operations) the running actor's priority drops below all others. A bug of depth d is
-    found with probability at least 1/(n k^(d-1)) per schedule."""
-
-    def __init__(self, seed: int, depth: int = 3, length: int = 64) -> None:
-        super().__init__(seed)
-        self.priorities: dict[str, float] = {}
-        self.change_points = set(self.rng.sample(range(1, max(2, length)),
-                                                 k=min(max(0, depth - 1), max(1, length - 1))))
-        self.steps = 0
-        self.low = 0.0
-
-    def pick(self, ready: list[str]) -> str:
-        self.steps += 1
-        for name in ready:
-            if name not in self.priorities:
-                self.priorities[name] = 1.0 + self.rng.random()
-        chosen = max(sorted(ready), key=lambda n: self.priorities[n])
-        if self.steps in self.change_points:
-            self.low -= 1.0
-            self.priorities[chosen] = self.low  # demoted: below every other actor
-            chosen = max(sorted(ready), key=lambda n: self.priorities[n])
-        return chosen
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
-def make_scheduler(strategy: str, seed: int, depth: int = 3) -> RandomScheduler:
-    """The scheduler of one schedule for ``strategy`` (random, pct)."""
+def make_strategy(strategy: str, seed: int, depth: int = 3) -> Strategy:
+    """The strategy of one schedule of ``strategy`` (random, pct)."""
     if strategy == "pct":
-        return PCTScheduler(seed, depth)
-    return RandomScheduler(seed)
+        return PCT(seed, depth)
+    return RandomWalk(seed)
+
+
+def make_scheduler(strategy: str, seed: int, depth: int = 3,
+                   order: Sequence[str] = ()) -> ExploreScheduler:
+    """The scheduler of one schedule for ``strategy`` (random, pct)."""
+    return ExploreScheduler(make_strategy(strategy, seed, depth), order)
 
 
 def schedule_seed(seed: int, run: int) -> int:
     """The seed of schedule ``run`` of an exploration started with ``seed``."""
     return seed * 1_000_003 + run
+

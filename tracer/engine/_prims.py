@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue as queue_mod
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -277,7 +278,11 @@ def _condition_wait(real: Any, a: ActorCtx, timeout: float | None,
         finally:
             if a.rt.scheduler is not None and lock_free is not None and not a.rt.closed:
                 # one actor at a time (explore, replay): take the lock back only when it is
-                # free, or this actor would block for real while the one holding it is parked
+                # free, or this actor would block for real while the one holding it is parked;
+                # meanwhile it waits for the lock (what the watchdog must judge), not a notify
+                w = a.waiting
+                if w is not None:
+                    a.waiting = (w[0], "acquire", False, w[3], w[4])
                 wait_loop(a, lambda _s: lock_free(), None)
             real._acquire_restore(saved)  # type: ignore[attr-defined]
             if not gotit:
@@ -330,13 +335,47 @@ class Event(Prim):
         return bool(self.real.is_set()) or self.sets.total() > mark
 
 
+def barrier_arrival(b: Barrier, a: ActorCtx, explorer: Any, timeout: float | None,
+                    breaks: bool = True) -> int | None:
+    """Explore: count ``a``'s arrival at barrier ``b``. A real ``wait`` blocks until the round
+    is full, and only one actor runs at a time, so the explorer must know: an actor that
+    waits for others goes *away* (the explorer lets the others go meanwhile); the last party
+    brings them back. Returns None when ``a`` goes away to wait, else how many parties must be
+    inside the real barrier before ``a`` enters it: ``a`` completes the round, or (a wait
+    with a timeout, which cannot go on) times out and breaks it, as a real timeout does
+    (``breaks``: threading's; an asyncio barrier's timeout does not break it: -1, it leaves)."""
+    real = b.real
+    if real.broken:
+        return 0  # the real wait raises at once
+    if timeout is not None and b.arrived + 1 < real.parties and not breaks:
+        return -1  # an asyncio barrier's timed-out wait just leaves (the round is not broken)
+    b.arrived += 1
+    if b.arrived >= real.parties or timeout is not None:
+        inside = b.arrived - 1
+        b.arrived = 0
+        explorer.come_back(b.name)
+        return inside
+    explorer.go_away(a, b.name)
+    return None
+
+
 class Barrier(Prim):
     ptype = "barrier"
+    arrived = 0  # explore: parties of the current round counted so far
 
     def wait(self, a: ActorCtx, t: OpTags, timeout: float | None) -> None:
         a.block(self, "wait", timeout, t.call)
+        sched = a.rt.scheduler
+        real = self.real
+        if sched is not None and hasattr(sched, "go_away"):
+            inside = barrier_arrival(self, a, sched, timeout)
+            if inside is not None:
+                while real.n_waiting < inside and not a.rt.closed:
+                    time.sleep(0.0001)  # the others are on their way in
+                if inside + 1 < real.parties:
+                    timeout = 0.0  # it cannot go on: it times out, and breaks the round
         try:
-            self.real.wait(timeout)
+            real.wait(timeout)
             tag = t.ok
         except threading.BrokenBarrierError:
             if a.rt.closed:

@@ -29,14 +29,14 @@ import signal
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_conns
 from typing import Any
 
 from tracer.engine import _prims as P
 from tracer.engine._compile import Compiler
-from tracer.engine._replay import RemoteScheduler
+from tracer.engine._replay import RemoteExplorer, RemoteScheduler
 from tracer.engine._seam import Abort, ActorCtx, ActorFailure, Runtime, Tag, ending
 from tracer.scenario import plan_from_mapping
 
@@ -289,6 +289,25 @@ class ProcActorCtx(ActorCtx):
             self.flush()
         return seq
 
+    def emit_read(self, tag: Tag, fetch: Callable[[], Any]) -> Any:
+        """A read: under a scheduler, the value is read once the turn came (not before)."""
+        rt = self.rt
+        if rt.scheduler is None:
+            value = fetch()
+            self.emit(tag, {"value": value})
+            return value
+        if rt.closed:
+            raise Abort
+        seq = rt.scheduler.turn(self, tag)
+        if rt.closed:
+            raise Abort
+        value = fetch()
+        self.buf.append((seq, self._clock(), tag, {"value": value}))
+        self.board[self.row + PROGRESS] += 1
+        if len(self.buf) >= FLUSH_EVERY:
+            self.flush()
+        return value
+
     def batch(self) -> list[tuple[int, float, tuple[Any, ...], Any]]:
         """The buffered events in a form that pickles (tags as their fields)."""
         return [(s, ts, (t.actor, t.op, t.target, t.phase, t.result), p)
@@ -364,13 +383,16 @@ Batch = list[tuple[int, float, tuple[Any, ...], Any]]
 
 def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim],
                    shared_vars: Any, shared: Shared, conn: Connection | None, t0: float,
-                   sched_conn: Connection | None = None,
+                   sched_conn: Connection | None = None, explore: bool = False,
                    ) -> tuple[str | None, str | None, Batch]:
     """Run one process actor in this (child) process: its result, its error, and the events
-    not yet shipped over ``conn`` (all of them when there is no ``conn``: a pool task)."""
+    not yet shipped over ``conn`` (all of them when there is no ``conn``: a pool task).
+    ``sched_conn``: the parent's scheduler (an exploration's when ``explore``, else a
+    replay's)."""
     try:
         plan = plan_from_mapping(scenario)
-        rt = ChildRuntime(shared, t0, RemoteScheduler(sched_conn) if sched_conn else None)
+        remote = RemoteExplorer if explore else RemoteScheduler
+        rt = ChildRuntime(shared, t0, remote(sched_conn) if sched_conn else None)
         ap = plan.actor(name)
         ctx = ProcActorCtx(rt, name, ap.daemon, shared, prims)
         ctx.conn = conn
@@ -409,11 +431,12 @@ def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim]
 
 def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], shared_vars: Any,
                shared: Shared, conn: Connection, t0: float,
-               sched_conn: Connection | None = None) -> None:
-    """Entry point of a process actor's child process (``sched_conn``: a replay's turns)."""
+               sched_conn: Connection | None = None, explore: bool = False) -> None:
+    """Entry point of a process actor's child process (``sched_conn``: the turns of a replay,
+    or of an exploration when ``explore``)."""
     ignore_sigint()
     result, error, _ = run_actor_here(scenario, name, prims, shared_vars, shared, conn, t0,
-                                      sched_conn)
+                                      sched_conn, explore)
     try:
         conn.send(("result", result, error))
     except (OSError, ValueError):
@@ -436,13 +459,14 @@ def pool_init(scenario: dict[str, Any], prims: dict[str, P.Prim], shared_vars: A
     _Worker.args = (scenario, prims, shared_vars, shared, t0)
 
 
-def pool_task(name: str, sched_conn: Connection | None = None,
+def pool_task(name: str, sched_conn: Connection | None = None, explore: bool = False,
               ) -> tuple[str, str | None, str | None, Batch]:
     """A pool task: run actor ``name`` in this worker; its events travel back with the
-    result, to the parent's callback (``sched_conn``: a replay's turns)."""
+    result, to the parent's callback (``sched_conn``: the turns of a replay, or of an
+    exploration when ``explore``)."""
     scenario, prims, shared_vars, shared, t0 = _Worker.args
     result, error, batch = run_actor_here(scenario, name, prims, shared_vars, shared, None, t0,
-                                          sched_conn)
+                                          sched_conn, explore)
     if sched_conn is not None:
         sched_conn.close()
     return name, result, error, batch

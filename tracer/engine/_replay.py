@@ -243,7 +243,7 @@ class ReplayScheduler:
                                f"{self.patience:g} s")
         return False
 
-    async def aready(self, actor: ActorCtx) -> Step:
+    async def aready(self, actor: ActorCtx, tag: Tag | None = None) -> Step:
         """For coroutine actors, which share one thread: await (without blocking the event
         loop) until the next recorded step is ``actor``'s, and return it."""
         while True:
@@ -387,3 +387,85 @@ def serve_child(scheduler: ReplayScheduler, name: str, conn: Any) -> None:
             conn.send(answer)
         except (OSError, ValueError):
             return
+
+
+# ---------------------------------------------------------------------------------------------
+# process actors under exploration: the same pipe, a parent thread parks in the child's place
+
+
+class RemoteExplorer(RemoteScheduler):
+    """A process actor's side of an exploration: turns come from the parent's scheduler; a
+    blocking call is tried here, and when it cannot go on the parent parks (as blocked) in
+    the actor's place until what it waits for has changed, then it is tried again."""
+
+    def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
+              timeout: float | None) -> bool:
+        rt = self.rt
+        while True:
+            if rt is not None and rt.closed:
+                raise Abort
+            if attempt(0):
+                return True
+            if timeout is not None:
+                return False  # a call with a timeout times out when it cannot go on
+            w = actor.waiting
+            target = None if w is None else (w[0] if isinstance(w[0], str) else w[0].name)
+            self._ask("blocked", target, "wait" if w is None else w[1])
+
+    def early(self, actor: ActorCtx) -> bool:
+        return True
+
+    def sleep(self, actor: ActorCtx, seconds: float) -> None:
+        """No time passes (the sleep's call and return are scheduling points already)."""
+
+
+class _Parked:
+    """Stands in for a process actor in the parent, where its server thread parks."""
+
+    kind = "process"  # parks on a gate like a thread (never the coroutine path)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.waiting: tuple[Any, str, bool, int, int] | None = None
+
+
+def serve_explore(scheduler: Any, name: str, conn: Any, prims: dict[str, Any],
+                  finished: threading.Event, on_gone: Callable[[], object]) -> None:
+    """The parent's thread for one process actor under exploration: answers its turns (and
+    parks for it in ``scheduler``) until the actor has ended, the run is closed or the child's
+    end of the pipe is gone."""
+    who = _Parked(name)
+    tags: dict[tuple[Any, ...], Tag] = {}
+    rt = scheduler.rt
+    try:
+        while True:
+            try:
+                if not conn.poll(0.05):
+                    if finished.is_set() or (rt is not None and rt.closed):
+                        return
+                    continue
+                msg = conn.recv()
+            except (EOFError, OSError):
+                return
+            answer: Any
+            try:
+                if msg[0] == "turn":
+                    key = tuple(msg[1:])
+                    tag = tags.get(key)
+                    if tag is None:
+                        tag = tags[key] = Tag(name, msg[1], msg[2], msg[3], msg[4])
+                    answer = scheduler.turn(who, tag)
+                else:  # ("blocked", target, op): park until what it waits for has changed
+                    target = None if msg[1] is None else prims.get(msg[1], msg[1])
+                    who.waiting = None if target is None else (target, msg[2], False, -1, 0)
+                    scheduler._park(name, scheduler._waiting_on(who), blocked=True)
+                    answer = True
+            except Abort:
+                answer = "abort"
+            try:
+                conn.send(answer)
+            except (OSError, ValueError):
+                return
+    finally:
+        conn.close()
+        on_gone()

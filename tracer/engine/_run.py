@@ -45,7 +45,7 @@ from tracer.engine._proc import (
     pool_init,
     pool_task,
 )
-from tracer.engine._replay import ReplayScheduler, serve_child
+from tracer.engine._replay import ReplayScheduler, serve_child, serve_explore
 from tracer.engine._seam import (
     Abort,
     ActorCtx,
@@ -56,6 +56,7 @@ from tracer.engine._seam import (
     ending,
     wait_loop,
 )
+from tracer.engine._workers import Task, Workers
 from tracer.scenario import Plan
 from tracer.trace._io import format_events, render_trace, write_atomic
 
@@ -144,8 +145,9 @@ class Runner:
 
     def __init__(self, plan: Plan, scheduler: Scheduler | None = None,
                  on_started: Callable[[], object] | None = None,
-                 start_method: str | None = None) -> None:
+                 start_method: str | None = None, workers: Workers | None = None) -> None:
         self.plan = plan
+        self.workers = workers  # explore: reusable actor threads
         self.on_started = on_started
         self.rt = Runtime(scheduler)
         self.scheduler = scheduler
@@ -162,11 +164,19 @@ class Runner:
         if any(a.kind == "process" for a in plan.actors):
             self._setup_processes(start_method)
         self.prims = make_primitives(plan, self.mp, self.mem, self.manager)
+        set_groups = getattr(scheduler, "set_groups", None)
+        if set_groups is not None:  # an exploring scheduler: which object each op touches
+            set_groups({n: getattr(p, "resource", p).name for n, p in self.prims.items()})
+        self.pool_live: dict[str, int] = {}  # explore: tasks of each pool given a worker
+        self.pool_queue: dict[str, list[str]] = {}  # explore: tasks waiting for a worker
         self.ctx: dict[str, ActorCtx] = {}
         self.programs: dict[str, StepFn] = {}
         self.futures: dict[str, Future[None]] = {}
         self.async_results: dict[str, Any] = {}  # process pool tasks
-        self.servers: list[threading.Thread] = []  # a replay's turn servers of process actors
+        self.servers: list[threading.Thread] = []  # turn servers of process actors
+        self.pool_mu = threading.RLock()  # explore: pool_live, pool_queue, pool_deferred
+        self.pool_deferred: dict[str, Callable[[], object]] = {}  # explore: queued pool tasks
+        self.told_ended: set[str] = set()  # explore: process actors whose end it was told
         self.results: dict[str, str] = {}
         self.errors: dict[str, str] = {}
         self.pool_of = {a.name: a.pool for a in plan.actors}
@@ -255,25 +265,32 @@ class Runner:
                     tags: P.OpTags) -> None:
         """`join` from a coroutine actor: await the task, or poll a thread's end."""
         target = self.ctx[name]
-        await ready(a)
+        await ready(a, tags.call)
         seq = a.emit(tags.call, None)
         if target.state == "pending":
             msg = f"{a.name} cannot join {name}: it was never started"
             a.emit(tags.error, {"error": msg})
             raise ActorFailure(msg)
         a.waiting = (name, "join", timeout is not None, seq, 0)
+        ablock = getattr(self.rt.scheduler, "ablock", None)
+        if ablock is not None:  # explore: parked until the joined actor has ended
+            async def ended() -> bool:
+                return target.finished.is_set()
+            await ablock(a, ended, timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not target.finished.is_set():
+        while ablock is None and not target.finished.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.002)  # the loop must not block on another thread
         a.waiting = None
-        await ready(a)
+        await ready(a, tags.ok)
         a.emit(tags.ok if target.finished.is_set() else tags.timeout, None)
 
     # --- actors
     def _start(self, ctx: ActorCtx) -> None:
         pool = self.pool_of[ctx.name]
+        if ctx.state != "starting":  # autostart actors were announced all at once
+            self._announce(ctx)
         if isinstance(ctx, ProcActorCtx):
             self._start_process(ctx)
         elif ctx.kind == "coroutine":
@@ -286,9 +303,10 @@ class Runner:
             ctx.state = "queued"
             self.futures[ctx.name] = p.real.submit(self._main, ctx, p)
         else:
-            if ctx.state != "starting":  # autostart actors were announced all at once
-                self._announce(ctx)
             ctx.state = "running"
+            if self.workers is not None:
+                ctx.thread = self.workers.run(self._main, ctx, None)
+                return
             t = threading.Thread(target=self._main, args=(ctx, None),
                                  name=f"tracer-actor:{ctx.name}", daemon=True)
             ctx.thread = t
@@ -320,19 +338,44 @@ class Runner:
         def failed(exc: BaseException) -> None:
             self._ended(ctx, "error", f"pool task {name} failed: {exc}")
 
-        args: tuple[Any, ...] = (name,)
-        if isinstance(self.scheduler, ReplayScheduler):
-            args = (name, self._turn_server(name))
-        self.async_results[name] = pool.real.apply_async(
-            pool_task, args, callback=done, error_callback=failed)
+        def submit() -> None:
+            args: tuple[Any, ...] = (name,)
+            if self._remote_turns():
+                args = (name, self._turn_server(name), self._exploring())
+            self.async_results[name] = pool.real.apply_async(
+                pool_task, args, callback=done, error_callback=failed)
+        if self._exploring():
+            with self.pool_mu:
+                # no worker for it yet: submitted when a task of its pool ends, so that the
+                # scheduler knows it runs before it asks for a turn
+                if name in self.pool_queue.get(pool.name, ()):
+                    self.pool_deferred[name] = submit
+                    return
+        submit()
+
+    def _exploring(self) -> bool:
+        """Whether the scheduler is an exploring one (one actor at a time, chosen)."""
+        return self.scheduler is not None and hasattr(self.scheduler, "started")
+
+    def _remote_turns(self) -> bool:
+        """Whether process actors ask the parent's scheduler for their turns (replay,
+        explore)."""
+        return isinstance(self.scheduler, ReplayScheduler) or self._exploring()
 
     def _turn_server(self, name: str) -> Any:
-        """Under a replay: a pipe to the scheduler for a process actor, served by a thread of
-        the parent; returns the child's end."""
-        assert isinstance(self.scheduler, ReplayScheduler)
+        """Under a replay or an exploration: a pipe to the scheduler for a process actor,
+        served by a thread of the parent; returns the child's end."""
         parent_end, child_end = self.mp.Pipe(duplex=True)
-        server = threading.Thread(target=serve_child, name=f"tracer-actor:(turns {name})",
-                                  args=(self.scheduler, name, parent_end), daemon=True)
+        args: tuple[Any, ...]
+        if isinstance(self.scheduler, ReplayScheduler):
+            serve: Callable[..., None] = serve_child
+            args = (self.scheduler, name, parent_end)
+        else:
+            serve = serve_explore
+            args = (self.scheduler, name, parent_end, self.prims, self.ctx[name].finished,
+                    self.wake.set)  # the child is gone: the watchdog reaps it at once
+        server = threading.Thread(target=serve, name=f"tracer-actor:(turns {name})",
+                                  args=args, daemon=True)
         server.start()
         self.servers.append(server)
         return child_end
@@ -346,7 +389,32 @@ class Runner:
         ctx.waiting = None
         ctx.state = "done"
         ctx.finished.set()
+        if self._exploring():
+            self._explore_ended(ctx.name)
         self.wake.set()
+
+    def _explore_ended(self, name: str) -> None:
+        """Explore: tell the scheduler (once) that process actor ``name`` has ended; a pool
+        task's worker goes to the next task queued in its pool, which is submitted now."""
+        assert self.scheduler is not None
+        with self.pool_mu:
+            if name in self.told_ended:
+                return
+            self.told_ended.add(name)
+            submit = None
+            pool = self.pool_of[name]
+            if pool is not None:
+                queued = self.pool_queue.get(pool)
+                nxt = queued[0] if queued else None
+                self._pool_slot_freed(name)  # the next one is started in the scheduler
+                if nxt is not None:
+                    submit = self.pool_deferred.pop(nxt, None)
+        self.scheduler.ended(name)  # type: ignore[attr-defined]
+        if submit is not None and not self.rt.closed:  # not once the run is being torn down
+            try:
+                submit()
+            except ValueError:  # the pool was terminated meanwhile: the run is over
+                pass
 
     def _start_process(self, ctx: ProcActorCtx) -> None:
         assert self.mem is not None and self.collector is not None
@@ -359,12 +427,11 @@ class Runner:
             return
         mine = self._process_prims()
         receive, send = self.mp.Pipe(duplex=False)
-        sched_child = self._turn_server(ctx.name) if isinstance(
-            self.scheduler, ReplayScheduler) else None
+        sched_child = self._turn_server(ctx.name) if self._remote_turns() else None
         proc = self.mp.Process(
             target=child_main, name=f"tracer:{ctx.name}", daemon=True,
             args=(self.plan.scenario.as_mapping(), ctx.name, mine, self.shared, self.mem, send,
-                  self.rt.t0, sched_child))
+                  self.rt.t0, sched_child, self._exploring()))
         ctx.state = "running"
         try:
             proc.start()
@@ -414,10 +481,33 @@ class Runner:
                 self._ended(c, "error", msg)
 
     def _announce(self, ctx: ActorCtx) -> None:
-        """Tell an exploring scheduler that a thread actor is about to run."""
+        """Tell an exploring scheduler that an actor is about to run (it must wait for the
+        actor's first scheduling point before it chooses). A pool task runs when a worker
+        of its pool is free: until then it is queued, and announced when one frees up."""
         started = getattr(self.scheduler, "started", None)
-        if started is not None and ctx.kind == "thread" and self.pool_of[ctx.name] is None:
-            started(ctx.name)
+        if started is None:
+            return
+        pool = self.pool_of[ctx.name]
+        if pool is not None:
+            p = self.prims[pool]
+            assert isinstance(p, P.Pool)
+            with self.pool_mu:
+                if self.pool_live.get(pool, 0) >= p.workers:
+                    self.pool_queue.setdefault(pool, []).append(ctx.name)
+                    return
+                self.pool_live[pool] = self.pool_live.get(pool, 0) + 1
+        started(ctx.name)
+
+    def _pool_slot_freed(self, name: str) -> None:
+        """Explore: a pool task ended; the next queued task of its pool gets the worker."""
+        pool = self.pool_of[name]
+        if pool is None or self.scheduler is None:
+            return
+        queued = self.pool_queue.get(pool)
+        if queued:
+            self.scheduler.started(queued.pop(0))  # type: ignore[attr-defined]
+        else:
+            self.pool_live[pool] -= 1
 
     def _begin(self, ctx: ActorCtx, pool: P.Pool | None) -> None:
         ctx.state = "running"
@@ -439,7 +529,7 @@ class Runner:
         """The body of a coroutine actor: the same, with cancellation as the abort."""
         raised: BaseException | None = None
         try:
-            await ready(ctx)
+            await ready(ctx, self.rt.tag(ctx.name, "start"))
             self._begin(ctx, None)
             await self.programs[ctx.name](ctx)  # type: ignore[misc]
         except (Exception, Abort, asyncio.CancelledError) as exc:
@@ -447,7 +537,7 @@ class Runner:
         result, error = ending(raised)
         if result is not None:
             try:
-                await ready(ctx)  # a replay's turn for the end
+                await ready(ctx, self.rt.tag(ctx.name, "end", None, None, result))
             except (Abort, asyncio.CancelledError):
                 result, error = None, None
         self._finish(ctx, result, error, None)
@@ -473,6 +563,8 @@ class Runner:
         ctx.finished.set()
         ended = getattr(self.scheduler, "ended", None)
         if ended is not None:  # an exploring scheduler picks who goes next
+            if self.pool_of[ctx.name] is not None and ctx.kind != "process":
+                self._pool_slot_freed(ctx.name)
             ended(ctx.name)
         self.wake.set()
 
@@ -707,20 +799,20 @@ class Runner:
         end = time.monotonic() + STOP_GRACE
         for c in self.ctx.values():
             t = c.thread
-            if isinstance(t, threading.Thread):
+            if isinstance(t, (threading.Thread, Task)):
                 t.join(max(0.0, end - time.monotonic()))
         for executor in self._executors():
             executor.shutdown(wait=True)
         stuck = [c.name for c in self.ctx.values()
-                 if isinstance(c.thread, threading.Thread) and c.thread.is_alive()]
+                 if isinstance(c.thread, (threading.Thread, Task)) and c.thread.is_alive()]
         if stuck:  # a thread blocked where it cannot poll (a full pipe): close what it uses
             for p in self.prims.values():
                 p.abort()
             for c in self.ctx.values():
-                if isinstance(c.thread, threading.Thread):
+                if isinstance(c.thread, (threading.Thread, Task)):
                     c.thread.join(1.0)
             stuck = [c.name for c in self.ctx.values()
-                     if isinstance(c.thread, threading.Thread) and c.thread.is_alive()]
+                     if isinstance(c.thread, (threading.Thread, Task)) and c.thread.is_alive()]
         stuck += self._stop_processes(end)
         for p in self.prims.values():
             if isinstance(p, P.Pipe):
@@ -745,7 +837,7 @@ class Runner:
                 stuck.append(c.name)
                 c.thread.kill()
                 c.thread.join(1.0)
-        for res in self.async_results.values():
+        for res in list(self.async_results.values()):
             res.wait(max(0.0, end - time.monotonic()))  # tasks stop at the abort flag
         for p in self.prims.values():
             if isinstance(p, P.Pool) and p.real is not None and \
@@ -809,7 +901,8 @@ def _alive(pid: int) -> bool:
 
 def run_plan(plan: Plan, scheduler: Scheduler | None = None,
              on_started: Callable[[], object] | None = None,
-             start_method: str | None = None, mode: str = "run") -> RunResult:
+             start_method: str | None = None, mode: str = "run",
+             workers: Workers | None = None) -> RunResult:
     """Run ``plan`` on real primitives; returns when every actor thread has finished.
 
     ``on_started`` is called (in the calling thread) once the actors have been started.
@@ -818,6 +911,6 @@ def run_plan(plan: Plan, scheduler: Scheduler | None = None,
     allocates one small acyclic tuple per event. Steps cannot create reference cycles, so
     nothing piles up meanwhile."""
     with gc_paused():
-        result = Runner(plan, scheduler, on_started, start_method).run()
+        result = Runner(plan, scheduler, on_started, start_method, workers).run()
     result.mode = mode
     return result

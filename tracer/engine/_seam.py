@@ -194,6 +194,18 @@ class ActorCtx:
         self.buf.append((seq, rt.clock(), tag, payload))
         return seq
 
+    def emit_read(self, tag: Tag, fetch: Callable[[], Any]) -> Any:
+        """Record a read of ``fetch()`` and return the value. Under a scheduler the value is
+        read at the event's turn, not before it: another actor may write it meanwhile."""
+        if self.rt.scheduler is None:
+            value = fetch()
+            self.emit(tag, {"value": value})
+            return value
+        payload: dict[str, Any] = {}
+        self.emit(tag, payload)  # the buffer keeps this dict: fill it once the turn came
+        value = payload["value"] = fetch()
+        return value
+
     def block(self, target: Any, op: str, timeout: float | None, tag: Tag,
               payload: dict[str, Any] | None = None, mark: int = 0) -> int:
         """Record the ``call`` of a blocking op and tell the watchdog what we wait for."""
