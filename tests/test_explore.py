@@ -183,7 +183,7 @@ def test_three_coroutine_philosophers_deadlock_found(tmp_path: Path, strategy: s
 def test_dfs_covers_every_distinct_schedule_and_says_so(tmp_path: Path) -> None:
     """The rare ABBA has 9 distinct schedules (orders of the operations on A and on B): dfs
     with the reduction runs exactly those, finds the one deadlock, and ends complete; the
-    unreduced search (a bound it never reaches) runs thousands and finds the same 9."""
+    unreduced search (a bound it never reaches) runs hundreds and finds the same 9."""
     code, report = explore(tmp_path, RARE_ABBA, "--strategy", "dfs", "--runs", "1000")
     assert code == 1
     assert report["complete"] is True
@@ -194,7 +194,7 @@ def test_dfs_covers_every_distinct_schedule_and_says_so(tmp_path: Path) -> None:
                       "--max-preemptions", "50")
     assert full["complete"] is True
     assert full["distinct_schedules"] == 9
-    assert full["runs"] > 1000  # type: ignore[operator]
+    assert full["runs"] > 100  # type: ignore[operator]
     text = tracer_cli("explore", str(tmp_path / "s.yaml"), "--strategy", "dfs",
                       "--traces", str(tmp_path / "t"), cwd=tmp_path)
     assert "all 9 distinct schedules explored" in text.stdout

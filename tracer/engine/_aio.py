@@ -511,8 +511,9 @@ class AioHost:
         else:
             self.loop.call_soon_threadsafe(create)
 
-    def stop(self, grace: float) -> list[str]:
-        """Cancel every task, wait for them, stop the loop; names of tasks that would not end."""
+    def cancel_tasks(self, grace: float) -> list[str]:
+        """Cancel every task of this run and wait for them (the loop goes on, for the next
+        run of an exploration); names of tasks that would not end."""
         done = threading.Event()
         left: list[str] = []
 
@@ -523,11 +524,18 @@ class AioHost:
             if tasks:
                 _, pending = await asyncio.wait(tasks, timeout=grace)
                 left.extend(t.get_name() for t in pending)
+            self.tasks.clear()
             done.set()
 
         if self.thread.is_alive():
             self.loop.call_soon_threadsafe(lambda: self.loop.create_task(cancel_all()))
             done.wait(grace + 1.0)
+        return left
+
+    def stop(self, grace: float) -> list[str]:
+        """Cancel every task, wait for them, stop the loop; names of tasks that would not end."""
+        left = self.cancel_tasks(grace)
+        if self.thread.is_alive():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(grace)
         return left

@@ -1,11 +1,14 @@
 """Exploration: a scheduler that runs exactly one actor at a time and chooses, at every
 scheduling point, which one goes next.
 
-Every instrumented operation is a scheduling point: the seam asks ``turn`` before it records
-the operation, and the actor parks there with its *pending operation* (the object it will
-touch and how). When no actor is running any more, the scheduler lets one parked actor go.
-Which one is the strategy's choice: a seeded random walk, PCT, or a systematic search (DFS)
-that follows a prefix of choices and then a default.
+Every instrumented operation that touches an object (a primitive, a variable, an actor it
+starts or joins, its own start and end) is a scheduling point: the seam asks ``turn`` before
+it records the operation, and the actor parks there with its *pending operation* (the object
+it will touch and how). An event that touches nothing (a sleep, the return of a blocking call,
+whose real operation happened before) is recorded without a choice: going on or letting others
+go first gives the same schedule. When no actor is running any more, the scheduler lets one
+parked actor go. Which one is the strategy's choice: a seeded random walk, PCT, or a
+systematic search (DFS) that follows a prefix of choices and then a default.
 
 A blocking call tries its real operation without blocking (``block``); if it cannot proceed,
 the actor parks as *blocked* and is not chosen again until an operation on the object it waits
@@ -35,7 +38,7 @@ import random
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from tracer.engine._seam import Abort, ActorCtx, Runtime, Tag
 
@@ -160,8 +163,10 @@ class ExploreScheduler:
         self.mu = threading.Lock()
         self.running: set[str] = set()  # actors between two scheduling points
         self.parked: dict[str, Pending] = {}  # actors waiting to be chosen, with what they do
-        # blocked actors: (object, its version, changes, epoch) when they blocked
-        self.blocked: dict[str, tuple[str | None, int, int, int]] = {}
+        # blocked actors: (object, its version, changes, epoch) when they blocked, and what
+        # to ask the primitive whether it would let them through: (primitive, op, mark)
+        self.blocked: dict[str, tuple[str | None, int, int, int, Any]] = {}
+        self.probes: dict[str, Any] = {}  # actor -> (primitive, op, mark) of its blocked call
         self.away: dict[str, str] = {}  # actors inside a real barrier -> the barrier
         self.current: dict[str, Pending] = {}  # what each running actor is doing
         self.retrying: set[str] = set()  # running actors let go to retry a blocked call
@@ -213,7 +218,12 @@ class ExploreScheduler:
             return next(rt.seq)
         if actor.kind == "coroutine":  # not a scheduling point: the loop must not block
             return next(rt.seq)
-        self._park(name, self._pending(name, tag), blocked=False)
+        pending = self._pending(name, tag)
+        if pending[0] is None:
+            # it touches nothing (a sleep, what follows a blocking call's return): going on
+            # now or after others is the same schedule, so it is not a scheduling point
+            return next(rt.seq)
+        self._park(name, pending, blocked=False)
         return next(rt.seq)
 
     def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
@@ -226,6 +236,7 @@ class ExploreScheduler:
                 return True
             if timeout is not None:
                 return False  # a call with a timeout times out when it cannot go on
+            self.probes[actor.name] = _probe(actor)
             self._park(actor.name, self._waiting_on(actor), blocked=True)
 
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
@@ -260,6 +271,8 @@ class ExploreScheduler:
         """Park coroutine ``actor`` before its next operation (``tag``) until it is chosen."""
         name = actor.name
         pending = self._pending(name, tag) if tag is not None else (ANY, "?")
+        if pending[0] is None:
+            return  # it touches nothing: not a scheduling point (see turn)
         await self._apark(name, pending, blocked=False)
         self.granted_async.add(name)
 
@@ -274,6 +287,7 @@ class ExploreScheduler:
                 return True
             if timeout is not None:
                 return False
+            self.probes[actor.name] = _probe(actor)
             await self._apark(actor.name, self._waiting_on(actor), blocked=True)
 
     async def _apark(self, name: str, pending: Pending, blocked: bool) -> None:
@@ -350,7 +364,8 @@ class ExploreScheduler:
         self.parked[name] = pending
         if blocked:
             obj = pending[0]
-            self.blocked[name] = (obj, self.versions.get(obj, 0), self.changes, self.epoch)
+            self.blocked[name] = (obj, self.versions.get(obj, 0), self.changes, self.epoch,
+                                  self.probes.pop(name, None))
         self.prev = name
         self._choose()
 
@@ -368,15 +383,27 @@ class ExploreScheduler:
         self.changes += 1
 
     def _can_go(self, name: str) -> bool:
+        """Whether ``name`` can go on: it is not blocked, or what it waits for has changed
+        since and (as far as the primitive can tell) would now let it through. A retry that
+        would fail again is not a new choice: it would only repeat the same state."""
         b = self.blocked.get(name)
         if b is None:
             return True
-        obj, version, changes, epoch = b
+        obj, version, changes, epoch, probe = b
         if epoch != self.epoch:
             return True
-        if obj == ANY:
-            return changes != self.changes
-        return self.versions.get(obj, 0) != version
+        if (changes == self.changes) if obj == ANY else (self.versions.get(obj, 0) == version):
+            return False
+        if probe is not None:
+            prim, op, mark = probe
+            waiters = sum(1 for o in self.blocked.values()
+                          if o[4] is not None and o[4][0] is prim and o[4][1] == op)
+            if not prim.available_for(op, waiters, name, mark):
+                # changed, but still closed to it: wait for the next change
+                self.blocked[name] = (obj, self.versions.get(obj, 0), self.changes, epoch,
+                                      probe)
+                return False
+        return True
 
     def _choose(self) -> None:
         """When nobody runs, let one parked actor go (see the module's docstring)."""
@@ -434,6 +461,15 @@ class ExploreScheduler:
         gate = self.gates.get(name)
         if gate is not None and gate.locked():
             gate.release()
+
+
+def _probe(actor: ActorCtx) -> Any:
+    """What to ask whether ``actor``'s blocked call would go through now: (primitive, op,
+    mark) from what it waits for; None for a join (its actor's end is exact already)."""
+    w = actor.waiting
+    if w is None or isinstance(w[0], str) or not hasattr(w[0], "available_for"):
+        return None
+    return (w[0], w[1], w[4])
 
 
 def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:

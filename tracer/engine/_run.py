@@ -149,7 +149,7 @@ class Runner:
         self.plan = plan
         self.workers = workers  # explore: reusable actor threads
         self.on_started = on_started
-        self.rt = Runtime(scheduler)
+        self.rt = Runtime(scheduler, workers.tags if workers is not None else None)
         self.scheduler = scheduler
         self.wake = threading.Event()
         if scheduler is not None:
@@ -187,7 +187,11 @@ class Runner:
             else:
                 ctx = ActorCtx(self.rt, ap.name, ap.kind, ap.daemon)
             self.ctx[ap.name] = ctx
-        self.aio = AioHost() if any(a.kind == "coroutine" for a in plan.actors) else None
+        self.aio: AioHost | None = None
+        if any(a.kind == "coroutine" for a in plan.actors):
+            # an exploration's runs share one event loop (a new one per run costs more than
+            # a small schedule)
+            self.aio = workers.loop_host() if workers is not None else AioHost()
         for ap in plan.actors:
             compiler = (AioCompiler if ap.kind == "coroutine" else Compiler)(
                 self.rt, plan, self.prims, self.shared, self, ap.name)
@@ -650,7 +654,7 @@ class Runner:
         detected_at: float | None = None
         deadline = time.monotonic() + scenario.timeout
         try:
-            if self.aio is not None:
+            if self.aio is not None and self.workers is None:
                 self.aio.start()
             if self.collector is not None:
                 self.collector.start()
@@ -790,7 +794,10 @@ class Runner:
         if self.mem is not None:
             self.mem.closed.value = 1
             self.mem.abort_event.set()
-        stuck_tasks = self.aio.stop(STOP_GRACE) if self.aio is not None else []
+        stuck_tasks: list[str] = []
+        if self.aio is not None:
+            stuck_tasks = (self.aio.cancel_tasks(STOP_GRACE) if self.workers is not None
+                           else self.aio.stop(STOP_GRACE))
         for p in self.prims.values():
             if isinstance(p, P.Barrier):
                 p.abort()

@@ -111,7 +111,9 @@ class Scheduler(Protocol):
 class Runtime:
     """State shared by all actors of one run: the clock, the seq counter, the abort flag."""
 
-    def __init__(self, scheduler: Scheduler | None = None) -> None:
+    def __init__(self, scheduler: Scheduler | None = None,
+                 tags: dict[tuple[str | None, str, str | None, str | None, str | None], Tag]
+                 | None = None) -> None:
         self.seq = itertools.count()
         self.clock = time.perf_counter
         self.t0 = self.clock()
@@ -120,7 +122,9 @@ class Runtime:
         self.scheduler = scheduler
         self.engine_buf: list[Record] = []
         self.actors: dict[str, ActorCtx] = {}
-        self._tags: dict[tuple[str | None, str, str | None, str | None, str | None], Tag] = {}
+        # interned tags; runs of one exploration share them (a tag is immutable)
+        self._tags: dict[tuple[str | None, str, str | None, str | None, str | None], Tag] = (
+            {} if tags is None else tags)
 
     def tag(self, actor: str | None, op: str, target: str | None = None,
             phase: str | None = None, result: str | None = None) -> Tag:

@@ -1,6 +1,7 @@
 """Reusable actor threads, for exploration: starting a thread costs more than running a small
 schedule (the new thread must be scheduled before ``start`` returns), so an exploration keeps
-its actor threads between schedules. A worker runs one actor's body at a time; the ``Task``
+its actor threads between schedules, its event loop for coroutine actors, and the interned
+event tags (which never change). A worker runs one actor's body at a time; the ``Task``
 it returns stands in for the ``threading.Thread`` (``join``, ``is_alive``).
 
 Workers live only as long as the ``Workers`` object is open: ``close`` ends them all (the
@@ -57,6 +58,8 @@ class Workers:
     def __init__(self) -> None:
         self.idle: list[_Worker] = []
         self.every: list[_Worker] = []
+        self.tags: dict[Any, Any] = {}  # the runs' interned tags, shared (they are immutable)
+        self.aio: Any = None  # the coroutine actors' event loop host, shared by the runs
 
     def run(self, fn: Callable[..., object], *args: Any) -> Task:
         try:
@@ -68,8 +71,21 @@ class Workers:
         worker.jobs.put((fn, args, task))
         return task
 
+    def loop_host(self) -> Any:
+        """The event loop (in a thread of its own) for the runs' coroutine actors, started on
+        first use."""
+        if self.aio is None:
+            from tracer.engine._aio import AioHost  # noqa: PLC0415 (only scenarios with coroutines)
+            self.aio = AioHost()
+            self.aio.start()
+        return self.aio
+
     def close(self, timeout: float = 2.0) -> None:
-        """End every worker (a worker still running an actor ends when that actor does)."""
+        """End every worker (a worker still running an actor ends when that actor does) and
+        the event loop."""
+        if self.aio is not None:
+            self.aio.stop(timeout)
+            self.aio = None
         for w in self.every:
             w.jobs.put(None)
         for w in self.every:
