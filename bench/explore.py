@@ -9,7 +9,7 @@ first hit the bug, on the scenarios of the explore issue (medians over several s
 
 Each schedule is run on the real primitives and analyzed (what ``tracer explore`` does).
 
-    .venv/bin/python bench/explore.py [--runs 300] [--seeds 5]
+    .venv/bin/python bench/explore.py [--runs 300] [--seeds 5] [--dfs-runs 5000]
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from test_explore import COROUTINE_PHILOSOPHERS, RARE_ABBA, bank  # noqa: E402
 
+# scenario -> (YAML, the kind of problem to hit, PCT's depth: the bug's depth, here the
+# number of preemptions the problem needs)
 CASES = {
-    "rare ABBA (2 threads)": (RARE_ABBA, "deadlock"),
-    "bank overdraft (2 threads)": (bank(locked=False), "invariant"),
-    "3 coroutine philosophers": (COROUTINE_PHILOSOPHERS, "deadlock"),
+    "rare ABBA (2 threads)": (RARE_ABBA, "deadlock", 3),
+    "bank overdraft (2 threads)": (bank(locked=False), "invariant", 3),
+    "3 coroutine philosophers": (COROUTINE_PHILOSOPHERS, "deadlock", 3),
     "5 philosophers (threads)": ((ROOT / "scenarios" / "dining_philosophers.yaml").read_text(
-        encoding="utf-8"), "deadlock"),
+        encoding="utf-8"), "deadlock", 5),
 }
 
 
@@ -40,31 +42,33 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--dfs-runs", type=int, default=5000, help="dfs: at most this many")
     args = ap.parse_args()
-    print(f"{'scenario':28} {'strategy':8} {'schedules/s':>12} {'first hit after':>16}")
-    for label, (text, kind) in CASES.items():
+    print(f"{'scenario':28} {'strategy':8} {'schedules/s':>12} {'first hit after':>24}")
+    for label, (text, kind, depth) in CASES.items():
         plan = load_scenario_text(text)
         for strategy in ("random", "pct"):
             rates, firsts = [], []
             for seed in range(args.seeds):
                 t = time.perf_counter()
-                found = explore_runs(plan, range(args.runs), seed, strategy, 3)
+                found = explore_runs(plan, range(args.runs), seed, strategy, depth)
                 rates.append(args.runs / (time.perf_counter() - t))
                 hits = [g["first_run"] for g in found.groups.values() if g["kind"] == kind]
                 firsts.append(min(hits) + 1 if hits else None)
-            print(f"{label:28} {strategy:8} {statistics.median(rates):12.0f} "
-                  f"{_median(firsts):>16}")
+            name = f"pct d={depth}" if strategy == "pct" else strategy
+            print(f"{label:28} {name:8} {statistics.median(rates):12.0f} "
+                  f"{_median(firsts):>24}")
         rates, firsts = [], []
         for _ in range(max(1, args.seeds // 2)):
             t = time.perf_counter()
-            found = explore_dfs(plan, args.runs)
+            found = explore_dfs(plan, args.dfs_runs)
             rates.append((found.runs + found.pruned) / (time.perf_counter() - t))
             hits = [g["first_run"] for g in found.groups.values() if g["kind"] == kind]
             firsts.append(min(hits) + 1 if hits else None)
         done = (f"complete: {found.runs} distinct" if found.complete
                 else f"not complete after {found.runs}")
         print(f"{label:28} {'dfs':8} {statistics.median(rates):12.0f} "
-              f"{_median(firsts):>16}   ({done})")
+              f"{_median(firsts):>24}   ({done})")
 
 
 def _median(values: list[int | None]) -> str:
