@@ -230,3 +230,35 @@ def test_five_philosophers_deadlock_found_by_dfs(tmp_path: Path) -> None:
     dl = [f for f in report["findings"] if f["kind"] == "deadlock"]  # type: ignore[union-attr]
     assert code == 1 and dl
     assert set(dl[0]["actors"]) == {f"P{i}" for i in range(5)}
+
+
+@pytest.mark.timeout(120)
+def test_dfs_proves_the_ordered_philosophers_deadlock_free(tmp_path: Path) -> None:
+    """Taking the forks in one global order: every distinct schedule is covered, none
+    deadlocks, and no lock-order risk is left (exit 0)."""
+    text = (SCENARIOS / "dining_philosophers_ordered.yaml").read_text(encoding="utf-8")
+    code, report = explore(tmp_path, text, "--strategy", "dfs", "--runs", "5000")
+    assert code == 0
+    assert report["complete"] is True and report["findings"] == []
+    assert report["runs"] == report["distinct_schedules"]
+    assert report["runs"] > 100  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("bad", ["missing.yaml", "broken.yaml"])
+def test_bad_scenario_files_exit_2(tmp_path: Path, bad: str) -> None:
+    (tmp_path / "broken.yaml").write_text("name: x\nactors: [{name: a, kind: thread, "
+                                          "steps: [{aquire: L}]}]\n", encoding="utf-8")
+    r = tracer_cli("explore", str(tmp_path / bad), cwd=tmp_path)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and r.stderr.strip()
+
+
+@pytest.mark.timeout(120)
+def test_bundled_rare_deadlocks_are_found_where_a_run_never_sees_them(tmp_path: Path) -> None:
+    for name in ("rare_deadlock", "asyncio_rare_deadlock"):
+        text = (SCENARIOS / f"{name}.yaml").read_text(encoding="utf-8")
+        result, _ = run_yaml(text)
+        assert result.status == "ok"
+        code, report = explore(tmp_path, text, "--runs", "100", "--seed", "7")
+        assert code == 1
+        assert "deadlock" in {f["kind"] for f in report["findings"]}  # type: ignore[union-attr]

@@ -236,8 +236,14 @@ class ExploreScheduler:
                 return True
             if timeout is not None:
                 return False  # a call with a timeout times out when it cannot go on
-            self.probes[actor.name] = _probe(actor)
-            self._park(actor.name, self._waiting_on(actor), blocked=True)
+            self.park_blocked(actor)
+
+    def park_blocked(self, actor: Any) -> None:
+        """Park ``actor`` as blocked on what its ``waiting`` names until that has changed (and
+        would let it through). Also called by the parent's thread of a process actor, which
+        parks in its place (``_replay.serve_explore``)."""
+        self.probes[actor.name] = _probe(actor)
+        self._park(actor.name, self._waiting_on(actor), blocked=True)
 
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
         """No time passes: the sleep's call and return are scheduling points already."""
@@ -331,7 +337,7 @@ class ExploreScheduler:
             return name, op
         return None, op  # a sleep: touches nothing
 
-    def _waiting_on(self, actor: ActorCtx) -> Pending:
+    def _waiting_on(self, actor: Any) -> Pending:
         w = actor.waiting
         if w is None:
             return ANY, "wait"
@@ -463,7 +469,7 @@ class ExploreScheduler:
             gate.release()
 
 
-def _probe(actor: ActorCtx) -> Any:
+def _probe(actor: Any) -> Any:
     """What to ask whether ``actor``'s blocked call would go through now: (primitive, op,
     mark) from what it waits for; None for a join (its actor's end is exact already)."""
     w = actor.waiting

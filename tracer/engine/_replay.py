@@ -458,7 +458,7 @@ def serve_explore(scheduler: Any, name: str, conn: Any, prims: dict[str, Any],
                 else:  # ("blocked", target, op): park until what it waits for has changed
                     target = None if msg[1] is None else prims.get(msg[1], msg[1])
                     who.waiting = None if target is None else (target, msg[2], False, -1, 0)
-                    scheduler._park(name, scheduler._waiting_on(who), blocked=True)
+                    scheduler.park_blocked(who)
                     answer = True
             except Abort:
                 answer = "abort"
