@@ -262,3 +262,45 @@ def test_bundled_rare_deadlocks_are_found_where_a_run_never_sees_them(tmp_path: 
         code, report = explore(tmp_path, text, "--runs", "100", "--seed", "7")
         assert code == 1
         assert "deadlock" in {f["kind"] for f in report["findings"]}  # type: ignore[union-attr]
+
+
+@pytest.mark.timeout(120)
+def test_dfs_is_repeatable(tmp_path: Path) -> None:
+    _, a = explore(tmp_path, COROUTINE_PHILOSOPHERS, "--strategy", "dfs", "--runs", "500")
+    _, b = explore(tmp_path, COROUTINE_PHILOSOPHERS, "--strategy", "dfs", "--runs", "500")
+    assert a == b
+
+
+TIMED = """
+name: timed
+description: B tries the lock with a timeout while A may hold it.
+primitives: {L: lock}
+actors:
+  - {name: A, kind: thread, steps: [{acquire: L}, {sleep: 5}, {release: L}]}
+  - {name: B, kind: thread, steps: [{acquire: L, timeout: 30}, {release: L}]}
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_timeout_expires_in_the_schedules_where_it_cannot_go_on(tmp_path: Path) -> None:
+    """Both outcomes of B's timed acquire are explored (it gets the lock; it times out while A
+    holds it), without waiting for any of the 35 s of sleeps and timeouts."""
+    code, report = explore(tmp_path, TIMED, "--strategy", "dfs")
+    assert code == 1 and report["complete"] is True
+    # B releasing a lock it did not get (its acquire timed out) is misuse, in some schedules
+    misuse = [f for f in report["findings"] if f["kind"] == "misuse"]  # type: ignore[union-attr]
+    assert misuse and set(misuse[0]["actors"]) == {"B"}
+    assert 1 <= misuse[0]["count"] < report["runs"]  # type: ignore[operator]
+
+
+@pytest.mark.timeout(120)
+def test_in_process_exploration_leaves_no_thread_behind() -> None:
+    """Explorations reuse actor threads and one event loop across schedules; when they end,
+    every one of them has ended too (the autouse fixture checks it after this test)."""
+    from tracer import load_scenario_text
+    from tracer.explore import explore_dfs, explore_runs
+
+    for text in (RARE_ABBA, COROUTINE_PHILOSOPHERS):
+        plan = load_scenario_text(text)
+        assert explore_runs(plan, range(20), 1, "random", 3).runs == 20
+        assert explore_dfs(plan, 20).runs >= 1

@@ -169,6 +169,7 @@ class ExploreScheduler:
         self.probes: dict[str, Any] = {}  # actor -> (primitive, op, mark) of its blocked call
         self.away: dict[str, str] = {}  # actors inside a real barrier -> the barrier
         self.current: dict[str, Pending] = {}  # what each running actor is doing
+        self.finished: set[str] = set()  # actors that have ended
         self.retrying: set[str] = set()  # running actors let go to retry a blocked call
         self.versions: dict[str | None, int] = {}  # per object: operations done on it
         self.changes = 0
@@ -203,6 +204,7 @@ class ExploreScheduler:
 
     def ended(self, name: str) -> None:
         with self.mu:
+            self.finished.add(name)
             self._end_segment(name, failed=False)
             self._bump(name)  # whoever joins it may go on
             self.running.discard(name)
@@ -402,9 +404,13 @@ class ExploreScheduler:
             return False
         if probe is not None:
             prim, op, mark = probe
-            waiters = sum(1 for o in self.blocked.values()
-                          if o[4] is not None and o[4][0] is prim and o[4][1] == op)
-            if not prim.available_for(op, waiters, name, mark):
+            if prim is None:  # a join: it goes on once the actor has ended, not before
+                ok = op in self.finished
+            else:
+                waiters = sum(1 for o in self.blocked.values()
+                              if o[4] is not None and o[4][0] is prim and o[4][1] == op)
+                ok = prim.available_for(op, waiters, name, mark)
+            if not ok:
                 # changed, but still closed to it: wait for the next change
                 self.blocked[name] = (obj, self.versions.get(obj, 0), self.changes, epoch,
                                       probe)
@@ -471,9 +477,13 @@ class ExploreScheduler:
 
 def _probe(actor: Any) -> Any:
     """What to ask whether ``actor``'s blocked call would go through now: (primitive, op,
-    mark) from what it waits for; None for a join (its actor's end is exact already)."""
+    mark) from what it waits for, or (None, actor name, 0) for a join."""
     w = actor.waiting
-    if w is None or isinstance(w[0], str) or not hasattr(w[0], "available_for"):
+    if w is None:
+        return None
+    if isinstance(w[0], str):
+        return (None, w[0], 0)
+    if not hasattr(w[0], "available_for"):
         return None
     return (w[0], w[1], w[4])
 

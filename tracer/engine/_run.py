@@ -249,7 +249,10 @@ class Runner:
             a.emit(tags.error, {"error": msg})
             raise ActorFailure(msg)
         fut = self.futures.get(name)
-        if target.kind == "coroutine" or target.thread is None:
+        exploring = hasattr(self.rt.scheduler, "park_blocked")
+        if target.kind == "coroutine" or target.thread is None or exploring:
+            # (explore: the actor has ended when it says so, before its thread has returned:
+            # waiting for the thread would make the join's outcome depend on timing)
             ok = target.finished.is_set() or wait_loop(a, target.finished.wait, timeout)
         elif fut is not None:
             f = fut
