@@ -230,15 +230,7 @@ class ExploreScheduler:
 
     def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
               timeout: float | None) -> bool:
-        rt = self.rt
-        while True:
-            if rt is not None and rt.closed:
-                raise Abort
-            if attempt(0):
-                return True
-            if timeout is not None:
-                return False  # a call with a timeout times out when it cannot go on
-            self.park_blocked(actor)
+        return try_or_park(self.rt, attempt, timeout, lambda: self.park_blocked(actor))
 
     def park_blocked(self, actor: Any) -> None:
         """Park ``actor`` as blocked on what its ``waiting`` names until that has changed (and
@@ -473,6 +465,21 @@ class ExploreScheduler:
         gate = self.gates.get(name)
         if gate is not None and gate.locked():
             gate.release()
+
+
+def try_or_park(rt: Runtime | None, attempt: Callable[[float], bool], timeout: float | None,
+                park: Callable[[], object]) -> bool:
+    """A blocking call under exploration: try the real operation without blocking; if it
+    cannot proceed, ``park`` (as blocked, until what it waits for has changed) and try again.
+    A call with a timeout times out when it cannot go on (the schedule where it expired)."""
+    while True:
+        if rt is not None and rt.closed:
+            raise Abort
+        if attempt(0):
+            return True
+        if timeout is not None:
+            return False
+        park()
 
 
 def _probe(actor: Any) -> Any:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tracer.engine._explore import try_or_park
 from tracer.engine._seam import Abort, ActorCtx, Runtime, Tag
 
 PATIENCE = 2.0  # seconds without progress before a replay is declared divergent
@@ -400,17 +401,11 @@ class RemoteExplorer(RemoteScheduler):
 
     def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
               timeout: float | None) -> bool:
-        rt = self.rt
-        while True:
-            if rt is not None and rt.closed:
-                raise Abort
-            if attempt(0):
-                return True
-            if timeout is not None:
-                return False  # a call with a timeout times out when it cannot go on
+        def park() -> None:
             w = actor.waiting
             target = None if w is None else (w[0] if isinstance(w[0], str) else w[0].name)
             self._ask("blocked", target, "wait" if w is None else w[1])
+        return try_or_park(self.rt, attempt, timeout, park)
 
     def early(self, actor: ActorCtx) -> bool:
         return True
