@@ -321,10 +321,16 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
         if strategy == "dfs":
             doc.update(complete=found.complete, max_preemptions=max_preemptions,
                        pruned=found.pruned)
+        if found.interrupted:
+            doc["interrupted"] = True
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
         click.echo(explore_summary(plan.scenario.name, strategy, seed, max_preemptions, found,
                                    problems))
+    if found.interrupted:
+        click.echo("tracer: interrupted by Ctrl-C; the findings above are those of the "
+                   "schedules run before", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     if problems:
         sys.exit(EXIT_PROBLEM)
 

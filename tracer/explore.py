@@ -55,6 +55,7 @@ class Exploration:
     pruned: int = 0  # DFS: schedules cut short as equivalent to one explored before
     complete: bool = False  # DFS: every schedule (within the bound) was explored
     unfollowed: int = 0  # DFS: schedules that could not follow their planned choices
+    interrupted: bool = False  # stopped by Ctrl-C: what was found so far
 
     def add(self, run: int, result: RunResult, groups_of: dict[str, str]) -> None:
         """Analyze schedule ``run``'s result and count what it found."""
@@ -120,6 +121,9 @@ def explore_runs(plan: Plan, runs: Iterable[int], seed: int, strategy: str,
             sched_seed = schedule_seed(seed, run)
             result = run_plan(plan, make_scheduler(strategy, sched_seed, depth, order),
                               mode="explore", workers=workers)
+            if result.status == "interrupted":  # Ctrl-C: stop, keep what was found
+                out.interrupted = True
+                break
             result.seed = sched_seed
             out.add(run, result, groups_of)
     return out
@@ -136,6 +140,7 @@ def merge(parts: Iterable[Exploration]) -> Exploration:
     out = Exploration()
     for part in parts:
         out.runs += part.runs
+        out.interrupted |= part.interrupted
         out.keys |= part.keys
         for key, g in part.groups.items():
             have = out.groups.get(key)
@@ -255,7 +260,7 @@ def explore_dfs(plan: Plan, runs: int, max_preemptions: int | None = None,
     bound = max_preemptions if max_preemptions is not None else 1 << 30
     stack: list[_Node] = []
     with Workers() as workers:
-        while out.runs < runs:
+        while out.runs < runs and not out.interrupted:
             if _dfs_step(plan, order, groups_of, out, stack, reduce, dpor, bound, workers,
                          progress):
                 out.complete = True
@@ -273,6 +278,9 @@ def _dfs_step(plan: Plan, order: list[str], groups_of: dict[str, str], out: Expl
     strategy = Systematic(prefix, extra, sleep_sets=reduce)
     sched = ExploreScheduler(strategy, order)
     result = run_plan(plan, sched, mode="explore", workers=workers)
+    if result.status == "interrupted" and not sched.pruned:  # Ctrl-C
+        out.interrupted = True
+        return False
     start = len(prefix)
     if strategy.diverged is not None:  # the scenario did not repeat itself
         out.unfollowed += 1
