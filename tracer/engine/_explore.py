@@ -178,7 +178,6 @@ class ExploreScheduler:
         self.futures: dict[str, asyncio.Future[None]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.granted_async: set[str] = set()  # coroutines let go by aready, before their turn
-        self.remote: set[str] = set()  # process actors (their parent-side thread parks)
         self.groups: dict[str, str] = {}  # primitive -> the object it operates on
         self.prev: str | None = None
         self.asleep: frozenset[str] = frozenset()
@@ -240,7 +239,8 @@ class ExploreScheduler:
         self._park(actor.name, self._waiting_on(actor), blocked=True)
 
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
-        """No time passes: the sleep's call and return are scheduling points already."""
+        """No time passes: a sleep touches nothing, so the next operation after it is where
+        others may go first (virtual time: a sleep hides no interleaving)."""
 
     def early(self, actor: ActorCtx) -> bool:
         """A queue operation happens as soon as it can."""

@@ -411,7 +411,7 @@ class RemoteExplorer(RemoteScheduler):
         return True
 
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
-        """No time passes (the sleep's call and return are scheduling points already)."""
+        """No time passes (a sleep touches nothing: not a scheduling point)."""
 
 
 class _Parked:
