@@ -117,9 +117,16 @@ def explore_runs(plan: Plan, runs: Iterable[int], seed: int, strategy: str,
     order = [a.name for a in plan.actors]
     groups_of = object_groups(plan)
     with Workers() as workers:
+        length = 64
+        if strategy == "pct":
+            # PCT's change points must fall inside a schedule: measure its length on one
+            # schedule without preemptions (the same in every worker of --jobs)
+            probe = ExploreScheduler(Systematic(), order)
+            run_plan(plan, probe, mode="explore", workers=workers)
+            length = max(2, len(probe.log))
         for run in runs:
             sched_seed = schedule_seed(seed, run)
-            result = run_plan(plan, make_scheduler(strategy, sched_seed, depth, order),
+            result = run_plan(plan, make_scheduler(strategy, sched_seed, depth, order, length),
                               mode="explore", workers=workers)
             if result.status == "interrupted":  # Ctrl-C: stop, keep what was found
                 out.interrupted = True

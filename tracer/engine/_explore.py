@@ -507,17 +507,18 @@ def _resolve(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-def make_strategy(strategy: str, seed: int, depth: int = 3) -> Strategy:
-    """The strategy of one schedule of ``strategy`` (random, pct)."""
+def make_strategy(strategy: str, seed: int, depth: int = 3, length: int = 64) -> Strategy:
+    """The strategy of one schedule of ``strategy`` (random, pct; ``length``: PCT's estimate
+    of the number of choices in a schedule, where its change points fall)."""
     if strategy == "pct":
-        return PCT(seed, depth)
+        return PCT(seed, depth, length)
     return RandomWalk(seed)
 
 
 def make_scheduler(strategy: str, seed: int, depth: int = 3,
-                   order: Sequence[str] = ()) -> ExploreScheduler:
+                   order: Sequence[str] = (), length: int = 64) -> ExploreScheduler:
     """The scheduler of one schedule for ``strategy`` (random, pct)."""
-    return ExploreScheduler(make_strategy(strategy, seed, depth), order)
+    return ExploreScheduler(make_strategy(strategy, seed, depth, length), order)
 
 
 def schedule_seed(seed: int, run: int) -> int:
