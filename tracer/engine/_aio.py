@@ -514,6 +514,9 @@ class AioHost:
     def cancel_tasks(self, grace: float) -> list[str]:
         """Cancel every task of this run and wait for them (the loop goes on, for the next
         run of an exploration); names of tasks that would not end."""
+        if all(t.done() for t in list(self.tasks.values())):
+            self.tasks.clear()  # every task has ended (a finished run): nothing to cancel
+            return []
         done = threading.Event()
         left: list[str] = []
 
