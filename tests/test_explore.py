@@ -304,3 +304,21 @@ def test_in_process_exploration_leaves_no_thread_behind() -> None:
         plan = load_scenario_text(text)
         assert explore_runs(plan, range(20), 1, "random", 3).runs == 20
         assert explore_dfs(plan, 20).runs >= 1
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", ["bank_account_race", "lost_wakeup",
+                                  "asyncio_rare_deadlock", "dining_philosophers"])
+def test_equivalent_schedules_count_the_same_problems_as_analyzing_each(name: str) -> None:
+    """An equivalent schedule's problems are counted without analyzing it again: the counts
+    must be exactly those of analyzing every schedule."""
+    from tracer import load_scenario_text
+    from tracer.explore import explore_runs
+
+    plan = load_scenario_text((SCENARIOS / f"{name}.yaml").read_text(encoding="utf-8"))
+    fast = explore_runs(plan, range(120), 3, "random", 3)
+    slow = explore_runs(plan, range(120), 3, "random", 3, reuse=False)
+    assert {k: g["count"] for k, g in fast.groups.items()} == \
+        {k: g["count"] for k, g in slow.groups.items()}
+    assert fast.groups  # each of these has a problem to count
+    assert len(fast.keys) < fast.runs  # and schedules that repeat one seen before

@@ -56,14 +56,30 @@ class Exploration:
     complete: bool = False  # DFS: every schedule (within the bound) was explored
     unfollowed: int = 0  # DFS: schedules that could not follow their planned choices
     interrupted: bool = False  # stopped by Ctrl-C: what was found so far
+    # per distinct schedule (its key), the problems its analysis found
+    found_in: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
+    reuse: bool = True  # count an equivalent schedule's problems without analyzing it again
 
     def add(self, run: int, result: RunResult, groups_of: dict[str, str]) -> None:
-        """Analyze schedule ``run``'s result and count what it found."""
+        """Analyze schedule ``run``'s result and count what it found. A schedule equivalent
+        to one analyzed before (same ``schedule_key``) has the same findings: happens-before,
+        the final state, the lock order and who waits for what are the same, so they are
+        counted again without analyzing it again."""
         self.runs += 1
-        self.keys.add(schedule_key(result, groups_of))
+        skey = schedule_key(result, groups_of)
+        self.keys.add(skey)
+        known = self.found_in.get(skey) if self.reuse else None
+        if known is not None:
+            for key in known:
+                self.groups[key]["count"] += 1
+            return
+        found = self.found_in[skey] = []
         text: str | None = None  # the trace, written out only for a new problem's first run
         for f in find_all(trace_data_from_run(result, f"schedule {run}")):
             key = (f.kind, f.actors, f.objects)
+            if key in found:
+                continue  # one schedule counts once per problem
+            found.append(key)
             group = self.groups.get(key)
             if group is None:
                 if text is None:
@@ -111,9 +127,10 @@ def schedule_key(result: RunResult, groups_of: dict[str, str]) -> int:
 
 
 def explore_runs(plan: Plan, runs: Iterable[int], seed: int, strategy: str,
-                 depth: int) -> Exploration:
-    """Run the schedules ``runs`` of a random or PCT exploration."""
-    out = Exploration()
+                 depth: int, reuse: bool = True) -> Exploration:
+    """Run the schedules ``runs`` of a random or PCT exploration (``reuse``: see
+    ``Exploration.add``)."""
+    out = Exploration(reuse=reuse)
     order = [a.name for a in plan.actors]
     groups_of = object_groups(plan)
     with Workers() as workers:
