@@ -98,18 +98,39 @@ def test_jobs_with_process_actors_is_refused_with_exit_2(tmp_path: Path) -> None
     assert "--jobs cannot run process actors" in r.stderr
 
 
-def test_process_barriers_are_refused_with_exit_2(tmp_path: Path) -> None:
-    """A process waiting in a multiprocessing barrier cannot be set aside by the explorer yet:
-    said plainly, exit 2, instead of a schedule that hangs until its timeout."""
+@pytest.mark.timeout(120)
+def test_process_barriers_are_explored(tmp_path: Path) -> None:
+    """Processes waiting in a multiprocessing barrier are set aside until the round is full:
+    two rounds of three parties, the third party comes once, so the second round never fills
+    (a stall, in every schedule); the search covers them all."""
     path = tmp_path / "pbar.yaml"
     path.write_text("""
 name: pbar
-primitives: {B: {type: barrier, parties: 2}}
+primitives: {B: {type: barrier, parties: 3}}
 actors:
-  - {name: p1, kind: process, steps: [{wait: B}]}
-  - {name: p2, kind: process, steps: [{wait: B}]}
+  - {name: p1, kind: process, steps: [{wait: B}, {wait: B}]}
+  - {name: p2, kind: process, steps: [{wait: B}, {wait: B}]}
+  - {name: p3, kind: process, steps: [{wait: B}]}
+""", encoding="utf-8")
+    code, report = explore(tmp_path, path, "--strategy", "dfs", "--runs", "50")
+    assert code == 1 and report["complete"] is True
+    stalls = [f for f in report["findings"] if f["kind"] == "stall"]
+    assert stalls and set(stalls[0]["actors"]) == {"p1", "p2"}
+    assert stalls[0]["count"] == report["runs"]
+
+
+def test_process_conditions_are_refused_with_exit_2(tmp_path: Path) -> None:
+    """multiprocessing's notify waits for the woken process: said plainly, exit 2, instead of
+    schedules that hang until their timeout."""
+    path = tmp_path / "pcond.yaml"
+    path.write_text("""
+name: pcond
+primitives: {C: condition}
+actors:
+  - {name: p1, kind: process, steps: [{with: C, steps: [{wait: C, timeout: 1}]}]}
+  - {name: p2, kind: process, steps: [{with: C, steps: [{notify: C}]}]}
 """, encoding="utf-8")
     r = tracer_cli("explore", str(path), cwd=tmp_path)
     assert r.returncode == 2
-    assert "multiprocessing barrier or condition (B)" in r.stderr
+    assert "multiprocessing condition (C)" in r.stderr
     assert "Traceback" not in r.stderr

@@ -170,6 +170,7 @@ class ExploreScheduler:
         self.away: dict[str, str] = {}  # actors inside a real barrier -> the barrier
         self.current: dict[str, Pending] = {}  # what each running actor is doing
         self.finished: set[str] = set()  # actors that have ended
+        self.arrived: dict[str, int] = {}  # barrier -> parties of its round arrived so far
         self.retrying: set[str] = set()  # running actors let go to retry a blocked call
         self.versions: dict[str | None, int] = {}  # per object: operations done on it
         self.changes = 0
@@ -302,23 +303,51 @@ class ExploreScheduler:
             raise Abort
 
     # --- barriers: a real wait, while the scheduler lets the others go
+    def barrier_arrival(self, actor: Any, barrier: str, parties: int, timed: bool,
+                        breaks: bool = True) -> int | None:
+        """``actor`` arrives at ``barrier``. A real ``wait`` blocks until the round is full,
+        and only one actor runs at a time, so an actor that waits for others goes *away* (the
+        others go meanwhile) and the last party brings them back. Returns None when ``actor``
+        goes away to wait, else how many parties must be inside the real barrier before it
+        enters: it completes the round, or (``timed``: a wait with a timeout, which cannot go
+        on) times out and breaks it, as a real timeout does (``breaks``: threading's and
+        multiprocessing's; an asyncio barrier's timeout does not break it: -1, it leaves)."""
+        with self.mu:
+            arrived = self.arrived.get(barrier, 0)
+            if timed and arrived + 1 < parties and not breaks:
+                return -1
+            arrived += 1
+            if arrived < parties and not timed:
+                self.arrived[barrier] = arrived
+                self._go_away(actor.name, barrier)
+                return None
+            self.arrived[barrier] = 0
+            self._come_back(barrier)
+            return arrived - 1
+
     def go_away(self, actor: ActorCtx, barrier: str) -> None:
         """``actor`` is about to wait in a real barrier that the others must fill."""
         with self.mu:
-            self._end_segment(actor.name, failed=False)
-            self.running.discard(actor.name)
-            self.away[actor.name] = barrier
-            self.prev = actor.name
-            self._choose()
+            self._go_away(actor.name, barrier)
+
+    def _go_away(self, name: str, barrier: str) -> None:
+        self._end_segment(name, failed=False)
+        self.running.discard(name)
+        self.away[name] = barrier
+        self.prev = name
+        self._choose()
 
     def come_back(self, barrier: str) -> None:
         """The round of ``barrier`` is complete (or broken): those inside it run again, until
         their next scheduling point."""
         with self.mu:
-            for name in [n for n, b in self.away.items() if b == barrier]:
-                del self.away[name]
-                self.running.add(name)
-                self._bump(barrier)
+            self._come_back(barrier)
+
+    def _come_back(self, barrier: str) -> None:
+        for name in [n for n, b in self.away.items() if b == barrier]:
+            del self.away[name]
+            self.running.add(name)
+            self._bump(barrier)
 
     # --- helpers (with self.mu held, except _park)
     def _pending(self, name: str, tag: Tag) -> Pending:

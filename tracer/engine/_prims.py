@@ -337,37 +337,22 @@ class Event(Prim):
 
 def barrier_arrival(b: Barrier, a: ActorCtx, explorer: Any, timeout: float | None,
                     breaks: bool = True) -> int | None:
-    """Explore: count ``a``'s arrival at barrier ``b``. A real ``wait`` blocks until the round
-    is full, and only one actor runs at a time, so the explorer must know: an actor that
-    waits for others goes *away* (the explorer lets the others go meanwhile); the last party
-    brings them back. Returns None when ``a`` goes away to wait, else how many parties must be
-    inside the real barrier before ``a`` enters it: ``a`` completes the round, or (a wait
-    with a timeout, which cannot go on) times out and breaks it, as a real timeout does
-    (``breaks``: threading's; an asyncio barrier's timeout does not break it: -1, it leaves)."""
+    """Explore: ``a`` arrives at barrier ``b`` (see ``ExploreScheduler.barrier_arrival``);
+    a broken barrier's real wait raises at once (0: nobody to wait for)."""
     real = b.real
     if real.broken:
-        return 0  # the real wait raises at once
-    if timeout is not None and b.arrived + 1 < real.parties and not breaks:
-        return -1  # an asyncio barrier's timed-out wait just leaves (the round is not broken)
-    b.arrived += 1
-    if b.arrived >= real.parties or timeout is not None:
-        inside = b.arrived - 1
-        b.arrived = 0
-        explorer.come_back(b.name)
-        return inside
-    explorer.go_away(a, b.name)
-    return None
+        return 0
+    return explorer.barrier_arrival(a, b.name, real.parties, timeout is not None, breaks)  # type: ignore[no-any-return]
 
 
 class Barrier(Prim):
     ptype = "barrier"
-    arrived = 0  # explore: parties of the current round counted so far
 
     def wait(self, a: ActorCtx, t: OpTags, timeout: float | None) -> None:
         a.block(self, "wait", timeout, t.call)
         sched = a.rt.scheduler
         real = self.real
-        if sched is not None and hasattr(sched, "go_away"):
+        if sched is not None and hasattr(sched, "barrier_arrival"):
             inside = barrier_arrival(self, a, sched, timeout)
             if inside is not None:
                 while real.n_waiting < inside and not a.rt.closed:

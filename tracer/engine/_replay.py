@@ -413,6 +413,12 @@ class RemoteExplorer(RemoteScheduler):
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
         """No time passes (a sleep touches nothing: not a scheduling point)."""
 
+    def barrier_arrival(self, actor: ActorCtx, barrier: str, parties: int, timed: bool,
+                        breaks: bool = True) -> int | None:
+        """Counted by the parent's scheduler (see ``ExploreScheduler.barrier_arrival``)."""
+        answer = self._ask("barrier", barrier, parties, timed, breaks)
+        return None if answer is None else int(answer)
+
 
 class _Parked:
     """Stands in for a process actor in the parent, where its server thread parks."""
@@ -450,6 +456,8 @@ def serve_explore(scheduler: Any, name: str, conn: Any, prims: dict[str, Any],
                     if tag is None:
                         tag = tags[key] = Tag(name, msg[1], msg[2], msg[3], msg[4])
                     answer = scheduler.turn(who, tag)
+                elif msg[0] == "barrier":  # ("barrier", name, parties, timed, breaks)
+                    answer = scheduler.barrier_arrival(who, *msg[1:])
                 else:  # ("blocked", target, op): park until what it waits for has changed
                     target = None if msg[1] is None else prims.get(msg[1], msg[1])
                     who.waiting = None if target is None else (target, msg[2], False, -1, 0)
