@@ -276,14 +276,6 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
     if jobs > 1 and any(a.kind == "process" for a in plan.actors):
         _fail(f"{scenario}: --jobs cannot run process actors (its workers cannot start "
               "children); run it with one worker")
-    shared_conditions = sorted(n for n, spec in plan.scenario.primitives.items()
-                               if spec.type == "condition" and plan.flavour.get(n) == "process")
-    if shared_conditions:
-        # multiprocessing's Condition.notify waits for the woken process to wake up: with one
-        # actor at a time, it would wait for ever
-        _fail(f"{scenario}: explore cannot yet control process actors sharing a "
-              f"multiprocessing condition ({', '.join(shared_conditions)}); use tracer run, "
-              "or thread actors to explore it")
     if max_preemptions is not None and strategy != "dfs":
         _fail("--max-preemptions bounds the dfs strategy: add --strategy dfs")
     if jobs > 1 and strategy == "dfs":

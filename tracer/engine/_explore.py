@@ -156,6 +156,8 @@ class ExploreScheduler:
     """Runs one actor at a time; the strategy chooses who goes next. See the module's
     docstring."""
 
+    explores = True  # (what primitives check to act as one actor at a time wants)
+
     def __init__(self, strategy: Strategy, order: Sequence[str] = ()) -> None:
         self.strategy = strategy
         self.sleep_sets = bool(getattr(strategy, "sleep_sets", False))

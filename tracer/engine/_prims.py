@@ -144,7 +144,9 @@ class LockLike(Prim):
         for _ in range(n):
             try:
                 self.real.release()
-            except (RuntimeError, ValueError):
+            except (RuntimeError, ValueError, AssertionError):
+                # not held after all (a multiprocessing lock asserts): an aborted condition
+                # wait under explore does not take its lock back
                 break
 
     def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
@@ -231,7 +233,9 @@ class Condition(LockLike):
             raise ActorFailure(bad)
         self.notifies.add(a.name)
         try:
-            if n is None:
+            if getattr(a.rt.scheduler, "explores", False) and hasattr(self.real, "_woken_count"):
+                _mp_notify(self.real, n)
+            elif n is None:
                 self.real.notify_all()
             else:
                 self.real.notify(n)
@@ -300,12 +304,42 @@ def _condition_wait(real: Any, a: ActorCtx, timeout: float | None,
     count = real._lock._semlock._count()
     for _ in range(count):
         real._lock.release()
+    explores = getattr(a.rt.scheduler, "explores", False)
+    gotit = False
     try:
-        return wait_loop(a, partial(sem.acquire, True), timeout)
+        gotit = wait_loop(a, partial(sem.acquire, True), timeout)
+        return gotit
     finally:
-        real._woken_count.release()
-        for _ in range(count):
-            real._lock.acquire()
+        if not (explores and gotit):
+            # (under explore a notifier does not wait for this acknowledgement: see
+            # _mp_notify; a waiter that timed out still gives it, for the next notify's count)
+            real._woken_count.release()
+        if explores and not a.rt.closed:
+            # one actor at a time: take the lock back without blocking for real while the
+            # process holding it is parked; meanwhile it waits for the lock
+            w = a.waiting
+            if w is not None:
+                a.waiting = (w[0], "acquire", False, w[3], w[4])
+            for _ in range(count):
+                wait_loop(a, lambda _s: bool(real._lock.acquire(False)), None)
+        elif not explores:
+            for _ in range(count):
+                real._lock.acquire()
+
+
+def _mp_notify(real: Any, n: int | None) -> None:
+    """Under explore, multiprocessing's ``Condition.notify`` without its last step: the real
+    one waits until each woken process has woken up (``_woken_count``), which cannot happen
+    while only the notifier runs. So it wakes the sleepers and goes on; the woken ones do not
+    acknowledge (``_condition_wait``), and timed-out sleepers are still subtracted first."""
+    if not real._lock._semlock._is_mine():
+        raise RuntimeError("cannot notify on un-acquired lock")
+    while real._woken_count.acquire(False):  # sleepers that timed out since the last notify
+        real._sleeping_count.acquire(False)
+    woken = 0
+    while (n is None or woken < n) and real._sleeping_count.acquire(False):
+        real._wait_semaphore.release()
+        woken += 1
 
 
 class Event(Prim):

@@ -399,6 +399,8 @@ class RemoteExplorer(RemoteScheduler):
     blocking call is tried here, and when it cannot go on the parent parks (as blocked) in
     the actor's place until what it waits for has changed, then it is tried again."""
 
+    explores = True
+
     def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
               timeout: float | None) -> bool:
         def park() -> None:
