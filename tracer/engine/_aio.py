@@ -41,7 +41,7 @@ async def ready(a: ActorCtx, tag: Any = None) -> Any:
 def _explorer(a: ActorCtx) -> Any:
     """The exploring scheduler, when there is one (it lets blocked coroutines park)."""
     sched = a.rt.scheduler
-    return sched if sched is not None and hasattr(sched, "ablock") else None
+    return sched if getattr(sched, "explores", False) else None
 
 
 async def _within(aw: Awaitable[Any], timeout: float | None) -> bool:

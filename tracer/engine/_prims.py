@@ -386,7 +386,7 @@ class Barrier(Prim):
         a.block(self, "wait", timeout, t.call)
         sched = a.rt.scheduler
         real = self.real
-        if sched is not None and hasattr(sched, "barrier_arrival"):
+        if getattr(sched, "explores", False):
             inside = barrier_arrival(self, a, sched, timeout)
             if inside is not None:
                 while real.n_waiting < inside and not a.rt.closed:

@@ -249,7 +249,7 @@ class Runner:
             a.emit(tags.error, {"error": msg})
             raise ActorFailure(msg)
         fut = self.futures.get(name)
-        exploring = hasattr(self.rt.scheduler, "park_blocked")
+        exploring = getattr(self.rt.scheduler, "explores", False)
         if target.kind == "coroutine" or target.thread is None or exploring:
             # (explore: the actor has ended when it says so, before its thread has returned:
             # waiting for the thread would make the join's outcome depend on timing)
@@ -362,7 +362,7 @@ class Runner:
 
     def _exploring(self) -> bool:
         """Whether the scheduler is an exploring one (one actor at a time, chosen)."""
-        return self.scheduler is not None and hasattr(self.scheduler, "started")
+        return bool(getattr(self.scheduler, "explores", False))
 
     def _remote_turns(self) -> bool:
         """Whether process actors ask the parent's scheduler for their turns (replay,
