@@ -322,3 +322,28 @@ def test_equivalent_schedules_count_the_same_problems_as_analyzing_each(name: st
         {k: g["count"] for k, g in slow.groups.items()}
     assert fast.groups  # each of these has a problem to count
     assert len(fast.keys) < fast.runs  # and schedules that repeat one seen before
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_an_exploration_and_keeps_what_it_found() -> None:
+    """Ctrl-C (here: the interrupt raised in the main thread after the 5th schedule, the way a
+    terminal's SIGINT arrives) ends the search with what the schedules run so far found; no
+    thread is left (the autouse fixture checks)."""
+    import _thread
+
+    from tracer import load_scenario_text
+    from tracer.explore import explore_dfs
+
+    seen = []
+
+    def progress(n: int) -> None:
+        seen.append(n)
+        if len(seen) == 5:
+            _thread.interrupt_main()
+
+    plan = load_scenario_text((SCENARIOS / "dining_philosophers.yaml").read_text(
+        encoding="utf-8"))
+    found = explore_dfs(plan, 100_000, progress=progress)
+    assert found.interrupted and not found.complete
+    assert 5 <= found.runs < 100
+    assert found.groups  # the lock-order risk of the first schedules is kept

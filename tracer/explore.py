@@ -134,22 +134,25 @@ def explore_runs(plan: Plan, runs: Iterable[int], seed: int, strategy: str,
     order = [a.name for a in plan.actors]
     groups_of = object_groups(plan)
     with Workers() as workers:
-        length = 64
-        if strategy == "pct":
-            # PCT's change points must fall inside a schedule: measure its length on one
-            # schedule without preemptions (the same in every worker of --jobs)
-            probe = ExploreScheduler(Systematic(), order)
-            run_plan(plan, probe, mode="explore", workers=workers)
-            length = max(2, len(probe.log))
-        for run in runs:
-            sched_seed = schedule_seed(seed, run)
-            result = run_plan(plan, make_scheduler(strategy, sched_seed, depth, order, length),
-                              mode="explore", workers=workers)
-            if result.status == "interrupted":  # Ctrl-C: stop, keep what was found
-                out.interrupted = True
-                break
-            result.seed = sched_seed
-            out.add(run, result, groups_of)
+        try:
+            length = 64
+            if strategy == "pct":
+                # PCT's change points must fall inside a schedule: measure its length on one
+                # schedule without preemptions (the same in every worker of --jobs)
+                probe = ExploreScheduler(Systematic(), order)
+                run_plan(plan, probe, mode="explore", workers=workers)
+                length = max(2, len(probe.log))
+            for run in runs:
+                sched_seed = schedule_seed(seed, run)
+                result = run_plan(plan, make_scheduler(strategy, sched_seed, depth, order,
+                                                       length), mode="explore", workers=workers)
+                if result.status == "interrupted":  # Ctrl-C in the run: keep what was found
+                    out.interrupted = True
+                    break
+                result.seed = sched_seed
+                out.add(run, result, groups_of)
+        except KeyboardInterrupt:  # Ctrl-C between runs
+            out.interrupted = True
     return out
 
 
@@ -284,11 +287,14 @@ def explore_dfs(plan: Plan, runs: int, max_preemptions: int | None = None,
     bound = max_preemptions if max_preemptions is not None else 1 << 30
     stack: list[_Node] = []
     with Workers() as workers:
-        while out.runs < runs and not out.interrupted:
-            if _dfs_step(plan, order, groups_of, out, stack, reduce, dpor, bound, workers,
-                         progress):
-                out.complete = True
-                break
+        try:
+            while out.runs < runs and not out.interrupted:
+                if _dfs_step(plan, order, groups_of, out, stack, reduce, dpor, bound, workers,
+                             progress):
+                    out.complete = True
+                    break
+        except KeyboardInterrupt:  # Ctrl-C between runs: keep what was found
+            out.interrupted = True
     return out
 
 
