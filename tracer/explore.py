@@ -35,6 +35,8 @@ from tracer.engine._explore import (
     Systematic,
     dependent,
     make_scheduler,
+    object_groups,
+    operation_object,
     schedule_seed,
 )
 from tracer.engine._run import RunResult
@@ -91,16 +93,6 @@ class Exploration:
                 group["count"] += 1
 
 
-def object_groups(plan: Plan) -> dict[str, str]:
-    """Which object each primitive's operations touch: a condition built on a lock is that
-    lock (the dependency relation of the reduction and of ``schedule_key``)."""
-    out = {}
-    for name, spec in plan.scenario.primitives.items():
-        lock = getattr(spec, "lock", None)
-        out[name] = lock if isinstance(lock, str) and lock else name
-    return out
-
-
 def schedule_key(result: RunResult, groups_of: dict[str, str]) -> int:
     """A fingerprint of a schedule up to the order of independent operations: each actor's
     own sequence of events (with items and values), and per object the order in which the
@@ -114,15 +106,9 @@ def schedule_key(result: RunResult, groups_of: dict[str, str]) -> int:
         what = (tag.op, tag.target, tag.phase, tag.result,
                 repr(payload.get("item", payload.get("value"))) if payload else None)
         per.setdefault("actor:" + actor, []).append(what)
-        if tag.phase == "return":
-            continue  # done before, in its call: it touches nothing
-        if tag.target is not None:
-            obj = groups_of.get(tag.target, tag.target)
-        elif tag.op in ("start", "end"):
-            obj = actor  # ordered with the spawn that starts it, the joins that wait for it
-        else:
-            continue
-        per.setdefault("object:" + obj, []).append((actor, tag.op))
+        obj = operation_object(actor, tag, groups_of)
+        if obj is not None:
+            per.setdefault("object:" + obj, []).append((actor, tag.op))
     return hash(tuple(sorted((k, tuple(v)) for k, v in per.items())))
 
 
@@ -139,13 +125,13 @@ def explore_runs(plan: Plan, runs: Iterable[int], seed: int, strategy: str,
             if strategy == "pct":
                 # PCT's change points must fall inside a schedule: measure its length on one
                 # schedule without preemptions (the same in every worker of --jobs)
-                probe = ExploreScheduler(Systematic(), order)
+                probe = ExploreScheduler(Systematic(), order, groups_of)
                 run_plan(plan, probe, mode="explore", workers=workers)
                 length = max(2, len(probe.log))
             for run in runs:
                 sched_seed = schedule_seed(seed, run)
-                result = run_plan(plan, make_scheduler(strategy, sched_seed, depth, order,
-                                                       length), mode="explore", workers=workers)
+                sched = make_scheduler(strategy, sched_seed, depth, order, length, groups_of)
+                result = run_plan(plan, sched, mode="explore", workers=workers)
                 if result.status == "interrupted":  # Ctrl-C in the run: keep what was found
                     out.interrupted = True
                     break
@@ -279,65 +265,75 @@ def _reverse(j: int, i: int, waiter: str, nxt: Pending, seen: dict[str, int],
 def explore_dfs(plan: Plan, runs: int, max_preemptions: int | None = None,
                 progress: Callable[[int], object] | None = None,
                 dpor: bool = True) -> Exploration:
-    """A systematic search of at most ``runs`` schedules (see the module's docstring)."""
-    out = Exploration()
-    order = [a.name for a in plan.actors]
-    groups_of = object_groups(plan)
-    reduce = max_preemptions is None
-    bound = max_preemptions if max_preemptions is not None else 1 << 30
-    stack: list[_Node] = []
+    """A systematic search of at most ``runs`` schedules (see the module's docstring);
+    ``dpor=False`` explores every alternative of each choice (sleep sets only: for tests)."""
+    search = _Search(plan, max_preemptions, dpor, progress)
     with Workers() as workers:
         try:
-            while out.runs < runs and not out.interrupted:
-                if _dfs_step(plan, order, groups_of, out, stack, reduce, dpor, bound, workers,
-                             progress):
-                    out.complete = True
+            while search.out.runs < runs and not search.out.interrupted:
+                if search.step(workers):
+                    search.out.complete = True
                     break
         except KeyboardInterrupt:  # Ctrl-C between runs: keep what was found
+            search.out.interrupted = True
+    return search.out
+
+
+class _Search:
+    """The state of a depth-first search: the path of choices of the current schedule."""
+
+    def __init__(self, plan: Plan, max_preemptions: int | None, dpor: bool,
+                 progress: Callable[[int], object] | None) -> None:
+        self.plan = plan
+        self.order = [a.name for a in plan.actors]
+        self.groups_of = object_groups(plan)
+        self.reduce = max_preemptions is None  # sleep sets, and DPOR unless dpor is False
+        self.dpor = dpor and self.reduce
+        self.bound = max_preemptions if max_preemptions is not None else 1 << 30
+        self.progress = progress
+        self.stack: list[_Node] = []
+        self.out = Exploration()
+
+    def step(self, workers: Workers) -> bool:
+        """Run the schedule the path leads to, then move the path to the next branch;
+        whether the search is complete."""
+        stack, out = self.stack, self.out
+        strategy = Systematic([n.chosen for n in stack],
+                              [frozenset(n.done - {n.chosen}) for n in stack],
+                              sleep_sets=self.reduce)
+        sched = ExploreScheduler(strategy, self.order, self.groups_of)
+        result = run_plan(self.plan, sched, mode="explore", workers=workers)
+        if result.status == "interrupted" and not sched.pruned:  # Ctrl-C
             out.interrupted = True
-    return out
-
-
-def _dfs_step(plan: Plan, order: list[str], groups_of: dict[str, str], out: Exploration,
-              stack: list[_Node], reduce: bool, dpor: bool, bound: int, workers: Workers,
-              progress: Callable[[int], object] | None) -> bool:
-    """Run the schedule the stack leads to, then set the stack to the next branch; whether
-    the search is complete."""
-    prefix = [n.chosen for n in stack]
-    extra = [frozenset(n.done - {n.chosen}) for n in stack]
-    strategy = Systematic(prefix, extra, sleep_sets=reduce)
-    sched = ExploreScheduler(strategy, order)
-    result = run_plan(plan, sched, mode="explore", workers=workers)
-    if result.status == "interrupted" and not sched.pruned:  # Ctrl-C
-        out.interrupted = True
-        return False
-    start = len(prefix)
-    if strategy.diverged is not None:  # the scenario did not repeat itself
-        out.unfollowed += 1
-        start = strategy.diverged
-    del stack[start:]
-    pre = stack[-1].preemptions + stack[-1].preempts(stack[-1].chosen) if stack else 0
-    for p in sched.log[start:]:
-        stack.append(_Node(p.ready, p.prev, p.chosen, p.sleep, {p.chosen},
-                           {p.chosen} if reduce and dpor else set(p.ready), pre))
-        pre += 1 if p.prev is not None and p.chosen != p.prev else 0
-    if reduce and dpor:
-        _add_backtracks(sched.log, stack)
-    if sched.pruned:
-        out.pruned += 1
-    else:
-        out.add(out.runs, result, groups_of)
-        if progress is not None:
-            progress(1)
-    # the next branch: the deepest choice with an alternative left
-    while stack:
-        node = stack[-1]
-        alt = next((n for n in node.ready if n in node.backtrack and n not in node.done
-                    and n not in node.sleep and node.preemptions + node.preempts(n) <= bound),
-                   None)
-        if alt is not None:
-            node.done.add(alt)
-            node.chosen = alt
             return False
-        stack.pop()
-    return True
+        start = len(stack)
+        if strategy.diverged is not None:  # the scenario did not repeat itself
+            out.unfollowed += 1
+            start = strategy.diverged
+        del stack[start:]
+        pre = stack[-1].preemptions + stack[-1].preempts(stack[-1].chosen) if stack else 0
+        for p in sched.log[start:]:
+            node = _Node(p.ready, p.prev, p.chosen, p.sleep, {p.chosen},
+                         {p.chosen} if self.dpor else set(p.ready), pre)
+            stack.append(node)
+            pre += node.preempts(p.chosen)
+        if self.dpor:
+            _add_backtracks(sched.log, stack)
+        if sched.pruned:
+            out.pruned += 1
+        else:
+            out.add(out.runs, result, self.groups_of)
+            if self.progress is not None:
+                self.progress(1)
+        # the next branch: the deepest choice with an alternative left
+        while stack:
+            node = stack[-1]
+            alt = next((n for n in node.ready if n in node.backtrack and n not in node.done
+                        and n not in node.sleep
+                        and node.preemptions + node.preempts(n) <= self.bound), None)
+            if alt is not None:
+                node.done.add(alt)
+                node.chosen = alt
+                return False
+            stack.pop()
+        return True

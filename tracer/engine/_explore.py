@@ -41,9 +41,33 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tracer.engine._seam import Abort, ActorCtx, Runtime, Tag
+from tracer.scenario import Plan
 
 ANY = "*"  # the object of an operation whose object is unknown: dependent on everything
 Pending = tuple[str | None, str]  # (object, op) of an actor's next operation
+
+
+def object_groups(plan: Plan) -> dict[str, str]:
+    """Which object each primitive's operations touch: a condition built on a lock is that
+    lock."""
+    out = {}
+    for name, spec in plan.scenario.primitives.items():
+        lock = getattr(spec, "lock", None)
+        out[name] = lock if isinstance(lock, str) and lock else name
+    return out
+
+
+def operation_object(actor: str, tag: Tag, groups: dict[str, str]) -> str | None:
+    """The object an event's operation touches (None: nothing). A blocking call's return
+    touches nothing (its real operation happened in the call); an actor's start and end touch
+    the actor (the spawn that starts it, the joins that wait for it touch it too)."""
+    if tag.phase == "return":
+        return None
+    if tag.target is not None:
+        return groups.get(tag.target, tag.target)
+    if tag.op in ("start", "end"):
+        return actor
+    return None  # a sleep, a log
 
 
 def dependent(u: Pending, v: Pending) -> bool:
@@ -158,7 +182,8 @@ class ExploreScheduler:
 
     explores = True  # (what primitives check to act as one actor at a time wants)
 
-    def __init__(self, strategy: Strategy, order: Sequence[str] = ()) -> None:
+    def __init__(self, strategy: Strategy, order: Sequence[str] = (),
+                 groups: dict[str, str] | None = None) -> None:
         self.strategy = strategy
         self.sleep_sets = bool(getattr(strategy, "sleep_sets", False))
         self.rank = {n: i for i, n in enumerate(order)}
@@ -181,7 +206,7 @@ class ExploreScheduler:
         self.futures: dict[str, asyncio.Future[None]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.granted_async: set[str] = set()  # coroutines let go by aready, before their turn
-        self.groups: dict[str, str] = {}  # primitive -> the object it operates on
+        self.groups = groups or {}  # primitive -> the object it operates on (object_groups)
         self.prev: str | None = None
         self.asleep: frozenset[str] = frozenset()
         self.log: list[Point] = []
@@ -193,10 +218,6 @@ class ExploreScheduler:
     # --- set-up
     def attach(self, rt: Runtime) -> None:
         self.rt = rt
-
-    def set_groups(self, groups: dict[str, str]) -> None:
-        """Which object each primitive's operations touch (a condition: its lock's)."""
-        self.groups = groups
 
     # --- the Scheduler protocol
     def started(self, name: str) -> None:
@@ -353,14 +374,7 @@ class ExploreScheduler:
 
     # --- helpers (with self.mu held, except _park)
     def _pending(self, name: str, tag: Tag) -> Pending:
-        op = tag.op
-        if tag.phase == "return":
-            return None, op  # the real operation happened before: nothing left to touch
-        if tag.target is not None:
-            return self.groups.get(tag.target, tag.target), op
-        if op in ("start", "end"):
-            return name, op
-        return None, op  # a sleep: touches nothing
+        return operation_object(name, tag, self.groups), tag.op
 
     def _waiting_on(self, actor: Any) -> Pending:
         w = actor.waiting
@@ -546,10 +560,10 @@ def make_strategy(strategy: str, seed: int, depth: int = 3, length: int = 64) ->
     return RandomWalk(seed)
 
 
-def make_scheduler(strategy: str, seed: int, depth: int = 3,
-                   order: Sequence[str] = (), length: int = 64) -> ExploreScheduler:
+def make_scheduler(strategy: str, seed: int, depth: int = 3, order: Sequence[str] = (),
+                   length: int = 64, groups: dict[str, str] | None = None) -> ExploreScheduler:
     """The scheduler of one schedule for ``strategy`` (random, pct)."""
-    return ExploreScheduler(make_strategy(strategy, seed, depth, length), order)
+    return ExploreScheduler(make_strategy(strategy, seed, depth, length), order, groups)
 
 
 def schedule_seed(seed: int, run: int) -> int:

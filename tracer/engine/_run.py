@@ -164,9 +164,6 @@ class Runner:
         if any(a.kind == "process" for a in plan.actors):
             self._setup_processes(start_method)
         self.prims = make_primitives(plan, self.mp, self.mem, self.manager)
-        set_groups = getattr(scheduler, "set_groups", None)
-        if set_groups is not None:  # an exploring scheduler: which object each op touches
-            set_groups({n: getattr(p, "resource", p).name for n, p in self.prims.items()})
         self.pool_live: dict[str, int] = {}  # explore: tasks of each pool given a worker
         self.pool_queue: dict[str, list[str]] = {}  # explore: tasks waiting for a worker
         self.ctx: dict[str, ActorCtx] = {}
