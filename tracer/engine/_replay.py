@@ -384,10 +384,17 @@ def serve_child(scheduler: ReplayScheduler, name: str, conn: Any) -> None:
                 answer = scheduler.real_time
         except Abort:
             answer = "abort"
-        try:
-            conn.send(answer)
-        except (OSError, ValueError):
+        if not _reply(conn, answer):
             return
+
+
+def _reply(conn: Any, answer: Any) -> bool:
+    """Answer a process actor's question; False when its end of the pipe is gone."""
+    try:
+        conn.send(answer)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,9 +474,7 @@ def serve_explore(scheduler: Any, name: str, conn: Any, prims: dict[str, Any],
                     answer = True
             except Abort:
                 answer = "abort"
-            try:
-                conn.send(answer)
-            except (OSError, ValueError):
+            if not _reply(conn, answer):
                 return
     finally:
         conn.close()
