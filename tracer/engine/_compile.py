@@ -262,7 +262,8 @@ class Compiler:
         if isinstance(step, M.Read):
             var = step.read
             rt_ = tag(n, "read", var)
-            return lambda a: a.emit_read(rt_, lambda: copy_value(shared[var]))
+            fetch_copy = partial(_copy_of, shared, var)
+            return lambda a: a.emit_read(rt_, fetch_copy)
         if isinstance(step, M.Write):
             var, value = step.write.var, step.write.value
             wt = tag(n, "write", var)
@@ -274,9 +275,10 @@ class Compiler:
         if isinstance(step, M.Add):
             var, delta = step.add.var, step.add.value
             rt_, wt = tag(n, "read", var), tag(n, "write", var)
+            fetch = partial(shared.__getitem__, var)
 
             def add(a: ActorCtx) -> None:
-                old = a.emit_read(rt_, lambda: shared[var])
+                old = a.emit_read(rt_, fetch)
                 try:
                     new = old + delta
                 except TypeError:
@@ -313,9 +315,10 @@ class Compiler:
         var, cmp, value, n, shared = cond.var, COMPARE[cond.op], cond.value, self.actor, \
             self.shared
         read = self.rt.tag(n, "read", var)
+        fetch_copy = partial(_copy_of, shared, var)
 
         def test(a: ActorCtx) -> bool:
-            current = a.emit_read(read, lambda: copy_value(shared[var]))
+            current = a.emit_read(read, fetch_copy)
             try:
                 return bool(cmp(current, value))
             except TypeError:
@@ -338,3 +341,8 @@ class Compiler:
                 raise Abort
             a.emit(ok, None)
         return sleep
+
+
+def _copy_of(shared: Any, var: str) -> Any:
+    """A copy of the shared variable ``var``'s value (what a read records)."""
+    return copy_value(shared[var])
