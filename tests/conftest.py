@@ -113,6 +113,25 @@ def check_shape(trace: dict[str, Any]) -> None:
             assert "result" in e
 
 
+def semaphore_of_two(kind: str, actor: str, name: str) -> str:
+    """Four copies of ``actor`` (of ``kind``) take a semaphore of 2 three times each."""
+    return f"""
+name: {name}
+primitives:
+  S: {{type: semaphore, value: 2}}
+actors:
+  - name: {actor}
+    kind: {kind}
+    count: 4
+    steps:
+      - repeat: 3
+        steps:
+          - acquire: S
+          - sleep: 0.005
+          - release: S
+"""
+
+
 def abba(kind: str = "thread", first: str = "t1", second: str = "t2",
          name: str = "abba") -> str:
     """The two-lock deadlock, made certain by events: each actor takes its second lock only

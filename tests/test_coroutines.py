@@ -24,6 +24,7 @@ from conftest import (
     events,
     max_holders,
     run_yaml,
+    semaphore_of_two,
     statuses,
     tracer_cli,
 )
@@ -88,21 +89,7 @@ def test_coroutines_run_in_one_loop_thread_of_this_process() -> None:
     assert loop_threads() == []
 
 
-SEMAPHORE = """
-name: aio_semaphore
-primitives:
-  S: {type: semaphore, value: 2}
-actors:
-  - name: c
-    kind: coroutine
-    count: 4
-    steps:
-      - repeat: 3
-        steps:
-          - acquire: S
-          - sleep: 0.005
-          - release: S
-"""
+SEMAPHORE = semaphore_of_two("coroutine", "c", "aio_semaphore")
 
 
 def test_asyncio_semaphore_bound() -> None:

@@ -28,6 +28,7 @@ from conftest import (
     events,
     max_holders,
     run_yaml,
+    semaphore_of_two,
     statuses,
     tracer_cli,
 )
@@ -349,21 +350,7 @@ def test_lock_protected_add_by_four_processes() -> None:
     assert_no_process_left(trace)
 
 
-SEMAPHORE = """
-name: semaphore_processes
-primitives:
-  S: {type: semaphore, value: 2}
-actors:
-  - name: w
-    kind: process
-    count: 4
-    steps:
-      - repeat: 3
-        steps:
-          - acquire: S
-          - sleep: 0.005
-          - release: S
-"""
+SEMAPHORE = semaphore_of_two("process", "w", "semaphore_processes")
 
 
 def test_semaphore_of_two_never_has_three_holders() -> None:
