@@ -348,25 +348,17 @@ class ExploreScheduler:
             self._come_back(barrier)
             return arrived - 1
 
-    def go_away(self, actor: ActorCtx, barrier: str) -> None:
-        """``actor`` is about to wait in a real barrier that the others must fill."""
-        with self.mu:
-            self._go_away(actor.name, barrier)
-
     def _go_away(self, name: str, barrier: str) -> None:
+        """``name`` is about to wait in a real barrier that the others must fill."""
         self._end_segment(name, failed=False)
         self.running.discard(name)
         self.away[name] = barrier
         self.prev = name
         self._choose()
 
-    def come_back(self, barrier: str) -> None:
+    def _come_back(self, barrier: str) -> None:
         """The round of ``barrier`` is complete (or broken): those inside it run again, until
         their next scheduling point."""
-        with self.mu:
-            self._come_back(barrier)
-
-    def _come_back(self, barrier: str) -> None:
         for name in [n for n, b in self.away.items() if b == barrier]:
             del self.away[name]
             self.running.add(name)
