@@ -179,7 +179,8 @@ def _check_head(data: Any, source: str, with_events: bool) -> set[str]:
         parts += (("events", list),)
     for part, typ in parts:
         if not isinstance(data.get(part), typ):
-            raise _fail(source, f"'{part}' is missing or not a JSON {typ.__name__}")
+            kind = "an object" if typ is dict else "an array"
+            raise _fail(source, f"'{part}' is missing or not {kind}")
     names = set()
     for i, a in enumerate(data["actors"]):
         if not isinstance(a, dict) or not isinstance(a.get("name"), str):
@@ -269,7 +270,7 @@ def _check_head_partial(data: Any, source: str) -> set[str]:
         raise _fail(source, f"format is {fmt!r}, but this tracer reads {FORMAT!r}")
     actors = data.get("actors")
     if not isinstance(actors, list):
-        raise _fail(source, "'actors' is missing or not a JSON list")
+        raise _fail(source, "'actors' is missing or not an array")
     return {a["name"] for a in actors if isinstance(a, dict) and isinstance(a.get("name"), str)}
 
 
