@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from analyze import generate  # noqa: E402 (bench/analyze.py, beside this file)
+from analyze import generate  # bench/analyze.py, beside this file
 
 
 def measure(cmd: list[str]) -> tuple[float, int, int]:

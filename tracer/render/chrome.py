@@ -15,13 +15,18 @@ Layout, and why:
   actor (``t1: holds A``); chrome://tracing draws them under the actor's thread.
 - Point events (set, notify, log, start, end, read, write, ...) are thread instants
   (``i``, ``s: t``); deadlock, stall and timeout are global instants (``s: g``).
-- Happens-before edges are flow arrows (``s`` -> ``f`` with ``bp: e``). Flow ends bind to
-  a slice of the thread, so each event at an end of an arrow is drawn as a short ``X`` slice
-  (an *anchor*, at most 1 µs, cut short so anchors of one actor never overlap) instead of
-  an instant. The edges: lock release -> the next acquire return of that lock by another
-  actor (a condition's wait counts as a release and a re-acquire of its lock), event set ->
-  later wait returns, put -> the get that received the item (FIFO per queue, matched on the
-  item), send -> recv, spawn -> start, end -> join return.
+- Happens-before edges are flow arrows (``s`` -> ``f``, both ``bp: e``, one ``cat``, ``name``
+  and ``id``: Perfetto matches the two ends on all three). A flow end binds to the slice of
+  its thread that encloses its timestamp (Perfetto: the topmost slice open there), so each
+  event at an end of an arrow is drawn as a short ``X`` slice (an *anchor*, at most 1 µs)
+  instead of an instant, and the flow end is put in the middle of it. One actor's anchors
+  are strictly disjoint (touching slices would make the binding ambiguous): an anchor ends
+  at least 1 ns before the actor's next one, which starts a few ns late if two fall in one
+  microsecond. The only ``X`` slices are anchors, so every arrow binds to exactly one slice
+  at each end, in every viewer. The edges: lock release -> the next acquire return of that
+  lock by another actor (a condition's wait counts as a release and a re-acquire of its
+  lock), event set -> later wait returns, put -> the get that received the item (FIFO per
+  queue, matched on the item), send -> recv, spawn -> start, end -> join return.
 
 Everything is derived in seq order with ids from one counter, so the same trace always gives
 the same bytes.
@@ -29,21 +34,22 @@ the same bytes.
 
 from __future__ import annotations
 
-import gc
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from tracer.analyze._model import TraceData
+from tracer._gc import gc_paused
+from tracer.trace._io import write_atomic
+from tracer.trace._read import TraceData
 
 _BLOCKING = {"acquire", "wait", "get", "put", "send", "recv", "join"}
 _INSTANT = {"set", "clear", "notify", "notify_all", "log", "spawn", "start", "end", "read",
             "write", "append", "callback"}
 _SEMAPHORES = {"semaphore", "bounded_semaphore"}
-_ANCHOR_US = 1.0  # longest anchor slice, in microseconds
+_ANCHOR_NS = 1000  # longest anchor slice, in nanoseconds
 _NAME_MAX = 80  # longest log text or value shown in a name (the full text is in args)
 
 _FLOW_CAT = "happens-before"
@@ -83,24 +89,54 @@ def _args(e: dict[str, Any], *keys: str) -> dict[str, Any]:
     return out
 
 
-@dataclass
 class _Interval:
-    id: int
-    actor: str
-    cat: str
-    name: str
-    begin: dict[str, Any]
-    end: dict[str, Any] | None = None  # None: until the end of the trace
-    begin_args: dict[str, Any] = field(default_factory=dict)
-    end_args: dict[str, Any] = field(default_factory=dict)
+    """A blocked call, a sleep or a holding: from its ``begin`` event to its ``end`` event
+    (None: until the end of the trace). Names and args are made when it is written."""
 
+    __slots__ = ("actor", "begin", "cat", "end", "id")
 
-@dataclass
-class _Flow:
-    id: int
-    name: str
-    src: int  # seq
-    dst: int  # seq
+    def __init__(self, id_: int, actor: str, cat: str, begin: Any) -> None:
+        self.id = id_
+        self.actor = actor
+        self.cat = cat
+        self.begin = begin
+        self.end: Any = None
+
+    def name(self) -> str:
+        e = self.begin
+        actor = self.actor
+        if self.cat == "holding":
+            text = f"{actor}: holds {e.get('target')}"
+            return text if self.end is not None else text + " (never released)"
+        if self.cat == "sleep":
+            text = f"{actor}: sleep {e.get('value', '?')} s"
+        else:
+            text = f"{actor}: {e.get('op')} {e.get('target')}"
+        end = self.end
+        if end is None:
+            return text + (" — blocked (never returned)" if self.cat == "blocked"
+                           else " (never returned)")
+        result = end.get("result")
+        if result != "ok" and result is not None and self.cat != "sleep":
+            text += f" → {result}"
+        return text
+
+    def begin_args(self) -> dict[str, Any]:
+        e = self.begin
+        if self.cat == "sleep":
+            return _args(e, "value")
+        if self.cat == "blocked":
+            return _args(e, "item", "value", "timeout")
+        return _args(e)
+
+    def end_args(self) -> dict[str, Any]:
+        e = self.end
+        if e is None:
+            return {"released": False} if self.cat == "holding" else {"returned": False}
+        if self.cat == "holding":
+            return {"release_seq": e.get("seq")}
+        return {"return_seq": e.get("seq"),
+                **{k: e[k] for k in ("result", "item", "error") if k in e}}
 
 
 class _Chrome:
@@ -112,10 +148,9 @@ class _Chrome:
         self.next_id = 1
         self.tracks: dict[str, tuple[int, int]] = {}
         self.kinds: dict[str, dict[str, Any]] = {}
-        self.intervals: list[_Interval] = []
-        self.flows: list[_Flow] = []
-        self.us = [_us(e.get("ts")) for e in self.events]  # times in microseconds, by seq
-        self.end_us = max(self.us, default=0.0)
+        self.intervals: list[_Interval] = []  # in the order of their begin events
+        self.flows: list[tuple[int, str, int, int]] = []  # (id, name, source seq, dest seq)
+        self.end_us = 0.0
         specs = data.scenario.get("primitives") or {}
         self.types = data.primitive_types if isinstance(specs, dict) else {}
         # acquiring a condition built on lock L takes L
@@ -185,14 +220,20 @@ class _Chrome:
     # -- pass 1: intervals and happens-before edges ---------------------------------------
 
     def _analyse(self) -> None:
-        results: dict[int, str | None] = {}  # call seq -> its return's result
+        results: dict[int, str | None] = {}  # put/send call seq -> its return's result
         open_call: dict[tuple[Any, Any, Any], int] = {}
+        end_us = 0.0
         for e in self.events:
-            key = (e.get("actor"), e.get("op"), e.get("target"))
+            end_us = max(end_us, _us(e.get("ts")))
+            op = e.get("op")
+            if op != "put" and op != "send":  # noqa: PLR1714 (the fast test)
+                continue
+            key = (e.get("actor"), op, e.get("target"))
             if e.get("phase") == "call":
                 open_call[key] = e["seq"]
             elif e.get("phase") == "return" and key in open_call:
                 results[open_call.pop(key)] = e.get("result")
+        self.end_us = end_us
 
         calls: dict[str, _Interval] = {}  # actor -> its open blocking call or sleep
         holding: dict[tuple[str, str], list[_Interval]] = {}  # (actor, resource) -> stack
@@ -211,35 +252,21 @@ class _Chrome:
             res = self.resource.get(str(target), str(target))
             ok = e.get("result") == "ok"
             if phase == "call" and (op in _BLOCKING or op == "sleep"):
-                if op == "sleep":
-                    iv = _Interval(self._id(), actor, "sleep",
-                                   f"{actor}: sleep {e.get('value', '?')} s", e,
-                                   begin_args=_args(e, "value"))
-                else:
-                    iv = _Interval(self._id(), actor, "blocked", f"{actor}: {op} {target}", e,
-                                   begin_args=_args(e, "item", "value", "timeout"))
+                iv = _Interval(self._id(), actor, "sleep" if op == "sleep" else "blocked", e)
                 self.intervals.append(iv)
                 calls[actor] = iv
             elif phase == "return" and actor in calls:
-                iv = calls.pop(actor)
-                iv.end = e
-                iv.end_args = {"return_seq": e.get("seq"),
-                               **{k: e[k] for k in ("result", "item", "error") if k in e}}
-                if not ok and e.get("result") is not None and op != "sleep":
-                    iv.name += f" → {e.get('result')}"
+                calls.pop(actor).end = e
 
             if op == "acquire" and phase == "return" and ok:
                 self._acquired(freed.pop(res, None), e)
-                iv = _Interval(self._id(), actor, "holding", f"{actor}: holds {target}", e,
-                               begin_args=_args(e))
+                iv = _Interval(self._id(), actor, "holding", e)
                 self.intervals.append(iv)
                 holding.setdefault((actor, res), []).append(iv)
             elif op == "release":
                 stack = holding.get((actor, res))
                 if stack:
-                    iv = stack.pop()
-                    iv.end = e
-                    iv.end_args = {"release_seq": e.get("seq")}
+                    stack.pop().end = e
                 if self.types.get(str(target)) in _SEMAPHORES or not stack:
                     freed[res] = e  # a release that leaves the actor holding it frees nothing
             elif op == "wait" and self.types.get(str(target)) == "condition":
@@ -276,13 +303,6 @@ class _Chrome:
             elif op == "join" and phase == "return" and ok and str(target) in ended:
                 self._flow("end → join", ended[str(target)], e)
 
-        for iv in self.intervals:  # still open at the end of the trace
-            if iv.end is None:
-                iv.end_args = {"returned": False} if iv.cat != "holding" \
-                    else {"released": False}
-                iv.name += {"holding": " (never released)",
-                            "blocked": " — blocked (never returned)"}.get(iv.cat,
-                                                                        " (never returned)")
 
     def _acquired(self, release: dict[str, Any] | None, e: dict[str, Any]) -> None:
         if release is not None and release.get("actor") != e.get("actor"):
@@ -290,7 +310,7 @@ class _Chrome:
 
     def _flow(self, name: str, src: dict[str, Any], dst: dict[str, Any]) -> None:
         if src.get("actor") != dst.get("actor"):  # program order needs no arrow
-            self.flows.append(_Flow(self._id(), name, src["seq"], dst["seq"]))
+            self.flows.append((self._id(), name, src["seq"], dst["seq"]))
 
     @staticmethod
     def _take(queue: deque[dict[str, Any]] | None, item: Any) -> dict[str, Any] | None:
@@ -304,74 +324,87 @@ class _Chrome:
                 return e
         return queue.popleft()
 
-    # -- pass 2: the events ---------------------------------------------------------------
+    # -- pass 2: the events, written as they are made ---------------------------------------
 
-    def _anchor_durations(self, anchors: set[int]) -> dict[int, float]:
-        """Each anchor lasts at most ``_ANCHOR_US``, and ends before its actor's next one."""
-        dur: dict[int, float] = {}
-        last: dict[str, int] = {}
+    def _anchor_layout(self, anchors: set[int]) -> dict[int, tuple[int, int]]:
+        """seq -> (start, duration) in nanoseconds of each anchor slice.
+
+        One actor's anchors are strictly disjoint, so that a flow end binds to exactly one
+        slice in every viewer: each starts at its event's time, or 3 ns after the previous
+        one's start if that is later (events of one microsecond), and lasts ``_ANCHOR_NS``
+        at most, ending at least 1 ns before the next one starts (so each lasts 2 ns at
+        least, and its middle is strictly inside it)."""
+        out: dict[int, tuple[int, int]] = {}
+        last: dict[Any, int] = {}  # actor -> seq of its last anchor
+        events = self.events
         for seq in sorted(anchors):
-            e = self.events[seq]
-            actor = str(e.get("actor"))
-            if actor in last:
-                prev = last[actor]
-                gap = self.us[seq] - self.us[prev]
-                dur[prev] = round(max(0.0, min(_ANCHOR_US, gap)), 3)
+            e = events[seq]
+            actor = e.get("actor")
+            start = round(_us(e.get("ts")) * 1000)
+            prev = last.get(actor)
+            if prev is not None:
+                prev_start = out[prev][0]
+                start = max(start, prev_start + 3)
+                out[prev] = (prev_start, min(_ANCHOR_NS, start - prev_start - 1))
+            out[seq] = (start, _ANCHOR_NS)
             last[actor] = seq
-            dur[seq] = _ANCHOR_US
-        return dur
-
-    def _emit(self) -> list[dict[str, Any]]:
-        begins: dict[int, list[_Interval]] = {}
-        ends: dict[int, list[_Interval]] = {}
-        unended: list[_Interval] = []
-        for iv in self.intervals:
-            begins.setdefault(iv.begin["seq"], []).append(iv)
-            if iv.end is None:
-                unended.append(iv)
-            else:
-                ends.setdefault(iv.end["seq"], []).append(iv)
-        flows_out: dict[int, list[_Flow]] = {}
-        flows_in: dict[int, list[_Flow]] = {}
-        for f in self.flows:
-            flows_out.setdefault(f.src, []).append(f)
-            flows_in.setdefault(f.dst, []).append(f)
-        anchor_dur = self._anchor_durations(set(flows_out) | set(flows_in))
-        g_pid, g_tid = next(iter(self.tracks.values()), (1, 0))
-
-        out: list[dict[str, Any]] = []
-        for e in self.events:
-            seq = e["seq"]
-            ts = self.us[seq]
-            actor, op = e.get("actor"), e.get("op")
-            if actor is None:  # engine events: deadlock, stall, timeout
-                out.append({"name": str(op), "cat": "engine", "ph": "i", "s": "g", "ts": ts,
-                            "pid": g_pid, "tid": g_tid,
-                            "args": _args(e, "actors", "detail", "objects", "waits")})
-                continue
-            pid, tid = self.tracks[str(actor)]
-            where = {"pid": pid, "tid": tid}
-            for iv in ends.get(seq, []):
-                out.append(self._slice("e", iv, ts, iv.end_args))
-            if seq in anchor_dur:
-                out.append({"name": _what(e), "cat": "sync", "ph": "X", "ts": ts,
-                            "dur": anchor_dur[seq], **where, "args": self._event_args(e)})
-                for f in flows_in.get(seq, []):
-                    out.append({"name": f.name, "cat": _FLOW_CAT, "ph": "f", "bp": "e",
-                                "id": f.id, "ts": ts, **where})
-                for f in flows_out.get(seq, []):
-                    out.append({"name": f.name, "cat": _FLOW_CAT, "ph": "s", "id": f.id,
-                                "ts": ts, **where})
-            elif op in _INSTANT or (op == "release" and not ends.get(seq)):
-                out.append({"name": _what(e), "cat": "op", "ph": "i", "s": "t", "ts": ts,
-                            **where, "args": self._event_args(e)})
-            for iv in begins.get(seq, []):
-                out.append(self._slice("b", iv, ts, iv.begin_args))
-        for iv in unended:
-            out.append(self._slice("e", iv, self.end_us, iv.end_args))
         return out
 
-    def _event_args(self, e: dict[str, Any]) -> dict[str, Any]:
+    def _emit(self) -> Iterator[dict[str, Any]]:
+        intervals = self.intervals
+        ends: dict[int, list[_Interval]] = {}
+        for iv in intervals:
+            if iv.end is not None:
+                ends.setdefault(iv.end["seq"], []).append(iv)
+        flows_out: dict[int, list[tuple[int, str, int, int]]] = {}
+        flows_in: dict[int, list[tuple[int, str, int, int]]] = {}
+        for f in self.flows:
+            flows_out.setdefault(f[2], []).append(f)
+            flows_in.setdefault(f[3], []).append(f)
+        layout = self._anchor_layout(set(flows_out) | set(flows_in))
+        g_pid, g_tid = next(iter(self.tracks.values()), (1, 0))
+
+        nxt = 0  # the next interval to begin (intervals are in the order of their begins)
+        n_iv = len(intervals)
+        for e in self.events:
+            seq = e["seq"]
+            ts = _us(e.get("ts"))
+            actor, op = e.get("actor"), e.get("op")
+            if actor is None:  # engine events: deadlock, stall, timeout
+                yield {"name": str(op), "cat": "engine", "ph": "i", "s": "g", "ts": ts,
+                       "pid": g_pid, "tid": g_tid,
+                       "args": _args(e, "actors", "detail", "objects", "waits")}
+                continue
+            pid, tid = self.tracks[str(actor)]
+            ended = ends.pop(seq, None)
+            if ended is not None:
+                for iv in ended:
+                    yield self._slice("e", iv, ts, iv.end_args())
+            anchor = layout.get(seq)
+            if anchor is not None:
+                start, dur = anchor
+                yield {"name": _what(e), "cat": "sync", "ph": "X", "ts": start / 1000,
+                       "dur": dur / 1000, "pid": pid, "tid": tid, "args": self._event_args(e)}
+                # strictly inside the anchor (not on an edge), so it binds to it alone
+                at = (start + dur // 2) / 1000
+                for f in flows_in.get(seq, ()):
+                    yield {"name": f[1], "cat": _FLOW_CAT, "ph": "f", "bp": "e", "id": f[0],
+                           "ts": at, "pid": pid, "tid": tid}
+                for f in flows_out.get(seq, ()):
+                    yield {"name": f[1], "cat": _FLOW_CAT, "ph": "s", "bp": "e", "id": f[0],
+                           "ts": at, "pid": pid, "tid": tid}
+            elif op in _INSTANT or (op == "release" and not ended):
+                yield {"name": _what(e), "cat": "op", "ph": "i", "s": "t", "ts": ts,
+                       "pid": pid, "tid": tid, "args": self._event_args(e)}
+            while nxt < n_iv and intervals[nxt].begin is e:
+                iv = intervals[nxt]
+                nxt += 1
+                yield self._slice("b", iv, ts, iv.begin_args())
+        for iv in intervals:
+            if iv.end is None:
+                yield self._slice("e", iv, self.end_us, iv.end_args())
+
+    def _event_args(self, e: Any) -> dict[str, Any]:
         args = _args(e, "target", "result", "value", "item", "detail", "error")
         if e.get("op") == "start":
             a = self.kinds.get(str(e.get("actor")), {})
@@ -380,51 +413,67 @@ class _Chrome:
 
     def _slice(self, ph: str, iv: _Interval, ts: float, args: dict[str, Any]) -> dict[str, Any]:
         pid, tid = self.tracks[iv.actor]
-        return {"name": iv.name, "cat": iv.cat, "ph": ph, "id": iv.id, "ts": ts, "pid": pid,
+        return {"name": iv.name(), "cat": iv.cat, "ph": ph, "id": iv.id, "ts": ts, "pid": pid,
                 "tid": tid, "args": args}
 
-    def build(self) -> dict[str, Any]:
+    def events_json(self) -> Iterator[dict[str, Any]]:
+        """Every trace event, in order: the metadata, then the trace's events."""
         meta = self._make_tracks()
         self._analyse()
-        body = self._emit()
+        yield from meta
+        yield from self._emit()
+
+    def other_data(self) -> dict[str, Any]:
         meta_keys = ("tracer_version", "mode", "seed", "started_at", "source")
-        other: dict[str, Any] = {"scenario": self.data.scenario.get("name"),
-                                 "outcome": self.data.outcome.get("status"),
-                                 "detail": self.data.outcome.get("detail"),
-                                 **{k: self.data.meta[k] for k in meta_keys
-                                    if k in self.data.meta}}
-        return {"traceEvents": meta + body, "displayTimeUnit": "ms", "otherData": other}
+        return {"scenario": self.data.scenario.get("name"),
+                "outcome": self.data.outcome.get("status"),
+                "detail": self.data.outcome.get("detail"),
+                **{k: self.data.meta[k] for k in meta_keys if k in self.data.meta}}
 
 
 def to_chrome(data: TraceData) -> dict[str, Any]:
     """The trace as a Chrome Trace Event format object (``traceEvents``, ``displayTimeUnit``
-    and ``otherData``), ready for Perfetto or chrome://tracing."""
-    was_enabled = gc.isenabled()
-    gc.disable()  # builds many small acyclic dicts: collecting would only rescan them
-    try:
-        return _Chrome(data).build()
-    finally:
-        if was_enabled:
-            gc.enable()
+    and ``otherData``), ready for Perfetto or chrome://tracing. (For tests and small traces:
+    :func:`write_chrome` streams instead.)"""
+    with gc_paused():  # builds many small acyclic dicts: collecting would only rescan them
+        chrome = _Chrome(data)
+        return {"traceEvents": list(chrome.events_json()), "displayTimeUnit": "ms",
+                "otherData": chrome.other_data()}
 
 
 def dumps_chrome(doc: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON, one trace event per line (so diffs stay readable)."""
-    lines = b",\n".join(orjson.dumps(ev) for ev in doc.get("traceEvents", []))
-    rest = [orjson.dumps(k) + b":" + orjson.dumps(v) for k, v in doc.items()
-            if k != "traceEvents"]
-    return b",".join([b'{"traceEvents":[\n' + lines + b"\n]", *rest]) + b"}\n"
+    return b"".join(_chunks(iter(doc.get("traceEvents", [])),
+                            {k: v for k, v in doc.items() if k != "traceEvents"}))
+
+
+def _chunks(events: Iterator[dict[str, Any]], rest: dict[str, Any]) -> Iterator[bytes]:
+    """The bytes of :func:`dumps_chrome`, about a megabyte at a time."""
+    dumps = orjson.dumps
+    buf: list[bytes] = []
+    size = 0
+    first = next(events, None)
+    yield b'{"traceEvents":[\n'
+    if first is not None:
+        buf.append(dumps(first))
+        for ev in events:
+            line = dumps(ev)
+            buf.append(line)
+            size += len(line)
+            if size > 1 << 20:
+                yield b",\n".join(buf) + b",\n"
+                buf.clear()
+                size = 0
+    tail = [dumps(k) + b":" + dumps(v) for k, v in rest.items()]
+    yield b",\n".join(buf) + b"\n]" + b"".join(b"," + t for t in tail) + b"}\n"
 
 
 def write_chrome(data: TraceData, out: Path) -> Path:
-    """Write ``to_chrome(data)`` to ``out`` (UTF-8, compact JSON); returns ``out``."""
-    doc = to_chrome(data)
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        raw = dumps_chrome(doc)
-    finally:
-        if was_enabled:
-            gc.enable()
-    out.write_bytes(raw)
+    """Write the Chrome trace of ``data`` to ``out`` (UTF-8, compact JSON, the same bytes as
+    ``dumps_chrome(to_chrome(data))``), each event as it is made: the whole document is never
+    in memory. Written atomically (a device or FIFO in place); returns ``out``."""
+    with gc_paused():
+        chrome = _Chrome(data)
+        write_atomic(out, _chunks(chrome.events_json(),
+                                  {"displayTimeUnit": "ms", "otherData": chrome.other_data()}))
     return out
