@@ -41,7 +41,7 @@ def _fail(message: str) -> NoReturn:
     sys.exit(EXIT_BAD_INPUT)
 
 
-def _not_an_input(output: Path, inputs: dict[str, str]) -> None:
+def _not_an_input(output: str | Path, inputs: dict[str, str]) -> None:
     """Refuse (exit 2) an output path that names one of the command's inputs: writing there
     would destroy the input (the scenario, the trace being replayed or exported)."""
     for what, path in inputs.items():
@@ -86,7 +86,7 @@ def run(scenario: str, output: str | None, quiet: bool, start_method: str | None
     """Run SCENARIO (YAML) and write its JSON trace."""
     plan = _load(scenario)
     path = Path(output) if output else default_trace_path(plan.scenario.name)
-    _not_an_input(path, {"the scenario": scenario})
+    _not_an_input(output or path, {"the scenario": scenario})
 
     def started() -> None:
         if not quiet:
@@ -260,7 +260,7 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
     patience = 10.0 if "process" in kinds else 2.0
     src = Path(trace)
     out = Path(output) if output else src.with_name(f"{src.stem}.replay.json")
-    _not_an_input(out, {"the trace to replay": trace})
+    _not_an_input(output or out, {"the trace to replay": trace})
     scheduler = ReplayScheduler(recorded_steps(data.events), until, real_time, patience)
     result = run_plan(plan, scheduler, mode="replay")
     with gc_paused():
@@ -438,7 +438,7 @@ def export(trace: str, chrome_out: str) -> None:
         data = load_trace_data(trace)
     except TraceError as exc:
         _fail(str(exc))
-    _not_an_input(Path(chrome_out), {"the trace to export": trace})
+    _not_an_input(chrome_out, {"the trace to export": trace})
     try:
         out = write_chrome(data, Path(chrome_out))
     except OSError as exc:
