@@ -154,3 +154,21 @@ def test_show_prints_what_analyze_reads(tmp_path: Path, good: Trace) -> None:
     assert len([ln for ln in lines[2:] if ln[:6].strip().isdigit()]) == len(good["events"])
     assert any("acquire L ..." in ln for ln in lines)
     assert any("log: hi" in ln for ln in lines)
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_a_trace_of_version_0_1_0_still_reads(tmp_path: Path) -> None:
+    """tests/fixtures/trace-0.1.0.json was written by tracer 0.1.0 (`tracer run
+    scenarios/producer_consumer.yaml`); every command must go on reading it."""
+    old = FIXTURES / "trace-0.1.0.json"
+    for command in (["show"], ["analyze", "--no-graphs"],
+                    ["export", "--chrome", str(tmp_path / "c.json")],
+                    ["replay", "-o", str(tmp_path / "r.json")]):
+        proc = tracer_cli(command[0], str(old), *command[1:], cwd=tmp_path)
+        assert proc.returncode == 0, (command, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    assert orjson.loads((tmp_path / "c.json").read_bytes())["otherData"]["scenario"] == \
+        "producer_consumer"
+    assert load_trace(old).meta.tracer_version == "0.1.0"

@@ -56,7 +56,8 @@ def _write(path: Path, data: str | bytes | Iterable[bytes], what: str) -> str | 
     try:
         write_atomic(path, data)
     except OSError as exc:
-        return f"cannot write {what} to {path}: {os_reason(exc)}; nothing was written there"
+        left = "" if not_a_regular_file(path) else "; no partial file was left"
+        return f"cannot write {what} to {path}: {os_reason(exc)}{left}"
     return None
 
 
@@ -442,8 +443,8 @@ def export(trace: str, chrome_out: str) -> None:
     try:
         out = write_chrome(data, Path(chrome_out))
     except OSError as exc:
-        _fail(f"cannot write the chrome trace to {chrome_out}: {os_reason(exc)}; "
-              "nothing was written there")
+        left = "" if not_a_regular_file(chrome_out) else "; no partial file was left"
+        _fail(f"cannot write the chrome trace to {chrome_out}: {os_reason(exc)}{left}")
     click.echo(f"chrome trace: {out} (open it in https://ui.perfetto.dev or chrome://tracing)")
 
 
