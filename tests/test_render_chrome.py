@@ -154,14 +154,22 @@ def check_structure(doc: dict[str, Any], data: TraceData) -> None:
 
 
 def anchor_of(events: list[dict[str, Any]], end: dict[str, Any]) -> dict[str, Any]:
-    """The one slice a flow end binds to: the slice of its track that encloses its time
-    (edges included, as a viewer may count them). More than one is an error: a viewer could
-    bind the arrow to either."""
-    found = [x for x in events
-             if x["ph"] == "X" and (x["pid"], x["tid"]) == (end["pid"], end["tid"])
-             and x["ts"] <= end["ts"] <= x["ts"] + x["dur"]]
-    assert len(found) == 1, f"flow end {end} is on {len(found)} slices: {found}"
-    return found[0]
+    """The one slice a flow end binds to, found the way each viewer finds it; they must
+    agree, and none may have a choice.
+
+    Perfetto and chrome://tracing: the slice of its track that encloses its time (edges
+    included, as a viewer may count them). DevTools: the event with the same ts, pid, tid and
+    cat (the first one, so there must be only one)."""
+    where = (end["pid"], end["tid"])
+    enclosing = [x for x in events
+                 if x["ph"] == "X" and (x["pid"], x["tid"]) == where
+                 and x["ts"] <= end["ts"] <= x["ts"] + x["dur"]]
+    assert len(enclosing) == 1, f"flow end {end} is on {len(enclosing)} slices: {enclosing}"
+    same = [x for x in events
+            if x["ph"] not in ("s", "t", "f") and (x["pid"], x["tid"]) == where
+            and (x["ts"], x.get("cat")) == (end["ts"], end["cat"])]
+    assert same == enclosing, f"DevTools would bind {end} to {same}, not {enclosing}"
+    return enclosing[0]
 
 
 def flows(doc: dict[str, Any]) -> list[tuple[str, int, int]]:
@@ -338,7 +346,8 @@ def test_close_events_of_one_actor_bind_each_arrow_to_its_own_slice() -> None:
     assert flows(doc) == [("release → acquire", 3, 5), ("set → wait", 4, 8)]
     xs = {x["args"]["seq"]: (x["ts"], x["dur"]) for x in doc["traceEvents"] if x["ph"] == "X"}
     assert xs[3][0] == 2.0 and xs[5][0] == 3.0 and xs[8][0] == 4.0  # at their events' times
-    assert 2.0 < xs[4][0] < 2.01  # a few ns after the release's anchor, which ends before
+    assert xs[4][0] == 2.002  # 2 ns after the release's anchor, which ends 1 ns before it
+    assert xs[3][1] == 0.001
 
 
 def test_condition_wait_releases_and_retakes_its_lock() -> None:

@@ -16,14 +16,16 @@ Layout, and why:
 - Point events (set, notify, log, start, end, read, write, ...) are thread instants
   (``i``, ``s: t``); deadlock, stall and timeout are global instants (``s: g``).
 - Happens-before edges are flow arrows (``s`` -> ``f``, both ``bp: e``, one ``cat``, ``name``
-  and ``id``: Perfetto matches the two ends on all three). A flow end binds to the slice of
-  its thread that encloses its timestamp (Perfetto: the topmost slice open there), so each
+  and ``id``: Perfetto matches the two ends on all three). Flow ends bind to slices, so each
   event at an end of an arrow is drawn as a short ``X`` slice (an *anchor*, at most 1 µs)
-  instead of an instant, and the flow end is put in the middle of it. One actor's anchors
-  are strictly disjoint (touching slices would make the binding ambiguous): an anchor ends
-  at least 1 ns before the actor's next one, which starts a few ns late if two fall in one
-  microsecond. The only ``X`` slices are anchors, so every arrow binds to exactly one slice
-  at each end, in every viewer. The edges: lock release -> the next acquire return of that
+  instead of an instant, and its flow events have the anchor's ``ts`` and ``cat``
+  (``happens-before``): DevTools binds a flow event to the event with the same ts, pid,
+  tid and cat; Perfetto and chrome://tracing to the slice of the thread that encloses its
+  ts. One actor's anchors are strictly disjoint (touching slices would make the binding
+  ambiguous): an anchor ends at least 1 ns before the actor's next one, which starts a few
+  ns late if two fall in one microsecond. The only ``X`` slices are anchors and no other
+  event has their category, so every arrow binds to exactly one slice at each end, in each
+  of these viewers. The edges: lock release -> the next acquire return of that
   lock by another actor (a condition's wait counts as a release and a re-acquire of its
   lock), event set -> later wait returns, put -> the get that received the item (FIFO per
   queue, matched on the item), send -> recv, spawn -> start, end -> join return.
@@ -52,6 +54,8 @@ _SEMAPHORES = {"semaphore", "bounded_semaphore"}
 _ANCHOR_NS = 1000  # longest anchor slice, in nanoseconds
 _NAME_MAX = 80  # longest log text or value shown in a name (the full text is in args)
 
+# one category for the anchors and the flows bound to them: DevTools binds a flow event to
+# the event of the same ts, pid, tid *and* cat; Perfetto matches a flow's ends on cat, name, id
 _FLOW_CAT = "happens-before"
 
 
@@ -329,11 +333,12 @@ class _Chrome:
     def _anchor_layout(self, anchors: set[int]) -> dict[int, tuple[int, int]]:
         """seq -> (start, duration) in nanoseconds of each anchor slice.
 
-        One actor's anchors are strictly disjoint, so that a flow end binds to exactly one
-        slice in every viewer: each starts at its event's time, or 3 ns after the previous
+        A flow end is put at its anchor's start, with the anchor's category: DevTools binds
+        it to the event of the same ts, pid, tid and cat, Perfetto and chrome://tracing to
+        the slice enclosing its ts. One actor's anchors are strictly disjoint, so both
+        find exactly this one: each starts at its event's time, or 2 ns after the previous
         one's start if that is later (events of one microsecond), and lasts ``_ANCHOR_NS``
-        at most, ending at least 1 ns before the next one starts (so each lasts 2 ns at
-        least, and its middle is strictly inside it)."""
+        at most, ending at least 1 ns before the next one starts."""
         out: dict[int, tuple[int, int]] = {}
         last: dict[Any, int] = {}  # actor -> seq of its last anchor
         events = self.events
@@ -344,7 +349,7 @@ class _Chrome:
             prev = last.get(actor)
             if prev is not None:
                 prev_start = out[prev][0]
-                start = max(start, prev_start + 3)
+                start = max(start, prev_start + 2)
                 out[prev] = (prev_start, min(_ANCHOR_NS, start - prev_start - 1))
             out[seq] = (start, _ANCHOR_NS)
             last[actor] = seq
@@ -383,10 +388,9 @@ class _Chrome:
             anchor = layout.get(seq)
             if anchor is not None:
                 start, dur = anchor
-                yield {"name": _what(e), "cat": "sync", "ph": "X", "ts": start / 1000,
+                at = start / 1000  # the flows' time is the anchor's own: see _anchor_layout
+                yield {"name": _what(e), "cat": _FLOW_CAT, "ph": "X", "ts": at,
                        "dur": dur / 1000, "pid": pid, "tid": tid, "args": self._event_args(e)}
-                # strictly inside the anchor (not on an edge), so it binds to it alone
-                at = (start + dur // 2) / 1000
                 for f in flows_in.get(seq, ()):
                     yield {"name": f[1], "cat": _FLOW_CAT, "ph": "f", "bp": "e", "id": f[0],
                            "ts": at, "pid": pid, "tid": tid}
