@@ -41,11 +41,19 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=2_000_000)
     ap.add_argument("--tracer", default=None,
                     help="A tracer executable to measure (default: python -m tracer).")
+    ap.add_argument("--generate-only", metavar="PATH", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.generate_only:
+        print(generate(Path(args.generate_only), args.events))
+        return
     tracer = [args.tracer] if args.tracer else [sys.executable, "-m", "tracer"]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "big.json"
-        n = generate(path, args.events)
+        # made in a process of its own: a child forked from a big parent would count the
+        # parent's pages in its peak (ru_maxrss) before it execs
+        n = int(subprocess.run([sys.executable, __file__, "--events", str(args.events),
+                                "--generate-only", str(path)], check=True,
+                               capture_output=True, text=True).stdout)
         size = path.stat().st_size
         print(f"trace: {n:,} events, {size / 1e6:.0f} MB")
         runs = {

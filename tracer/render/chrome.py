@@ -36,6 +36,7 @@ the same bytes.
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,6 +58,8 @@ _NAME_MAX = 80  # longest log text or value shown in a name (the full text is in
 # one category for the anchors and the flows bound to them: DevTools binds a flow event to
 # the event of the same ts, pid, tid *and* cat; Perfetto matches a flow's ends on cat, name, id
 _FLOW_CAT = "happens-before"
+_FLOW_KINDS = ("release → acquire", "set → wait", "put → get", "send → recv", "spawn → start",
+               "end → join")
 
 
 def _us(ts: Any) -> float:
@@ -152,8 +155,15 @@ class _Chrome:
         self.next_id = 1
         self.tracks: dict[str, tuple[int, int]] = {}
         self.kinds: dict[str, dict[str, Any]] = {}
-        self.intervals: list[_Interval] = []  # in the order of their begin events
-        self.flows: list[tuple[int, str, int, int]] = []  # (id, name, source seq, dest seq)
+        # compact, for traces of millions of events: intervals in the order of their begin
+        # events, and again in the order of their end events; flows as columns (id, kind,
+        # source seq, destination seq) in the order of their destination events
+        self.intervals: list[_Interval] = []
+        self.ended: list[_Interval] = []
+        self.flow_id = array("q")
+        self.flow_kind = array("B")
+        self.flow_src = array("q")
+        self.flow_dst = array("q")
         self.end_us = 0.0
         specs = data.scenario.get("primitives") or {}
         self.types = data.primitive_types if isinstance(specs, dict) else {}
@@ -260,7 +270,9 @@ class _Chrome:
                 self.intervals.append(iv)
                 calls[actor] = iv
             elif phase == "return" and actor in calls:
-                calls.pop(actor).end = e
+                iv = calls.pop(actor)
+                iv.end = e
+                self.ended.append(iv)
 
             if op == "acquire" and phase == "return" and ok:
                 self._acquired(freed.pop(res, None), e)
@@ -270,7 +282,9 @@ class _Chrome:
             elif op == "release":
                 stack = holding.get((actor, res))
                 if stack:
-                    stack.pop().end = e
+                    iv = stack.pop()
+                    iv.end = e
+                    self.ended.append(iv)
                 if self.types.get(str(target)) in _SEMAPHORES or not stack:
                     freed[res] = e  # a release that leaves the actor holding it frees nothing
             elif op == "wait" and self.types.get(str(target)) == "condition":
@@ -314,7 +328,10 @@ class _Chrome:
 
     def _flow(self, name: str, src: dict[str, Any], dst: dict[str, Any]) -> None:
         if src.get("actor") != dst.get("actor"):  # program order needs no arrow
-            self.flows.append((self._id(), name, src["seq"], dst["seq"]))
+            self.flow_id.append(self._id())
+            self.flow_kind.append(_FLOW_KINDS.index(name))
+            self.flow_src.append(src["seq"])
+            self.flow_dst.append(dst["seq"])
 
     @staticmethod
     def _take(queue: deque[dict[str, Any]] | None, item: Any) -> dict[str, Any] | None:
@@ -330,8 +347,8 @@ class _Chrome:
 
     # -- pass 2: the events, written as they are made ---------------------------------------
 
-    def _anchor_layout(self, anchors: set[int]) -> dict[int, tuple[int, int]]:
-        """seq -> (start, duration) in nanoseconds of each anchor slice.
+    def _anchor_layout(self) -> tuple[array[int], array[int], array[int]]:
+        """The anchor slices: (seqs, starts, durations), in seq order, times in nanoseconds.
 
         A flow end is put at its anchor's start, with the anchor's category: DevTools binds
         it to the event of the same ts, pid, tid and cat, Perfetto and chrome://tracing to
@@ -339,38 +356,34 @@ class _Chrome:
         find exactly this one: each starts at its event's time, or 2 ns after the previous
         one's start if that is later (events of one microsecond), and lasts ``_ANCHOR_NS``
         at most, ending at least 1 ns before the next one starts."""
-        out: dict[int, tuple[int, int]] = {}
-        last: dict[Any, int] = {}  # actor -> seq of its last anchor
+        seqs = array("q", sorted(set(self.flow_src) | set(self.flow_dst)))
+        starts = array("q", bytes(8 * len(seqs)))
+        durs = array("q", bytes(8 * len(seqs)))
+        last: dict[Any, int] = {}  # actor -> index of its last anchor
         events = self.events
-        for seq in sorted(anchors):
+        for i, seq in enumerate(seqs):
             e = events[seq]
             actor = e.get("actor")
             start = round(_us(e.get("ts")) * 1000)
             prev = last.get(actor)
             if prev is not None:
-                prev_start = out[prev][0]
+                prev_start = starts[prev]
                 start = max(start, prev_start + 2)
-                out[prev] = (prev_start, min(_ANCHOR_NS, start - prev_start - 1))
-            out[seq] = (start, _ANCHOR_NS)
-            last[actor] = seq
-        return out
+                durs[prev] = min(_ANCHOR_NS, start - prev_start - 1)
+            starts[i] = start
+            durs[i] = _ANCHOR_NS
+            last[actor] = i
+        return seqs, starts, durs
 
     def _emit(self) -> Iterator[dict[str, Any]]:
-        intervals = self.intervals
-        ends: dict[int, list[_Interval]] = {}
-        for iv in intervals:
-            if iv.end is not None:
-                ends.setdefault(iv.end["seq"], []).append(iv)
-        flows_out: dict[int, list[tuple[int, str, int, int]]] = {}
-        flows_in: dict[int, list[tuple[int, str, int, int]]] = {}
-        for f in self.flows:
-            flows_out.setdefault(f[2], []).append(f)
-            flows_in.setdefault(f[3], []).append(f)
-        layout = self._anchor_layout(set(flows_out) | set(flows_in))
+        """The events, in seq order; every index is a list walked in step with the seqs."""
+        intervals, ended = self.intervals, self.ended
+        fid, kind, src, dst = self.flow_id, self.flow_kind, self.flow_src, self.flow_dst
+        by_src = sorted(range(len(fid)), key=src.__getitem__)  # stable: creation order
+        a_seq, a_start, a_dur = self._anchor_layout()
         g_pid, g_tid = next(iter(self.tracks.values()), (1, 0))
-
-        nxt = 0  # the next interval to begin (intervals are in the order of their begins)
-        n_iv = len(intervals)
+        n_iv, n_end, n_flow, n_anchor = len(intervals), len(ended), len(fid), len(a_seq)
+        nb = ne = nin = nout = na = 0  # the next interval to begin, to end, flow in, out, anchor
         for e in self.events:
             seq = e["seq"]
             ts = _us(e.get("ts"))
@@ -381,28 +394,33 @@ class _Chrome:
                        "args": _args(e, "actors", "detail", "objects", "waits")}
                 continue
             pid, tid = self.tracks[str(actor)]
-            ended = ends.pop(seq, None)
-            if ended is not None:
-                for iv in ended:
-                    yield self._slice("e", iv, ts, iv.end_args())
-            anchor = layout.get(seq)
-            if anchor is not None:
-                start, dur = anchor
-                at = start / 1000  # the flows' time is the anchor's own: see _anchor_layout
+            ends_here = False
+            while ne < n_end and ended[ne].end is e:
+                iv = ended[ne]
+                ne += 1
+                ends_here = True
+                yield self._slice("e", iv, ts, iv.end_args())
+            if na < n_anchor and a_seq[na] == seq:
+                at = a_start[na] / 1000  # the flows' time is the anchor's own
                 yield {"name": _what(e), "cat": _FLOW_CAT, "ph": "X", "ts": at,
-                       "dur": dur / 1000, "pid": pid, "tid": tid, "args": self._event_args(e)}
-                for f in flows_in.get(seq, ()):
-                    yield {"name": f[1], "cat": _FLOW_CAT, "ph": "f", "bp": "e", "id": f[0],
-                           "ts": at, "pid": pid, "tid": tid}
-                for f in flows_out.get(seq, ()):
-                    yield {"name": f[1], "cat": _FLOW_CAT, "ph": "s", "bp": "e", "id": f[0],
-                           "ts": at, "pid": pid, "tid": tid}
-            elif op in _INSTANT or (op == "release" and not ended):
+                       "dur": a_dur[na] / 1000, "pid": pid, "tid": tid,
+                       "args": self._event_args(e)}
+                na += 1
+                while nin < n_flow and dst[nin] == seq:
+                    yield {"name": _FLOW_KINDS[kind[nin]], "cat": _FLOW_CAT, "ph": "f",
+                           "bp": "e", "id": fid[nin], "ts": at, "pid": pid, "tid": tid}
+                    nin += 1
+                while nout < n_flow and src[by_src[nout]] == seq:
+                    i = by_src[nout]
+                    yield {"name": _FLOW_KINDS[kind[i]], "cat": _FLOW_CAT, "ph": "s",
+                           "bp": "e", "id": fid[i], "ts": at, "pid": pid, "tid": tid}
+                    nout += 1
+            elif op in _INSTANT or (op == "release" and not ends_here):
                 yield {"name": _what(e), "cat": "op", "ph": "i", "s": "t", "ts": ts,
                        "pid": pid, "tid": tid, "args": self._event_args(e)}
-            while nxt < n_iv and intervals[nxt].begin is e:
-                iv = intervals[nxt]
-                nxt += 1
+            while nb < n_iv and intervals[nb].begin is e:
+                iv = intervals[nb]
+                nb += 1
                 yield self._slice("b", iv, ts, iv.begin_args())
         for iv in intervals:
             if iv.end is None:
