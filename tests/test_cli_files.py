@@ -150,6 +150,16 @@ def test_chrome_export_to_a_link_to_dev_null(trace: Path) -> None:
     assert link.is_symlink()
 
 
+def test_replay_to_a_link_to_dev_null_draws_no_graph_in_dev(trace: Path) -> None:
+    link = trace.parent / "null.json"
+    link.symlink_to("/dev/null")
+    proc = tracer_cli("replay", trace.name, "-o", link.name, "--until", "3", cwd=trace.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert "identical" in proc.stdout
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode) and link.is_symlink()
+    assert not list(Path("/dev").glob("null.*"))
+
+
 # ---------------------------------------------------------------------------------------------
 # an output that is an input
 

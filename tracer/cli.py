@@ -281,8 +281,9 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
     click.echo(f"replayed {n} events, identical ({result.status}"
                f"{': ' + result.detail if result.status != 'ok' else ''})")
     if until is not None and error is None:
+        folder = out.parent if not_a_regular_file(out) is None else None  # not beside /dev/null
         try:
-            report = analyze_trace(replayed, out.parent, stem=out.stem)
+            report = analyze_trace(replayed, folder, stem=out.stem)
         except OSError as exc:
             _fail(f"cannot write the graphs beside {out}: {os_reason(exc)}")
         for kind, graph in sorted(report.graphs.items()):
