@@ -419,17 +419,15 @@ class AioCompiler(Compiler):
         if isinstance(step, M.Add):
             var, delta = step.add.var, step.add.value
             rt_, wt = tag(n, "read", var), tag(n, "write", var)
-            shared = self.shared
+            read = self.var_read(var, partial(self.shared.__getitem__, var))
+            write_new = self.var_write(var)
 
             async def add(a: ActorCtx) -> None:
                 await ready(a, rt_)
-                old = shared[var]
-                a.emit(rt_, {"value": old})
+                old = read(a)
                 await asyncio.sleep(0)  # the await between read and write
                 await ready(a, wt)
-                new = old + delta
-                a.emit(wt, {"value": new})
-                shared[var] = new
+                write_new(a, old + delta)
             return add, True
         if isinstance(step, M.Join):
             names = self.plan.groups[step.join]

@@ -207,8 +207,10 @@ class Runner:
         """Shared memory, the shared seq counter and the Manager for process actors."""
         self.mp = get_context(start_method)
         names = [a.name for a in self.plan.actors]
-        self.mem = Shared(self.mp, names, [*self.plan.scenario.primitives, *names])
+        self.mem = Shared(self.mp, names, [*self.plan.scenario.primitives, *names],
+                          list(self.plan.scenario.shared))
         self.rt.seq = self.mem.seq  # type: ignore[assignment]
+        self.rt.var_locks = self.mem.var_locks
         needs_manager = bool(self.plan.scenario.shared) or any(
             spec.type == "queue" and self.plan.flavour.get(n) == "process"
             for n, spec in self.plan.scenario.primitives.items())
