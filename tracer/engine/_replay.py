@@ -166,6 +166,12 @@ class ReplayScheduler:
             self.cond.notify_all()
             return seq
 
+    def pending(self) -> bool:
+        """Whether recorded steps are still to be replayed (a daemon's, once the others have
+        ended: the run must not abandon it before it has done what the recording has)."""
+        with self.cond:
+            return self.pos < len(self.steps) and not self._closed()
+
     def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
               timeout: float | None) -> bool:
         if not self.wait_return(actor):

@@ -576,7 +576,12 @@ class Runner:
 
     # --- the watchdog
     def _finished(self) -> bool:
-        return all(c.daemon or c.state in ("done", "pending") for c in self.ctx.values())
+        if not all(c.daemon or c.state in ("done", "pending") for c in self.ctx.values()):
+            return False
+        if isinstance(self.scheduler, ReplayScheduler) and self.scheduler.pending():
+            # a replay abandons a daemon where the recording did: after its recorded steps
+            return not any(c.state not in ("done", "pending") for c in self.ctx.values())
+        return True
 
     def _signature(self) -> tuple[int, int]:
         """(events recorded, actors ended) over all actors: changes whenever anyone moves."""
@@ -732,13 +737,14 @@ class Runner:
             for b in blocked:
                 engine.append((b.kind, {"actors": list(b.actors), "detail": b.message,
                                         "objects": list(b.objects), "waits": list(b.waits)}))
-        abandoned = []
-        if status == "ok":
-            for c in self.ctx.values():
-                if c.daemon and c.state in ("running", "queued"):
-                    abandoned.append(c.name)
-                    rt.engine_event("end", actor=c.name, result="abandoned")
+        abandoned = [c.name for c in self.ctx.values()
+                     if status == "ok" and c.daemon and c.state in ("running", "queued")]
         stuck = self._teardown()
+        # a daemon's `end` is recorded once it has stopped, so it is its last event; one that
+        # ended by itself meanwhile has its own
+        abandoned = [n for n in abandoned if n not in self.results]
+        for name in abandoned:
+            rt.engine_event("end", actor=name, result="abandoned")
         for op, payload in engine:
             rt.engine_event(op, ts=detected_at, **payload)
         if status == "ok" and self.errors:
