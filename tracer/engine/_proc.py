@@ -284,8 +284,8 @@ class ProcActorCtx(ActorCtx):
             raise Abort
         if rt.scheduler is not None:  # a replay: the parent's scheduler gives turns and seqs
             seq = rt.scheduler.turn(self, tag)
-            if rt.closed:
-                raise Abort
+            # a turn given is recorded, even if the run closes now: the scheduler
+            # counted it (a replay ends once the recording's last turn was given)
         else:
             seq = self._next()
         self.buf.append((seq, self._clock(), tag, payload))
@@ -304,8 +304,8 @@ class ProcActorCtx(ActorCtx):
         if rt.closed:
             raise Abort
         seq = rt.scheduler.turn(self, tag)
-        if rt.closed:
-            raise Abort
+        # a turn given is recorded, even if the run closes now: the scheduler
+        # counted it (a replay ends once the recording's last turn was given)
         value = fetch()
         self.buf.append((seq, self._clock(), tag, {"value": value}))
         self.board[self.row + PROGRESS] += 1

@@ -203,8 +203,8 @@ class ActorCtx:
             raise Abort
         assert rt.scheduler is not None
         seq = rt.scheduler.turn(self, tag)
-        if rt.closed:
-            raise Abort
+        # a turn given is recorded, even if the run closes now: the scheduler
+        # counted it (a replay ends once the recording's last turn was given)
         self.buf.append((seq, rt.clock(), tag, payload))
         return seq
 
