@@ -18,6 +18,7 @@ from conftest import assert_consistent, end_of, events, run_yaml, tracer_cli
 
 from tracer import load_scenario_text, run_plan
 from tracer.analyze import parse_trace_data
+from tracer.engine import _prims as P
 from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
 from tracer.scenario import plan_from_mapping
 
@@ -257,3 +258,23 @@ def test_a_recording_that_abandons_a_daemon_replays_identically_every_time(
             diff, replayed = replay(trace)
             assert diff is None, diff
             assert end_of(replayed, daemon)["result"] == "abandoned"
+
+
+def test_an_internal_error_is_reported_as_such_not_as_the_stall_it_causes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug of tracer inside one actor (injected here) leaves the other waiting for good:
+    the outcome is that error, not a stall of the scenario."""
+    def broken(self: P.Event, a: Any, tag: Any) -> None:
+        raise RuntimeError("injected bug")
+    monkeypatch.setattr(P.Event, "set", broken)
+    result, trace = run_yaml("""
+name: internal_error
+primitives: {E: {type: event}}
+actors:
+  - {name: a, kind: thread, steps: [{set: E}]}
+  - {name: b, kind: thread, steps: [{wait: E}]}
+""")
+    assert result.status == "error"
+    assert result.detail.startswith("a failed: internal error in tracer: RuntimeError: "
+                                    "injected bug")
+    assert trace["outcome"]["status"] == "error"

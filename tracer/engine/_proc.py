@@ -282,12 +282,10 @@ class ProcActorCtx(ActorCtx):
         rt = self.rt
         if rt.closed:
             raise Abort
-        if rt.scheduler is not None:  # a replay: the parent's scheduler gives turns and seqs
-            seq = rt.scheduler.turn(self, tag)
-            # a turn given is recorded, even if the run closes now: the scheduler
-            # counted it (a replay ends once the recording's last turn was given)
-        else:
-            seq = self._next()
+        # under a replay, the parent's scheduler gives turns and seqs; a turn given is
+        # recorded, even if the run closes now: the scheduler counted it (a replay ends once
+        # the recording's last turn was given)
+        seq = rt.scheduler.turn(self, tag) if rt.scheduler is not None else self._next()
         self.buf.append((seq, self._clock(), tag, payload))
         self.board[self.row + PROGRESS] += 1
         if len(self.buf) >= FLUSH_EVERY:

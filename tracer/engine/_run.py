@@ -750,6 +750,11 @@ class Runner:
         if status == "ok" and self.errors:
             status = "error"
             detail = "; ".join(f"{n} failed: {e}" for n, e in self.errors.items())
+        ours = [f"{n} failed: {e}" for n, e in self.errors.items()
+                if e.startswith("internal error in tracer")]
+        if ours and status in ("deadlock", "stall"):
+            # what the others then waited for is tracer's failure, not the scenario's
+            status, detail = "error", f"{'; '.join(ours)} (then: {detail})"
         if status == "ok":
             detail = "every actor finished"
             if abandoned:
