@@ -427,7 +427,7 @@ class AioCompiler(Compiler):
                 old = read(a)
                 await asyncio.sleep(0)  # the await between read and write
                 await ready(a, wt)
-                write_new(a, old + delta)
+                write_new(old + delta, a)
             return add, True
         if isinstance(step, M.Join):
             names = self.plan.groups[step.join]

@@ -23,7 +23,6 @@ for its next turn (``ReplayScheduler``), so a lock held across a turn could only
 from __future__ import annotations
 
 import operator
-import threading
 from collections.abc import Callable, MutableMapping, Sequence
 from functools import partial
 from typing import Any, Protocol, TypeVar
@@ -273,16 +272,11 @@ class Compiler:
     def atomic(self, var: str, body: Callable[[ActorCtx], Any]) -> Callable[[ActorCtx], Any]:
         """``body(a)`` (one access of ``var`` and the seq of its event) under the variable's
         lock, so no other access of ``var`` comes between them (see the module's docstring);
-        as it is under a scheduler, whose turns order the accesses."""
+        as it is under a scheduler, whose turns order the accesses. The lock is polled when
+        taken (it may be a process's, killed while it held it: the run must still end)."""
         if self.rt.scheduler is not None:
             return body
         lock = self.rt.var_lock(var)
-        if isinstance(lock, _THREAD_LOCK):
-            # held by a thread or the event loop for one access, which cannot block: `with`
-            def with_lock(a: ActorCtx) -> Any:
-                with lock:
-                    return body(a)
-            return with_lock
         acquire, release = lock.acquire, lock.release
 
         def locked(a: ActorCtx) -> Any:
@@ -295,26 +289,45 @@ class Compiler:
         return locked
 
     def var_read(self, var: str, fetch: Callable[[], Any]) -> Callable[[ActorCtx], Any]:
-        """A recorded read of ``var`` (the value of ``fetch()``), atomic with its seq."""
+        """A recorded read of ``var`` (the value of ``fetch()``), atomic with its seq (as
+        :meth:`atomic`, written out: reads are the hot path of a racy scenario)."""
         rt_ = self.rt.tag(self.actor, "read", var)
-        return self.atomic(var, operator.methodcaller("emit_read", rt_, fetch))
+        if self.rt.scheduler is not None:
+            return lambda a: a.emit_read(rt_, fetch)
+        lock = self.rt.var_lock(var)
+        acquire, release = lock.acquire, lock.release
 
-    def var_write(self, var: str) -> Callable[[ActorCtx, Any], None]:
-        """A recorded write of a value to ``var``, atomic with its seq."""
+        def read(a: ActorCtx) -> Any:
+            if not acquire(False):
+                hold(a, lock)
+            try:
+                return a.emit_read(rt_, fetch)
+            finally:
+                release()
+        return read
+
+    def var_write(self, var: str) -> Callable[[Any, ActorCtx], None]:
+        """``write(value, a)``: a recorded write of ``value`` to ``var``, atomic with its seq
+        (as :meth:`atomic`; the value first, so that a step can bind it with ``partial``)."""
         shared = self.shared
         wt = self.rt.tag(self.actor, "write", var)
-        box: list[Any] = [None]  # the value, per call: actors never share a compiled step
+        if self.rt.scheduler is not None:
+            def write_free(value: Any, a: ActorCtx) -> None:
+                a.emit(wt, {"value": value})
+                shared[var] = copy_value(value)
+            return write_free
+        lock = self.rt.var_lock(var)
+        acquire, release = lock.acquire, lock.release
 
-        def write(a: ActorCtx) -> None:
-            value = box[0]
-            a.emit(wt, {"value": value})
-            shared[var] = copy_value(value)
-        locked = self.atomic(var, write)
-
-        def write_value(a: ActorCtx, value: Any) -> None:
-            box[0] = value
-            locked(a)
-        return write_value
+        def write(value: Any, a: ActorCtx) -> None:
+            if not acquire(False):
+                hold(a, lock)
+            try:
+                a.emit(wt, {"value": value})
+                shared[var] = copy_value(value)
+            finally:
+                release()
+        return write
 
     def _var_step(self, step: M.Step, cont: Caps) -> StepFn:
         shared = self.shared
@@ -323,14 +336,8 @@ class Compiler:
         if isinstance(step, M.Read):
             return self.var_read(step.read, partial(_copy_of, shared, step.read))
         if isinstance(step, M.Write):
-            var, value = step.write.var, step.write.value
-            wt = tag(n, "write", var)
-            payload = {"value": value}
-
-            def write(a: ActorCtx) -> None:
-                a.emit(wt, payload)
-                shared[var] = copy_value(value)
-            return self.atomic(var, write)
+            write, value = self.var_write(step.write.var), step.write.value
+            return partial(write, value)
         if isinstance(step, M.Add):
             var, delta = step.add.var, step.add.value
             read = self.var_read(var, partial(shared.__getitem__, var))
@@ -342,7 +349,7 @@ class Compiler:
                     new = old + delta
                 except TypeError:
                     raise ActorFailure(f"{n} cannot add {delta!r} to {var} = {old!r}") from None
-                write_new(a, new)
+                write_new(new, a)
             return add
         if isinstance(step, M.Append):
             var, item = step.append.var, step.append.item
@@ -397,9 +404,6 @@ class Compiler:
                 raise Abort
             a.emit(ok, None)
         return sleep
-
-
-_THREAD_LOCK = type(threading.Lock())
 
 
 def hold(a: ActorCtx, lock: Any) -> None:
