@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import assert_consistent, end_of, events, run_yaml, tracer_cli
 
-from tracer import load_scenario_text, run_plan
+from tracer import ScenarioError, load_scenario_text, run_plan
 from tracer.analyze import parse_trace_data
 from tracer.engine import _prims as P
 from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
@@ -141,6 +141,44 @@ actors:
       - wait: E
 {ifs}
 """
+
+
+@pytest.mark.parametrize(("yaml_value", "expected"), [
+    pytest.param(".inf", "{where}: inf is not a finite number, which a JSON trace cannot hold; "
+                         "use a large number, or null", id="inf"),
+    pytest.param("[1, {a: .nan}]", "{where}: nan is not a finite number", id="nested-nan"),
+    pytest.param("123456789012345678901234567890", "{where}: the integer "
+                 "123456789012345678901234567890 is too large for a trace (64 bits at most); "
+                 "use a smaller one, or a string", id="big-int"),
+    pytest.param("2024-01-01", "{where}: 2024-01-01 is a YAML date, which a trace would turn "
+                 "into a string; quote it to make it one ('2024-01-01')", id="date"),
+    pytest.param("{1: x}", "{where}: the mapping key 1 is not a string, and a trace would turn "
+                 "it into one; quote it ('1')", id="int-key"),
+])
+def test_a_value_no_trace_can_hold_is_refused_where_it_is(yaml_value: str,
+                                                          expected: str) -> None:
+    text = f"""name: untraceable
+shared: {{a: {yaml_value}, b: 0}}
+invariants:
+  - {{var: b, op: "==", value: {yaml_value}}}
+primitives: {{Q: {{type: queue}}}}
+actors:
+  - name: t
+    kind: thread
+    steps:
+      - {{put: Q, item: {yaml_value}}}
+      - write: {{var: b, value: {yaml_value}}}
+      - if: {{var: b, op: "==", value: {yaml_value}}}
+        then: [{{log: same}}]
+"""
+    with pytest.raises(ScenarioError) as info:
+        load_scenario_text(text, "u.yaml")
+    message = str(info.value)
+    for where in ("u.yaml:2: shared.a", "u.yaml:4: invariants[0].value",
+                  "u.yaml:10: actors[0].steps[0].item", "u.yaml:11: actors[0].steps[1].write.value",
+                  "u.yaml:12: actors[0].steps[2].if.value"):
+        assert expected.format(where=where) in message, message
+    assert "Traceback" not in message
 
 
 def test_the_embedded_scenario_keeps_every_value_and_tells_null_from_absent() -> None:
