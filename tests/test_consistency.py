@@ -316,3 +316,20 @@ actors:
     assert result.detail.startswith("a failed: internal error in tracer: RuntimeError: "
                                     "injected bug")
     assert trace["outcome"]["status"] == "error"
+
+
+@pytest.mark.parametrize(("kind", "start", "delta"), [("thread", "18446744073709551615", "1"),
+                                                    ("coroutine", "1.0e+308", "1.0e+308")])
+def test_an_add_beyond_what_a_trace_holds_is_the_actors_error(kind: str, start: str,
+                                                              delta: str) -> None:
+    result, trace = run_yaml(f"""
+name: overflow
+shared: {{x: {start}}}
+actors:
+  - name: a
+    kind: {kind}
+    steps: [{{add: {{var: x, value: {delta}}}}}]
+""")
+    assert result.status == "error"
+    assert "is beyond what a trace holds" in end_of(trace, "a")["error"]
+    assert_consistent(trace)

@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 
 from tracer.engine import _prims as P
-from tracer.engine._compile import Caps, Compiler, StepFn
+from tracer.engine._compile import Caps, Compiler, StepFn, added
 from tracer.engine._seam import Abort, ActorCtx, ActorFailure
 from tracer.scenario import _model as M
 
@@ -427,7 +427,7 @@ class AioCompiler(Compiler):
                 old = read(a)
                 await asyncio.sleep(0)  # the await between read and write
                 await ready(a, wt)
-                write_new(old + delta, a)
+                write_new(added(n, var, old, delta), a)
             return add, True
         if isinstance(step, M.Join):
             names = self.plan.groups[step.join]

@@ -22,6 +22,7 @@ for its next turn (``ReplayScheduler``), so a lock held across a turn could only
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, MutableMapping, Sequence
 from functools import partial
@@ -344,12 +345,7 @@ class Compiler:
             write_new = self.var_write(var)
 
             def add(a: ActorCtx) -> None:
-                old = read(a)
-                try:
-                    new = old + delta
-                except TypeError:
-                    raise ActorFailure(f"{n} cannot add {delta!r} to {var} = {old!r}") from None
-                write_new(new, a)
+                write_new(added(n, var, read(a), delta), a)
             return add
         if isinstance(step, M.Append):
             var, item = step.append.var, step.append.item
@@ -404,6 +400,20 @@ class Compiler:
                 raise Abort
             a.emit(ok, None)
         return sleep
+
+
+def added(actor: str, var: str, old: Any, delta: Any) -> Any:
+    """``old + delta`` for an ``add`` step; an actor error when it cannot be added, or when
+    the sum is a number no trace can hold (an integer beyond 64 bits, an infinite float)."""
+    try:
+        new = old + delta
+    except TypeError:
+        raise ActorFailure(f"{actor} cannot add {delta!r} to {var} = {old!r}") from None
+    if (type(new) is float and not math.isfinite(new)) or \
+            (type(new) is int and not -(2**63) <= new <= 2**64 - 1):
+        raise ActorFailure(f"{actor}: {var} = {old!r} + {delta!r} is beyond what a trace holds "
+                           "(64-bit integers, finite floats)")
+    return new
 
 
 def hold(a: ActorCtx, lock: Any) -> None:
