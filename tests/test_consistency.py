@@ -211,18 +211,51 @@ def test_every_value_round_trips_through_run_and_replay(kind: str) -> None:
     assert replayed["final"] == trace["final"]
 
 
+NULL_RACE = """
+name: null_race
+shared: {x: null}
+invariants:
+  - {var: x, op: "==", value: null}
+primitives:
+  Q: {type: queue}
+actors:
+  - name: a
+    kind: thread
+    steps:
+      - {put: Q, item: null}
+      - write: {var: x, value: [null]}
+      - write: {var: x, value: null}
+  - name: b
+    kind: thread
+    steps:
+      - get: Q
+      - if: {var: x, op: "==", value: null}
+        then: [{write: {var: x, value: {k: null}}}]
+"""
+
+
 def test_explore_with_two_jobs_finds_what_one_finds_with_null_values(tmp_path: Path) -> None:
-    path = tmp_path / "every_value.yaml"
-    path.write_text(every_value("thread"), encoding="utf-8")
+    """Races and a broken invariant over null values: the same findings with one worker and
+    two, and each trace found replays identically."""
+    path = tmp_path / "null_race.yaml"
+    path.write_text(NULL_RACE, encoding="utf-8")
     outs = []
     for jobs in ("1", "2"):
-        res = tracer_cli("explore", str(path), "--runs", "8", "--jobs", jobs, "--format",
+        res = tracer_cli("explore", str(path), "--runs", "30", "--jobs", jobs, "--format",
                          "json", "--traces", str(tmp_path / f"traces{jobs}"), cwd=tmp_path,
                          timeout=60)
-        assert res.returncode == 0, res.stderr
+        assert res.returncode == 1, res.stderr  # found
         assert res.stderr == ""
-        outs.append(json.loads(res.stdout))
+        outs.append(json.loads(res.stdout.replace(f"traces{jobs}", "traces")))
     assert outs[0] == outs[1]
+    kinds = {f["kind"] for f in outs[0]["findings"]}
+    assert kinds == {"race", "invariant"}
+    for finding in outs[0]["findings"]:
+        found = tmp_path / "traces2" / Path(finding["trace"]).name
+        trace = json.loads(found.read_text(encoding="utf-8"))
+        assert_consistent(trace)
+        diff, _ = replay(trace)
+        assert diff is None, diff
 
 
 # ---------------------------------------------------------------------------------------------
