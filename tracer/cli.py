@@ -94,10 +94,14 @@ def _summary(result: RunResult, report: Report, path: Path, quiet: bool) -> None
     if not quiet or problem:
         click.echo(f"{sc.name}: {result.status} after {result.duration:.3f} s, "
                    f"{result.event_count} events, {len(result.actors)} actors")
-        if result.detail and result.status != "ok":
+        # the outcome's detail says what the deadlock, stall or timeout was (its findings say
+        # the same, so they are not repeated); an actor's error is told by its finding, which
+        # also names the step
+        if result.detail and result.status not in ("ok", "error"):
             click.echo(f"  {result.detail}")
-        shown = [f for f in report.findings if f.kind not in ("deadlock", "stall")
-                 or result.status not in ("deadlock", "stall")]
+        told = {"deadlock": ("deadlock", "stall"), "stall": ("deadlock", "stall"),
+                "timeout": ("timeout",)}.get(result.status, ())
+        shown = [f for f in report.findings if f.kind not in told]
         for f in shown[:8]:
             click.echo(f"  {f.kind}: {f.message}")
         if len(shown) > 8:
