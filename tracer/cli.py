@@ -314,9 +314,10 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
         problems.append({**g, "trace": str(path)})
     if fmt == "json":
         doc: dict[str, Any] = {"runs": found.runs, "strategy": strategy, "seed": seed,
-                               "findings": problems, "distinct_schedules": len(found.keys)}
+                               "findings": problems, "distinct_schedules": len(found.keys),
+                               "complete": found.exhaustive}
         if strategy == "dfs":
-            doc.update(complete=found.complete, max_preemptions=max_preemptions,
+            doc.update(exhausted=found.complete, max_preemptions=max_preemptions,
                        pruned=found.pruned)
         if found.interrupted:
             doc["interrupted"] = True
@@ -345,6 +346,9 @@ def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | 
             if distinct != n:
                 head += (f" (in {n} runs: the others differed only in when a blocked actor "
                          "tried again)")
+        elif found.complete and not found.cut:
+            head = (f"all {distinct} distinct schedules explored (in {n} runs; the bound of "
+                    f"{max_preemptions} preemption(s) left none out)")
         elif found.complete:
             head = (f"all {n} schedules{bound} explored ({len(found.keys)} distinct: "
                     "no reduction under a bound)")
@@ -360,9 +364,29 @@ def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | 
         head = (f"{n} schedules ({strategy}, seed {seed}), {len(found.keys)} distinct "
                 "(different order of operations on some object)")
     lines = [f"{name}: {head}"]
+    if found.interrupted:
+        verdict = (f"interrupted after {n} schedule(s): the search is incomplete, and says "
+                   "nothing of the schedules not run")
+    elif found.exhaustive:
+        verdict = "every distinct schedule was explored"
+    elif strategy != "dfs":
+        verdict = (f"{n} schedules ({len(found.keys)} distinct) — not a proof; "
+                   "`--strategy dfs` covers every schedule")
+    elif found.complete:
+        verdict = (f"only schedules{bound} were explored — not a proof: raise "
+                   "--max-preemptions, or drop it to cover every schedule")
+    else:
+        verdict = (f"the search is incomplete: --runs {n} stopped it before every schedule "
+                   "was explored — not a proof; raise --runs")
     if not problems:
-        lines.append("no problem found")
+        if found.exhaustive:
+            lines.append("no problem found: every distinct schedule was explored")
+        else:
+            lines.append(f"no problem in {verdict}" if verdict[0].isdigit() else
+                         f"no problem found; {verdict}")
         return "\n".join(lines)
+    if not found.exhaustive:
+        lines.append(f"note: {verdict}")
     lines.append(f"{len(problems)} distinct problem(s):")
     rows = [("kind", "schedules", "first", "actors", "objects")]
     for g in problems:
