@@ -201,7 +201,8 @@ def test_verdicts_say_what_was_covered(tmp_path: Path) -> None:
     assert "--strategy dfs" in text
     code, report, text = explore(tmp_path, clean, "--strategy", "dfs", "--runs", "1")
     assert code == 0 and report["complete"] is False and report["exhausted"] is False
-    assert "incomplete" in text and "no problem found" in text
+    assert "no problem in 1 schedules: the search is incomplete" in text
+    assert "not a proof" in text and "raise --runs" in text
     code, report, text = explore(tmp_path, clean, "--strategy", "dfs")
     assert code == 0 and report["complete"] is True
     assert "no problem found: every distinct schedule was explored" in text
@@ -213,7 +214,8 @@ def test_a_preemption_bound_that_cuts_schedules_is_not_complete(tmp_path: Path) 
     code, report, text = explore(tmp_path, RARE_ABBA, "--strategy", "dfs",
                                  "--max-preemptions", "0")
     assert report["exhausted"] is True and report["complete"] is False
-    assert "not a proof" in text and "--max-preemptions" in text
+    assert "other schedules may hide other problems" in text
+    assert "raise --max-preemptions" in text
     assert "deadlock" not in {f["kind"] for f in report["findings"]}  # type: ignore[union-attr]
     code, report, text = explore(tmp_path, RARE_ABBA, "--strategy", "dfs",
                                  "--max-preemptions", "50", "--runs", "10000")

@@ -337,9 +337,9 @@ def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | 
                     found: Exploration, problems: list[dict[str, Any]]) -> str:
     """The text report of an exploration: what was covered, then a table of the problems."""
     n = found.runs
+    bound = (f" with at most {max_preemptions} preemption(s)"
+             if max_preemptions is not None else "")
     if strategy == "dfs":
-        bound = (f" with at most {max_preemptions} preemption(s)"
-                 if max_preemptions is not None else "")
         distinct = len(found.keys)
         if found.complete and max_preemptions is None:
             head = f"all {distinct} distinct schedules explored"
@@ -364,29 +364,26 @@ def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | 
         head = (f"{n} schedules ({strategy}, seed {seed}), {len(found.keys)} distinct "
                 "(different order of operations on some object)")
     lines = [f"{name}: {head}"]
+    # what was covered, and how to cover more, when it was not every distinct schedule
     if found.interrupted:
-        verdict = (f"interrupted after {n} schedule(s): the search is incomplete, and says "
-                   "nothing of the schedules not run")
-    elif found.exhaustive:
-        verdict = "every distinct schedule was explored"
+        cover, advice = (f"{n} schedule(s): interrupted, the search is incomplete",
+                         "run it again to the end")
     elif strategy != "dfs":
-        verdict = (f"{n} schedules ({len(found.keys)} distinct) — not a proof; "
-                   "`--strategy dfs` covers every schedule")
+        cover, advice = (f"{n} schedules ({len(found.keys)} distinct)",
+                         "`--strategy dfs` covers every schedule")
     elif found.complete:
-        verdict = (f"only schedules{bound} were explored — not a proof: raise "
-                   "--max-preemptions, or drop it to cover every schedule")
+        cover, advice = (f"the schedules{bound}",
+                         "raise --max-preemptions, or drop it to cover every schedule")
     else:
-        verdict = (f"the search is incomplete: --runs {n} stopped it before every schedule "
-                   "was explored — not a proof; raise --runs")
+        cover, advice = (f"{n} schedules: the search is incomplete (stopped by --runs)",
+                         "raise --runs to cover every schedule")
     if not problems:
-        if found.exhaustive:
-            lines.append("no problem found: every distinct schedule was explored")
-        else:
-            lines.append(f"no problem in {verdict}" if verdict[0].isdigit() else
-                         f"no problem found; {verdict}")
+        lines.append("no problem found: every distinct schedule was explored"
+                     if found.exhaustive else f"no problem in {cover} — not a proof; {advice}")
         return "\n".join(lines)
     if not found.exhaustive:
-        lines.append(f"note: {verdict}")
+        lines.append(f"note: this covers {cover}; other schedules may hide other problems "
+                     f"— {advice}")
     lines.append(f"{len(problems)} distinct problem(s):")
     rows = [("kind", "schedules", "first", "actors", "objects")]
     for g in problems:
