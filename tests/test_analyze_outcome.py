@@ -220,3 +220,17 @@ def test_a_preemption_bound_that_cuts_schedules_is_not_complete(tmp_path: Path) 
     code, report, text = explore(tmp_path, RARE_ABBA, "--strategy", "dfs",
                                  "--max-preemptions", "50", "--runs", "10000")
     assert code == 1 and report["exhausted"] is True and report["complete"] is True
+
+
+def test_the_error_names_the_failing_line_when_the_trace_has_it() -> None:
+    """An `end` that carries the failing step's `line` (version 1.1 traces): the message and
+    details name it, beside the actor's last event."""
+    data = make_trace([{"actor": "b", "op": "start"},
+                       {"actor": "b", "op": "read", "target": "x", "value": 0, "line": 8},
+                       {"actor": "b", "op": "end", "result": "error", "error": "boom",
+                        "line": 9}],
+                      outcome={"status": "error", "detail": "b failed: boom"})
+    [f] = find_all(data)
+    assert f.kind == "error" and f.actors == ("b",)
+    assert f.message == "b failed: boom (line 9; its last event: seq 1, read x, line 8)"
+    assert f.details["line"] == 9 and f.details["step"]["line"] == 8

@@ -86,6 +86,10 @@ def _errors(data: TraceData) -> list[Finding]:
             details["step"] = {"seq": step.seq, "op": step.op, "target": target,
                                "phase": step.phase, "where": at,
                                **({"line": line} if line is not None else {})}
+        own_line = e.get("line")  # the failing step's line, when the engine put it on the end
+        if own_line is not None:
+            details["line"] = own_line
+            where = f" (line {own_line}" + (f"; {where[2:]}" if where else ")")
         said = error if error.startswith(f"{actor} ") else f"{actor} failed: {error}"
         out.append(Finding("error", (actor,), objects, f"{said}{where}",
                            seqs, details))
