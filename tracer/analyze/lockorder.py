@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tracer.analyze._hb import HappensBefore
 from tracer.analyze._model import Finding, LockOrderGraph, TraceData
 from tracer.analyze.races import LOCK_TYPES, Prep, names
 from tracer.analyze.waitfor import _sccs
@@ -79,6 +80,7 @@ def lock_order_graph(data: TraceData) -> LockOrderGraph:
 
 
 _TAKES = frozenset({"acquire", "wait"})  # the ops that take locks (a condition wait re-takes)
+_ACCESS = frozenset({"read", "write", "append"})  # ops on shared variables: no lock, no clock
 
 
 def find_potential_deadlocks(data: TraceData, prep: Prep | None = None) -> list[Finding]:
@@ -108,49 +110,43 @@ def _compute(data: TraceData, prep: Prep) -> _Result:
     # the scenario does not declare (taken to be a lock)
     is_lock = {name: s["type"] in LOCK_TYPES for name, s in specs.items()}
 
-    # structural clocks: only spawn -> start and end -> join order actors
-    sc: list[list[int]] = []
-    for i in range(n):
-        c = [0] * n
-        c[i] = 1
-        sc.append(c)
-    ver = [0] * n
-    to_start: dict[str, list[int]] = {}
-    ended: dict[str, list[int]] = {}
+    # happens-before without the edges of mutual exclusion (see _hb): only what orders two
+    # actors in every interleaving (events, queues, barriers, joins, ...) separates them
+    hb = HappensBefore(data, specs, res_of, prep.types, mutex=False)
+    clocks = hb.clocks
+    step = hb.step
 
-    # per actor: resource -> [times held, seq of the acquisition, struct clock, its version]
+    # per actor: resource -> [times held, seq of the acquisition, clock there]
     held: list[dict[str, list[Any]]] = [{} for _ in range(n)]
     cond_wait: dict[int, tuple[str, int]] = {}
+    nonblocking: set[int] = set()  # actors inside an acquire made with blocking: false
     edges: _Edges = {}
     locks: dict[str, None] = {}
 
-    def acquired(t: int, r: str, seq: int, times: int) -> None:
+    def acquired(t: int, r: str, seq: int, times: int, edge: bool = True) -> None:
         h = held[t]
         if r in h:
             h[r][0] += times  # re-entry (rlock): no edge
             return
         if r not in locks:
             locks[r] = None
-        if h:
+        c = clocks[t]
+        if h and edge:
             hs = frozenset(h)
-            v = ver[t]
             for a, info in h.items():
                 groups = edges.get((a, r))
                 if groups is None:
                     groups = edges[(a, r)] = {}
-                key = (t, hs, info[3], v)
+                # occurrences between the same synchronisations are one group: a clock is
+                # replaced whenever it changes, and the group keeps both lists alive, so
+                # their ids stay theirs while the key exists
+                key = (t, hs, id(info[2]), id(c))
                 g = groups.get(key)
                 if g is None:
-                    groups[key] = _Group(t, hs, (info[1], seq), info[2], sc[t])
+                    groups[key] = _Group(t, hs, (info[1], seq), info[2], c)
                 else:
                     g.count += 1
-        h[r] = [times, seq, sc[t], ver[t]]
-
-    def bump(t: int) -> None:
-        c = sc[t].copy()
-        c[t] += 1
-        sc[t] = c
-        ver[t] += 1
+        h[r] = [times, seq, c]
 
     deadlocks: list[dict[str, Any]] = []
     for e in data.events:
@@ -160,15 +156,26 @@ def _compute(data: TraceData, prep: Prep) -> _Result:
             if op == "deadlock":
                 deadlocks.append(e)
             continue
+        if op in _ACCESS:
+            continue  # no lock, no clock
+        t = index[actor]
+        step(e, t)
         if op == "acquire":
-            if e.phase == "return" and e.result == "ok":
+            if e.phase == "call":
+                if e.get("blocking") is False:
+                    nonblocking.add(t)  # it cannot wait: no lock-order edge
+            elif e.result == "ok":
                 target = e.target or "?"
                 if is_lock.get(target, True):
-                    acquired(index[actor], res_of.get(target, target), e.seq, 1)
+                    acquired(t, res_of.get(target, target), e.seq, 1,
+                             t not in nonblocking)
+                nonblocking.discard(t)
+            else:
+                nonblocking.discard(t)
         elif op == "release":
             target = e.target or "?"
             if is_lock.get(target, True) and "error" not in e:
-                h = held[index[actor]]
+                h = held[t]
                 r = res_of.get(target, target)
                 info = h.get(r)
                 if info is not None:
@@ -179,7 +186,6 @@ def _compute(data: TraceData, prep: Prep) -> _Result:
             target = e.target or "?"
             if target not in is_lock or specs[target]["type"] != "condition":
                 continue
-            t = index[actor]
             r = res_of.get(target, target)
             if e.phase == "call":
                 info = held[t].pop(r, None)
@@ -189,27 +195,6 @@ def _compute(data: TraceData, prep: Prep) -> _Result:
                 got = cond_wait.pop(t, None)
                 if got is not None and e.result != "error":
                     acquired(t, got[0], e.seq, got[1])  # the wait re-takes the lock
-        elif op == "spawn":
-            t = index[actor]
-            to_start[e.target or "?"] = sc[t]
-            bump(t)
-        elif op == "start":
-            got_vc = to_start.pop(actor, None)
-            if got_vc is not None:
-                t = index[actor]
-                sc[t] = [x if x >= y else y for x, y in zip(sc[t], got_vc, strict=True)]
-                ver[t] += 1
-        elif op == "end":
-            t = index[actor]
-            ended[actor] = sc[t]
-            bump(t)
-        elif op == "join" and e.phase == "return" and e.result == "ok":
-            got_vc = ended.get(e.target or "?")
-            if got_vc is not None:
-                t = index[actor]
-                if got_vc != sc[t]:
-                    sc[t] = [x if x >= y else y for x, y in zip(sc[t], got_vc, strict=True)]
-                    ver[t] += 1
 
     if not edges:  # no lock taken while holding another: no cycle
         return _Result(list(locks), edges, [], [])

@@ -3,13 +3,13 @@
 Happens-before is computed with vector clocks over every synchronisation edge the trace shows
 (lock release -> later acquire, event set -> wait, notify -> condition wait, queue put -> the
 get that received the item, pipe send -> recv, barrier arrivals -> departures, spawn -> start,
-end -> join, a pool task's end -> the start of the next task on the same worker: see
-``_hb``, shared with the lock-order analysis), and accesses are checked with FastTrack's
-epochs (Flanagan & Freund, PLDI 2009): a variable keeps the epoch (clock@actor) of its last
-write and of its last read, and only promotes them to a vector clock while several actors
-access it concurrently, so the common case costs O(1) per access. Each (variable, pair of actors) is reported once: in a racy variable, an access is
-checked only against the actors not yet reported with its own, which keeps even a program
-that races everywhere close to linear.
+end -> join, a pool task's end -> the start of the next task on the same worker: see ``_hb``,
+shared with the lock-order analysis), and accesses are checked with FastTrack's epochs
+(Flanagan & Freund, PLDI 2009): a variable keeps the epoch (clock@actor) of its last write and
+of its last read, and only promotes them to a vector clock while several actors access it
+concurrently, so the common case costs O(1) per access. Each (variable, pair of actors) is
+reported once: in a racy variable, an access is checked only against the actors not yet
+reported with its own, which keeps even a program that races everywhere close to linear.
 
 The helpers at the top (primitive specs, what acquiring a primitive holds) are shared by the
 other analyses of this package.
