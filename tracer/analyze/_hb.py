@@ -86,10 +86,11 @@ class HappensBefore:
     """The clocks of a pass over a trace's events, in seq order.
 
     For each actor event, call ``step(e, t)`` (``t`` the actor's index in ``data.actors``)
-    with every event except reads, writes and appends, which change no clock. Then
+    with every event except reads, writes and appends, which change no clock (nor, when
+    ``mutex`` is False, acquires and releases of anything but the ``signals``). Then
     ``clocks[t]`` is the actor's clock at that event (an acquisition's return has joined
-    what it acquired), and ``held[t]`` / ``held_t[t]`` what it holds (resource -> times, and
-    the resources in the order taken)."""
+    what it acquired), and, when ``mutex``, ``held[t]`` / ``held_t[t]`` what it holds
+    (resource -> times, and the resources in the order taken)."""
 
     def __init__(self, data: TraceData, specs: dict[str, dict[str, Any]],
                  res_of: dict[str, str], types: dict[str, str], mutex: bool = True) -> None:
@@ -108,8 +109,9 @@ class HappensBefore:
 
         # semaphores whose release -> acquire orders: all of them, or (mutex=False) the ones
         # that start at 0, whose every acquisition needs a release
-        signals = {name for name, s in specs.items() if s["type"] in SEMAPHORE_TYPES
-                   and (mutex or s.get("value", 1) == 0)}
+        self.signals = signals = frozenset(
+            name for name, s in specs.items() if s["type"] in SEMAPHORE_TYPES
+            and (mutex or s.get("value", 1) == 0))
         # lock resource -> (clock at the last release, releaser)
         lock_vc: dict[str, tuple[list[int], int]] = {}
         # accumulating objects (semaphore releases, event sets, condition notifies, a barrier
@@ -203,6 +205,8 @@ class HappensBefore:
             phase = e.phase
             target: str = e.target or ""
             if op == "acquire":
+                if not mutex and target not in signals:
+                    return  # without mutual exclusion, only a signal's acquire orders
                 if phase == "return" and e.result == "ok":
                     r = res_of.get(target, target)
                     if types.get(r, "lock") in SEMAPHORE_TYPES:
@@ -212,6 +216,8 @@ class HappensBefore:
                         acquire_lock(t, r)
                     hold(t, r)
             elif op == "release":
+                if not mutex and target not in signals:
+                    return
                 if "error" in e:
                     return  # the real release failed: it released nothing
                 r = res_of.get(target, target)
@@ -224,6 +230,10 @@ class HappensBefore:
             elif op == "wait":
                 kind = types.get(target, "event")
                 if kind == "condition":
+                    if not mutex:
+                        if phase == "return" and e.result == "ok":
+                            join_acc(t, ("cond", target))
+                        return
                     r = res_of.get(target, target)
                     if phase == "call":
                         if r in held[t]:

@@ -2,15 +2,28 @@
 
 Every acquisition of a lock B while holding a lock A adds the edge A -> B to the lock-order
 graph, remembered per *occurrence group*: the actor, every lock it held at that moment, and
-where the actor stood in the start/join structure of the run. A cycle of edges is a potential
-deadlock when one occurrence can be chosen per edge such that the chosen actors could be
-inside their acquisitions at the same time (iGoodlock's conditions):
+its happens-before clocks there. An acquisition made with ``blocking: false`` (its call event
+says so) adds no edge: it cannot wait, so it cannot be part of a deadlock (the lock it got is
+held all the same). A cycle of edges is a potential deadlock when one occurrence can be
+chosen per edge such that the chosen actors could be inside their acquisitions at the same
+time (iGoodlock's conditions):
 
 - the actors are all different (one actor cannot wait for itself across a cycle);
 - the locks they held are pairwise disjoint (a common *gate* lock held by all makes the cycle
   impossible: two actors cannot hold it at once);
-- no occurrence happens-before another through start/join alone (spawn -> start,
-  end -> join), which orders them in every interleaving.
+- their *hold intervals* are pairwise unordered by happens-before. The interval of an
+  occurrence A -> B runs from the acquisition of A to the acquisition of B: the time the actor
+  holds A and wants B. Two occurrences can only be in their intervals at once (each holding
+  its lock, each wanting the other's) if neither interval ends before the other begins in
+  every interleaving: for intervals [s1, e1] and [s2, e2], neither e1 -> s2 nor e2 -> s1.
+  A barrier, an event set -> wait, a queue or pipe hand-off, a notify, a join... between the
+  two orders makes one of those true: no run can deadlock there.
+
+Happens-before is ``_hb``'s, the race detector's, but without the edges of mutual exclusion
+(a lock's release -> its next acquire, a semaphore that starts with a value): those order two
+actors only in this run, and in the observed run every cycle's halves are ordered by the
+cycle's own locks (one actor released A and B before the other took them) — counting them
+would hide every cycle.
 
 A cycle that did deadlock in this run (the trace's deadlock event names its locks) is not
 reported here: it is a deadlock, reported by ``waitgraph``.
@@ -41,9 +54,10 @@ PRUNE_AFTER = 50  # findings after which cycles through a reported one are not s
 
 @dataclass
 class _Group:
-    """Occurrences of one edge by one actor, with the same locks held, at the same point of
-    the start/join structure. ``first`` are the seqs of the first occurrence: the held lock's
-    acquisition and the acquired lock's."""
+    """Occurrences of one edge by one actor, with the same locks held, between the same
+    synchronisations (the same clocks at both acquisitions). ``first`` are the seqs of the
+    first occurrence: the held lock's acquisition and the acquired lock's; ``start_vc`` and
+    ``end_vc`` the actor's happens-before clocks there."""
 
     actor: int
     held: frozenset[str]
@@ -81,6 +95,7 @@ def lock_order_graph(data: TraceData) -> LockOrderGraph:
 
 _TAKES = frozenset({"acquire", "wait"})  # the ops that take locks (a condition wait re-takes)
 _ACCESS = frozenset({"read", "write", "append"})  # ops on shared variables: no lock, no clock
+_MUTEX = frozenset({"acquire", "release"})  # no clock changes, but for a signal (see _hb)
 
 
 def find_potential_deadlocks(data: TraceData, prep: Prep | None = None) -> list[Finding]:
@@ -101,6 +116,40 @@ def _analyze(data: TraceData, prep: Prep | None = None) -> _Result:
 
 
 def _compute(data: TraceData, prep: Prep) -> _Result:
+    # most traces have no cycle at all: find the edges without clocks first (cheap), and
+    # derive happens-before only when the graph has a cycle to judge
+    try:
+        edges, locks, deadlocks = _scan(data, prep, False)
+    except _TwoCycle:
+        pass  # an edge and its reverse: judge them with clocks
+    else:
+        if not edges or not _has_cycle(edges):
+            return _Result(list(locks), edges, [], [])
+    edges, locks, deadlocks = _scan(data, prep, True)
+    actor_names = [a["name"] for a in data.actors]
+    deadlocked = _deadlocked_sets(deadlocks, prep.res_of)
+    cycles, findings = _cycles(edges, deadlocked, actor_names)
+    return _Result(list(locks), edges, cycles, findings)
+
+
+class _TwoCycle(Exception):
+    """The scan without clocks met an edge whose reverse it has seen: the graph has a cycle,
+    so the rest of that scan would be wasted."""
+
+
+def _has_cycle(edges: _Edges) -> bool:
+    """Whether the lock-order graph has a cycle (a strongly connected part of 2 or more)."""
+    succ: dict[str, list[str]] = {}
+    for a, b in edges:
+        succ.setdefault(a, []).append(b)
+        succ.setdefault(b, [])
+    return any(len(comp) > 1 for comp in _sccs(sorted(succ), succ))
+
+
+def _scan(data: TraceData, prep: Prep,
+          with_hb: bool) -> tuple[_Edges, dict[str, None], list[dict[str, Any]]]:
+    """The lock-order edges of the trace (with happens-before clocks when ``with_hb``, else
+    all-zero ones), the locks taken and the deadlock events."""
     specs = prep.specs
     res_of = prep.res_of
     actor_names = [a["name"] for a in data.actors]
@@ -112,9 +161,15 @@ def _compute(data: TraceData, prep: Prep) -> _Result:
 
     # happens-before without the edges of mutual exclusion (see _hb): only what orders two
     # actors in every interleaving (events, queues, barriers, joins, ...) separates them
-    hb = HappensBefore(data, specs, res_of, prep.types, mutex=False)
-    clocks = hb.clocks
-    step = hb.step
+    step: Callable[[Any, int], None] | None = None
+    signals: frozenset[str] = frozenset()  # the semaphores whose acquire or release orders
+    if with_hb:
+        hb = HappensBefore(data, specs, res_of, prep.types, mutex=False)
+        clocks = hb.clocks
+        step = hb.step
+        signals = hb.signals
+    else:
+        clocks = [[0] * n] * n  # one clock for all: occurrences group by actor and locks
 
     # per actor: resource -> [times held, seq of the acquisition, clock there]
     held: list[dict[str, list[Any]]] = [{} for _ in range(n)]
@@ -136,6 +191,8 @@ def _compute(data: TraceData, prep: Prep) -> _Result:
             for a, info in h.items():
                 groups = edges.get((a, r))
                 if groups is None:
+                    if not with_hb and (r, a) in edges:
+                        raise _TwoCycle
                     groups = edges[(a, r)] = {}
                 # occurrences between the same synchronisations are one group: a clock is
                 # replaced whenever it changes, and the group keeps both lists alive, so
@@ -159,7 +216,8 @@ def _compute(data: TraceData, prep: Prep) -> _Result:
         if op in _ACCESS:
             continue  # no lock, no clock
         t = index[actor]
-        step(e, t)
+        if step is not None and (op not in _MUTEX or e.target in signals):
+            step(e, t)
         if op == "acquire":
             if e.phase == "call":
                 if e.get("blocking") is False:
@@ -196,11 +254,7 @@ def _compute(data: TraceData, prep: Prep) -> _Result:
                 if got is not None and e.result != "error":
                     acquired(t, got[0], e.seq, got[1])  # the wait re-takes the lock
 
-    if not edges:  # no lock taken while holding another: no cycle
-        return _Result(list(locks), edges, [], [])
-    deadlocked = _deadlocked_sets(deadlocks, res_of)
-    cycles, findings = _cycles(edges, deadlocked, actor_names)
-    return _Result(list(locks), edges, cycles, findings)
+    return edges, locks, deadlocks
 
 
 def _deadlocked_sets(deadlocks: list[dict[str, Any]],
@@ -359,6 +413,9 @@ def _compatible(chosen: list[_Group], g: _Group) -> bool:
     for c in chosen:
         if c.actor == g.actor or c.held & g.held:
             return False
+        # event x of actor p happens-before event y iff clock(y)[p] >= clock(x)[p] (see _hb):
+        # is c's interval over (its end, the acquisition of its second lock, happened
+        # before) when g's begins, or the reverse? Then they are never inside together.
         if c.end_vc[c.actor] <= g.start_vc[c.actor] or \
                 g.end_vc[g.actor] <= c.start_vc[g.actor]:
             return False  # one is over before the other begins, in every interleaving
