@@ -262,3 +262,16 @@ def test_three_lock_cycle_with_one_phase_ordered_is_nothing() -> None:
     unordered = make_trace([nested("P0", "fork0", "fork1"), nested("P1", "fork1", "fork2"),
                             nested("P2", "fork2", "fork0")], prims)
     assert len(potential(unordered)) == 1
+
+
+def test_pool_tasks_on_one_worker_are_ordered_only_in_a_pool_of_one() -> None:
+    # two tasks ran one after the other on the same worker; with two workers they could
+    # have run at once
+    for workers, expected in ((2, 1), (1, 0)):
+        prims = {**_AB, "P": {"type": "pool", "workers": workers, "of": "thread"}}
+        data = make_trace([ev("t1", "start"), nested("t1", "A", "B"),
+                           ev("t1", "end", result="ok"), ev("t2", "start"),
+                           nested("t2", "B", "A"), ev("t2", "end", result="ok")], prims)
+        for a in data.actors:
+            a.update(pool="P", pid=1, tid=7)
+        assert len(potential(data)) == expected, workers

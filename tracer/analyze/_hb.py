@@ -21,8 +21,9 @@ event, its last. Hence event x of actor p happens-before event y iff ``clock(y)[
 clock(x)[p]`` (y saw the publication that ends x's epoch, which is at or after x).
 
 ``mutex=False`` leaves out the edges of mutual exclusion: a lock's release -> its next acquire,
-and the same for a semaphore that starts with a value (only a semaphore that starts at 0
-signals). Those orders are accidents of one run: in another, the other actor takes the lock
+the same for a semaphore that starts with a value (only a semaphore that starts at 0
+signals), and one pool task -> the next on the same worker (unless the pool has only one
+worker). Those orders are accidents of one run: in another, the other actor takes the lock
 first. The lock-order analysis reasons about other interleavings, so it must not count them;
 the race detector judges this run's accesses, so it does.
 """
@@ -131,12 +132,15 @@ class HappensBefore:
         ended: dict[str, tuple[list[int], int]] = {}
 
         # a pool runs its tasks on workers: tasks on one worker (same pid and tid) run one
-        # after the other, so a task's end happens-before the start of the next task there
+        # after the other, so a task's end happens-before the start of the next task there.
+        # Which worker runs a task is this run's accident unless the pool has one worker:
+        # without mutual exclusion, only such a pool orders its tasks
         worker_of: dict[str, tuple[Any, ...]] = {}
         for a in data.actors:
-            if a.get("pool") is not None and (a.get("pid") is not None
-                                              or a.get("tid") is not None):
-                worker_of[a["name"]] = (a["pool"], a.get("pid"), a.get("tid"))
+            pool = a.get("pool")
+            if pool is not None and (a.get("pid") is not None or a.get("tid") is not None) \
+                    and (mutex or specs.get(pool, {}).get("workers") == 1):
+                worker_of[a["name"]] = (pool, a.get("pid"), a.get("tid"))
         worker_last: dict[tuple[Any, ...], tuple[list[int], int]] = {}
         pipe_peer: dict[tuple[str, str], str | None] = {}
         for name, spec in specs.items():
