@@ -90,7 +90,7 @@ def test_the_call_of_a_non_blocking_attempt_says_blocking_false(kind: str,
         _EXPECTED_CALLS
 
 
-@pytest.mark.parametrize("kind", ["thread", "coroutine"])
+@pytest.mark.parametrize("kind", ["thread", "process", "coroutine"])
 def test_an_explored_schedule_records_blocking_false_too(kind: str) -> None:
     plan = load_scenario_text(NON_BLOCKING.format(kind=kind))
     sched = make_scheduler("random", 1, order=[a.name for a in plan.actors],
