@@ -23,7 +23,9 @@ Happens-before is ``_hb``'s, the race detector's, but without the edges of mutua
 (a lock's release -> its next acquire, a semaphore that starts with a value): those order two
 actors only in this run, and in the observed run every cycle's halves are ordered by the
 cycle's own locks (one actor released A and B before the other took them) — counting them
-would hide every cycle.
+would hide every cycle. What remains is this run's: a wait on an event set by several actors
+is ordered after every set it could have seen here, although in another run an earlier one
+alone might let it through (the race detector's approximation, kept to have one).
 
 A cycle that did deadlock in this run (the trace's deadlock event names its locks) is not
 reported here: it is a deadlock, reported by ``waitgraph``.
