@@ -26,9 +26,11 @@ from tracer.trace._model import FORMAT
 if TYPE_CHECKING:
     from tracer.engine._run import RunResult
 
-KINDS = ("deadlock", "stall", "potential_deadlock", "race", "invariant", "misuse")
+KINDS = ("deadlock", "stall", "potential_deadlock", "race", "invariant", "misuse", "error",
+         "timeout")
 SEVERITY = {"deadlock": "error", "stall": "error", "race": "error", "invariant": "error",
-            "misuse": "error", "potential_deadlock": "warning"}
+            "misuse": "error", "potential_deadlock": "warning", "error": "error",
+            "timeout": "error"}
 
 _PHASED = {"acquire", "wait", "put", "get", "send", "recv", "join", "sleep"}
 

@@ -65,7 +65,7 @@ class ALockLike(P.LockLike):
         res = self.resource
         real = res.real
         await ready(a, t.call)
-        seq = a.emit(t.call, None)
+        seq = a.emit(t.call, None if blocking else P.NONBLOCKING)
         explorer = _explorer(a)
         if explorer is not None:
             # explore: take it when it is free; parked (not waiting in the lock) until then
@@ -243,7 +243,7 @@ class AQueue(P.Queue):
             self, a: ActorCtx, t: P.OpTags, item: Any, timeout: float | None,
             blocking: bool) -> None:
         await ready(a, t.call)
-        seq = a.emit(t.call, {"item": item})
+        seq = a.emit(t.call, {"item": item} if blocking else {"item": item, "blocking": False})
         real = self.real
         explorer = _explorer(a)
         try:
@@ -275,7 +275,7 @@ class AQueue(P.Queue):
     async def get(  # type: ignore[override]
             self, a: ActorCtx, t: P.OpTags, timeout: float | None, blocking: bool) -> None:
         await ready(a, t.call)
-        seq = a.emit(t.call, None)
+        seq = a.emit(t.call, None if blocking else P.NONBLOCKING)
         real = self.real
         box: list[Any] = []
         explorer = _explorer(a)

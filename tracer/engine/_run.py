@@ -627,9 +627,22 @@ class Runner:
         counts: dict[tuple[str, str], int] = {}
         for w in waiting.values():
             counts[(w.target, w.op)] = counts.get((w.target, w.op), 0) + 1
+        # an exploring scheduler knows who waits in a barrier for its round to fill (they
+        # may still be on their way into the real barrier: its count would say "leaving");
+        # elsewhere a barrier is asked once, so its waiters are judged on the same count
+        away = getattr(self.scheduler, "away", None) or {}
+        barrier_open: dict[str, bool] = {}
         for name, w in waiting.items():
             mark = marks.get(name, 0)
-            if w.kind == "actor" and w.op == "join":
+            if w.kind == "barrier":
+                if name in away:
+                    continue
+                if w.target not in barrier_open:
+                    barrier_open[w.target] = self.prims[w.target].available_for(
+                        w.op, counts[(w.target, w.op)], name, mark)
+                if barrier_open[w.target]:
+                    available.add(name)
+            elif w.kind == "actor" and w.op == "join":
                 if self.ctx[w.target].state == "done":
                     available.add(name)
             elif w.kind == "pool":

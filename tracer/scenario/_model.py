@@ -397,7 +397,8 @@ class Invariant(_Model):
     value: Any
 
 
-FindingKind = Literal["deadlock", "stall", "potential_deadlock", "race", "invariant", "misuse"]
+FindingKind = Literal["deadlock", "stall", "potential_deadlock", "race", "invariant", "misuse",
+                      "error", "timeout"]
 ActorKind = Literal["thread", "process", "coroutine"]
 
 
