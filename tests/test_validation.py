@@ -149,7 +149,8 @@ STRUCTURE_CASES = [
                  "expect: Input should be a valid list, got 'deadlock'", id="expect-not-list"),
     pytest.param("name: s\nexpect: [deadlok]\n" + ONE_ACTOR,
                  "expect[0]: Input should be 'deadlock', 'stall', 'potential_deadlock', 'race', "
-                 "'invariant' or 'misuse', got 'deadlok' — did you mean 'deadlock'?",
+                 "'invariant', 'misuse', 'error' or 'timeout', got 'deadlok' — did you mean "
+                 "'deadlock'?",
                  id="expect-unknown-kind"),
     pytest.param("name: s\ntimeout: -1\n" + ONE_ACTOR,
                  "timeout: Input should be greater than 0, got -1", id="negative-run-timeout"),

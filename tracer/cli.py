@@ -128,10 +128,14 @@ def _summary(result: RunResult, report: Report, path: Path | None, quiet: bool) 
     if not quiet or problem:
         click.echo(f"{sc.name}: {result.status} after {result.duration:.3f} s, "
                    f"{result.event_count} events, {len(result.actors)} actors")
-        if result.detail and result.status != "ok":
+        # the outcome's detail says what the deadlock, stall or timeout was (its findings say
+        # the same, so they are not repeated); an actor's error is told by its finding, which
+        # also names the step
+        if result.detail and result.status not in ("ok", "error"):
             click.echo(f"  {result.detail}")
-        shown = [f for f in report.findings if f.kind not in ("deadlock", "stall")
-                 or result.status not in ("deadlock", "stall")]
+        told = {"deadlock": ("deadlock", "stall"), "stall": ("deadlock", "stall"),
+                "timeout": ("timeout",)}.get(result.status, ())
+        shown = [f for f in report.findings if f.kind not in told]
         for f in shown[:8]:
             click.echo(f"  {f.kind}: {f.message}")
         if len(shown) > 8:
@@ -364,9 +368,10 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
         problems.append({**g, "trace": str(path)})
     if fmt == "json":
         doc: dict[str, Any] = {"runs": found.runs, "strategy": strategy, "seed": seed,
-                               "findings": problems, "distinct_schedules": len(found.keys)}
+                               "findings": problems, "distinct_schedules": len(found.keys),
+                               "complete": found.exhaustive}
         if strategy == "dfs":
-            doc.update(complete=found.complete, max_preemptions=max_preemptions,
+            doc.update(exhausted=found.complete, max_preemptions=max_preemptions,
                        pruned=found.pruned)
         if found.interrupted:
             doc["interrupted"] = True
@@ -386,15 +391,18 @@ def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | 
                     found: Exploration, problems: list[dict[str, Any]]) -> str:
     """The text report of an exploration: what was covered, then a table of the problems."""
     n = found.runs
+    bound = (f" with at most {max_preemptions} preemption(s)"
+             if max_preemptions is not None else "")
     if strategy == "dfs":
-        bound = (f" with at most {max_preemptions} preemption(s)"
-                 if max_preemptions is not None else "")
         distinct = len(found.keys)
         if found.complete and max_preemptions is None:
             head = f"all {distinct} distinct schedules explored"
             if distinct != n:
                 head += (f" (in {n} runs: the others differed only in when a blocked actor "
                          "tried again)")
+        elif found.complete and not found.cut:
+            head = (f"all {distinct} distinct schedules explored (in {n} runs; the bound of "
+                    f"{max_preemptions} preemption(s) left none out)")
         elif found.complete:
             head = (f"all {n} schedules{bound} explored ({len(found.keys)} distinct: "
                     "no reduction under a bound)")
@@ -410,9 +418,26 @@ def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | 
         head = (f"{n} schedules ({strategy}, seed {seed}), {len(found.keys)} distinct "
                 "(different order of operations on some object)")
     lines = [f"{name}: {head}"]
+    # what was covered, and how to cover more, when it was not every distinct schedule
+    if found.interrupted:
+        cover, advice = (f"{n} schedule(s): interrupted, the search is incomplete",
+                         "run it again to the end")
+    elif strategy != "dfs":
+        cover, advice = (f"{n} schedules ({len(found.keys)} distinct)",
+                         "`--strategy dfs` covers every schedule")
+    elif found.complete:
+        cover, advice = (f"the schedules{bound}",
+                         "raise --max-preemptions, or drop it to cover every schedule")
+    else:
+        cover, advice = (f"{n} schedules: the search is incomplete (stopped by --runs)",
+                         "raise --runs to cover every schedule")
     if not problems:
-        lines.append("no problem found")
+        lines.append("no problem found: every distinct schedule was explored"
+                     if found.exhaustive else f"no problem in {cover} — not a proof; {advice}")
         return "\n".join(lines)
+    if not found.exhaustive:
+        lines.append(f"note: this covers {cover}; other schedules may hide other problems "
+                     f"— {advice}")
     lines.append(f"{len(problems)} distinct problem(s):")
     rows = [("kind", "schedules", "first", "actors", "objects")]
     for g in problems:

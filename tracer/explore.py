@@ -16,7 +16,9 @@ from an actor that could have gone on), the bound of CHESS's iterative context b
 reduction is then off (combined with a bound it could skip a schedule whose only equivalent
 needs more preemptions).
 
-Every schedule's run is analyzed; a problem is identified by (kind, actors, objects).
+Every schedule's run is analyzed; a problem is identified by its kind, the *set* of its
+actors and the set of its objects (:func:`problem_key`): the same race or deadlock seen in
+another order is the same problem.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracer.analyze import find_all, trace_data_from_run
+from tracer.analyze import Finding, find_all, trace_data_from_run
 from tracer.engine import run_plan
 from tracer.engine._explore import (
     ANY,
@@ -44,23 +46,37 @@ from tracer.engine._workers import Workers
 from tracer.scenario import Plan, plan_from_mapping
 
 Group = dict[str, Any]
+ProblemKey = tuple[str, frozenset[str], frozenset[str]]
+
+
+def problem_key(f: Finding) -> ProblemKey:
+    """What makes two findings one problem: the kind, who is involved and what they touch,
+    in any order (a race seen as a then b and as b then a is one race)."""
+    return f.kind, frozenset(f.actors), frozenset(f.objects)
 
 
 @dataclass
 class Exploration:
-    """What an exploration found: per distinct problem (kind, actors, objects) its message,
+    """What an exploration found: per distinct problem (:func:`problem_key`) its message,
     how many schedules hit it, the first one, and that schedule's trace text."""
 
-    groups: dict[tuple[Any, ...], Group] = field(default_factory=dict)
+    groups: dict[ProblemKey, Group] = field(default_factory=dict)
     runs: int = 0  # schedules run to their end
     keys: set[int] = field(default_factory=set)  # one per distinct schedule (see schedule_key)
     pruned: int = 0  # DFS: schedules cut short as equivalent to one explored before
     complete: bool = False  # DFS: every schedule (within the bound) was explored
+    cut: bool = False  # DFS: the preemption bound left out some schedule
     unfollowed: int = 0  # DFS: schedules that could not follow their planned choices
     interrupted: bool = False  # stopped by Ctrl-C: what was found so far
     # per distinct schedule (its key), the problems its analysis found
-    found_in: dict[int, list[tuple[Any, ...]]] = field(default_factory=dict)
+    found_in: dict[int, list[ProblemKey]] = field(default_factory=dict)
     reuse: bool = True  # count an equivalent schedule's problems without analyzing it again
+
+    @property
+    def exhaustive(self) -> bool:
+        """Whether every distinct schedule was covered: a systematic search that ended, and
+        that no preemption bound cut short."""
+        return self.complete and not self.cut and not self.interrupted
 
     def add(self, run: int, result: RunResult, groups_of: dict[str, str]) -> None:
         """Analyze schedule ``run``'s result and count what it found. A schedule equivalent
@@ -78,7 +94,7 @@ class Exploration:
         found = self.found_in[skey] = []
         text: str | None = None  # the trace, written out only for a new problem's first run
         for f in find_all(trace_data_from_run(result, f"schedule {run}")):
-            key = (f.kind, f.actors, f.objects)
+            key = problem_key(f)
             if key in found:
                 continue  # one schedule counts once per problem
             found.append(key)
@@ -162,7 +178,8 @@ def merge(parts: Iterable[Exploration]) -> Exploration:
                 continue
             have["count"] += g["count"]
             if g["first_run"] < have["first_run"]:
-                have.update(first_run=g["first_run"], text=g["text"], message=g["message"])
+                have.update(first_run=g["first_run"], text=g["text"], message=g["message"],
+                            actors=g["actors"], objects=g["objects"])
     return out
 
 
@@ -335,5 +352,8 @@ class _Search:
                 node.done.add(alt)
                 node.chosen = alt
                 return False
+            if not out.cut and any(n in node.backtrack and n not in node.done
+                                   and n not in node.sleep for n in node.ready):
+                out.cut = True  # an alternative left only because of the preemption bound
             stack.pop()
         return True

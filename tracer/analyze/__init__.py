@@ -5,6 +5,7 @@
 - ``races``: data races, by happens-before with vector clocks (FastTrack epochs);
 - ``misuse``: a lock released by an actor that does not hold it, and the like;
 - ``invariants``: declared invariants that the final state breaks;
+- ``outcome``: how the run ended: an actor's error, a timeout;
 - ``profile``: where the run spent its time waiting (no findings, numbers).
 
 :func:`analyze` runs them all and, on request, draws the graphs.
@@ -30,6 +31,7 @@ from tracer.analyze._model import (
 from tracer.analyze.invariants import find_invariant_violations
 from tracer.analyze.lockorder import find_potential_deadlocks, lock_order_graph
 from tracer.analyze.misuse import find_misuse
+from tracer.analyze.outcome import find_outcome_findings
 from tracer.analyze.profile import blocking_profile, render_profile
 from tracer.analyze.races import Prep, find_races
 from tracer.analyze.waitgraph import find_blocked_findings, wait_for_graph
@@ -92,6 +94,7 @@ def find_all(data: TraceData) -> list[Finding]:
     findings += find_races(data, prep)
     findings += find_invariant_violations(data)
     findings += find_misuse(data, prep)
+    findings += find_outcome_findings(data, prep)
     if len(findings) > 1:
         findings.sort(key=_finding_order)
     return findings

@@ -24,9 +24,11 @@ __all__ = ["KINDS", "SEVERITY", "Ev", "Finding", "LockOrderGraph", "TraceData", 
 if TYPE_CHECKING:
     from tracer.engine._run import RunResult
 
-KINDS = ("deadlock", "stall", "potential_deadlock", "race", "invariant", "misuse")
+KINDS = ("deadlock", "stall", "potential_deadlock", "race", "invariant", "misuse", "error",
+         "timeout")
 SEVERITY = {"deadlock": "error", "stall": "error", "race": "error", "invariant": "error",
-            "misuse": "error", "potential_deadlock": "warning"}
+            "misuse": "error", "potential_deadlock": "warning", "error": "error",
+            "timeout": "error"}
 
 
 @dataclass(frozen=True)

@@ -207,8 +207,10 @@ class Runner:
         """Shared memory, the shared seq counter and the Manager for process actors."""
         self.mp = get_context(start_method)
         names = [a.name for a in self.plan.actors]
-        self.mem = Shared(self.mp, names, [*self.plan.scenario.primitives, *names])
+        self.mem = Shared(self.mp, names, [*self.plan.scenario.primitives, *names],
+                          list(self.plan.scenario.shared))
         self.rt.seq = self.mem.seq  # type: ignore[assignment]
+        self.rt.var_locks = self.mem.var_locks
         needs_manager = bool(self.plan.scenario.shared) or any(
             spec.type == "queue" and self.plan.flavour.get(n) == "process"
             for n, spec in self.plan.scenario.primitives.items())
@@ -574,7 +576,12 @@ class Runner:
 
     # --- the watchdog
     def _finished(self) -> bool:
-        return all(c.daemon or c.state in ("done", "pending") for c in self.ctx.values())
+        if not all(c.daemon or c.state in ("done", "pending") for c in self.ctx.values()):
+            return False
+        if isinstance(self.scheduler, ReplayScheduler) and self.scheduler.pending():
+            # a replay abandons a daemon where the recording did: after its recorded steps
+            return not any(c.state not in ("done", "pending") for c in self.ctx.values())
+        return True
 
     def _signature(self) -> tuple[int, int]:
         """(events recorded, actors ended) over all actors: changes whenever anyone moves."""
@@ -620,9 +627,22 @@ class Runner:
         counts: dict[tuple[str, str], int] = {}
         for w in waiting.values():
             counts[(w.target, w.op)] = counts.get((w.target, w.op), 0) + 1
+        # an exploring scheduler knows who waits in a barrier for its round to fill (they
+        # may still be on their way into the real barrier: its count would say "leaving");
+        # elsewhere a barrier is asked once, so its waiters are judged on the same count
+        away = getattr(self.scheduler, "away", None) or {}
+        barrier_open: dict[str, bool] = {}
         for name, w in waiting.items():
             mark = marks.get(name, 0)
-            if w.kind == "actor" and w.op == "join":
+            if w.kind == "barrier":
+                if name in away:
+                    continue
+                if w.target not in barrier_open:
+                    barrier_open[w.target] = self.prims[w.target].available_for(
+                        w.op, counts[(w.target, w.op)], name, mark)
+                if barrier_open[w.target]:
+                    available.add(name)
+            elif w.kind == "actor" and w.op == "join":
                 if self.ctx[w.target].state == "done":
                     available.add(name)
             elif w.kind == "pool":
@@ -730,18 +750,24 @@ class Runner:
             for b in blocked:
                 engine.append((b.kind, {"actors": list(b.actors), "detail": b.message,
                                         "objects": list(b.objects), "waits": list(b.waits)}))
-        abandoned = []
-        if status == "ok":
-            for c in self.ctx.values():
-                if c.daemon and c.state in ("running", "queued"):
-                    abandoned.append(c.name)
-                    rt.engine_event("end", actor=c.name, result="abandoned")
+        abandoned = [c.name for c in self.ctx.values()
+                     if status == "ok" and c.daemon and c.state in ("running", "queued")]
         stuck = self._teardown()
+        # a daemon's `end` is recorded once it has stopped, so it is its last event; one that
+        # ended by itself meanwhile has its own
+        abandoned = [n for n in abandoned if n not in self.results]
+        for name in abandoned:
+            rt.engine_event("end", actor=name, result="abandoned")
         for op, payload in engine:
             rt.engine_event(op, ts=detected_at, **payload)
         if status == "ok" and self.errors:
             status = "error"
             detail = "; ".join(f"{n} failed: {e}" for n, e in self.errors.items())
+        ours = [f"{n} failed: {e}" for n, e in self.errors.items()
+                if e.startswith("internal error in tracer")]
+        if ours and status in ("deadlock", "stall"):
+            # what the others then waited for is tracer's failure, not the scenario's
+            status, detail = "error", f"{'; '.join(ours)} (then: {detail})"
         if status == "ok":
             detail = "every actor finished"
             if abandoned:

@@ -10,6 +10,7 @@ from tracer.analyze import Report
 _TITLE = {
     "deadlock": "DEADLOCK", "stall": "STALL", "potential_deadlock": "POTENTIAL DEADLOCK",
     "race": "DATA RACE", "invariant": "INVARIANT BROKEN", "misuse": "MISUSE",
+    "error": "ACTOR ERROR", "timeout": "TIMEOUT",
 }
 
 
