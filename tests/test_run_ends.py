@@ -8,7 +8,15 @@ only once the CLI has printed its 'running …' line.
 
 from __future__ import annotations
 
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -80,3 +88,157 @@ def test_exploring_the_monitor_puzzle_is_fast(kind: str, tmp_path: Path) -> None
     assert "stall" in proc.stdout
     assert "held by c" in proc.stdout
     assert time.monotonic() - t0 < 30
+
+
+# --------------------------------------------------------------------------------------------
+# SIGTERM and SIGHUP end a run like Ctrl-C
+
+# runs for about a minute: two process actors (one through the Manager), and a thread
+LONG = """
+name: long
+timeout: 60
+primitives:
+  Q: queue
+shared:
+  n: 0
+actors:
+  - name: p1
+    kind: process
+    steps:
+      - repeat: 10000000
+        steps:
+          - add: {var: n, value: 1}
+  - name: p2
+    kind: process
+    steps:
+      - get: Q
+  - name: t
+    kind: {thread_kind}
+    steps:
+      - log: going to sleep
+      - sleep: 60
+      - put: Q
+"""
+
+
+def _survivors(mark: str) -> list[str]:
+    """Processes (other than this one) whose environment carries ``mark``: every process a
+    command started inherits it, the forkserver, the resource tracker and the Manager too."""
+    needle = f"TRACER_TEST_MARK={mark}".encode()
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            env = (d / "environ").read_bytes()
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if needle in env.split(b"\0"):
+            out.append(f"{d.name}: {cmd[:120]}")
+    return out
+
+
+def _stop_while_running(args: list[str], cwd: Path, sig: int, group: bool,
+                        ) -> tuple[subprocess.Popen[str], str, str, str]:
+    """Start ``tracer ARGS``, wait for its 'running …' line (or, for explore, for its first
+    trace-less moment: the process is up), send ``sig`` to it (or to its process group),
+    and return the process, its stdout, its stderr and the environment mark."""
+    mark = uuid.uuid4().hex
+    env = {**os.environ, "PYTHONUTF8": "1", "TRACER_TEST_MARK": mark}
+    proc = subprocess.Popen([sys.executable, "-m", "tracer", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        stdout = proc.stdout
+        lines: queue.Queue[str] = queue.Queue()
+        reader = threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True)
+        reader.start()
+        first = lines.get(timeout=30)
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+        rest, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=10)
+    return proc, first + rest, err, mark
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("sig", "code", "group"), [
+    (signal.SIGTERM, 143, False),  # kill -TERM PID
+    (signal.SIGTERM, 143, True),  # timeout 3 tracer run … (it signals the whole group)
+    (signal.SIGHUP, 129, True),  # the terminal closed
+])
+def test_stop_signal_ends_the_run_like_ctrl_c(tmp_path: Path, sig: int, code: int,
+                                              group: bool) -> None:
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text(LONG.replace("{thread_kind}", "thread"), encoding="utf-8")
+    out = tmp_path / "out.json"
+    proc, stdout, err, mark = _stop_while_running(
+        ["run", str(scenario), "-o", str(out)], tmp_path, sig, group)
+    name = signal.Signals(sig).name
+    assert stdout.startswith("running long")
+    assert proc.returncode == code, (stdout, err)
+    assert "Traceback" not in err and "Error" not in err, err
+    assert f"interrupted by {name}" in stdout
+    trace = json.loads(out.read_text(encoding="utf-8"))
+    assert trace["outcome"] == {"status": "interrupted", "detail": f"interrupted by {name}"}
+    assert [e["seq"] for e in trace["events"]] == list(range(len(trace["events"])))
+    assert events(trace, actor="t", op="log", detail="going to sleep")
+    # no actor was killed by the signal: the run stopped them
+    assert not [e for e in events(trace, op="end") if e.get("result") == "error"]
+    assert {a["name"]: a["status"] for a in trace["actors"]} == {
+        "p1": "cancelled", "p2": "cancelled", "t": "cancelled"}
+    assert _survivors(mark) == []
+
+
+@pytest.mark.timeout(60)
+def test_sigterm_ends_an_exploration_with_what_it_found(tmp_path: Path) -> None:
+    scenario = tmp_path / "many.yaml"
+    scenario.write_text("""
+name: many
+primitives:
+  L: lock
+actors:
+  - name: p
+    kind: process
+    steps:
+      - repeat: 3
+        steps:
+          - with: L
+            steps:
+              - log: in
+  - name: t
+    kind: thread
+    steps:
+      - with: L
+        steps:
+          - log: in
+""", encoding="utf-8")
+    mark = uuid.uuid4().hex
+    env = {**os.environ, "PYTHONUTF8": "1", "TRACER_TEST_MARK": mark}
+    proc = subprocess.Popen([sys.executable, "-m", "tracer", "explore", str(scenario),
+                             "--runs", "1000000", "--traces", str(tmp_path / "traces")],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        # explore prints nothing before it ends: it is exploring once its forkserver is up
+        deadline = time.monotonic() + 30
+        while not any("forkserver" in s for s in _survivors(mark)):
+            assert proc.poll() is None and time.monotonic() < deadline
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=10)
+    assert proc.returncode == 143, (out, err)
+    assert "interrupted by SIGTERM" in err
+    assert "Traceback" not in err
+    assert "schedules" in out
+    assert _survivors(mark) == []

@@ -3,13 +3,15 @@
 Exit codes (docs/formats.md): 0 success and clean; 1 the run found a problem (deadlock, stall,
 timeout, an actor error, a broken invariant); 2 bad input or usage, with a message on stderr and
 no traceback; 3 an internal error of tracer (one line; TRACER_DEBUG=1 shows the traceback);
-130 interrupted by Ctrl-C (the trace is still written).
+130 interrupted by Ctrl-C (the trace is still written); 143 and 129 the same for SIGTERM and
+SIGHUP (128 + the signal's number).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -22,8 +24,9 @@ from tracer import __version__
 from tracer.analyze import Report, load_trace_data, parse_trace_data, render_profile
 from tracer.analyze import analyze as analyze_trace
 from tracer.engine import RunResult, UnsupportedScenario, run_plan
-from tracer.engine._proc import get_context
+from tracer.engine._proc import get_context, stop_helpers
 from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
+from tracer.engine._stops import STOPS, Stopped, stop_on_signals
 from tracer.explore import Exploration, explore_dfs, explore_range, explore_runs, merge
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome
@@ -32,6 +35,18 @@ from tracer.scenario import Plan, ScenarioError, load_scenario, plan_from_mappin
 from tracer.trace import TraceError, default_trace_path, load_trace, safe_stem, write_atomic
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _interrupted_exit() -> int:
+    """128 + the number of the signal that stopped the command: 130 for Ctrl-C (SIGINT),
+    143 for SIGTERM, 129 for SIGHUP."""
+    return 128 + (STOPS.got or signal.SIGINT)
+
+
+def _exit_if_stopped() -> None:
+    """A stop signal that came once the run was over still ends the command as stopped."""
+    if STOPS.got is not None:
+        sys.exit(_interrupted_exit())
 
 def _fail(message: str) -> NoReturn:
     click.echo(f"tracer: error: {message}", err=True)
@@ -83,7 +98,8 @@ def run(scenario: str, output: str | None, quiet: bool, start_method: str | None
                            always_graph=False)
     _summary(result, report, path, quiet)
     if result.status == "interrupted":
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(_interrupted_exit())
+    _exit_if_stopped()
     if result.status != "ok" or report.findings:
         sys.exit(EXIT_PROBLEM)
 
@@ -227,6 +243,10 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
         _fail(f"cannot write the replay's trace to {out}: {exc.strerror or exc}")
     replayed = parse_trace_data(text, str(out))
     click.echo(f"replay trace: {out}")
+    if result.status == "interrupted" and result.detail.startswith("interrupted by"):
+        click.echo(f"replay {result.detail}; the trace so far is written")
+        sys.exit(_interrupted_exit())
+    _exit_if_stopped()
     if scheduler.divergence is not None:
         click.echo(scheduler.divergence.message())
         sys.exit(EXIT_PROBLEM)
@@ -320,10 +340,11 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
     else:
         click.echo(explore_summary(plan.scenario.name, strategy, seed, max_preemptions, found,
                                    problems))
-    if found.interrupted:
-        click.echo("tracer: interrupted by Ctrl-C; the findings above are those of the "
+    if found.interrupted or STOPS.got is not None:
+        how = signal.Signals(STOPS.got).name if STOPS.got is not None else "Ctrl-C"
+        click.echo(f"tracer: interrupted by {how}; the findings above are those of the "
                    "schedules run before", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(_interrupted_exit())
     if problems:
         sys.exit(EXIT_PROBLEM)
 
@@ -396,10 +417,13 @@ def export(trace: str, chrome_out: str) -> None:
 def main() -> None:
     """Entry point of the console script."""
     try:
-        cli.main(prog_name="tracer", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("tracer: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        with stop_on_signals():
+            cli.main(prog_name="tracer", standalone_mode=False)
+    except click.exceptions.Abort as exc:
+        cause = exc.__cause__
+        how = f" by {cause.signame}" if isinstance(cause, Stopped) else ""
+        click.echo(f"tracer: interrupted{how}", err=True)
+        sys.exit(_interrupted_exit())
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_BAD_INPUT)
@@ -413,6 +437,8 @@ def main() -> None:
         click.echo(f"tracer: internal error: {type(exc).__name__}: {exc} (this is a bug in "
                    "tracer; run again with TRACER_DEBUG=1 for the traceback)", err=True)
         sys.exit(EXIT_INTERNAL)
+    finally:
+        stop_helpers()
 
 
 if __name__ == "__main__":  # pragma: no cover

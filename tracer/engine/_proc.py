@@ -24,12 +24,15 @@ work too (``TRACER_START_METHOD`` or ``tracer run --start-method``).
 from __future__ import annotations
 
 import multiprocessing as mp
+import multiprocessing.pool
 import os
 import signal
 import sys
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, MutableMapping
+from multiprocessing import forkserver, resource_tracker, util
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_conns
 from typing import Any
@@ -65,7 +68,24 @@ def get_context(method: str | None = None) -> Any:
     ctx = mp.get_context(m)
     if m == "forkserver":
         ctx.set_forkserver_preload(["tracer.engine._proc"])
+        _start_forkserver()
     return ctx
+
+
+def _start_forkserver() -> None:
+    """Start the forkserver (if it is not running) with SIGTERM and SIGHUP ignored, which it
+    and every process it forks inherit: those signals, sent to the whole process group (by
+    ``timeout``, a closing terminal), must reach only the parent. A forkserver killed by one
+    would make every child it forked look dead to the parent (exit status 255)."""
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        forkserver.ensure_running()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 class SharedCounts(MutableMapping[str, int]):
@@ -363,9 +383,24 @@ def make_mp(ptype: str, name: str, spec: Any, made: dict[str, P.Prim], ctx: Any,
 
 
 def ignore_sigint() -> None:
-    """Ctrl-C reaches the whole process group: only the parent decides how the run ends (it
-    aborts the run and still writes the trace), so children and the Manager ignore it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Ctrl-C reaches the whole process group, and so do SIGTERM and SIGHUP sent to it (by
+    ``timeout``, a closing terminal): only the parent decides how the run ends (it aborts the
+    run and still writes the trace), so children and the Manager ignore them. The parent
+    stops a child that will not end with SIGKILL, and the Manager by its shutdown message."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+
+
+class KillingPool(mp.pool.Pool):
+    """A ``multiprocessing.Pool`` whose ``terminate`` kills its workers (SIGKILL): they ignore
+    SIGTERM (see :func:`ignore_sigint`), one still starting inherits that from the
+    forkserver, and a worker that would not die would hang ``terminate`` for good."""
+
+    @staticmethod
+    def Process(ctx: Any, *args: Any, **kwds: Any) -> Any:
+        proc = ctx.Process(*args, **kwds)
+        proc.terminate = proc.kill
+        return proc
 
 
 class _NoSpawn:
@@ -529,3 +564,51 @@ class Collector:
         self.stopping = True
         if self.thread.ident is not None:
             self.thread.join(timeout)
+
+
+def _reap_helper(pid: int, grace: float) -> None:
+    """Wait (at most ``grace`` seconds) for a helper process of multiprocessing to exit once
+    its pipe is closed; kill it if it will not."""
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return
+        time.sleep(0.005)  # it is exiting: its pipe has just been closed
+
+
+def stop_helpers(grace: float = 5.0) -> None:
+    """At the end of a command: shut down what multiprocessing started for the runs (the
+    Manager by its finalizer, the forkserver, the resource tracker), so that no process of
+    this command outlives it. They would go on their own a moment after it exits; a command
+    stopped by SIGTERM must not leave them to chance. Nothing to do if no process actor ran."""
+    util._run_finalizers(0)  # type: ignore[attr-defined]  # Managers, semaphores' names
+    fs: Any = forkserver._forkserver
+    with fs._lock:
+        pid = fs._forkserver_pid
+        if pid is not None:
+            os.close(fs._forkserver_alive_fd)  # EOF tells it to stop
+            fs._forkserver_alive_fd = None
+            _reap_helper(pid, grace)
+            fs._forkserver_pid = None
+            address = fs._forkserver_address
+            if address and not util.is_abstract_socket_namespace(address):
+                try:
+                    os.unlink(address)
+                except OSError:
+                    pass
+            fs._forkserver_address = None
+    rt: Any = resource_tracker._resource_tracker
+    with rt._lock:
+        if rt._fd is not None and rt._pid is not None:
+            os.close(rt._fd)  # EOF: it cleans up and exits
+            rt._fd = None
+            _reap_helper(rt._pid, grace)
+            rt._pid = None

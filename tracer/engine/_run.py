@@ -37,6 +37,7 @@ from tracer.engine._backing import make_primitives
 from tracer.engine._compile import Compiler, StepFn, copy_value
 from tracer.engine._proc import (
     Collector,
+    KillingPool,
     ProcActorCtx,
     Shared,
     child_main,
@@ -56,6 +57,7 @@ from tracer.engine._seam import (
     ending,
     wait_loop,
 )
+from tracer.engine._stops import interrupted_by, raise_pending, shielded
 from tracer.engine._workers import Task, Workers
 from tracer.scenario import Plan
 from tracer.trace._io import format_events, render_trace, write_atomic
@@ -324,10 +326,10 @@ class Runner:
         """Submit a process actor to its multiprocessing.Pool with apply_async; the pool's
         callback brings its events back (the tutorial's callback, recorded as an event)."""
         if pool.real is None:
-            pool.real = self.mp.Pool(
+            pool.real = KillingPool(
                 pool.workers, initializer=pool_init,
                 initargs=(self.plan.scenario.as_mapping(), self._process_prims(), self.shared,
-                          self.mem, self.rt.t0))
+                          self.mem, self.rt.t0), context=self.mp)
         ctx.state = "queued"
         name = ctx.name
 
@@ -665,13 +667,16 @@ class Runner:
                 c.state = "starting"
                 self._announce(c)
             for c in autostart:
-                self._start(c)
+                with shielded():  # a stop signal does not cut a process's start in half
+                    self._start(c)
+                raise_pending()
             if self.on_started is not None:
                 self.on_started()
             prev: tuple[int, int] | None = None
             tick = watch_interval(len(self.ctx))
             next_look = time.monotonic() + tick
             while True:
+                raise_pending()  # a stop signal that came while the run was starting
                 if self.collector is not None:
                     self._reap()
                 if rt.closed:  # the scheduler ended the run (a replay's divergence, --until)
@@ -722,8 +727,16 @@ class Runner:
                 self.wake.clear()
                 if len(self.ctx) > 250:
                     time.sleep(0.002)  # let a burst of endings pass before counting again
-        except KeyboardInterrupt:
-            status, detail = "interrupted", "interrupted by Ctrl-C"
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (see _stops)
+            status, detail = "interrupted", interrupted_by(exc)
+        with shielded():  # the teardown is not cut short by a stop signal
+            return self._end(status, detail, blocked, engine, detected_at, started_at)
+
+    def _end(self, status: str, detail: str, blocked: list[Blocked],
+             engine: list[tuple[str, dict[str, Any]]], detected_at: float | None,
+             started_at: str) -> RunResult:
+        """Stop every actor, record how the run ended, and collect the trace."""
+        rt = self.rt
         if blocked:
             status = "deadlock" if any(b.kind == "deadlock" for b in blocked) else "stall"
             detail = "; ".join(b.message for b in blocked)
@@ -918,6 +931,8 @@ def run_plan(plan: Plan, scheduler: Scheduler | None = None,
     allocates one small acyclic tuple per event. Steps cannot create reference cycles, so
     nothing piles up meanwhile."""
     with gc_paused():
-        result = Runner(plan, scheduler, on_started, start_method, workers).run()
+        with shielded():  # a stop signal does not cut the start of the Manager short
+            runner = Runner(plan, scheduler, on_started, start_method, workers)
+        result = runner.run()
     result.mode = mode
     return result
