@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from conftest import events, run_yaml, statuses, tracer_cli
 
+from tracer import load_scenario_text
+
 # Two consumers that both end while holding C (each fails after its wait): the one that takes
 # C back second can never have it. c1 waits first; p notifies once (c1, FIFO), c2 leaves its
 # wait by its timeout; whichever of them gets C, the other is stuck taking it back.
@@ -242,3 +244,83 @@ actors:
     assert "Traceback" not in err
     assert "schedules" in out
     assert _survivors(mark) == []
+
+
+# --------------------------------------------------------------------------------------------
+# the event cap: a runaway run ends with a valid trace that says why
+
+RUNAWAY = """
+name: runaway_{kind}
+timeout: 60
+{cap}
+actors:
+  - name: r
+    kind: {kind}
+    steps:
+      - repeat: 10000000
+        steps:
+          - repeat: 10000000
+            steps:
+              - log: x
+"""
+
+
+@pytest.mark.timeout(40)
+@pytest.mark.parametrize("kind", ["thread", "coroutine", "process"])
+def test_a_runaway_run_is_capped_with_a_valid_trace(kind: str) -> None:
+    result, trace = run_yaml(RUNAWAY.format(kind=kind, cap="max_events: 5000"))
+    assert result.status == "capped"
+    assert trace["outcome"]["status"] == "capped"
+    assert trace["outcome"]["detail"].startswith("stopped after 5,000 events (max_events)")
+    evs = trace["events"]
+    assert [e["seq"] for e in evs] == list(range(5001))  # the first 5,000, then the cap
+    assert evs[-1]["op"] == "capped" and evs[-1]["actor"] is None
+    assert evs[-1]["actors"] == ["r"]
+    assert len(events(trace, actor="r", op="log")) == 4999  # its start, then its logs
+    assert statuses(trace) == {"r": "cancelled"}
+    assert trace["scenario"]["max_events"] == 5000
+
+
+def test_cli_max_events_caps_the_run_and_replay_reads_it(tmp_path: Path) -> None:
+    scenario = tmp_path / "runaway.yaml"
+    scenario.write_text(RUNAWAY.format(kind="thread", cap=""), encoding="utf-8")
+    out = tmp_path / "r.json"
+    proc = tracer_cli("run", str(scenario), "--max-events", "300", "-o", str(out), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "runaway_thread: capped after" in proc.stdout
+    assert "stopped after 300 events (max_events)" in proc.stdout
+    trace = json.loads(out.read_text(encoding="utf-8"))
+    assert len(trace["events"]) == 301
+    for cmd in (["show", str(out)], ["analyze", str(out)]):
+        shown = tracer_cli(*cmd, cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+    replayed = tracer_cli("replay", str(out), cwd=tmp_path)
+    assert "replayed 300 events, identical (capped" in replayed.stdout, replayed.stderr
+    bad = tracer_cli("run", str(scenario), "--max-events", "0", cwd=tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_the_cap_defaults_to_a_million() -> None:
+    plan = load_scenario_text(RUNAWAY.format(kind="thread", cap=""), "<test>")
+    assert plan.scenario.event_cap() == 1_000_000
+    assert "max_events" not in plan.scenario.as_mapping()
+
+
+@pytest.mark.timeout(30)
+def test_a_repeat_that_records_nothing_stops_at_the_timeout() -> None:
+    # before: the actor could not be stopped (6 s more, and a leaked thread)
+    result, trace = run_yaml("""
+name: spin
+timeout: 0.5
+actors:
+  - name: s
+    kind: thread
+    steps:
+      - repeat: 10000000
+        steps:
+          - repeat: 10000000
+            steps: []
+""")
+    assert result.status == "timeout"
+    assert "could not be stopped" not in result.detail
+    assert result.duration < 5

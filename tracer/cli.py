@@ -9,6 +9,7 @@ SIGHUP (128 + the signal's number).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -32,6 +33,7 @@ from tracer.render import timeline
 from tracer.render.chrome import write_chrome
 from tracer.render.report import render_text
 from tracer.scenario import Plan, ScenarioError, load_scenario, plan_from_mapping
+from tracer.scenario._model import MAX_MAX_EVENTS
 from tracer.trace import TraceError, default_trace_path, load_trace, safe_stem, write_atomic
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -53,11 +55,21 @@ def _fail(message: str) -> NoReturn:
     sys.exit(EXIT_BAD_INPUT)
 
 
-def _load(path: str) -> Plan:
+def _load(path: str, max_events: int | None = None) -> Plan:
+    """The checked scenario at ``path``; ``max_events`` (--max-events) replaces its cap (and
+    is recorded in the trace's scenario, so that a replay keeps it)."""
     try:
-        return load_scenario(path)
+        plan = load_scenario(path)
     except ScenarioError as exc:
         _fail(str(exc))
+    if max_events is not None:
+        scenario = plan.scenario.model_copy(update={"max_events": max_events})
+        plan = dataclasses.replace(plan, scenario=scenario)
+    return plan
+
+
+_MAX_EVENTS_HELP = ("Stop a run after N events (outcome capped; default: the scenario's "
+                    "max_events, else 1,000,000).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,9 +87,12 @@ def cli() -> None:
 @click.option("--start-method", type=click.Choice(["forkserver", "spawn", "fork"]),
               help="How process actors are started (default: forkserver on Linux, "
                    "else spawn; or $TRACER_START_METHOD).")
-def run(scenario: str, output: str | None, quiet: bool, start_method: str | None) -> None:
+@click.option("--max-events", type=click.IntRange(1, MAX_MAX_EVENTS), metavar="N",
+              help=_MAX_EVENTS_HELP)
+def run(scenario: str, output: str | None, quiet: bool, start_method: str | None,
+        max_events: int | None) -> None:
     """Run SCENARIO (YAML) and write its JSON trace."""
-    plan = _load(scenario)
+    plan = _load(scenario, max_events)
 
     def started() -> None:
         if not quiet:
@@ -288,11 +303,15 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
               help="Folder for the first trace of each problem found.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes (random, pct); the findings are the same as with one.")
+@click.option("--max-events", type=click.IntRange(1, MAX_MAX_EVENTS), metavar="N",
+              help="Stop each schedule after N events (default: the scenario's max_events, "
+                   "else 1,000,000).")
 def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
-            max_preemptions: int | None, fmt: str, traces_dir: str, jobs: int) -> None:
+            max_preemptions: int | None, fmt: str, traces_dir: str, jobs: int,
+            max_events: int | None) -> None:
     """Run SCENARIO under many schedules, one actor at a time, and report every distinct
     problem once, with a replayable trace (exit 0 clean, 1 found, 2 bad input)."""
-    plan = _load(scenario)
+    plan = _load(scenario, max_events)
     if jobs > 1 and any(a.kind == "process" for a in plan.actors):
         _fail(f"{scenario}: --jobs cannot run process actors (its workers cannot start "
               "children); run it with one worker")

@@ -491,7 +491,10 @@ class AioCompiler(Compiler):
             times = step.repeat
 
             async def repeat(a: ActorCtx) -> None:
+                rt = a.rt
                 for _ in range(times):
+                    if rt.closed:  # a body that records nothing must still stop with the run
+                        raise Abort
                     await body(a)  # type: ignore[misc]
             return repeat, True
         if isinstance(step, M.If):

@@ -178,6 +178,7 @@ class Runner:
         self.told_ended: set[str] = set()  # explore: process actors whose end it was told
         self.results: dict[str, str] = {}
         self.errors: dict[str, str] = {}
+        self.capped: int | None = None  # the event cap, once the run was stopped by it
         self.pool_of = {a.name: a.pool for a in plan.actors}
         for ap in plan.actors:
             mem = self._shared_memory()
@@ -655,6 +656,7 @@ class Runner:
         engine: list[tuple[str, dict[str, Any]]] = []
         detected_at: float | None = None
         deadline = time.monotonic() + scenario.timeout
+        cap = scenario.event_cap()
         try:
             if self.aio is not None and self.workers is None:
                 self.aio.start()
@@ -688,14 +690,11 @@ class Runner:
                     break
                 if time.monotonic() >= deadline:
                     status = "timeout"
-                    running = [self._doing(c) for c in self.ctx.values()
-                               if c.state in ("running", "queued")]
                     detail = (f"the run did not finish within its timeout of "
-                              f"{scenario.timeout:g} s; still running: {', '.join(running)}")
-                    engine.append(("timeout", {
-                        "actors": [c.name for c in self.ctx.values()
-                                   if c.state in ("running", "queued")],
-                        "detail": detail}))
+                              f"{scenario.timeout:g} s; still running: "
+                              f"{', '.join(self._running())}")
+                    engine.append(("timeout", {"actors": self._running_names(),
+                                               "detail": detail}))
                     detected_at = rt.clock()
                     break
                 # Cheap first: if nobody recorded anything since the last tick, take the full
@@ -715,6 +714,15 @@ class Runner:
                 if now >= next_look:  # an actor's end wakes the loop early: only to see that
                     next_look = now + tick
                     sig = self._signature()
+                    if sig[0] >= cap:
+                        status = "capped"
+                        detail = (f"stopped after {cap:,} events (max_events); still running: "
+                                  f"{', '.join(self._running()) or 'nobody'}")
+                        engine.append(("capped", {"actors": self._running_names(),
+                                                  "detail": detail}))
+                        detected_at = rt.clock()
+                        self.capped = cap
+                        break
                     if sig == prev:
                         _, state = self._snapshot()
                         if state is not None and self._signature() == sig:
@@ -763,6 +771,11 @@ class Runner:
             detail += f"; {len(stuck)} actor thread(s) could not be stopped: {', '.join(stuck)}"
         duration = rt.clock() - rt.t0
         records = self._collect()
+        if self.capped is not None:  # an actor whose end came after the cap did not end
+            ended = {r[2].actor for r in records if r[2].op == "end"}
+            for name in list(self.results):
+                if name not in ended:
+                    del self.results[name]
         blocked_names = {a for b in blocked for a in b.actors}
         actors = []
         for ap in self.plan.actors:
@@ -777,6 +790,13 @@ class Runner:
         return RunResult(self.plan, status, detail, records, actors, final, blocked, duration,
                          started_at, rt.t0,
                          invariant_failures=check_invariants(self.plan, final))
+
+    def _running_names(self) -> list[str]:
+        return [c.name for c in self.ctx.values() if c.state in ("running", "queued")]
+
+    def _running(self) -> list[str]:
+        """The actors still running, each with what it is doing."""
+        return [self._doing(c) for c in self.ctx.values() if c.state in ("running", "queued")]
 
     def _doing(self, c: ActorCtx) -> str:
         w = c.waiting
@@ -879,10 +899,21 @@ class Runner:
 
     def _collect(self) -> list[Record]:
         """All events in seq order (times are made relative when the trace is written)."""
-        merged: list[Record] = list(self.rt.engine_buf)
+        merged: list[Record] = []
         for c in self.ctx.values():
             merged.extend(c.buf)
+            if self.capped is not None:
+                c.buf.clear()  # (the memory of a capped run: one copy of its events at most)
         merged.sort(key=itemgetter(0))  # each buffer is a sorted run: timsort merges them
+        engine = self.rt.engine_buf
+        if self.capped is not None and len(merged) > self.capped:
+            # the first `cap` events of the actors, the engine's events among them, and the
+            # engine's account of the end (recorded once the cap was seen, so after them)
+            del merged[self.capped:]
+            last = merged[-1][0]
+            engine = [r for r in engine if r[0] <= last or r[2].op == "capped"]
+        merged.extend(engine)
+        merged.sort(key=itemgetter(0))
         if merged and merged[-1][0] != len(merged) - 1:
             merged = _renumber(merged)
         return merged
