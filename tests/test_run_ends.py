@@ -309,7 +309,7 @@ def test_the_cap_defaults_to_a_million() -> None:
 @pytest.mark.timeout(30)
 def test_a_repeat_that_records_nothing_stops_at_the_timeout() -> None:
     # before: the actor could not be stopped (6 s more, and a leaked thread)
-    result, trace = run_yaml("""
+    result, _ = run_yaml("""
 name: spin
 timeout: 0.5
 actors:
