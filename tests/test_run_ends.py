@@ -324,3 +324,30 @@ actors:
     assert result.status == "timeout"
     assert "could not be stopped" not in result.detail
     assert result.duration < 5
+
+
+# --------------------------------------------------------------------------------------------
+# the timeout holds while process actors are being started
+
+
+@pytest.mark.timeout(60)
+def test_the_timeout_holds_while_processes_start() -> None:
+    # before: the watchdog first started all 300 children (seconds), then saw the timeout
+    result, trace = run_yaml("""
+name: many
+timeout: 0.3
+primitives:
+  E: event
+actors:
+  - name: p
+    kind: process
+    count: 300
+    steps:
+      - wait: E
+""")
+    assert result.status == "timeout"
+    (timeout,) = events(trace, op="timeout")
+    assert timeout["ts"] < 0.3 + 1.5
+    st = statuses(trace)
+    assert set(st.values()) <= {"cancelled", "not_started"}
+    assert "not_started" in st.values()

@@ -669,6 +669,8 @@ class Runner:
                 c.state = "starting"
                 self._announce(c)
             for c in autostart:
+                if time.monotonic() >= deadline:
+                    break  # starting them took the whole timeout (thousands of processes)
                 with shielded():  # a stop signal does not cut a process's start in half
                     self._start(c)
                 raise_pending()
@@ -794,9 +796,13 @@ class Runner:
     def _running_names(self) -> list[str]:
         return [c.name for c in self.ctx.values() if c.state in ("running", "queued")]
 
-    def _running(self) -> list[str]:
-        """The actors still running, each with what it is doing."""
-        return [self._doing(c) for c in self.ctx.values() if c.state in ("running", "queued")]
+    def _running(self, most: int = 20) -> list[str]:
+        """The actors still running, each with what it is doing (the first ``most``)."""
+        names = [c for c in self.ctx.values() if c.state in ("running", "queued")]
+        out = [self._doing(c) for c in names[:most]]
+        if len(names) > most:
+            out.append(f"and {len(names) - most} more")
+        return out
 
     def _doing(self, c: ActorCtx) -> str:
         w = c.waiting
@@ -814,7 +820,7 @@ class Runner:
             return self.results[c.name]
         if c.name in blocked:
             return "blocked"
-        if c.state == "pending" or (c.state == "queued" and c.pid == 0):
+        if c.state in ("pending", "starting") or (c.state == "queued" and c.pid == 0):
             return "not_started"
         return "cancelled"
 
@@ -872,11 +878,13 @@ class Runner:
         procs = [c for c in self.ctx.values() if isinstance(c, ProcActorCtx) and c.thread]
         for c in procs:
             c.thread.join(max(0.0, end - time.monotonic()))
-        for c in procs:
-            if c.thread.is_alive():
-                stuck.append(c.name)
-                c.thread.kill()
-                c.thread.join(1.0)
+        left = [c for c in procs if c.thread.is_alive()]
+        for c in left:  # all of them first, then wait: a second at most for all together
+            stuck.append(c.name)
+            c.thread.kill()
+        then = time.monotonic() + 1.0
+        for c in left:
+            c.thread.join(max(0.0, then - time.monotonic()))
         for res in list(self.async_results.values()):
             res.wait(max(0.0, end - time.monotonic()))  # tasks stop at the abort flag
         for p in self.prims.values():
