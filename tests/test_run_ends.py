@@ -351,3 +351,95 @@ actors:
     st = statuses(trace)
     assert set(st.values()) <= {"cancelled", "not_started"}
     assert "not_started" in st.values()
+
+
+# --------------------------------------------------------------------------------------------
+# a killed process actor or Manager is named as the cause, at once
+
+KILLED = """
+name: killed
+timeout: 60
+primitives:
+  L: lock
+shared:
+  n: 0
+actors:
+  - name: p1
+    kind: process
+    steps:
+      - acquire: L
+      - repeat: 10000000
+        steps:
+          - add: {var: n, value: 1}
+      - release: L
+  - name: p2
+    kind: process
+    steps:
+      - acquire: L
+      - release: L
+"""
+
+
+def _find(mark: str, comm: str, proc: subprocess.Popen[str]) -> int:
+    """The pid of the process of this command named ``comm`` (tracer names its children),
+    once it is there."""
+    needle = f"TRACER_TEST_MARK={mark}".encode()
+    deadline = time.monotonic() + 30
+    while True:
+        for d in Path("/proc").iterdir():
+            try:
+                if (d / "comm").read_text().strip() == comm and \
+                        needle in (d / "environ").read_bytes().split(b"\0"):
+                    return int(d.name)
+            except (OSError, ValueError):
+                continue
+        assert proc.poll() is None and time.monotonic() < deadline, f"no {comm} found"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("victim", ["tracer:p1", "tracer:Manager"])
+def test_a_killed_process_is_named_as_the_cause(tmp_path: Path, victim: str) -> None:
+    scenario = tmp_path / "killed.yaml"
+    scenario.write_text(KILLED, encoding="utf-8")
+    out = tmp_path / "k.json"
+    mark = uuid.uuid4().hex
+    env = {**os.environ, "PYTHONUTF8": "1", "TRACER_TEST_MARK": mark}
+    proc = subprocess.Popen([sys.executable, "-m", "tracer", "run", str(scenario), "-o",
+                             str(out)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("running killed")  # set up, and running
+        pid = _find(mark, victim, proc)
+        os.kill(pid, signal.SIGKILL)
+        stdout, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=10)
+    assert proc.returncode == 1, (stdout, err)
+    assert "Traceback" not in err and "internal error" not in err + stdout, (stdout, err)
+    trace = json.loads(out.read_text(encoding="utf-8"))
+    who = (f"process actor p1 (pid {pid})" if victim == "tracer:p1" else
+           f"the Manager process (pid {pid}), which holds the shared variables and process "
+           "queues,")
+    cause = f"{who} was killed by signal 9 (SIGKILL)"
+    assert trace["outcome"] == {"status": "error", "detail": cause}
+    lines = stdout.splitlines()
+    assert lines[0].startswith("killed: error after")
+    assert lines[1] == f"  {cause}"  # right under the summary line, and alone
+    assert trace["meta"]["duration"] < 30  # at once, not after a downstream stall
+    assert _survivors(mark) == []
+
+
+def test_a_wrong_start_method_is_one_clear_message(tmp_path: Path) -> None:
+    scenario = tmp_path / "killed.yaml"
+    scenario.write_text(KILLED, encoding="utf-8")
+    env = {**os.environ, "PYTHONUTF8": "1", "TRACER_START_METHOD": "forkk"}
+    for args in (["run", str(scenario)], ["explore", str(scenario), "--runs", "1"]):
+        proc = subprocess.run([sys.executable, "-m", "tracer", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=30, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr == ("tracer: error: the start method of process actors is 'forkk' "
+                               "(from the environment variable TRACER_START_METHOD), which is "
+                               "not one of forkserver, spawn, fork\n")

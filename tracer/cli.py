@@ -25,7 +25,7 @@ from tracer import __version__
 from tracer.analyze import Report, load_trace_data, parse_trace_data, render_profile
 from tracer.analyze import analyze as analyze_trace
 from tracer.engine import RunResult, UnsupportedScenario, run_plan
-from tracer.engine._proc import get_context, stop_helpers
+from tracer.engine._proc import RunFault, get_context, stop_helpers
 from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
 from tracer.engine._stops import STOPS, Stopped, stop_on_signals
 from tracer.explore import Exploration, explore_dfs, explore_range, explore_runs, merge
@@ -445,6 +445,9 @@ def main() -> None:
         sys.exit(_interrupted_exit())
     except click.ClickException as exc:
         exc.show()
+        sys.exit(EXIT_BAD_INPUT)
+    except RunFault as exc:  # a fault outside the scenario: say what it is, in one line
+        click.echo(f"tracer: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except SystemExit:
         raise

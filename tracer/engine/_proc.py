@@ -40,7 +40,7 @@ from typing import Any
 from tracer.engine import _prims as P
 from tracer.engine._compile import Compiler
 from tracer.engine._replay import RemoteExplorer, RemoteScheduler
-from tracer.engine._seam import Abort, ActorCtx, ActorFailure, Runtime, Tag, ending
+from tracer.engine._seam import POLL, Abort, ActorCtx, ActorFailure, Runtime, Tag, ending
 from tracer.scenario import plan_from_mapping
 
 START_METHODS = ("forkserver", "spawn", "fork")
@@ -51,6 +51,11 @@ STATE, PROGRESS, W_TARGET, W_OP, W_TIMEOUT, W_SEQ, W_MARK, CAPS, PID, TID = rang
 ROW = 10
 STATES = ("pending", "queued", "running", "done", "starting")
 OPS = ("acquire", "wait", "put", "get", "recv", "send", "join")
+
+
+class RunFault(Exception):
+    """The run cannot be set up: a fault outside the scenario (a wrong TRACER_START_METHOD, a
+    Manager process that died while it was started). The CLI says so in one line, exit 2."""
 
 
 def default_start_method() -> str:
@@ -64,7 +69,9 @@ def get_context(method: str | None = None) -> Any:
     """The multiprocessing context of a run (forkserver with tracer preloaded)."""
     m = method or default_start_method()
     if m not in START_METHODS:
-        raise ValueError(f"start method {m!r} is not one of {', '.join(START_METHODS)}")
+        where = "" if method else " (from the environment variable TRACER_START_METHOD)"
+        raise RunFault(f"the start method of process actors is {m!r}{where}, which is not one "
+                       f"of {', '.join(START_METHODS)}")
     ctx = mp.get_context(m)
     if m == "forkserver":
         ctx.set_forkserver_preload(["tracer.engine._proc"])
@@ -140,13 +147,38 @@ class SharedSeq:
         return self
 
 
+class ClosedFlag:
+    """The run's abort flag as an event that sleeping actors wait on: it polls the shared
+    ``closed`` byte. (A ``multiprocessing.Event`` would hang the parent for good: its ``set``
+    waits until every process sleeping on it has woken, and a killed one never does.)"""
+
+    def __init__(self, closed: Any) -> None:
+        self.closed = closed
+
+    def is_set(self) -> bool:
+        return bool(self.closed.value)
+
+    def set(self) -> None:
+        self.closed.value = 1
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether the run was closed within ``timeout`` seconds (checked every POLL)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.closed.value:
+            left = POLL if deadline is None else min(POLL, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            time.sleep(left)
+        return True
+
+
 class Shared:
     """Everything a child needs to take part in the run (passed when it is started)."""
 
     def __init__(self, ctx: Any, actors: list[str], objects: list[str]) -> None:
         self.seq = SharedSeq(ctx)
         self.closed = ctx.RawValue("b", 0)
-        self.abort_event = ctx.Event()
+        self.abort_event = ClosedFlag(self.closed)
         self.actors = actors
         self.actor_index = {n: i for i, n in enumerate(actors)}
         self.objects = objects  # primitives, then actors: what a board row may wait for
@@ -182,7 +214,7 @@ class ChildRuntime(Runtime):
         self.seq = shared.seq  # type: ignore[assignment]
         self.t0 = t0
         self.shared = shared
-        self.abort_event = shared.abort_event
+        self.abort_event = shared.abort_event  # type: ignore[assignment]
 
     @property
     def closed(self) -> bool:
@@ -403,6 +435,13 @@ class KillingPool(mp.pool.Pool):
         return proc
 
 
+def manager_init() -> None:
+    """The Manager process's start: it ignores the signals of the group (see
+    :func:`ignore_sigint`) and shows up as ``tracer:Manager`` in ps."""
+    ignore_sigint()
+    _name_process("tracer:Manager")
+
+
 class _NoSpawn:
     """Process actors cannot start or join others (the checker refuses it)."""
 
@@ -470,6 +509,7 @@ def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], sh
     """Entry point of a process actor's child process (``sched_conn``: the turns of a replay,
     or of an exploration when ``explore``)."""
     ignore_sigint()
+    _name_process(f"tracer:{name}")
     result, error, _ = run_actor_here(scenario, name, prims, shared_vars, shared, conn, t0,
                                       sched_conn, explore)
     try:
@@ -478,6 +518,15 @@ def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], sh
         pass
     shared.board[shared.actor_index[name] * ROW + STATE] = STATES.index("done")
     conn.close()
+
+
+def _name_process(title: str) -> None:
+    """Show the actor's name in ps and top (Linux: the first 15 bytes); best effort."""
+    try:
+        with open("/proc/self/comm", "w", encoding="utf-8") as f:
+            f.write(title.encode()[:15].decode(errors="ignore"))
+    except OSError:
+        pass
 
 
 class _Worker:

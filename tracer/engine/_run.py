@@ -16,6 +16,7 @@ import datetime as dt
 import operator
 import os
 import platform
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -39,10 +40,11 @@ from tracer.engine._proc import (
     Collector,
     KillingPool,
     ProcActorCtx,
+    RunFault,
     Shared,
     child_main,
     get_context,
-    ignore_sigint,
+    manager_init,
     pool_init,
     pool_task,
 )
@@ -163,9 +165,12 @@ class Runner:
         self.manager: Any = None
         self.collector: Collector | None = None
         self.shared: Any = copy_value(plan.scenario.shared)
-        if any(a.kind == "process" for a in plan.actors):
-            self._setup_processes(start_method)
-        self.prims = make_primitives(plan, self.mp, self.mem, self.manager)
+        try:
+            if any(a.kind == "process" for a in plan.actors):
+                self._setup_processes(start_method)
+            self.prims = make_primitives(plan, self.mp, self.mem, self.manager)
+        except (OSError, EOFError) as exc:  # the Manager died while it was being set up
+            raise RunFault(self._setup_fault(exc)) from None
         self.pool_live: dict[str, int] = {}  # explore: tasks of each pool given a worker
         self.pool_queue: dict[str, list[str]] = {}  # explore: tasks waiting for a worker
         self.ctx: dict[str, ActorCtx] = {}
@@ -179,6 +184,7 @@ class Runner:
         self.results: dict[str, str] = {}
         self.errors: dict[str, str] = {}
         self.capped: int | None = None  # the event cap, once the run was stopped by it
+        self.lost: list[str] = []  # processes of the run that died under it (killed)
         self.pool_of = {a.name: a.pool for a in plan.actors}
         for ap in plan.actors:
             mem = self._shared_memory()
@@ -203,6 +209,20 @@ class Runner:
                 c.register_caps(compiler.caps_seen)
             c.caps = caps  # what it may do before it runs (on the board, for a process)
 
+    def _setup_fault(self, exc: BaseException) -> str:
+        """Why the run could not be set up (and the Manager stopped, if it still runs)."""
+        proc = getattr(self.manager, "_process", None)
+        if proc is not None:
+            proc.join(1.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1.0)
+                return (f"the Manager process (pid {proc.pid}) stopped answering while the "
+                        f"run was set up ({type(exc).__name__}: {exc}); nothing ran")
+            return (f"the Manager process (pid {proc.pid}) {_how_it_ended(proc.exitcode)} "
+                    "while the run was set up; nothing ran")
+        return f"the run could not be set up: {type(exc).__name__}: {exc}"
+
     def _shared_memory(self) -> Shared | None:
         return self.mem
 
@@ -217,7 +237,7 @@ class Runner:
             for n, spec in self.plan.scenario.primitives.items())
         if needs_manager:
             self.manager = SyncManager(ctx=self.mp)
-            self.manager.start(ignore_sigint)
+            self.manager.start(manager_init)
         if self.plan.scenario.shared:
             proxy = self.manager.dict()
             for k, v in self.plan.scenario.shared.items():
@@ -480,12 +500,39 @@ class Runner:
                 self._ended(c, *got)
                 self._ended(c, None, None)
             else:
-                code = proc.exitcode
-                why = (f"killed by signal {-code}" if code is not None and code < 0 else
-                       f"exited with status {code}")
-                msg = f"process actor {c.name} {why}"
+                msg = f"process actor {c.name} (pid {proc.pid}) {_how_it_ended(proc.exitcode)}"
                 self.rt.engine_event("end", actor=c.name, result="error", error=msg)
                 self._ended(c, "error", msg)
+                if not self.rt.closed:  # not stopped by us: the cause of how the run ends
+                    self.lost.append(msg)
+
+    def _confirm_lost(self) -> bool:
+        """Before a deadlock or stall is reported: whether a process actor died under the run
+        (its pid is gone, though multiprocessing has not reported it yet) — then that is the
+        cause, and what waits for it is only its consequence."""
+        if self.collector is None:
+            return False
+        dead = [c for c in self.ctx.values() if isinstance(c, ProcActorCtx)
+                and c.thread is not None and not c.finished.is_set() and c.pid
+                and not _alive(c.pid)]
+        for c in dead:
+            c.thread.join(1.0)  # its exit status is on its way (the forkserver reports it)
+        self._reap()
+        self._check_manager(confirm=True)
+        return bool(self.lost)
+
+    def _check_manager(self, confirm: bool = False) -> None:
+        """Notice a Manager process that died under the run (killed): its shared variables
+        and queues are gone, and every actor using them fails; say so once, as the cause.
+        ``confirm``: also when its pid is gone but multiprocessing has not reported it yet."""
+        proc = getattr(self.manager, "_process", None)
+        if proc is None or self.rt.closed or any("Manager" in m for m in self.lost):
+            return
+        if confirm and proc.pid and not _alive(proc.pid):
+            proc.join(1.0)  # its exit status is on its way
+        if not proc.is_alive():
+            self.lost.append(f"the Manager process (pid {proc.pid}), which holds the shared "
+                             f"variables and process queues, {_how_it_ended(proc.exitcode)}")
 
     def _announce(self, ctx: ActorCtx) -> None:
         """Tell an exploring scheduler that an actor is about to run (it must wait for the
@@ -683,6 +730,11 @@ class Runner:
                 raise_pending()  # a stop signal that came while the run was starting
                 if self.collector is not None:
                     self._reap()
+                    self._check_manager()
+                    if self.lost:  # a child or the Manager was killed: nothing can be trusted
+                        status, detail = "error", "; ".join(self.lost)
+                        detected_at = rt.clock()
+                        break
                 if rt.closed:  # the scheduler ended the run (a replay's divergence, --until)
                     ended = getattr(self.scheduler, "outcome", lambda: None)()
                     if ended is not None:
@@ -737,6 +789,9 @@ class Runner:
                 self.wake.clear()
                 if len(self.ctx) > 250:
                     time.sleep(0.002)  # let a burst of endings pass before counting again
+            if blocked and self._confirm_lost():  # a killed child, not yet reaped, is why
+                blocked = []
+                status, detail = "error", "; ".join(self.lost)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (see _stops)
             status, detail = "interrupted", interrupted_by(exc)
         with shielded():  # the teardown is not cut short by a stop signal
@@ -762,6 +817,8 @@ class Runner:
         stuck = self._teardown()
         for op, payload in engine:
             rt.engine_event(op, ts=detected_at, **payload)
+        if status == "ok" and self.lost:  # everyone ended (with errors) before it was seen
+            status, detail = "error", "; ".join(self.lost)
         if status == "ok" and self.errors:
             status = "error"
             detail = "; ".join(f"{n} failed: {e}" for n, e in self.errors.items())
@@ -941,6 +998,17 @@ def _renumber(records: list[Record]) -> list[Record]:
             fixed = {**payload, "waits": waits}
         out.append((i, ts, tag, fixed))
     return out
+
+
+def _how_it_ended(code: int | None) -> str:
+    """'was killed by signal 9 (SIGKILL)', or 'exited with status 1'."""
+    if code is not None and code < 0:
+        try:
+            name = f" ({signal.Signals(-code).name})"
+        except ValueError:
+            name = ""
+        return f"was killed by signal {-code}{name}"
+    return f"exited with status {code}"
 
 
 def _alive(pid: int) -> bool:
