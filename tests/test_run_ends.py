@@ -443,3 +443,51 @@ def test_a_wrong_start_method_is_one_clear_message(tmp_path: Path) -> None:
         assert proc.stderr == ("tracer: error: the start method of process actors is 'forkk' "
                                "(from the environment variable TRACER_START_METHOD), which is "
                                "not one of forkserver, spawn, fork\n")
+
+
+# --------------------------------------------------------------------------------------------
+# misuse reads alike for every kind of actor
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_releasing_an_unheld_rlock_or_condition_is_a_clean_error(kind: str) -> None:
+    result, trace = run_yaml(f"""
+name: misuse_{kind}
+timeout: 30
+primitives:
+  R: rlock
+  C: condition
+actors:
+  - name: p
+    kind: {kind}
+    steps:
+      - release: R
+  - name: q
+    kind: {kind}
+    steps:
+      - release: C
+""")
+    assert result.status == "error"
+    assert "internal error" not in result.detail
+    assert events(trace, actor="p", op="end")[0]["error"] == (
+        "p released rlock R, which it does not hold (cannot release un-acquired lock)")
+    assert events(trace, actor="q", op="end")[0]["error"] == (
+        "q released condition C, which it does not hold (cannot release un-acquired lock)")
+
+
+@pytest.mark.parametrize("kind", ["thread", "coroutine", "process"])
+def test_add_on_a_string_is_a_clean_error(kind: str) -> None:
+    result, trace = run_yaml(f"""
+name: add_{kind}
+timeout: 30
+shared:
+  v: 1
+actors:
+  - name: a
+    kind: {kind}
+    steps:
+      - write: {{var: v, value: "s"}}
+      - add: {{var: v, value: 1}}
+""")
+    assert result.status == "error"
+    assert events(trace, actor="a", op="end")[0]["error"] == "a cannot add 1 to v = 's'"

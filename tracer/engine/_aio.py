@@ -471,7 +471,10 @@ class AioCompiler(Compiler):
                 a.emit(rt_, {"value": old})
                 await asyncio.sleep(0)  # the await between read and write
                 await ready(a, wt)
-                new = old + delta
+                try:
+                    new = old + delta
+                except TypeError:  # (the same message as a thread's add)
+                    raise ActorFailure(f"{n} cannot add {delta!r} to {var} = {old!r}") from None
                 a.emit(wt, {"value": new})
                 shared[var] = new
             return add, True

@@ -126,8 +126,12 @@ class LockLike(Prim):
         res.released.add(name)
         try:
             res.real.release()
-        except (RuntimeError, ValueError) as exc:
-            msg = self._release_error(a, exc)
+        except (RuntimeError, ValueError, AssertionError) as exc:
+            # a multiprocessing RLock or Condition refuses with an AssertionError: say what
+            # threading says, so that both flavours read alike
+            why = RuntimeError("cannot release un-acquired lock") \
+                if isinstance(exc, AssertionError) else exc
+            msg = self._release_error(a, why)
             a.fail_last(msg)
             raise ActorFailure(msg) from None
         if n == 0 and res.ptype == "lock":
