@@ -491,3 +491,18 @@ actors:
 """)
     assert result.status == "error"
     assert events(trace, actor="a", op="end")[0]["error"] == "a cannot add 1 to v = 's'"
+
+
+@pytest.mark.timeout(60)
+def test_children_of_a_killed_runner_stop_quietly(tmp_path: Path) -> None:
+    # before: with the runner killed (SIGKILL), p1 printed a BrokenPipeError traceback and
+    # p2 and the Manager ran on for good
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text(LONG.replace("{thread_kind}", "thread"), encoding="utf-8")
+    proc, stdout, err, mark = _stop_while_running(
+        ["run", str(scenario), "-o", str(tmp_path / "x.json")], tmp_path, signal.SIGKILL,
+        False)
+    # (communicate returned: every process that shared its stderr has closed it, so exited)
+    assert proc.returncode == -signal.SIGKILL
+    assert "Traceback" not in err and "Error" not in err, err
+    assert _survivors(mark) == []

@@ -32,6 +32,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, MutableMapping
+from functools import partial
 from multiprocessing import forkserver, resource_tracker, util
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_conns
@@ -179,6 +180,7 @@ class Shared:
         self.seq = SharedSeq(ctx)
         self.closed = ctx.RawValue("b", 0)
         self.abort_event = ClosedFlag(self.closed)
+        self.parent = os.getpid()  # the runner: its children stop if it dies
         self.actors = actors
         self.actor_index = {n: i for i, n in enumerate(actors)}
         self.objects = objects  # primitives, then actors: what a board row may wait for
@@ -366,9 +368,13 @@ class ProcActorCtx(ActorCtx):
                 for s, ts, t, p in self.buf]
 
     def flush(self) -> None:
-        """Ship the buffered events to the parent."""
+        """Ship the buffered events to the parent (Abort if it is gone: the run is over)."""
         if self.buf and self.conn is not None:
-            self.conn.send(self.batch())
+            try:
+                self.conn.send(self.batch())
+            except (OSError, ValueError):
+                self.rt.closed = True  # the parent died: every process of the run stops
+                raise Abort from None
             self.buf.clear()
 
 
@@ -435,11 +441,47 @@ class KillingPool(mp.pool.Pool):
         return proc
 
 
-def manager_init() -> None:
+def manager_init(parent: int) -> None:
     """The Manager process's start: it ignores the signals of the group (see
-    :func:`ignore_sigint`) and shows up as ``tracer:Manager`` in ps."""
+    :func:`ignore_sigint`), shows up as ``tracer:Manager`` in ps, and exits if the runner
+    (``parent``) dies: nobody else would ever shut it down."""
     ignore_sigint()
     _name_process("tracer:Manager")
+    watch_parent(parent, partial(os._exit, 0))
+
+
+def _parent_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, killed and not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def watch_parent(pid: int, on_death: Callable[[], object], every: float = 0.25) -> None:
+    """A daemon thread that calls ``on_death`` once process ``pid`` (the runner) is gone:
+    a runner killed with SIGKILL cannot stop its children, so they stop themselves."""
+    def watch() -> None:
+        while _parent_alive(pid):
+            time.sleep(every)  # polling: the death of a non-parent process sends no signal
+        on_death()
+    threading.Thread(target=watch, name="tracer-watch-parent", daemon=True).start()
+
+
+def _orphaned(shared: Shared, worker: bool) -> None:
+    """The runner died: close the run (every child's next seam call or poll aborts, and its
+    end is quiet); a pool worker, which would wait for tasks for ever, then exits."""
+    shared.closed.value = 1
+    if worker:
+        time.sleep(1.0)  # its task, if any, aborts meanwhile
+        os._exit(0)
 
 
 class _NoSpawn:
@@ -498,7 +540,7 @@ def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim]
     if conn is not None:
         try:
             ctx.flush()
-        except (OSError, ValueError):
+        except Abort:  # the parent is gone: nobody to ship them to
             pass
     return result, error, ctx.batch()
 
@@ -510,6 +552,7 @@ def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], sh
     or of an exploration when ``explore``)."""
     ignore_sigint()
     _name_process(f"tracer:{name}")
+    watch_parent(shared.parent, partial(_orphaned, shared, False))
     result, error, _ = run_actor_here(scenario, name, prims, shared_vars, shared, conn, t0,
                                       sched_conn, explore)
     try:
@@ -540,6 +583,7 @@ def pool_init(scenario: dict[str, Any], prims: dict[str, P.Prim], shared_vars: A
     """Initializer of a process pool's workers: the primitives come by inheritance here,
     as multiprocessing requires, not with each task."""
     ignore_sigint()
+    watch_parent(shared.parent, partial(_orphaned, shared, True))
     _Worker.args = (scenario, prims, shared_vars, shared, t0)
 
 

@@ -237,7 +237,7 @@ class Runner:
             for n, spec in self.plan.scenario.primitives.items())
         if needs_manager:
             self.manager = SyncManager(ctx=self.mp)
-            self.manager.start(manager_init)
+            self.manager.start(manager_init, (os.getpid(),))
         if self.plan.scenario.shared:
             proxy = self.manager.dict()
             for k, v in self.plan.scenario.shared.items():
