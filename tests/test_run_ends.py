@@ -499,7 +499,7 @@ def test_children_of_a_killed_runner_stop_quietly(tmp_path: Path) -> None:
     # p2 and the Manager ran on for good
     scenario = tmp_path / "long.yaml"
     scenario.write_text(LONG.replace("{thread_kind}", "thread"), encoding="utf-8")
-    proc, stdout, err, mark = _stop_while_running(
+    proc, _, err, mark = _stop_while_running(
         ["run", str(scenario), "-o", str(tmp_path / "x.json")], tmp_path, signal.SIGKILL,
         False)
     # (communicate returned: every process that shared its stderr has closed it, so exited)
