@@ -27,7 +27,7 @@ from tracer.analyze import analyze as analyze_trace
 from tracer.engine import RunResult, UnsupportedScenario, run_plan
 from tracer.engine._proc import RunFault, get_context, stop_helpers
 from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
-from tracer.engine._stops import STOPS, Stopped, stop_on_signals
+from tracer.engine._stops import STOPS, Stopped, shielded, stop_on_signals
 from tracer.explore import Exploration, explore_dfs, explore_range, explore_runs, merge
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome
@@ -105,7 +105,8 @@ def run(scenario: str, output: str | None, quiet: bool, start_method: str | None
         _fail(f"{scenario}: {exc}")
     path = Path(output) if output else default_trace_path(plan.scenario.name)
     try:
-        text = result.write(path)
+        with shielded():  # a stop signal does not cut the trace in half
+            text = result.write(path)
     except OSError as exc:
         _fail(f"cannot write the trace to {path}: {exc.strerror or exc}")
     # the analysis reads the trace as written, like `tracer analyze` would
@@ -253,7 +254,8 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
     src = Path(trace)
     out = Path(output) if output else src.with_name(f"{src.stem}.replay.json")
     try:
-        text = result.write(out)
+        with shielded():
+            text = result.write(out)
     except OSError as exc:
         _fail(f"cannot write the replay's trace to {out}: {exc.strerror or exc}")
     replayed = parse_trace_data(text, str(out))
@@ -343,7 +345,8 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
     for g in sorted(found.groups.values(), key=lambda g: (g["first_run"], g["kind"])):
         path = Path(traces_dir) / f"{stem}.explore-{g['first_run']}.json"
         try:
-            write_atomic(path, g.pop("text"))
+            with shielded():
+                write_atomic(path, g.pop("text"))
         except OSError as exc:
             _fail(f"cannot write {path}: {exc.strerror or exc}")
         problems.append({**g, "trace": str(path)})
