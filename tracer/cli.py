@@ -25,7 +25,7 @@ from tracer import __version__
 from tracer.analyze import Report, load_trace_data, parse_trace_data, render_profile
 from tracer.analyze import analyze as analyze_trace
 from tracer.engine import RunResult, UnsupportedScenario, run_plan
-from tracer.engine._proc import RunFault, get_context, stop_helpers
+from tracer.engine._proc import KillingPool, RunFault, get_context, stop_helpers
 from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
 from tracer.engine._stops import STOPS, Stopped, shielded, stop_on_signals
 from tracer.explore import Exploration, explore_dfs, explore_range, explore_runs, merge
@@ -336,7 +336,8 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
     else:
         size = -(-runs // jobs)
         ranges = [(i, min(runs, i + size)) for i in range(0, runs, size)]
-        with get_context().Pool(jobs) as pool:
+        # (its workers ignore SIGTERM, like every process of a run: terminate kills them)
+        with KillingPool(jobs, context=get_context()) as pool:
             parts = pool.starmap(explore_range, [
                 (plan.scenario.as_mapping(), a, b, seed, strategy, depth) for a, b in ranges])
         found = merge(parts)
