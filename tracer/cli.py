@@ -25,7 +25,13 @@ from tracer import __version__
 from tracer.analyze import Report, load_trace_data, parse_trace_data, render_profile
 from tracer.analyze import analyze as analyze_trace
 from tracer.engine import RunResult, UnsupportedScenario, run_plan
-from tracer.engine._proc import KillingPool, RunFault, get_context, stop_helpers
+from tracer.engine._proc import (
+    KillingPool,
+    RunFault,
+    exit_with_parent,
+    get_context,
+    stop_helpers,
+)
 from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
 from tracer.engine._stops import STOPS, Stopped, shielded, stop_on_signals
 from tracer.explore import Exploration, explore_dfs, explore_range, explore_runs, merge
@@ -337,7 +343,7 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
         size = -(-runs // jobs)
         ranges = [(i, min(runs, i + size)) for i in range(0, runs, size)]
         # (its workers ignore SIGTERM, like every process of a run: terminate kills them)
-        with KillingPool(jobs, context=get_context()) as pool:
+        with KillingPool(jobs, exit_with_parent, (os.getpid(),), context=get_context()) as pool:
             parts = pool.starmap(explore_range, [
                 (plan.scenario.as_mapping(), a, b, seed, strategy, depth) for a, b in ranges])
         found = merge(parts)

@@ -450,6 +450,13 @@ def manager_init(parent: int) -> None:
     watch_parent(parent, partial(os._exit, 0))
 
 
+def exit_with_parent(parent: int) -> None:
+    """Initializer of explore's --jobs workers: they ignore the group's signals and exit if
+    the command (``parent``) is killed, like every process of a run."""
+    ignore_sigint()
+    watch_parent(parent, partial(os._exit, 0))
+
+
 def _parent_alive(pid: int) -> bool:
     """Whether process ``pid`` still runs (a zombie, killed and not yet reaped, does not)."""
     try:
