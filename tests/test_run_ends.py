@@ -229,10 +229,8 @@ actors:
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        # explore prints nothing before it ends: it is exploring once its forkserver is up
-        deadline = time.monotonic() + 30
-        while not any("forkserver" in s for s in _survivors(mark)):
-            assert proc.poll() is None and time.monotonic() < deadline
+        # explore prints nothing before it ends: it is exploring once a child is running
+        _find(mark, "tracer:p", proc)
         os.killpg(proc.pid, signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:

@@ -320,6 +320,8 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
     """Run SCENARIO under many schedules, one actor at a time, and report every distinct
     problem once, with a replayable trace (exit 0 clean, 1 found, 2 bad input)."""
     plan = _load(scenario, max_events)
+    if any(a.kind == "process" for a in plan.actors):
+        get_context()  # multiprocessing's helpers start now, while this is the one thread
     if jobs > 1 and any(a.kind == "process" for a in plan.actors):
         _fail(f"{scenario}: --jobs cannot run process actors (its workers cannot start "
               "children); run it with one worker")

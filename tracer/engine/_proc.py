@@ -75,25 +75,28 @@ def get_context(method: str | None = None) -> Any:
                        f"of {', '.join(START_METHODS)}")
     ctx = mp.get_context(m)
     if m == "forkserver":
-        ctx.set_forkserver_preload(["tracer.engine._proc"])
-        _start_forkserver()
+        # (_fs_preload first: the forkserver ignores the group's SIGTERM and SIGHUP)
+        ctx.set_forkserver_preload(["tracer.engine._fs_preload", "tracer.engine._proc"])
+    _start_resource_tracker()
     return ctx
 
 
-def _start_forkserver() -> None:
-    """Start the forkserver (if it is not running) with SIGTERM and SIGHUP ignored, which it
-    and every process it forks inherit: those signals, sent to the whole process group (by
-    ``timeout``, a closing terminal), must reach only the parent. A forkserver killed by one
-    would make every child it forked look dead to the parent (exit status 255)."""
-    if threading.current_thread() is not threading.main_thread():
-        forkserver.ensure_running()
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with SIGHUP ignored, which it inherits (it
+    ignores SIGINT and SIGTERM itself, not SIGHUP: a closing terminal would kill it, and it
+    would print tracebacks). Only while this is the process's one thread: a signal that
+    another thread took meanwhile would be lost."""
+    if threading.active_count() > 1 or threading.current_thread() is not threading.main_thread():
         return
-    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGTERM, signal.SIGHUP)}
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})  # kept pending, not lost
     try:
-        forkserver.ensure_running()
+        old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            signal.signal(signal.SIGHUP, old)
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
 
 
 class SharedCounts(MutableMapping[str, int]):

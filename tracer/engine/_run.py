@@ -1037,9 +1037,10 @@ def run_plan(plan: Plan, scheduler: Scheduler | None = None,
     The cyclic garbage collector is paused for the run (see ``tracer._gc``): recording
     allocates one small acyclic tuple per event. Steps cannot create reference cycles, so
     nothing piles up meanwhile."""
-    with gc_paused():
-        with shielded():  # a stop signal does not cut the start of the Manager short
-            runner = Runner(plan, scheduler, on_started, start_method, workers)
-        result = runner.run()
+    with gc_paused(), shielded():
+        # a stop signal (SIGTERM, SIGHUP) is raised only where the watchdog looks for it: at
+        # any other point of the main thread it could leave a lock taken, or a child half
+        # started, and the teardown would hang
+        result = Runner(plan, scheduler, on_started, start_method, workers).run()
     result.mode = mode
     return result

@@ -5,11 +5,12 @@ is the runner's watchdog: it stops the actors, tears the run down and returns th
 :func:`stop_on_signals` gives SIGTERM and SIGHUP the same path: their handler raises
 :class:`Stopped`, a ``KeyboardInterrupt``. Only the first one counts (the run is ending).
 
-A signal that lands while a run is starting or being torn down (Manager start-up, joining
-children) must not cut those short, or processes would be left behind: the runner *shields*
-those parts (:func:`shielded`); a signal there is only noted, and the watchdog raises it at its
-next look (:func:`raise_pending`). After the last run, the command sees :data:`STOPS` ``.got``
-and exits 128 + the signal's number.
+A signal must not land at any point of a run's main thread: it could cut a Manager's or a
+child's start in half, or leave a scheduler's lock taken, and the teardown would hang. So a run
+is *shielded* (:func:`shielded`): a signal there is only noted, and the watchdog raises it at
+its next look (:func:`raise_pending`), where the run ends as on Ctrl-C. Outside a run (between
+an exploration's runs, during an analysis) it is raised at once. After the last run, the
+command sees :data:`STOPS` ``.got`` and exits 128 + the signal's number.
 """
 
 from __future__ import annotations
