@@ -35,6 +35,7 @@ from conftest import (
 
 from tracer import load_scenario_text, run_plan
 from tracer.engine import RunResult
+from tracer.engine._proc import RunFault
 
 # --------------------------------------------------------------------------------------------
 # helpers
@@ -541,7 +542,7 @@ def test_start_method_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_unknown_start_method_is_refused() -> None:
-    with pytest.raises(ValueError, match="start method"):
+    with pytest.raises(RunFault, match="start method"):
         run_with(START_METHODS_SCENARIO, start_method="teleport")
 
 

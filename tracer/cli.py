@@ -3,13 +3,16 @@
 Exit codes (docs/formats.md): 0 success and clean; 1 the run found a problem (deadlock, stall,
 timeout, an actor error, a broken invariant); 2 bad input or usage, with a message on stderr and
 no traceback; 3 an internal error of tracer (one line; TRACER_DEBUG=1 shows the traceback);
-130 interrupted by Ctrl-C (the trace is still written).
+130 interrupted by Ctrl-C (the trace is still written); 143 and 129 the same for SIGTERM and
+SIGHUP (128 + the signal's number).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterable
 from contextlib import nullcontext
@@ -24,17 +27,37 @@ from tracer._gc import gc_paused
 from tracer.analyze import Report, load_trace_data, parse_trace_data, render_profile
 from tracer.analyze import analyze as analyze_trace
 from tracer.engine import RunResult, UnsupportedScenario, run_plan
-from tracer.engine._proc import get_context
+from tracer.engine._proc import (
+    KillingPool,
+    RunFault,
+    exit_with_parent,
+    get_context,
+    stop_helpers,
+)
 from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
+from tracer.engine._stops import STOPS, Stopped, shielded, stop_on_signals
 from tracer.explore import Exploration, explore_dfs, explore_range, explore_runs, merge
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome
 from tracer.render.report import render_text
 from tracer.scenario import Plan, ScenarioError, load_scenario, plan_from_mapping
+from tracer.scenario._model import MAX_MAX_EVENTS
 from tracer.trace import TraceError, default_trace_path, safe_stem, write_atomic
 from tracer.trace._io import not_a_regular_file, os_reason, same_file
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _interrupted_exit() -> int:
+    """128 + the number of the signal that stopped the command: 130 for Ctrl-C (SIGINT),
+    143 for SIGTERM, 129 for SIGHUP."""
+    return 128 + (STOPS.got or signal.SIGINT)
+
+
+def _exit_if_stopped() -> None:
+    """A stop signal that came once the run was over still ends the command as stopped."""
+    if STOPS.got is not None:
+        sys.exit(_interrupted_exit())
 
 def _fail(message: str) -> NoReturn:
     click.echo(f"tracer: error: {message}", err=True)
@@ -61,11 +84,21 @@ def _write(path: Path, data: str | bytes | Iterable[bytes], what: str) -> str | 
     return None
 
 
-def _load(path: str) -> Plan:
+def _load(path: str, max_events: int | None = None) -> Plan:
+    """The checked scenario at ``path``; ``max_events`` (--max-events) replaces its cap (and
+    is recorded in the trace's scenario, so that a replay keeps it)."""
     try:
-        return load_scenario(path)
+        plan = load_scenario(path)
     except ScenarioError as exc:
         _fail(str(exc))
+    if max_events is not None:
+        scenario = plan.scenario.model_copy(update={"max_events": max_events})
+        plan = dataclasses.replace(plan, scenario=scenario)
+    return plan
+
+
+_MAX_EVENTS_HELP = ("Stop a run after N events (outcome capped; default: the scenario's "
+                    "max_events, else 1,000,000).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,9 +116,12 @@ def cli() -> None:
 @click.option("--start-method", type=click.Choice(["forkserver", "spawn", "fork"]),
               help="How process actors are started (default: forkserver on Linux, "
                    "else spawn; or $TRACER_START_METHOD).")
-def run(scenario: str, output: str | None, quiet: bool, start_method: str | None) -> None:
+@click.option("--max-events", type=click.IntRange(1, MAX_MAX_EVENTS), metavar="N",
+              help=_MAX_EVENTS_HELP)
+def run(scenario: str, output: str | None, quiet: bool, start_method: str | None,
+        max_events: int | None) -> None:
     """Run SCENARIO (YAML) and write its JSON trace."""
-    plan = _load(scenario)
+    plan = _load(scenario, max_events)
     path = Path(output) if output else default_trace_path(plan.scenario.name)
     _not_an_input(output or path, {"the scenario": scenario})
 
@@ -100,7 +136,8 @@ def run(scenario: str, output: str | None, quiet: bool, start_method: str | None
         _fail(f"{scenario}: {exc}")
     with gc_paused():
         text = result.to_json()
-    error = _write(path, text, "the trace")
+    with shielded():  # a stop signal does not cut the trace in half
+        error = _write(path, text, "the trace")
     written = error is None
     # the analysis reads the trace as written, like `tracer analyze` would
     data = parse_trace_data(text, str(path))
@@ -116,7 +153,8 @@ def run(scenario: str, output: str | None, quiet: bool, start_method: str | None
     if error is not None:
         _fail(error)
     if result.status == "interrupted":
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(_interrupted_exit())
+    _exit_if_stopped()
     if result.status != "ok" or report.findings:
         sys.exit(EXIT_PROBLEM)
 
@@ -270,10 +308,16 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
     result = run_plan(plan, scheduler, mode="replay")
     with gc_paused():
         text = result.to_json()
-    error = _write(out, text, "the replay's trace")
+    with shielded():
+        error = _write(out, text, "the replay's trace")
     replayed = parse_trace_data(text, str(out))
     if error is None:
         click.echo(f"replay trace: {out}")
+    if result.status == "interrupted" and result.detail.startswith("interrupted by"):
+        if error is None:
+            click.echo(f"replay {result.detail}; the trace so far is written")
+        _exit_or_fail(error, _interrupted_exit())
+    _exit_if_stopped()
     if scheduler.divergence is not None:
         click.echo(scheduler.divergence.message())
         _exit_or_fail(error, EXIT_PROBLEM)
@@ -326,11 +370,17 @@ def _exit_or_fail(error: str | None, code: int) -> NoReturn:
               help="Folder for the first trace of each problem found.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes (random, pct); the findings are the same as with one.")
+@click.option("--max-events", type=click.IntRange(1, MAX_MAX_EVENTS), metavar="N",
+              help="Stop each schedule after N events (default: the scenario's max_events, "
+                   "else 1,000,000).")
 def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
-            max_preemptions: int | None, fmt: str, traces_dir: str, jobs: int) -> None:
+            max_preemptions: int | None, fmt: str, traces_dir: str, jobs: int,
+            max_events: int | None) -> None:
     """Run SCENARIO under many schedules, one actor at a time, and report every distinct
     problem once, with a replayable trace (exit 0 clean, 1 found, 2 bad input)."""
-    plan = _load(scenario)
+    plan = _load(scenario, max_events)
+    if any(a.kind == "process" for a in plan.actors):
+        get_context()  # multiprocessing's helpers start now, while this is the one thread
     if jobs > 1 and any(a.kind == "process" for a in plan.actors):
         _fail(f"{scenario}: --jobs cannot run process actors (its workers cannot start "
               "children); run it with one worker")
@@ -353,7 +403,8 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
     else:
         size = -(-runs // jobs)
         ranges = [(i, min(runs, i + size)) for i in range(0, runs, size)]
-        with get_context().Pool(jobs) as pool:
+        # (its workers ignore SIGTERM, like every process of a run: terminate kills them)
+        with KillingPool(jobs, exit_with_parent, (os.getpid(),), context=get_context()) as pool:
             parts = pool.starmap(explore_range, [
                 (plan.scenario.as_mapping(), a, b, seed, strategy, depth) for a, b in ranges])
         found = merge(parts)
@@ -362,7 +413,8 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
     for g in sorted(found.groups.values(), key=lambda g: (g["first_run"], g["kind"])):
         path = Path(traces_dir) / f"{stem}.explore-{g['first_run']}.json"
         try:
-            write_atomic(path, g.pop("text"))
+            with shielded():
+                write_atomic(path, g.pop("text"))
         except OSError as exc:
             _fail(f"cannot write {path}: {os_reason(exc)}")
         problems.append({**g, "trace": str(path)})
@@ -379,10 +431,11 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
     else:
         click.echo(explore_summary(plan.scenario.name, strategy, seed, max_preemptions, found,
                                    problems))
-    if found.interrupted:
-        click.echo("tracer: interrupted by Ctrl-C; the findings above are those of the "
+    if found.interrupted or STOPS.got is not None:
+        how = signal.Signals(STOPS.got).name if STOPS.got is not None else "Ctrl-C"
+        click.echo(f"tracer: interrupted by {how}; the findings above are those of the "
                    "schedules run before", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(_interrupted_exit())
     if problems:
         sys.exit(EXIT_PROBLEM)
 
@@ -477,12 +530,18 @@ def export(trace: str, chrome_out: str) -> None:
 def main() -> None:
     """Entry point of the console script."""
     try:
-        cli.main(prog_name="tracer", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("tracer: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        with stop_on_signals():
+            cli.main(prog_name="tracer", standalone_mode=False)
+    except click.exceptions.Abort as exc:
+        cause = exc.__cause__
+        how = f" by {cause.signame}" if isinstance(cause, Stopped) else ""
+        click.echo(f"tracer: interrupted{how}", err=True)
+        sys.exit(_interrupted_exit())
     except click.ClickException as exc:
         exc.show()
+        sys.exit(EXIT_BAD_INPUT)
+    except RunFault as exc:  # a fault outside the scenario: say what it is, in one line
+        click.echo(f"tracer: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except SystemExit:
         raise
@@ -494,6 +553,8 @@ def main() -> None:
         click.echo(f"tracer: internal error: {type(exc).__name__}: {exc} (this is a bug in "
                    "tracer; run again with TRACER_DEBUG=1 for the traceback)", err=True)
         sys.exit(EXIT_INTERNAL)
+    finally:
+        stop_helpers()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -134,19 +134,63 @@ class ACondition(ALockLike, P.Condition):
             if explorer is not None:
                 ok = await self._explore_wait(a, explorer, timeout)
             else:
-                ok = await _within(self.real.wait(), timeout)
+                ok = await self._free_wait(a, timeout)
         except RuntimeError as exc:
+            if held:
+                res.holders[a.name] = held
             a.waiting = None
             msg = f"{a.name} waited on condition {self.name} without holding its lock ({exc})"
             await ready(a)
             a.emit(t.error, {"error": msg})
             raise ActorFailure(msg) from None
-        finally:
-            if held:  # Condition.wait re-took the lock, also when cancelled
+        except P.LockNotRetaken:
+            raise  # the run ended before it took the lock back: it holds nothing
+        except BaseException:
+            if held:  # the wait re-took the lock, also when cancelled
                 res.holders[a.name] = held
+            raise
+        if held:
+            res.holders[a.name] = held
         a.waiting = None
         await ready(a, t.ok)
         a.emit(t.ok if ok else t.timeout, None)
+
+    async def _free_wait(self, a: ActorCtx, timeout: float | None) -> bool:
+        """asyncio's own ``Condition.wait``, except that taking the lock back gives up when
+        the run is closed: asyncio's retries for good, and a waiter whose lock is held by an
+        ended actor could never be cancelled."""
+        real = self.real
+        if not real.locked():
+            raise RuntimeError("cannot wait on un-acquired lock")
+        fut = asyncio.get_running_loop().create_future()
+        real._waiters.append(fut)
+        real.release()
+        retaken = False
+        try:
+            try:
+                return await _within(fut, timeout)
+            finally:
+                try:
+                    real._waiters.remove(fut)
+                except ValueError:
+                    pass
+        finally:
+            if real.locked():
+                P.now_acquiring(a)  # the watchdog sees it wait for the lock from here on
+            cancelled = False
+            while True:
+                try:
+                    await real.acquire()
+                    retaken = True
+                    break
+                except asyncio.CancelledError:
+                    cancelled = True
+                    if a.rt.closed:
+                        break
+            if not retaken:
+                raise P.LockNotRetaken  # an abort wins over the wait's result
+            if cancelled:
+                raise asyncio.CancelledError
 
     async def _explore_wait(self, a: ActorCtx, explorer: Any, timeout: float | None) -> bool:
         """asyncio's own ``Condition.wait`` (register a future, release the lock, wait for a
@@ -445,7 +489,10 @@ class AioCompiler(Compiler):
             times = step.repeat
 
             async def repeat(a: ActorCtx) -> None:
+                rt = a.rt
                 for _ in range(times):
+                    if rt.closed:  # a body that records nothing must still stop with the run
+                        raise Abort
                     await body(a)  # type: ignore[misc]
             return repeat, True
         if isinstance(step, M.If):

@@ -222,7 +222,10 @@ class Compiler:
             times = step.repeat
 
             def repeat(a: ActorCtx) -> None:
+                rt = a.rt
                 for _ in range(times):
+                    if rt.closed:  # a body that records nothing must still stop with the run
+                        raise Abort
                     body(a)
             return repeat
         if isinstance(step, M.Return):

@@ -132,8 +132,12 @@ class LockLike(Prim):
         res.released.add(name)
         try:
             res.real.release()
-        except (RuntimeError, ValueError) as exc:
-            msg = self._release_error(a, exc)
+        except (RuntimeError, ValueError, AssertionError) as exc:
+            # a multiprocessing RLock or Condition refuses with an AssertionError: say what
+            # threading says, so that both flavours read alike
+            why = RuntimeError("cannot release un-acquired lock") \
+                if isinstance(exc, AssertionError) else exc
+            msg = self._release_error(a, why)
             a.fail_last(msg)
             raise ActorFailure(msg) from None
         if n == 0 and res.ptype == "lock":
@@ -221,6 +225,8 @@ class Condition(LockLike):
             msg = f"{a.name} waited on condition {self.name} without holding its lock ({exc})"
             a.emit(t.error, {"error": msg})
             raise ActorFailure(msg) from None
+        except LockNotRetaken:
+            raise  # it does not hold the lock: nothing to give back for it
         except Abort:
             # Condition.wait re-took the lock before returning: we hold it again
             if held:
@@ -286,20 +292,25 @@ def _condition_wait(real: Any, a: ActorCtx, timeout: float | None,
             gotit = wait_loop(a, partial(waiter.acquire, True), timeout)
             return gotit
         finally:
-            if a.rt.scheduler is not None and lock_free is not None and not a.rt.closed:
-                # one actor at a time (explore, replay): take the lock back only when it is
-                # free, or this actor would block for real while the one holding it is parked;
-                # meanwhile it waits for the lock (what the watchdog must judge), not a notify
-                w = a.waiting
-                if w is not None:
-                    a.waiting = (w[0], "acquire", False, w[3], w[4])
-                wait_loop(a, lambda _s: lock_free(), None)
-            real._acquire_restore(saved)  # type: ignore[attr-defined]
-            if not gotit:
-                try:
-                    real._waiters.remove(waiter)  # type: ignore[attr-defined]
-                except ValueError:
-                    pass
+            retaken = False
+            try:
+                if a.rt.scheduler is not None and lock_free is not None and not a.rt.closed:
+                    # one actor at a time (explore, replay): take the lock back only when it
+                    # is free, or this actor would block for real while the one holding it is
+                    # parked; meanwhile it waits for the lock (what the watchdog must judge)
+                    now_acquiring(a)
+                    wait_loop(a, lambda _s: lock_free(), None)
+                retaken = _retake(real._lock, _depth(saved), a)  # type: ignore[attr-defined]
+            except Abort:
+                pass
+            finally:
+                if not gotit:
+                    try:
+                        real._waiters.remove(waiter)  # type: ignore[attr-defined]
+                    except ValueError:
+                        pass
+            if not retaken:
+                raise LockNotRetaken  # an abort wins over the wait's result
     sem = getattr(real, "_wait_semaphore", None)
     if sem is None:  # an unknown condition: plain slices
         return wait_loop(a, lambda s: bool(real.wait(s)), timeout)
@@ -320,17 +331,56 @@ def _condition_wait(real: Any, a: ActorCtx, timeout: float | None,
             # (under explore a notifier does not wait for this acknowledgement: see
             # _mp_notify; a waiter that timed out still gives it, for the next notify's count)
             real._woken_count.release()
-        if explores and not a.rt.closed:
-            # one actor at a time: take the lock back without blocking for real while the
-            # process holding it is parked; meanwhile it waits for the lock
-            w = a.waiting
-            if w is not None:
-                a.waiting = (w[0], "acquire", False, w[3], w[4])
-            for _ in range(count):
+        retaken = False
+        try:
+            if explores and not a.rt.closed:
+                # one actor at a time: take the lock back without blocking for real while the
+                # process holding it is parked; meanwhile it waits for the lock
+                now_acquiring(a)
                 wait_loop(a, lambda _s: bool(real._lock.acquire(False)), None)
-        elif not explores:
-            for _ in range(count):
-                real._lock.acquire()
+                for _ in range(count - 1):
+                    real._lock.acquire(False)  # reentrant: it is ours now
+                retaken = True
+            elif not explores:
+                retaken = _retake(real._lock, count, a)
+        except Abort:
+            pass
+        if not retaken:
+            raise LockNotRetaken  # an abort wins over the wait's result
+
+
+class LockNotRetaken(Abort):
+    """A condition wait ended by the run's end before it took its lock back: the waiter does
+    not hold the lock, so nothing is released for it."""
+
+
+def _depth(saved: Any) -> int:
+    """How many times a condition's lock was held, from what ``_release_save`` returned
+    (``(count, owner)`` for an RLock, nothing for a Lock)."""
+    if isinstance(saved, tuple) and saved and isinstance(saved[0], int):
+        return max(1, saved[0])
+    return 1
+
+
+def now_acquiring(a: ActorCtx) -> None:
+    """A notified (or timed-out) waiter now waits for the condition's lock, not a notify."""
+    w = a.waiting
+    if w is not None:
+        a.waiting = (w[0], "acquire", False, w[3], w[4])
+
+
+def _retake(lock: Any, count: int, a: ActorCtx) -> bool:
+    """Take a condition's lock back at the end of a wait, ``count`` times (an RLock's depth),
+    in slices: the real wait would block for good on a lock whose holder has ended, and no
+    abort could stop it. False when the run was closed first (the lock is not held then)."""
+    if not lock.acquire(False):
+        now_acquiring(a)  # the watchdog sees the waiter wait for the lock from here on
+        while not lock.acquire(True, POLL):
+            if a.rt.closed:
+                return False
+    for _ in range(count - 1):
+        lock.acquire()  # reentrant: it is ours, this cannot block
+    return True
 
 
 def _mp_notify(real: Any, n: int | None) -> None:

@@ -24,12 +24,16 @@ work too (``TRACER_START_METHOD`` or ``tracer run --start-method``).
 from __future__ import annotations
 
 import multiprocessing as mp
+import multiprocessing.pool
 import os
 import signal
 import sys
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from functools import partial
+from multiprocessing import forkserver, resource_tracker, util
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_conns
 from typing import Any
@@ -37,7 +41,7 @@ from typing import Any
 from tracer.engine import _prims as P
 from tracer.engine._compile import Compiler
 from tracer.engine._replay import RemoteExplorer, RemoteScheduler
-from tracer.engine._seam import Abort, ActorCtx, ActorFailure, Runtime, Tag, ending
+from tracer.engine._seam import POLL, Abort, ActorCtx, ActorFailure, Runtime, Tag, ending
 from tracer.scenario import plan_from_mapping
 
 START_METHODS = ("forkserver", "spawn", "fork")
@@ -48,6 +52,11 @@ STATE, PROGRESS, W_TARGET, W_OP, W_TIMEOUT, W_SEQ, W_MARK, CAPS, PID, TID = rang
 ROW = 10
 STATES = ("pending", "queued", "running", "done", "starting")
 OPS = ("acquire", "wait", "put", "get", "recv", "send", "join")
+
+
+class RunFault(Exception):
+    """The run cannot be set up: a fault outside the scenario (a wrong TRACER_START_METHOD, a
+    Manager process that died while it was started). The CLI says so in one line, exit 2."""
 
 
 def default_start_method() -> str:
@@ -61,11 +70,33 @@ def get_context(method: str | None = None) -> Any:
     """The multiprocessing context of a run (forkserver with tracer preloaded)."""
     m = method or default_start_method()
     if m not in START_METHODS:
-        raise ValueError(f"start method {m!r} is not one of {', '.join(START_METHODS)}")
+        where = "" if method else " (from the environment variable TRACER_START_METHOD)"
+        raise RunFault(f"the start method of process actors is {m!r}{where}, which is not one "
+                       f"of {', '.join(START_METHODS)}")
     ctx = mp.get_context(m)
     if m == "forkserver":
-        ctx.set_forkserver_preload(["tracer.engine._proc"])
+        # (_fs_preload first: the forkserver ignores the group's SIGTERM and SIGHUP)
+        ctx.set_forkserver_preload(["tracer.engine._fs_preload", "tracer.engine._proc"])
+    _start_resource_tracker()
     return ctx
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with SIGHUP ignored, which it inherits (it
+    ignores SIGINT and SIGTERM itself, not SIGHUP: a closing terminal would kill it, and it
+    would print tracebacks). Only while this is the process's one thread: a signal that
+    another thread took meanwhile would be lost."""
+    if threading.active_count() > 1 or threading.current_thread() is not threading.main_thread():
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})  # kept pending, not lost
+    try:
+        old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            signal.signal(signal.SIGHUP, old)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
 
 
 class SharedCounts(MutableMapping[str, int]):
@@ -120,6 +151,31 @@ class SharedSeq:
         return self
 
 
+class ClosedFlag:
+    """The run's abort flag as an event that sleeping actors wait on: it polls the shared
+    ``closed`` byte. (A ``multiprocessing.Event`` would hang the parent for good: its ``set``
+    waits until every process sleeping on it has woken, and a killed one never does.)"""
+
+    def __init__(self, closed: Any) -> None:
+        self.closed = closed
+
+    def is_set(self) -> bool:
+        return bool(self.closed.value)
+
+    def set(self) -> None:
+        self.closed.value = 1
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether the run was closed within ``timeout`` seconds (checked every POLL)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.closed.value:
+            left = POLL if deadline is None else min(POLL, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            time.sleep(left)
+        return True
+
+
 class Shared:
     """Everything a child needs to take part in the run (passed when it is started)."""
 
@@ -130,7 +186,8 @@ class Shared:
         # are taken under it (see _compile's "Shared variables")
         self.var_locks = {v: ctx.Lock() for v in variables}
         self.closed = ctx.RawValue("b", 0)
-        self.abort_event = ctx.Event()
+        self.abort_event = ClosedFlag(self.closed)
+        self.parent = os.getpid()  # the runner: its children stop if it dies
         self.actors = actors
         self.actor_index = {n: i for i, n in enumerate(actors)}
         self.objects = objects  # primitives, then actors: what a board row may wait for
@@ -167,7 +224,7 @@ class ChildRuntime(Runtime):
         self.var_locks = shared.var_locks
         self.t0 = t0
         self.shared = shared
-        self.abort_event = shared.abort_event
+        self.abort_event = shared.abort_event  # type: ignore[assignment]
 
     @property
     def closed(self) -> bool:
@@ -317,9 +374,13 @@ class ProcActorCtx(ActorCtx):
                 for s, ts, t, p in self.buf]
 
     def flush(self) -> None:
-        """Ship the buffered events to the parent."""
+        """Ship the buffered events to the parent (Abort if it is gone: the run is over)."""
         if self.buf and self.conn is not None:
-            self.conn.send(self.batch())
+            try:
+                self.conn.send(self.batch())
+            except (OSError, ValueError):
+                self.rt.closed = True  # the parent died: every process of the run stops
+                raise Abort from None
             self.buf.clear()
 
 
@@ -366,9 +427,74 @@ def make_mp(ptype: str, name: str, spec: Any, made: dict[str, P.Prim], ctx: Any,
 
 
 def ignore_sigint() -> None:
-    """Ctrl-C reaches the whole process group: only the parent decides how the run ends (it
-    aborts the run and still writes the trace), so children and the Manager ignore it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Ctrl-C reaches the whole process group, and so do SIGTERM and SIGHUP sent to it (by
+    ``timeout``, a closing terminal): only the parent decides how the run ends (it aborts the
+    run and still writes the trace), so children and the Manager ignore them. The parent
+    stops a child that will not end with SIGKILL, and the Manager by its shutdown message."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+
+
+class KillingPool(mp.pool.Pool):
+    """A ``multiprocessing.Pool`` whose ``terminate`` kills its workers (SIGKILL): they ignore
+    SIGTERM (see :func:`ignore_sigint`), one still starting inherits that from the
+    forkserver, and a worker that would not die would hang ``terminate`` for good."""
+
+    @staticmethod
+    def Process(ctx: Any, *args: Any, **kwds: Any) -> Any:
+        proc = ctx.Process(*args, **kwds)
+        proc.terminate = proc.kill
+        return proc
+
+
+def manager_init(parent: int) -> None:
+    """The Manager process's start: it ignores the signals of the group (see
+    :func:`ignore_sigint`), shows up as ``tracer:Manager`` in ps, and exits if the runner
+    (``parent``) dies: nobody else would ever shut it down."""
+    ignore_sigint()
+    _name_process("tracer:Manager")
+    watch_parent(parent, partial(os._exit, 0))
+
+
+def exit_with_parent(parent: int) -> None:
+    """Initializer of explore's --jobs workers: they ignore the group's signals and exit if
+    the command (``parent``) is killed, like every process of a run."""
+    ignore_sigint()
+    watch_parent(parent, partial(os._exit, 0))
+
+
+def _parent_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, killed and not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def watch_parent(pid: int, on_death: Callable[[], object], every: float = 0.25) -> None:
+    """A daemon thread that calls ``on_death`` once process ``pid`` (the runner) is gone:
+    a runner killed with SIGKILL cannot stop its children, so they stop themselves."""
+    def watch() -> None:
+        while _parent_alive(pid):
+            time.sleep(every)  # polling: the death of a non-parent process sends no signal
+        on_death()
+    threading.Thread(target=watch, name="tracer-watch-parent", daemon=True).start()
+
+
+def _orphaned(shared: Shared, worker: bool) -> None:
+    """The runner died: close the run (every child's next seam call or poll aborts, and its
+    end is quiet); a pool worker, which would wait for tasks for ever, then exits."""
+    shared.closed.value = 1
+    if worker:
+        time.sleep(1.0)  # its task, if any, aborts meanwhile
+        os._exit(0)
 
 
 class _NoSpawn:
@@ -427,7 +553,7 @@ def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim]
     if conn is not None:
         try:
             ctx.flush()
-        except (OSError, ValueError):
+        except Abort:  # the parent is gone: nobody to ship them to
             pass
     return result, error, ctx.batch()
 
@@ -438,6 +564,8 @@ def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], sh
     """Entry point of a process actor's child process (``sched_conn``: the turns of a replay,
     or of an exploration when ``explore``)."""
     ignore_sigint()
+    _name_process(f"tracer:{name}")
+    watch_parent(shared.parent, partial(_orphaned, shared, False))
     result, error, _ = run_actor_here(scenario, name, prims, shared_vars, shared, conn, t0,
                                       sched_conn, explore)
     try:
@@ -446,6 +574,15 @@ def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], sh
         pass
     shared.board[shared.actor_index[name] * ROW + STATE] = STATES.index("done")
     conn.close()
+
+
+def _name_process(title: str) -> None:
+    """Show the actor's name in ps and top (Linux: the first 15 bytes); best effort."""
+    try:
+        with open("/proc/self/comm", "w", encoding="utf-8") as f:
+            f.write(title.encode()[:15].decode(errors="ignore"))
+    except OSError:
+        pass
 
 
 class _Worker:
@@ -459,6 +596,7 @@ def pool_init(scenario: dict[str, Any], prims: dict[str, P.Prim], shared_vars: A
     """Initializer of a process pool's workers: the primitives come by inheritance here,
     as multiprocessing requires, not with each task."""
     ignore_sigint()
+    watch_parent(shared.parent, partial(_orphaned, shared, True))
     _Worker.args = (scenario, prims, shared_vars, shared, t0)
 
 
@@ -532,3 +670,51 @@ class Collector:
         self.stopping = True
         if self.thread.ident is not None:
             self.thread.join(timeout)
+
+
+def _reap_helper(pid: int, grace: float) -> None:
+    """Wait (at most ``grace`` seconds) for a helper process of multiprocessing to exit once
+    its pipe is closed; kill it if it will not."""
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return
+        time.sleep(0.005)  # it is exiting: its pipe has just been closed
+
+
+def stop_helpers(grace: float = 5.0) -> None:
+    """At the end of a command: shut down what multiprocessing started for the runs (the
+    Manager by its finalizer, the forkserver, the resource tracker), so that no process of
+    this command outlives it. They would go on their own a moment after it exits; a command
+    stopped by SIGTERM must not leave them to chance. Nothing to do if no process actor ran."""
+    util._run_finalizers(0)  # type: ignore[attr-defined]  # Managers, semaphores' names
+    fs: Any = forkserver._forkserver
+    with fs._lock:
+        pid = fs._forkserver_pid
+        if pid is not None:
+            os.close(fs._forkserver_alive_fd)  # EOF tells it to stop
+            fs._forkserver_alive_fd = None
+            _reap_helper(pid, grace)
+            fs._forkserver_pid = None
+            address = fs._forkserver_address
+            if address and not util.is_abstract_socket_namespace(address):
+                try:
+                    os.unlink(address)
+                except OSError:
+                    pass
+            fs._forkserver_address = None
+    rt: Any = resource_tracker._resource_tracker
+    with rt._lock:
+        if rt._fd is not None and rt._pid is not None:
+            os.close(rt._fd)  # EOF: it cleans up and exits
+            rt._fd = None
+            _reap_helper(rt._pid, grace)
+            rt._pid = None

@@ -16,6 +16,7 @@ import datetime as dt
 import operator
 import os
 import platform
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -37,11 +38,13 @@ from tracer.engine._backing import make_primitives
 from tracer.engine._compile import Compiler, StepFn, copy_value
 from tracer.engine._proc import (
     Collector,
+    KillingPool,
     ProcActorCtx,
+    RunFault,
     Shared,
     child_main,
     get_context,
-    ignore_sigint,
+    manager_init,
     pool_init,
     pool_task,
 )
@@ -56,6 +59,7 @@ from tracer.engine._seam import (
     ending,
     wait_loop,
 )
+from tracer.engine._stops import interrupted_by, raise_pending, shielded
 from tracer.engine._workers import Task, Workers
 from tracer.scenario import Plan
 from tracer.trace._io import format_events, render_trace, write_atomic
@@ -161,9 +165,12 @@ class Runner:
         self.manager: Any = None
         self.collector: Collector | None = None
         self.shared: Any = copy_value(plan.scenario.shared)
-        if any(a.kind == "process" for a in plan.actors):
-            self._setup_processes(start_method)
-        self.prims = make_primitives(plan, self.mp, self.mem, self.manager)
+        try:
+            if any(a.kind == "process" for a in plan.actors):
+                self._setup_processes(start_method)
+            self.prims = make_primitives(plan, self.mp, self.mem, self.manager)
+        except (OSError, EOFError) as exc:  # the Manager died while it was being set up
+            raise RunFault(self._setup_fault(exc)) from None
         self.pool_live: dict[str, int] = {}  # explore: tasks of each pool given a worker
         self.pool_queue: dict[str, list[str]] = {}  # explore: tasks waiting for a worker
         self.ctx: dict[str, ActorCtx] = {}
@@ -176,6 +183,8 @@ class Runner:
         self.told_ended: set[str] = set()  # explore: process actors whose end it was told
         self.results: dict[str, str] = {}
         self.errors: dict[str, str] = {}
+        self.capped: int | None = None  # the event cap, once the run was stopped by it
+        self.lost: list[str] = []  # processes of the run that died under it (killed)
         self.pool_of = {a.name: a.pool for a in plan.actors}
         for ap in plan.actors:
             mem = self._shared_memory()
@@ -200,6 +209,20 @@ class Runner:
                 c.register_caps(compiler.caps_seen)
             c.caps = caps  # what it may do before it runs (on the board, for a process)
 
+    def _setup_fault(self, exc: BaseException) -> str:
+        """Why the run could not be set up (and the Manager stopped, if it still runs)."""
+        proc = getattr(self.manager, "_process", None)
+        if proc is not None:
+            proc.join(1.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1.0)
+                return (f"the Manager process (pid {proc.pid}) stopped answering while the "
+                        f"run was set up ({type(exc).__name__}: {exc}); nothing ran")
+            return (f"the Manager process (pid {proc.pid}) {_how_it_ended(proc.exitcode)} "
+                    "while the run was set up; nothing ran")
+        return f"the run could not be set up: {type(exc).__name__}: {exc}"
+
     def _shared_memory(self) -> Shared | None:
         return self.mem
 
@@ -216,7 +239,7 @@ class Runner:
             for n, spec in self.plan.scenario.primitives.items())
         if needs_manager:
             self.manager = SyncManager(ctx=self.mp)
-            self.manager.start(ignore_sigint)
+            self.manager.start(manager_init, (os.getpid(),))
         if self.plan.scenario.shared:
             proxy = self.manager.dict()
             for k, v in self.plan.scenario.shared.items():
@@ -326,10 +349,10 @@ class Runner:
         """Submit a process actor to its multiprocessing.Pool with apply_async; the pool's
         callback brings its events back (the tutorial's callback, recorded as an event)."""
         if pool.real is None:
-            pool.real = self.mp.Pool(
+            pool.real = KillingPool(
                 pool.workers, initializer=pool_init,
                 initargs=(self.plan.scenario.as_mapping(), self._process_prims(), self.shared,
-                          self.mem, self.rt.t0))
+                          self.mem, self.rt.t0), context=self.mp)
         ctx.state = "queued"
         name = ctx.name
 
@@ -479,12 +502,39 @@ class Runner:
                 self._ended(c, *got)
                 self._ended(c, None, None)
             else:
-                code = proc.exitcode
-                why = (f"killed by signal {-code}" if code is not None and code < 0 else
-                       f"exited with status {code}")
-                msg = f"process actor {c.name} {why}"
+                msg = f"process actor {c.name} (pid {proc.pid}) {_how_it_ended(proc.exitcode)}"
                 self.rt.engine_event("end", actor=c.name, result="error", error=msg)
                 self._ended(c, "error", msg)
+                if not self.rt.closed:  # not stopped by us: the cause of how the run ends
+                    self.lost.append(msg)
+
+    def _confirm_lost(self) -> bool:
+        """Before a deadlock or stall is reported: whether a process actor died under the run
+        (its pid is gone, though multiprocessing has not reported it yet) — then that is the
+        cause, and what waits for it is only its consequence."""
+        if self.collector is None:
+            return False
+        dead = [c for c in self.ctx.values() if isinstance(c, ProcActorCtx)
+                and c.thread is not None and not c.finished.is_set() and c.pid
+                and not _alive(c.pid)]
+        for c in dead:
+            c.thread.join(1.0)  # its exit status is on its way (the forkserver reports it)
+        self._reap()
+        self._check_manager(confirm=True)
+        return bool(self.lost)
+
+    def _check_manager(self, confirm: bool = False) -> None:
+        """Notice a Manager process that died under the run (killed): its shared variables
+        and queues are gone, and every actor using them fails; say so once, as the cause.
+        ``confirm``: also when its pid is gone but multiprocessing has not reported it yet."""
+        proc = getattr(self.manager, "_process", None)
+        if proc is None or self.rt.closed or any("Manager" in m for m in self.lost):
+            return
+        if confirm and proc.pid and not _alive(proc.pid):
+            proc.join(1.0)  # its exit status is on its way
+        if not proc.is_alive():
+            self.lost.append(f"the Manager process (pid {proc.pid}), which holds the shared "
+                             f"variables and process queues, {_how_it_ended(proc.exitcode)}")
 
     def _announce(self, ctx: ActorCtx) -> None:
         """Tell an exploring scheduler that an actor is about to run (it must wait for the
@@ -673,6 +723,7 @@ class Runner:
         engine: list[tuple[str, dict[str, Any]]] = []
         detected_at: float | None = None
         deadline = time.monotonic() + scenario.timeout
+        cap = scenario.event_cap()
         try:
             if self.aio is not None and self.workers is None:
                 self.aio.start()
@@ -685,15 +736,25 @@ class Runner:
                 c.state = "starting"
                 self._announce(c)
             for c in autostart:
-                self._start(c)
+                if time.monotonic() >= deadline:
+                    break  # starting them took the whole timeout (thousands of processes)
+                with shielded():  # a stop signal does not cut a process's start in half
+                    self._start(c)
+                raise_pending()
             if self.on_started is not None:
                 self.on_started()
             prev: tuple[int, int] | None = None
             tick = watch_interval(len(self.ctx))
             next_look = time.monotonic() + tick
             while True:
+                raise_pending()  # a stop signal that came while the run was starting
                 if self.collector is not None:
                     self._reap()
+                    self._check_manager()
+                    if self.lost:  # a child or the Manager was killed: nothing can be trusted
+                        status, detail = "error", "; ".join(self.lost)
+                        detected_at = rt.clock()
+                        break
                 if rt.closed:  # the scheduler ended the run (a replay's divergence, --until)
                     ended = getattr(self.scheduler, "outcome", lambda: None)()
                     if ended is not None:
@@ -703,14 +764,11 @@ class Runner:
                     break
                 if time.monotonic() >= deadline:
                     status = "timeout"
-                    running = [self._doing(c) for c in self.ctx.values()
-                               if c.state in ("running", "queued")]
                     detail = (f"the run did not finish within its timeout of "
-                              f"{scenario.timeout:g} s; still running: {', '.join(running)}")
-                    engine.append(("timeout", {
-                        "actors": [c.name for c in self.ctx.values()
-                                   if c.state in ("running", "queued")],
-                        "detail": detail}))
+                              f"{scenario.timeout:g} s; still running: "
+                              f"{', '.join(self._running())}")
+                    engine.append(("timeout", {"actors": self._running_names(),
+                                               "detail": detail}))
                     detected_at = rt.clock()
                     break
                 # Cheap first: if nobody recorded anything since the last tick, take the full
@@ -730,6 +788,15 @@ class Runner:
                 if now >= next_look:  # an actor's end wakes the loop early: only to see that
                     next_look = now + tick
                     sig = self._signature()
+                    if sig[0] >= cap:
+                        status = "capped"
+                        detail = (f"stopped after {cap:,} events (max_events); still running: "
+                                  f"{', '.join(self._running()) or 'nobody'}")
+                        engine.append(("capped", {"actors": self._running_names(),
+                                                  "detail": detail}))
+                        detected_at = rt.clock()
+                        self.capped = cap
+                        break
                     if sig == prev:
                         _, state = self._snapshot()
                         if state is not None and self._signature() == sig:
@@ -742,8 +809,19 @@ class Runner:
                 self.wake.clear()
                 if len(self.ctx) > 250:
                     time.sleep(0.002)  # let a burst of endings pass before counting again
-        except KeyboardInterrupt:
-            status, detail = "interrupted", "interrupted by Ctrl-C"
+            if blocked and self._confirm_lost():  # a killed child, not yet reaped, is why
+                blocked = []
+                status, detail = "error", "; ".join(self.lost)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (see _stops)
+            status, detail = "interrupted", interrupted_by(exc)
+        with shielded():  # the teardown is not cut short by a stop signal
+            return self._end(status, detail, blocked, engine, detected_at, started_at)
+
+    def _end(self, status: str, detail: str, blocked: list[Blocked],
+             engine: list[tuple[str, dict[str, Any]]], detected_at: float | None,
+             started_at: str) -> RunResult:
+        """Stop every actor, record how the run ended, and collect the trace."""
+        rt = self.rt
         if blocked:
             status = "deadlock" if any(b.kind == "deadlock" for b in blocked) else "stall"
             detail = "; ".join(b.message for b in blocked)
@@ -760,6 +838,8 @@ class Runner:
             rt.engine_event("end", actor=name, result="abandoned")
         for op, payload in engine:
             rt.engine_event(op, ts=detected_at, **payload)
+        if status == "ok" and self.lost:  # everyone ended (with errors) before it was seen
+            status, detail = "error", "; ".join(self.lost)
         if status == "ok" and self.errors:
             status = "error"
             detail = "; ".join(f"{n} failed: {e}" for n, e in self.errors.items())
@@ -776,6 +856,11 @@ class Runner:
             detail += f"; {len(stuck)} actor thread(s) could not be stopped: {', '.join(stuck)}"
         duration = rt.clock() - rt.t0
         records = self._collect()
+        if self.capped is not None:  # an actor whose end came after the cap did not end
+            ended = {r[2].actor for r in records if r[2].op == "end"}
+            for name in list(self.results):
+                if name not in ended:
+                    del self.results[name]
         blocked_names = {a for b in blocked for a in b.actors}
         actors = []
         for ap in self.plan.actors:
@@ -790,6 +875,17 @@ class Runner:
         return RunResult(self.plan, status, detail, records, actors, final, blocked, duration,
                          started_at, rt.t0,
                          invariant_failures=check_invariants(self.plan, final))
+
+    def _running_names(self) -> list[str]:
+        return [c.name for c in self.ctx.values() if c.state in ("running", "queued")]
+
+    def _running(self, most: int = 20) -> list[str]:
+        """The actors still running, each with what it is doing (the first ``most``)."""
+        names = [c for c in self.ctx.values() if c.state in ("running", "queued")]
+        out = [self._doing(c) for c in names[:most]]
+        if len(names) > most:
+            out.append(f"and {len(names) - most} more")
+        return out
 
     def _doing(self, c: ActorCtx) -> str:
         w = c.waiting
@@ -807,7 +903,7 @@ class Runner:
             return self.results[c.name]
         if c.name in blocked:
             return "blocked"
-        if c.state == "pending" or (c.state == "queued" and c.pid == 0):
+        if c.state in ("pending", "starting") or (c.state == "queued" and c.pid == 0):
             return "not_started"
         return "cancelled"
 
@@ -865,11 +961,13 @@ class Runner:
         procs = [c for c in self.ctx.values() if isinstance(c, ProcActorCtx) and c.thread]
         for c in procs:
             c.thread.join(max(0.0, end - time.monotonic()))
-        for c in procs:
-            if c.thread.is_alive():
-                stuck.append(c.name)
-                c.thread.kill()
-                c.thread.join(1.0)
+        left = [c for c in procs if c.thread.is_alive()]
+        for c in left:  # all of them first, then wait: a second at most for all together
+            stuck.append(c.name)
+            c.thread.kill()
+        then = time.monotonic() + 1.0
+        for c in left:
+            c.thread.join(max(0.0, then - time.monotonic()))
         for res in list(self.async_results.values()):
             res.wait(max(0.0, end - time.monotonic()))  # tasks stop at the abort flag
         for p in self.prims.values():
@@ -892,10 +990,21 @@ class Runner:
 
     def _collect(self) -> list[Record]:
         """All events in seq order (times are made relative when the trace is written)."""
-        merged: list[Record] = list(self.rt.engine_buf)
+        merged: list[Record] = []
         for c in self.ctx.values():
             merged.extend(c.buf)
+            if self.capped is not None:
+                c.buf.clear()  # (the memory of a capped run: one copy of its events at most)
         merged.sort(key=itemgetter(0))  # each buffer is a sorted run: timsort merges them
+        engine = self.rt.engine_buf
+        if self.capped is not None and len(merged) > self.capped:
+            # the first `cap` events of the actors, the engine's events among them, and the
+            # engine's account of the end (recorded once the cap was seen, so after them)
+            del merged[self.capped:]
+            last = merged[-1][0]
+            engine = [r for r in engine if r[0] <= last or r[2].op == "capped"]
+        merged.extend(engine)
+        merged.sort(key=itemgetter(0))
         if merged and merged[-1][0] != len(merged) - 1:
             merged = _renumber(merged)
         return merged
@@ -915,6 +1024,17 @@ def _renumber(records: list[Record]) -> list[Record]:
             fixed = {**payload, "waits": waits}
         out.append((i, ts, tag, fixed))
     return out
+
+
+def _how_it_ended(code: int | None) -> str:
+    """'was killed by signal 9 (SIGKILL)', or 'exited with status 1'."""
+    if code is not None and code < 0:
+        try:
+            name = f" ({signal.Signals(-code).name})"
+        except ValueError:
+            name = ""
+        return f"was killed by signal {-code}{name}"
+    return f"exited with status {code}"
 
 
 def _alive(pid: int) -> bool:
@@ -943,7 +1063,10 @@ def run_plan(plan: Plan, scheduler: Scheduler | None = None,
     The cyclic garbage collector is paused for the run (see ``tracer._gc``): recording
     allocates one small acyclic tuple per event. Steps cannot create reference cycles, so
     nothing piles up meanwhile."""
-    with gc_paused():
+    with gc_paused(), shielded():
+        # a stop signal (SIGTERM, SIGHUP) is raised only where the watchdog looks for it: at
+        # any other point of the main thread it could leave a lock taken, or a child half
+        # started, and the teardown would hang
         result = Runner(plan, scheduler, on_started, start_method, workers).run()
     result.mode = mode
     return result

@@ -53,6 +53,11 @@ def ending(exc: BaseException | None) -> tuple[str | None, str | None]:
         return "error", str(exc)
     if isinstance(exc, (Abort, asyncio.CancelledError)):
         return None, None
+    if isinstance(exc, (ConnectionError, EOFError)):
+        # pipes report their own errors: only a Manager's proxy (shared variables, process
+        # queues) fails so, when the Manager process has died under the run
+        return "error", (f"lost the connection to the Manager process, which holds the shared "
+                         f"variables and process queues ({type(exc).__name__}: {exc})")
     # a bug of ours must not hang or crash the run: it ends this actor, and says so
     return "error", f"internal error in tracer: {type(exc).__name__}: {exc}"
 

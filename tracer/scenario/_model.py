@@ -32,6 +32,8 @@ MAX_SLEEP = 3600.0
 MAX_TIMEOUT = 86_400.0
 MAX_FILE_BYTES = 5_000_000
 MAX_WORKERS = 1024
+DEFAULT_MAX_EVENTS = 1_000_000  # a run stops after this many events: its memory stays bounded
+MAX_MAX_EVENTS = 100_000_000
 
 Seconds = Annotated[float, Field(ge=0, le=MAX_TIMEOUT, allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -420,7 +422,13 @@ class Scenario(_Model):
     shared: dict[Name, Any] = Field(default_factory=dict)
     invariants: list[Invariant] = Field(default_factory=list)
     expect: list[FindingKind] | None = None
+    # the run stops (outcome `capped`) after this many events; None: DEFAULT_MAX_EVENTS
+    max_events: Annotated[int, Field(ge=1, le=MAX_MAX_EVENTS)] | None = None
     actors: Annotated[list[Actor], Field(min_length=1)]
+
+    def event_cap(self) -> int:
+        """How many events a run of this scenario may record before it is stopped."""
+        return self.max_events if self.max_events is not None else DEFAULT_MAX_EVENTS
 
     def as_mapping(self) -> dict[str, Any]:
         """The validated scenario as plain data, as embedded in traces."""

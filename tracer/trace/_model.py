@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 FORMAT = "tracer-trace/1"
 
 Phase = Literal["call", "return"]
-Status = Literal["ok", "deadlock", "stall", "timeout", "error", "interrupted"]
+Status = Literal["ok", "deadlock", "stall", "timeout", "error", "interrupted", "capped"]
 
 
 class Event(BaseModel):
