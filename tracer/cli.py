@@ -168,8 +168,11 @@ def _summary(result: RunResult, report: Report, path: Path | None, quiet: bool) 
                    f"{result.event_count} events, {len(result.actors)} actors")
         # the outcome's detail says what the deadlock, stall or timeout was (its findings say
         # the same, so they are not repeated); an actor's error is told by its finding, which
-        # also names the step
-        if result.detail and result.status not in ("ok", "error"):
+        # also names the step, but a cause outside the actors (a killed process or Manager) is
+        # told by the detail alone
+        own_errors = result.status == "error" and all(
+            " failed: " in part for part in result.detail.split("; "))
+        if result.detail and result.status != "ok" and not own_errors:
             click.echo(f"  {result.detail}")
         told = {"deadlock": ("deadlock", "stall"), "stall": ("deadlock", "stall"),
                 "timeout": ("timeout",)}.get(result.status, ())
