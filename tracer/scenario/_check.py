@@ -87,6 +87,9 @@ class Plan:
     groups: dict[str, tuple[str, ...]]  # a name used in start/join -> the actors it means
     flavour: dict[str, str] = field(default_factory=dict)  # primitive -> thread|process|coroutine
     users: dict[str, tuple[str, ...]] = field(default_factory=dict)  # primitive -> actor names
+    # the YAML line of each path (empty for a scenario read back from a trace): the engine
+    # names the line of the step an actor failed at
+    lines: dict[Loc, int] = field(default_factory=dict)
 
     def actor(self, name: str) -> ActorPlan:
         return next(a for a in self.actors if a.name == name)
@@ -378,4 +381,4 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
     if problems:
         raise ScenarioError(source, problems)
     return Plan(scenario, source, tuple(plans), groups, flavour,
-                {k: tuple(sorted(v)) for k, v in users.items()})
+                {k: tuple(sorted(v)) for k, v in users.items()}, dict(lines))
