@@ -178,7 +178,8 @@ def _ended(data: TraceData, found: list[Finding]) -> list[Finding]:
     ends = {e.actor: e for e in data.events
             if e.op == "end" and e.result == "error" and e.actor is not None}
     out = []
-    for f in found:
+    for found_one in found:
+        f = found_one
         error = f.details.get("error")
         actor = f.actors[0] if f.actors else None
         end = ends.get(actor) if actor is not None else None

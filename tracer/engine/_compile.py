@@ -28,11 +28,12 @@ from collections.abc import Callable, MutableMapping, Sequence
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
+from tracer._show import show
 from tracer.engine import _prims as P
 from tracer.engine._seam import POLL, Abort, ActorCtx, ActorFailure, ActorReturn, Runtime
 from tracer.scenario import Plan, walk_steps
-from tracer.scenario._load import format_loc
 from tracer.scenario import _model as M
+from tracer.scenario._load import format_loc
 
 StepFn = Callable[[ActorCtx], object]
 _P = TypeVar("_P", bound=P.Prim)
@@ -392,7 +393,7 @@ class Compiler:
             def append(a: ActorCtx) -> None:
                 target = shared[var]
                 if not isinstance(target, list) and not hasattr(target, "_getvalue"):
-                    raise ActorFailure(f"{n} cannot append to {var} = {target!r}: not a list")
+                    raise ActorFailure(f"{n} cannot append to {var} = {show(target)}: not a list")
                 a.emit(at, {"item": item})
                 target.append(copy_value(item))
                 if isinstance(target, list) and not isinstance(shared, dict):
@@ -419,8 +420,8 @@ class Compiler:
             try:
                 return bool(cmp(current, value))
             except TypeError:
-                raise ActorFailure(f"{n} cannot compare {var} = {current!r} {cond.op} "
-                                   f"{value!r}") from None
+                raise ActorFailure(f"{n} cannot compare {var} = {show(current)} {cond.op} "
+                                   f"{show(value)}") from None
         return test
 
     def _sleep(self, seconds: float) -> StepFn:
@@ -446,11 +447,11 @@ def added(actor: str, var: str, old: Any, delta: Any) -> Any:
     try:
         new = old + delta
     except TypeError:
-        raise ActorFailure(f"{actor} cannot add {delta!r} to {var} = {old!r}") from None
+        raise ActorFailure(f"{actor} cannot add {show(delta)} to {var} = {show(old)}") from None
     if (type(new) is float and not math.isfinite(new)) or \
             (type(new) is int and not -(2**63) <= new <= 2**64 - 1):
-        raise ActorFailure(f"{actor}: {var} = {old!r} + {delta!r} is beyond what a trace holds "
-                           "(64-bit integers, finite floats)")
+        raise ActorFailure(f"{actor}: {var} = {show(old)} + {show(delta)} is beyond what a "
+                           "trace holds (64-bit integers, finite floats)")
     return new
 
 
