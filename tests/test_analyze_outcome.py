@@ -71,16 +71,23 @@ def test_a_fail_step_is_an_error_finding_with_actor_step_and_message() -> None:
     last = max((e for e in trace["events"] if e["actor"] == "b" and e["op"] != "end"),
                key=lambda e: e["seq"])
     assert f.actors == ("b",) and f.severity == "error"
-    assert "b failed: x was never written" in f.message
-    assert f"seq {last['seq']}" in f.message  # where it was: its last event before the end
+    # the failing step, by its path and YAML line: not the `with` releasing m after it,
+    # which is b's last event
+    assert f.message == "b failed at actors[0].steps[0].steps[1] (line 13: fail): " \
+                        "x was never written"
+    assert last["op"] == "release" and f"seq {last['seq']}" not in f.message
+    assert end["step"] == "actors[0].steps[0].steps[1]" and end["line"] == 13
+    assert end["verb"] == "fail"
     assert f.events == (last["seq"], end["seq"])
     assert f.details["error"] == "x was never written"
+    assert f.details["path"] == "actors[0].steps[0].steps[1]" and f.details["line"] == 13
     assert f.details["step"]["seq"] == last["seq"] and f.details["step"]["where"] == "after"
 
 
-def test_a_refused_step_is_an_error_finding_that_names_the_step() -> None:
-    """A release of a lock nobody holds: the primitive refuses it and the actor ends with an
-    error; the finding names that step (and the misuse analysis explains it)."""
+def test_a_refused_release_that_ends_its_actor_is_one_misuse_finding() -> None:
+    """A release of a lock nobody holds: the primitive refuses it and the actor ends with that
+    error. One problem, one finding: the misuse, which says the actor ended with it and at
+    which step; no `error` finding repeats it."""
     _, trace = run_yaml("""
 name: badrelease
 primitives: {m: lock}
@@ -88,13 +95,37 @@ actors:
   - {name: c, kind: thread, steps: [{release: m}]}
 """)
     found = find_all(parse_trace_data(json.dumps(trace)))
-    assert {f.kind for f in found} == {"error", "misuse"}
-    err = next(f for f in found if f.kind == "error")
+    assert [f.kind for f in found] == ["misuse"]
     bad = next(e for e in trace["events"] if e["op"] == "release")
-    assert err.actors == ("c",) and err.objects == ("m",)
-    assert f"at seq {bad['seq']}: release m" in err.message
-    assert err.details["step"] == {"seq": bad["seq"], "op": "release", "target": "m",
-                                   "phase": None, "where": "at"}
+    f = found[0]
+    assert f.actors == ("c",) and f.events == (bad["seq"],)
+    assert "c ended with this error (at actors[0].steps[0], line 5)" in f.message
+    assert f.details["ended"] is True and f.details["path"] == "actors[0].steps[0]"
+
+
+def test_an_over_release_is_reported_once_and_without_repeating_itself() -> None:
+    """A bounded semaphore released though never acquired, then a `fail` later that is never
+    reached: one misuse finding; its message says what Python said once, not the engine's
+    whole error inside its own restatement."""
+    _, trace = run_yaml("""
+name: refused
+primitives: {L: lock, S: {type: bounded_semaphore, value: 1}}
+actors:
+  - name: a
+    kind: thread
+    steps:
+      - with: L
+        steps: [{log: in}]
+      - release: S
+      - fail: "real failure later"
+""")
+    found = find_all(parse_trace_data(json.dumps(trace)))
+    assert [f.kind for f in found] == ["misuse"]
+    msg = found[0].message
+    assert msg.count("more times than it was acquired") == 1
+    assert "(Python: Semaphore released too many times)" in msg \
+        or "(Python: BoundedSemaphore released too many times)" in msg
+    assert "a ended with this error (at actors[0].steps[1], line 10)" in msg
 
 
 def test_a_timeout_is_a_timeout_finding() -> None:
@@ -143,7 +174,8 @@ def test_run_prints_the_error_and_agrees_with_expect(tmp_path: Path) -> None:
     path.write_text(ALWAYS_FAILS, encoding="utf-8")
     r = tracer_cli("run", str(path), "-o", str(tmp_path / "f.json"), cwd=tmp_path)
     assert r.returncode == 1, r.stderr
-    assert "  error: b failed: x was never written (its last event: seq" in r.stdout
+    assert "  error: b failed at actors[0].steps[0].steps[1] (line 13: fail): " \
+           "x was never written\n" in r.stdout
     assert "expect: [error] — the run and its analysis agree" in r.stdout
     a = tracer_cli("analyze", str(tmp_path / "f.json"), "--format", "json", "--no-graphs",
                    cwd=tmp_path)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tracer._show import show
 from tracer.analyze import Finding, find_all, trace_data_from_run
 from tracer.engine import run_plan
 from tracer.engine._explore import (
@@ -51,8 +52,28 @@ ProblemKey = tuple[str, frozenset[str], frozenset[str]]
 
 def problem_key(f: Finding) -> ProblemKey:
     """What makes two findings one problem: the kind, who is involved and what they touch,
-    in any order (a race seen as a then b and as b then a is one race)."""
+    in any order (a race seen as a then b and as b then a is one race). Two kinds say what
+    the problem is more precisely than who took part (docs/formats.md section 4):
+
+    - an ``invariant``: the declared invariant broken (``x == 2``), whoever wrote last (the
+      finding's actors are that last writer: which one it is varies with the schedule);
+    - an ``error`` whose ``end`` event names the failing step: that step of that declared
+      actor (``actors[0].steps[1]``), so the copies ``t[0]``, ``t[1]`` of a ``count: 3``
+      actor failing at one ``fail`` step are one problem; the row lists the copies seen.
+    """
+    d = f.details
+    if f.kind == "invariant" and isinstance(d.get("var"), str) and "op" in d:
+        return f.kind, frozenset(), frozenset({f"{d['var']} {d['op']} {show(d.get('value'))}"})
+    if f.kind == "error" and isinstance(d.get("path"), str):
+        return f.kind, frozenset(), frozenset({*f.objects, f"step {d['path']}"})
     return f.kind, frozenset(f.actors), frozenset(f.objects)
+
+
+def _add_actors(group: Group, key: ProblemKey, actors: Iterable[str]) -> None:
+    """A problem whose key does not name its actors (an invariant, a step that failed) lists
+    every actor seen in it: each last writer, each copy that failed there."""
+    if not key[1]:
+        group["actors"] = sorted({*group["actors"], *actors})
 
 
 @dataclass
@@ -95,8 +116,9 @@ class Exploration:
         text: str | None = None  # the trace, written out only for a new problem's first run
         for f in find_all(trace_data_from_run(result, f"schedule {run}")):
             key = problem_key(f)
-            if key in found:
-                continue  # one schedule counts once per problem
+            if key in found:  # one schedule counts once per problem (copies: their actors)
+                _add_actors(self.groups[key], key, f.actors)
+                continue
             found.append(key)
             group = self.groups.get(key)
             if group is None:
@@ -106,6 +128,7 @@ class Exploration:
                                     "objects": list(f.objects), "message": f.message,
                                     "count": 1, "first_run": run, "text": text}
             else:
+                _add_actors(group, key, f.actors)
                 group["count"] += 1
 
 
@@ -177,9 +200,11 @@ def merge(parts: Iterable[Exploration]) -> Exploration:
                 out.groups[key] = dict(g)
                 continue
             have["count"] += g["count"]
+            before = have["actors"]
             if g["first_run"] < have["first_run"]:
                 have.update(first_run=g["first_run"], text=g["text"], message=g["message"],
                             actors=g["actors"], objects=g["objects"])
+            _add_actors(have, key, [*before, *g["actors"]])
     return out
 
 

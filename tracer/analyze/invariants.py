@@ -6,6 +6,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from tracer._show import show
 from tracer.analyze._model import Finding, TraceData
 
 COMPARE: dict[str, Callable[[Any, Any], Any]] = {
@@ -15,7 +16,7 @@ COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 
 
 def _fmt(value: Any) -> str:
-    return value if isinstance(value, str) and value.strip() == value and value else repr(value)
+    return show(value)
 
 
 def final_state(data: TraceData, wanted: set[str] | None = None) -> dict[str, Any]:

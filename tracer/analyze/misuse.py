@@ -14,6 +14,7 @@ releasing and re-taking its lock) and reports:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from tracer.analyze._model import Finding, TraceData
@@ -154,7 +155,45 @@ def find_misuse(data: TraceData, prep: Prep | None = None) -> list[Finding]:
         if not had:
             add(_cond(actor, "waits on", data.events[call].get("target") or r, r, call,
                       holders.get(r, {})), actor, (r,), (call,))
+    if any("error" in f.details for f in out):
+        out = _ended(data, out)
     out.sort(key=lambda f: f.events)
+    return out
+
+
+def reports_error(e: Any) -> bool:
+    """Whether :func:`find_misuse` reports the error this event carries (a refused release,
+    wait, notify, start or join). An actor that ended with that very error has one problem,
+    not two: the misuse finding says it ended with it, and no ``error`` finding repeats it."""
+    if "error" not in e:
+        return False
+    op = e.op
+    return (op in ("release", "notify", "notify_all", "spawn")
+            or (op == "join" and e.phase == "return")
+            or (op == "wait" and e.get("result") == "error"))
+
+
+def _ended(data: TraceData, found: list[Finding]) -> list[Finding]:
+    """Say, in each misuse finding whose error ended its actor, that it did."""
+    ends = {e.actor: e for e in data.events
+            if e.op == "end" and e.result == "error" and e.actor is not None}
+    out = []
+    for found_one in found:
+        f = found_one
+        error = f.details.get("error")
+        actor = f.actors[0] if f.actors else None
+        end = ends.get(actor) if actor is not None else None
+        if error is not None and end is not None and end.get("error") == error:
+            path, line = end.get("step"), end.get("line")
+            at = ", ".join(str(x) for x in (path, None if line is None else f"line {line}")
+                           if x is not None)
+            head, sep, advice = f.message.partition(" — ")
+            f = replace(f, message=f"{head}; {actor} ended with this error"
+                                   f"{f' (at {at})' if at else ''}{sep}{advice}",
+                        details={**f.details, "ended": True,
+                                 **({"path": path} if path is not None else {}),
+                                 **({"line": line} if line is not None else {})})
+        out.append(f)
     return out
 
 
@@ -177,13 +216,23 @@ def _self_acquire(actor: str, pending: tuple[int, str, str, int], ret: int | Non
 
 def _release_error(actor: str, target: str, kind: str, r: str, via: str, seq: int,
                    error: str, holders: dict[str, list[int]]) -> str:
+    why = _reason(actor, error)
     if kind == "bounded_semaphore":
         return (f"{actor} releases bounded semaphore {r} (seq {seq}) more times than it was "
-                f"acquired ({error}) — release it only after acquiring it, once per acquire")
+                f"acquired ({why}) — release it only after acquiring it, once per acquire")
     others = sorted(a for a, s in holders.items() if s and a != actor)
     who = f"; {r} is held by {names(others)}" if others else ""
-    return (f"{actor} releases {kind} {r}{via} (seq {seq}) without holding it ({error}){who} "
+    return (f"{actor} releases {kind} {r}{via} (seq {seq}) without holding it ({why}){who} "
             f"— release a lock only in the actor that acquired it, once per acquire")
+
+
+def _reason(actor: str, error: str) -> str:
+    """What Python said, from an engine error that restates the misuse around it
+    (``a released bounded semaphore S more times ... (Semaphore released too many times)``):
+    the message already says the rest."""
+    if error.startswith(f"{actor} ") and error.endswith(")") and " (" in error:
+        return "Python: " + error[error.rindex(" (") + 2:-1]
+    return error
 
 
 def _cond(actor: str, verb: str, target: str, r: str, seq: int,

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from tracer.analyze._model import Finding, TraceData
+from tracer.analyze.misuse import reports_error
 from tracer.analyze.races import Prep
 
 _BLOCKED = ("deadlock", "stall")
@@ -65,6 +66,8 @@ def _errors(data: TraceData) -> list[Finding]:
             continue
         error = str(e.get("error") or "an error")
         step = refused.get(actor)
+        if step is not None and reports_error(step) and step.get("error") == e.get("error"):
+            continue  # the misuse finding reports it, and says the actor ended with it
         at = "at"
         if step is None:
             step = last.get(actor)
@@ -86,11 +89,22 @@ def _errors(data: TraceData) -> list[Finding]:
             details["step"] = {"seq": step.seq, "op": step.op, "target": target,
                                "phase": step.phase, "where": at,
                                **({"line": line} if line is not None else {})}
-        own_line = e.get("line")  # the failing step's line, when the engine put it on the end
+        path, verb, own_line = e.get("step"), e.get("verb"), e.get("line")
+        said = error if error.startswith(f"{actor} ") else f"{actor} failed: {error}"
+        if isinstance(path, str):  # the engine said which step failed (version 1.1 traces)
+            details["path"] = path
+            details["verb"] = verb
+            spot = ", ".join(str(x) for x in (
+                f"line {own_line}" if own_line is not None else None, verb) if x)
+            spot = spot.replace(", ", ": ", 1) if own_line is not None else spot
+            said = f"{actor} failed at {path}" + (f" ({spot})" if spot else "") + f": {error}"
+            # the refused op's event is worth naming; "its last event" (a with releasing
+            # after the failure, say) is not: the step is named
+            where = where if at == "at" else ""
         if own_line is not None:
             details["line"] = own_line
-            where = f" (line {own_line}" + (f"; {where[2:]}" if where else ")")
-        said = error if error.startswith(f"{actor} ") else f"{actor} failed: {error}"
+            if not isinstance(path, str):
+                where = f" (line {own_line}" + (f"; {where[2:]}" if where else ")")
         out.append(Finding("error", (actor,), objects, f"{said}{where}",
                            seqs, details))
     return out

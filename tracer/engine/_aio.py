@@ -392,15 +392,21 @@ class AioCompiler(Compiler):
             after = here
         items.reverse()
         pairs = tuple(items)
+        at = self.where([item[1] for item in pairs], steps)
 
         async def run_block(a: ActorCtx) -> None:
-            for caps, fn, is_async, tag in pairs:
-                a.caps = caps
-                if is_async:
-                    await fn(a)  # type: ignore[misc]
-                else:
-                    await ready(a, tag)  # a turn, before the step records its one event
-                    fn(a)
+            try:
+                for caps, fn, is_async, tag in pairs:
+                    a.caps = caps
+                    if is_async:
+                        await fn(a)  # type: ignore[misc]
+                    else:
+                        await ready(a, tag)  # a turn, before the step records its one event
+                        fn(a)
+            except ActorFailure:
+                if a.failed_at is None:  # the innermost block knows the step
+                    a.failed_at = at.get(id(fn))
+                raise
 
         return run_block, after
 

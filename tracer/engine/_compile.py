@@ -28,10 +28,12 @@ from collections.abc import Callable, MutableMapping, Sequence
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
+from tracer._show import show
 from tracer.engine import _prims as P
 from tracer.engine._seam import POLL, Abort, ActorCtx, ActorFailure, ActorReturn, Runtime
-from tracer.scenario import Plan
+from tracer.scenario import Plan, walk_steps
 from tracer.scenario import _model as M
+from tracer.scenario._load import format_loc
 
 StepFn = Callable[[ActorCtx], object]
 _P = TypeVar("_P", bound=P.Prim)
@@ -64,6 +66,26 @@ def copy_value(value: Any) -> Any:
     return value
 
 
+def step_locations(plan: Plan, actor: str) -> dict[int, dict[str, Any]]:
+    """Each step of ``actor`` (by id) -> its path in the scenario (``actors[0].steps[1]``),
+    its verb and, when the plan has them, its YAML line: where an actor that failed failed."""
+    try:
+        base = plan.actor(actor).base
+    except StopIteration:
+        return {}
+    index = next((i for i, a in enumerate(plan.scenario.actors) if a.name == base), None)
+    if index is None:
+        return {}
+    out: dict[int, dict[str, Any]] = {}
+    for step, loc in walk_steps(plan.actor(actor).steps, ("actors", index, "steps")):
+        info: dict[str, Any] = {"step": format_loc(loc), "verb": step.verb}
+        line = plan.lines.get(loc)
+        if line is not None:
+            info["line"] = line
+        out[id(step)] = info
+    return out
+
+
 class Compiler:
     """Turns one actor's steps into a :data:`StepFn`."""
 
@@ -77,6 +99,12 @@ class Compiler:
         self.actor = actor
         self.auto_items = 0
         self.caps_seen: list[Caps] = []  # every caps value, in compile order
+        self.located = step_locations(plan, actor)
+
+    def where(self, fns: Sequence[object], steps: Sequence[M.Step]) -> dict[int, dict[str, Any]]:
+        """Compiled step (its id) -> where its step is in the scenario, for ``failed_at``."""
+        return {id(fn): self.located[id(s)] for fn, s in zip(fns, steps, strict=True)
+                if id(s) in self.located}
 
     # --- caps: what a step may do, nested steps included
     def own_caps(self, step: M.Step) -> Caps:
@@ -106,20 +134,31 @@ class Compiler:
             after = here
         items.reverse()
         pairs = tuple(items)
+        at = self.where([fn for _, fn in pairs], steps)
         if len({caps for caps, _ in pairs}) == 1:
             # the body of a repeat: every step may still do the same things
             same, fns = pairs[0][0], tuple(fn for _, fn in pairs)
 
             def run_same(a: ActorCtx) -> None:
                 a.caps = same
-                for fn in fns:
-                    fn(a)
+                try:
+                    for fn in fns:
+                        fn(a)
+                except ActorFailure:
+                    if a.failed_at is None:  # the innermost block knows the step
+                        a.failed_at = at.get(id(fn))
+                    raise
             return run_same, after
 
         def run_block(a: ActorCtx) -> None:
-            for caps, fn in pairs:
-                a.caps = caps
-                fn(a)
+            try:
+                for caps, fn in pairs:
+                    a.caps = caps
+                    fn(a)
+            except ActorFailure:
+                if a.failed_at is None:
+                    a.failed_at = at.get(id(fn))
+                raise
 
         return run_block, after
 
@@ -357,7 +396,7 @@ class Compiler:
             def append(a: ActorCtx) -> None:
                 target = shared[var]
                 if not isinstance(target, list) and not hasattr(target, "_getvalue"):
-                    raise ActorFailure(f"{n} cannot append to {var} = {target!r}: not a list")
+                    raise ActorFailure(f"{n} cannot append to {var} = {show(target)}: not a list")
                 a.emit(at, {"item": item})
                 target.append(copy_value(item))
                 if isinstance(target, list) and not isinstance(shared, dict):
@@ -384,8 +423,8 @@ class Compiler:
             try:
                 return bool(cmp(current, value))
             except TypeError:
-                raise ActorFailure(f"{n} cannot compare {var} = {current!r} {cond.op} "
-                                   f"{value!r}") from None
+                raise ActorFailure(f"{n} cannot compare {var} = {show(current)} {cond.op} "
+                                   f"{show(value)}") from None
         return test
 
     def _sleep(self, seconds: float) -> StepFn:
@@ -411,11 +450,11 @@ def added(actor: str, var: str, old: Any, delta: Any) -> Any:
     try:
         new = old + delta
     except TypeError:
-        raise ActorFailure(f"{actor} cannot add {delta!r} to {var} = {old!r}") from None
+        raise ActorFailure(f"{actor} cannot add {show(delta)} to {var} = {show(old)}") from None
     if (type(new) is float and not math.isfinite(new)) or \
             (type(new) is int and not -(2**63) <= new <= 2**64 - 1):
-        raise ActorFailure(f"{actor}: {var} = {old!r} + {delta!r} is beyond what a trace holds "
-                           "(64-bit integers, finite floats)")
+        raise ActorFailure(f"{actor}: {var} = {show(old)} + {show(delta)} is beyond what a "
+                           "trace holds (64-bit integers, finite floats)")
     return new
 
 

@@ -41,7 +41,16 @@ from typing import Any
 from tracer.engine import _prims as P
 from tracer.engine._compile import Compiler
 from tracer.engine._replay import RemoteExplorer, RemoteScheduler
-from tracer.engine._seam import POLL, Abort, ActorCtx, ActorFailure, Runtime, Tag, ending
+from tracer.engine._seam import (
+    POLL,
+    Abort,
+    ActorCtx,
+    ActorFailure,
+    Runtime,
+    Tag,
+    end_payload,
+    ending,
+)
 from tracer.scenario import plan_from_mapping
 
 START_METHODS = ("forkserver", "spawn", "fork")
@@ -543,7 +552,7 @@ def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim]
     result, error = ending(raised)
     if result is not None:
         try:
-            ctx.emit(rt.tag(name, "end", None, None, result), {"error": error} if error else None)
+            ctx.emit(rt.tag(name, "end", None, None, result), end_payload(ctx, error))
         except Abort:
             result = None
     if result is None:

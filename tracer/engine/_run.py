@@ -56,6 +56,7 @@ from tracer.engine._seam import (
     Record,
     Runtime,
     Scheduler,
+    end_payload,
     ending,
     wait_loop,
 )
@@ -605,7 +606,7 @@ class Runner:
         if result is not None:
             try:
                 ctx.emit(self.rt.tag(ctx.name, "end", None, None, result),
-                         {"error": error} if error else None)
+                         end_payload(ctx, error))
                 self.results[ctx.name] = result
                 if error:
                     self.errors[ctx.name] = error

@@ -37,7 +37,10 @@ class Abort(BaseException):
 
 
 class ActorFailure(Exception):
-    """An actor ended with an error: a ``fail`` step or a real primitive refusing an op."""
+    """An actor ended with an error: a ``fail`` step or a real primitive refusing an op.
+
+    The innermost compiled block it passes through records, on the actor, the step it came
+    from (:attr:`ActorCtx.failed_at`), before any ``with`` around it releases its lock."""
 
 
 class ActorReturn(Exception):
@@ -60,6 +63,13 @@ def ending(exc: BaseException | None) -> tuple[str | None, str | None]:
                          f"variables and process queues ({type(exc).__name__}: {exc})")
     # a bug of ours must not hang or crash the run: it ends this actor, and says so
     return "error", f"internal error in tracer: {type(exc).__name__}: {exc}"
+
+
+def end_payload(ctx: ActorCtx, error: str | None) -> dict[str, Any] | None:
+    """The payload of an actor's ``end`` event: its error, and the step it failed at."""
+    if not error:
+        return None
+    return {"error": error, **(ctx.failed_at or {})}
 
 
 def _js(value: str) -> str:
@@ -168,8 +178,8 @@ class Runtime:
 class ActorCtx:
     """One actor's recording buffer and watchdog-visible state. Only its own thread writes."""
 
-    __slots__ = ("_append", "_clock", "_next", "buf", "caps", "daemon", "emit", "finished",
-                 "kind", "name", "pid", "rt", "state", "thread", "tid", "waiting")
+    __slots__ = ("_append", "_clock", "_next", "buf", "caps", "daemon", "emit", "failed_at",
+                 "finished", "kind", "name", "pid", "rt", "state", "thread", "tid", "waiting")
 
     def __init__(self, rt: Runtime, name: str, kind: str, daemon: bool) -> None:
         self.rt = rt
@@ -188,6 +198,8 @@ class ActorCtx:
         self.pid = 0
         self.tid = 0
         self.thread: Any = None
+        # the step an ActorFailure came from: {"step": "actors[0].steps[1]", "verb", "line"}
+        self.failed_at: dict[str, Any] | None = None
         # bound once: the hot path below does no lookups it can avoid
         self._next = rt.seq.__next__
         self._clock = rt.clock

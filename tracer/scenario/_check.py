@@ -87,6 +87,9 @@ class Plan:
     groups: dict[str, tuple[str, ...]]  # a name used in start/join -> the actors it means
     flavour: dict[str, str] = field(default_factory=dict)  # primitive -> thread|process|coroutine
     users: dict[str, tuple[str, ...]] = field(default_factory=dict)  # primitive -> actor names
+    # the YAML line of each path (empty for a scenario read back from a trace): the engine
+    # names the line of the step an actor failed at
+    lines: dict[Loc, int] = field(default_factory=dict)
 
     def actor(self, name: str) -> ActorPlan:
         return next(a for a in self.actors if a.name == name)
@@ -161,6 +164,24 @@ def untraceable(value: Any, seen: set[int] | None = None) -> str | None:
                 return why
         return None
     return f"{value!r} is not plain YAML data"  # pragma: no cover - SafeLoader makes no other
+
+
+ORDERING = ("<", "<=", ">", ">=")
+
+
+def unordered(op: str, value: Any) -> str | None:
+    """Why comparing by ``op`` with ``value`` can never hold, if it cannot: null and mappings
+    have no order, so ``x < null`` would fail on every run, whatever ``x`` is."""
+    if op not in ORDERING:
+        return None
+    if value is None:
+        return (f"'{op}' compares by order, and null has no order, so this comparison fails "
+                "whatever the variable holds; use '==' or '!=' to test for null, or compare "
+                "with a number")
+    if isinstance(value, dict):
+        return (f"'{op}' compares by order, and a mapping has no order; use '==' or '!=', "
+                "or compare with a number, a string or a list")
+    return None
 
 
 def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
@@ -250,6 +271,10 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
                 why = untraceable(value)
                 if why:
                     add((*sloc, *vloc), why)
+            if isinstance(step, If):
+                why = unordered(step.if_.op, step.if_.value)
+                if why:
+                    add((*sloc, "if", "value"), why)
             target = step_target(step)
             if isinstance(step, (Acquire, Put, Get)) and step.timeout is not None \
                     and not step.blocking:
@@ -368,7 +393,7 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
         if why:
             add(("shared", name), why)
     for i, inv in enumerate(scenario.invariants):
-        why = untraceable(inv.value)
+        why = untraceable(inv.value) or unordered(inv.op, inv.value)
         if why:
             add(("invariants", i, "value"), why)
         if inv.var not in shared:
@@ -378,4 +403,4 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
     if problems:
         raise ScenarioError(source, problems)
     return Plan(scenario, source, tuple(plans), groups, flavour,
-                {k: tuple(sorted(v)) for k, v in users.items()})
+                {k: tuple(sorted(v)) for k, v in users.items()}, dict(lines))
