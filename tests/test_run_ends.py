@@ -491,7 +491,7 @@ actors:
       - add: {{var: v, value: 1}}
 """)
     assert result.status == "error"
-    assert events(trace, actor="a", op="end")[0]["error"] == "a cannot add 1 to v = 's'"
+    assert events(trace, actor="a", op="end")[0]["error"] == 'a cannot add 1 to v = "s"'
 
 
 @pytest.mark.timeout(60)
