@@ -59,6 +59,35 @@ def _no_ts(t: Trace) -> None:
     del t["events"][2]["ts"]
 
 
+def _field(index: int, key: str, value: Any) -> Callable[[Trace], None]:
+    def breaks(t: Trace) -> None:
+        t["events"][index][key] = value
+    return breaks
+
+
+def _engine_event(**fields: Any) -> Callable[[Trace], None]:
+    """Append a deadlock event (actor null) with ``fields`` to the trace."""
+    def breaks(t: Trace) -> None:
+        last = t["events"][-1]
+        t["events"].append({"seq": last["seq"] + 1, "ts": last["ts"], "actor": None,
+                            "op": "deadlock", "actors": ["a"], "objects": ["L"],
+                            "detail": "hand-made", **fields})
+    return breaks
+
+
+def _first_call(key: str, value: Any) -> Callable[[Trace], None]:
+    def breaks(t: Trace) -> None:
+        call = next(e for e in t["events"] if e.get("phase") == "call")
+        call[key] = value
+    return breaks
+
+
+def _primitives(value: Any) -> Callable[[Trace], None]:
+    def breaks(t: Trace) -> None:
+        t["scenario"]["primitives"] = value
+    return breaks
+
+
 BROKEN: list[tuple[str, Callable[[Trace], None], str]] = [
     ("seq-gap", _gap, "events[3] has seq 7; seq must run 0, 1, 2, ... in order"),
     ("return-without-call", _orphan_return, "with no call before it"),
@@ -66,7 +95,44 @@ BROKEN: list[tuple[str, Callable[[Trace], None], str]] = [
     ("negative-ts", _negative_ts, "has ts -0.5; times are seconds since the start of the run, "
                                   "never negative"),
     ("no-ts", _no_ts, "event seq 2 has no time (ts)"),
+    # hand-edited fields of the wrong type (each once crashed some command with exit 3)
+    ("target-list", _first_call("target", ["L"]),
+     'has target ["L"]; expected a name (a string) or null'),
+    ("target-object", _first_call("target", {"L": 1}),
+     'has target {"L":1}; expected a name (a string) or null'),
+    ("actor-list", _field(1, "actor", ["a"]), 'events[1] has actor ["a"]; expected an '
+                                              "actor's name or null"),
+    ("actor-null-on-a-step", _field(1, "actor", None), "has no actor; only the engine's"),
+    ("seq-true", _field(1, "seq", True), "events[1] has seq true; seq must run"),
+    ("seq-float", _field(1, "seq", 1.0), "events[1] has seq 1.0; seq must run"),
+    ("ts-string", _field(2, "ts", "0.1"), 'events[2] has ts "0.1"; expected a number'),
+    ("op-number", _field(2, "op", 5), "events[2] has op 5; expected a string"),
+    ("phase-list", _first_call("phase", ["call"]), 'has phase ["call"]; expected call or '
+                                                   "return"),
+    ("result-object", _field(2, "result", {"ok": 1}), 'has result {"ok":1}; expected a '
+                                                      "string"),
+    ("blocking-string", _first_call("blocking", "no"), 'has blocking "no"; expected true or '
+                                                       "false"),
+    ("error-list", _field(2, "error", ["x"]), 'has error ["x"]; expected a string or null'),
+    ("engine-actors-number", _engine_event(actors=5), "has actors 5; expected an array of "
+                                                      "names"),
+    ("engine-objects-string", _engine_event(objects="L"), 'has objects "L"; expected an '
+                                                          "array of names"),
+    ("engine-waits-object", _engine_event(waits={"a": 1}), 'has waits {"a":1}; expected an '
+                                                           "array of objects"),
+    ("engine-waits-holds", _engine_event(waits=[{"actor": "a", "op": "acquire",
+                                                 "target": "L", "holds": [1]}]),
+     "has waits[0].holds [1]; expected an array of names"),
+    ("primitives-list", _primitives(["L"]), 'scenario.primitives is ["L"]; expected an '
+                                             "object"),
+    ("primitive-number", _primitives({"L": 5}), "scenario.primitives.L is 5; expected a "
+                                                 "type name"),
 ]
+
+# the subprocess test runs four commands per case: the ones the review found, and the old ones
+ON_THE_COMMAND_LINE = [c for c in BROKEN if c[0] in (
+    "seq-gap", "return-without-call", "unknown-actor", "negative-ts", "no-ts", "target-list",
+    "actor-list", "engine-actors-number", "engine-waits-object", "primitive-number")]
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +170,8 @@ def test_both_layouts_read_the_same(good: Trace) -> None:
         (b.scenario, b.meta, b.actors, b.outcome, b.final)
 
 
-@pytest.mark.parametrize(("case", "breaks", "message"), BROKEN, ids=[c for c, _, _ in BROKEN])
+@pytest.mark.parametrize(("case", "breaks", "message"), ON_THE_COMMAND_LINE,
+                         ids=[c for c, _, _ in ON_THE_COMMAND_LINE])
 def test_every_command_refuses_the_same_broken_trace(
         tmp_path: Path, good: Trace, case: str, breaks: Callable[[Trace], None],
         message: str) -> None:
