@@ -13,7 +13,14 @@ from typing import Any
 import orjson
 import pytest
 from conftest import tracer_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from tracer.analyze import analyze, render_profile
+from tracer.engine._replay import recorded_steps
+from tracer.render import timeline
+from tracer.render.chrome import write_chrome
+from tracer.render.report import render_text
 from tracer.trace import TraceError, load_trace, parse_trace, parse_trace_data
 from tracer.trace._io import render_trace
 
@@ -239,3 +246,83 @@ def test_a_trace_of_version_0_1_0_still_reads(tmp_path: Path) -> None:
     assert orjson.loads((tmp_path / "c.json").read_bytes())["otherData"]["scenario"] == \
         "producer_consumer"
     assert load_trace(old).meta.tracer_version == "0.1.0"
+
+
+# --- any hand edit of a field: refused with a message, or read; never a crash -------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=4)
+    | st.sampled_from(["a", "b", "L", "t1", "t2", "A", "B", "call", "return", "ok"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                               max_size=3),
+    max_leaves=6)
+FIELDS = ["seq", "ts", "actor", "op", "target", "phase", "result", "value", "item", "blocking",
+          "error", "detail", "actors", "objects", "waits"]
+WAIT_FIELDS = ["actor", "op", "target", "kind", "holds", "providers", "call_seq"]
+
+
+@pytest.fixture(scope="module")
+def deadlocked(tmp_path_factory: pytest.TempPathFactory) -> Trace:
+    """A real trace with an engine event (deadlock, with its waits)."""
+    tmp = tmp_path_factory.mktemp("deadlocked")
+    scenario = Path(__file__).parent.parent / "scenarios" / "deadlock.yaml"
+    proc = tracer_cli("run", "-q", str(scenario), "-o", "d.json", cwd=tmp)
+    assert proc.returncode == 1, proc.stderr
+    trace: Trace = orjson.loads((tmp / "d.json").read_bytes())
+    return trace
+
+
+def every_command_in_process(text: str, tmp: Path) -> None:
+    """What show, analyze, export and replay do with a trace before running anything."""
+    try:
+        data = parse_trace_data(text, "edited")
+    except TraceError as exc:
+        assert str(exc).startswith("edited: ")
+        return
+    list(timeline(data, None))
+    report = analyze(data, None)
+    list(render_text(report, render_profile(report.profile)))
+    json.dumps(report.as_json())
+    analyze(data, None, len(data.events) - 1)
+    write_chrome(data, tmp / "c.json")
+    recorded_steps(data.events)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_no_hand_edit_of_a_field_crashes_a_command(
+        deadlocked: Trace, tmp_path: Path, data: st.DataObject) -> None:
+    trace = copy(deadlocked)
+    events = trace["events"]
+    event = events[data.draw(st.integers(0, len(events) - 1), label="event")]
+    if event.get("waits") and data.draw(st.booleans(), label="in waits"):
+        event = event["waits"][data.draw(st.integers(0, len(event["waits"]) - 1))]
+        key = data.draw(st.sampled_from(WAIT_FIELDS), label="wait field")
+    else:
+        key = data.draw(st.sampled_from(FIELDS), label="field")
+    event[key] = data.draw(JSON_VALUES, label="value")
+    every_command_in_process(tracer_layout(trace), tmp_path)
+    every_command_in_process(indented(trace), tmp_path)
+
+
+@pytest.mark.parametrize("layout", [tracer_layout, indented], ids=["tracer", "indented"])
+def test_a_trailing_comma_after_the_last_event_is_refused_in_both_layouts(
+        tmp_path: Path, good: Trace, layout: Callable[[Trace], str]) -> None:
+    text = layout(good)
+    last = text.rindex("}", 0, text.rindex("]"))  # the end of the last event
+    (tmp_path / "bad.json").write_text(text[:last + 1] + "," + text[last + 1:],
+                                       encoding="utf-8")
+    proc = tracer_cli("show", "bad.json", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("tracer: error: bad.json: not valid JSON (trailing comma")
+
+
+def test_events_with_no_comma_between_them_are_refused(good: Trace) -> None:
+    text = tracer_layout(good)
+    first = text.index("\n", text.index('"events":[') + 11)  # the end of the first event line
+    assert text[first - 1] == ","
+    with pytest.raises(TraceError, match="not valid JSON"):
+        parse_trace_data(text[:first - 1] + text[first:], "bad")
