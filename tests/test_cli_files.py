@@ -184,6 +184,36 @@ def test_replay_and_export_output_equal_to_the_trace_are_refused(trace: Path) ->
     assert trace.read_bytes() == before
 
 
+@pytest.mark.parametrize("graph", [".wait-for.dot", ".lock-order.svg"])
+def test_run_graphs_never_overwrite_the_scenario(tmp_path: Path, graph: str) -> None:
+    """The graphs are drawn beside the trace as STEM.wait-for.dot/.svg and
+    STEM.lock-order.dot/.svg: a scenario of that name is refused before anything runs."""
+    scenario = tmp_path / f"x{graph}"
+    scenario.write_text(DEADLOCK, encoding="utf-8")
+    proc = tracer_cli("run", scenario.name, "-o", "x.json", cwd=tmp_path)
+    refused(proc, f"x{graph} is the scenario: the graphs of x.json",
+            "would overwrite it; give another output path (-o) or rename the scenario")
+    assert proc.stdout == "", "refused before running"
+    assert scenario.read_text(encoding="utf-8") == DEADLOCK
+    assert sorted(p.name for p in tmp_path.iterdir()) == [scenario.name]
+
+
+def test_replay_until_graphs_never_overwrite_the_trace(tmp_path: Path) -> None:
+    (tmp_path / "dl.yaml").write_text(DEADLOCK, encoding="utf-8")
+    proc = tracer_cli("run", "-q", "dl.yaml", "-o", "r.wait-for.svg", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    before = (tmp_path / "r.wait-for.svg").read_bytes()
+    proc = tracer_cli("replay", "r.wait-for.svg", "--until", "3", "-o", "r.json", cwd=tmp_path)
+    refused(proc, "r.wait-for.svg is the trace to replay: the graphs of r.json")
+    assert proc.stdout == ""
+    assert (tmp_path / "r.wait-for.svg").read_bytes() == before
+    assert not (tmp_path / "r.json").exists()
+    # without --until, replay draws no graph: the same names are fine
+    proc = tracer_cli("replay", "r.wait-for.svg", "-o", "r.json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr  # the replayed deadlock
+    assert (tmp_path / "r.wait-for.svg").read_bytes() == before
+
+
 # ---------------------------------------------------------------------------------------------
 # inputs that are not regular files: refused at once, never opened and waited on
 
@@ -275,6 +305,27 @@ def test_graphs_too_large_for_the_disk_leave_no_file(tmp_path: Path) -> None:
     assert "deadlock" in proc.stdout, "the findings are printed all the same"
     assert list(out.iterdir()) == [], "no partial .dot or .svg"
     assert (tmp_path / "t.json").stat().st_size == size
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_explore_prints_its_outcome_when_a_trace_cannot_be_written(
+        tmp_path: Path, fmt: str) -> None:
+    (tmp_path / "dl.yaml").write_text(DEADLOCK, encoding="utf-8")
+    proc = _limited(tmp_path, 1000, "explore", "dl.yaml", "--runs", "3", "--traces", "D",
+                    "--format", fmt)
+    refused(proc, "cannot write the trace to D/dl.explore-0.json: file too large",
+            "no partial file was left")
+    if fmt == "json":
+        doc = orjson.loads(proc.stdout)
+        assert [f["kind"] for f in doc["findings"]] == ["deadlock"]
+        assert doc["findings"][0]["trace"] is None, "no trace to replay"
+        assert doc["runs"] == 3
+    else:
+        assert "1 distinct problem(s):" in proc.stdout
+        assert "- deadlock (first in schedule 0)" in proc.stdout
+        assert "its trace could not be written" in proc.stdout
+        assert "replay it" not in proc.stdout
+    assert list((tmp_path / "D").iterdir()) == [], "no partial trace"
 
 
 def test_chrome_export_too_large_leaves_no_file(trace: Path) -> None:

@@ -73,6 +73,24 @@ def _not_an_input(output: str | Path, inputs: dict[str, str]) -> None:
                   "give another output path")
 
 
+GRAPH_NAMES = (".wait-for.dot", ".wait-for.svg", ".lock-order.dot", ".lock-order.svg")
+
+
+def _graphs_not_inputs(output: Path, inputs: dict[str, str]) -> None:
+    """Refuse (exit 2, before anything runs) an output whose graphs, drawn beside it as
+    STEM.wait-for.dot/.svg and STEM.lock-order.dot/.svg, would overwrite an input."""
+    if not_a_regular_file(output) is not None:  # no graphs beside a device or FIFO
+        return
+    for name in GRAPH_NAMES:
+        graph = output.with_name(output.stem + name)
+        for what, path in inputs.items():
+            if same_file(graph, path):
+                _fail(f"{path} is {what}: the graphs of {output}, drawn beside it as "
+                      f"{output.stem}.wait-for.dot/.svg and {output.stem}.lock-order.dot/.svg, "
+                      "would overwrite it; give another output path (-o) or rename "
+                      f"{what}")
+
+
 def _write(path: Path, data: str | bytes | Iterable[bytes], what: str) -> str | None:
     """Write a file atomically (a device or FIFO in place); None, or the message to print
     once the command has said what it found (a full disk must not hide the outcome)."""
@@ -124,6 +142,7 @@ def run(scenario: str, output: str | None, quiet: bool, start_method: str | None
     plan = _load(scenario, max_events)
     path = Path(output) if output else default_trace_path(plan.scenario.name)
     _not_an_input(output or path, {"the scenario": scenario})
+    _graphs_not_inputs(path, {"the scenario": scenario})
 
     def started() -> None:
         if not quiet:
@@ -307,6 +326,8 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
     src = Path(trace)
     out = Path(output) if output else src.with_name(f"{src.stem}.replay.json")
     _not_an_input(output or out, {"the trace to replay": trace})
+    if until is not None:  # only then are graphs drawn beside the replay's trace
+        _graphs_not_inputs(out, {"the trace to replay": trace})
     scheduler = ReplayScheduler(recorded_steps(data.events), until, real_time, patience)
     result = run_plan(plan, scheduler, mode="replay")
     with gc_paused():
@@ -413,14 +434,14 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
         found = merge(parts)
     stem = safe_stem(plan.scenario.name)
     problems = []
+    errors = []  # printed after the outcome: a full disk must not hide what was found
     for g in sorted(found.groups.values(), key=lambda g: (g["first_run"], g["kind"])):
         path = Path(traces_dir) / f"{stem}.explore-{g['first_run']}.json"
-        try:
-            with shielded():
-                write_atomic(path, g.pop("text"))
-        except OSError as exc:
-            _fail(f"cannot write {path}: {os_reason(exc)}")
-        problems.append({**g, "trace": str(path)})
+        with shielded():  # a stop signal does not cut a trace in half
+            error = _write(path, g.pop("text"), "the trace")
+        if error is not None:
+            errors.append(error)
+        problems.append({**g, "trace": str(path) if error is None else None})
     if fmt == "json":
         doc: dict[str, Any] = {"runs": found.runs, "strategy": strategy, "seed": seed,
                                "findings": problems, "distinct_schedules": len(found.keys),
@@ -434,6 +455,9 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
     else:
         click.echo(explore_summary(plan.scenario.name, strategy, seed, max_preemptions, found,
                                    problems))
+    if errors:
+        more = f" (and {len(errors) - 1} more trace(s) not written)" if len(errors) > 1 else ""
+        _fail(errors[0] + more)
     if found.interrupted or STOPS.got is not None:
         how = signal.Signals(STOPS.got).name if STOPS.got is not None else "Ctrl-C"
         click.echo(f"tracer: interrupted by {how}; the findings above are those of the "
@@ -505,7 +529,8 @@ def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | 
                      .rstrip())
     for g in problems:
         lines.append(f"- {g['kind']} (first in schedule {g['first_run']}): {g['message']}")
-        lines.append(f"  replay it: tracer replay {g['trace']}")
+        lines.append(f"  replay it: tracer replay {g['trace']}" if g["trace"] is not None
+                     else "  its trace could not be written (see the error below)")
     return "\n".join(lines)
 
 

@@ -22,6 +22,9 @@ from tracer.trace._io import NotRegularFile, TraceError, open_regular
 from tracer.trace._model import FORMAT
 
 _PHASED = {"acquire", "wait", "put", "get", "send", "recv", "join", "sleep"}
+# what an actor does: never with actor null (an op not listed here may be the engine's)
+_ACTOR_OPS = _PHASED | {"release", "set", "clear", "notify", "notify_all", "read", "write",
+                        "append", "log", "spawn", "start", "end", "callback"}
 
 
 @dataclass
@@ -116,8 +119,9 @@ class _Reader:
         if not isinstance(e, dict):
             raise _fail(source, f"events[{i}] is not an object")
         get = e.get
-        if get("seq") != i:
-            raise _fail(source, f"events[{i}] has seq {get('seq')!r}; seq must run 0, 1, 2, "
+        seq = get("seq")
+        if seq.__class__ is not int or seq != i:
+            raise _fail(source, f"events[{i}] has seq {_show(seq)}; seq must run 0, 1, 2, "
                                 "... in order")
         actor = get("actor")
         op = get("op")
@@ -126,16 +130,33 @@ class _Reader:
         phase = get("phase")
         result = get("result")
         if op.__class__ is not str:
-            raise _fail(source, f"event seq {i} has no op")
-        if actor is not None and actor not in self.names:
-            raise _fail(source, f"event seq {i} names actor {actor!r}, which is not in "
-                                "'actors'")
+            if op is None:
+                raise _fail(source, f"event seq {i} has no op")
+            raise _bad_field(source, i, "op", op, "a string")
+        if actor is None:
+            if op in _ACTOR_OPS:
+                raise _fail(source, f"events[{i}] ({op}) has no actor; only the engine's "
+                                    "events (deadlock, stall, timeout) have actor null")
+        else:
+            if actor.__class__ is not str:
+                raise _bad_field(source, i, "actor", actor, "an actor's name or null")
+            if actor not in self.names:
+                raise _fail(source, f"event seq {i} names actor {actor!r}, which is not in "
+                                    "'actors'")
         if ts.__class__ is not float and ts.__class__ is not int:
-            raise _fail(source, f"event seq {i} has no time (ts)")
+            if ts is None:
+                raise _fail(source, f"event seq {i} has no time (ts)")
+            raise _bad_field(source, i, "ts", ts, "a number of seconds")
         if ts < 0:
             raise _fail(source, f"event seq {i} has ts {ts!r}; times are seconds since the "
                                 "start of the run, never negative")
+        if target is not None and target.__class__ is not str:
+            raise _bad_field(source, i, "target", target, "a name (a string) or null")
+        if result is not None and result.__class__ is not str:
+            raise _bad_field(source, i, "result", result, "a string (ok, timeout, ...) or null")
         if phase is not None:
+            if phase.__class__ is not str:
+                raise _bad_field(source, i, "phase", phase, "call or return")
             if op not in _PHASED:
                 raise _fail(source, f"event seq {i}: op {op!r} has no phases")
             call_key = (actor, op, target)
@@ -160,11 +181,74 @@ class _Reader:
         ev.item = get("item")
         known = 4 + (target is not None) + (phase is not None) + (result is not None) \
             + ("value" in e) + ("item" in e)
-        ev.rest = {k: v for k, v in e.items() if k not in _CORE} if len(e) > known else None
+        if len(e) > known:
+            rest = ev.rest = {k: v for k, v in e.items() if k not in _CORE}
+            for key in _EXTRA.intersection(rest):
+                _check_extra(source, i, key, rest[key])
+        else:
+            ev.rest = None
         self.events.append(ev)
 
 
 _CORE = frozenset(("seq", "ts", "actor", "op", "target", "phase", "result", "value", "item"))
+
+
+def _show(value: Any) -> str:
+    """A value as it is written in the trace (JSON), cut short."""
+    try:
+        text = orjson.dumps(value).decode()
+    except TypeError:
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _bad_field(source: str, i: int, field: str, value: Any, expected: str) -> TraceError:
+    return _fail(source, f"events[{i}] has {field} {_show(value)}; expected {expected} "
+                         "(docs/formats.md section 2)")
+
+
+_WAIT_FIELDS: tuple[tuple[str, str], ...] = (("actor", "str"), ("op", "str"),
+                                             ("target", "str?"), ("kind", "str?"),
+                                             ("holds", "strs"), ("providers", "strs"),
+                                             ("call_seq", "int?"))
+
+
+def _is_strs(value: Any) -> bool:
+    return value.__class__ is list and all(v.__class__ is str for v in value)
+
+
+def _check_extra(source: str, i: int, key: str, value: Any) -> None:
+    """The fields beyond the core ones that the analyses and renderers rely on: engine events'
+    ``actors`` and ``objects`` (arrays of names), ``waits`` (what each blocked actor waits
+    for), and ``blocking``, ``detail``, ``error``."""
+    if key in ("actors", "objects"):
+        if not _is_strs(value):
+            raise _bad_field(source, i, key, value, "an array of names (strings)")
+    elif key == "waits":
+        if value.__class__ is not list:
+            raise _bad_field(source, i, key, value, "an array of objects")
+        for j, w in enumerate(value):
+            if w.__class__ is not dict:
+                raise _bad_field(source, i, f"waits[{j}]", w, "an object")
+            for field, kind in _WAIT_FIELDS:
+                v = w.get(field)
+                ok = (v.__class__ is str if kind == "str" else
+                      v is None or v.__class__ is str if kind == "str?" else
+                      v is None or _is_strs(v) if kind == "strs" else
+                      v is None or v.__class__ is int)
+                if not ok:
+                    expected = {"str": "a string", "str?": "a string or null",
+                                "strs": "an array of names (strings)",
+                                "int?": "an event's seq (an integer) or null"}[kind]
+                    raise _bad_field(source, i, f"waits[{j}].{field}", v, expected)
+    elif key == "blocking":
+        if value.__class__ is not bool:
+            raise _bad_field(source, i, key, value, "true or false")
+    elif value is not None and value.__class__ is not str:  # detail, error
+        raise _bad_field(source, i, key, value, "a string or null")
+
+
+_EXTRA = frozenset(("actors", "objects", "waits", "blocking", "detail", "error"))
 
 
 def _check_head(data: Any, source: str, with_events: bool) -> set[str]:
@@ -189,7 +273,27 @@ def _check_head(data: Any, source: str, with_events: bool) -> set[str]:
     return names
 
 
+def _check_scenario(scenario: dict[str, Any], source: str) -> None:
+    """The parts of the embedded scenario that show, analyze and export read (replay
+    validates it whole): ``primitives`` maps names to a type name or an object with a
+    ``type``; ``invariants`` is an array."""
+    prims = scenario.get("primitives")
+    if prims is not None:
+        if prims.__class__ is not dict:
+            raise _fail(source, f"scenario.primitives is {_show(prims)}; expected an object "
+                                "(name -> type)")
+        for name, spec in prims.items():
+            kind = spec.get("type") if spec.__class__ is dict else spec
+            if kind.__class__ is not str:
+                raise _fail(source, f"scenario.primitives.{name} is {_show(spec)}; expected a "
+                                    "type name (lock, queue, ...) or an object with a 'type'")
+    invariants = scenario.get("invariants")
+    if invariants is not None and invariants.__class__ is not list:
+        raise _fail(source, f"scenario.invariants is {_show(invariants)}; expected an array")
+
+
 def _finish(data: dict[str, Any], source: str, events: list[Ev]) -> TraceData:
+    _check_scenario(data["scenario"], source)
     final = data.get("final")
     return TraceData(source, data["scenario"], data["meta"], data["actors"], events,
                      data["outcome"], final if isinstance(final, dict) else None)
@@ -217,6 +321,7 @@ def _read_lines(f: BinaryIO, source: str, whole: bytes | None = None) -> TraceDa
     head: list[bytes] = []
     tail: list[bytes] = []
     reader: _Reader | None = None
+    comma = False  # whether the last event line ended with a comma
     loads = orjson.loads
     for line in f:
         if reader is None:
@@ -229,11 +334,21 @@ def _read_lines(f: BinaryIO, source: str, whole: bytes | None = None) -> TraceDa
                 reader = _Reader(source, _check_head_partial(skeleton, source))
                 continue
             head.append(line)
-        elif tail or line.startswith(b"]"):
+        elif tail:
+            tail.append(line)
+        elif line.startswith(b"]"):
+            if comma:  # a trailing comma after the last event: not JSON
+                reader = None
+                break
             tail.append(line)
         else:
+            if reader.events and not comma:  # two events with no comma between: not JSON
+                reader = None
+                break
+            body = line.rstrip()
+            comma = body.endswith(b",")
             try:
-                reader.add(loads(line.rstrip().rstrip(b",")))
+                reader.add(loads(body[:-1] if comma else body))
             except orjson.JSONDecodeError:
                 reader = None  # not our layout after all
                 break
