@@ -15,12 +15,12 @@ import multiprocessing
 import os
 import signal
 import sys
+from _multiprocessing import SemLock
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _multiprocessing import SemLock
 from conftest import (
     SCENARIOS,
     abba,
@@ -1024,10 +1024,10 @@ def semlocks_left_to_the_collector(run: Callable[[], object]) -> int:
                                   "process_class"])
 def test_a_run_leaves_no_multiprocessing_lock_to_the_garbage_collector(name: str) -> None:
     plan = load_scenario_text((SCENARIOS / f"{name}.yaml").read_text(encoding="utf-8"), name)
-    statuses: list[str] = []
+    outcome: list[str] = []
     assert semlocks_left_to_the_collector(
-        lambda: statuses.append(run_plan(plan).status)) == 0
-    assert statuses and statuses[0] in ("ok", "deadlock")
+        lambda: outcome.append(run_plan(plan).status)) == 0
+    assert outcome and outcome[0] in ("ok", "deadlock")
 
 
 # --------------------------------------------------------------------------------------------
