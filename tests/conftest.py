@@ -217,3 +217,21 @@ def make_trace(steps: list[Any], primitives: dict[str, Any] | None = None,
            "actors": [{"name": n, "kind": (kinds or {}).get(n, "thread")} for n in names],
            "events": flat, "outcome": {"status": "ok"}, **doc_parts}
     return parse_trace_data(orjson.dumps(doc))
+
+
+def assert_consistent(trace: dict[str, Any]) -> None:
+    """The trace never contradicts itself: walking its events in seq order from the
+    scenario's initial values, every ``read`` has the value of the last ``write`` (or
+    ``append``) of its variable before it, and ``final`` holds each variable's last value."""
+    values = dict(trace["scenario"].get("shared", {}))
+    for e in by_seq(trace):
+        op, var = e["op"], e.get("target")
+        if op == "write":
+            values[var] = e.get("value")
+        elif op == "append":
+            values[var] = [*values[var], e.get("item")]
+        elif op == "read":
+            assert e.get("value") == values[var], (
+                f"seq {e['seq']}: {e['actor']} reads {var} = {e.get('value')!r}, but the last "
+                f"write before it left {values[var]!r}")
+    assert trace["final"] == values, f"final {trace['final']!r}, last writes {values!r}"

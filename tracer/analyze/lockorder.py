@@ -2,15 +2,30 @@
 
 Every acquisition of a lock B while holding a lock A adds the edge A -> B to the lock-order
 graph, remembered per *occurrence group*: the actor, every lock it held at that moment, and
-where the actor stood in the start/join structure of the run. A cycle of edges is a potential
-deadlock when one occurrence can be chosen per edge such that the chosen actors could be
-inside their acquisitions at the same time (iGoodlock's conditions):
+its happens-before clocks there. An acquisition made with ``blocking: false`` (its call event
+says so) adds no edge: it cannot wait, so it cannot be part of a deadlock (the lock it got is
+held all the same). A cycle of edges is a potential deadlock when one occurrence can be
+chosen per edge such that the chosen actors could be inside their acquisitions at the same
+time (iGoodlock's conditions):
 
 - the actors are all different (one actor cannot wait for itself across a cycle);
 - the locks they held are pairwise disjoint (a common *gate* lock held by all makes the cycle
   impossible: two actors cannot hold it at once);
-- no occurrence happens-before another through start/join alone (spawn -> start,
-  end -> join), which orders them in every interleaving.
+- their *hold intervals* are pairwise unordered by happens-before. The interval of an
+  occurrence A -> B runs from the acquisition of A to the acquisition of B: the time the actor
+  holds A and wants B. Two occurrences can only be in their intervals at once (each holding
+  its lock, each wanting the other's) if neither interval ends before the other begins in
+  every interleaving: for intervals [s1, e1] and [s2, e2], neither e1 -> s2 nor e2 -> s1.
+  A barrier, an event set -> wait, a queue or pipe hand-off, a notify, a join... between the
+  two orders makes one of those true: no run can deadlock there.
+
+Happens-before is ``_hb``'s, the race detector's, but without the edges of mutual exclusion
+(a lock's release -> its next acquire, a semaphore that starts with a value): those order two
+actors only in this run, and in the observed run every cycle's halves are ordered by the
+cycle's own locks (one actor released A and B before the other took them) — counting them
+would hide every cycle. What remains is this run's: a wait on an event set by several actors
+is ordered after every set it could have seen here, although in another run an earlier one
+alone might let it through (the race detector's approximation, kept to have one).
 
 A cycle that did deadlock in this run (the trace's deadlock event names its locks) is not
 reported here: it is a deadlock, reported by ``waitgraph``.
@@ -28,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tracer.analyze._hb import HappensBefore
 from tracer.analyze._model import Finding, LockOrderGraph, TraceData
 from tracer.analyze.races import LOCK_TYPES, Prep, names
 from tracer.analyze.waitfor import _sccs
@@ -40,9 +56,10 @@ PRUNE_AFTER = 50  # findings after which cycles through a reported one are not s
 
 @dataclass
 class _Group:
-    """Occurrences of one edge by one actor, with the same locks held, at the same point of
-    the start/join structure. ``first`` are the seqs of the first occurrence: the held lock's
-    acquisition and the acquired lock's."""
+    """Occurrences of one edge by one actor, with the same locks held, between the same
+    synchronisations (the same clocks at both acquisitions). ``first`` are the seqs of the
+    first occurrence: the held lock's acquisition and the acquired lock's; ``start_vc`` and
+    ``end_vc`` the actor's happens-before clocks there."""
 
     actor: int
     held: frozenset[str]
@@ -79,6 +96,8 @@ def lock_order_graph(data: TraceData) -> LockOrderGraph:
 
 
 _TAKES = frozenset({"acquire", "wait"})  # the ops that take locks (a condition wait re-takes)
+_ACCESS = frozenset({"read", "write", "append"})  # ops on shared variables: no lock, no clock
+_MUTEX = frozenset({"acquire", "release"})  # no clock changes, but for a signal (see _hb)
 
 
 def find_potential_deadlocks(data: TraceData, prep: Prep | None = None) -> list[Finding]:
@@ -99,6 +118,40 @@ def _analyze(data: TraceData, prep: Prep | None = None) -> _Result:
 
 
 def _compute(data: TraceData, prep: Prep) -> _Result:
+    # most traces have no cycle at all: find the edges without clocks first (cheap), and
+    # derive happens-before only when the graph has a cycle to judge
+    try:
+        edges, locks, deadlocks = _scan(data, prep, False)
+    except _TwoCycle:
+        pass  # an edge and its reverse: judge them with clocks
+    else:
+        if not edges or not _has_cycle(edges):
+            return _Result(list(locks), edges, [], [])
+    edges, locks, deadlocks = _scan(data, prep, True)
+    actor_names = [a["name"] for a in data.actors]
+    deadlocked = _deadlocked_sets(deadlocks, prep.res_of)
+    cycles, findings = _cycles(edges, deadlocked, actor_names)
+    return _Result(list(locks), edges, cycles, findings)
+
+
+class _TwoCycle(Exception):
+    """The scan without clocks met an edge whose reverse it has seen: the graph has a cycle,
+    so the rest of that scan would be wasted."""
+
+
+def _has_cycle(edges: _Edges) -> bool:
+    """Whether the lock-order graph has a cycle (a strongly connected part of 2 or more)."""
+    succ: dict[str, list[str]] = {}
+    for a, b in edges:
+        succ.setdefault(a, []).append(b)
+        succ.setdefault(b, [])
+    return any(len(comp) > 1 for comp in _sccs(sorted(succ), succ))
+
+
+def _scan(data: TraceData, prep: Prep,
+          with_hb: bool) -> tuple[_Edges, dict[str, None], list[dict[str, Any]]]:
+    """The lock-order edges of the trace (with happens-before clocks when ``with_hb``, else
+    all-zero ones), the locks taken and the deadlock events."""
     specs = prep.specs
     res_of = prep.res_of
     actor_names = [a["name"] for a in data.actors]
@@ -108,49 +161,51 @@ def _compute(data: TraceData, prep: Prep) -> _Result:
     # the scenario does not declare (taken to be a lock)
     is_lock = {name: s["type"] in LOCK_TYPES for name, s in specs.items()}
 
-    # structural clocks: only spawn -> start and end -> join order actors
-    sc: list[list[int]] = []
-    for i in range(n):
-        c = [0] * n
-        c[i] = 1
-        sc.append(c)
-    ver = [0] * n
-    to_start: dict[str, list[int]] = {}
-    ended: dict[str, list[int]] = {}
+    # happens-before without the edges of mutual exclusion (see _hb): only what orders two
+    # actors in every interleaving (events, queues, barriers, joins, ...) separates them
+    step: Callable[[Any, int], None] | None = None
+    signals: frozenset[str] = frozenset()  # the semaphores whose acquire or release orders
+    if with_hb:
+        hb = HappensBefore(data, specs, res_of, prep.types, mutex=False)
+        clocks = hb.clocks
+        step = hb.step
+        signals = hb.signals
+    else:
+        clocks = [[0] * n] * n  # one clock for all: occurrences group by actor and locks
 
-    # per actor: resource -> [times held, seq of the acquisition, struct clock, its version]
+    # per actor: resource -> [times held, seq of the acquisition, clock there]
     held: list[dict[str, list[Any]]] = [{} for _ in range(n)]
     cond_wait: dict[int, tuple[str, int]] = {}
+    nonblocking: set[int] = set()  # actors inside an acquire made with blocking: false
     edges: _Edges = {}
     locks: dict[str, None] = {}
 
-    def acquired(t: int, r: str, seq: int, times: int) -> None:
+    def acquired(t: int, r: str, seq: int, times: int, edge: bool = True) -> None:
         h = held[t]
         if r in h:
             h[r][0] += times  # re-entry (rlock): no edge
             return
         if r not in locks:
             locks[r] = None
-        if h:
+        c = clocks[t]
+        if h and edge:
             hs = frozenset(h)
-            v = ver[t]
             for a, info in h.items():
                 groups = edges.get((a, r))
                 if groups is None:
+                    if not with_hb and (r, a) in edges:
+                        raise _TwoCycle
                     groups = edges[(a, r)] = {}
-                key = (t, hs, info[3], v)
+                # occurrences between the same synchronisations are one group: a clock is
+                # replaced whenever it changes, and the group keeps both lists alive, so
+                # their ids stay theirs while the key exists
+                key = (t, hs, id(info[2]), id(c))
                 g = groups.get(key)
                 if g is None:
-                    groups[key] = _Group(t, hs, (info[1], seq), info[2], sc[t])
+                    groups[key] = _Group(t, hs, (info[1], seq), info[2], c)
                 else:
                     g.count += 1
-        h[r] = [times, seq, sc[t], ver[t]]
-
-    def bump(t: int) -> None:
-        c = sc[t].copy()
-        c[t] += 1
-        sc[t] = c
-        ver[t] += 1
+        h[r] = [times, seq, c]
 
     deadlocks: list[dict[str, Any]] = []
     for e in data.events:
@@ -160,15 +215,27 @@ def _compute(data: TraceData, prep: Prep) -> _Result:
             if op == "deadlock":
                 deadlocks.append(e)
             continue
+        if op in _ACCESS:
+            continue  # no lock, no clock
+        t = index[actor]
+        if step is not None and (op not in _MUTEX or e.target in signals):
+            step(e, t)
         if op == "acquire":
-            if e.phase == "return" and e.result == "ok":
+            if e.phase == "call":
+                if e.get("blocking") is False:
+                    nonblocking.add(t)  # it cannot wait: no lock-order edge
+            elif e.result == "ok":
                 target = e.target or "?"
                 if is_lock.get(target, True):
-                    acquired(index[actor], res_of.get(target, target), e.seq, 1)
+                    acquired(t, res_of.get(target, target), e.seq, 1,
+                             t not in nonblocking)
+                nonblocking.discard(t)
+            else:
+                nonblocking.discard(t)
         elif op == "release":
             target = e.target or "?"
             if is_lock.get(target, True) and "error" not in e:
-                h = held[index[actor]]
+                h = held[t]
                 r = res_of.get(target, target)
                 info = h.get(r)
                 if info is not None:
@@ -179,7 +246,6 @@ def _compute(data: TraceData, prep: Prep) -> _Result:
             target = e.target or "?"
             if target not in is_lock or specs[target]["type"] != "condition":
                 continue
-            t = index[actor]
             r = res_of.get(target, target)
             if e.phase == "call":
                 info = held[t].pop(r, None)
@@ -189,33 +255,8 @@ def _compute(data: TraceData, prep: Prep) -> _Result:
                 got = cond_wait.pop(t, None)
                 if got is not None and e.result != "error":
                     acquired(t, got[0], e.seq, got[1])  # the wait re-takes the lock
-        elif op == "spawn":
-            t = index[actor]
-            to_start[e.target or "?"] = sc[t]
-            bump(t)
-        elif op == "start":
-            got_vc = to_start.pop(actor, None)
-            if got_vc is not None:
-                t = index[actor]
-                sc[t] = [x if x >= y else y for x, y in zip(sc[t], got_vc, strict=True)]
-                ver[t] += 1
-        elif op == "end":
-            t = index[actor]
-            ended[actor] = sc[t]
-            bump(t)
-        elif op == "join" and e.phase == "return" and e.result == "ok":
-            got_vc = ended.get(e.target or "?")
-            if got_vc is not None:
-                t = index[actor]
-                if got_vc != sc[t]:
-                    sc[t] = [x if x >= y else y for x, y in zip(sc[t], got_vc, strict=True)]
-                    ver[t] += 1
 
-    if not edges:  # no lock taken while holding another: no cycle
-        return _Result(list(locks), edges, [], [])
-    deadlocked = _deadlocked_sets(deadlocks, res_of)
-    cycles, findings = _cycles(edges, deadlocked, actor_names)
-    return _Result(list(locks), edges, cycles, findings)
+    return edges, locks, deadlocks
 
 
 def _deadlocked_sets(deadlocks: list[dict[str, Any]],
@@ -374,6 +415,9 @@ def _compatible(chosen: list[_Group], g: _Group) -> bool:
     for c in chosen:
         if c.actor == g.actor or c.held & g.held:
             return False
+        # event x of actor p happens-before event y iff clock(y)[p] >= clock(x)[p] (see _hb):
+        # is c's interval over (its end, the acquisition of its second lock, happened
+        # before) when g's begins, or the reverse? Then they are never inside together.
         if c.end_vc[c.actor] <= g.start_vc[c.actor] or \
                 g.end_vc[g.actor] <= c.start_vc[g.actor]:
             return False  # one is over before the other begins, in every interleaving

@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 
 from tracer.engine import _prims as P
-from tracer.engine._compile import Caps, Compiler, StepFn
+from tracer.engine._compile import Caps, Compiler, StepFn, added
 from tracer.engine._seam import Abort, ActorCtx, ActorFailure
 from tracer.scenario import _model as M
 
@@ -65,7 +65,7 @@ class ALockLike(P.LockLike):
         res = self.resource
         real = res.real
         await ready(a, t.call)
-        seq = a.emit(t.call, None)
+        seq = a.emit(t.call, None if blocking else P.NONBLOCKING)
         explorer = _explorer(a)
         if explorer is not None:
             # explore: take it when it is free; parked (not waiting in the lock) until then
@@ -243,7 +243,7 @@ class AQueue(P.Queue):
             self, a: ActorCtx, t: P.OpTags, item: Any, timeout: float | None,
             blocking: bool) -> None:
         await ready(a, t.call)
-        seq = a.emit(t.call, {"item": item})
+        seq = a.emit(t.call, {"item": item} if blocking else {"item": item, "blocking": False})
         real = self.real
         explorer = _explorer(a)
         try:
@@ -275,7 +275,7 @@ class AQueue(P.Queue):
     async def get(  # type: ignore[override]
             self, a: ActorCtx, t: P.OpTags, timeout: float | None, blocking: bool) -> None:
         await ready(a, t.call)
-        seq = a.emit(t.call, None)
+        seq = a.emit(t.call, None if blocking else P.NONBLOCKING)
         real = self.real
         box: list[Any] = []
         explorer = _explorer(a)
@@ -419,17 +419,15 @@ class AioCompiler(Compiler):
         if isinstance(step, M.Add):
             var, delta = step.add.var, step.add.value
             rt_, wt = tag(n, "read", var), tag(n, "write", var)
-            shared = self.shared
+            read = self.var_read(var, partial(self.shared.__getitem__, var))
+            write_new = self.var_write(var)
 
             async def add(a: ActorCtx) -> None:
                 await ready(a, rt_)
-                old = shared[var]
-                a.emit(rt_, {"value": old})
+                old = read(a)
                 await asyncio.sleep(0)  # the await between read and write
                 await ready(a, wt)
-                new = old + delta
-                a.emit(wt, {"value": new})
-                shared[var] = new
+                write_new(added(n, var, old, delta), a)
             return add, True
         if isinstance(step, M.Join):
             names = self.plan.groups[step.join]

@@ -4,17 +4,32 @@ Interpreting step models on every iteration would cost more than the recording i
 step becomes a small function with its tags and primitive bound in. Each step also carries the
 set of ``(verb, target)`` the actor may still perform from there on (its *caps*): the watchdog
 reads them to know who could still set an event or fill a queue.
+
+Shared variables. A trace must never contradict itself: each ``read`` records the value of
+the last ``write`` before it in seq. So an access of a variable and the seq of its event are
+taken together, atomically with respect to every other access of that variable, by actors of
+every kind: under ``run`` each variable has a lock (``Runtime.var_lock``; a
+``multiprocessing.Lock`` in ``Shared`` when process actors take part, since the values then
+live in a Manager and a write is a round trip), held from before the event's seq is taken to
+after the value was read or stored. A lock per variable rather than one for all: accesses of
+different variables still overlap, as they would without tracer. Its cost is one uncontended
+lock (well under a microsecond) beside an access that costs about as much for threads and a
+Manager round trip (tens of microseconds) for processes. Under a scheduler (replay, explore)
+no lock is taken, the turns already order the accesses: an exploration runs one actor at a
+time, and a replay admits nobody else until the actor that accessed a variable comes back
+for its next turn (``ReplayScheduler``), so a lock held across a turn could only deadlock.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, MutableMapping, Sequence
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from tracer.engine import _prims as P
-from tracer.engine._seam import Abort, ActorCtx, ActorFailure, ActorReturn, Runtime
+from tracer.engine._seam import POLL, Abort, ActorCtx, ActorFailure, ActorReturn, Runtime
 from tracer.scenario import Plan
 from tracer.scenario import _model as M
 
@@ -255,36 +270,82 @@ class Compiler:
             release(rel, a)
         return with_
 
+    def atomic(self, var: str, body: Callable[[ActorCtx], Any]) -> Callable[[ActorCtx], Any]:
+        """``body(a)`` (one access of ``var`` and the seq of its event) under the variable's
+        lock, so no other access of ``var`` comes between them (see the module's docstring);
+        as it is under a scheduler, whose turns order the accesses. The lock is polled when
+        taken (it may be a process's, killed while it held it: the run must still end)."""
+        if self.rt.scheduler is not None:
+            return body
+        lock = self.rt.var_lock(var)
+        acquire, release = lock.acquire, lock.release
+
+        def locked(a: ActorCtx) -> Any:
+            if not acquire(False):
+                hold(a, lock)
+            try:
+                return body(a)
+            finally:
+                release()
+        return locked
+
+    def var_read(self, var: str, fetch: Callable[[], Any]) -> Callable[[ActorCtx], Any]:
+        """A recorded read of ``var`` (the value of ``fetch()``), atomic with its seq (as
+        :meth:`atomic`, written out: reads are the hot path of a racy scenario)."""
+        rt_ = self.rt.tag(self.actor, "read", var)
+        if self.rt.scheduler is not None:
+            return lambda a: a.emit_read(rt_, fetch)
+        lock = self.rt.var_lock(var)
+        acquire, release = lock.acquire, lock.release
+
+        def read(a: ActorCtx) -> Any:
+            if not acquire(False):
+                hold(a, lock)
+            try:
+                return a.emit_read(rt_, fetch)
+            finally:
+                release()
+        return read
+
+    def var_write(self, var: str) -> Callable[[Any, ActorCtx], None]:
+        """``write(value, a)``: a recorded write of ``value`` to ``var``, atomic with its seq
+        (as :meth:`atomic`; the value first, so that a step can bind it with ``partial``)."""
+        shared = self.shared
+        wt = self.rt.tag(self.actor, "write", var)
+        if self.rt.scheduler is not None:
+            def write_free(value: Any, a: ActorCtx) -> None:
+                a.emit(wt, {"value": value})
+                shared[var] = copy_value(value)
+            return write_free
+        lock = self.rt.var_lock(var)
+        acquire, release = lock.acquire, lock.release
+
+        def write(value: Any, a: ActorCtx) -> None:
+            if not acquire(False):
+                hold(a, lock)
+            try:
+                a.emit(wt, {"value": value})
+                shared[var] = copy_value(value)
+            finally:
+                release()
+        return write
+
     def _var_step(self, step: M.Step, cont: Caps) -> StepFn:
         shared = self.shared
         n = self.actor
         tag = self.rt.tag
         if isinstance(step, M.Read):
-            var = step.read
-            rt_ = tag(n, "read", var)
-            fetch_copy = partial(_copy_of, shared, var)
-            return lambda a: a.emit_read(rt_, fetch_copy)
+            return self.var_read(step.read, partial(_copy_of, shared, step.read))
         if isinstance(step, M.Write):
-            var, value = step.write.var, step.write.value
-            wt = tag(n, "write", var)
-
-            def write(a: ActorCtx) -> None:
-                a.emit(wt, {"value": value})
-                shared[var] = copy_value(value)
-            return write
+            write, value = self.var_write(step.write.var), step.write.value
+            return partial(write, value)
         if isinstance(step, M.Add):
             var, delta = step.add.var, step.add.value
-            rt_, wt = tag(n, "read", var), tag(n, "write", var)
-            fetch = partial(shared.__getitem__, var)
+            read = self.var_read(var, partial(shared.__getitem__, var))
+            write_new = self.var_write(var)
 
             def add(a: ActorCtx) -> None:
-                old = a.emit_read(rt_, fetch)
-                try:
-                    new = old + delta
-                except TypeError:
-                    raise ActorFailure(f"{n} cannot add {delta!r} to {var} = {old!r}") from None
-                a.emit(wt, {"value": new})
-                shared[var] = new
+                write_new(added(n, var, read(a), delta), a)
             return add
         if isinstance(step, M.Append):
             var, item = step.append.var, step.append.item
@@ -299,7 +360,7 @@ class Compiler:
                 if isinstance(target, list) and not isinstance(shared, dict):
                     # a Manager dict hands out copies of plain lists: store the new one
                     shared[var] = target
-            return append
+            return self.atomic(var, append)
         assert isinstance(step, M.If)
         test = self.condition(step)
         then, _ = self.block(step.then, cont)
@@ -312,13 +373,11 @@ class Compiler:
     def condition(self, step: M.If) -> Callable[[ActorCtx], bool]:
         """The test of an `if`: a fresh read of the variable (recorded), then the comparison."""
         cond = step.if_
-        var, cmp, value, n, shared = cond.var, COMPARE[cond.op], cond.value, self.actor, \
-            self.shared
-        read = self.rt.tag(n, "read", var)
-        fetch_copy = partial(_copy_of, shared, var)
+        var, cmp, value, n = cond.var, COMPARE[cond.op], cond.value, self.actor
+        read = self.var_read(var, partial(_copy_of, self.shared, var))
 
         def test(a: ActorCtx) -> bool:
-            current = a.emit_read(read, fetch_copy)
+            current = read(a)
             try:
                 return bool(cmp(current, value))
             except TypeError:
@@ -341,6 +400,29 @@ class Compiler:
                 raise Abort
             a.emit(ok, None)
         return sleep
+
+
+def added(actor: str, var: str, old: Any, delta: Any) -> Any:
+    """``old + delta`` for an ``add`` step; an actor error when it cannot be added, or when
+    the sum is a number no trace can hold (an integer beyond 64 bits, an infinite float)."""
+    try:
+        new = old + delta
+    except TypeError:
+        raise ActorFailure(f"{actor} cannot add {delta!r} to {var} = {old!r}") from None
+    if (type(new) is float and not math.isfinite(new)) or \
+            (type(new) is int and not -(2**63) <= new <= 2**64 - 1):
+        raise ActorFailure(f"{actor}: {var} = {old!r} + {delta!r} is beyond what a trace holds "
+                           "(64-bit integers, finite floats)")
+    return new
+
+
+def hold(a: ActorCtx, lock: Any) -> None:
+    """Wait for a variable's lock that another actor holds for one access; polling, so that
+    an aborted run still ends (the holder may be a process that was killed meanwhile)."""
+    rt = a.rt
+    while not lock.acquire(True, POLL):
+        if rt.closed:
+            raise Abort
 
 
 def _copy_of(shared: Any, var: str) -> Any:

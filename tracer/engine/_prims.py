@@ -32,6 +32,12 @@ class OpTags:
     broken: Tag
 
 
+# the payload of a non-blocking attempt's ``call`` (an acquire, put or get made with
+# ``blocking: false``): such an attempt never waits, so it is no lock-order edge. One dict
+# shared by every such event, never mutated (what adds to a payload copies it).
+NONBLOCKING: dict[str, Any] = {"blocking": False}
+
+
 class Tally:
     """A count that many actors add to without a lock: each actor has its own cell, and only
     its own thread writes it (dict stores of distinct keys are atomic under the GIL)."""
@@ -93,7 +99,7 @@ class LockLike(Prim):
     def acquire(self, t: OpTags, timeout: float | None, blocking: bool, a: ActorCtx) -> bool:
         res = self.resource
         emit = a.emit
-        seq = emit(t.call, None)
+        seq = emit(t.call, None if blocking else NONBLOCKING)
         real = res.real
         # the uncontended case costs no more than this; under a scheduler (replay) the real
         # acquisition happens when the recording says the call returns, never before
@@ -424,7 +430,8 @@ class Queue(Prim):
 
     def put(self, a: ActorCtx, t: OpTags, item: Any, timeout: float | None,
             blocking: bool) -> None:
-        a.block(self, "put", timeout if blocking else 0.0, t.call, {"item": item})
+        a.block(self, "put", timeout if blocking else 0.0, t.call,
+                {"item": item} if blocking else {"item": item, "blocking": False})
         real = self.real
 
         def attempt(s: float) -> bool:
@@ -449,7 +456,8 @@ class Queue(Prim):
         a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
 
     def get(self, a: ActorCtx, t: OpTags, timeout: float | None, blocking: bool) -> None:
-        a.block(self, "get", timeout if blocking else 0.0, t.call)
+        a.block(self, "get", timeout if blocking else 0.0, t.call,
+                None if blocking else NONBLOCKING)
         real = self.real
         box: list[Any] = []
 

@@ -29,7 +29,7 @@ import signal
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_conns
 from typing import Any
@@ -123,8 +123,12 @@ class SharedSeq:
 class Shared:
     """Everything a child needs to take part in the run (passed when it is started)."""
 
-    def __init__(self, ctx: Any, actors: list[str], objects: list[str]) -> None:
+    def __init__(self, ctx: Any, actors: list[str], objects: list[str],
+                 variables: Sequence[str] = ()) -> None:
         self.seq = SharedSeq(ctx)
+        # a lock per shared variable, for every actor of every kind: an access and its seq
+        # are taken under it (see _compile's "Shared variables")
+        self.var_locks = {v: ctx.Lock() for v in variables}
         self.closed = ctx.RawValue("b", 0)
         self.abort_event = ctx.Event()
         self.actors = actors
@@ -160,6 +164,7 @@ class ChildRuntime(Runtime):
         if scheduler is not None:
             scheduler.attach(self)
         self.seq = shared.seq  # type: ignore[assignment]
+        self.var_locks = shared.var_locks
         self.t0 = t0
         self.shared = shared
         self.abort_event = shared.abort_event
@@ -277,12 +282,10 @@ class ProcActorCtx(ActorCtx):
         rt = self.rt
         if rt.closed:
             raise Abort
-        if rt.scheduler is not None:  # a replay: the parent's scheduler gives turns and seqs
-            seq = rt.scheduler.turn(self, tag)
-            if rt.closed:
-                raise Abort
-        else:
-            seq = self._next()
+        # under a replay, the parent's scheduler gives turns and seqs; a turn given is
+        # recorded, even if the run closes now: the scheduler counted it (a replay ends once
+        # the recording's last turn was given)
+        seq = rt.scheduler.turn(self, tag) if rt.scheduler is not None else self._next()
         self.buf.append((seq, self._clock(), tag, payload))
         self.board[self.row + PROGRESS] += 1
         if len(self.buf) >= FLUSH_EVERY:
@@ -299,8 +302,8 @@ class ProcActorCtx(ActorCtx):
         if rt.closed:
             raise Abort
         seq = rt.scheduler.turn(self, tag)
-        if rt.closed:
-            raise Abort
+        # a turn given is recorded, even if the run closes now: the scheduler
+        # counted it (a replay ends once the recording's last turn was given)
         value = fetch()
         self.buf.append((seq, self._clock(), tag, {"value": value}))
         self.board[self.row + PROGRESS] += 1

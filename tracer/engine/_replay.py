@@ -10,6 +10,11 @@ succeed at once, since every operation that enabled it in the recording has been
 Sleeps take no time (``--real-time`` keeps them). So the real primitives do the real work, in
 exactly the recorded order, and a recorded deadlock forms again, where the watchdog sees it.
 
+An access of a shared variable (read, write, append) is performed just after its turn, so
+the replay admits nobody else until that actor comes back for its next turn: the value it
+read or stored is then the one the recording has at that seq, whatever the backing (a write
+to a Manager is a round trip, which another actor's turn would otherwise overtake).
+
 When the actor whose turn it is does not come (the trace was edited, or the scenario
 changed), the replay stops after ``patience`` seconds with a divergence: what the recording
 expected, and which actors were waiting for their turn.
@@ -28,6 +33,7 @@ from typing import Any
 from tracer.engine._explore import try_or_park
 from tracer.engine._seam import Abort, ActorCtx, Runtime, Tag
 
+VAR_OPS = frozenset({"read", "write", "append"})  # the accesses of a shared variable
 PATIENCE = 2.0  # seconds without progress before a replay is declared divergent
 LAG = 1.0  # seconds a replayed operation may take to become possible (a release is logged
 #            before it happens, so the operation it enabled may find it not done yet)
@@ -132,6 +138,9 @@ class ReplayScheduler:
             if st.phase == "return":
                 self.returns.setdefault((st.op, st.target), []).append(i)
         self.done: dict[str, int] = {}  # actor -> index of its last admitted step
+        # the actor admitted to access a shared variable, until it comes back for its next
+        # turn (nobody else goes meanwhile: the access happens after its turn)
+        self.accessing: str | None = None
         # queue operations waiting for their recorded return that may take their item (or
         # room) before it, when first in line: actor -> the position it last tried at, and
         # those whose try is under way (see `chance`)
@@ -152,6 +161,8 @@ class ReplayScheduler:
                 self._diverge(exp, f"{actor.name} did {got.what()}")
             self.done[actor.name] = self.pos
             self.pos += 1
+            if tag.op in VAR_OPS:
+                self.accessing = actor.name
             assert self.rt is not None
             seq = next(self.rt.seq)  # under the lock: seqs follow the turns
             self.last_progress = time.monotonic()
@@ -159,6 +170,12 @@ class ReplayScheduler:
                 self.stopped_at = exp.seq  # this event is recorded; nothing after it
             self.cond.notify_all()
             return seq
+
+    def pending(self) -> bool:
+        """Whether recorded steps are still to be replayed (a daemon's, once the others have
+        ended: the run must not abandon it before it has done what the recording has)."""
+        with self.cond:
+            return self.pos < len(self.steps) and not self._closed()
 
     def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
               timeout: float | None) -> bool:
@@ -296,7 +313,11 @@ class ReplayScheduler:
             self._close()
         if self._closed():
             raise Abort
-        if self.pos < len(self.steps) and self.steps[self.pos].actor == actor.name:
+        if self.accessing == actor.name:
+            self.accessing = None  # it is back: its access is done
+            self.cond.notify_all()
+        if self.accessing is None and self.pos < len(self.steps) and \
+                self.steps[self.pos].actor == actor.name:
             return True
         if self.pos >= len(self.steps):
             # the recording ends here (a deadlock, a stall, a timeout): wait to be stopped
@@ -304,6 +325,9 @@ class ReplayScheduler:
             return False
         if time.monotonic() - self.last_progress > self.patience and not self._others_busy():
             exp = self.steps[self.pos]
+            if self.accessing is not None:
+                self._diverge(exp, f"{self.accessing} did not come back from its access of a "
+                                   f"shared variable within {self.patience:g} s")
             self._diverge(exp, f"{exp.actor} did not come to do it within "
                                f"{self.patience:g} s")
         return False

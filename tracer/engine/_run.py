@@ -207,8 +207,10 @@ class Runner:
         """Shared memory, the shared seq counter and the Manager for process actors."""
         self.mp = get_context(start_method)
         names = [a.name for a in self.plan.actors]
-        self.mem = Shared(self.mp, names, [*self.plan.scenario.primitives, *names])
+        self.mem = Shared(self.mp, names, [*self.plan.scenario.primitives, *names],
+                          list(self.plan.scenario.shared))
         self.rt.seq = self.mem.seq  # type: ignore[assignment]
+        self.rt.var_locks = self.mem.var_locks
         needs_manager = bool(self.plan.scenario.shared) or any(
             spec.type == "queue" and self.plan.flavour.get(n) == "process"
             for n, spec in self.plan.scenario.primitives.items())
@@ -574,7 +576,12 @@ class Runner:
 
     # --- the watchdog
     def _finished(self) -> bool:
-        return all(c.daemon or c.state in ("done", "pending") for c in self.ctx.values())
+        if not all(c.daemon or c.state in ("done", "pending") for c in self.ctx.values()):
+            return False
+        if isinstance(self.scheduler, ReplayScheduler) and self.scheduler.pending():
+            # a replay abandons a daemon where the recording did: after its recorded steps
+            return not any(c.state not in ("done", "pending") for c in self.ctx.values())
+        return True
 
     def _signature(self) -> tuple[int, int]:
         """(events recorded, actors ended) over all actors: changes whenever anyone moves."""
@@ -743,18 +750,24 @@ class Runner:
             for b in blocked:
                 engine.append((b.kind, {"actors": list(b.actors), "detail": b.message,
                                         "objects": list(b.objects), "waits": list(b.waits)}))
-        abandoned = []
-        if status == "ok":
-            for c in self.ctx.values():
-                if c.daemon and c.state in ("running", "queued"):
-                    abandoned.append(c.name)
-                    rt.engine_event("end", actor=c.name, result="abandoned")
+        abandoned = [c.name for c in self.ctx.values()
+                     if status == "ok" and c.daemon and c.state in ("running", "queued")]
         stuck = self._teardown()
+        # a daemon's `end` is recorded once it has stopped, so it is its last event; one that
+        # ended by itself meanwhile has its own
+        abandoned = [n for n in abandoned if n not in self.results]
+        for name in abandoned:
+            rt.engine_event("end", actor=name, result="abandoned")
         for op, payload in engine:
             rt.engine_event(op, ts=detected_at, **payload)
         if status == "ok" and self.errors:
             status = "error"
             detail = "; ".join(f"{n} failed: {e}" for n, e in self.errors.items())
+        ours = [f"{n} failed: {e}" for n, e in self.errors.items()
+                if e.startswith("internal error in tracer")]
+        if ours and status in ("deadlock", "stall"):
+            # what the others then waited for is tracer's failure, not the scenario's
+            status, detail = "error", f"{'; '.join(ours)} (then: {detail})"
         if status == "ok":
             detail = "every actor finished"
             if abandoned:

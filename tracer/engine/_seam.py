@@ -122,6 +122,9 @@ class Runtime:
         self.scheduler = scheduler
         self.engine_buf: list[Record] = []
         self.actors: dict[str, ActorCtx] = {}
+        # variable -> the lock under which its accesses take their seq (see _compile's
+        # "Shared variables"); a process run puts multiprocessing locks here
+        self.var_locks: dict[str, Any] = {}
         # interned tags; runs of one exploration share them (a tag is immutable)
         self._tags: dict[tuple[str | None, str, str | None, str | None, str | None], Tag] = (
             {} if tags is None else tags)
@@ -133,6 +136,13 @@ class Runtime:
         if t is None:
             t = self._tags[key] = Tag(actor, op, target, phase, result)
         return t
+
+    def var_lock(self, var: str) -> Any:
+        """The lock of shared variable ``var`` (made at compile time, before any actor runs)."""
+        lock = self.var_locks.get(var)
+        if lock is None:
+            lock = self.var_locks[var] = threading.Lock()
+        return lock
 
     def close(self) -> None:
         """End the run: every actor's next seam call or poll raises Abort."""
@@ -193,8 +203,8 @@ class ActorCtx:
             raise Abort
         assert rt.scheduler is not None
         seq = rt.scheduler.turn(self, tag)
-        if rt.closed:
-            raise Abort
+        # a turn given is recorded, even if the run closes now: the scheduler
+        # counted it (a replay ends once the recording's last turn was given)
         self.buf.append((seq, rt.clock(), tag, payload))
         return seq
 

@@ -7,9 +7,12 @@ backing (thread / process / coroutine flavour) each primitive gets.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tracer.scenario._load import (
     Loc,
@@ -27,6 +30,7 @@ from tracer.scenario._model import (
     Append,
     ConditionSpec,
     Get,
+    If,
     PipeSpec,
     PoolSpec,
     Put,
@@ -35,6 +39,7 @@ from tracer.scenario._model import (
     Send,
     Start,
     Step,
+    Write,
     child_blocks,
     step_target,
 )
@@ -94,6 +99,68 @@ def walk_steps(steps: Sequence[Step], loc: Loc) -> Iterator[tuple[Step, Loc]]:
         yield step, sloc
         for key, block in child_blocks(step):
             yield from walk_steps(block, (*sloc, key))
+
+
+def step_values(step: Step) -> list[tuple[Loc, Any]]:
+    """The YAML values a step carries (an item, a value to write or compare), each with its
+    location inside the step."""
+    if isinstance(step, (Put, Send)):
+        return [(("item",), step.item)] if "item" in step.model_fields_set else []
+    if isinstance(step, Write):
+        return [(("write", "value"), step.write.value)]
+    if isinstance(step, Add):
+        return [(("add", "value"), step.add.value)]
+    if isinstance(step, Append):
+        return [(("append", "item"), step.append.item)]
+    if isinstance(step, If):
+        return [(("if", "value"), step.if_.value)]
+    return []
+
+
+I64_MIN, U64_MAX = -(2**63), 2**64 - 1  # what a JSON trace holds exactly (orjson)
+
+
+def untraceable(value: Any, seen: set[int] | None = None) -> str | None:
+    """Why ``value`` would not come back the same from a trace (JSON), if it would not: the
+    trace records it, embeds it in its scenario, and a replay runs with what it reads back.
+    ``seen``: the lists and mappings already looked at (YAML aliases share them: each is
+    looked at once, so an alias bomb costs no more than its file)."""
+    if isinstance(value, (list, dict)):
+        seen = set() if seen is None else seen
+        if id(value) in seen:
+            return None
+        seen.add(id(value))
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return None
+    if isinstance(value, int):
+        if not I64_MIN <= value <= U64_MAX:
+            return (f"the integer {value} is too large for a trace (64 bits at most); use a "
+                    "smaller one, or a string")
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return (f"{value} is not a finite number, which a JSON trace cannot hold; use a "
+                    "large number, or null")
+        return None
+    if isinstance(value, (dt.date, dt.datetime)):
+        return (f"{value} is a YAML date, which a trace would turn into a string; quote it "
+                f"to make it one ('{value}')")
+    if isinstance(value, list):
+        for v in value:
+            why = untraceable(v, seen)
+            if why:
+                return why
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return (f"the mapping key {k!r} is not a string, and a trace would turn it "
+                        f"into one; quote it ('{k}')")
+            why = untraceable(v, seen)
+            if why:
+                return why
+        return None
+    return f"{value!r} is not plain YAML data"  # pragma: no cover - SafeLoader makes no other
 
 
 def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
@@ -179,6 +246,10 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
         for step, sloc in walk_steps(actor.steps, ("actors", i, "steps")):
             sloc_full: Loc = sloc
             verb = step.verb
+            for vloc, value in step_values(step):
+                why = untraceable(value)
+                if why:
+                    add((*sloc, *vloc), why)
             target = step_target(step)
             if isinstance(step, (Acquire, Put, Get)) and step.timeout is not None \
                     and not step.blocking:
@@ -292,7 +363,14 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
             if pspec.type == "barrier" and sys.version_info < (3, 11):
                 add(("primitives", pname), "asyncio.Barrier needs Python 3.11 or newer")
 
+    for name, value in shared.items():
+        why = untraceable(value)
+        if why:
+            add(("shared", name), why)
     for i, inv in enumerate(scenario.invariants):
+        why = untraceable(inv.value)
+        if why:
+            add(("invariants", i, "value"), why)
         if inv.var not in shared:
             add(("invariants", i, "var"), f"invariant on '{inv.var}': no shared variable of "
                                           f"that name{did_you_mean(inv.var, shared)}")

@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    Tag,
+    model_serializer,
+)
 
 # Documented limits (docs/formats.md, "Limits"): large enough for real scenarios and the
 # scale benchmarks, small enough that a typo cannot ask for a billion threads.
@@ -31,6 +40,23 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 class _Model(BaseModel):
     # strict: YAML gives real types, so `count: true` or `timeout: "5"` are mistakes
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
+
+    @model_serializer(mode="wrap")
+    def _given_nulls_only(self, handler: SerializerFunctionWrapHandler,
+                          info: SerializationInfo) -> Any:
+        """Leave out a field that is None because it was not given (``timeout``, ``pool``, a
+        bare put's ``item``), keep one the scenario gave as ``null``: ``item: null`` puts None,
+        no ``item`` puts an automatic one, and the embedded scenario must say which."""
+        data = handler(self)
+        if not isinstance(data, dict):
+            return data
+        for name, field in type(self).model_fields.items():
+            if name in self.model_fields_set:
+                continue
+            key = field.alias if info.by_alias and field.alias else name
+            if key in data and data[key] is None:
+                del data[key]
+        return data
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,4 +424,4 @@ class Scenario(_Model):
 
     def as_mapping(self) -> dict[str, Any]:
         """The validated scenario as plain data, as embedded in traces."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return self.model_dump(mode="json", by_alias=True)
