@@ -61,6 +61,7 @@ bench: setup
 	$(BIN)/python bench/watchdog.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/analyze.py
+	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/explore.py
 

@@ -288,7 +288,7 @@ BAD_TRACES = [
     pytest.param(b'{"format": "tracer-trace/9"}',
                  ["format is 'tracer-trace/9', but this tracer reads 'tracer-trace/1'"],
                  id="other-version"),
-    pytest.param(b'{"format": "tracer-trace/1"}', ["scenario: Field required"],
+    pytest.param(b'{"format": "tracer-trace/1"}', ["'scenario' is missing or not an object"],
                  id="format-only"),
 ]
 

@@ -121,15 +121,18 @@ def check_structure(doc: dict[str, Any], data: TraceData) -> None:
             (e["name"], e["cat"], e["pid"], e["tid"])
         assert e["ts"] >= b["ts"]
         assert (b["pid"], b["tid"]) in names
-    # anchors of one track never overlap (X slices must nest)
+    # anchors of one track are strictly disjoint: not even touching (a flow end on a shared
+    # edge would bind to either)
     anchors: dict[tuple[int, int], list[dict[str, Any]]] = {}
     for e in events:
         if e["ph"] == "X":
+            assert e["dur"] > 0
             anchors.setdefault((e["pid"], e["tid"]), []).append(e)
     for xs in anchors.values():
         for a, b in itertools.pairwise(xs):
-            assert a["ts"] + a["dur"] <= b["ts"]
-    # every flow "s" has its "f" after it; both bind to an anchor slice of their track
+            assert a["ts"] + a["dur"] < b["ts"], (a, b)
+    # every flow "s" has its "f" after it; both bind to exactly one anchor slice of their
+    # track, with the same name, cat and id (Perfetto matches the ends on all three)
     starts = {e["id"]: e for e in events if e["ph"] == "s"}
     finishes = {e["id"]: e for e in events if e["ph"] == "f"}
     assert starts.keys() == finishes.keys()
@@ -137,12 +140,12 @@ def check_structure(doc: dict[str, Any], data: TraceData) -> None:
     for i, s in starts.items():
         f = finishes[i]
         assert f["bp"] == "e"
+        assert s["bp"] == "e"
         assert (s["name"], s["cat"]) == (f["name"], f["cat"])
         assert f["ts"] >= s["ts"]
         assert (s["pid"], s["tid"]) != (f["pid"], f["tid"]), "arrows join two actors"
         for end in (s, f):
-            assert any(x["ts"] <= end["ts"] <= x["ts"] + x["dur"]
-                       for x in anchors.get((end["pid"], end["tid"]), []))
+            anchor_of(events, end)
     # global instants are the engine events
     engine = [e for e in data.events if e.get("actor") is None]
     glob = [e for e in events if e["ph"] == "i" and e.get("s") == "g"]
@@ -150,16 +153,31 @@ def check_structure(doc: dict[str, Any], data: TraceData) -> None:
     assert track  # (used by callers through names)
 
 
+def anchor_of(events: list[dict[str, Any]], end: dict[str, Any]) -> dict[str, Any]:
+    """The one slice a flow end binds to, found the way each viewer finds it; they must
+    agree, and none may have a choice.
+
+    Perfetto and chrome://tracing: the slice of its track that encloses its time (edges
+    included, as a viewer may count them). DevTools: the event with the same ts, pid, tid and
+    cat (the first one, so there must be only one)."""
+    where = (end["pid"], end["tid"])
+    enclosing = [x for x in events
+                 if x["ph"] == "X" and (x["pid"], x["tid"]) == where
+                 and x["ts"] <= end["ts"] <= x["ts"] + x["dur"]]
+    assert len(enclosing) == 1, f"flow end {end} is on {len(enclosing)} slices: {enclosing}"
+    same = [x for x in events
+            if x["ph"] not in ("s", "t", "f") and (x["pid"], x["tid"]) == where
+            and (x["ts"], x.get("cat")) == (end["ts"], end["cat"])]
+    assert same == enclosing, f"DevTools would bind {end} to {same}, not {enclosing}"
+    return enclosing[0]
+
+
 def flows(doc: dict[str, Any]) -> list[tuple[str, int, int]]:
     """(name, seq of the source event, seq of the destination event) of each arrow."""
     events = doc["traceEvents"]
 
     def anchor_seq(end: dict[str, Any]) -> int:
-        for x in events:
-            if x["ph"] == "X" and (x["pid"], x["tid"]) == (end["pid"], end["tid"]) and \
-                    x["ts"] <= end["ts"] <= x["ts"] + x["dur"]:
-                return int(x["args"]["seq"])
-        raise AssertionError(f"flow end not on an anchor: {end}")
+        return int(anchor_of(events, end)["args"]["seq"])
 
     fs = {e["id"]: e for e in events if e["ph"] == "f"}
     return sorted((s["name"], anchor_seq(s), anchor_seq(fs[s["id"]]))
@@ -299,6 +317,37 @@ def test_rlock_inner_release_hands_nothing_over() -> None:
     assert [(ph, a.get("seq", a.get("release_seq"))) for ph, a in holds] == \
         [("b", 1), ("b", 3), ("e", 5), ("e", 6)]  # nested: the inner one ends first
     check_structure(doc, data)
+
+
+def test_close_events_of_one_actor_bind_each_arrow_to_its_own_slice() -> None:
+    """Anchors one microsecond apart, or in the same microsecond, used to touch (one ended
+    where the next began), so an arrow's end lay on two slices and a viewer could bind it to
+    the wrong event (this made test_real_traces[producer_consumer] flaky)."""
+    t1, t2 = "t1", "t2"
+    events = [
+        _ev(0, 0.000001, t1, "acquire", target="A", phase="call"),
+        _ev(1, 0.000001, t1, "acquire", target="A", phase="return", result="ok"),
+        _ev(2, 0.000001, t2, "acquire", target="A", phase="call"),
+        _ev(3, 0.000002, t1, "release", target="A"),
+        _ev(4, 0.000002, t1, "set", target="E"),  # the same microsecond as the release
+        _ev(5, 0.000003, t2, "acquire", target="A", phase="return", result="ok"),
+        _ev(6, 0.000003, t2, "release", target="A"),
+        _ev(7, 0.000004, t2, "wait", target="E", phase="call"),
+        _ev(8, 0.000004, t2, "wait", target="E", phase="return", result="ok"),  # 1 µs later
+        _ev(9, 0.000004, t1, "spawn", target="t3"),
+    ]
+    trace = small_trace()
+    trace.update(scenario={"name": "close", "primitives": {"A": "lock", "E": "event"}},
+                 events=events,
+                 actors=[{"name": t1, "pid": 1, "tid": 1}, {"name": t2, "pid": 1, "tid": 2}])
+    data = data_of(trace)
+    doc = to_chrome(data)
+    check_structure(doc, data)
+    assert flows(doc) == [("release → acquire", 3, 5), ("set → wait", 4, 8)]
+    xs = {x["args"]["seq"]: (x["ts"], x["dur"]) for x in doc["traceEvents"] if x["ph"] == "X"}
+    assert xs[3][0] == 2.0 and xs[5][0] == 3.0 and xs[8][0] == 4.0  # at their events' times
+    assert xs[4][0] == 2.002  # 2 ns after the release's anchor, which ends 1 ns before it
+    assert xs[3][1] == 0.001
 
 
 def test_condition_wait_releases_and_retakes_its_lock() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,6 +20,7 @@ import click
 from pydantic import ValidationError
 
 from tracer import __version__
+from tracer._gc import gc_paused
 from tracer.analyze import Report, load_trace_data, parse_trace_data, render_profile
 from tracer.analyze import analyze as analyze_trace
 from tracer.engine import RunResult, UnsupportedScenario, run_plan
@@ -29,13 +31,34 @@ from tracer.render import timeline
 from tracer.render.chrome import write_chrome
 from tracer.render.report import render_text
 from tracer.scenario import Plan, ScenarioError, load_scenario, plan_from_mapping
-from tracer.trace import TraceError, default_trace_path, load_trace, safe_stem, write_atomic
+from tracer.trace import TraceError, default_trace_path, safe_stem, write_atomic
+from tracer.trace._io import not_a_regular_file, os_reason, same_file
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 def _fail(message: str) -> NoReturn:
     click.echo(f"tracer: error: {message}", err=True)
     sys.exit(EXIT_BAD_INPUT)
+
+
+def _not_an_input(output: str | Path, inputs: dict[str, str]) -> None:
+    """Refuse (exit 2) an output path that names one of the command's inputs: writing there
+    would destroy the input (the scenario, the trace being replayed or exported)."""
+    for what, path in inputs.items():
+        if same_file(output, path):
+            _fail(f"{output} is {what} ({path}): writing there would destroy it; "
+                  "give another output path")
+
+
+def _write(path: Path, data: str | bytes | Iterable[bytes], what: str) -> str | None:
+    """Write a file atomically (a device or FIFO in place); None, or the message to print
+    once the command has said what it found (a full disk must not hide the outcome)."""
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        left = "" if not_a_regular_file(path) else "; no partial file was left"
+        return f"cannot write {what} to {path}: {os_reason(exc)}{left}"
+    return None
 
 
 def _load(path: str) -> Plan:
@@ -63,6 +86,8 @@ def cli() -> None:
 def run(scenario: str, output: str | None, quiet: bool, start_method: str | None) -> None:
     """Run SCENARIO (YAML) and write its JSON trace."""
     plan = _load(scenario)
+    path = Path(output) if output else default_trace_path(plan.scenario.name)
+    _not_an_input(output or path, {"the scenario": scenario})
 
     def started() -> None:
         if not quiet:
@@ -73,22 +98,31 @@ def run(scenario: str, output: str | None, quiet: bool, start_method: str | None
         result = run_plan(plan, on_started=started, start_method=start_method)
     except UnsupportedScenario as exc:
         _fail(f"{scenario}: {exc}")
-    path = Path(output) if output else default_trace_path(plan.scenario.name)
-    try:
-        text = result.write(path)
-    except OSError as exc:
-        _fail(f"cannot write the trace to {path}: {exc.strerror or exc}")
+    with gc_paused():
+        text = result.to_json()
+    error = _write(path, text, "the trace")
+    written = error is None
     # the analysis reads the trace as written, like `tracer analyze` would
-    report = analyze_trace(parse_trace_data(text, str(path)), path.parent, stem=path.stem,
-                           always_graph=False)
-    _summary(result, report, path, quiet)
+    data = parse_trace_data(text, str(path))
+    report = None
+    if error is None and not_a_regular_file(path) is None:  # no graphs beside /dev/null
+        try:
+            report = analyze_trace(data, path.parent, stem=path.stem, always_graph=False)
+        except OSError as exc:
+            error = f"cannot write the graphs beside {path}: {os_reason(exc)}"
+    if report is None:  # the outcome is printed all the same
+        report = analyze_trace(data, None)
+    _summary(result, report, path if written else None, quiet)
+    if error is not None:
+        _fail(error)
     if result.status == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
     if result.status != "ok" or report.findings:
         sys.exit(EXIT_PROBLEM)
 
 
-def _summary(result: RunResult, report: Report, path: Path, quiet: bool) -> None:
+def _summary(result: RunResult, report: Report, path: Path | None, quiet: bool) -> None:
+    """The run's outcome and findings (``path`` None: the trace could not be written)."""
     sc = result.plan.scenario
     problem = result.status != "ok" or bool(report.findings)
     if not quiet or problem:
@@ -105,8 +139,10 @@ def _summary(result: RunResult, report: Report, path: Path, quiet: bool) -> None
         for f in shown[:8]:
             click.echo(f"  {f.kind}: {f.message}")
         if len(shown) > 8:
-            click.echo(f"  ... and {len(shown) - 8} more: tracer analyze {path}")
-    click.echo(f"trace: {path}")
+            click.echo(f"  ... and {len(shown) - 8} more"
+                       + (f": tracer analyze {path}" if path is not None else ""))
+    if path is not None:
+        click.echo(f"trace: {path}")
     for kind, graph in sorted(report.graphs.items()):
         click.echo(f"graph ({kind.replace('_', '-')}): {graph}")
     for hint in report.hints:
@@ -152,14 +188,16 @@ def validate(scenarios: tuple[str, ...]) -> None:
 def show(trace: str, actor: str | None) -> None:
     """Print TRACE as a timeline: one line per event, blocked periods marked."""
     try:
-        data = load_trace(trace)
+        data = load_trace_data(trace)
     except TraceError as exc:
         _fail(str(exc))
-    if actor is not None and actor not in {a.name for a in data.actors}:
-        names = ", ".join(a.name for a in data.actors)
-        _fail(f"{trace}: no actor named {actor!r} (actors: {names})")
+    names = [a["name"] for a in data.actors]
+    if actor is not None and actor not in names:
+        _fail(f"{trace}: no actor named {actor!r} (actors: {', '.join(names)})")
+    out = sys.stdout
     for line in timeline(data, actor):
-        click.echo(line)
+        out.write(line)
+        out.write("\n")
 
 
 @cli.command()
@@ -182,15 +220,19 @@ def analyze(trace: str, fmt: str, graphs_dir: str | None, no_graphs: bool,
     if at_seq is not None and at_seq >= len(data.events):
         _fail(f"{trace}: --at {at_seq}, but the trace has events 0 to {len(data.events) - 1}")
     folder = None if no_graphs else Path(graphs_dir) if graphs_dir else Path(trace).parent
+    error = None
     try:
         report = analyze_trace(data, folder, at_seq, stem=Path(trace).stem)
-    except OSError as exc:
-        _fail(f"cannot write the graphs to {folder}: {exc.strerror or exc}")
+    except OSError as exc:  # the findings are printed all the same
+        error = f"cannot write the graphs to {folder}: {os_reason(exc)}"
+        report = analyze_trace(data, None, at_seq)
     if fmt == "json":
         click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
     else:
         for line in render_text(report, render_profile(report.profile)):
             click.echo(line)
+    if error is not None:
+        _fail(error)
     if report.findings:
         sys.exit(EXIT_PROBLEM)
 
@@ -221,33 +263,45 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
         _fail(f"{trace}: --until {until}, but the trace has events 0 to {len(data.events) - 1}")
     # children take a while to start (forkserver, spawn): give them time before a divergence
     patience = 10.0 if "process" in kinds else 2.0
-    scheduler = ReplayScheduler(recorded_steps(data.events), until, real_time, patience)
-    result = run_plan(plan, scheduler, mode="replay")
     src = Path(trace)
     out = Path(output) if output else src.with_name(f"{src.stem}.replay.json")
-    try:
-        text = result.write(out)
-    except OSError as exc:
-        _fail(f"cannot write the replay's trace to {out}: {exc.strerror or exc}")
+    _not_an_input(output or out, {"the trace to replay": trace})
+    scheduler = ReplayScheduler(recorded_steps(data.events), until, real_time, patience)
+    result = run_plan(plan, scheduler, mode="replay")
+    with gc_paused():
+        text = result.to_json()
+    error = _write(out, text, "the replay's trace")
     replayed = parse_trace_data(text, str(out))
-    click.echo(f"replay trace: {out}")
+    if error is None:
+        click.echo(f"replay trace: {out}")
     if scheduler.divergence is not None:
         click.echo(scheduler.divergence.message())
-        sys.exit(EXIT_PROBLEM)
+        _exit_or_fail(error, EXIT_PROBLEM)
     diff = first_difference(data.events, replayed.events, until)
     if diff is not None:
         click.echo(f"diverged: {diff}")
-        sys.exit(EXIT_PROBLEM)
+        _exit_or_fail(error, EXIT_PROBLEM)
     n = sum(1 for e in replayed.events if e.get("actor") is not None)
     click.echo(f"replayed {n} events, identical ({result.status}"
                f"{': ' + result.detail if result.status != 'ok' else ''})")
-    if until is not None:
-        report = analyze_trace(replayed, out.parent, stem=out.stem)
+    if until is not None and error is None:
+        folder = out.parent if not_a_regular_file(out) is None else None  # not beside /dev/null
+        try:
+            report = analyze_trace(replayed, folder, stem=out.stem)
+        except OSError as exc:
+            _fail(f"cannot write the graphs beside {out}: {os_reason(exc)}")
         for kind, graph in sorted(report.graphs.items()):
             click.echo(f"graph ({kind.replace('_', '-')}): {graph}")
         return
-    if result.status != "ok":
-        sys.exit(EXIT_PROBLEM)
+    _exit_or_fail(error, EXIT_OK if result.status == "ok" or until is not None
+                  else EXIT_PROBLEM)
+
+
+def _exit_or_fail(error: str | None, code: int) -> NoReturn:
+    """Exit with ``code``, or with the write error's message and exit 2 if there was one."""
+    if error is not None:
+        _fail(error)
+    sys.exit(code)
 
 
 @cli.command()
@@ -310,7 +364,7 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
         try:
             write_atomic(path, g.pop("text"))
         except OSError as exc:
-            _fail(f"cannot write {path}: {exc.strerror or exc}")
+            _fail(f"cannot write {path}: {os_reason(exc)}")
         problems.append({**g, "trace": str(path)})
     if fmt == "json":
         doc: dict[str, Any] = {"runs": found.runs, "strategy": strategy, "seed": seed,
@@ -411,10 +465,12 @@ def export(trace: str, chrome_out: str) -> None:
         data = load_trace_data(trace)
     except TraceError as exc:
         _fail(str(exc))
+    _not_an_input(chrome_out, {"the trace to export": trace})
     try:
         out = write_chrome(data, Path(chrome_out))
     except OSError as exc:
-        _fail(f"cannot write {chrome_out}: {exc.strerror or exc}")
+        left = "" if not_a_regular_file(chrome_out) else "; no partial file was left"
+        _fail(f"cannot write the chrome trace to {chrome_out}: {os_reason(exc)}{left}")
     click.echo(f"chrome trace: {out} (open it in https://ui.perfetto.dev or chrome://tracing)")
 
 

@@ -15,13 +15,20 @@ Layout, and why:
   actor (``t1: holds A``); chrome://tracing draws them under the actor's thread.
 - Point events (set, notify, log, start, end, read, write, ...) are thread instants
   (``i``, ``s: t``); deadlock, stall and timeout are global instants (``s: g``).
-- Happens-before edges are flow arrows (``s`` -> ``f`` with ``bp: e``). Flow ends bind to
-  a slice of the thread, so each event at an end of an arrow is drawn as a short ``X`` slice
-  (an *anchor*, at most 1 µs, cut short so anchors of one actor never overlap) instead of
-  an instant. The edges: lock release -> the next acquire return of that lock by another
-  actor (a condition's wait counts as a release and a re-acquire of its lock), event set ->
-  later wait returns, put -> the get that received the item (FIFO per queue, matched on the
-  item), send -> recv, spawn -> start, end -> join return.
+- Happens-before edges are flow arrows (``s`` -> ``f``, both ``bp: e``, one ``cat``, ``name``
+  and ``id``: Perfetto matches the two ends on all three). Flow ends bind to slices, so each
+  event at an end of an arrow is drawn as a short ``X`` slice (an *anchor*, at most 1 µs)
+  instead of an instant, and its flow events have the anchor's ``ts`` and ``cat``
+  (``happens-before``): DevTools binds a flow event to the event with the same ts, pid,
+  tid and cat; Perfetto and chrome://tracing to the slice of the thread that encloses its
+  ts. One actor's anchors are strictly disjoint (touching slices would make the binding
+  ambiguous): an anchor ends at least 1 ns before the actor's next one, which starts a few
+  ns late if two fall in one microsecond. The only ``X`` slices are anchors and no other
+  event has their category, so every arrow binds to exactly one slice at each end, in each
+  of these viewers. The edges: lock release -> the next acquire return of that
+  lock by another actor (a condition's wait counts as a release and a re-acquire of its
+  lock), event set -> later wait returns, put -> the get that received the item (FIFO per
+  queue, matched on the item), send -> recv, spawn -> start, end -> join return.
 
 Everything is derived in seq order with ids from one counter, so the same trace always gives
 the same bytes.
@@ -29,24 +36,30 @@ the same bytes.
 
 from __future__ import annotations
 
-import gc
+from array import array
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from tracer.analyze._model import TraceData
+from tracer._gc import gc_paused
+from tracer.trace._io import write_atomic
+from tracer.trace._read import TraceData
 
 _BLOCKING = {"acquire", "wait", "get", "put", "send", "recv", "join"}
 _INSTANT = {"set", "clear", "notify", "notify_all", "log", "spawn", "start", "end", "read",
             "write", "append", "callback"}
 _SEMAPHORES = {"semaphore", "bounded_semaphore"}
-_ANCHOR_US = 1.0  # longest anchor slice, in microseconds
+_ANCHOR_NS = 1000  # longest anchor slice, in nanoseconds
 _NAME_MAX = 80  # longest log text or value shown in a name (the full text is in args)
 
+# one category for the anchors and the flows bound to them: DevTools binds a flow event to
+# the event of the same ts, pid, tid *and* cat; Perfetto matches a flow's ends on cat, name, id
 _FLOW_CAT = "happens-before"
+_FLOW_KINDS = ("release → acquire", "set → wait", "put → get", "send → recv", "spawn → start",
+               "end → join")
 
 
 def _us(ts: Any) -> float:
@@ -83,24 +96,54 @@ def _args(e: dict[str, Any], *keys: str) -> dict[str, Any]:
     return out
 
 
-@dataclass
 class _Interval:
-    id: int
-    actor: str
-    cat: str
-    name: str
-    begin: dict[str, Any]
-    end: dict[str, Any] | None = None  # None: until the end of the trace
-    begin_args: dict[str, Any] = field(default_factory=dict)
-    end_args: dict[str, Any] = field(default_factory=dict)
+    """A blocked call, a sleep or a holding: from its ``begin`` event to its ``end`` event
+    (None: until the end of the trace). Names and args are made when it is written."""
 
+    __slots__ = ("actor", "begin", "cat", "end", "id")
 
-@dataclass
-class _Flow:
-    id: int
-    name: str
-    src: int  # seq
-    dst: int  # seq
+    def __init__(self, id_: int, actor: str, cat: str, begin: Any) -> None:
+        self.id = id_
+        self.actor = actor
+        self.cat = cat
+        self.begin = begin
+        self.end: Any = None
+
+    def name(self) -> str:
+        e = self.begin
+        actor = self.actor
+        if self.cat == "holding":
+            text = f"{actor}: holds {e.get('target')}"
+            return text if self.end is not None else text + " (never released)"
+        if self.cat == "sleep":
+            text = f"{actor}: sleep {e.get('value', '?')} s"
+        else:
+            text = f"{actor}: {e.get('op')} {e.get('target')}"
+        end = self.end
+        if end is None:
+            return text + (" — blocked (never returned)" if self.cat == "blocked"
+                           else " (never returned)")
+        result = end.get("result")
+        if result != "ok" and result is not None and self.cat != "sleep":
+            text += f" → {result}"
+        return text
+
+    def begin_args(self) -> dict[str, Any]:
+        e = self.begin
+        if self.cat == "sleep":
+            return _args(e, "value")
+        if self.cat == "blocked":
+            return _args(e, "item", "value", "timeout")
+        return _args(e)
+
+    def end_args(self) -> dict[str, Any]:
+        e = self.end
+        if e is None:
+            return {"released": False} if self.cat == "holding" else {"returned": False}
+        if self.cat == "holding":
+            return {"release_seq": e.get("seq")}
+        return {"return_seq": e.get("seq"),
+                **{k: e[k] for k in ("result", "item", "error") if k in e}}
 
 
 class _Chrome:
@@ -112,10 +155,16 @@ class _Chrome:
         self.next_id = 1
         self.tracks: dict[str, tuple[int, int]] = {}
         self.kinds: dict[str, dict[str, Any]] = {}
+        # compact, for traces of millions of events: intervals in the order of their begin
+        # events, and again in the order of their end events; flows as columns (id, kind,
+        # source seq, destination seq) in the order of their destination events
         self.intervals: list[_Interval] = []
-        self.flows: list[_Flow] = []
-        self.us = [_us(e.get("ts")) for e in self.events]  # times in microseconds, by seq
-        self.end_us = max(self.us, default=0.0)
+        self.ended: list[_Interval] = []
+        self.flow_id = array("q")
+        self.flow_kind = array("B")
+        self.flow_src = array("q")
+        self.flow_dst = array("q")
+        self.end_us = 0.0
         specs = data.scenario.get("primitives") or {}
         self.types = data.primitive_types if isinstance(specs, dict) else {}
         # acquiring a condition built on lock L takes L
@@ -185,14 +234,20 @@ class _Chrome:
     # -- pass 1: intervals and happens-before edges ---------------------------------------
 
     def _analyse(self) -> None:
-        results: dict[int, str | None] = {}  # call seq -> its return's result
+        results: dict[int, str | None] = {}  # put/send call seq -> its return's result
         open_call: dict[tuple[Any, Any, Any], int] = {}
+        end_us = 0.0
         for e in self.events:
-            key = (e.get("actor"), e.get("op"), e.get("target"))
+            end_us = max(end_us, _us(e.get("ts")))
+            op = e.get("op")
+            if op != "put" and op != "send":  # noqa: PLR1714 (the fast test)
+                continue
+            key = (e.get("actor"), op, e.get("target"))
             if e.get("phase") == "call":
                 open_call[key] = e["seq"]
             elif e.get("phase") == "return" and key in open_call:
                 results[open_call.pop(key)] = e.get("result")
+        self.end_us = end_us
 
         calls: dict[str, _Interval] = {}  # actor -> its open blocking call or sleep
         holding: dict[tuple[str, str], list[_Interval]] = {}  # (actor, resource) -> stack
@@ -211,27 +266,17 @@ class _Chrome:
             res = self.resource.get(str(target), str(target))
             ok = e.get("result") == "ok"
             if phase == "call" and (op in _BLOCKING or op == "sleep"):
-                if op == "sleep":
-                    iv = _Interval(self._id(), actor, "sleep",
-                                   f"{actor}: sleep {e.get('value', '?')} s", e,
-                                   begin_args=_args(e, "value"))
-                else:
-                    iv = _Interval(self._id(), actor, "blocked", f"{actor}: {op} {target}", e,
-                                   begin_args=_args(e, "item", "value", "timeout"))
+                iv = _Interval(self._id(), actor, "sleep" if op == "sleep" else "blocked", e)
                 self.intervals.append(iv)
                 calls[actor] = iv
             elif phase == "return" and actor in calls:
                 iv = calls.pop(actor)
                 iv.end = e
-                iv.end_args = {"return_seq": e.get("seq"),
-                               **{k: e[k] for k in ("result", "item", "error") if k in e}}
-                if not ok and e.get("result") is not None and op != "sleep":
-                    iv.name += f" → {e.get('result')}"
+                self.ended.append(iv)
 
             if op == "acquire" and phase == "return" and ok:
                 self._acquired(freed.pop(res, None), e)
-                iv = _Interval(self._id(), actor, "holding", f"{actor}: holds {target}", e,
-                               begin_args=_args(e))
+                iv = _Interval(self._id(), actor, "holding", e)
                 self.intervals.append(iv)
                 holding.setdefault((actor, res), []).append(iv)
             elif op == "release":
@@ -239,7 +284,7 @@ class _Chrome:
                 if stack:
                     iv = stack.pop()
                     iv.end = e
-                    iv.end_args = {"release_seq": e.get("seq")}
+                    self.ended.append(iv)
                 if self.types.get(str(target)) in _SEMAPHORES or not stack:
                     freed[res] = e  # a release that leaves the actor holding it frees nothing
             elif op == "wait" and self.types.get(str(target)) == "condition":
@@ -276,13 +321,6 @@ class _Chrome:
             elif op == "join" and phase == "return" and ok and str(target) in ended:
                 self._flow("end → join", ended[str(target)], e)
 
-        for iv in self.intervals:  # still open at the end of the trace
-            if iv.end is None:
-                iv.end_args = {"returned": False} if iv.cat != "holding" \
-                    else {"released": False}
-                iv.name += {"holding": " (never released)",
-                            "blocked": " — blocked (never returned)"}.get(iv.cat,
-                                                                        " (never returned)")
 
     def _acquired(self, release: dict[str, Any] | None, e: dict[str, Any]) -> None:
         if release is not None and release.get("actor") != e.get("actor"):
@@ -290,7 +328,10 @@ class _Chrome:
 
     def _flow(self, name: str, src: dict[str, Any], dst: dict[str, Any]) -> None:
         if src.get("actor") != dst.get("actor"):  # program order needs no arrow
-            self.flows.append(_Flow(self._id(), name, src["seq"], dst["seq"]))
+            self.flow_id.append(self._id())
+            self.flow_kind.append(_FLOW_KINDS.index(name))
+            self.flow_src.append(src["seq"])
+            self.flow_dst.append(dst["seq"])
 
     @staticmethod
     def _take(queue: deque[dict[str, Any]] | None, item: Any) -> dict[str, Any] | None:
@@ -304,74 +345,88 @@ class _Chrome:
                 return e
         return queue.popleft()
 
-    # -- pass 2: the events ---------------------------------------------------------------
+    # -- pass 2: the events, written as they are made ---------------------------------------
 
-    def _anchor_durations(self, anchors: set[int]) -> dict[int, float]:
-        """Each anchor lasts at most ``_ANCHOR_US``, and ends before its actor's next one."""
-        dur: dict[int, float] = {}
-        last: dict[str, int] = {}
-        for seq in sorted(anchors):
-            e = self.events[seq]
-            actor = str(e.get("actor"))
-            if actor in last:
-                prev = last[actor]
-                gap = self.us[seq] - self.us[prev]
-                dur[prev] = round(max(0.0, min(_ANCHOR_US, gap)), 3)
-            last[actor] = seq
-            dur[seq] = _ANCHOR_US
-        return dur
+    def _anchor_layout(self) -> tuple[array[int], array[int], array[int]]:
+        """The anchor slices: (seqs, starts, durations), in seq order, times in nanoseconds.
 
-    def _emit(self) -> list[dict[str, Any]]:
-        begins: dict[int, list[_Interval]] = {}
-        ends: dict[int, list[_Interval]] = {}
-        unended: list[_Interval] = []
-        for iv in self.intervals:
-            begins.setdefault(iv.begin["seq"], []).append(iv)
-            if iv.end is None:
-                unended.append(iv)
-            else:
-                ends.setdefault(iv.end["seq"], []).append(iv)
-        flows_out: dict[int, list[_Flow]] = {}
-        flows_in: dict[int, list[_Flow]] = {}
-        for f in self.flows:
-            flows_out.setdefault(f.src, []).append(f)
-            flows_in.setdefault(f.dst, []).append(f)
-        anchor_dur = self._anchor_durations(set(flows_out) | set(flows_in))
+        A flow end is put at its anchor's start, with the anchor's category: DevTools binds
+        it to the event of the same ts, pid, tid and cat, Perfetto and chrome://tracing to
+        the slice enclosing its ts. One actor's anchors are strictly disjoint, so both
+        find exactly this one: each starts at its event's time, or 2 ns after the previous
+        one's start if that is later (events of one microsecond), and lasts ``_ANCHOR_NS``
+        at most, ending at least 1 ns before the next one starts."""
+        seqs = array("q", sorted(set(self.flow_src) | set(self.flow_dst)))
+        starts = array("q", bytes(8 * len(seqs)))
+        durs = array("q", bytes(8 * len(seqs)))
+        last: dict[Any, int] = {}  # actor -> index of its last anchor
+        events = self.events
+        for i, seq in enumerate(seqs):
+            e = events[seq]
+            actor = e.get("actor")
+            start = round(_us(e.get("ts")) * 1000)
+            prev = last.get(actor)
+            if prev is not None:
+                prev_start = starts[prev]
+                start = max(start, prev_start + 2)
+                durs[prev] = min(_ANCHOR_NS, start - prev_start - 1)
+            starts[i] = start
+            durs[i] = _ANCHOR_NS
+            last[actor] = i
+        return seqs, starts, durs
+
+    def _emit(self) -> Iterator[dict[str, Any]]:
+        """The events, in seq order; every index is a list walked in step with the seqs."""
+        intervals, ended = self.intervals, self.ended
+        fid, kind, src, dst = self.flow_id, self.flow_kind, self.flow_src, self.flow_dst
+        by_src = sorted(range(len(fid)), key=src.__getitem__)  # stable: creation order
+        a_seq, a_start, a_dur = self._anchor_layout()
         g_pid, g_tid = next(iter(self.tracks.values()), (1, 0))
-
-        out: list[dict[str, Any]] = []
+        n_iv, n_end, n_flow, n_anchor = len(intervals), len(ended), len(fid), len(a_seq)
+        nb = ne = nin = nout = na = 0  # the next interval to begin, to end, flow in, out, anchor
         for e in self.events:
             seq = e["seq"]
-            ts = self.us[seq]
+            ts = _us(e.get("ts"))
             actor, op = e.get("actor"), e.get("op")
             if actor is None:  # engine events: deadlock, stall, timeout
-                out.append({"name": str(op), "cat": "engine", "ph": "i", "s": "g", "ts": ts,
-                            "pid": g_pid, "tid": g_tid,
-                            "args": _args(e, "actors", "detail", "objects", "waits")})
+                yield {"name": str(op), "cat": "engine", "ph": "i", "s": "g", "ts": ts,
+                       "pid": g_pid, "tid": g_tid,
+                       "args": _args(e, "actors", "detail", "objects", "waits")}
                 continue
             pid, tid = self.tracks[str(actor)]
-            where = {"pid": pid, "tid": tid}
-            for iv in ends.get(seq, []):
-                out.append(self._slice("e", iv, ts, iv.end_args))
-            if seq in anchor_dur:
-                out.append({"name": _what(e), "cat": "sync", "ph": "X", "ts": ts,
-                            "dur": anchor_dur[seq], **where, "args": self._event_args(e)})
-                for f in flows_in.get(seq, []):
-                    out.append({"name": f.name, "cat": _FLOW_CAT, "ph": "f", "bp": "e",
-                                "id": f.id, "ts": ts, **where})
-                for f in flows_out.get(seq, []):
-                    out.append({"name": f.name, "cat": _FLOW_CAT, "ph": "s", "id": f.id,
-                                "ts": ts, **where})
-            elif op in _INSTANT or (op == "release" and not ends.get(seq)):
-                out.append({"name": _what(e), "cat": "op", "ph": "i", "s": "t", "ts": ts,
-                            **where, "args": self._event_args(e)})
-            for iv in begins.get(seq, []):
-                out.append(self._slice("b", iv, ts, iv.begin_args))
-        for iv in unended:
-            out.append(self._slice("e", iv, self.end_us, iv.end_args))
-        return out
+            ends_here = False
+            while ne < n_end and ended[ne].end is e:
+                iv = ended[ne]
+                ne += 1
+                ends_here = True
+                yield self._slice("e", iv, ts, iv.end_args())
+            if na < n_anchor and a_seq[na] == seq:
+                at = a_start[na] / 1000  # the flows' time is the anchor's own
+                yield {"name": _what(e), "cat": _FLOW_CAT, "ph": "X", "ts": at,
+                       "dur": a_dur[na] / 1000, "pid": pid, "tid": tid,
+                       "args": self._event_args(e)}
+                na += 1
+                while nin < n_flow and dst[nin] == seq:
+                    yield {"name": _FLOW_KINDS[kind[nin]], "cat": _FLOW_CAT, "ph": "f",
+                           "bp": "e", "id": fid[nin], "ts": at, "pid": pid, "tid": tid}
+                    nin += 1
+                while nout < n_flow and src[by_src[nout]] == seq:
+                    i = by_src[nout]
+                    yield {"name": _FLOW_KINDS[kind[i]], "cat": _FLOW_CAT, "ph": "s",
+                           "bp": "e", "id": fid[i], "ts": at, "pid": pid, "tid": tid}
+                    nout += 1
+            elif op in _INSTANT or (op == "release" and not ends_here):
+                yield {"name": _what(e), "cat": "op", "ph": "i", "s": "t", "ts": ts,
+                       "pid": pid, "tid": tid, "args": self._event_args(e)}
+            while nb < n_iv and intervals[nb].begin is e:
+                iv = intervals[nb]
+                nb += 1
+                yield self._slice("b", iv, ts, iv.begin_args())
+        for iv in intervals:
+            if iv.end is None:
+                yield self._slice("e", iv, self.end_us, iv.end_args())
 
-    def _event_args(self, e: dict[str, Any]) -> dict[str, Any]:
+    def _event_args(self, e: Any) -> dict[str, Any]:
         args = _args(e, "target", "result", "value", "item", "detail", "error")
         if e.get("op") == "start":
             a = self.kinds.get(str(e.get("actor")), {})
@@ -380,51 +435,67 @@ class _Chrome:
 
     def _slice(self, ph: str, iv: _Interval, ts: float, args: dict[str, Any]) -> dict[str, Any]:
         pid, tid = self.tracks[iv.actor]
-        return {"name": iv.name, "cat": iv.cat, "ph": ph, "id": iv.id, "ts": ts, "pid": pid,
+        return {"name": iv.name(), "cat": iv.cat, "ph": ph, "id": iv.id, "ts": ts, "pid": pid,
                 "tid": tid, "args": args}
 
-    def build(self) -> dict[str, Any]:
+    def events_json(self) -> Iterator[dict[str, Any]]:
+        """Every trace event, in order: the metadata, then the trace's events."""
         meta = self._make_tracks()
         self._analyse()
-        body = self._emit()
+        yield from meta
+        yield from self._emit()
+
+    def other_data(self) -> dict[str, Any]:
         meta_keys = ("tracer_version", "mode", "seed", "started_at", "source")
-        other: dict[str, Any] = {"scenario": self.data.scenario.get("name"),
-                                 "outcome": self.data.outcome.get("status"),
-                                 "detail": self.data.outcome.get("detail"),
-                                 **{k: self.data.meta[k] for k in meta_keys
-                                    if k in self.data.meta}}
-        return {"traceEvents": meta + body, "displayTimeUnit": "ms", "otherData": other}
+        return {"scenario": self.data.scenario.get("name"),
+                "outcome": self.data.outcome.get("status"),
+                "detail": self.data.outcome.get("detail"),
+                **{k: self.data.meta[k] for k in meta_keys if k in self.data.meta}}
 
 
 def to_chrome(data: TraceData) -> dict[str, Any]:
     """The trace as a Chrome Trace Event format object (``traceEvents``, ``displayTimeUnit``
-    and ``otherData``), ready for Perfetto or chrome://tracing."""
-    was_enabled = gc.isenabled()
-    gc.disable()  # builds many small acyclic dicts: collecting would only rescan them
-    try:
-        return _Chrome(data).build()
-    finally:
-        if was_enabled:
-            gc.enable()
+    and ``otherData``), ready for Perfetto or chrome://tracing. (For tests and small traces:
+    :func:`write_chrome` streams instead.)"""
+    with gc_paused():  # builds many small acyclic dicts: collecting would only rescan them
+        chrome = _Chrome(data)
+        return {"traceEvents": list(chrome.events_json()), "displayTimeUnit": "ms",
+                "otherData": chrome.other_data()}
 
 
 def dumps_chrome(doc: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON, one trace event per line (so diffs stay readable)."""
-    lines = b",\n".join(orjson.dumps(ev) for ev in doc.get("traceEvents", []))
-    rest = [orjson.dumps(k) + b":" + orjson.dumps(v) for k, v in doc.items()
-            if k != "traceEvents"]
-    return b",".join([b'{"traceEvents":[\n' + lines + b"\n]", *rest]) + b"}\n"
+    return b"".join(_chunks(iter(doc.get("traceEvents", [])),
+                            {k: v for k, v in doc.items() if k != "traceEvents"}))
+
+
+def _chunks(events: Iterator[dict[str, Any]], rest: dict[str, Any]) -> Iterator[bytes]:
+    """The bytes of :func:`dumps_chrome`, about a megabyte at a time."""
+    dumps = orjson.dumps
+    buf: list[bytes] = []
+    size = 0
+    first = next(events, None)
+    yield b'{"traceEvents":[\n'
+    if first is not None:
+        buf.append(dumps(first))
+        for ev in events:
+            line = dumps(ev)
+            buf.append(line)
+            size += len(line)
+            if size > 1 << 20:
+                yield b",\n".join(buf) + b",\n"
+                buf.clear()
+                size = 0
+    tail = [dumps(k) + b":" + dumps(v) for k, v in rest.items()]
+    yield b",\n".join(buf) + b"\n]" + b"".join(b"," + t for t in tail) + b"}\n"
 
 
 def write_chrome(data: TraceData, out: Path) -> Path:
-    """Write ``to_chrome(data)`` to ``out`` (UTF-8, compact JSON); returns ``out``."""
-    doc = to_chrome(data)
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        raw = dumps_chrome(doc)
-    finally:
-        if was_enabled:
-            gc.enable()
-    out.write_bytes(raw)
+    """Write the Chrome trace of ``data`` to ``out`` (UTF-8, compact JSON, the same bytes as
+    ``dumps_chrome(to_chrome(data))``), each event as it is made: the whole document is never
+    in memory. Written atomically (a device or FIFO in place); returns ``out``."""
+    with gc_paused():
+        chrome = _Chrome(data)
+        write_atomic(out, _chunks(chrome.events_json(),
+                                  {"displayTimeUnit": "ms", "otherData": chrome.other_data()}))
     return out

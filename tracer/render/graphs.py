@@ -19,6 +19,7 @@ from pathlib import Path
 import graphviz
 
 from tracer.analyze._model import LockOrderGraph, WaitForGraph
+from tracer.trace._io import write_atomic
 
 HINT = ("Graphviz's dot is not installed: apt-get install graphviz (or brew install graphviz), "
         "then: dot -Tsvg FILE.dot -o FILE.svg")
@@ -150,9 +151,10 @@ def write_graph(source: str, base: Path) -> dict[str, str]:
 
     Returns ``{"dot": path, "svg": path}``; without ``dot`` (or when it fails) only
     ``{"dot": path, "hint": what to do}``. Never raises for a missing or failing ``dot``;
-    OSError from writing the files is the caller's."""
+    OSError from writing the files is the caller's. Each file is written atomically, so a
+    failed write leaves no partial file."""
     dot_path = _with_suffix(base, ".dot")
-    dot_path.write_text(source, encoding="utf-8", newline="\n")
+    write_atomic(dot_path, source.encode("utf-8"))  # no half-written file on a full disk
     out = {"dot": str(dot_path)}
     if shutil.which("dot") is None:
         out["hint"] = HINT
@@ -173,6 +175,6 @@ def write_graph(source: str, base: Path) -> dict[str, str]:
         out["hint"] = (f"Graphviz's dot could not be run ({exc.strerror or exc}); "
                        f"try: dot -Tsvg {dot_path} -o {svg_path}")
         return out
-    svg_path.write_bytes(svg)
+    write_atomic(svg_path, svg)
     out["svg"] = str(svg_path)
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tracer.trace import Event, Trace
+from tracer.trace import TraceData
 
 _WAITED = 0.001  # waits shorter than this are not worth a note
 
@@ -19,65 +19,81 @@ def _value(v: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def describe(e: Event) -> str:
-    """The operation of one event in words, without actor and time."""
-    if e.actor is None:  # engine events
-        who = f" [{', '.join(e.actors)}]" if e.actors else ""
-        return f"*** {e.op.upper()}{who}: {e.detail or ''}"
-    text = e.op
-    if e.target:
-        text += f" {e.target}"
-    if e.op == "spawn":
-        text = f"start {e.target}"
-    if e.op == "log":
-        text = f"log: {e.detail}"
-    if e.op in ("read", "write") and "value" in e.model_fields_set:
-        text += f" = {_value(e.value)}" if e.op == "write" else f" -> {_value(e.value)}"
-    if e.op == "sleep" and e.phase == "call":
-        text += f" {e.value}s"
-    if e.item is not None and (e.phase == "call" or e.op == "append") and \
-            e.op in ("put", "send", "append"):
-        text += f" {_value(e.item)}"
-    if e.phase == "call":
+def describe(e: Any) -> str:
+    """The operation of one event (an :class:`~tracer.trace.Ev`, or its JSON object as a
+    dict) in words, without actor and time."""
+    get = e.get
+    op = get("op")
+    target = get("target")
+    phase = get("phase")
+    item = get("item")
+    if get("actor") is None:  # engine events
+        actors = get("actors")
+        who = f" [{', '.join(actors)}]" if actors else ""
+        return f"*** {op.upper()}{who}: {get('detail') or ''}"
+    text = str(op)
+    if target:
+        text += f" {target}"
+    if op == "spawn":
+        text = f"start {target}"
+    if op == "log":
+        text = f"log: {get('detail')}"
+    if op in ("read", "write") and "value" in e:
+        value = _value(get("value"))
+        text += f" = {value}" if op == "write" else f" -> {value}"
+    if op == "sleep" and phase == "call":
+        text += f" {get('value')}s"
+    if item is not None and (phase == "call" or op == "append") and \
+            op in ("put", "send", "append"):
+        text += f" {_value(item)}"
+    if phase == "call":
         text += " ..."
-    elif e.phase == "return":
-        text += f" -> {e.result}"
-        if e.item is not None:
-            text += f" {_value(e.item)}"
-    if e.op == "end":
-        text = f"end ({e.result})"
-    if e.error:
-        text += f"  !! {e.error}"
+    elif phase == "return":
+        text += f" -> {get('result')}"
+        if item is not None:
+            text += f" {_value(item)}"
+    if op == "end":
+        text = f"end ({get('result')})"
+    if get("error"):
+        text += f"  !! {get('error')}"
     return text
 
 
-def timeline(trace: Trace, actor: str | None = None) -> Iterator[str]:
-    """Lines of the timeline of ``trace`` (optionally one actor's events only)."""
+def timeline(trace: TraceData, actor: str | None = None) -> Iterator[str]:
+    """Lines of the timeline of ``trace`` (optionally one actor's events only), made one at
+    a time as they are printed."""
     sc = trace.scenario.get("name", "?")
-    n = len(trace.events)
-    end = trace.events[-1].ts if trace.events else 0.0
-    yield (f"{sc}: {trace.outcome.status} — {n} events over {end:.6f} s "
-           f"({trace.meta.mode}, {trace.meta.started_at})")
-    if trace.outcome.detail:
-        yield f"  {trace.outcome.detail}"
-    width = max([len(a.name) for a in trace.actors] + [5])
+    events = trace.events
+    n = len(events)
+    end = events[-1].get("ts") if events else 0.0
+    meta = trace.meta
+    yield (f"{sc}: {trace.outcome.get('status')} — {n} events over {end:.6f} s "
+           f"({meta.get('mode', '?')}, {meta.get('started_at', '?')})")
+    detail = trace.outcome.get("detail")
+    if detail:
+        yield f"  {detail}"
+    width = max([len(str(a.get("name"))) for a in trace.actors] + [5])
     yield f"{'seq':>6}  {'time (s)':>10}  {'actor':<{width}}  event"
-    open_calls: dict[tuple[str, str, str | None], Event] = {}
-    for e in trace.events:
-        if actor is not None and e.actor not in (actor, None):
+    open_calls: dict[tuple[str, str, Any], Any] = {}
+    for e in events:
+        who = e.get("actor")
+        if actor is not None and who not in (actor, None):
             continue
         note = ""
-        if e.actor is not None and e.phase == "call":
-            open_calls[(e.actor, e.op, e.target)] = e
-        elif e.actor is not None and e.phase == "return":
-            start = open_calls.pop((e.actor, e.op, e.target), None)
-            if start is not None and e.ts - start.ts >= _WAITED and e.op != "sleep":
-                note = f"   (waited {e.ts - start.ts:.3f} s since seq {start.seq})"
-        who = e.actor if e.actor is not None else "-"
-        yield f"{e.seq:>6}  {e.ts:>10.6f}  {who:<{width}}  {describe(e)}{note}"
+        phase = e.get("phase")
+        ts = e.get("ts")
+        if who is not None and phase == "call":
+            open_calls[(who, e.get("op"), e.get("target"))] = e
+        elif who is not None and phase == "return":
+            start = open_calls.pop((who, e.get("op"), e.get("target")), None)
+            if start is not None and ts - start.get("ts") >= _WAITED and e.get("op") != "sleep":
+                note = f"   (waited {ts - start.get('ts'):.3f} s since seq {start.get('seq')})"
+        yield (f"{e.get('seq'):>6}  {ts:>10.6f}  {who if who is not None else '-':<{width}}  "
+               f"{describe(e)}{note}")
     if open_calls:
         yield "still blocked at the end:"
-        for (who, op, target), e in sorted(open_calls.items(), key=lambda kv: kv[1].seq):
+        for (who, op, target), e in sorted(open_calls.items(),
+                                           key=lambda kv: kv[1].get("seq")):
             what = f"{op} {target}" if target else op
-            yield (f"  {who}: {what} since {e.ts:.6f} s (seq {e.seq}), "
-                   f"{end - e.ts:.3f} s before the end")
+            yield (f"  {who}: {what} since {e.get('ts'):.6f} s (seq {e.get('seq')}), "
+                   f"{end - e.get('ts'):.3f} s before the end")

@@ -30,6 +30,7 @@ from tracer.scenario._model import (
     VarValue,
     step_verb,
 )
+from tracer.trace._io import NotRegularFile, not_a_regular_file, open_regular
 
 Loc = tuple[str | int, ...]
 
@@ -439,14 +440,19 @@ def read_scenario_text(path: str | Path) -> str:
     p = Path(path)
     try:
         size = p.stat().st_size
-        if p.is_dir():
-            raise ScenarioError(source, [Problem("", None, "is a folder, not a scenario file")])
+        what = not_a_regular_file(p)  # a FIFO would hang the read, a device never end
+        if what is not None:
+            raise ScenarioError(source, [Problem("", None, f"is {what}, not a scenario file")])
         if size > MAX_FILE_BYTES:
             raise ScenarioError(source, [Problem(
                 "", None, f"is {size} bytes; scenario files are limited to {MAX_FILE_BYTES}")])
-        raw = p.read_bytes()
+        with open_regular(p) as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ScenarioError(source, [Problem("", None, "no such file")]) from None
+    except NotRegularFile as exc:
+        raise ScenarioError(source, [Problem("", None, f"is {exc.what}, not a scenario file")]) \
+            from None
     except OSError as exc:
         raise ScenarioError(source, [Problem("", None, f"cannot be read: {exc.strerror}")]) \
             from None

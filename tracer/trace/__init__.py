@@ -9,18 +9,23 @@ from tracer.trace._io import (
     write_atomic,
 )
 from tracer.trace._model import FORMAT, ActorInfo, Event, Meta, Outcome, Trace
+from tracer.trace._read import Ev, TraceData, load_trace_data, parse_trace_data
 
 __all__ = [
     "FORMAT",
     "ActorInfo",
+    "Ev",
     "Event",
     "Meta",
     "Outcome",
     "Trace",
+    "TraceData",
     "TraceError",
     "default_trace_path",
     "load_trace",
+    "load_trace_data",
     "parse_trace",
+    "parse_trace_data",
     "safe_stem",
     "write_atomic",
 ]

@@ -1,0 +1,290 @@
+"""The one trace reader: every command (show, analyze, replay, export) reads traces here.
+
+It reads a trace in one streaming pass, as tracer writes it (one event per line), checking
+each event as it comes and keeping it as a compact :class:`Ev` (slots, interned names): a
+million events are read at close to ``json.load`` speed, in about twice the file's size, with
+no model object per event. Any other layout of valid JSON is read whole, with the same checks
+(docs/formats.md section 2, "What a reader checks").
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from tracer._gc import gc_paused
+from tracer.trace._io import NotRegularFile, TraceError, open_regular
+from tracer.trace._model import FORMAT
+
+_PHASED = {"acquire", "wait", "put", "get", "send", "recv", "join", "sleep"}
+
+
+@dataclass
+class TraceData:
+    """A trace as plain data, ready for the analyses."""
+
+    source: str
+    scenario: dict[str, Any]
+    meta: dict[str, Any]
+    actors: list[dict[str, Any]]
+    events: Sequence[Any]  # Ev objects (or dicts, in hand-made TraceData)
+    outcome: dict[str, Any]
+    final: dict[str, Any] | None
+
+    @property
+    def primitive_types(self) -> dict[str, str]:
+        """primitive name -> type, from the embedded scenario."""
+        out = {}
+        for name, spec in (self.scenario.get("primitives") or {}).items():
+            out[name] = spec if isinstance(spec, str) else spec.get("type", "?")
+        return out
+
+
+def _fail(source: str, msg: str) -> TraceError:
+    return TraceError(f"{source}: {msg}")
+
+
+_MISSING: Any = object()
+
+
+class Ev:
+    """One event, compact: a trace of a million events must fit in about twice its file.
+
+    It answers ``e.get(key)``, ``e[key]`` and ``key in e`` like the JSON object it was
+    read from; the common fields are slots, and names are interned (shared by all events)."""
+
+    __slots__ = ("actor", "item", "op", "phase", "rest", "result", "seq", "target", "ts",
+                 "value")
+    seq: int
+    ts: float
+    actor: str | None
+    op: str
+    target: Any
+    phase: str | None
+    result: Any
+    value: Any
+    item: Any
+    rest: dict[str, Any] | None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in _CORE:
+            v = getattr(self, key)
+            return default if v is None else v
+        rest = self.rest  # no exception for the other keys: ``"error" in e`` is asked a lot
+        return rest.get(key, default) if rest is not None else default
+
+    def __getitem__(self, key: str) -> Any:
+        v = self.get(key, _MISSING)
+        if v is _MISSING:
+            raise KeyError(key)
+        return v
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        if key in _CORE:
+            return getattr(self, key) is not None
+        rest = self.rest
+        return rest is not None and key in rest
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("seq", "ts", "actor", "op", "target", "phase",
+                                                "result", "value", "item")}
+        out = {k: v for k, v in out.items() if v is not None or k == "actor"}
+        out.update(self.rest or {})
+        return out
+
+
+class _Reader:
+    """Checks each event as it comes and turns it into an :class:`Ev`."""
+
+    def __init__(self, source: str, names: set[str]) -> None:
+        self.source = source
+        self.names = names
+        self.events: list[Ev] = []
+        self.open_calls: dict[tuple[Any, Any, Any], int] = {}
+        self.strings: dict[str, str] = {}
+
+    def add(self, e: Any) -> None:
+        i = len(self.events)
+        source = self.source
+        if not isinstance(e, dict):
+            raise _fail(source, f"events[{i}] is not an object")
+        get = e.get
+        if get("seq") != i:
+            raise _fail(source, f"events[{i}] has seq {get('seq')!r}; seq must run 0, 1, 2, "
+                                "... in order")
+        actor = get("actor")
+        op = get("op")
+        ts = get("ts")
+        target = get("target")
+        phase = get("phase")
+        result = get("result")
+        if op.__class__ is not str:
+            raise _fail(source, f"event seq {i} has no op")
+        if actor is not None and actor not in self.names:
+            raise _fail(source, f"event seq {i} names actor {actor!r}, which is not in "
+                                "'actors'")
+        if ts.__class__ is not float and ts.__class__ is not int:
+            raise _fail(source, f"event seq {i} has no time (ts)")
+        if ts < 0:
+            raise _fail(source, f"event seq {i} has ts {ts!r}; times are seconds since the "
+                                "start of the run, never negative")
+        if phase is not None:
+            if op not in _PHASED:
+                raise _fail(source, f"event seq {i}: op {op!r} has no phases")
+            call_key = (actor, op, target)
+            if phase == "call":
+                self.open_calls[call_key] = i
+            elif phase == "return":
+                if self.open_calls.pop(call_key, None) is None:
+                    raise _fail(source, f"event seq {i} is the return of {actor} {op} "
+                                        f"{target or ''} with no call before it")
+            else:
+                raise _fail(source, f"event seq {i} has phase {phase!r} (call or return)")
+        intern = self.strings.setdefault
+        ev = Ev.__new__(Ev)
+        ev.seq = i
+        ev.ts = ts
+        ev.actor = intern(actor, actor) if actor is not None else None
+        ev.op = intern(op, op)
+        ev.target = intern(target, target) if target.__class__ is str else target
+        ev.phase = intern(phase, phase) if phase is not None else None
+        ev.result = intern(result, result) if result.__class__ is str else result
+        ev.value = get("value")
+        ev.item = get("item")
+        known = 4 + (target is not None) + (phase is not None) + (result is not None) \
+            + ("value" in e) + ("item" in e)
+        ev.rest = {k: v for k, v in e.items() if k not in _CORE} if len(e) > known else None
+        self.events.append(ev)
+
+
+_CORE = frozenset(("seq", "ts", "actor", "op", "target", "phase", "result", "value", "item"))
+
+
+def _check_head(data: Any, source: str, with_events: bool) -> set[str]:
+    if not isinstance(data, dict):
+        raise _fail(source, f"a trace is a JSON object, got {type(data).__name__}")
+    fmt = data.get("format")
+    if fmt != FORMAT:
+        raise _fail(source, f"format is {fmt!r}, but this tracer reads {FORMAT!r}")
+    parts: tuple[tuple[str, type], ...] = (("scenario", dict), ("meta", dict), ("actors", list),
+                                           ("outcome", dict))
+    if with_events:
+        parts += (("events", list),)
+    for part, typ in parts:
+        if not isinstance(data.get(part), typ):
+            kind = "an object" if typ is dict else "an array"
+            raise _fail(source, f"'{part}' is missing or not {kind}")
+    names = set()
+    for i, a in enumerate(data["actors"]):
+        if not isinstance(a, dict) or not isinstance(a.get("name"), str):
+            raise _fail(source, f"actors[{i}] has no name")
+        names.add(a["name"])
+    return names
+
+
+def _finish(data: dict[str, Any], source: str, events: list[Ev]) -> TraceData:
+    final = data.get("final")
+    return TraceData(source, data["scenario"], data["meta"], data["actors"], events,
+                     data["outcome"], final if isinstance(final, dict) else None)
+
+
+def _bad_json(source: str, exc: Exception) -> TraceError:
+    return _fail(source, f"not valid JSON ({exc}); a trace written by 'tracer run' is expected")
+
+
+def parse_trace_data(raw: bytes | str, source: str = "<trace>") -> TraceData:
+    """Check a trace's structure in one pass and return it as :class:`TraceData`.
+
+    The checks: JSON object, the format version, the parts' types, and for events: seq runs
+    0..N-1 in order, each event names a known actor (or null for engine events) and an op,
+    has a time ``ts`` >= 0, and every ``return`` follows a ``call`` of the same actor, op
+    and target."""
+    raw_bytes = raw.encode("utf-8") if isinstance(raw, str) else raw
+    with gc_paused():
+        return _read_lines(io.BytesIO(raw_bytes), source, raw_bytes)
+
+
+def _read_lines(f: BinaryIO, source: str, whole: bytes | None = None) -> TraceData:
+    """Read a trace as tracer writes it (one event per line) without ever holding all the
+    events as JSON objects; any other layout of valid JSON is read whole instead."""
+    head: list[bytes] = []
+    tail: list[bytes] = []
+    reader: _Reader | None = None
+    loads = orjson.loads
+    for line in f:
+        if reader is None:
+            if line.rstrip().endswith(b'"events":['):
+                head.append(line.rstrip()[: -len(b'"events":[')])
+                try:
+                    skeleton = loads(b"".join(head).rstrip().rstrip(b",") + b"}")
+                except orjson.JSONDecodeError:
+                    break
+                reader = _Reader(source, _check_head_partial(skeleton, source))
+                continue
+            head.append(line)
+        elif tail or line.startswith(b"]"):
+            tail.append(line)
+        else:
+            try:
+                reader.add(loads(line.rstrip().rstrip(b",")))
+            except orjson.JSONDecodeError:
+                reader = None  # not our layout after all
+                break
+    if reader is not None and tail:
+        try:
+            rest = loads(b"{" + b"".join(tail).lstrip().lstrip(b"]").lstrip().lstrip(b",")) \
+                if b"".join(tail).strip() != b"]}" else {}
+            skeleton.update(rest)
+        except orjson.JSONDecodeError as exc:
+            raise _bad_json(source, exc) from None
+        _check_head(skeleton, source, with_events=False)
+        return _finish(skeleton, source, reader.events)
+    # the general case: the whole document at once
+    if whole is None:
+        f.seek(0)
+        whole = f.read()
+    try:
+        data = loads(whole)
+    except orjson.JSONDecodeError as exc:
+        raise _bad_json(source, exc) from None
+    names = _check_head(data, source, with_events=True)
+    general = _Reader(source, names)
+    for e in data["events"]:
+        general.add(e)
+    return _finish(data, source, general.events)
+
+
+def _check_head_partial(data: Any, source: str) -> set[str]:
+    """The actors' names from the part of the trace before its events."""
+    if not isinstance(data, dict):
+        raise _fail(source, f"a trace is a JSON object, got {type(data).__name__}")
+    fmt = data.get("format")
+    if fmt != FORMAT:
+        raise _fail(source, f"format is {fmt!r}, but this tracer reads {FORMAT!r}")
+    actors = data.get("actors")
+    if not isinstance(actors, list):
+        raise _fail(source, "'actors' is missing or not an array")
+    return {a["name"] for a in actors if isinstance(a, dict) and isinstance(a.get("name"), str)}
+
+
+def load_trace_data(path: str | Path) -> TraceData:
+    """Read a trace file (raises TraceError with the first problem). Only a regular file is
+    read: a folder, FIFO or device is refused at once, without waiting on it."""
+    try:
+        with open_regular(path) as f, gc_paused():
+            return _read_lines(f, str(path))
+    except FileNotFoundError:
+        raise _fail(str(path), "no such file") from None
+    except IsADirectoryError:
+        raise _fail(str(path), "is a folder, not a trace file") from None
+    except NotRegularFile as exc:
+        raise _fail(str(path), f"is {exc.what}, not a trace file") from None
+    except OSError as exc:
+        raise _fail(str(path), f"cannot be read: {exc.strerror}") from None
