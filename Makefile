@@ -1,11 +1,12 @@
 # Two commands do everything on a fresh machine with Python >= 3.10:
 #   make demo   - set up .venv and run `tracer run scenarios/deadlock.yaml`
 #   make test   - set up .venv and run the checks: ruff, mypy, pytest
+#   make test-all - pytest on every CPython 3.10+ that pyenv has here, each in its .venv-X.Y
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup demo test lint pytest bench clean
+.PHONY: setup demo test test-all lint pytest bench clean
 
 $(BIN)/tracer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,33 @@ pytest: setup
 
 test: lint pytest
 
+# The newest build of each CPython 3.10+ under $(PYENV_ROOT)/versions (X.Y.Z names only: not
+# dev or free-threaded builds); versions not there are skipped. Every one runs, then the
+# summary; it fails if any failed, or if none was found.
+PYENV_ROOT ?= $(HOME)/.pyenv
+test-all:
+	@pys=$$(ls -d $(PYENV_ROOT)/versions/3.* 2>/dev/null | grep -E '/3\.[0-9]+\.[0-9]+$$' | \
+	    sort -V | awk -F/ '{ split($$NF, v, "."); if (v[2] >= 10) last[v[1] "." v[2]] = $$0 } \
+	    END { for (k in last) print last[k] }' | sort -V); \
+	if [ -z "$$pys" ]; then \
+	    echo "test-all: no CPython 3.10+ under $(PYENV_ROOT)/versions (set PYENV_ROOT?)"; exit 2; \
+	fi; \
+	failed=""; passed=""; \
+	for py in $$pys; do \
+	    ver=$$(basename $$py); venv=.venv-$${ver%.*}; \
+	    echo "== CPython $$ver ($$venv)"; \
+	    if [ ! -x $$venv/bin/pytest ] || [ pyproject.toml -nt $$venv/bin/pytest ]; then \
+	        $$py/bin/python -m venv $$venv && \
+	        $$venv/bin/python -m pip install --quiet -e '.[test]' \
+	            --config-settings editable_mode=compat && touch $$venv/bin/pytest \
+	        || { failed="$$failed $$ver(setup)"; continue; }; \
+	    fi; \
+	    if $$venv/bin/pytest -q -p no:cacheprovider; then passed="$$passed $$ver"; \
+	    else failed="$$failed $$ver"; fi; \
+	done; \
+	echo "test-all: passed:$${passed:- none}; failed:$${failed:- none}"; \
+	[ -z "$$failed" ]
+
 bench: setup
 	$(BIN)/python bench/record.py
 	$(BIN)/python bench/watchdog.py
@@ -38,4 +66,4 @@ bench: setup
 	$(BIN)/python bench/explore.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .venv-3.* .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -200,3 +200,56 @@ def test_bad_traces_are_refused_with_exit_2(tmp_path: Path, mutate: object,
     assert expected in r.stderr
     assert "Traceback" not in r.stdout + r.stderr
 
+
+
+# Regression (seen intermittently on process_producer_consumer): when the free run let a
+# consumer's get take an item (making room) before its return was recorded, and the producer's
+# put into that room recorded its return first, the replay's get had tried its early take at
+# its call, when the queue was still empty, then waited for its recorded return; the put found
+# the queue full and the replay diverged ("cannot succeed now"). The recording of such a run
+# is written out here, so the interleaving is there every time.
+ROOM_MADE_BY_A_GET = """
+name: room_made_by_a_get
+primitives:
+  q: {type: queue, maxsize: 1}
+actors:
+  - name: consumer
+    kind: KIND
+    steps:
+      - get: q
+  - name: producer
+    kind: KIND
+    steps:
+      - {put: q, item: a}
+      - {put: q, item: b}
+"""
+ROOM_MADE_BY_A_GET_EVENTS = [
+    ("consumer", "start", None, None, None, None),
+    ("consumer", "get", "q", "call", None, None),
+    ("producer", "start", None, None, None, None),
+    ("producer", "put", "q", "call", None, "a"),
+    ("producer", "put", "q", "return", "ok", None),
+    ("producer", "put", "q", "call", None, "b"),
+    ("producer", "put", "q", "return", "ok", None),  # the room the consumer's get made
+    ("consumer", "get", "q", "return", "ok", "a"),
+    ("consumer", "end", None, None, "ok", None),
+    ("producer", "end", None, None, "ok", None),
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_a_put_into_room_that_a_pending_get_made_replays(kind: str) -> None:
+    plan = load_scenario_text(ROOM_MADE_BY_A_GET.replace("KIND", kind), "<test>")
+    recorded = []
+    for seq, (actor, op, target, phase, result, item) in enumerate(ROOM_MADE_BY_A_GET_EVENTS):
+        e = {"seq": seq, "actor": actor, "op": op, "target": target, "phase": phase,
+             "result": result, "item": item}
+        recorded.append({k: v for k, v in e.items() if v is not None})
+    sched = ReplayScheduler(recorded_steps(recorded), patience=10.0)
+    result = run_plan(plan, sched, mode="replay")
+    assert sched.divergence is None, sched.divergence.message()
+    assert result.status == "ok", result.detail
+    replayed = parse_trace_data(result.to_json())
+    assert first_difference(recorded, replayed.events) is None
+    assert [e.get("item") for e in replayed.events if e.get("op") == "get"] == [None, "a"]

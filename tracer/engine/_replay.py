@@ -141,6 +141,11 @@ class ReplayScheduler:
         # the actor admitted to access a shared variable, until it comes back for its next
         # turn (nobody else goes meanwhile: the access happens after its turn)
         self.accessing: str | None = None
+        # queue operations waiting for their recorded return that may take their item (or
+        # room) before it, when first in line: actor -> the position it last tried at, and
+        # those whose try is under way (see `chance`)
+        self.eager: dict[str, int] = {}
+        self.trying: set[str] = set()
 
     def attach(self, rt: Runtime) -> None:
         self.rt = rt
@@ -174,9 +179,13 @@ class ReplayScheduler:
 
     def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
               timeout: float | None) -> bool:
+        took = False
+        if actor.name in self.eager:  # a queue operation that asked `early`
+            while self.chance(actor, took):
+                took = attempt(0)
         if not self.wait_return(actor):
             return False  # timed out or failed in the recording: the same now
-        if not attempt_within(attempt, LAG, self._closed):
+        if not took and not attempt_within(attempt, LAG, self._closed):
             self.cannot(actor)
         return True
 
@@ -188,22 +197,74 @@ class ReplayScheduler:
         the item early gives it, and taking it only when first in line keeps who gets which
         item as recorded."""
         with self.cond:
-            call = self.done.get(actor.name)
-            if call is None:
+            if actor.name not in self.done:
                 return False
-            mine = self.next_of[call]
-            if mine >= len(self.steps):
+            self.eager[actor.name] = self.pos  # it may try again later: see `chance`
+            if not self._first_in_line(actor.name):
                 return False
-            st = self.steps[call]
-            places = self.returns.get((st.op, st.target), [])
-            first = bisect.bisect_left(places, self.pos)
-            return first < len(places) and places[first] == mine
+            self.trying.add(actor.name)  # until it is back
+            return True
+
+    def _first_in_line(self, name: str) -> bool:
+        """Whether no other actor's return of the same kind on the same object comes before
+        the recorded return of ``name``'s blocking call (just admitted), and that return is
+        ok (a call recorded as timed out or failed takes nothing)."""
+        call = self.done[name]
+        mine = self.next_of[call]
+        if mine >= len(self.steps) or self.steps[mine].result != "ok":
+            return False
+        st = self.steps[call]
+        places = self.returns.get((st.op, st.target), [])
+        first = bisect.bisect_left(places, self.pos)
+        return first < len(places) and places[first] == mine
+
+    def chance(self, actor: Any, took: bool) -> bool:
+        """For a queue operation that asked ``early`` and now waits for its recorded return
+        (``took``: whether its last try succeeded): whether to try its real operation again
+        now, which it may each time the recording has moved on while it is first in line.
+
+        In the recording its real operation happened at some point before its return; an
+        operation recorded in between may need it done (a put needs the room a get made).
+        Whoever's turn that is waits until each such actor has had its try at the current
+        position (see ``_owed``), so the order does not depend on how fast the actors are."""
+        with self.cond:
+            self.trying.discard(actor.name)
+            self.cond.notify_all()
+            self.waiting[actor.name] = "to try its queue operation"
+            try:
+                while not took and actor.name in self.eager:
+                    if self._ready_now(actor):  # its recorded return: tried enough
+                        break
+                    if self.eager[actor.name] < self.pos and self._first_in_line(actor.name):
+                        self.eager[actor.name] = self.pos
+                        self.trying.add(actor.name)
+                        return True
+                    self.cond.wait(0.05)
+            finally:
+                self.waiting.pop(actor.name, None)
+            self.eager.pop(actor.name, None)
+            return False
+
+    def _owed(self, name: str) -> bool:
+        """Whether another actor's queue operation on the object of the next step must have
+        its try first (see ``chance``)."""
+        target = self.steps[self.pos].target
+        return any(other != name and self.steps[self.done[other]].target == target and (
+            other in self.trying or (tried < self.pos and self._first_in_line(other)))
+            for other, tried in self.eager.items())
 
     def wait_return(self, actor: Any) -> bool:
         """Wait until the recording says ``actor``'s blocking call returns; whether it
         returned ok (its real operation must then succeed)."""
         with self.cond:
             self._wait_for(actor, "to return from its blocking call", returns=True)
+            while self.eager and self._owed(actor.name):
+                if self._closed():
+                    raise Abort
+                if time.monotonic() - self.last_progress > self.patience:
+                    self._diverge(self.steps[self.pos], f"{', '.join(sorted(self.eager))} did "
+                                  f"not try its queue operation within {self.patience:g} s")
+                self.cond.wait(0.05)
             exp = self.steps[self.pos]
             if exp.phase != "return":
                 self._diverge(exp, f"{actor.name} is still inside a blocking call")
@@ -236,6 +297,9 @@ class ReplayScheduler:
     def _wait_for(self, actor: Any, what: str, returns: bool = False) -> None:
         """Wait until the next recorded step is ``actor``'s; Abort if the run closes."""
         self.waiting[actor.name] = what
+        if self.eager.pop(actor.name, None) is not None:  # back from its early try
+            self.trying.discard(actor.name)
+            self.cond.notify_all()
         try:
             while not self._ready_now(actor):
                 self.cond.wait(0.05)
@@ -342,6 +406,7 @@ class RemoteScheduler:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self.rt: Runtime | None = None
+        self.eager = False  # its queue operation asked `early`: see ReplayScheduler.chance
 
     def attach(self, rt: Runtime) -> None:
         self.rt = rt
@@ -361,14 +426,20 @@ class RemoteScheduler:
 
     def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
               timeout: float | None) -> bool:
+        took = False
+        if self.eager:  # see ReplayScheduler.chance
+            self.eager = False
+            while self._ask("chance", took):
+                took = attempt(0)
         if not self._ask("return"):
             return False
         rt = self.rt
-        if not attempt_within(attempt, LAG, lambda: rt is not None and rt.closed):
+        if not took and not attempt_within(attempt, LAG, lambda: rt is not None and rt.closed):
             self._ask("cannot")
         return True
 
     def early(self, actor: ActorCtx) -> bool:
+        self.eager = True
         return bool(self._ask("early"))
 
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
@@ -401,6 +472,8 @@ def serve_child(scheduler: ReplayScheduler, name: str, conn: Any) -> None:
                 answer = scheduler.wait_return(who)
             elif msg[0] == "early":
                 answer = scheduler.early(who)
+            elif msg[0] == "chance":
+                answer = scheduler.chance(who, msg[1])
             elif msg[0] == "cannot":
                 scheduler.cannot(who)
                 answer = "abort"

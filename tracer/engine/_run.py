@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tracer import __version__
-from tracer._gc import gc_paused
+from tracer._gc import collect_run, gc_paused
 from tracer.analyze.waitfor import Blocked, Waiter, WaitState, find_blocked
 from tracer.engine import _prims as P
 from tracer.engine._aio import AioCompiler, AioHost, ready
@@ -1063,11 +1063,16 @@ def run_plan(plan: Plan, scheduler: Scheduler | None = None,
 
     The cyclic garbage collector is paused for the run (see ``tracer._gc``): recording
     allocates one small acyclic tuple per event. Steps cannot create reference cycles, so
-    nothing piles up meanwhile."""
+    nothing piles up meanwhile; what the run itself leaves in cycles is collected here (see
+    :func:`tracer._gc.collect_run`)."""
     with gc_paused(), shielded():
         # a stop signal (SIGTERM, SIGHUP) is raised only where the watchdog looks for it: at
         # any other point of the main thread it could leave a lock taken, or a child half
         # started, and the teardown would hang
-        result = Runner(plan, scheduler, on_started, start_method, workers).run()
+        runner = Runner(plan, scheduler, on_started, start_method, workers)
+        result = runner.run()
+        used_processes = runner.mp is not None
+        del runner
+        collect_run(used_processes)
     result.mode = mode
     return result
