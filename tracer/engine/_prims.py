@@ -294,6 +294,12 @@ def _condition_wait(real: Any, a: ActorCtx, timeout: float | None,
                 if w is not None:
                     a.waiting = (w[0], "acquire", False, w[3], w[4])
                 wait_loop(a, lambda _s: lock_free(), None)
+            elif a.rt.scheduler is None and not a.rt.closed:
+                # a free run: notified or timed out, it now waits to take the lock back, maybe
+                # from an actor that waits for one this actor holds (a deadlock to be seen)
+                w = a.waiting
+                if w is not None:
+                    a.waiting = (w[0], "acquire", False, w[3], w[4])
             real._acquire_restore(saved)  # type: ignore[attr-defined]
             if not gotit:
                 try:
