@@ -27,14 +27,14 @@ primitives:
   E: event
 actors:
   - name: t1
-    kind: thread
+    kind: {kind}
     steps:
       - with: A
         steps:
           - with: C
             steps: [{set: E}, {wait: C, timeout: 0.2}]
   - name: t2
-    kind: thread
+    kind: {kind}
     steps:
       - wait: E
       - with: C
@@ -43,9 +43,10 @@ actors:
 
 
 @pytest.mark.timeout(30)
-def test_condition_reacquire_deadlock_is_reported(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_condition_reacquire_deadlock_is_reported(tmp_path: Path, kind: str) -> None:
     scenario = tmp_path / "condlock.yaml"
-    scenario.write_text(SCENARIO, encoding="utf-8")
+    scenario.write_text(SCENARIO.replace("{kind}", kind), encoding="utf-8")
     out = tmp_path / "condlock.json"
     proc = tracer_cli("run", str(scenario), "-o", str(out))
     assert proc.returncode == 1, proc.stdout + proc.stderr

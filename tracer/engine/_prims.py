@@ -335,6 +335,9 @@ def _condition_wait(real: Any, a: ActorCtx, timeout: float | None,
             for _ in range(count):
                 wait_loop(a, lambda _s: bool(real._lock.acquire(False)), None)
         elif not explores:
+            w = a.waiting  # it now waits to take the lock back (as with threading's)
+            if w is not None and not a.rt.closed:
+                a.waiting = (w[0], "acquire", False, w[3], w[4])
             for _ in range(count):
                 real._lock.acquire()
 
