@@ -26,6 +26,16 @@ signals), and one pool task -> the next on the same worker (unless the pool has 
 worker). Those orders are accidents of one run: in another, the other actor takes the lock
 first. The lock-order analysis reasons about other interleavings, so it must not count them;
 the race detector judges this run's accesses, so it does.
+
+Ticking after a publication nobody ever takes up only tells apart events that no other actor
+can tell apart: ``consumed[p]`` (filled when ``track``) is the set of p's epochs that reached
+another actor's clock, and a pass given them as ``ticks`` ticks only after those. Its clocks
+are the first pass's with each entry renumbered in order (epoch e of p becomes 1 + the number
+of consumed epochs below e), so ``clock(y)[p] >= clock(x)[p]`` comes out the same for every
+event y of another actor, while a clock changes only when something another actor saw
+separates it from the last. The
+lock-order analysis keys its occurrence groups on clock identity: with such clocks, an actor
+that sets an event nobody waits for between occurrences keeps one group, not one per set.
 """
 
 from __future__ import annotations
@@ -94,7 +104,8 @@ class HappensBefore:
     (resource -> times, and the resources in the order taken)."""
 
     def __init__(self, data: TraceData, specs: dict[str, dict[str, Any]],
-                 res_of: dict[str, str], types: dict[str, str], mutex: bool = True) -> None:
+                 res_of: dict[str, str], types: dict[str, str], mutex: bool = True,
+                 track: bool = False, ticks: list[set[int]] | None = None) -> None:
         actor_names = [a["name"] for a in data.actors]
         n = len(actor_names)
         clocks: list[list[int]] = []
@@ -107,6 +118,10 @@ class HappensBefore:
         self.clocks = clocks
         self.held = held
         self.held_t = held_t
+        # per actor: its epochs that reached another actor's clock (when ``track``)
+        self.consumed: list[set[int]] = [set() for _ in range(n)]
+        consumed = self.consumed if track else None
+        raw = [1] * n  # per actor: its epoch as if every publication ticked
 
         # semaphores whose release -> acquire orders: all of them, or (mutex=False) the ones
         # that start at 0, whose every acquisition needs a release
@@ -151,11 +166,19 @@ class HappensBefore:
                     pipe_peer[(name, a)] = b
                     pipe_peer[(name, b)] = a
 
-        def join_into(t: int, other: list[int], src: int) -> None:
+        def take(t: int, other: list[int]) -> None:
+            """Join ``other`` into t's clock: t takes up what another actor published."""
             c = clocks[t]
-            if src >= 0 and other[src] <= c[src]:
-                return  # t already saw the source's event, hence everything before it
+            if consumed is not None:
+                for i, (x, y) in enumerate(zip(c, other, strict=True)):
+                    if y > x:
+                        consumed[i].add(y)
             clocks[t] = _join(c, other)
+
+        def join_into(t: int, other: list[int], src: int) -> None:
+            if src >= 0 and other[src] <= clocks[t][src]:
+                return  # t already saw the source's event, hence everything before it
+            take(t, other)
 
         def join_acc(t: int, key: Any) -> None:
             box = acc.get(key)
@@ -164,7 +187,7 @@ class HappensBefore:
             if seen[t].get(key) == box[1]:
                 return
             seen[t][key] = box[1]
-            clocks[t] = _join(clocks[t], box[0])
+            take(t, box[0])
 
         def publish_acc(t: int, key: Any) -> None:
             c = clocks[t]
@@ -178,6 +201,10 @@ class HappensBefore:
             tick(t)
 
         def tick(t: int) -> None:
+            k = raw[t]
+            raw[t] = k + 1
+            if ticks is not None and k not in ticks[t]:
+                return  # nobody ever takes up this epoch: no need to tell it from the next
             c = clocks[t].copy()
             c[t] += 1
             clocks[t] = c
@@ -345,7 +372,7 @@ class HappensBefore:
                 g = gen_clock.get((target, gen))
                 if g is not None:
                     if e.result == "ok":
-                        clocks[t] = _join(clocks[t], g[0])
+                        take(t, g[0])
                     else:
                         b = barriers.get(target)
                         if b is not None and b[0] == gen:

@@ -166,7 +166,12 @@ def _scan(data: TraceData, prep: Prep,
     step: Callable[[Any, int], None] | None = None
     signals: frozenset[str] = frozenset()  # the semaphores whose acquire or release orders
     if with_hb:
-        hb = HappensBefore(data, specs, res_of, prep.types, mutex=False)
+        # a first pass finds the epochs another actor takes up; the second ticks only after
+        # those (see _hb), so an occurrence group is split only by what some actor saw
+        first = HappensBefore(data, specs, res_of, prep.types, mutex=False, track=True)
+        _steps(data, first, index)
+        hb = HappensBefore(data, specs, res_of, prep.types, mutex=False,
+                           ticks=first.consumed)
         clocks = hb.clocks
         step = hb.step
         signals = hb.signals
@@ -257,6 +262,20 @@ def _scan(data: TraceData, prep: Prep,
                     acquired(t, got[0], e.seq, got[1])  # the wait re-takes the lock
 
     return edges, locks, deadlocks
+
+
+def _steps(data: TraceData, hb: HappensBefore, index: dict[str, int]) -> None:
+    """Step ``hb`` through the events of the trace that can change a clock."""
+    step = hb.step
+    signals = hb.signals
+    for e in data.events:
+        actor = e.actor
+        if actor is None:
+            continue
+        op = e.op
+        if op in _ACCESS or (op in _MUTEX and e.target not in signals):
+            continue
+        step(e, index[actor])
 
 
 def _deadlocked_sets(deadlocks: list[dict[str, Any]],
