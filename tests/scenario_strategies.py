@@ -252,7 +252,8 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         kinds = [k for k in kinds if k != "process"] + ["process", "process"]
     unicode = draw(st.integers(0, 5)) == 5
     names = [("甲乙丙丁戊己"[i] if unicode else f"a{i}") for i in range(len(kinds))]
-    actors: list[dict[str, Any]] = [{"name": n, "kind": k} for n, k in zip(names, kinds)]
+    actors: list[dict[str, Any]] = [{"name": n, "kind": k}
+                                    for n, k in zip(names, kinds, strict=True)]
     for actor in actors:
         if actor["kind"] != "process" and draw(st.integers(0, 5)) == 5:
             actor["count"] = 2
@@ -269,7 +270,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     primitives: dict[str, Any] = {}
     sides = {"tp": Side(processes=with_processes), "co": Side()}
     present = {("co" if a["kind"] == "coroutine" else "tp") for a in actors}
-    counter = {t: 0 for t in PREFIX}
+    counter = dict.fromkeys(PREFIX, 0)
 
     def new_name(t: str) -> str:
         counter[t] += 1

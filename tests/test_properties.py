@@ -237,7 +237,7 @@ def _add_deltas(plan: Plan) -> dict[tuple[str, str], set[Any]]:
 
 
 def _check_values(doc: dict[str, Any], plan: Plan) -> None:
-    model = {k: v for k, v in plan.scenario.shared.items()}
+    model = dict(plan.scenario.shared)
     deltas = _add_deltas(plan)
     last: dict[str, dict[str, Any]] = {}  # actor -> its previous event
     for e in doc["events"]:
@@ -430,8 +430,10 @@ MUTATIONS = {
         d["actors"].extend([
             {"name": "zz_t", "kind": "thread", "steps": [{"acquire": "zz_lock"}]},
             {"name": "zz_c", "kind": "coroutine", "steps": [{"acquire": "zz_lock"}]}])),
-    "start of an actor that starts by itself": lambda d: d["actors"].append(
-        {"name": "zz_s", "kind": "thread", "steps": [{"start": d["actors"][0]["name"]}]}),
+    "start of an actor that starts by itself": lambda d: (
+        d["actors"][0].pop("autostart", None),
+        d["actors"].append({"name": "zz_s", "kind": "thread",
+                            "steps": [{"start": d["actors"][0]["name"]}]})),
     "an actor joins itself": lambda d: d["actors"][0]["steps"].insert(
         0, {"join": d["actors"][0]["name"]}),
     "duplicate actor": lambda d: d["actors"].append(dict(d["actors"][0])),
@@ -440,14 +442,56 @@ MUTATIONS = {
                                     0, {"add": {"var": "zz_list", "value": 1}})),
     "wrong type of count": lambda d: d["actors"][0].update(count="two"),
     "unknown key": lambda d: d["actors"][0].update(colour="red"),
+    "negative step timeout": lambda d: (
+        d.setdefault("primitives", {}).update(zz_event="event"),
+        d["actors"][0]["steps"].insert(0, {"wait": "zz_event", "timeout": -0.5})),
+    "variable used as a primitive": lambda d: (
+        d.setdefault("shared", {}).update(zz_var=1),
+        d["actors"][0]["steps"].insert(0, {"acquire": "zz_var"})),
+    "primitive used as a variable": lambda d: (
+        d.setdefault("primitives", {}).update(zz_lock="lock"),
+        d["actors"][0]["steps"].insert(0, {"read": "zz_lock"})),
+    "pipe used by a third actor": lambda d: (
+        d.setdefault("primitives", {}).update(
+            zz_pipe={"type": "pipe", "between": ["zz_p1", "zz_p2"]}),
+        d["actors"].extend([{"name": n, "kind": "thread", "steps": [{"send": "zz_pipe"}]}
+                            for n in ("zz_p1", "zz_p2", "zz_p3")])),
+    "pipe against its direction": lambda d: (
+        d.setdefault("primitives", {}).update(
+            zz_pipe={"type": "pipe", "between": ["zz_p1", "zz_p2"], "duplex": False}),
+        d["actors"].extend([{"name": "zz_p1", "kind": "thread", "steps": [{"recv": "zz_pipe"}]},
+                            {"name": "zz_p2", "kind": "thread", "steps": []}])),
+    "condition on an event": lambda d: d.setdefault("primitives", {}).update(
+        zz_event="event", zz_cond={"type": "condition", "lock": "zz_event"}),
+    "pool task of another kind": lambda d: (
+        d.setdefault("primitives", {}).update(zz_pool={"type": "pool", "workers": 1}),
+        d["actors"].append({"name": "zz_task", "kind": "process", "pool": "zz_pool"})),
+    "daemon pool task": lambda d: (
+        d.setdefault("primitives", {}).update(zz_pool={"type": "pool", "workers": 1}),
+        d["actors"].append({"name": "zz_task", "kind": "thread", "pool": "zz_pool",
+                            "daemon": True})),
+    "append on a number": lambda d: (
+        d.setdefault("shared", {}).update(zz_n=0),
+        d["actors"][0]["steps"].insert(0, {"append": {"var": "zz_n", "item": 1}})),
+    "rlock for coroutines": lambda d: (
+        d.setdefault("primitives", {}).update(zz_rlock="rlock"),
+        d["actors"].append({"name": "zz_c", "kind": "coroutine",
+                            "steps": [{"acquire": "zz_rlock"}]})),
+    "process joins": lambda d: d["actors"].append(
+        {"name": "zz_proc", "kind": "process", "steps": [{"join": d["actors"][0]["name"]}]}),
+    "pool as a step target": lambda d: (
+        d.setdefault("primitives", {}).update(zz_pool={"type": "pool", "workers": 1}),
+        d["actors"][0]["steps"].insert(0, {"acquire": "zz_pool"})),
 }
 
 
 @pytest.mark.timeout(BUDGET)
 @settings(max_examples=max(1, EXAMPLES // 5))
-@given(doc=scenarios(), mutation=st.sampled_from(sorted(MUTATIONS)))
+@given(doc=scenarios(), mutation=st.sampled_from(sorted(MUTATIONS)),
+       via_cli=st.integers(0, 9).map(lambda i: i == 9))
 def test_mutated_scenarios_are_refused_with_one_clear_message(doc: dict[str, Any],
-                                                              mutation: str) -> None:
+                                                              mutation: str,
+                                                              via_cli: bool) -> None:
     MUTATIONS[mutation](doc)
     text = dump(doc)
     note(text)
@@ -459,3 +503,13 @@ def test_mutated_scenarios_are_refused_with_one_clear_message(doc: dict[str, Any
           and 0 < len(info.value.problems) <= 3,
           f"{mutation}: {len(info.value.problems)} problem(s):\n{message}")
     check("refusal location", all(p.path for p in info.value.problems), message)
+    if via_cli:
+        STATS["cli refusals"] += 1
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            (d / "fuzz.yaml").write_text(text, encoding="utf-8")
+            proc = _cli("run", "fuzz.yaml", "-o", "t.json", cwd=d)
+            _clean(proc, {2})
+            check("cli refusal", proc.stderr.startswith("tracer: error: fuzz.yaml")
+                  and not proc.stdout and not (d / "t.json").exists(),
+                  f"stdout {proc.stdout!r}, stderr {proc.stderr!r}")
