@@ -513,3 +513,60 @@ def test_mutated_scenarios_are_refused_with_one_clear_message(doc: dict[str, Any
             check("cli refusal", proc.stderr.startswith("tracer: error: fuzz.yaml")
                   and not proc.stdout and not (d / "t.json").exists(),
                   f"stdout {proc.stdout!r}, stderr {proc.stderr!r}")
+
+
+# --- the checks themselves can fail: each broken copy of a real trace is caught
+
+BROKEN_BASE = """
+name: checks
+primitives: {L: lock, R: rlock, S: {type: semaphore, value: 2}}
+shared: {n: 0}
+actors:
+  - name: t1
+    kind: thread
+    steps:
+      - with: L
+        steps: [{add: {var: n, value: 1}}]
+      - with: R
+        steps: [{with: R, steps: [{read: n}]}]
+      - with: S
+        steps: [{sleep: 0}]
+"""
+
+
+def _breakers() -> dict[str, Any]:
+    def renumber(evs: list[dict[str, Any]]) -> None:
+        for i, e in enumerate(evs):
+            e["seq"] = i
+
+    def dup(evs: list[dict[str, Any]], target: str) -> None:
+        """A second actor takes ``target`` right after the first one did."""
+        i = next(i for i, e in enumerate(evs) if e["op"] == "acquire"
+                 and e.get("target") == target and e.get("phase") == "return")
+        evs[i + 1:i + 1] = [{**evs[i - 1], "actor": "t2", "ts": evs[i]["ts"]},
+                            {**evs[i], "actor": "t2"}]
+        renumber(evs)
+
+    def first(evs: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
+        return next(e for e in evs if all(e.get(k) == v for k, v in match.items()))
+
+    return {
+        "seq": lambda evs: evs.reverse(),
+        "return after call": lambda evs: (
+            evs.remove(first(evs, op="acquire", target="L", phase="call")), renumber(evs)),
+        "holders (lock)": lambda evs: dup(evs, "L"),
+        "holders (rlock)": lambda evs: dup(evs, "R"),
+        "reads": lambda evs: first(evs, op="read", target="n").update(value=5),
+        "add": lambda evs: first(evs, op="write", target="n").update(value=7),
+    }
+
+
+@pytest.mark.parametrize("prop", sorted(_breakers()))
+def test_each_trace_check_catches_a_broken_trace(prop: str) -> None:
+    plan = load_scenario_text(BROKEN_BASE, "<checks>")
+    doc = json.loads(run_plan(plan).to_json())
+    check_trace(doc, plan)  # the real trace passes
+    broken = json.loads(json.dumps(doc))
+    _breakers()[prop](broken["events"])
+    with pytest.raises(AssertionError, match=prop.split(" (", maxsplit=1)[0]):
+        check_trace(broken, plan)
