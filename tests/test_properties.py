@@ -348,6 +348,8 @@ def test_random_scenarios_run_to_consistent_traces(doc: dict[str, Any],
     except ScenarioError as exc:  # the strategies follow the checker's rules
         raise AssertionError(f"a valid scenario was refused:\n{exc}") from None
     STATS["scenarios run"] += 1
+    if PROFILE != "ci" and STATS["scenarios run"] % 500 == 0:  # a long run shows its progress
+        print(f"\nfuzz so far: {dict(sorted(STATS.items()))}", flush=True)
     kinds = {a.kind for a in plan.actors}
     for kind in kinds:
         STATS[f"scenarios with {kind} actors"] += 1
