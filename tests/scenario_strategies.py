@@ -144,10 +144,10 @@ def _step(draw: st.DrawFn, a: ActorCtx, depth: int) -> dict[str, Any]:
         _maybe_timeout(draw, step, blocking_ok=True)
         return step
     if what == "release":
-        # NEW BUG (issue 10, found by this test, for the lead): an actor that releases a
-        # multiprocessing RLock it does not hold ends with "internal error in tracer:
-        # AssertionError: attempt to release recursive lock not owned by thread" (the seam
-        # catches RuntimeError and ValueError only). Drop this filter once fixed.
+        # KNOWN BUG (issue 10, found by this test; fixed on branch endings, 0f431d1): an actor
+        # that releases a multiprocessing RLock it does not hold ends with "internal error in
+        # tracer: AssertionError: attempt to release recursive lock not owned by thread".
+        # Drop this filter once that branch is merged.
         free = [n for n in lockables if not side.processes or n not in side.rlock_like]
         return {"release": draw(st.sampled_from(free))} if free else {"log": "no release"}
     if what == "with":
