@@ -1,0 +1,406 @@
+"""Hypothesis strategies for valid scenarios drawn from the whole grammar (docs/formats.md §1).
+
+Every actor kind (thread, process, coroutine), every primitive type (lock, rlock, semaphore,
+bounded_semaphore, event, condition, barrier, queue, pipe, pool), every verb and every actor
+option (daemon, autostart, pool, count) can appear. The strategies follow the checker's rules,
+so that what they draw validates:
+
+- coroutines never share a primitive with a thread or process actor: each primitive belongs to
+  one *side* (``tp``: threads and processes, ``co``: coroutines), and an actor only names
+  primitives of its side; asyncio has no rlock and no pipe, and its Barrier needs 3.11;
+- a condition's ``lock`` is a lock or rlock of the same side;
+- a pipe is between two single actors of the ``tp`` side, and each end only uses the
+  directions the pipe allows; a pool's tasks have its kind and are not daemons;
+- ``start`` names only ``autostart: false`` actors, nobody starts or joins itself, and process
+  actors neither start nor join;
+- ``add`` only on numbers, ``append`` only on lists, no ``timeout`` with ``blocking: false``.
+
+Runs stay short: sleeps are 0 or 1 ms, timeouts are 50 ms, ``repeat`` at most 3, the
+scenario's own timeout 2 s (so a deadlock the watchdog somehow missed still ends fast), and
+process actors (slow to start) are rare and few.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+
+TIMEOUT = 0.05  # seconds, for blocking steps that take one
+SCENARIO_TIMEOUT = 2.0
+
+LOCKABLE = ("lock", "rlock", "semaphore", "bounded_semaphore", "condition")
+TP_TYPES = ("lock", "rlock", "semaphore", "bounded_semaphore", "event", "condition", "barrier",
+            "queue")
+CO_TYPES = tuple(t for t in TP_TYPES if t != "rlock"
+                 and (t != "barrier" or sys.version_info >= (3, 11)))
+PREFIX = {"lock": "L", "rlock": "R", "semaphore": "S", "bounded_semaphore": "B", "event": "E",
+          "condition": "C", "barrier": "X", "queue": "Q", "pipe": "P", "pool": "W"}
+
+# KNOWN BUG (issue 10, fixed on branch consistency): the scenario embedded in a trace drops
+# null values (`item: null`, `value: null`), so its replay refuses the trace. Set NULLS = True
+# once that branch is merged.
+NULLS = False
+
+# values a variable, an item or a log can hold: YAML data, Unicode and (see NULLS) null
+SCALARS = st.one_of(st.integers(-5, 5), st.sampled_from(["", "馒头", "hello", "a b"]),
+                    *([st.none()] if NULLS else []), st.booleans(),
+                    st.floats(-2, 2, allow_nan=False).map(lambda f: round(f, 2)))
+VALUES = st.one_of(SCALARS, st.lists(st.integers(0, 3), max_size=3))
+TEXT = st.sampled_from(["", "hello", "账户余额不足", "a\nb", "北京"])
+
+
+@dataclass
+class Side:
+    """The primitives of one side (``tp`` or ``co``), by type."""
+
+    prims: dict[str, list[str]] = field(default_factory=dict)  # type -> names
+    rlock_like: set[str] = field(default_factory=set)  # rlocks and conditions built on one
+    processes: bool = False  # process actors may use its primitives (multiprocessing's)
+    guarded: set[str] = field(default_factory=set)  # conditions and the locks they are built on
+
+    def of(self, *types: str) -> list[str]:
+        return [n for t in types for n in self.prims.get(t, [])]
+
+
+@dataclass
+class ActorCtx:
+    """What one actor's steps may name."""
+
+    name: str
+    kind: str
+    side: Side
+    numbers: list[str]
+    lists: list[str]
+    scalars: list[str]
+    pipes: list[tuple[str, bool, bool]]  # (pipe, may send, may recv)
+    startable: list[str]
+    joinable: list[str]
+
+
+def _maybe_timeout(draw: st.DrawFn, step: dict[str, Any], blocking_ok: bool = False) -> None:
+    """Give a blocking step a timeout, or (for acquire/put/get) ``blocking: false``, or
+    neither."""
+    choice = draw(st.sampled_from(["timeout", "none", "nonblocking"] if blocking_ok
+                                  else ["timeout", "none"]))
+    if choice == "timeout":
+        step["timeout"] = TIMEOUT
+    elif choice == "nonblocking":
+        step["blocking"] = False
+
+
+def _step(draw: st.DrawFn, a: ActorCtx, depth: int) -> dict[str, Any]:
+    side = a.side
+    lockables = side.of(*LOCKABLE)
+    events = side.of("event")
+    conditions = side.of("condition")
+    barriers = side.of("barrier")
+    queues = side.of("queue")
+    all_vars = a.numbers + a.lists + a.scalars
+    options = ["sleep", "log"]
+    if lockables:
+        options += ["acquire", "release", "with", "with"]
+    if events:
+        options += ["wait_event", "set", "clear"]
+    if conditions:
+        options += ["condition_idiom", "wait_condition", "notify"]
+    if barriers:
+        options += ["barrier"]
+    if queues:
+        options += ["put", "get"]
+    if a.pipes:
+        options += ["send", "recv"]
+    if all_vars:
+        options += ["read", "write", "if"]
+    if a.numbers:
+        options += ["add", "add"]
+    if a.lists:
+        options += ["append"]
+    if a.startable:
+        options += ["start"]
+    if a.joinable:
+        options += ["join"]
+    if depth < 2:
+        options += ["repeat"]
+    options += ["return", "fail"]
+    what = draw(st.sampled_from(options))
+    body = lambda lo=0, hi=3: draw(_steps(a, depth + 1, lo, hi))  # noqa: E731
+
+    if what == "sleep":
+        return {"sleep": draw(st.sampled_from([0, 0.001]))}
+    if what == "log":
+        return {"log": draw(TEXT)}
+    if what == "acquire":
+        # KNOWN BUG (issue 10, fixed on branch endings): a condition waiter whose lock is taken
+        # by an actor that then ends holding it is stuck in its final re-acquire (unsliced), and
+        # its thread outlives the run. A `with` always lets go, so conditions and their locks
+        # are only taken by `with` here; use `lockables` again once that branch is merged.
+        takeable = [n for n in lockables if n not in side.guarded]
+        if not takeable:
+            return {"log": "nothing to acquire"}
+        step: dict[str, Any] = {"acquire": draw(st.sampled_from(takeable))}
+        _maybe_timeout(draw, step, blocking_ok=True)
+        return step
+    if what == "release":
+        # KNOWN BUG (issue 10, found by this test; fixed on branch endings, 0f431d1): an actor
+        # that releases a multiprocessing RLock it does not hold ends with "internal error in
+        # tracer: AssertionError: attempt to release recursive lock not owned by thread".
+        # Drop this filter once that branch is merged.
+        free = [n for n in lockables if not side.processes or n not in side.rlock_like]
+        return {"release": draw(st.sampled_from(free))} if free else {"log": "no release"}
+    if what == "with":
+        return {"with": draw(st.sampled_from(lockables)), "steps": body() if depth < 2 else []}
+    if what == "wait_event":
+        step = {"wait": draw(st.sampled_from(events))}
+        _maybe_timeout(draw, step)
+        return step
+    if what in ("set", "clear"):
+        return {what: draw(st.sampled_from(events))}
+    if what == "condition_idiom":
+        # the usual shape: take the condition's lock, wait or notify, let it go
+        c = draw(st.sampled_from(conditions))
+        inner = draw(st.sampled_from([
+            {"wait": c, "timeout": TIMEOUT}, {"wait": c}, {"notify": c}, {"notify_all": c},
+            {"notify": c, "n": 2}]))
+        return {"with": c, "steps": [inner]}
+    if what == "wait_condition":
+        step = {"wait": draw(st.sampled_from(conditions))}
+        _maybe_timeout(draw, step)
+        return step
+    if what == "notify":
+        c = draw(st.sampled_from(conditions))
+        return draw(st.sampled_from([{"notify": c}, {"notify_all": c}, {"notify": c, "n": 2}]))
+    if what == "barrier":
+        step = {"wait": draw(st.sampled_from(barriers))}
+        _maybe_timeout(draw, step)
+        return step
+    if what == "put":
+        step = {"put": draw(st.sampled_from(queues))}
+        if draw(st.booleans()):
+            step["item"] = draw(VALUES)
+        _maybe_timeout(draw, step, blocking_ok=True)
+        return step
+    if what == "get":
+        step = {"get": draw(st.sampled_from(queues))}
+        _maybe_timeout(draw, step, blocking_ok=True)
+        return step
+    if what == "send":
+        senders = [p for p, s, _ in a.pipes if s]
+        if not senders:
+            return {"log": "no end to send on"}
+        step = {"send": draw(st.sampled_from(senders))}
+        if draw(st.booleans()):
+            step["item"] = draw(VALUES)
+        return step
+    if what == "recv":
+        receivers = [p for p, _, r in a.pipes if r]
+        if not receivers:
+            return {"log": "no end to receive on"}
+        step = {"recv": draw(st.sampled_from(receivers))}
+        _maybe_timeout(draw, step)
+        return step
+    if what == "read":
+        return {"read": draw(st.sampled_from(all_vars))}
+    if what == "write":
+        var = draw(st.sampled_from(all_vars))
+        value = (draw(st.integers(-5, 5)) if var in a.numbers else
+                 draw(st.lists(st.integers(0, 3), max_size=3)) if var in a.lists else
+                 draw(VALUES))
+        return {"write": {"var": var, "value": value}}
+    if what == "add":
+        return {"add": {"var": draw(st.sampled_from(a.numbers)),
+                        "value": draw(st.integers(-3, 3))}}
+    if what == "append":
+        return {"append": {"var": draw(st.sampled_from(a.lists)), "item": draw(SCALARS)}}
+    if what == "if":
+        var = draw(st.sampled_from(all_vars))
+        if var in a.numbers:
+            test = {"var": var, "op": draw(st.sampled_from(["<", "<=", "==", "!=", ">=", ">"])),
+                    "value": draw(st.integers(-3, 3))}
+        else:
+            test = {"var": var, "op": draw(st.sampled_from(["==", "!="])),
+                    "value": draw(VALUES)}
+        step = {"if": test, "then": body(1) if depth < 2 else [{"log": "then"}]}
+        if draw(st.booleans()):
+            step["else"] = body() if depth < 2 else []
+        return step
+    if what == "start":
+        return {"start": draw(st.sampled_from(a.startable))}
+    if what == "join":
+        step = {"join": draw(st.sampled_from(a.joinable))}
+        _maybe_timeout(draw, step)
+        return step
+    if what == "repeat":
+        return {"repeat": draw(st.integers(0, 3)), "steps": body(1)}
+    if what == "return":
+        return {"return": draw(st.sampled_from([True, False, 1, "done"]))}
+    assert what == "fail"
+    return {"fail": draw(TEXT)}
+
+
+@st.composite
+def _steps(draw: st.DrawFn, a: ActorCtx, depth: int, lo: int, hi: int) -> list[dict[str, Any]]:
+    n = draw(st.integers(lo, hi))
+    return [_step(draw, a, depth) for _ in range(n)]
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid scenario, as the mapping a YAML file holds."""
+    # --- actors: mostly threads, some coroutines; processes in one scenario in eight
+    with_processes = draw(st.sampled_from([False] * 7 + [True]))
+    kinds_st = st.sampled_from(["thread", "thread", "coroutine"] +
+                               (["process"] if with_processes else []))
+    kinds = draw(st.lists(kinds_st, min_size=1, max_size=4))
+    if with_processes and "process" not in kinds:
+        kinds.append("process")
+    if kinds.count("process") > 2:  # few processes: each one costs a start
+        kinds = [k for k in kinds if k != "process"] + ["process", "process"]
+    unicode = draw(st.integers(0, 5)) == 5
+    names = [("甲乙丙丁戊己"[i] if unicode else f"a{i}") for i in range(len(kinds))]
+    actors: list[dict[str, Any]] = [{"name": n, "kind": k}
+                                    for n, k in zip(names, kinds, strict=True)]
+    for actor in actors:
+        if actor["kind"] != "process" and draw(st.integers(0, 5)) == 5:
+            actor["count"] = 2
+        # NEW BUG (issue 10, found by this test, for the lead): a daemon coroutine that the
+        # run abandons leaves its asyncio task pending ("Task was destroyed but it is
+        # pending!", "coroutine 'Runner._amain' was never awaited"). Drop the kind test once
+        # fixed.
+        if actor["kind"] != "coroutine" and draw(st.integers(0, 7)) == 7:
+            actor["daemon"] = True
+    singles = {a["name"]: a["name"] if a.get("count", 1) == 1 else f"{a['name']}[0]"
+               for a in actors}
+
+    # --- primitives, each of one side
+    primitives: dict[str, Any] = {}
+    sides = {"tp": Side(processes=with_processes), "co": Side()}
+    present = {("co" if a["kind"] == "coroutine" else "tp") for a in actors}
+    counter = dict.fromkeys(PREFIX, 0)
+
+    def new_name(t: str) -> str:
+        counter[t] += 1
+        base = f"{PREFIX[t]}{counter[t] - 1}"
+        return "馒头框" if unicode and t == "queue" and counter[t] == 1 else base
+
+    for side_name in sorted(present):
+        side = sides[side_name]
+        types = draw(st.lists(st.sampled_from(TP_TYPES if side_name == "tp" else CO_TYPES),
+                              max_size=4))
+        # locks first: a condition may be built on one of them
+        for t in sorted(types, key=lambda t: t not in ("lock", "rlock")):
+            name = new_name(t)
+            spec: dict[str, Any] = {"type": t}
+            if t in ("semaphore", "bounded_semaphore") and draw(st.booleans()):
+                spec["value"] = draw(st.integers(0, 3))
+            if t == "condition":
+                locks = side.of("lock", "rlock")
+                if locks and draw(st.booleans()):
+                    spec["lock"] = draw(st.sampled_from(locks))
+                if spec.get("lock") not in side.of("lock"):  # its own lock is a RLock
+                    side.rlock_like.add(name)
+                side.guarded.update({name, spec.get("lock", name)})
+            if t == "rlock":
+                side.rlock_like.add(name)
+            if t == "barrier":
+                spec["parties"] = draw(st.integers(1, 3))
+            if t == "queue" and draw(st.booleans()):
+                spec["maxsize"] = draw(st.integers(0, 2))
+            primitives[name] = spec if len(spec) > 1 or draw(st.booleans()) else t
+            side.prims.setdefault(t, []).append(name)
+
+    # --- a pipe between two actors of the tp side
+    tp_actors = [a["name"] for a in actors if a["kind"] != "coroutine"]
+    pipe_ends: dict[str, list[tuple[str, bool, bool]]] = {}
+    if len(tp_actors) >= 2 and draw(st.booleans()):
+        x, y = draw(st.permutations(tp_actors))[:2]
+        duplex = draw(st.booleans())
+        pname = new_name("pipe")
+        spec = {"type": "pipe", "between": [singles[x], singles[y]]}
+        if not duplex:
+            spec["duplex"] = False
+        elif draw(st.booleans()):
+            spec["duplex"] = True
+        primitives[pname] = spec
+        pipe_ends[singles[x]] = [(pname, True, duplex)]
+        pipe_ends[singles[y]] = [(pname, duplex, True)]
+
+    # --- a pool: some actors of its kind become its tasks
+    pool_kinds = sorted({a["kind"] for a in actors if a["kind"] != "coroutine"})
+    if pool_kinds and draw(st.integers(0, 3)) == 3:
+        of = draw(st.sampled_from(pool_kinds))
+        pname = new_name("pool")
+        spec = {"type": "pool", "workers": draw(st.integers(1, 2))}
+        if of == "process" or draw(st.booleans()):
+            spec["of"] = of
+        primitives[pname] = spec
+        for actor in actors:
+            if actor["kind"] == of and actor["name"] not in pipe_ends and draw(st.booleans()):
+                actor["pool"] = pname
+                actor.pop("daemon", None)
+
+    # --- shared variables
+    shared: dict[str, Any] = {}
+    numbers: list[str] = []
+    lists: list[str] = []
+    scalars: list[str] = []
+    # KNOWN BUG (issue 10, fixed on branch consistency): with a process actor the variables
+    # live in a Manager, and a read can contradict the last write before it in seq. Drop the
+    # `with_processes` test once that branch is merged.
+    if not with_processes and draw(st.booleans()):
+        shared["n"] = draw(st.integers(-3, 100))
+        numbers.append("n")
+    if not with_processes and draw(st.booleans()):
+        shared["账户" if unicode else "m"] = draw(st.floats(-5, 5).map(lambda f: round(f, 1)))
+        numbers.append("账户" if unicode else "m")
+    if not with_processes and draw(st.booleans()):
+        shared["xs"] = draw(st.lists(st.integers(0, 3), max_size=2))
+        lists.append("xs")
+    if not with_processes and draw(st.booleans()):
+        shared["s"] = draw(SCALARS)
+        scalars.append("s")
+
+    # --- autostart: false, for actors some thread or coroutine actor starts
+    starters = [a for a in actors if a["kind"] != "process"]
+    for actor in actors:
+        if any(s is not actor for s in starters) and draw(st.integers(0, 4)) == 4:
+            actor["autostart"] = False
+    later = [a["name"] for a in actors if a.get("autostart") is False]
+
+    # --- steps
+    for actor in actors:
+        side = sides["co" if actor["kind"] == "coroutine" else "tp"]
+        can_spawn = actor["kind"] != "process"
+        others = [a["name"] for a in actors if a is not actor]
+        # NEW BUG (issue 10, found by this test, for the lead): joining a thread actor that
+        # the runner has not started yet ends the joiner with "internal error in tracer:
+        # RuntimeError: cannot join thread before it is started" (Runner sets ctx.thread
+        # before thread.start()). Only actors earlier in the file, started by themselves,
+        # are joined until that is fixed; then join `others`.
+        joinable = [a["name"] for a in actors[:actors.index(actor)]
+                    if a.get("autostart", True)]
+        ctx = ActorCtx(actor["name"], actor["kind"], side, numbers, lists, scalars,
+                       # every copy of a counted actor runs the same steps, and only one
+                       # copy can be a pipe's end
+                       pipe_ends.get(actor["name"], []) if actor.get("count", 1) == 1 else [],
+                       [n for n in later if n in others] if can_spawn else [],
+                       joinable if can_spawn else [])
+        actor["steps"] = draw(_steps(ctx, 0, 1, 5))
+    doc: dict[str, Any] = {"name": "fuzz", "timeout": SCENARIO_TIMEOUT}
+    if draw(st.booleans()):
+        doc["description"] = draw(TEXT)
+    if primitives:
+        doc["primitives"] = primitives
+    if shared:
+        doc["shared"] = shared
+    if numbers and draw(st.booleans()):
+        doc["invariants"] = [{"var": numbers[0], "op": ">=", "value": 0}]
+    if draw(st.booleans()):
+        doc["expect"] = draw(st.lists(st.sampled_from(
+            ["deadlock", "stall", "potential_deadlock", "race", "invariant", "misuse"]),
+            max_size=2, unique=True))
+    doc["actors"] = actors
+    return doc
+
