@@ -39,14 +39,9 @@ CO_TYPES = tuple(t for t in TP_TYPES if t != "rlock"
 PREFIX = {"lock": "L", "rlock": "R", "semaphore": "S", "bounded_semaphore": "B", "event": "E",
           "condition": "C", "barrier": "X", "queue": "Q", "pipe": "P", "pool": "W"}
 
-# KNOWN BUG (issue 10, fixed on branch consistency): the scenario embedded in a trace drops
-# null values (`item: null`, `value: null`), so its replay refuses the trace. Set NULLS = True
-# once that branch is merged.
-NULLS = False
-
-# values a variable, an item or a log can hold: YAML data, Unicode and (see NULLS) null
+# values a variable, an item or a log can hold: YAML data, Unicode and null
 SCALARS = st.one_of(st.integers(-5, 5), st.sampled_from(["", "馒头", "hello", "a b"]),
-                    *([st.none()] if NULLS else []), st.booleans(),
+                    st.none(), st.booleans(),
                     st.floats(-2, 2, allow_nan=False).map(lambda f: round(f, 2)))
 VALUES = st.one_of(SCALARS, st.lists(st.integers(0, 3), max_size=3))
 TEXT = st.sampled_from(["", "hello", "账户余额不足", "a\nb", "北京"])
@@ -57,9 +52,7 @@ class Side:
     """The primitives of one side (``tp`` or ``co``), by type."""
 
     prims: dict[str, list[str]] = field(default_factory=dict)  # type -> names
-    rlock_like: set[str] = field(default_factory=set)  # rlocks and conditions built on one
     processes: bool = False  # process actors may use its primitives (multiprocessing's)
-    guarded: set[str] = field(default_factory=set)  # conditions and the locks they are built on
 
     def of(self, *types: str) -> list[str]:
         return [n for t in types for n in self.prims.get(t, [])]
@@ -133,23 +126,11 @@ def _step(draw: st.DrawFn, a: ActorCtx, depth: int) -> dict[str, Any]:
     if what == "log":
         return {"log": draw(TEXT)}
     if what == "acquire":
-        # KNOWN BUG (issue 10, fixed on branch endings): a condition waiter whose lock is taken
-        # by an actor that then ends holding it is stuck in its final re-acquire (unsliced), and
-        # its thread outlives the run. A `with` always lets go, so conditions and their locks
-        # are only taken by `with` here; use `lockables` again once that branch is merged.
-        takeable = [n for n in lockables if n not in side.guarded]
-        if not takeable:
-            return {"log": "nothing to acquire"}
-        step: dict[str, Any] = {"acquire": draw(st.sampled_from(takeable))}
+        step: dict[str, Any] = {"acquire": draw(st.sampled_from(lockables))}
         _maybe_timeout(draw, step, blocking_ok=True)
         return step
     if what == "release":
-        # KNOWN BUG (issue 10, found by this test; fixed on branch endings, 0f431d1): an actor
-        # that releases a multiprocessing RLock it does not hold ends with "internal error in
-        # tracer: AssertionError: attempt to release recursive lock not owned by thread".
-        # Drop this filter once that branch is merged.
-        free = [n for n in lockables if not side.processes or n not in side.rlock_like]
-        return {"release": draw(st.sampled_from(free))} if free else {"log": "no release"}
+        return {"release": draw(st.sampled_from(lockables))}
     if what == "with":
         return {"with": draw(st.sampled_from(lockables)), "steps": body() if depth < 2 else []}
     if what == "wait_event":
@@ -299,11 +280,6 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 locks = side.of("lock", "rlock")
                 if locks and draw(st.booleans()):
                     spec["lock"] = draw(st.sampled_from(locks))
-                if spec.get("lock") not in side.of("lock"):  # its own lock is a RLock
-                    side.rlock_like.add(name)
-                side.guarded.update({name, spec.get("lock", name)})
-            if t == "rlock":
-                side.rlock_like.add(name)
             if t == "barrier":
                 spec["parties"] = draw(st.integers(1, 3))
             if t == "queue" and draw(st.booleans()):
@@ -346,19 +322,16 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     numbers: list[str] = []
     lists: list[str] = []
     scalars: list[str] = []
-    # KNOWN BUG (issue 10, fixed on branch consistency): with a process actor the variables
-    # live in a Manager, and a read can contradict the last write before it in seq. Drop the
-    # `with_processes` test once that branch is merged.
-    if not with_processes and draw(st.booleans()):
+    if draw(st.booleans()):
         shared["n"] = draw(st.integers(-3, 100))
         numbers.append("n")
-    if not with_processes and draw(st.booleans()):
+    if draw(st.booleans()):
         shared["账户" if unicode else "m"] = draw(st.floats(-5, 5).map(lambda f: round(f, 1)))
         numbers.append("账户" if unicode else "m")
-    if not with_processes and draw(st.booleans()):
+    if draw(st.booleans()):
         shared["xs"] = draw(st.lists(st.integers(0, 3), max_size=2))
         lists.append("xs")
-    if not with_processes and draw(st.booleans()):
+    if draw(st.booleans()):
         shared["s"] = draw(SCALARS)
         scalars.append("s")
 
