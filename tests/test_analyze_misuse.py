@@ -199,7 +199,7 @@ def test_invariant_without_final_replays_the_writes() -> None:
     found = find_invariant_violations(data)
     assert [f.objects for f in found] == [("x",), ("xs",)]
     assert "x = -1 at the end; the last write, seq 1 by b, set it to -1" in found[0].message
-    assert "the last write, seq 3 by b, appended q to it" in found[1].message
+    assert 'the last write, seq 3 by b, appended "q" to it' in found[1].message
 
 
 def test_invariant_broken_from_the_start() -> None:

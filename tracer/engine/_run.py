@@ -752,10 +752,14 @@ class Runner:
                 if self.collector is not None:
                     self._reap()
                     self._check_manager()
-                    if self.lost:  # a child or the Manager was killed: nothing can be trusted
+                    if any("Manager" in m for m in self.lost):
+                        # the Manager was killed: every shared variable and process queue is
+                        # gone, nothing the actors do from here can be trusted
                         status, detail = "error", "; ".join(self.lost)
                         detected_at = rt.clock()
                         break
+                    # a killed process actor: the others go on; if they end, or block for
+                    # good on what it held, the outcome names the kill as the cause (below)
                 if rt.closed:  # the scheduler ended the run (a replay's divergence, --until)
                     ended = getattr(self.scheduler, "outcome", lambda: None)()
                     if ended is not None:
@@ -839,8 +843,10 @@ class Runner:
             rt.engine_event("end", actor=name, result="abandoned")
         for op, payload in engine:
             rt.engine_event(op, ts=detected_at, **payload)
-        if status == "ok" and self.lost:  # everyone ended (with errors) before it was seen
+        if status == "ok" and self.lost:  # a killed actor, the others ended
             status, detail = "error", "; ".join(self.lost)
+        elif status == "timeout" and self.lost:
+            detail = f"{'; '.join(self.lost)} (then: {detail})"
         if status == "ok" and self.errors:
             status = "error"
             detail = "; ".join(f"{n} failed: {e}" for n, e in self.errors.items())
