@@ -23,7 +23,7 @@ from tracer import ScenarioError, load_scenario_text, run_plan
 from tracer.analyze import parse_trace_data
 from tracer.engine import _compile
 from tracer.engine import _prims as P
-from tracer.engine._compile import copy_value
+from tracer.engine._compile import copy_value, unlocked_variables
 from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
 from tracer.scenario import plan_from_mapping
 
@@ -84,6 +84,7 @@ BACKINGS = {  # writer, readers, other; n (see writer_and_reader)
     "process+threads": ("thread", "thread", "process", 200),
     "coroutine+threads": ("thread", "coroutine", "thread", 200),
     "processes": ("process", "process", None, 200),
+    "coroutines": ("coroutine", "coroutine", None, 200),
 }
 
 
@@ -122,6 +123,32 @@ def test_every_read_returns_the_last_write_before_it(backing: str, open_window: 
     assert diff is None, diff
     assert_consistent(replayed)
     assert replayed["final"] == trace["final"]
+
+
+def test_only_variables_that_two_threads_or_processes_access_take_a_lock() -> None:
+    """A variable one actor alone accesses, or only coroutines (one event loop), needs no
+    lock; copies of a ``count`` and pool tasks are actors of their own, so they need one."""
+    plan = load_scenario_text("""
+name: who_accesses
+shared: {alone: 0, coros: 0, mixed: 0, copies: [], tasks: 0, proc: 0, never: 0}
+primitives: {P: {type: pool, workers: 2}}
+actors:
+  - name: t
+    kind: thread
+    steps:
+      - repeat: 2
+        steps:
+          - if: {var: alone, op: "==", value: 0}
+            then: [{add: {var: alone, value: 1}}, {read: mixed}]
+      - write: {var: proc, value: 1}
+  - {name: c, kind: coroutine, count: 2, steps: [{add: {var: coros, value: 1}}]}
+  - {name: m, kind: coroutine, steps: [{write: {var: mixed, value: 1}}]}
+  - {name: k, kind: thread, count: 2, steps: [{append: {var: copies, item: 1}}]}
+  - {name: u, kind: thread, pool: P, autostart: false, steps: [{read: tasks}]}
+  - {name: v, kind: thread, pool: P, autostart: false, steps: [{read: tasks}]}
+  - {name: p, kind: process, steps: [{read: proc}]}
+""")
+    assert unlocked_variables(plan) == {"alone", "coros"}
 
 
 # ---------------------------------------------------------------------------------------------

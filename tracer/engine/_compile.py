@@ -270,14 +270,25 @@ class Compiler:
             release(rel, a)
         return with_
 
+    def lock_of(self, var: str) -> Any:
+        """The lock the accesses of ``var`` take, or None when they need none: under a
+        scheduler, or when what accesses ``var`` cannot come between another access and its
+        seq (see the module's docstring)."""
+        rt = self.rt
+        if rt.scheduler is not None:
+            return None
+        if rt.unlocked_vars is None:
+            rt.unlocked_vars = unlocked_variables(self.plan)
+        return None if var in rt.unlocked_vars else rt.var_lock(var)
+
     def atomic(self, var: str, body: Callable[[ActorCtx], Any]) -> Callable[[ActorCtx], Any]:
         """``body(a)`` (one access of ``var`` and the seq of its event) under the variable's
         lock, so no other access of ``var`` comes between them (see the module's docstring);
         as it is under a scheduler, whose turns order the accesses. The lock is polled when
         taken (it may be a process's, killed while it held it: the run must still end)."""
-        if self.rt.scheduler is not None:
+        lock = self.lock_of(var)
+        if lock is None:
             return body
-        lock = self.rt.var_lock(var)
         acquire, release = lock.acquire, lock.release
 
         def locked(a: ActorCtx) -> Any:
@@ -293,9 +304,9 @@ class Compiler:
         """A recorded read of ``var`` (the value of ``fetch()``), atomic with its seq (as
         :meth:`atomic`, written out: reads are the hot path of a racy scenario)."""
         rt_ = self.rt.tag(self.actor, "read", var)
-        if self.rt.scheduler is not None:
+        lock = self.lock_of(var)
+        if lock is None:
             return lambda a: a.emit_read(rt_, fetch)
-        lock = self.rt.var_lock(var)
         acquire, release = lock.acquire, lock.release
 
         def read(a: ActorCtx) -> Any:
@@ -312,12 +323,12 @@ class Compiler:
         (as :meth:`atomic`; the value first, so that a step can bind it with ``partial``)."""
         shared = self.shared
         wt = self.rt.tag(self.actor, "write", var)
-        if self.rt.scheduler is not None:
+        lock = self.lock_of(var)
+        if lock is None:
             def write_free(value: Any, a: ActorCtx) -> None:
                 a.emit(wt, {"value": value})
                 shared[var] = copy_value(value)
             return write_free
-        lock = self.rt.var_lock(var)
         acquire, release = lock.acquire, lock.release
 
         def write(value: Any, a: ActorCtx) -> None:
@@ -414,6 +425,31 @@ def added(actor: str, var: str, old: Any, delta: Any) -> Any:
         raise ActorFailure(f"{actor}: {var} = {old!r} + {delta!r} is beyond what a trace holds "
                            "(64-bit integers, finite floats)")
     return new
+
+
+def unlocked_variables(plan: Plan) -> frozenset[str]:
+    """The shared variables whose accesses need no lock under ``run``: those that one actor
+    alone accesses (an actor runs its steps one after another, whatever backs it; each copy
+    of a ``count`` and each pool task is an actor of its own, so two of them count as two),
+    and those that only coroutines access (they share one event loop, and an access takes
+    its value and its seq with no ``await`` between them, so no other coroutine runs there;
+    a lock there could only cost, or block the loop)."""
+    who: dict[str, set[str]] = {}
+    kinds = {ap.name: ap.kind for ap in plan.actors}
+
+    def walk(name: str, steps: Sequence[M.Step]) -> None:
+        for step in steps:
+            if isinstance(step, (M.Read, M.Write, M.Add, M.Append, M.If)):
+                var = step.read if isinstance(step, M.Read) else M.step_target(step)
+                assert var is not None
+                who.setdefault(var, set()).add(name)
+            for _key, block in M.child_blocks(step):
+                walk(name, block)
+
+    for ap in plan.actors:
+        walk(ap.name, ap.steps)
+    return frozenset(var for var, names in who.items()
+                     if len(names) == 1 or all(kinds[n] == "coroutine" for n in names))
 
 
 def hold(a: ActorCtx, lock: Any) -> None:
