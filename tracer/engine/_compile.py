@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import math
 import operator
+from _thread import LockType
 from collections.abc import Callable, MutableMapping, Sequence
 from functools import partial
+from time import sleep
 from typing import Any, Protocol, TypeVar
 
 from tracer.engine import _prims as P
@@ -302,7 +304,10 @@ class Compiler:
 
     def var_read(self, var: str, fetch: Callable[[], Any]) -> Callable[[ActorCtx], Any]:
         """A recorded read of ``var`` (the value of ``fetch()``), atomic with its seq (as
-        :meth:`atomic`, written out: reads are the hot path of a racy scenario)."""
+        :meth:`atomic`, written out: reads are the hot path of a racy scenario, and
+        ``self.atomic(var, lambda a: a.emit_read(rt_, fetch))`` costs one more call per read,
+        measured at +0.1 µs on a 0.95 µs locked read; a write would need a closure per
+        value on top)."""
         rt_ = self.rt.tag(self.actor, "read", var)
         lock = self.lock_of(var)
         if lock is None:
@@ -452,10 +457,24 @@ def unlocked_variables(plan: Plan) -> frozenset[str]:
                      if len(names) == 1 or all(kinds[n] == "coroutine" for n in names))
 
 
+SPINS = 100  # times a thread gives up the GIL for a variable's lock before it sleeps on it
+
+
 def hold(a: ActorCtx, lock: Any) -> None:
     """Wait for a variable's lock that another actor holds for one access; polling, so that
-    an aborted run still ends (the holder may be a process that was killed meanwhile)."""
+    an aborted run still ends (the holder may be a process that was killed meanwhile).
+
+    A thread's lock is first waited for by giving up the GIL (``sleep(0)``): the holder, a
+    thread of this process that needs only the GIL to end its access, then goes on for its
+    time slice. Sleeping on the lock instead hands it over at its release, and two threads
+    that access one variable in a loop then take turns at every access, with two context
+    switches each (the convoy that made a hot variable's accesses cost twice as much)."""
     rt = a.rt
+    if type(lock) is LockType:
+        for _ in range(SPINS):
+            sleep(0)
+            if lock.acquire(False):
+                return
     while not lock.acquire(True, POLL):
         if rt.closed:
             raise Abort
