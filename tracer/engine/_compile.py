@@ -18,6 +18,15 @@ Manager round trip (tens of microseconds) for processes. Under a scheduler (repl
 no lock is taken, the turns already order the accesses: an exploration runs one actor at a
 time, and a replay admits nobody else until the actor that accessed a variable comes back
 for its next turn (``ReplayScheduler``), so a lock held across a turn could only deadlock.
+Nor is one taken for a variable that one actor alone accesses, or only coroutines (one event
+loop, no ``await`` inside an access): see :func:`unlocked_variables`. A thread waits for a
+variable's lock by giving up the GIL before it sleeps on it (see :func:`hold`).
+
+No lock-free way for threads: taking the seq and the value in one C call (``next`` on a
+``zip`` of the counter and a ``map`` of ``dict.__getitem__``) holds under the GIL only while no
+Python code runs inside it, and on Python 3.10 and 3.11 a garbage collection may start at any
+allocation and run finalizers there; an ``append`` changes a list in place, which a reader
+then copies outside the call; and a free-threaded build (3.13t) has no GIL at all.
 """
 
 from __future__ import annotations
