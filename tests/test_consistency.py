@@ -10,6 +10,9 @@ replay identically every time."""
 from __future__ import annotations
 
 import json
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,9 @@ from conftest import assert_consistent, end_of, events, run_yaml, tracer_cli
 
 from tracer import ScenarioError, load_scenario_text, run_plan
 from tracer.analyze import parse_trace_data
+from tracer.engine import _compile
 from tracer.engine import _prims as P
+from tracer.engine._compile import copy_value, unlocked_variables
 from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
 from tracer.scenario import plan_from_mapping
 
@@ -38,8 +43,10 @@ def replay(trace: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
 
 
 def writer_and_reader(writer: str, reader: str, other: str | None, n: int) -> str:
-    """``w`` writes x = 1, 2 (n times), ``r`` reads x 2n times, ``o`` (of kind ``other``)
-    only logs: with a process among them, the variables live in a Manager."""
+    """``w`` writes x = 1, 2 (4n times), ``r`` reads x 2n times (twice each time), ``o`` (of
+    kind ``other``) only logs: with a process among them, the variables live in a Manager.
+    The writer writes longer than the reader reads, so that their accesses overlap even when
+    the reader starts late."""
     extra = f"""
   - name: o
     kind: {other}
@@ -51,7 +58,7 @@ actors:
   - name: w
     kind: {writer}
     steps:
-      - repeat: {n}
+      - repeat: {4 * n}
         steps:
           - write: {{var: x, value: 1}}
           - write: {{var: x, value: 2}}
@@ -72,28 +79,76 @@ actors:
 """
 
 
-BACKINGS = {
-    "threads": ("thread", "thread", None),
-    "process+threads": ("thread", "thread", "process"),
-    "coroutine+threads": ("thread", "coroutine", "thread"),
-    "processes": ("process", "process", None),
+BACKINGS = {  # writer, readers, other; n (see writer_and_reader)
+    "threads": ("thread", "thread", None, 200),
+    "process+threads": ("thread", "thread", "process", 200),
+    "coroutine+threads": ("thread", "coroutine", "thread", 200),
+    "processes": ("process", "process", None, 200),
+    "coroutines": ("coroutine", "coroutine", None, 200),
 }
+
+
+@pytest.fixture
+def open_window(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Give the other threads the interpreter inside every access of a shared variable, between
+    its value and its seq (where an access that is not atomic lets another come in), and make
+    threads switch every microsecond elsewhere: a missing lock then shows within a few
+    accesses, not only when the GIL happens to switch there (at the default 5 ms interval,
+    thousands of accesses fit in one time slice, and the tests saw nothing). Processes need
+    neither: a Manager round trip is such a window already."""
+    def copy_and_yield(value: Any) -> Any:
+        value = copy_value(value)
+        time.sleep(0)  # releases the GIL: a thread waiting for it runs now
+        return value
+    monkeypatch.setattr(_compile, "copy_value", copy_and_yield)
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("backing", list(BACKINGS))
-def test_every_read_returns_the_last_write_before_it(backing: str) -> None:
-    writer, reader, other = BACKINGS[backing]
-    text = writer_and_reader(writer, reader, other, 200).replace(
+def test_every_read_returns_the_last_write_before_it(backing: str, open_window: None) -> None:
+    writer, reader, other, n = BACKINGS[backing]
+    text = writer_and_reader(writer, reader, other, n).replace(
         "shared: {x: 0}", "shared: {x: 0, y: 0, seen: []}")
     result, trace = run_yaml(text)
     assert result.status == "ok", result.detail
-    assert len(events(trace, op="read", target="x")) >= 400
+    assert len(events(trace, op="read", target="x")) >= 2 * n
     assert_consistent(trace)
     diff, replayed = replay(trace)
     assert diff is None, diff
     assert_consistent(replayed)
     assert replayed["final"] == trace["final"]
+
+
+def test_only_variables_that_two_threads_or_processes_access_take_a_lock() -> None:
+    """A variable one actor alone accesses, or only coroutines (one event loop), needs no
+    lock; copies of a ``count`` and pool tasks are actors of their own, so they need one."""
+    plan = load_scenario_text("""
+name: who_accesses
+shared: {alone: 0, coros: 0, mixed: 0, copies: [], tasks: 0, proc: 0, never: 0}
+primitives: {P: {type: pool, workers: 2}}
+actors:
+  - name: t
+    kind: thread
+    steps:
+      - repeat: 2
+        steps:
+          - if: {var: alone, op: "==", value: 0}
+            then: [{add: {var: alone, value: 1}}, {read: mixed}]
+      - write: {var: proc, value: 1}
+  - {name: c, kind: coroutine, count: 2, steps: [{add: {var: coros, value: 1}}]}
+  - {name: m, kind: coroutine, steps: [{write: {var: mixed, value: 1}}]}
+  - {name: k, kind: thread, count: 2, steps: [{append: {var: copies, item: 1}}]}
+  - {name: u, kind: thread, pool: P, autostart: false, steps: [{read: tasks}]}
+  - {name: v, kind: thread, pool: P, autostart: false, steps: [{read: tasks}]}
+  - {name: p, kind: process, steps: [{read: proc}]}
+""")
+    assert unlocked_variables(plan) == {"alone", "coros"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -140,6 +140,9 @@ class Runtime:
         # variable -> the lock under which its accesses take their seq (see _compile's
         # "Shared variables"); a process run puts multiprocessing locks here
         self.var_locks: dict[str, Any] = {}
+        # the variables whose accesses need no lock (``_compile.unlocked_variables``), once
+        # the first actor was compiled
+        self.unlocked_vars: frozenset[str] | None = None
         # interned tags; runs of one exploration share them (a tag is immutable)
         self._tags: dict[tuple[str | None, str, str | None, str | None, str | None], Tag] = (
             {} if tags is None else tags)
