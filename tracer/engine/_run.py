@@ -283,8 +283,14 @@ class Runner:
                 a, lambda s: bool(futures_wait([f], s).done), timeout)
         else:
             t = target.thread  # a threading.Thread or a multiprocessing Process
+            started = not isinstance(t, threading.Thread)  # a Process is set once started
 
             def attempt(s: float) -> bool:
+                nonlocal started
+                if not started:  # the runner may set ctx.thread just before t.start()
+                    if not target.finished.wait(s):
+                        return False
+                    started = True
                 t.join(s)
                 return not t.is_alive()
             ok = wait_loop(a, attempt, timeout)
