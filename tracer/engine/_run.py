@@ -1047,8 +1047,9 @@ def _how_it_ended(code: int | None) -> str:
 def _alive(pid: int) -> bool:
     """Whether process ``pid`` still runs (a zombie does not)."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().split(") ")[-1][:1] != "Z"
+        # bytes: the name in it is the process's, which may be any text (tracer:甲)
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b") ", 1)[-1][:1] != b"Z"
     except OSError:
         try:
             os.kill(pid, 0)
