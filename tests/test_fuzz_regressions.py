@@ -18,8 +18,10 @@ import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import end_of, events, run_yaml
 
 from tracer import load_scenario_text, run_plan
@@ -250,3 +252,41 @@ def test_join_of_a_thread_actor_not_started_yet_under_replay_and_explore() -> No
     out = explore_runs(load_scenario_text(JOIN_COPIES, "<t>"), range(10), 0, "random", 3)
     assert out.runs == 10
     assert out.groups == {}
+
+
+# --- 4. found while checking the fuzz: a process actor's name in /proc/PID/stat
+
+
+def test_a_process_actor_with_a_non_ascii_name_runs_and_leaves_no_process() -> None:
+    import multiprocessing
+
+    text = """
+name: unicode_process
+timeout: 10
+actors:
+  - {name: 甲, kind: process, steps: [sleep: 0]}
+"""
+    result, trace = run_yaml(text)
+    assert result.status == "ok", result.detail
+    assert end_of(trace, "甲")["result"] == "ok"
+    assert [p for p in multiprocessing.active_children() if p.name == "tracer:甲"] == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_liveness_check_reads_a_non_ascii_process_name() -> None:
+    """The runner asks whether a process actor still runs from /proc/PID/stat, whose name field
+    is the process's own (a child names itself after its actor): here, this process's."""
+    import ctypes
+    import os
+
+    from tracer.engine._run import _alive
+
+    libc = ctypes.CDLL(None)
+    old = ctypes.create_string_buffer(32)
+    assert libc.prctl(16, old, 0, 0, 0) == 0  # PR_GET_NAME
+    try:
+        assert libc.prctl(15, "tracer:甲".encode(), 0, 0, 0) == 0  # PR_SET_NAME
+        assert "甲".encode() in Path(f"/proc/{os.getpid()}/stat").read_bytes()
+        assert _alive(os.getpid())
+    finally:
+        libc.prctl(15, old.value, 0, 0, 0)
