@@ -246,11 +246,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     for actor in actors:
         if actor["kind"] != "process" and draw(st.integers(0, 5)) == 5:
             actor["count"] = 2
-        # NEW BUG (issue 10, found by this test, for the lead): a daemon coroutine that the
-        # run abandons leaves its asyncio task pending ("Task was destroyed but it is
-        # pending!", "coroutine 'Runner._amain' was never awaited"). Drop the kind test once
-        # fixed.
-        if actor["kind"] != "coroutine" and draw(st.integers(0, 7)) == 7:
+        if draw(st.integers(0, 7)) == 7:
             actor["daemon"] = True
     singles = {a["name"]: a["name"] if a.get("count", 1) == 1 else f"{a['name']}[0]"
                for a in actors}
@@ -347,19 +343,12 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         side = sides["co" if actor["kind"] == "coroutine" else "tp"]
         can_spawn = actor["kind"] != "process"
         others = [a["name"] for a in actors if a is not actor]
-        # NEW BUG (issue 10, found by this test, for the lead): joining a thread actor that
-        # the runner has not started yet ends the joiner with "internal error in tracer:
-        # RuntimeError: cannot join thread before it is started" (Runner sets ctx.thread
-        # before thread.start()). Only actors earlier in the file, started by themselves,
-        # are joined until that is fixed; then join `others`.
-        joinable = [a["name"] for a in actors[:actors.index(actor)]
-                    if a.get("autostart", True)]
         ctx = ActorCtx(actor["name"], actor["kind"], side, numbers, lists, scalars,
                        # every copy of a counted actor runs the same steps, and only one
                        # copy can be a pipe's end
                        pipe_ends.get(actor["name"], []) if actor.get("count", 1) == 1 else [],
                        [n for n in later if n in others] if can_spawn else [],
-                       joinable if can_spawn else [])
+                       others if can_spawn else [])
         actor["steps"] = draw(_steps(ctx, 0, 1, 5))
     doc: dict[str, Any] = {"name": "fuzz", "timeout": SCENARIO_TIMEOUT}
     if draw(st.booleans()):

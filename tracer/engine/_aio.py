@@ -117,6 +117,8 @@ class ABoundedSemaphore(ALockLike):
 
 
 class ACondition(ALockLike, P.Condition):
+    own_lock_owned = False  # asyncio's Condition() makes a Lock, which any task may release
+
     async def wait(  # type: ignore[override]
             self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
         res = self.resource
@@ -534,6 +536,9 @@ class AioHost:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        # actors spawned from another thread whose task the loop has yet to make (set.add and
+        # set.discard are atomic under the GIL: spawning threads add, the loop discards)
+        self.creating: set[str] = set()
         self.thread = threading.Thread(target=self._serve, name="tracer-actor:(event loop)",
                                        daemon=True)
         self._ready = threading.Event()
@@ -559,13 +564,20 @@ class AioHost:
             self.tasks[name] = self.loop.create_task(coro(), name=f"tracer:{name}")
         if self.in_loop():
             create()
-        else:
-            self.loop.call_soon_threadsafe(create)
+            return
+
+        def create_later() -> None:
+            create()
+            self.creating.discard(name)
+        self.creating.add(name)
+        self.loop.call_soon_threadsafe(create_later)
 
     def cancel_tasks(self, grace: float) -> list[str]:
         """Cancel every task of this run and wait for them (the loop goes on, for the next
         run of an exploration); names of tasks that would not end."""
-        if all(t.done() for t in list(self.tasks.values())):
+        # a task still to be made would be left pending (and destroyed with the loop): then
+        # cancel_all runs in the loop, after the callbacks that make them
+        if not self.creating and all(t.done() for t in list(self.tasks.values())):
             self.tasks.clear()  # every task has ended (a finished run): nothing to cancel
             return []
         done = threading.Event()

@@ -87,7 +87,15 @@ class Prim:
 
 
 class LockLike(Prim):
-    """lock, rlock, semaphore, bounded_semaphore: acquire/release on ``real``."""
+    """lock, rlock, semaphore, bounded_semaphore: acquire/release on ``real``.
+
+    An ``owned`` one (a rlock, a thread or process condition's own RLock) belongs to the
+    actor that took it. The real RLock knows its owner by thread ident, and CPython gives a
+    new thread the ident of one that has ended: the new actor would "own" what the ended one
+    still holds (release it, or take it again at once). The seam knows the holders by actor,
+    so it refuses both: such a release is the misuse it is, such an acquire waits."""
+
+    owned = False
 
     def __init__(self, name: str, real: Any, initial: int = 1) -> None:
         super().__init__(name, real)
@@ -104,14 +112,15 @@ class LockLike(Prim):
         # the uncontended case costs no more than this; under a scheduler (replay) the real
         # acquisition happens when the recording says the call returns, never before
         free_run = a.rt.scheduler is None
-        if free_run and real.acquire(False):
+        attempt = partial(_take_owned, res, a) if res.owned else partial(real.acquire, True)
+        if free_run and (_take_owned(res, a, None) if res.owned else real.acquire(False)):
             ok = True
         elif free_run and not blocking:
             ok = False
         else:
             # tell the watchdog before blocking; cleared before the return is recorded
             a.waiting = (self, "acquire", timeout is not None, seq, 0)
-            ok = wait_loop(a, partial(real.acquire, True), timeout if blocking else 0.0)
+            ok = wait_loop(a, attempt, timeout if blocking else 0.0)
             a.waiting = None
         if ok:
             h = res.holders
@@ -126,6 +135,12 @@ class LockLike(Prim):
         a.emit(tag, None)
         h = res.holders
         name = a.name
+        if res.owned and name not in h:
+            # refused here, not by the real RLock: a thread that reuses an ended one's ident
+            # would release what that actor holds
+            msg = self._release_error(a, RuntimeError("cannot release un-acquired lock"))
+            a.fail_last(msg)
+            raise ActorFailure(msg)
         n = h.pop(name, 0)
         if n > 1:
             h[name] = n - 1
@@ -172,6 +187,23 @@ class Lock(LockLike):
 
 class RLock(LockLike):
     ptype = "rlock"
+    owned = True
+
+
+def _take_owned(res: LockLike, a: ActorCtx, s: float | None) -> bool:
+    """Take owned lock ``res`` for ``a`` (without blocking when ``s`` is None, else for up to
+    ``s`` seconds): a real acquire that succeeds while another actor holds it is a re-entry by
+    a reused thread ident, which is undone (the attempt waits out its slice, then fails)."""
+    real = res.real
+    if not (real.acquire(False) if s is None else real.acquire(True, s)):
+        return False
+    h = res.holders
+    if len(h) > (1 if a.name in h else 0):  # held by another actor: one that has ended
+        real.release()
+        if s is not None:
+            a.rt.abort_event.wait(s)
+        return False
+    return True
 
 
 class Semaphore(LockLike):
@@ -186,11 +218,14 @@ class Condition(LockLike):
     """A condition: acquire/release act on its lock (its own, or the named one)."""
 
     ptype = "condition"
+    own_lock_owned = True  # threading's and multiprocessing's Condition() make a RLock
 
     def __init__(self, name: str, real: Any, lock: LockLike | None) -> None:
         super().__init__(name, real)
         if lock is not None:
             self.resource = lock
+        else:
+            self.owned = self.own_lock_owned
         self.notifies = Tally()  # for conditions whose waiters cannot be counted
 
     def not_owner(self, a: ActorCtx, verb: str) -> str | None:

@@ -283,8 +283,14 @@ class Runner:
                 a, lambda s: bool(futures_wait([f], s).done), timeout)
         else:
             t = target.thread  # a threading.Thread or a multiprocessing Process
+            started = not isinstance(t, threading.Thread)  # a Process is set once started
 
             def attempt(s: float) -> bool:
+                nonlocal started
+                if not started:  # the runner may set ctx.thread just before t.start()
+                    if not target.finished.wait(s):
+                        return False
+                    started = True
                 t.join(s)
                 return not t.is_alive()
             ok = wait_loop(a, attempt, timeout)
@@ -1047,8 +1053,9 @@ def _how_it_ended(code: int | None) -> str:
 def _alive(pid: int) -> bool:
     """Whether process ``pid`` still runs (a zombie does not)."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().split(") ")[-1][:1] != "Z"
+        # bytes: the name in it is the process's, which may be any text (tracer:甲)
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b") ", 1)[-1][:1] != b"Z"
     except OSError:
         try:
             os.kill(pid, 0)
