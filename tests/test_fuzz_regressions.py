@@ -279,7 +279,7 @@ def test_liveness_check_reads_a_non_ascii_process_name() -> None:
     import ctypes
     import os
 
-    from tracer.engine._run import _alive
+    from tracer.engine._proc import alive as _alive
 
     libc = ctypes.CDLL(None)
     old = ctypes.create_string_buffer(32)

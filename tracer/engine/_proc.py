@@ -472,11 +472,12 @@ def exit_with_parent(parent: int) -> None:
     watch_parent(parent, partial(os._exit, 0))
 
 
-def _parent_alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """Whether process ``pid`` still runs (a zombie, killed and not yet reaped, does not)."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().split(") ")[-1][:1] != "Z"
+        # bytes: the name in it is the process's, which may be any text (tracer:甲)
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b") ", 1)[-1][:1] != b"Z"
     except OSError:
         try:
             os.kill(pid, 0)
@@ -491,7 +492,7 @@ def watch_parent(pid: int, on_death: Callable[[], object], every: float = 0.25) 
     """A daemon thread that calls ``on_death`` once process ``pid`` (the runner) is gone:
     a runner killed with SIGKILL cannot stop its children, so they stop themselves."""
     def watch() -> None:
-        while _parent_alive(pid):
+        while alive(pid):
             time.sleep(every)  # polling: the death of a non-parent process sends no signal
         on_death()
     threading.Thread(target=watch, name="tracer-watch-parent", daemon=True).start()

@@ -42,6 +42,7 @@ from tracer.engine._proc import (
     ProcActorCtx,
     RunFault,
     Shared,
+    alive,
     child_main,
     get_context,
     manager_init,
@@ -494,7 +495,7 @@ class Runner:
                 continue
             proc = c.thread
             if proc is None:  # a pool task: its worker may have died under it
-                if c.state == "running" and c.pid and not _alive(c.pid):
+                if c.state == "running" and c.pid and not alive(c.pid):
                     msg = f"the pool worker running {c.name} (pid {c.pid}) died"
                     self.rt.engine_event("end", actor=c.name, result="error", error=msg)
                     self._ended(c, "error", msg)
@@ -523,7 +524,7 @@ class Runner:
             return False
         dead = [c for c in self.ctx.values() if isinstance(c, ProcActorCtx)
                 and c.thread is not None and not c.finished.is_set() and c.pid
-                and not _alive(c.pid)]
+                and not alive(c.pid)]
         for c in dead:
             c.thread.join(1.0)  # its exit status is on its way (the forkserver reports it)
         self._reap()
@@ -537,7 +538,7 @@ class Runner:
         proc = getattr(self.manager, "_process", None)
         if proc is None or self.rt.closed or any("Manager" in m for m in self.lost):
             return
-        if confirm and proc.pid and not _alive(proc.pid):
+        if confirm and proc.pid and not alive(proc.pid):
             proc.join(1.0)  # its exit status is on its way
         if not proc.is_alive():
             self.lost.append(f"the Manager process (pid {proc.pid}), which holds the shared "
@@ -1050,20 +1051,6 @@ def _how_it_ended(code: int | None) -> str:
     return f"exited with status {code}"
 
 
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs (a zombie does not)."""
-    try:
-        # bytes: the name in it is the process's, which may be any text (tracer:甲)
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b") ", 1)[-1][:1] != b"Z"
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
 
 
 def run_plan(plan: Plan, scheduler: Scheduler | None = None,
