@@ -157,16 +157,23 @@ class ACondition(ALockLike, P.Condition):
         await ready(a, t.ok)
         a.emit(t.ok if ok else t.timeout, None)
 
+    def _enter_wait(self) -> asyncio.Future[None]:
+        """The start of asyncio's ``Condition.wait``: register a waiter's future, then let the
+        lock go (refused, as asyncio refuses it, when the lock is not held)."""
+        real = self.real
+        if not real.locked():
+            raise RuntimeError("cannot wait on un-acquired lock")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        real._waiters.append(fut)
+        real.release()
+        return fut
+
     async def _free_wait(self, a: ActorCtx, timeout: float | None) -> bool:
         """asyncio's own ``Condition.wait``, except that taking the lock back gives up when
         the run is closed: asyncio's retries for good, and a waiter whose lock is held by an
         ended actor could never be cancelled."""
         real = self.real
-        if not real.locked():
-            raise RuntimeError("cannot wait on un-acquired lock")
-        fut = asyncio.get_running_loop().create_future()
-        real._waiters.append(fut)
-        real.release()
+        fut = self._enter_wait()
         retaken = False
         try:
             try:
@@ -199,11 +206,7 @@ class ACondition(ALockLike, P.Condition):
         notify, take the lock back), with each wait a parking at the explorer instead of a
         real suspension: one actor runs at a time."""
         real = self.real
-        if not real.locked():
-            raise RuntimeError("cannot wait on un-acquired lock")
-        fut = asyncio.get_running_loop().create_future()
-        real._waiters.append(fut)
-        real.release()
+        fut = self._enter_wait()
         try:
             async def woken() -> bool:
                 return fut.done()
