@@ -24,7 +24,7 @@ from tracer.analyze import parse_trace_data
 from tracer.engine import _compile
 from tracer.engine import _prims as P
 from tracer.engine._compile import copy_value, unlocked_variables
-from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
+from tracer.engine.schedule.replay import ReplayScheduler, first_difference, recorded_steps
 from tracer.scenario import plan_from_mapping
 
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tracer.analyze import analyze, render_profile
-from tracer.engine._replay import recorded_steps
+from tracer.engine.schedule.replay import recorded_steps
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome
 from tracer.render.report import render_text

@@ -34,8 +34,8 @@ from tracer.engine._proc import (
     get_context,
     stop_helpers,
 )
-from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
 from tracer.engine._stops import STOPS, Stopped, shielded, stop_on_signals
+from tracer.engine.schedule.replay import ReplayScheduler, first_difference, recorded_steps
 from tracer.explore import Exploration, explore_dfs, explore_range, explore_runs, merge
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome

@@ -30,7 +30,9 @@ from typing import Any
 from tracer._show import show
 from tracer.analyze import Finding, find_all, trace_data_from_run
 from tracer.engine import run_plan
-from tracer.engine._explore import (
+from tracer.engine._run import RunResult
+from tracer.engine._workers import Workers
+from tracer.engine.schedule.explore import (
     ANY,
     ExploreScheduler,
     Pending,
@@ -42,8 +44,6 @@ from tracer.engine._explore import (
     operation_object,
     schedule_seed,
 )
-from tracer.engine._run import RunResult
-from tracer.engine._workers import Workers
 from tracer.scenario import Plan, plan_from_mapping
 
 Group = dict[str, Any]

@@ -2,6 +2,6 @@
 
 from tracer.engine._backing import UnsupportedScenario
 from tracer.engine._run import RunResult, check_invariants, run_plan
-from tracer.engine._seam import Scheduler
+from tracer.engine.schedule import Scheduler
 
 __all__ = ["RunResult", "Scheduler", "UnsupportedScenario", "check_invariants", "run_plan"]

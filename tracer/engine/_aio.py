@@ -28,20 +28,28 @@ from tracer.scenario import _model as M
 _BROKEN: type[BaseException] = getattr(asyncio, "BrokenBarrierError", RuntimeError)
 
 
-async def ready(a: ActorCtx, tag: Any = None) -> Any:
-    """Under a scheduler (replay, explore), await ``a``'s turn before it records anything
-    (the seam's turn would block the event loop, which every coroutine shares); ``tag`` is
-    the event it will record, when known. Returns the recorded step under a replay."""
-    sched = a.rt.scheduler
-    if sched is None:
-        return None
-    return await sched.aready(a, tag)  # type: ignore[attr-defined]
+def ready(a: ActorCtx, tag: Any = None) -> Awaitable[Any]:
+    """Await ``a``'s turn before it records anything (the seam's turn would block the event
+    loop, which every coroutine shares); ``tag`` is the event it will record, when known."""
+    return a.rt.scheduler.aturn(a, tag)
 
 
-def _explorer(a: ActorCtx) -> Any:
-    """The exploring scheduler, when there is one (it lets blocked coroutines park)."""
-    sched = a.rt.scheduler
-    return sched if getattr(sched, "explores", False) else None
+async def _retake(real: Any, a: ActorCtx) -> bool:
+    """Take an asyncio condition's lock back at the end of a wait (running free): asyncio's
+    own way, except that it gives up once the run is closed. A cancellation meanwhile is
+    raised once the lock is held again, as asyncio's ``wait`` does."""
+    cancelled = False
+    while True:
+        try:
+            await real.acquire()
+            break
+        except asyncio.CancelledError:
+            cancelled = True
+            if a.rt.closed:
+                return False
+    if cancelled:
+        raise asyncio.CancelledError
+    return True
 
 
 async def _within(aw: Awaitable[Any], timeout: float | None) -> bool:
@@ -66,35 +74,17 @@ class ALockLike(P.LockLike):
         real = res.real
         await ready(a, t.call)
         seq = a.emit(t.call, None if blocking else P.NONBLOCKING)
-        explorer = _explorer(a)
-        if explorer is not None:
-            # explore: take it when it is free; parked (not waiting in the lock) until then
-            a.waiting = (self, "acquire", timeout is not None, seq, 0)
+        a.waiting = (self, "acquire", timeout is not None or not blocking, seq, 0)
 
-            async def attempt() -> bool:
-                if real.locked():
-                    return False
-                await real.acquire()  # free: returns without suspending
-                return True
-            ok = bool(await explorer.ablock(a, attempt, timeout if blocking else 0.0))
-            a.waiting = None
-        elif a.rt.scheduler is not None:
-            # replay: take it when the recording says the call returned, as it did then
-            a.waiting = (self, "acquire", timeout is not None or not blocking, seq, 0)
-            step = await ready(a)
-            ok = bool(step.phase == "return" and step.result == "ok")
-            if ok:
-                await real.acquire()
-            a.waiting = None
-        elif not real.locked():
+        async def attempt() -> bool:
+            if real.locked():
+                return False
             await real.acquire()  # free: returns without suspending
-            ok = True
-        elif not blocking:
-            ok = False
-        else:
-            a.waiting = (self, "acquire", timeout is not None, seq, 0)
-            ok = await _within(real.acquire(), timeout)
-            a.waiting = None
+            return True
+        # takes: a replay takes it when the recording says the call returned, as it did then
+        ok = await a.rt.scheduler.await_(a, attempt, lambda: _within(real.acquire(), timeout),
+                                         timeout if blocking else 0.0, takes=True)
+        a.waiting = None
         if ok:
             h = res.holders
             h[a.name] = h.get(a.name, 0) + 1
@@ -131,12 +121,8 @@ class ACondition(ALockLike, P.Condition):
             raise ActorFailure(bad)
         a.waiting = (self, "wait", timeout is not None, seq, 0)
         held = res.holders.pop(a.name, 0)
-        explorer = _explorer(a)
         try:
-            if explorer is not None:
-                ok = await self._explore_wait(a, explorer, timeout)
-            else:
-                ok = await self._free_wait(a, timeout)
+            ok = await self._wait(a, timeout)
         except RuntimeError as exc:
             if held:
                 res.holders[a.name] = held
@@ -168,65 +154,32 @@ class ACondition(ALockLike, P.Condition):
         real.release()
         return fut
 
-    async def _free_wait(self, a: ActorCtx, timeout: float | None) -> bool:
-        """asyncio's own ``Condition.wait``, except that taking the lock back gives up when
-        the run is closed: asyncio's retries for good, and a waiter whose lock is held by an
-        ended actor could never be cancelled."""
+    async def _wait(self, a: ActorCtx, timeout: float | None) -> bool:
+        """asyncio's own ``Condition.wait`` (register a future, let the lock go, wait for a
+        notify, take the lock back), each wait handed to the scheduler; taking the lock back
+        gives up when the run is closed (asyncio's retries for good, and a waiter whose lock is
+        held by an ended actor could never be cancelled)."""
         real = self.real
-        fut = self._enter_wait()
-        retaken = False
-        try:
-            try:
-                return await _within(fut, timeout)
-            finally:
-                try:
-                    real._waiters.remove(fut)
-                except ValueError:
-                    pass
-        finally:
-            if real.locked():
-                P.now_acquiring(a)  # the watchdog sees it wait for the lock from here on
-            cancelled = False
-            while True:
-                try:
-                    await real.acquire()
-                    retaken = True
-                    break
-                except asyncio.CancelledError:
-                    cancelled = True
-                    if a.rt.closed:
-                        break
-            if not retaken:
-                raise P.LockNotRetaken  # an abort wins over the wait's result
-            if cancelled:
-                raise asyncio.CancelledError
-
-    async def _explore_wait(self, a: ActorCtx, explorer: Any, timeout: float | None) -> bool:
-        """asyncio's own ``Condition.wait`` (register a future, release the lock, wait for a
-        notify, take the lock back), with each wait a parking at the explorer instead of a
-        real suspension: one actor runs at a time."""
-        real = self.real
+        sched = a.rt.scheduler
         fut = self._enter_wait()
         try:
             async def woken() -> bool:
                 return fut.done()
-            return bool(await explorer.ablock(a, woken, timeout))
+            return await sched.await_(a, woken, lambda: _within(fut, timeout), timeout)
         finally:
             try:
                 real._waiters.remove(fut)
             except ValueError:
                 pass
-            if not a.rt.closed:
-                w = a.waiting  # now it waits for the lock (what the watchdog must judge)
-                if w is not None:
-                    a.waiting = (w[0], "acquire", False, w[3], w[4])
+            P.now_acquiring(a)  # the watchdog sees it wait for the lock from here on
 
-                async def free() -> bool:
-                    if real.locked():
-                        return False
-                    await real.acquire()
-                    return True
-                await explorer.ablock(a, free, None)
+            async def free() -> bool:
+                if real.locked():
+                    return False
+                await real.acquire()  # free: returns without suspending
+                return True
+            if not await sched.await_(a, free, partial(_retake, real, a), None):
+                raise P.LockNotRetaken  # an abort wins over the wait's result
 
     def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
         if op == "wait":
@@ -246,13 +199,11 @@ class AEvent(P.Event):
         real = self.real
         if not real.is_set():
             a.waiting = (self, "wait", timeout is not None, seq, mark)
-            explorer = _explorer(a)
-            if explorer is not None:
-                async def is_set() -> bool:
-                    return bool(real.is_set())
-                ok = bool(await explorer.ablock(a, is_set, timeout))
-            else:
-                ok = await _within(real.wait(), timeout)
+
+            async def is_set() -> bool:
+                return bool(real.is_set())
+            ok = await a.rt.scheduler.await_(a, is_set, lambda: _within(real.wait(), timeout),
+                                             timeout)
             a.waiting = None
         await ready(a, t.ok)
         a.emit(t.ok if ok else t.timeout, None)
@@ -264,16 +215,9 @@ class ABarrier(P.Barrier):
         await ready(a, t.call)
         seq = a.emit(t.call, None)
         a.waiting = (self, "wait", timeout is not None, seq, 0)
-        explorer = _explorer(a)
         real = self.real
-        inside: int | None = None
         try:
-            if explorer is not None:
-                # explore: the last party brings the others back from their real wait
-                inside = P.barrier_arrival(self, a, explorer, timeout, breaks=False)
-                while inside is not None and real.n_waiting < inside and not a.rt.closed:
-                    await asyncio.sleep(0)  # the others are on their way in
-            if inside == -1:
+            if not self.arrive(a, timeout is not None):
                 tag = t.timeout  # it cannot go on: it times out without entering
             else:
                 tag = t.ok if await _within(real.wait(), timeout) else t.timeout
@@ -282,6 +226,22 @@ class ABarrier(P.Barrier):
         a.waiting = None
         await ready(a, t.ok)
         a.emit(tag, None)
+
+    def arrive(self, a: ActorCtx, timed: bool) -> bool:
+        """As a thread barrier's, except that a party which times out does not break an
+        asyncio barrier: it leaves, and its arrival is taken back."""
+        real = self.real
+        if real.broken:
+            return True
+        sched = a.rt.scheduler
+        self.arrivals.add(a.name)
+        if self.arrivals.total() % real.parties == 0:
+            sched.release_away(a, self.name)
+            return True
+        if sched.away(a, self.name, timed):
+            return True
+        self.arrivals.sub(a.name)
+        return False
 
     def abort(self) -> None:
         """Aborting an asyncio barrier must happen in its loop: cancellation does it."""
@@ -294,28 +254,19 @@ class AQueue(P.Queue):
         await ready(a, t.call)
         seq = a.emit(t.call, {"item": item} if blocking else {"item": item, "blocking": False})
         real = self.real
-        explorer = _explorer(a)
-        try:
-            real.put_nowait(item)
-            ok = True
-        except asyncio.QueueFull:
-            if explorer is not None:
-                a.waiting = (self, "put", timeout is not None, seq, 0)
 
-                async def put() -> bool:
-                    try:
-                        real.put_nowait(item)
-                    except asyncio.QueueFull:
-                        return False
-                    return True
-                ok = bool(await explorer.ablock(a, put, timeout if blocking else 0.0))
-                a.waiting = None
-            elif blocking:
-                a.waiting = (self, "put", timeout is not None, seq, 0)
-                ok = await _within(real.put(item), timeout)
-                a.waiting = None
-            else:
-                ok = False
+        async def put() -> bool:
+            try:
+                real.put_nowait(item)
+            except asyncio.QueueFull:
+                return False
+            return True
+        ok = await put()
+        if not ok:
+            a.waiting = (self, "put", timeout is not None, seq, 0)
+            ok = await a.rt.scheduler.await_(a, put, lambda: _within(real.put(item), timeout),
+                                             timeout if blocking else 0.0)
+            a.waiting = None
         if ok:
             self.puts.add(a.name)
         await ready(a, t.ok)
@@ -327,28 +278,21 @@ class AQueue(P.Queue):
         seq = a.emit(t.call, None if blocking else P.NONBLOCKING)
         real = self.real
         box: list[Any] = []
-        explorer = _explorer(a)
-        try:
-            box.append(real.get_nowait())
-        except asyncio.QueueEmpty:
-            if explorer is not None:
-                a.waiting = (self, "get", timeout is not None, seq, 0)
 
-                async def get() -> bool:
-                    try:
-                        box.append(real.get_nowait())
-                    except asyncio.QueueEmpty:
-                        return False
-                    return True
-                await explorer.ablock(a, get, timeout if blocking else 0.0)
-                a.waiting = None
-            elif blocking:
-                a.waiting = (self, "get", timeout is not None, seq, 0)
+        async def get() -> bool:
+            try:
+                box.append(real.get_nowait())
+            except asyncio.QueueEmpty:
+                return False
+            return True
 
-                async def take() -> None:
-                    box.append(await real.get())
-                await _within(take(), timeout)
-                a.waiting = None
+        async def take() -> None:
+            box.append(await real.get())
+        if not await get():
+            a.waiting = (self, "get", timeout is not None, seq, 0)
+            await a.rt.scheduler.await_(a, get, lambda: _within(take(), timeout),
+                                        timeout if blocking else 0.0)
+            a.waiting = None
         await ready(a, t.ok)
         if box:
             self.gets.add(a.name)
@@ -461,13 +405,10 @@ class AioCompiler(Compiler):
             call, ok = tag(n, "sleep", None, "call"), tag(n, "sleep", None, "return", "ok")
             payload, seconds = {"value": step.sleep}, step.sleep
 
-            scheduler = self.rt.scheduler
-
             async def sleep(a: ActorCtx) -> None:
                 await ready(a, call)
                 a.emit(call, payload)
-                if scheduler is None or getattr(scheduler, "real_time", False):
-                    await asyncio.sleep(seconds)
+                await a.rt.scheduler.asleep(a, seconds)
                 await ready(a, ok)
                 a.emit(ok, None)
             return sleep, True

@@ -328,7 +328,7 @@ class Compiler:
         scheduler, or when what accesses ``var`` cannot come between another access and its
         seq (see the module's docstring)."""
         rt = self.rt
-        if rt.scheduler is not None:
+        if not rt.scheduler.needs_var_locks():
             return None
         if rt.unlocked_vars is None:
             rt.unlocked_vars = unlocked_variables(self.plan)
@@ -456,15 +456,11 @@ class Compiler:
         call = self.rt.tag(self.actor, "sleep", None, "call")
         ok = self.rt.tag(self.actor, "sleep", None, "return", "ok")
         payload = {"value": seconds}
-        abort = self.rt.abort_event
         scheduler = self.rt.scheduler
 
         def sleep(a: ActorCtx) -> None:
             a.emit(call, payload)
-            if scheduler is not None:
-                scheduler.sleep(a, seconds)
-            elif abort.wait(seconds):
-                raise Abort
+            scheduler.sleep(a, seconds)
             a.emit(ok, None)
         return sleep
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import queue as queue_mod
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
-from tracer.engine._seam import POLL, Abort, ActorCtx, ActorFailure, Tag, wait_loop
+from tracer.engine._seam import POLL, Abort, ActorCtx, ActorFailure, Tag
 
 
 @dataclass(frozen=True)
@@ -56,6 +55,11 @@ class Tally:
 
     def of(self, who: str) -> int:
         return self.cells.get(who, 0)
+
+    def sub(self, who: str) -> None:
+        """Take back one of ``who``'s counts (an arrival that left again)."""
+        cells = self.cells
+        cells[who] = cells.get(who, 0) - 1
 
 
 class Prim:
@@ -103,25 +107,34 @@ class LockLike(Prim):
         self.initial = initial  # a semaphore's value
         self.acquired = Tally()  # successful acquires, tallied after the real call
         self.released = Tally()  # releases, tallied before the real call
+        # the attempt of an acquire (0: a try; s > 0: up to s seconds); a condition's lock is
+        # its resource's (see ``Condition``)
+        self.take: Callable[[float], bool] = partial(real.acquire, True) \
+            if real is not None else _never
+
+    def __getstate__(self) -> dict[str, Any]:
+        # (to a process actor's child: ``take`` is a method of the real lock's C object,
+        # which pickles only as part of that lock)
+        state = dict(self.__dict__)
+        state.pop("take", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        real = self.real
+        self.take = partial(real.acquire, True) if real is not None else _never
 
     def acquire(self, t: OpTags, timeout: float | None, blocking: bool, a: ActorCtx) -> bool:
         res = self.resource
         emit = a.emit
         seq = emit(t.call, None if blocking else NONBLOCKING)
-        real = res.real
-        # the uncontended case costs no more than this; under a scheduler (replay) the real
-        # acquisition happens when the recording says the call returns, never before
-        free_run = a.rt.scheduler is None
-        attempt = partial(_take_owned, res, a) if res.owned else partial(real.acquire, True)
-        if free_run and (_take_owned(res, a, None) if res.owned else real.acquire(False)):
-            ok = True
-        elif free_run and not blocking:
-            ok = False
-        else:
-            # tell the watchdog before blocking; cleared before the return is recorded
-            a.waiting = (self, "acquire", timeout is not None, seq, 0)
-            ok = wait_loop(a, attempt, timeout if blocking else 0.0)
-            a.waiting = None
+        # the scheduler tries the real acquire (at once when running free: the uncontended
+        # case costs little more; a replay takes the lock when the recording says the call
+        # returned, never before); the watchdog sees what it waits for until it returns
+        a.waiting = (self, "acquire", timeout is not None or not blocking, seq, 0)
+        ok = a.rt.scheduler.wait(a, partial(_take_owned, res, a) if res.owned else res.take,
+                                 timeout if blocking else 0.0)
+        a.waiting = None
         if ok:
             h = res.holders
             name = a.name
@@ -190,19 +203,30 @@ class RLock(LockLike):
     owned = True
 
 
-def _take_owned(res: LockLike, a: ActorCtx, s: float | None) -> bool:
-    """Take owned lock ``res`` for ``a`` (without blocking when ``s`` is None, else for up to
+def _never(s: float) -> bool:
+    return False
+
+
+def _take_owned(res: LockLike, a: ActorCtx, s: float) -> bool:
+    """Take owned lock ``res`` for ``a`` (without blocking when ``s`` is 0, else for up to
     ``s`` seconds): a real acquire that succeeds while another actor holds it is a re-entry by
     a reused thread ident, which is undone (the attempt waits out its slice, then fails)."""
-    real = res.real
-    if not (real.acquire(False) if s is None else real.acquire(True, s)):
+    return _take(res.real, res, a, s)
+
+
+def _take(lock: Any, res: LockLike | None, a: ActorCtx, s: float) -> bool:
+    """Take ``lock`` (0: a try; else for up to ``s`` seconds). When it is the real lock of
+    owned ``res``, an acquire that succeeds while another actor holds ``res`` is a re-entry by a
+    reused thread ident, which is undone (the attempt waits out its slice, then fails)."""
+    if not (lock.acquire(False) if s <= 0 else lock.acquire(True, s)):
         return False
-    h = res.holders
-    if len(h) > (1 if a.name in h else 0):  # held by another actor: one that has ended
-        real.release()
-        if s is not None:
-            a.rt.abort_event.wait(s)
-        return False
+    if res is not None and res.owned:
+        h = res.holders
+        if len(h) > (1 if a.name in h else 0):  # held by another actor: one that has ended
+            lock.release()
+            if s > 0:
+                a.rt.abort_event.wait(s)
+            return False
     return True
 
 
@@ -252,7 +276,7 @@ class Condition(LockLike):
             raise ActorFailure(bad)
         held = res.holders.pop(a.name, 0)
         try:
-            ok = _condition_wait(self.real, a, timeout, lambda: not res.holders)
+            ok = _condition_wait(self.real, a, timeout, res)
         except RuntimeError as exc:  # waited without holding the lock
             if held:
                 res.holders[a.name] = held
@@ -280,7 +304,7 @@ class Condition(LockLike):
             raise ActorFailure(bad)
         self.notifies.add(a.name)
         try:
-            if getattr(a.rt.scheduler, "explores", False) and hasattr(self.real, "_woken_count"):
+            if hasattr(self.real, "_woken_count"):  # multiprocessing's: see _mp_notify
                 _mp_notify(self.real, n)
             elif n is None:
                 self.real.notify_all()
@@ -307,14 +331,16 @@ class Condition(LockLike):
 
 
 def _condition_wait(real: Any, a: ActorCtx, timeout: float | None,
-                    lock_free: Callable[[], bool] | None = None) -> bool:
+                    res: LockLike | None = None) -> bool:
     """``real.wait(timeout)``, abortable, and without losing a notify.
 
     Waiting in slices with ``real.wait(POLL)`` would drop out of the condition's waiter list
     between slices, and a notify sent then would be lost: the instrumentation would create the
     lost wakeup it is meant to find. So this is CPython's own ``Condition.wait`` (threading's,
-    or multiprocessing's) with only the final blocking acquire sliced: the waiter stays
-    registered from start to end, exactly as in an uninstrumented wait."""
+    or multiprocessing's) with the waits handed to the scheduler: the waiter stays registered
+    from start to end, exactly as in an uninstrumented wait. ``res``: the seam's view of the
+    condition's lock (who holds it)."""
+    sched = a.rt.scheduler
     if isinstance(real, threading.Condition):
         if not real._is_owned():  # type: ignore[attr-defined]
             raise RuntimeError("cannot wait on un-acquired lock")
@@ -324,18 +350,12 @@ def _condition_wait(real: Any, a: ActorCtx, timeout: float | None,
         saved = real._release_save()  # type: ignore[attr-defined]
         gotit = False
         try:
-            gotit = wait_loop(a, partial(waiter.acquire, True), timeout)
+            gotit = sched.wait(a, partial(waiter.acquire, True), timeout)
             return gotit
         finally:
             retaken = False
             try:
-                if a.rt.scheduler is not None and lock_free is not None and not a.rt.closed:
-                    # one actor at a time (explore, replay): take the lock back only when it
-                    # is free, or this actor would block for real while the one holding it is
-                    # parked; meanwhile it waits for the lock (what the watchdog must judge)
-                    now_acquiring(a)
-                    wait_loop(a, lambda _s: lock_free(), None)
-                retaken = _retake(real._lock, _depth(saved), a)  # type: ignore[attr-defined]
+                retaken = _retake(real._lock, _depth(saved), a, res)  # type: ignore[attr-defined]
             except Abort:
                 pass
             finally:
@@ -348,40 +368,34 @@ def _condition_wait(real: Any, a: ActorCtx, timeout: float | None,
                 raise LockNotRetaken  # an abort wins over the wait's result
     sem = getattr(real, "_wait_semaphore", None)
     if sem is None:  # an unknown condition: plain slices
-        return wait_loop(a, lambda s: bool(real.wait(s)), timeout)
-    # multiprocessing.synchronize.Condition.wait
+        return sched.wait(a, lambda s: bool(real.wait(s)), timeout)
+    # multiprocessing.synchronize.Condition.wait, with the acknowledgement of _mp_notify
     if not real._lock._semlock._is_mine():
         raise RuntimeError("cannot wait on un-acquired lock")
     real._sleeping_count.release()
     count = real._lock._semlock._count()
     for _ in range(count):
         real._lock.release()
-    explores = getattr(a.rt.scheduler, "explores", False)
     gotit = False
     try:
-        gotit = wait_loop(a, partial(sem.acquire, True), timeout)
-        return gotit
+        gotit = sched.wait(a, partial(sem.acquire, True), timeout)
     finally:
-        if not (explores and gotit):
-            # (under explore a notifier does not wait for this acknowledgement: see
-            # _mp_notify; a waiter that timed out still gives it, for the next notify's count)
-            real._woken_count.release()
         retaken = False
         try:
-            if explores and not a.rt.closed:
-                # one actor at a time: take the lock back without blocking for real while the
-                # process holding it is parked; meanwhile it waits for the lock
-                now_acquiring(a)
-                wait_loop(a, lambda _s: bool(real._lock.acquire(False)), None)
-                for _ in range(count - 1):
-                    real._lock.acquire(False)  # reentrant: it is ours now
-                retaken = True
-            elif not explores:
-                retaken = _retake(real._lock, count, a)
+            retaken = _retake(real._lock, count, a, None)
         except Abort:
             pass
+        if not gotit:
+            # it timed out. Holding the lock again, no notify runs now: one that came between
+            # its time-out and now counted it as a sleeper and left it a wake-up, which it
+            # takes (it was notified); else it tells the next notify to count it out
+            if retaken and sem.acquire(False):
+                gotit = True
+            else:
+                real._woken_count.release()
         if not retaken:
             raise LockNotRetaken  # an abort wins over the wait's result
+    return gotit
 
 
 class LockNotRetaken(Abort):
@@ -404,25 +418,26 @@ def now_acquiring(a: ActorCtx) -> None:
         a.waiting = (w[0], "acquire", False, w[3], w[4])
 
 
-def _retake(lock: Any, count: int, a: ActorCtx) -> bool:
+def _retake(lock: Any, count: int, a: ActorCtx, res: LockLike | None) -> bool:
     """Take a condition's lock back at the end of a wait, ``count`` times (an RLock's depth),
-    in slices: the real wait would block for good on a lock whose holder has ended, and no
-    abort could stop it. False when the run was closed first (the lock is not held then)."""
-    if not lock.acquire(False):
-        now_acquiring(a)  # the watchdog sees the waiter wait for the lock from here on
-        while not lock.acquire(True, POLL):
-            if a.rt.closed:
-                return False
+    through the scheduler (in slices when running free: the real wait would block for good on
+    a lock whose holder has ended, and no abort could stop it; parked until it is free when
+    one actor runs at a time). False when the run was closed first (it is not held then)."""
+    now_acquiring(a)  # the watchdog sees the waiter wait for the lock from here on
+    if a.rt.closed or not a.rt.scheduler.wait(a, partial(_take, lock, res, a), None):
+        return False
     for _ in range(count - 1):
         lock.acquire()  # reentrant: it is ours, this cannot block
     return True
 
 
 def _mp_notify(real: Any, n: int | None) -> None:
-    """Under explore, multiprocessing's ``Condition.notify`` without its last step: the real
-    one waits until each woken process has woken up (``_woken_count``), which cannot happen
-    while only the notifier runs. So it wakes the sleepers and goes on; the woken ones do not
-    acknowledge (``_condition_wait``), and timed-out sleepers are still subtracted first."""
+    """multiprocessing's ``Condition.notify`` without its last step: the real one waits until
+    each woken process has woken up (``_woken_count``), which cannot happen while only the
+    notifier runs (explore), and would hang the notifier for good if a woken process was
+    killed. So it wakes the sleepers and goes on; the woken ones do not acknowledge, and
+    timed-out sleepers are still subtracted first (see ``_condition_wait``, which also takes
+    the wake-up a notify left for a sleeper that had just timed out)."""
     if not real._lock._semlock._is_mine():
         raise RuntimeError("cannot notify on un-acquired lock")
     while real._woken_count.acquire(False):  # sleepers that timed out since the last notify
@@ -452,7 +467,7 @@ class Event(Prim):
     def wait(self, a: ActorCtx, t: OpTags, timeout: float | None) -> None:
         a.block(self, "wait", timeout, t.call, None, self.sets.total())
         real = self.real
-        ok = real.is_set() or wait_loop(a, real.wait, timeout)
+        ok = real.is_set() or a.rt.scheduler.wait(a, real.wait, timeout, looks=True)
         a.waiting = None
         a.emit(t.ok if ok else t.timeout, None)
 
@@ -460,30 +475,39 @@ class Event(Prim):
         return bool(self.real.is_set()) or self.sets.total() > mark
 
 
-def barrier_arrival(b: Barrier, a: ActorCtx, explorer: Any, timeout: float | None,
-                    breaks: bool = True) -> int | None:
-    """Explore: ``a`` arrives at barrier ``b`` (see ``ExploreScheduler.barrier_arrival``);
-    a broken barrier's real wait raises at once (0: nobody to wait for)."""
-    real = b.real
-    if real.broken:
-        return 0
-    return explorer.barrier_arrival(a, b.name, real.parties, timeout is not None, breaks)  # type: ignore[no-any-return]
-
-
 class Barrier(Prim):
+    """A barrier. It counts the arrivals of each round itself (``arrivals``), so that it can
+    tell the scheduler what a real ``wait`` does: a party that is not the round's last blocks
+    in it until the others come (``away``: one actor at a time, the others go meanwhile), and
+    the last one lets them go on (``release_away``)."""
+
     ptype = "barrier"
+
+    def __init__(self, name: str, real: Any) -> None:
+        super().__init__(name, real)
+        self.arrivals = Tally()  # arrivals at an unbroken barrier, by actor
+
+    def arrive(self, a: ActorCtx, timed: bool) -> bool:
+        """``a`` arrives; False when it cannot go on here and times out now (see ``away``).
+        A party that times out breaks the round (threading's and multiprocessing's barrier)."""
+        real = self.real
+        if real.broken:
+            return True  # its real wait raises at once
+        sched = a.rt.scheduler
+        self.arrivals.add(a.name)
+        if self.arrivals.total() % real.parties == 0:  # the round is complete
+            sched.release_away(a, self.name)
+            return True
+        if sched.away(a, self.name, timed):
+            return True
+        sched.release_away(a, self.name)  # it breaks the round: those inside see it broken
+        return False
 
     def wait(self, a: ActorCtx, t: OpTags, timeout: float | None) -> None:
         a.block(self, "wait", timeout, t.call)
-        sched = a.rt.scheduler
         real = self.real
-        if getattr(sched, "explores", False):
-            inside = barrier_arrival(self, a, sched, timeout)
-            if inside is not None:
-                while real.n_waiting < inside and not a.rt.closed:
-                    time.sleep(0.0001)  # the others are on their way in
-                if inside + 1 < real.parties:
-                    timeout = 0.0  # it cannot go on: it times out, and breaks the round
+        if not self.arrive(a, timeout is not None):
+            timeout = 0.0  # it cannot go on: it times out, and breaks the round
         try:
             real.wait(timeout)
             tag = t.ok
@@ -525,16 +549,9 @@ class Queue(Prim):
             except queue_mod.Full:
                 return False
             return True
-        sched = a.rt.scheduler
-        if sched is not None:
-            # replay: a put first in line goes in now if it can (a get recorded before its
-            # return may need the item); else when the recording says it returned
-            ok = (sched.early(a) and attempt(0)) or wait_loop(  # type: ignore[attr-defined]
-                a, attempt, timeout if blocking else 0.0)
-        elif attempt(0):
-            ok = True
-        else:
-            ok = wait_loop(a, attempt, timeout) if blocking else False
+        # eager: a replay puts it in as soon as it is first in line (a get recorded before
+        # this put's return may need the item), else when the recording says it returned
+        ok = a.rt.scheduler.wait(a, attempt, timeout if blocking else 0.0, eager=True)
         if ok:
             self.puts.add(a.name)
         a.waiting = None
@@ -552,14 +569,9 @@ class Queue(Prim):
             except queue_mod.Empty:
                 return False
             return True
-        sched = a.rt.scheduler
-        if sched is not None:
-            # replay: a get first in line takes an item now if there is one (a put recorded
-            # before this get's return may need its room); else when the recording says
-            if not (sched.early(a) and attempt(0)):  # type: ignore[attr-defined]
-                wait_loop(a, attempt, timeout if blocking else 0.0)
-        elif not attempt(0) and blocking:
-            wait_loop(a, attempt, timeout)
+        # eager: a replay takes an item as soon as it is first in line (a put recorded before
+        # this get's return may need its room), else when the recording says it returned
+        a.rt.scheduler.wait(a, attempt, timeout if blocking else 0.0, eager=True)
         if box:
             self.gets.add(a.name)
         a.waiting = None
@@ -608,7 +620,7 @@ class Pipe(Prim):
         a.block(self, "recv", timeout, t.call)
         conn = self.ends[a.name]
         try:
-            ok = wait_loop(a, conn.poll, timeout)
+            ok = a.rt.scheduler.wait(a, conn.poll, timeout)
             item = conn.recv() if ok else None
             if ok:
                 self.received.add(a.name)
