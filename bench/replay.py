@@ -11,10 +11,9 @@ import argparse
 import statistics
 import time
 
-from tracer.engine.schedule.replay import ReplayScheduler, first_difference, recorded_steps
-
 from tracer import load_scenario_text, run_plan
 from tracer.analyze import parse_trace_data
+from tracer.engine.schedule.replay import ReplayScheduler, first_difference, recorded_steps
 
 
 def main() -> None:

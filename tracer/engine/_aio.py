@@ -1,10 +1,11 @@
 """Coroutine actors: asyncio tasks over real asyncio primitives.
 
 All coroutine actors of a run are tasks of one event loop, which runs in a thread of its own
-(``tracer-loop``) so coroutines can sit beside thread actors in one scenario. The primitives
-subclass the thread ones: their non-blocking operations (release, set, notify, ...) are the
-same code through the same seam; only the operations that wait become coroutines. Ending the
-run cancels every task: a ``CancelledError`` inside an actor is what ``Abort`` is for threads.
+(``tracer-loop``) so coroutines can sit beside thread actors in one scenario. Each primitive
+type's asyncio flavour (in its module of ``tracer.prims``) subclasses the thread one: its
+non-blocking operations (release, set, notify, ...) are the same code through the same seam;
+only the operations that wait become coroutines. Ending the run cancels every task: a
+``CancelledError`` inside an actor is what ``Abort`` is for threads.
 
 An ``add`` yields to the loop between its read and its write (``await asyncio.sleep(0)``), as
 any real ``x = await f(); shared = x + 1`` does, so coroutines can lose updates too.
@@ -14,315 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
 from typing import Any
 
-from tracer.engine import _prims as P
 from tracer.engine._compile import Caps, Compiler, StepFn, added
 from tracer.engine._seam import Abort, ActorCtx, ActorFailure
+from tracer.prims._shell import ALockLike, OpTags, ready
+from tracer.prims.barrier import ABarrier
+from tracer.prims.condition import ACondition
+from tracer.prims.event import AEvent
+from tracer.prims.queue import AQueue
 from tracer.scenario import _model as M
-
-# asyncio.Barrier and its error exist from Python 3.11 (the checker refuses coroutine barriers
-# before that)
-_BROKEN: type[BaseException] = getattr(asyncio, "BrokenBarrierError", RuntimeError)
-
-
-def ready(a: ActorCtx, tag: Any = None) -> Awaitable[Any]:
-    """Await ``a``'s turn before it records anything (the seam's turn would block the event
-    loop, which every coroutine shares); ``tag`` is the event it will record, when known."""
-    return a.rt.scheduler.aturn(a, tag)
-
-
-async def _retake(real: Any, a: ActorCtx) -> bool:
-    """Take an asyncio condition's lock back at the end of a wait (running free): asyncio's
-    own way, except that it gives up once the run is closed. A cancellation meanwhile is
-    raised once the lock is held again, as asyncio's ``wait`` does."""
-    cancelled = False
-    while True:
-        try:
-            await real.acquire()
-            break
-        except asyncio.CancelledError:
-            cancelled = True
-            if a.rt.closed:
-                return False
-    if cancelled:
-        raise asyncio.CancelledError
-    return True
-
-
-async def _within(aw: Awaitable[Any], timeout: float | None) -> bool:
-    """Await ``aw``; False if ``timeout`` seconds pass first."""
-    if timeout is None:
-        await aw
-        return True
-    try:
-        await asyncio.wait_for(aw, timeout)
-    except asyncio.TimeoutError:
-        return False
-    return True
-
-
-class ALockLike(P.LockLike):
-    """acquire for asyncio Lock / Semaphore / BoundedSemaphore / Condition (its lock);
-    release is the thread version's: asyncio's release does not wait."""
-
-    async def acquire(  # type: ignore[override]
-            self, t: P.OpTags, timeout: float | None, blocking: bool, a: ActorCtx) -> bool:
-        res = self.resource
-        real = res.real
-        await ready(a, t.call)
-        seq = a.emit(t.call, None if blocking else P.NONBLOCKING)
-        a.waiting = (self, "acquire", timeout is not None or not blocking, seq, 0)
-
-        async def attempt() -> bool:
-            if real.locked():
-                return False
-            await real.acquire()  # free: returns without suspending
-            return True
-        # takes: a replay takes it when the recording says the call returned, as it did then
-        ok = await a.rt.scheduler.await_(a, attempt, lambda: _within(real.acquire(), timeout),
-                                         timeout if blocking else 0.0, takes=True)
-        a.waiting = None
-        if ok:
-            h = res.holders
-            h[a.name] = h.get(a.name, 0) + 1
-            res.acquired.add(a.name)
-        await ready(a, t.ok)
-        a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
-        return ok
-
-
-class ALock(ALockLike):
-    ptype = "lock"
-
-
-class ASemaphore(ALockLike):
-    ptype = "semaphore"
-
-
-class ABoundedSemaphore(ALockLike):
-    ptype = "bounded_semaphore"
-
-
-class ACondition(ALockLike, P.Condition):
-    own_lock_owned = False  # asyncio's Condition() makes a Lock, which any task may release
-
-    async def wait(  # type: ignore[override]
-            self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
-        res = self.resource
-        await ready(a, t.call)
-        seq = a.emit(t.call, None)
-        bad = self.not_owner(a, "waited on")
-        if bad:
-            await ready(a)
-            a.emit(t.error, {"error": bad})
-            raise ActorFailure(bad)
-        a.waiting = (self, "wait", timeout is not None, seq, 0)
-        held = res.holders.pop(a.name, 0)
-        try:
-            ok = await self._wait(a, timeout)
-        except RuntimeError as exc:
-            if held:
-                res.holders[a.name] = held
-            a.waiting = None
-            msg = f"{a.name} waited on condition {self.name} without holding its lock ({exc})"
-            await ready(a)
-            a.emit(t.error, {"error": msg})
-            raise ActorFailure(msg) from None
-        except P.LockNotRetaken:
-            raise  # the run ended before it took the lock back: it holds nothing
-        except BaseException:
-            if held:  # the wait re-took the lock, also when cancelled
-                res.holders[a.name] = held
-            raise
-        if held:
-            res.holders[a.name] = held
-        a.waiting = None
-        await ready(a, t.ok)
-        a.emit(t.ok if ok else t.timeout, None)
-
-    def _enter_wait(self) -> asyncio.Future[None]:
-        """The start of asyncio's ``Condition.wait``: register a waiter's future, then let the
-        lock go (refused, as asyncio refuses it, when the lock is not held)."""
-        real = self.real
-        if not real.locked():
-            raise RuntimeError("cannot wait on un-acquired lock")
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        real._waiters.append(fut)
-        real.release()
-        return fut
-
-    async def _wait(self, a: ActorCtx, timeout: float | None) -> bool:
-        """asyncio's own ``Condition.wait`` (register a future, let the lock go, wait for a
-        notify, take the lock back), each wait handed to the scheduler; taking the lock back
-        gives up when the run is closed (asyncio's retries for good, and a waiter whose lock is
-        held by an ended actor could never be cancelled)."""
-        real = self.real
-        sched = a.rt.scheduler
-        fut = self._enter_wait()
-        try:
-            async def woken() -> bool:
-                return fut.done()
-            return await sched.await_(a, woken, lambda: _within(fut, timeout), timeout)
-        finally:
-            try:
-                real._waiters.remove(fut)
-            except ValueError:
-                pass
-            P.now_acquiring(a)  # the watchdog sees it wait for the lock from here on
-
-            async def free() -> bool:
-                if real.locked():
-                    return False
-                await real.acquire()  # free: returns without suspending
-                return True
-            if not await sched.await_(a, free, partial(_retake, real, a), None):
-                raise P.LockNotRetaken  # an abort wins over the wait's result
-
-    def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
-        if op == "wait":
-            # a notified waiter's future is done before it wakes and leaves the deque
-            queued = getattr(self.real, "_waiters", None)
-            return queued is not None and sum(not f.done() for f in queued) < waiters
-        return not self.resource.holders
-
-
-class AEvent(P.Event):
-    async def wait(  # type: ignore[override]
-            self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
-        mark = self.sets.total()
-        await ready(a, t.call)
-        seq = a.emit(t.call, None)
-        ok = True
-        real = self.real
-        if not real.is_set():
-            a.waiting = (self, "wait", timeout is not None, seq, mark)
-
-            async def is_set() -> bool:
-                return bool(real.is_set())
-            ok = await a.rt.scheduler.await_(a, is_set, lambda: _within(real.wait(), timeout),
-                                             timeout)
-            a.waiting = None
-        await ready(a, t.ok)
-        a.emit(t.ok if ok else t.timeout, None)
-
-
-class ABarrier(P.Barrier):
-    async def wait(  # type: ignore[override]
-            self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
-        await ready(a, t.call)
-        seq = a.emit(t.call, None)
-        a.waiting = (self, "wait", timeout is not None, seq, 0)
-        real = self.real
-        try:
-            if not self.arrive(a, timeout is not None):
-                tag = t.timeout  # it cannot go on: it times out without entering
-            else:
-                tag = t.ok if await _within(real.wait(), timeout) else t.timeout
-        except _BROKEN:
-            tag = t.broken
-        a.waiting = None
-        await ready(a, t.ok)
-        a.emit(tag, None)
-
-    def arrive(self, a: ActorCtx, timed: bool) -> bool:
-        """As a thread barrier's, except that a party which times out does not break an
-        asyncio barrier: it leaves, and its arrival is taken back."""
-        real = self.real
-        if real.broken:
-            return True
-        sched = a.rt.scheduler
-        self.arrivals.add(a.name)
-        if self.arrivals.total() % real.parties == 0:
-            sched.release_away(a, self.name)
-            return True
-        if sched.away(a, self.name, timed):
-            return True
-        self.arrivals.sub(a.name)
-        return False
-
-    def abort(self) -> None:
-        """Aborting an asyncio barrier must happen in its loop: cancellation does it."""
-
-
-class AQueue(P.Queue):
-    async def put(  # type: ignore[override]
-            self, a: ActorCtx, t: P.OpTags, item: Any, timeout: float | None,
-            blocking: bool) -> None:
-        await ready(a, t.call)
-        seq = a.emit(t.call, {"item": item} if blocking else {"item": item, "blocking": False})
-        real = self.real
-
-        async def put() -> bool:
-            try:
-                real.put_nowait(item)
-            except asyncio.QueueFull:
-                return False
-            return True
-        ok = await put()
-        if not ok:
-            a.waiting = (self, "put", timeout is not None, seq, 0)
-            ok = await a.rt.scheduler.await_(a, put, lambda: _within(real.put(item), timeout),
-                                             timeout if blocking else 0.0)
-            a.waiting = None
-        if ok:
-            self.puts.add(a.name)
-        await ready(a, t.ok)
-        a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
-
-    async def get(  # type: ignore[override]
-            self, a: ActorCtx, t: P.OpTags, timeout: float | None, blocking: bool) -> None:
-        await ready(a, t.call)
-        seq = a.emit(t.call, None if blocking else P.NONBLOCKING)
-        real = self.real
-        box: list[Any] = []
-
-        async def get() -> bool:
-            try:
-                box.append(real.get_nowait())
-            except asyncio.QueueEmpty:
-                return False
-            return True
-
-        async def take() -> None:
-            box.append(await real.get())
-        if not await get():
-            a.waiting = (self, "get", timeout is not None, seq, 0)
-            await a.rt.scheduler.await_(a, get, lambda: _within(take(), timeout),
-                                        timeout if blocking else 0.0)
-            a.waiting = None
-        await ready(a, t.ok)
-        if box:
-            self.gets.add(a.name)
-            a.emit(t.ok, {"item": box[0]})
-        else:
-            a.emit(t.timeout if blocking else t.fail, None)
-
-
-def make_aio(ptype: str, name: str, spec: Any, made: dict[str, P.Prim]) -> P.Prim:
-    """The asyncio flavour of a primitive (only coroutine actors use it)."""
-    if ptype == "lock":
-        return ALock(name, asyncio.Lock())
-    if ptype == "semaphore":
-        return ASemaphore(name, asyncio.Semaphore(spec.value), spec.value)
-    if ptype == "bounded_semaphore":
-        return ABoundedSemaphore(name, asyncio.BoundedSemaphore(spec.value), spec.value)
-    if ptype == "event":
-        return AEvent(name, asyncio.Event())
-    if ptype == "condition":
-        lock = made.get(spec.lock) if spec.lock else None
-        assert lock is None or isinstance(lock, P.LockLike)
-        return ACondition(name, asyncio.Condition(lock.real if lock else None), lock)
-    if ptype == "barrier":
-        return ABarrier(name, asyncio.Barrier(spec.parties))  # type: ignore[attr-defined,unused-ignore]
-    if ptype == "queue":
-        return AQueue(name, asyncio.Queue(spec.maxsize), spec.maxsize)
-    raise AssertionError(f"no asyncio flavour of {ptype}")  # the checker refuses these
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 class AioCompiler(Compiler):
@@ -464,12 +168,12 @@ class AioCompiler(Compiler):
         return if_
 
 
-async def _call_wait(w: AEvent | ACondition | ABarrier, t: P.OpTags, timeout: float | None,
+async def _call_wait(w: AEvent | ACondition | ABarrier, t: OpTags, timeout: float | None,
                      a: ActorCtx) -> None:
     await w.wait(a, t, timeout)
 
 
-async def _call_get(q: AQueue, t: P.OpTags, timeout: float | None, blocking: bool,
+async def _call_get(q: AQueue, t: OpTags, timeout: float | None, blocking: bool,
                     a: ActorCtx) -> None:
     await q.get(a, t, timeout, blocking)
 

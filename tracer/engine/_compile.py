@@ -40,8 +40,13 @@ from time import sleep
 from typing import Any, Protocol, TypeVar
 
 from tracer._show import show
-from tracer.engine import _prims as P
 from tracer.engine._seam import POLL, Abort, ActorCtx, ActorFailure, ActorReturn, Runtime
+from tracer.prims import _shell as P
+from tracer.prims.barrier import Barrier
+from tracer.prims.condition import Condition
+from tracer.prims.event import Event
+from tracer.prims.pipe import Pipe
+from tracer.prims.queue import Queue
 from tracer.scenario import Plan, walk_steps
 from tracer.scenario import _model as M
 from tracer.scenario._load import format_loc
@@ -179,9 +184,9 @@ class Compiler:
         assert isinstance(p, cls), (name, cls)
         return p
 
-    def waitable(self, name: str) -> P.Event | P.Condition | P.Barrier:
+    def waitable(self, name: str) -> Event | Condition | Barrier:
         p = self.prims[name]
-        assert isinstance(p, (P.Event, P.Condition, P.Barrier)), name
+        assert isinstance(p, (Event, Condition, Barrier)), name
         return p
 
     def tags(self, op: str, target: str) -> P.OpTags:
@@ -210,35 +215,35 @@ class Compiler:
             ts, timeout = self.tags("wait", w.name), step.timeout
             return lambda a: w.wait(a, ts, timeout)
         if isinstance(step, M.Set):
-            ev = self.prim(step.set, P.Event)
+            ev = self.prim(step.set, Event)
             st = tag(n, "set", ev.name)
             return lambda a: ev.set(a, st)
         if isinstance(step, M.Clear):
-            ev = self.prim(step.clear, P.Event)
+            ev = self.prim(step.clear, Event)
             ct = tag(n, "clear", ev.name)
             return lambda a: ev.clear(a, ct)
         if isinstance(step, (M.Notify, M.NotifyAll)):
             c = self.prim(step.notify if isinstance(step, M.Notify) else step.notify_all,
-                          P.Condition)
+                          Condition)
             count = step.n if isinstance(step, M.Notify) else None
             nt = tag(n, step.verb, c.name)
             return lambda a: c.notify(a, nt, count)
         if isinstance(step, M.Put):
-            q = self.prim(step.put, P.Queue)
+            q = self.prim(step.put, Queue)
             ts, timeout, blocking = self.tags("put", q.name), step.timeout, step.blocking
             item_of = self._item(step)
             return lambda a: q.put(a, ts, item_of(), timeout, blocking)
         if isinstance(step, M.Get):
-            q = self.prim(step.get, P.Queue)
+            q = self.prim(step.get, Queue)
             ts, timeout, blocking = self.tags("get", q.name), step.timeout, step.blocking
             return lambda a: q.get(a, ts, timeout, blocking)
         if isinstance(step, M.Send):
-            p = self.prim(step.send, P.Pipe)
+            p = self.prim(step.send, Pipe)
             ts = self.tags("send", p.name)
             item_of = self._item(step)
             return lambda a: p.send(a, ts, item_of())
         if isinstance(step, M.Recv):
-            p = self.prim(step.recv, P.Pipe)
+            p = self.prim(step.recv, Pipe)
             ts, timeout = self.tags("recv", p.name), step.timeout
             return lambda a: p.recv(a, ts, timeout)
         if isinstance(step, (M.Read, M.Write, M.Add, M.Append, M.If)):

@@ -38,7 +38,6 @@ from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_conns
 from typing import Any
 
-from tracer.engine import _prims as P
 from tracer.engine._compile import Compiler
 from tracer.engine._seam import (
     POLL,
@@ -51,6 +50,7 @@ from tracer.engine._seam import (
     ending,
 )
 from tracer.engine.schedule import Scheduler, child_scheduler
+from tracer.prims import _shell as P
 from tracer.scenario import plan_from_mapping
 
 START_METHODS = ("forkserver", "spawn", "fork")
@@ -390,44 +390,6 @@ class ProcActorCtx(ActorCtx):
                 self.rt.closed = True  # the parent died: every process of the run stops
                 raise Abort from None
             self.buf.clear()
-
-
-def make_mp(ptype: str, name: str, spec: Any, made: dict[str, P.Prim], ctx: Any,
-            shared: Shared, manager: Any) -> P.Prim:
-    """The multiprocessing flavour of a primitive (some process actor uses it)."""
-    prim: P.Prim
-    if ptype == "lock":
-        prim = P.Lock(name, ctx.Lock())
-    elif ptype == "rlock":
-        prim = P.RLock(name, ctx.RLock())
-    elif ptype == "semaphore":
-        prim = P.Semaphore(name, ctx.Semaphore(spec.value), spec.value)
-    elif ptype == "bounded_semaphore":
-        prim = P.BoundedSemaphore(name, ctx.BoundedSemaphore(spec.value), spec.value)
-    elif ptype == "event":
-        prim = P.Event(name, ctx.Event())
-    elif ptype == "condition":
-        lock = made.get(spec.lock) if spec.lock else None
-        assert lock is None or isinstance(lock, P.LockLike)
-        prim = P.Condition(name, ctx.Condition(lock.real if lock else None), lock)
-    elif ptype == "barrier":
-        prim = P.Barrier(name, ctx.Barrier(spec.parties))
-    elif ptype == "queue":
-        # a Manager queue, as in the tutorial: items live in the Manager process, so a put
-        # that returned is never lost when its process ends (a multiprocessing.Queue's feeder
-        # thread may still hold it)
-        prim = P.Queue(name, manager.Queue(spec.maxsize), spec.maxsize)
-    elif ptype == "pipe":
-        a, b = spec.between
-        if spec.duplex:
-            ca, cb = ctx.Pipe(duplex=True)
-        else:
-            cb, ca = ctx.Pipe(duplex=False)
-        prim = P.Pipe(name, {a: ca, b: cb})
-    else:
-        raise AssertionError(f"no multiprocessing flavour of {ptype}")
-    share_counts(prim, shared)
-    return prim
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,8 +31,7 @@ from typing import Any
 from tracer import __version__
 from tracer._gc import collect_run, gc_paused
 from tracer.analyze.waitfor import Blocked, Waiter, WaitState, find_blocked
-from tracer.engine import _prims as P
-from tracer.engine._aio import AioCompiler, AioHost, ready
+from tracer.engine._aio import AioCompiler, AioHost
 from tracer.engine._backing import make_primitives
 from tracer.engine._compile import Compiler, StepFn, copy_value
 from tracer.engine._proc import (
@@ -60,6 +59,9 @@ from tracer.engine._seam import (
 from tracer.engine._stops import interrupted_by, raise_pending, shielded
 from tracer.engine._workers import Task, Workers
 from tracer.engine.schedule import FreeRun, Scheduler
+from tracer.prims import _shell as P
+from tracer.prims._shell import ready
+from tracer.prims.pool import Pool
 from tracer.scenario import Plan
 from tracer.trace._io import format_events, render_trace, write_atomic
 
@@ -314,7 +316,7 @@ class Runner:
             self.aio.spawn(ctx.name, partial(self._amain, ctx))
         elif pool is not None:
             p = self.prims[pool]
-            assert isinstance(p, P.Pool)
+            assert isinstance(p, Pool)
             ctx.state = "queued"
             self.futures[ctx.name] = p.real.submit(self._main, ctx, p)
         else:
@@ -329,9 +331,9 @@ class Runner:
 
     def _process_prims(self) -> dict[str, P.Prim]:
         return {n: p for n, p in self.prims.items()
-                if self.plan.flavour.get(n) == "process" and not isinstance(p, P.Pool)}
+                if self.plan.flavour.get(n) == "process" and not isinstance(p, Pool)}
 
-    def _start_pool_task(self, ctx: ProcActorCtx, pool: P.Pool) -> None:
+    def _start_pool_task(self, ctx: ProcActorCtx, pool: Pool) -> None:
         """Submit a process actor to its multiprocessing.Pool with apply_async; the pool's
         callback brings its events back (the tutorial's callback, recorded as an event)."""
         if pool.real is None:
@@ -418,7 +420,7 @@ class Runner:
         self.collector.ctxs[ctx.name] = ctx
         if pool_name is not None:
             pool = self.prims[pool_name]
-            assert isinstance(pool, P.Pool)
+            assert isinstance(pool, Pool)
             self._start_pool_task(ctx, pool)
             return
         mine = self._process_prims()
@@ -512,7 +514,7 @@ class Runner:
         pool = self.pool_of[ctx.name]
         if pool is not None:
             p = self.prims[pool]
-            assert isinstance(p, P.Pool)
+            assert isinstance(p, Pool)
             with self.pool_mu:
                 if self.pool_live.get(pool, 0) >= p.workers:
                     self.pool_queue.setdefault(pool, []).append(ctx.name)
@@ -531,13 +533,13 @@ class Runner:
         else:
             self.pool_live[pool] -= 1
 
-    def _begin(self, ctx: ActorCtx, pool: P.Pool | None) -> None:
+    def _begin(self, ctx: ActorCtx, pool: Pool | None) -> None:
         ctx.state = "running"
         ctx.pid = os.getpid()
         ctx.tid = threading.get_native_id()
         ctx.emit(self.rt.tag(ctx.name, "start"), None)
 
-    def _main(self, ctx: ActorCtx, pool: P.Pool | None) -> None:
+    def _main(self, ctx: ActorCtx, pool: Pool | None) -> None:
         """The body of a thread actor (or of a thread pool task)."""
         raised: BaseException | None = None
         try:
@@ -565,7 +567,7 @@ class Runner:
         self._finish(ctx, result, error, None)
 
     def _finish(self, ctx: ActorCtx, result: str | None, error: str | None,
-                pool: P.Pool | None) -> None:
+                pool: Pool | None) -> None:
         """Record the end (``result`` None: the run was closed under it) and tell the
         watchdog."""
         if result is not None:
@@ -662,7 +664,7 @@ class Runner:
                     available.add(name)
             elif w.kind == "pool":
                 pool = self.prims[w.target]
-                assert isinstance(pool, P.Pool)
+                assert isinstance(pool, Pool)
                 if len(running.get(w.target, ())) < pool.workers:
                     available.add(name)
             elif w.op != "start" and self.prims[w.target].available_for(
@@ -889,8 +891,7 @@ class Runner:
             stuck_tasks = (self.aio.cancel_tasks(STOP_GRACE) if self.workers is not None
                            else self.aio.stop(STOP_GRACE))
         for p in self.prims.values():
-            if isinstance(p, P.Barrier):
-                p.abort()
+            p.abort()  # wake what is blocked inside a real primitive and cannot poll
         for executor in self._executors():
             executor.shutdown(wait=False, cancel_futures=True)
         end = time.monotonic() + STOP_GRACE
@@ -905,6 +906,7 @@ class Runner:
         if stuck:  # a thread blocked where it cannot poll (a full pipe): close what it uses
             for p in self.prims.values():
                 p.abort()
+                p.close()
             for c in self.ctx.values():
                 if isinstance(c.thread, (threading.Thread, Task)):
                     c.thread.join(1.0)
@@ -912,13 +914,12 @@ class Runner:
                      if isinstance(c.thread, (threading.Thread, Task)) and c.thread.is_alive()]
         stuck += self._stop_processes(end)
         for p in self.prims.values():
-            if isinstance(p, P.Pipe):
-                p.abort()
+            p.close()
         return stuck + stuck_tasks
 
     def _executors(self) -> list[ThreadPoolExecutor]:
         return [p.real for p in self.prims.values()
-                if isinstance(p, P.Pool) and isinstance(p.real, ThreadPoolExecutor)]
+                if isinstance(p, Pool) and isinstance(p.real, ThreadPoolExecutor)]
 
     def _stop_processes(self, end: float) -> list[str]:
         """Join every child (they stop at the abort flag), kill any that will not, stop the
@@ -939,7 +940,7 @@ class Runner:
         for res in list(self.async_results.values()):
             res.wait(max(0.0, end - time.monotonic()))  # tasks stop at the abort flag
         for p in self.prims.values():
-            if isinstance(p, P.Pool) and p.real is not None and \
+            if isinstance(p, Pool) and p.real is not None and \
                     not isinstance(p.real, ThreadPoolExecutor):
                 p.real.terminate()
                 p.real.join()

@@ -29,23 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tracer.prims._shell import POLL, Abort, ActorFailure
+
 if TYPE_CHECKING:
     from tracer.engine.schedule._protocol import Scheduler
-
-POLL = 0.02  # seconds a real blocking call waits before it checks whether the run was aborted
-
-
-class Abort(BaseException):
-    """Raised inside an actor when the run is over (deadlock, timeout, Ctrl-C, daemon end).
-
-    A BaseException so that an actor's own error handling (``fail``) never swallows it."""
-
-
-class ActorFailure(Exception):
-    """An actor ended with an error: a ``fail`` step or a real primitive refusing an op.
-
-    The innermost compiled block it passes through records, on the actor, the step it came
-    from (:attr:`ActorCtx.failed_at`), before any ``with`` around it releases its lock."""
 
 
 class ActorReturn(Exception):
@@ -239,3 +226,7 @@ class ActorCtx:
         """Attach an error to this actor's last event (one logged before its real call)."""
         seq, ts, tag, payload = self.buf[-1]
         self.buf[-1] = (seq, ts, tag, {**(payload or {}), "error": message})
+
+
+__all__ = ["POLL", "Abort", "ActorCtx", "ActorFailure", "ActorReturn", "Record", "Runtime", "Tag",
+           "end_payload", "ending"]

@@ -1,6 +1,11 @@
-"""The ``lock``: its options and verbs, its facts, its backings (see ``tracer.prims``)."""
+"""``lock``: a mutual-exclusion lock (``threading.Lock``, ``multiprocessing.Lock``,
+``asyncio.Lock``): its options and verbs, its facts, its backings (see ``tracer.prims``)."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from tracer.prims._shell import ALockLike, Env, LockLike, Prim
 
 NAME = "lock"
 
@@ -14,3 +19,24 @@ NAME = "lock"
 
 
 # --- backings (read by tracer.engine) -------------------------------------------------------
+
+
+class Lock(LockLike):
+    ptype = "lock"
+    released_by_anyone = True
+
+
+class ALock(ALockLike):
+    ptype = "lock"
+    released_by_anyone = True
+
+
+def backing(kind: str, name: str, spec: Any, made: dict[str, Prim], env: Env) -> Prim:
+    """The lock for actors of ``kind``."""
+    if kind == "coroutine":
+        import asyncio  # noqa: PLC0415
+        return ALock(name, asyncio.Lock())
+    if kind == "process":
+        return Lock(name, env.mp.Lock())
+    import threading  # noqa: PLC0415
+    return Lock(name, threading.Lock())

@@ -1,6 +1,12 @@
-"""The ``pool``: its options and verbs, its facts, its backings (see ``tracer.prims``)."""
+"""``pool``: a pool of workers that runs the actors given ``pool: NAME``
+(``concurrent.futures.ThreadPoolExecutor``, ``multiprocessing.Pool``): its options and verbs,
+its facts, its backings."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from tracer.prims._shell import Env, Prim, Unsupported
 
 NAME = "pool"
 
@@ -14,3 +20,28 @@ NAME = "pool"
 
 
 # --- backings (read by tracer.engine) -------------------------------------------------------
+
+
+class Pool(Prim):
+    """A pool of workers: actors with ``pool: NAME`` are its tasks."""
+
+    ptype = "pool"
+
+    def __init__(self, name: str, real: Any, workers: int) -> None:
+        super().__init__(name, real)  # a ThreadPoolExecutor; a process pool's is made later
+        self.workers = workers
+
+    def abort(self) -> None:
+        """The runner stops pools itself, after their tasks have seen the abort."""
+
+
+def backing(kind: str, name: str, spec: Any, made: dict[str, Prim], env: Env) -> Prim:
+    """The pool of ``spec.workers``: a ThreadPoolExecutor, or a process pool that the runner
+    starts once its first task comes (``kind`` process)."""
+    if kind == "process":
+        return Pool(name, None, spec.workers)
+    if kind == "coroutine":
+        raise Unsupported("a pool runs threads or processes, not coroutines")
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+    executor = ThreadPoolExecutor(spec.workers, thread_name_prefix=f"tracer-pool:{name}")
+    return Pool(name, executor, spec.workers)

@@ -1,6 +1,11 @@
-"""The ``rlock``: its options and verbs, its facts, its backings (see ``tracer.prims``)."""
+"""``rlock``: a re-entrant lock owned by the actor that took it (``threading.RLock``,
+``multiprocessing.RLock``): its options and verbs, its facts, its backings."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from tracer.prims._shell import Env, LockLike, Prim, Unsupported
 
 NAME = "rlock"
 
@@ -14,3 +19,18 @@ NAME = "rlock"
 
 
 # --- backings (read by tracer.engine) -------------------------------------------------------
+
+
+class RLock(LockLike):
+    ptype = "rlock"
+    owned = True
+
+
+def backing(kind: str, name: str, spec: Any, made: dict[str, Prim], env: Env) -> Prim:
+    """The rlock for actors of ``kind`` (asyncio has none: the checker refuses it)."""
+    if kind == "coroutine":
+        raise Unsupported("asyncio has no re-entrant lock")
+    if kind == "process":
+        return RLock(name, env.mp.RLock())
+    import threading  # noqa: PLC0415
+    return RLock(name, threading.RLock())

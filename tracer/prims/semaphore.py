@@ -1,6 +1,11 @@
-"""The ``semaphore``: its options and verbs, its facts, its backings (see ``tracer.prims``)."""
+"""``semaphore``: a counting semaphore (``threading.Semaphore``, ``multiprocessing.Semaphore``,
+``asyncio.Semaphore``): its options and verbs, its facts, its backings."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from tracer.prims._shell import ALockLike, Env, LockLike, Prim
 
 NAME = "semaphore"
 
@@ -14,3 +19,24 @@ NAME = "semaphore"
 
 
 # --- backings (read by tracer.engine) -------------------------------------------------------
+
+
+class Semaphore(LockLike):
+    ptype = "semaphore"
+    counted = True
+
+
+class ASemaphore(ALockLike):
+    ptype = "semaphore"
+    counted = True
+
+
+def backing(kind: str, name: str, spec: Any, made: dict[str, Prim], env: Env) -> Prim:
+    """The semaphore for actors of ``kind``, starting at ``spec.value``."""
+    if kind == "coroutine":
+        import asyncio  # noqa: PLC0415
+        return ASemaphore(name, asyncio.Semaphore(spec.value), spec.value)
+    if kind == "process":
+        return Semaphore(name, env.mp.Semaphore(spec.value), spec.value)
+    import threading  # noqa: PLC0415
+    return Semaphore(name, threading.Semaphore(spec.value), spec.value)
