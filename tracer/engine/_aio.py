@@ -22,9 +22,6 @@ from typing import Any
 from tracer.engine._compile import Caps, Compiler, StepFn, added
 from tracer.engine._seam import Abort, ActorCtx, ActorFailure
 from tracer.prims._shell import ALockLike, OpTags, ready
-from tracer.prims.barrier import ABarrier
-from tracer.prims.condition import ACondition
-from tracer.prims.event import AEvent
 from tracer.prims.queue import AQueue
 from tracer.scenario import _model as M
 
@@ -69,14 +66,14 @@ class AioCompiler(Compiler):
         tag = self.rt.tag
         if isinstance(step, M.Acquire):
             lk = self.prim(step.acquire, ALockLike)
-            return partial(lk.acquire, self.tags("acquire", lk.name), step.timeout,
+            return partial(lk.acquirer(step), self.tags("acquire", lk.name), step.timeout,
                            step.blocking), True
         if isinstance(step, M.With):
             lk2 = self.prim(step.with_, ALockLike)
             ts = self.tags("acquire", lk2.name)
             rel = tag(n, "release", lk2.name)
             body, _ = self.block(step.steps, frozenset({("release", lk2.name)}) | cont)
-            acquire, release = lk2.acquire, lk2.release
+            acquire, release = lk2.acquirer(step), lk2.release
 
             async def with_(a: ActorCtx) -> None:
                 await acquire(ts, None, True, a)
@@ -91,7 +88,6 @@ class AioCompiler(Compiler):
             return with_, True
         if isinstance(step, M.Wait):
             w = self.prims[step.wait]
-            assert isinstance(w, (AEvent, ACondition, ABarrier))
             return partial(_call_wait, w, self.tags("wait", w.name), step.timeout), True
         if isinstance(step, M.Put):
             q = self.prim(step.put, AQueue)
@@ -153,7 +149,8 @@ class AioCompiler(Compiler):
             return repeat, True
         if isinstance(step, M.If):
             return self._aif(step, cont), True
-        return self.step(step, cont), False
+        fn = self.step(step, cont)  # a type's own verb may compile to a coroutine function
+        return fn, asyncio.iscoroutinefunction(fn)
 
     def _aif(self, step: M.If, cont: Caps) -> StepFn:
         test = self.condition(step)
@@ -168,7 +165,7 @@ class AioCompiler(Compiler):
         return if_
 
 
-async def _call_wait(w: AEvent | ACondition | ABarrier, t: OpTags, timeout: float | None,
+async def _call_wait(w: Any, t: OpTags, timeout: float | None,
                      a: ActorCtx) -> None:
     await w.wait(a, t, timeout)
 

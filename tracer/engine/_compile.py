@@ -42,7 +42,6 @@ from typing import Any, Protocol, TypeVar
 from tracer._show import show
 from tracer.engine._seam import POLL, Abort, ActorCtx, ActorFailure, ActorReturn, Runtime
 from tracer.prims import _shell as P
-from tracer.prims.barrier import Barrier
 from tracer.prims.condition import Condition
 from tracer.prims.event import Event
 from tracer.prims.pipe import Pipe
@@ -184,10 +183,10 @@ class Compiler:
         assert isinstance(p, cls), (name, cls)
         return p
 
-    def waitable(self, name: str) -> Event | Condition | Barrier:
-        p = self.prims[name]
-        assert isinstance(p, (Event, Condition, Barrier)), name
-        return p
+    def waitable(self, name: str) -> Any:
+        """The primitive ``name`` that a ``wait`` waits on (the checker guaranteed that its
+        type has the verb: any type may, with its ``wait(a, tags, timeout)``)."""
+        return self.prims[name]
 
     def tags(self, op: str, target: str) -> P.OpTags:
         t = self.rt.tag
@@ -203,7 +202,7 @@ class Compiler:
         if isinstance(step, M.Acquire):
             lk = self.prim(step.acquire, P.LockLike)
             ts, timeout, blocking = self.tags("acquire", lk.name), step.timeout, step.blocking
-            return partial(lk.acquire, ts, timeout, blocking)
+            return partial(lk.acquirer(step), ts, timeout, blocking)
         if isinstance(step, M.Release):
             lk = self.prim(step.release, P.LockLike)
             rel = tag(n, "release", lk.name)
@@ -293,6 +292,9 @@ class Compiler:
             def fail(a: ActorCtx) -> None:
                 raise ActorFailure(message)
             return fail
+        target = M.step_target(step)
+        if target in self.prims:  # a verb its primitive's type compiles (tracer.prims)
+            return self.prims[target].compile_step(step, self)
         raise AssertionError(f"no compiler for step {step.verb}")  # pragma: no cover
 
     def _item(self, step: M.Put | M.Send) -> Callable[[], Any]:
@@ -313,7 +315,7 @@ class Compiler:
         rel = self.rt.tag(self.actor, "release", lk.name)
         body, _ = self.block(step.steps, frozenset({("release", lk.name)}) | cont)
 
-        acquire, release = lk.acquire, lk.release
+        acquire, release = lk.acquirer(step), lk.release
 
         def with_(a: ActorCtx) -> None:
             acquire(ts, None, True, a)

@@ -131,6 +131,14 @@ class Prim:
     def release_all(self, a: ActorCtx) -> None:
         """Release, without recording, what ``a`` holds: used when an aborted actor exits."""
 
+    # --- for the step compiler
+    def compile_step(self, step: Any, c: Any) -> Callable[[ActorCtx], object]:
+        """A step of a verb the type adds (``tracer.prims``: its "options and verbs"), as the
+        function that performs it for an actor (a coroutine function for the asyncio
+        flavour). ``c`` is the compiler: ``c.tags(op, target)`` gives the step's tags,
+        ``c.rt.tag(actor, op, target)`` one tag, ``c.actor`` the actor's name."""
+        raise NotImplementedError(f"{self.ptype} {self.name} has no step {step.verb!r}")
+
 
 class LockLike(Prim):
     """lock, rlock, semaphore, bounded_semaphore: acquire/release on ``real``.
@@ -187,6 +195,12 @@ class LockLike(Prim):
             res.acquired.add(name)
         emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
         return ok
+
+    def acquirer(self, step: Any) -> Callable[[OpTags, float | None, bool, ActorCtx], Any]:
+        """The acquire that an ``acquire`` or ``with`` step calls (``acquire(tags, timeout,
+        blocking, actor)``); a type whose steps have options of their own (an rwlock's
+        ``mode``) gives one bound to them."""
+        return self.acquire
 
     def release(self, tag: Tag, a: ActorCtx) -> None:
         res = self.resource
