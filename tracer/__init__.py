@@ -10,8 +10,7 @@ The public API::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from tracer._version import __version__
 from tracer.engine import RunResult, run_plan
 from tracer.scenario import Plan, ScenarioError, load_scenario, load_scenario_text
 from tracer.trace import Trace, TraceError, load_trace

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import click
 from pydantic import ValidationError
 
-from tracer import __version__
+from tracer._version import __version__
 from tracer._gc import gc_paused
 from tracer.analyze import Report, load_trace_data, parse_trace_data, render_profile
 from tracer.analyze import analyze as analyze_trace

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tracer import __version__ as _VERSION
+from tracer._version import __version__ as _VERSION
 from tracer.trace._read import Ev, TraceData, load_trace_data, parse_trace_data
 
 __all__ = ["KINDS", "SEVERITY", "Ev", "Finding", "LockOrderGraph", "TraceData", "WaitForGraph",

@@ -3,7 +3,7 @@
 The calling thread is the watchdog. Every ``WATCH`` seconds (or as soon as an actor ends) it
 checks whether the run is over, timed out, or stuck. "Stuck" is decided from two snapshots of
 the actors' state taken one tick apart: if no actor recorded anything in between, the picture
-is consistent, and :func:`tracer.analyze.waitfor.find_blocked` says whether the waiting actors
+is consistent, and :func:`tracer.trace.waits.find_blocked` says whether the waiting actors
 can ever be freed. Then the run is closed: every actor's next seam call or poll raises
 :class:`Abort`, aborted actors release what they hold (without recording), and all threads are
 joined before :func:`run_plan` returns.
@@ -29,9 +29,9 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from tracer import __version__
+from tracer._version import __version__
 from tracer._gc import collect_run, gc_paused
-from tracer.analyze.waitfor import Blocked, Waiter, WaitState, find_blocked
+from tracer.trace.waits import Blocked, Waiter, WaitState, find_blocked
 from tracer.engine import _prims as P
 from tracer.engine._aio import AioCompiler, AioHost, ready
 from tracer.engine._backing import make_primitives
