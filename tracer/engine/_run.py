@@ -29,9 +29,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from tracer._version import __version__
 from tracer._gc import collect_run, gc_paused
-from tracer.trace.waits import Blocked, Waiter, WaitState, find_blocked
+from tracer._version import __version__
 from tracer.engine import _prims as P
 from tracer.engine._aio import AioCompiler, AioHost, ready
 from tracer.engine._backing import make_primitives
@@ -62,9 +61,12 @@ from tracer.engine._seam import (
     wait_loop,
 )
 from tracer.engine._stops import interrupted_by, raise_pending, shielded
+from tracer.engine._tracedata import trace_data_from_run
 from tracer.engine._workers import Task, Workers
 from tracer.scenario import Plan
+from tracer.trace import TraceData
 from tracer.trace._io import format_events, render_trace, write_atomic
+from tracer.trace.waits import Blocked, Waiter, WaitState, find_blocked
 
 WATCH = 0.01  # watchdog tick, seconds: a deadlock is reported within about three ticks
 WATCH_MAX = 0.05  # the tick of runs with thousands of actors, whose snapshots cost more
@@ -121,6 +123,11 @@ class RunResult:
         tail = {"outcome": {"status": self.status, "detail": self.detail},
                 "final": self.final}
         return render_trace(head, format_events(self.records, self.t0), tail)
+
+    def trace_data(self, source: str = "<run>") -> TraceData:
+        """The run as the analyses read it: ``parse_trace_data(self.to_json(), source)``,
+        built from the records in memory (see :mod:`tracer.engine._tracedata`)."""
+        return trace_data_from_run(self, source)
 
     def write(self, path: str | Path) -> str:
         """Write the trace file (atomically); returns its text."""
