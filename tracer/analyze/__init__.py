@@ -60,6 +60,7 @@ class Report:
     source: str
     findings: list[Finding]
     profile: dict[str, Any]
+    # the graphs drawn, kind -> file, and their hints: filled by tracer.render.graphs
     graphs: dict[str, str] = field(default_factory=dict)
     hints: list[str] = field(default_factory=list)
 
