@@ -16,7 +16,8 @@ from conftest import tracer_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracer.analyze import analyze, render_profile
+from tracer.analyze import render_profile
+from tracer.api import analyze
 from tracer.engine.schedule.replay import recorded_steps
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome

@@ -46,7 +46,7 @@ from typing import Any
 from tracer.analyze._hb import HappensBefore
 from tracer.analyze._model import Finding, LockOrderGraph, TraceData
 from tracer.analyze.races import LOCK_TYPES, Prep, names
-from tracer.analyze.waitfor import _sccs
+from tracer.trace.waits import _sccs
 
 MAX_SEARCH = 200_000  # DFS steps spent looking for cycles, over the whole graph
 MAX_CHOICE = 20_000  # backtracking steps spent choosing occurrences for one cycle

@@ -7,7 +7,7 @@ lock and its return takes it again; an actor is waiting from the ``call`` of a b
 until its ``return`` (sleeps are not waits). At the end of a run that deadlocked or stalled,
 the engine's own event says who is on the cycle; at any other moment (or when the run ended
 another way, such as a timeout) lock cycles are computed from the replayed state with the
-engine's wait-for reasoning (:mod:`tracer.analyze.waitfor`).
+engine's wait-for reasoning (:mod:`tracer.trace.waits`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tracer.analyze.races import (
     prim_specs,
     resource_map,
 )
-from tracer.analyze.waitfor import Blocked, Waiter, WaitState, find_blocked
+from tracer.trace.waits import Blocked, Waiter, WaitState, find_blocked
 
 _HOLDABLE = LOCK_TYPES | SEMAPHORE_TYPES
 _ENGINE = ("deadlock", "stall")

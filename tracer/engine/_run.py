@@ -3,7 +3,7 @@
 The calling thread is the watchdog. Every ``WATCH`` seconds (or as soon as an actor ends) it
 checks whether the run is over, timed out, or stuck. "Stuck" is decided from two snapshots of
 the actors' state taken one tick apart: if no actor recorded anything in between, the picture
-is consistent, and :func:`tracer.analyze.waitfor.find_blocked` says whether the waiting actors
+is consistent, and :func:`tracer.trace.waits.find_blocked` says whether the waiting actors
 can ever be freed. Then the run is closed: every actor's next seam call or poll raises
 :class:`Abort`, aborted actors release what they hold (without recording), and all threads are
 joined before :func:`run_plan` returns.
@@ -28,9 +28,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from tracer import __version__
 from tracer._gc import collect_run, gc_paused
-from tracer.analyze.waitfor import Blocked, Waiter, WaitState, find_blocked
+from tracer._version import __version__
 from tracer.engine._aio import AioCompiler, AioHost
 from tracer.engine._backing import make_primitives
 from tracer.engine._compile import Compiler, StepFn, copy_value
@@ -57,13 +56,16 @@ from tracer.engine._seam import (
     ending,
 )
 from tracer.engine._stops import interrupted_by, raise_pending, shielded
+from tracer.engine._tracedata import trace_data_from_run
 from tracer.engine._workers import Task, Workers
 from tracer.engine.schedule import FreeRun, Scheduler
 from tracer.prims import _shell as P
 from tracer.prims._shell import ready
 from tracer.prims.pool import Pool
 from tracer.scenario import Plan
+from tracer.trace import TraceData
 from tracer.trace._io import format_events, render_trace, write_atomic
+from tracer.trace.waits import Blocked, Waiter, WaitState, find_blocked
 
 WATCH = 0.01  # watchdog tick, seconds: a deadlock is reported within about three ticks
 WATCH_MAX = 0.05  # the tick of runs with thousands of actors, whose snapshots cost more
@@ -120,6 +122,11 @@ class RunResult:
         tail = {"outcome": {"status": self.status, "detail": self.detail},
                 "final": self.final}
         return render_trace(head, format_events(self.records, self.t0), tail)
+
+    def trace_data(self, source: str = "<run>") -> TraceData:
+        """The run as the analyses read it: ``parse_trace_data(self.to_json(), source)``,
+        built from the records in memory (see :mod:`tracer.engine._tracedata`)."""
+        return trace_data_from_run(self, source)
 
     def write(self, path: str | Path) -> str:
         """Write the trace file (atomically); returns its text."""

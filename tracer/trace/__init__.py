@@ -3,13 +3,21 @@
 from tracer.trace._io import (
     TraceError,
     default_trace_path,
-    load_trace,
-    parse_trace,
+    not_a_regular_file,
+    os_reason,
     safe_stem,
+    same_file,
     write_atomic,
 )
 from tracer.trace._model import FORMAT, ActorInfo, Event, Meta, Outcome, Trace
-from tracer.trace._read import Ev, TraceData, load_trace_data, parse_trace_data
+from tracer.trace._read import (
+    Ev,
+    TraceData,
+    load_trace,
+    load_trace_data,
+    parse_trace,
+    parse_trace_data,
+)
 
 __all__ = [
     "FORMAT",
@@ -24,8 +32,11 @@ __all__ = [
     "default_trace_path",
     "load_trace",
     "load_trace_data",
+    "not_a_regular_file",
+    "os_reason",
     "parse_trace",
     "parse_trace_data",
     "safe_stem",
+    "same_file",
     "write_atomic",
 ]

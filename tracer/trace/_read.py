@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
+from pydantic import ValidationError
 
 from tracer._gc import gc_paused
 from tracer.trace._io import NotRegularFile, TraceError, open_regular
-from tracer.trace._model import FORMAT
+from tracer.trace._model import FORMAT, Trace
 
 _PHASED = {"acquire", "wait", "put", "get", "send", "recv", "join", "sleep"}
 # what an actor does: never with actor null (an op not listed here may be the engine's)
@@ -403,3 +404,29 @@ def load_trace_data(path: str | Path) -> TraceData:
         raise _fail(str(path), f"is {exc.what}, not a trace file") from None
     except OSError as exc:
         raise _fail(str(path), f"cannot be read: {exc.strerror}") from None
+
+
+def load_trace(path: str | Path) -> Trace:
+    """Read a trace file as the :class:`Trace` model (the public API; the commands read with
+    :func:`tracer.trace.load_trace_data`). The file passes the same checks first, so both
+    accept the same files; raises :class:`TraceError` with the first problem."""
+    load_trace_data(path)  # the checks, one pass
+    with open_regular(path) as f:
+        return _model_of(f.read(), str(path))
+
+
+def parse_trace(raw: bytes | str, source: str = "<trace>") -> Trace:
+    """:func:`load_trace` for a trace's text."""
+    parse_trace_data(raw, source)
+    return _model_of(raw, source)
+
+
+def _model_of(raw: bytes | str, source: str) -> Trace:
+    data = orjson.loads(raw)
+    try:
+        return Trace.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        raise TraceError(f"{source}: {loc.lstrip('.')}: {err['msg']} "
+                         f"({len(exc.errors())} problem(s) in all)") from None

@@ -2,7 +2,7 @@
 do, decide which actors are blocked for good, and whether that is a deadlock or a stall.
 
 A pure function over a :class:`WaitState`, so the engine's watchdog (live state) and the
-analyzer (state rebuilt from a trace) share it.
+analyzer (state rebuilt from a trace) share it; it lives in the trace layer, below both.
 
 The model is the OR-model of wait-for graphs: a waiting actor can be freed by any one of its
 *providers* (the holder of a lock, any live actor whose remaining program may set the event,
