@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from _mapping_corpus import CORPUS
+
 from tracer.scenario import load_scenario, load_scenario_text, plan_from_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
