@@ -106,8 +106,10 @@ class PrimType:
             return None
         msg = self.part("KIND_REFUSALS", {}).get(kind)
         if msg is None:
+            ok = self.kinds
+            shown = " and ".join([", ".join(ok[:-1]), ok[-1]] if len(ok) > 1 else ok)
             msg = (f"'{{name}}' is {a_(self.name)} used by {kind} actors, but {a_(self.name)} "
-                   f"works for {', '.join(self.kinds)} actors only")
+                   f"works for {shown or 'no'} actors only")
         return str(msg).format(name=name)
 
     def misuse_hint(self, name: str) -> str:
