@@ -155,3 +155,26 @@ def test_type_kinds_and_checks(results: dict[str, Any]) -> None:
     assert results["type_check"]["error"] == (
         "s.yaml:10: actors[0].steps[0].n: gate 'G' counts 2, so 'count_down' by 3 would go "
         "below zero; use n <= 2")
+
+
+def test_prims_import_nothing_above_them() -> None:
+    """tracer/prims is read by the scenario checker, the state pass and the engine: at run time
+    it imports none of them (TYPE_CHECKING imports for annotations are fine)."""
+    import ast
+
+    above = ("tracer.scenario", "tracer.engine", "tracer.analyze", "tracer.render",
+             "tracer.trace", "tracer.cli", "tracer.api", "tracer.explore")
+    found: list[str] = []
+    for path in sorted((TESTS.parent / "tracer" / "prims").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        guarded: set[int] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                guarded.update(id(n) for n in ast.walk(node))
+        for node in ast.walk(tree):
+            if id(node) in guarded:
+                continue
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name}: {n}" for n in names if n.startswith(above)]
+    assert found == []

@@ -14,14 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracer.prims._options import CheckContext
+from tracer.prims._options import CheckContext, a_
 from tracer.scenario import _registry
 from tracer.scenario._load import (
     Loc,
     Problem,
     ScenarioError,
     _line,
-    a_,
     did_you_mean,
     format_loc,
 )

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from tracer.prims._options import a_
 from tracer.scenario._model import (
     ADDED_OPTIONS,
     MAX_DEPTH,
@@ -69,11 +70,6 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str:
         return ""
     close = difflib.get_close_matches(word, [c for c in choices if c != word], n=1, cutoff=0.6)
     return f" — did you mean '{close[0]}'?" if close else ""
-
-
-def a_(word: str) -> str:
-    """'a lock', 'an event'."""
-    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
 
 
 def format_loc(loc: Loc) -> str:
