@@ -40,7 +40,10 @@ for name, text in cases["texts"].items():
     mapping = plan.scenario.as_mapping()
     again = plan_from_mapping(json.loads(json.dumps(mapping))).scenario.as_mapping()
     steps = [s for a in plan.actors for s in a.steps]
+    import pickle
+    steps_back = pickle.loads(pickle.dumps([s for a in plan.actors for s in a.steps]))
     out[name] = {"mapping": mapping, "again": again == mapping,
+                 "pickled": [type(s).__qualname__ for s in steps_back],
                  "modes": [getattr(s, "mode", None) for s in steps],
                  "classes": [type(s).__name__ for s in steps]}
 from _mapping_corpus import CORPUS
@@ -116,6 +119,7 @@ def test_type_verbs_and_options_load(results: dict[str, Any]) -> None:
     assert steps[8] == {"acquire": "L", "blocking": True}
     assert good["modes"][2] == "read" and good["modes"][4] == "write"
     assert good["classes"][:2] == ["CountDown", "CountUp"]
+    assert good["pickled"][2] == "_AcquireWithTypeOptions"  # a process child gets the same
     assert good["again"], "the embedded scenario reads back the same"
     assert {"count_down", "count_up"} <= set(results["__verbs__"])
 

@@ -245,6 +245,9 @@ def _with_added_options(model: type[Step]) -> type[Step]:
     }
     sub: type[Step] = create_model(
         model.__name__, __base__=model, __module__=__name__, **fields)
+    # findable by its qualified name, so that pickle finds this class and not the base
+    sub.__qualname__ = f"_{model.__name__}WithTypeOptions"
+    globals()[sub.__qualname__] = sub
     return sub
 
 
