@@ -15,6 +15,17 @@ NAME = "event"
 
 # --- options and verbs (read by tracer.scenario) -----------------------------------------
 
+from typing import Literal  # noqa: E402
+
+from tracer.prims._options import PrimOptions  # noqa: E402
+
+
+class EventSpec(PrimOptions):
+    type: Literal["event"]
+
+
+OPTIONS = EventSpec
+VERBS = ("wait", "set", "clear")
 
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
