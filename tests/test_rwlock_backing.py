@@ -207,6 +207,38 @@ def test_try_never_blocks() -> None:
     assert took < 2.0, f"1000 tries took {took:.2f} s"
 
 
+
+def test_many_threads_never_see_a_writer_beside_anyone() -> None:
+    rw = ThreadRWLock("RW")
+    guard = threading.Lock()
+    now = {"read": 0, "write": 0}
+    worst = {"read": 0, "write": 0, "write+other": 0}
+    start = threading.Barrier(8, timeout=WAIT)
+
+    def actor(i: int) -> Callable[[], None]:
+        def run() -> None:
+            start.wait()
+            for k in range(150):
+                mode = "write" if (i + k) % 4 == 0 else "read"
+                assert rw.acquire(mode, f"t{i}", timeout=WAIT)
+                with guard:
+                    now[mode] += 1
+                    worst[mode] = max(worst[mode], now[mode])
+                    if now["write"] and (now["read"] or now["write"] > 1):
+                        worst["write+other"] += 1
+                time.sleep(0)  # a switch point while holding (not synchronisation)
+                with guard:
+                    now[mode] -= 1
+                assert rw.release(f"t{i}") == mode
+        return run
+
+    with _threads(*(actor(i) for i in range(8))):
+        pass
+    assert worst["write"] == 1
+    assert worst["write+other"] == 0
+    assert worst["read"] >= 1
+    assert rw.state() == RWState((), None, 0)
+
 # --------------------------------------------------------------------------------------------
 # every flavour: misuse, and would_grant/state agree with try
 
