@@ -341,6 +341,28 @@ def test_state_and_would_grant_agree_with_try(kind: str) -> None:
     agree({"read": True, "write": True})
 
 
+
+@pytest.mark.parametrize("kind", _flavours())
+def test_a_writer_waiting_in_slices_keeps_new_readers_out_between_them(kind: str) -> None:
+    rw = _make(kind)
+
+    async def call(out: Any) -> Any:
+        return await out if asyncio.iscoroutine(out) else out
+
+    async def main() -> None:
+        assert rw.try_acquire("read", "a")
+        rw.announce_writer("w")  # as the free run does before its first slice
+        for _ in range(3):
+            assert await call(rw.acquire("write", "w", timeout=0.02)) is False
+            assert rw.state() == RWState(("a",), None, 1, ("w",))  # still waiting
+            assert not rw.try_acquire("read", "b")
+        assert await call(rw.release("a")) == "read"
+        assert await call(rw.acquire("write", "w", timeout=WAIT)) is True
+        assert rw.state() == RWState((), "w", 0)
+        assert await call(rw.withdraw_writer("w")) is False  # it took the lock: not waiting
+
+    _arun(main())
+
 def test_a_process_rwlock_refuses_an_unknown_owner() -> None:
     rw = _make("process", owners=("a", "b"))
     with pytest.raises(ValueError, match=r"^z is not one of the actors rwlock RW was built for "

@@ -21,7 +21,8 @@ Design (the backings below):
   tracer says what is wrong instead.
 - *Waiting is visible.* A waiting writer is registered (``announce_writer``) for as long as it
   waits, also when the waiting is done by a scheduler that parks it and retries
-  ``try_acquire`` (explore, replay): writer preference then holds under every scheduler, and
+  ``try_acquire`` (explore, replay), or by a caller that waits in slices of ``acquire``
+  (the free run): writer preference then holds under every scheduler, and
   ``state()`` names the waiting writers (the wait-for graph needs them: a reader waiting behind
   a waiting writer waits for that writer). A waiter that gives up (its timeout) withdraws and
   wakes the readers it held back.
@@ -90,7 +91,7 @@ class _Store(Protocol):
     def held_by(self, owner: str) -> Mode | None: ...
     def take(self, owner: str, mode: Mode) -> None: ...
     def drop(self, owner: str) -> Mode | None: ...
-    def queue(self, owner: str) -> None: ...
+    def queue(self, owner: str) -> bool: ...  # False: it was waiting already
     def unqueue(self, owner: str) -> bool: ...
     def counts(self) -> tuple[int, bool, int]: ...  # readers, writer held, writers waiting
     def snapshot(self) -> RWState: ...
@@ -125,8 +126,11 @@ class _LocalStore:
             return "read"
         return None
 
-    def queue(self, owner: str) -> None:
+    def queue(self, owner: str) -> bool:
+        if owner in self.waiting:
+            return False
         self.waiting[owner] = None
+        return True
 
     def unqueue(self, owner: str) -> bool:
         if owner not in self.waiting:
@@ -207,11 +211,13 @@ class _SharedStore:
         self.n[_READERS] -= 1
         return "read"
 
-    def queue(self, owner: str) -> None:
+    def queue(self, owner: str) -> bool:
         i = self._ix(owner)
-        if self.wait[i] == 0:
-            self.wait[i] = self._ticket()
-            self.n[_WAITING] += 1
+        if self.wait[i] != 0:
+            return False
+        self.wait[i] = self._ticket()
+        self.n[_WAITING] += 1
+        return True
 
     def unqueue(self, owner: str) -> bool:
         i = self._ix(owner)
@@ -296,7 +302,11 @@ class _CondRWLock:
 
     def acquire(self, mode: str, owner: str, timeout: float | None = None) -> bool:
         """Take the lock for ``mode``, waiting up to ``timeout`` seconds (None: for good);
-        False when it timed out. A waiting writer holds new readers back while it waits."""
+        False when it timed out. A waiting writer holds new readers back while it waits.
+
+        A caller that waits in slices (several calls with a short timeout, checking for the
+        end of the run in between) announces its writer first (:meth:`announce_writer`) and
+        withdraws it when it gives up: then no reader slips in between two slices."""
         m = _mode(self.name, mode)
         store, cond = self._store, self._cond
         with cond:
@@ -306,15 +316,16 @@ class _CondRWLock:
                 return True
             if timeout is not None and timeout <= 0:
                 return False
-            if m == "write":
-                store.queue(owner)
+            # a writer announced before (one waiting in slices) stays waiting when this
+            # slice times out: its caller withdraws it when it gives up
+            mine = m == "write" and store.queue(owner)
             try:
                 got = bool(cond.wait_for(lambda: _grants(store, m), timeout))
                 if got:
                     store.take(owner, m)  # also ends its wait
                 return got
             finally:
-                if m == "write" and store.unqueue(owner):
+                if mine and store.unqueue(owner):
                     cond.notify_all()  # it gave up: the readers it held back may go
 
     def release(self, owner: str) -> Mode:
@@ -360,7 +371,8 @@ class _CondRWLock:
             return self._store.snapshot()
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} {self.state()}>"
+        # without the condition's lock: a repr made while holding it must not hang
+        return f"<{type(self).__name__} {self.name} {self._store.snapshot()}>"
 
 
 class ThreadRWLock(_CondRWLock):
@@ -434,8 +446,8 @@ class AsyncRWLock:
             return True
         if timeout is not None and timeout <= 0:
             return False
-        if m == "write":
-            store.queue(owner)  # at once: from now on new readers wait behind it
+        # at once: from now on new readers wait behind it (one announced before stays so)
+        mine = m == "write" and store.queue(owner)
 
         def grant() -> bool:
             return _grants(store, m)
@@ -454,7 +466,7 @@ class AsyncRWLock:
         except aio.TimeoutError:
             pass
         finally:
-            if m == "write" and store.unqueue(owner):
+            if mine and store.unqueue(owner):
                 async with cond:  # it gave up: the readers it held back may go
                     cond.notify_all()
         return got
