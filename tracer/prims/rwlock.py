@@ -28,7 +28,9 @@ Design (the backings below):
   wakes the readers it held back.
 - Every change that can let someone in (a release, a writer's withdrawal) wakes all waiters
   (``notify_all``); each re-checks the grant under the condition's lock. The mutex inside the
-  condition is held only for these few lines, so ``try_acquire`` never waits for the rwlock.
+  condition is held only for these few lines, so ``try_acquire`` never waits for the rwlock
+  (only for that mutex: a process killed inside those lines would leave it taken, as it
+  would any ``multiprocessing.Lock``).
 """
 
 from __future__ import annotations
