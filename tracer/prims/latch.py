@@ -184,7 +184,7 @@ class ThreadLatch(_CondLatch):
         self.name = name
         self._count = _Box(check_count(count))
         self._epoch = _Box(0)
-        self._cond = threading.Condition(threading.Lock())
+        self._cond = threading.Condition()  # on an RLock, as by default
 
 
 class ProcessLatch(_CondLatch):
@@ -202,7 +202,7 @@ class ProcessLatch(_CondLatch):
         self.name = name
         self._count = ctx.RawValue("q", check_count(count))
         self._epoch = ctx.RawValue("q", 0)
-        self._cond = ctx.Condition(ctx.Lock())
+        self._cond = ctx.Condition()  # on an RLock, as by default
 
 
 def _asyncio() -> Any:
