@@ -193,10 +193,12 @@ class ProcessLatch(_CondLatch):
     hand it to children as a ``Process`` argument (it pickles under forkserver and spawn, and
     is inherited under fork).
 
-    As multiprocessing's own ``notify_all`` does, the ``count_down`` that reaches zero waits
-    until every process sleeping in ``wait`` has woken (a moment), so a process killed inside
-    ``wait`` would hold it up: a caller that must survive that waits in turns with
-    ``wait(slice, since=...)``, which leaves the condition between turns."""
+    The ``count_down`` that reaches zero calls multiprocessing's ``notify_all``, which waits
+    until every process it wakes has woken (a moment). A process killed while sleeping in
+    ``wait`` never wakes, so that ``count_down`` would wait for good, as on any
+    ``multiprocessing.Condition`` (the run's timeout still ends such a run; waiting in turns
+    with ``wait(slice, since=...)`` narrows the window to the moments a waiter is inside the
+    condition, it does not close it)."""
 
     def __init__(self, name: str, count: int, ctx: Any) -> None:
         self.name = name
