@@ -25,7 +25,7 @@ def make_primitives(plan: Plan, mpctx: Any = None, shared: Shared | None = None,
     """Build every primitive of ``plan`` on its real backing."""
     specs = plan.scenario.primitives
     out: dict[str, Prim] = {}
-    env = Env(mpctx, manager)
+    env = Env(mpctx, manager, tuple(a.name for a in plan.actors))
     # those built on another first (a condition on its lock)
     order = sorted(specs, key=lambda n: getattr(specs[n], "lock", None) is not None)
     for name in order:

@@ -60,6 +60,7 @@ from tracer.engine._tracedata import trace_data_from_run
 from tracer.engine._workers import Task, Workers
 from tracer.engine.schedule import FreeRun, Scheduler
 from tracer.prims import _shell as P
+from tracer.prims import prim_type
 from tracer.prims._shell import ready
 from tracer.prims.pool import Pool
 from tracer.scenario import Plan
@@ -240,7 +241,8 @@ class Runner:
         self.rt.seq = self.mem.seq  # type: ignore[assignment]
         self.rt.var_locks = self.mem.var_locks
         needs_manager = bool(self.plan.scenario.shared) or any(
-            spec.type == "queue" and self.plan.flavour.get(n) == "process"
+            prim_type(spec.type).part("NEEDS_MANAGER", False)
+            and self.plan.flavour.get(n) == "process"
             for n, spec in self.plan.scenario.primitives.items())
         if needs_manager:
             self.manager = SyncManager(ctx=self.mp)
@@ -651,20 +653,21 @@ class Runner:
         counts: dict[tuple[str, str], int] = {}
         for w in waiting.values():
             counts[(w.target, w.op)] = counts.get((w.target, w.op), 0) + 1
-        # an exploring scheduler knows who waits in a barrier for its round to fill (they
-        # may still be on their way into the real barrier: its count would say "leaving");
-        # elsewhere a barrier is asked once, so its waiters are judged on the same count
+        # the scheduler knows who is away in a real call that others end (a barrier's round:
+        # they may still be on their way into the real barrier, whose count would say
+        # "leaving"); the waiters of a primitive judged together (a barrier) are asked once,
+        # so that they are judged on the same count
         is_away = self.scheduler.is_away
-        barrier_open: dict[str, bool] = {}
+        together: dict[str, bool] = {}
         for name, w in waiting.items():
             mark = marks.get(name, 0)
-            if w.kind == "barrier":
-                if is_away(name):
-                    continue
-                if w.target not in barrier_open:
-                    barrier_open[w.target] = self.prims[w.target].available_for(
+            if is_away(name):
+                continue
+            if w.kind not in ("actor", "pool") and self.prims[w.target].judged_together:
+                if w.target not in together:
+                    together[w.target] = self.prims[w.target].available_for(
                         w.op, counts[(w.target, w.op)], name, mark)
-                if barrier_open[w.target]:
+                if together[w.target]:
                     available.add(name)
             elif w.kind == "actor" and w.op == "join":
                 if self.ctx[w.target].state == "done":

@@ -45,6 +45,7 @@ class Env:
 
     mp: Any = None
     manager: Any = None
+    actors: tuple[str, ...] = ()  # every actor of the run (a backing may need a slot each)
 
 
 def ready(a: ActorCtx, tag: Tag | None = None) -> Awaitable[Any]:
@@ -110,6 +111,7 @@ class Prim:
     it, an acquire after it) and compare them."""
 
     ptype = "?"
+    judged_together = False  # the watchdog asks once for all its waiters (a barrier's round)
 
     def __init__(self, name: str, real: Any) -> None:
         self.name = name

@@ -46,6 +46,13 @@ KIND_REFUSALS = {"coroutine": "asyncio.Barrier needs Python 3.11 or newer"}
 
 
 
+FREED_BY = {"wait": ("wait",)}  # (the watchdog: the other parties' arrival)
+ARRIVES_ONCE = True  # a party already at the barrier cannot arrive again
+
+
+WAITS = {"wait": ("waits at barrier {target}", "arrive at")}  # (how messages say it)
+
+
 # --- backings (read by tracer.engine) -------------------------------------------------------
 
 
@@ -56,6 +63,7 @@ class Barrier(Prim):
     the last one lets them go on (``release_away``)."""
 
     ptype = "barrier"
+    judged_together = True
 
     def __init__(self, name: str, real: Any) -> None:
         super().__init__(name, real)

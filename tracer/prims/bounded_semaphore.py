@@ -35,6 +35,13 @@ VERBS = ("acquire", "release", "with")
 
 
 
+FREED_BY = {"acquire": ("release",)}  # (the watchdog: besides the holders)
+SELF_FREES = True  # its own later release counts (a semaphore has no owner)
+
+
+WAITS = {"acquire": (None, "release")}  # (how messages say it)
+
+
 # --- backings (read by tracer.engine) -------------------------------------------------------
 
 

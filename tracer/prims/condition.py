@@ -73,6 +73,13 @@ def also_uses(spec: PrimOptions) -> tuple[str, ...]:
 
 
 
+FREED_BY = {"wait": ("notify", "notify_all")}  # (the watchdog: what frees a waiter)
+
+
+WAITS = {"wait": ("waits on condition {target}", "notify")}  # (how messages say it)
+HELD_BY_OWNER = True  # an acquire waits for the holders of its lock
+
+
 # --- backings (read by tracer.engine) -------------------------------------------------------
 
 

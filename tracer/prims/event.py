@@ -32,6 +32,12 @@ VERBS = ("wait", "set", "clear")
 
 
 
+FREED_BY = {"wait": ("set",)}  # (the watchdog: what frees a waiter)
+
+
+WAITS = {"wait": ("waits for event {target}", "set")}  # (how messages say it)
+
+
 # --- backings (read by tracer.engine) -------------------------------------------------------
 
 

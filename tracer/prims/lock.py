@@ -29,6 +29,9 @@ VERBS = ("acquire", "release", "with")
 
 
 
+HELD_BY_OWNER = True  # (the watchdog) an acquire waits for the lock's holders
+
+
 # --- backings (read by tracer.engine) -------------------------------------------------------
 
 

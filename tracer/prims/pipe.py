@@ -78,6 +78,12 @@ def check_use(ctx: CheckContext, name: str, spec: PrimOptions, step: Step,
 
 
 
+FREED_BY = {"recv": ("send",)}  # (the watchdog: what frees a waiter)
+
+
+WAITS = {"recv": ("waits to receive from pipe {target}", "send on")}
+
+
 # --- backings (read by tracer.engine) -------------------------------------------------------
 
 

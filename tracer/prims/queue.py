@@ -37,6 +37,16 @@ VERBS = ("put", "get")
 
 
 
+FREED_BY = {"get": ("put",), "put": ("get",)}  # (the watchdog: what frees a waiter)
+
+
+WAITS = {"get": ("waits to get from queue {target}", "put into"),
+         "put": ("waits to put into full queue {target}", "get from")}
+
+
+NEEDS_MANAGER = True  # a process run's queue lives in the Manager process (see backing)
+
+
 # --- backings (read by tracer.engine) -------------------------------------------------------
 
 

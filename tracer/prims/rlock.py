@@ -34,6 +34,9 @@ KIND_REFUSALS = {
 
 
 
+HELD_BY_OWNER = True  # (the watchdog) an acquire waits for the lock's holders
+
+
 # --- backings (read by tracer.engine) -------------------------------------------------------
 
 
