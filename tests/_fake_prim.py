@@ -1,5 +1,5 @@
 """A primitive type that tracer does not have, registered by tests/test_registry_scenario.py
-to prove that a type module alone adds step verbs (``count_down``, ``count_up``, each with its
+to prove that a type module alone adds step verbs (``knock_down``, ``knock_up``, each with its
 own model) and an option to shared verbs (``mode`` on ``acquire`` and ``with``, for its own
 primitives only), without any change to tracer/scenario."""
 
@@ -25,15 +25,15 @@ class GateSpec(PrimOptions):
     count: Annotated[int, Field(ge=0, le=1000)] = 1
 
 
-class CountDown(Step):
-    verb: ClassVar[str] = "count_down"
-    count_down: Name
+class KnockDown(Step):
+    verb: ClassVar[str] = "knock_down"
+    knock_down: Name
     n: Annotated[int, Field(ge=1, le=1000)] = 1
 
 
-class CountUp(Step):
-    verb: ClassVar[str] = "count_up"
-    count_up: Name
+class KnockUp(Step):
+    verb: ClassVar[str] = "knock_up"
+    knock_up: Name
     n: Annotated[int, Field(ge=1, le=1000)] = 1
 
 
@@ -41,15 +41,15 @@ MODE = VerbOption(Literal["read", "write"], "write", "read or write")
 
 OPTIONS = GateSpec
 VERBS = ("acquire", "release", "with", "wait")
-STEPS = (CountDown, CountUp)
+STEPS = (KnockDown, KnockUp)
 VERB_OPTIONS = {"acquire": {"mode": MODE}, "with": {"mode": MODE}}
 KINDS = ("thread", "process")
 
 
 def check_use(ctx: CheckContext, name: str, spec: PrimOptions, step: Step,
               loc: tuple[str | int, ...], actors: tuple[str, ...]) -> None:
-    """A count_down by more than the gate's count can never be right."""
+    """A knock_down by more than the gate's count can never be right."""
     assert isinstance(spec, GateSpec)
-    if isinstance(step, CountDown) and step.n > spec.count:
-        ctx.report((*loc, "n"), f"gate '{name}' counts {spec.count}, so 'count_down' by "
+    if isinstance(step, KnockDown) and step.n > spec.count:
+        ctx.report((*loc, "n"), f"gate '{name}' counts {spec.count}, so 'knock_down' by "
                                 f"{step.n} would go below zero; use n <= {spec.count}")

@@ -75,18 +75,18 @@ def _text(steps: str, kind: str = "thread") -> str:
 
 
 TEXTS: dict[str, str] = {
-    "good": _text("{count_down: G}; {count_up: G, n: 2}; {acquire: G, mode: read};"
+    "good": _text("{knock_down: G}; {knock_up: G, n: 2}; {acquire: G, mode: read};"
                   "{release: G}; {acquire: G}; {release: G}; {with: G, mode: read, steps: []};"
                   "{wait: G}; {acquire: L}; {release: L}; {with: L, steps: []}"),
     "mode_on_lock": _text("{acquire: L, mode: read}"),
     "with_mode_on_lock": _text("{with: L, mode: write, steps: []}"),
-    "verb_on_lock": _text("{count_down: L}"),
-    "misspelled_verb": _text("{count_donw: G}"),
-    "n_zero": _text("{count_down: G, n: 0}"),
+    "verb_on_lock": _text("{knock_down: L}"),
+    "misspelled_verb": _text("{knock_donw: G}"),
+    "n_zero": _text("{knock_down: G, n: 0}"),
     "bad_mode": _text("{acquire: G, mode: reed}"),
     "unknown_key": _text("{acquire: L, bogus: 1}"),
-    "coroutine": _text("{count_down: G}", kind="coroutine"),
-    "type_check": _text("{count_down: G, n: 3}"),
+    "coroutine": _text("{knock_down: G}", kind="coroutine"),
+    "type_check": _text("{knock_down: G, n: 3}"),
     "misspelled_type": "name: s\nprimitives: {G: gaet}\nactors: [{name: a, kind: thread}]\n",
 }
 
@@ -110,18 +110,18 @@ def test_type_verbs_and_options_load(results: dict[str, Any]) -> None:
     good = results["good"]
     assert "mapping" in good, good
     steps = good["mapping"]["actors"][0]["steps"]
-    assert steps[0] == {"count_down": "G", "n": 1}
-    assert steps[1] == {"count_up": "G", "n": 2}
+    assert steps[0] == {"knock_down": "G", "n": 1}
+    assert steps[1] == {"knock_up": "G", "n": 2}
     assert steps[2] == {"acquire": "G", "mode": "read", "blocking": True}
     # not given: the default applies, and the embedded scenario does not spell it out
     assert steps[4] == {"acquire": "G", "blocking": True}
     assert steps[6] == {"with": "G", "mode": "read", "steps": []}
     assert steps[8] == {"acquire": "L", "blocking": True}
     assert good["modes"][2] == "read" and good["modes"][4] == "write"
-    assert good["classes"][:2] == ["CountDown", "CountUp"]
+    assert good["classes"][:2] == ["KnockDown", "KnockUp"]
     assert good["pickled"][2] == "_AcquireWithTypeOptions"  # a process child gets the same
     assert good["again"], "the embedded scenario reads back the same"
-    assert {"count_down", "count_up"} <= set(results["__verbs__"])
+    assert {"knock_down", "knock_up"} <= set(results["__verbs__"])
 
 
 def test_registering_a_type_changes_no_existing_mapping(results: dict[str, Any]) -> None:
@@ -131,23 +131,25 @@ def test_registering_a_type_changes_no_existing_mapping(results: dict[str, Any])
 def test_type_option_on_another_type_is_refused(results: dict[str, Any]) -> None:
     assert results["mode_on_lock"]["error"] == (
         "s.yaml:10: actors[0].steps[0].mode: option 'mode' (read or write) of 'acquire' applies "
-        "to a gate only, but 'L' is a lock: drop 'mode: read', or make 'L' a gate")
+        "to a rwlock or a gate only, but 'L' is a lock: drop 'mode: read', or make 'L' a "
+        "rwlock")
     assert results["with_mode_on_lock"]["error"] == (
         "s.yaml:10: actors[0].steps[0].mode: option 'mode' (read or write) of 'with' applies "
-        "to a gate only, but 'L' is a lock: drop 'mode: write', or make 'L' a gate")
+        "to a rwlock or a gate only, but 'L' is a lock: drop 'mode: write', or make 'L' a "
+        "rwlock")
 
 
 def test_type_verb_misuse_messages(results: dict[str, Any]) -> None:
     assert results["verb_on_lock"]["error"] == (
-        "s.yaml:10: actors[0].steps[0]: 'count_down' does not apply to 'L', a lock; it works "
+        "s.yaml:10: actors[0].steps[0]: 'knock_down' does not apply to 'L', a lock; it works "
         "on: gate")
     err = results["misspelled_verb"]["error"]
-    assert "unknown step 'count_donw' — did you mean 'count_down'?" in err
-    assert "count_up" in err  # the list of verbs names the type's verbs
+    assert "unknown step 'knock_donw' — did you mean 'knock_down'?" in err
+    assert "knock_up" in err  # the list of verbs names the type's verbs
     assert results["n_zero"]["error"] == (
         "s.yaml:10: actors[0].steps[0].n: Input should be greater than or equal to 1, got 0")
     assert "did you mean 'read'?" in results["bad_mode"]["error"]
-    assert "allowed here: acquire, timeout, blocking, mode (on a gate)" in \
+    assert "allowed here: acquire, timeout, blocking, mode (on a rwlock or a gate)" in \
         results["unknown_key"]["error"]
     assert "did you mean 'gate'?" in results["misspelled_type"]["error"]
 
@@ -157,7 +159,7 @@ def test_type_kinds_and_checks(results: dict[str, Any]) -> None:
         "s.yaml:4: primitives.G: 'G' is a gate used by coroutine actors, but a gate works "
         "for thread and process actors only")
     assert results["type_check"]["error"] == (
-        "s.yaml:10: actors[0].steps[0].n: gate 'G' counts 2, so 'count_down' by 3 would go "
+        "s.yaml:10: actors[0].steps[0].n: gate 'G' counts 2, so 'knock_down' by 3 would go "
         "below zero; use n <= 2")
 
 

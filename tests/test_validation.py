@@ -222,7 +222,7 @@ PRIMITIVE_CASES = [
     pytest.param("name: s\nprimitives:\n  A: lokc\n" + ONE_ACTOR,
                  "s.yaml:3: primitives.A: unknown primitive type 'lokc' — did you mean 'lock'? "
                  "(types: lock, rlock, semaphore, bounded_semaphore, event, condition, barrier, "
-                 "queue, pipe, pool)", id="unknown-type-short"),
+                 "queue, pipe, pool, rwlock, latch)", id="unknown-type-short"),
     pytest.param("name: s\nprimitives:\n  A: {type: evnet}\n" + ONE_ACTOR,
                  "primitives.A: unknown primitive type 'evnet' — did you mean 'event'?",
                  id="unknown-type-mapping"),
@@ -281,7 +281,8 @@ def test_primitive_errors(text: str, expected: str) -> None:
 # Steps: shape
 
 VERB_LIST = ("acquire, release, wait, set, clear, notify, notify_all, put, get, send, recv, "
-             "read, write, add, append, sleep, log, start, join, with, repeat, if, return, fail")
+             "read, write, add, append, sleep, log, start, join, with, repeat, if, return, fail, "
+             "count_down, count_up")
 LOCK = "primitives:\n  A: lock\n"
 
 STEP_SHAPE_CASES = [
@@ -461,11 +462,11 @@ TARGET_CASES = [
                  "'with' does not apply to 'E', an event", id="with-on-event"),
     pytest.param(steps("- acquire: P", head="primitives:\n  P: {type: pool, workers: 2}\n"),
                  "'acquire' does not apply to 'P', a pool; it works on: lock, rlock, semaphore, "
-                 "bounded_semaphore, condition (a pool runs actors: give an actor 'pool: P' "
-                 "instead)", id="acquire-on-pool"),
+                 "bounded_semaphore, condition, rwlock (a pool runs actors: give an actor "
+                 "'pool: P' instead)", id="acquire-on-pool"),
     pytest.param(steps("- acquire: x", head="shared:\n  x: 1\n"),
                  "actors[0].steps[0]: 'acquire' needs a primitive (lock, rlock, semaphore, "
-                 "bounded_semaphore, condition), but 'x' is a shared variable",
+                 "bounded_semaphore, condition, rwlock), but 'x' is a shared variable",
                  id="variable-as-primitive"),
     pytest.param(steps("- set: t"), "'set' needs a primitive (event), but 't' is an actor",
                  id="actor-as-primitive"),
