@@ -640,7 +640,8 @@ class Runner:
                     waiting[name] = Waiter(name, op, target, "actor", seq)
                 else:
                     res = getattr(target, "resource", target)
-                    waiting[name] = Waiter(name, op, target.name, target.ptype, seq, res.name)
+                    waiting[name] = Waiter(name, op, target.name, target.ptype, seq, res.name,
+                                           target.wait_mode(_mark))
                     marks[name] = _mark
         if not anyone:
             return None, None

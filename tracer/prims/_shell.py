@@ -133,6 +133,11 @@ class Prim:
     def release_all(self, a: ActorCtx) -> None:
         """Release, without recording, what ``a`` holds: used when an aborted actor exits."""
 
+    def wait_mode(self, mark: int) -> str | None:
+        """The mode a waiter waits to hold it in, from its watchdog mark (an rwlock's read or
+        write); None for a type with one mode."""
+        return None
+
     # --- for the step compiler
     def compile_step(self, step: Any, c: Any) -> Callable[[ActorCtx], object]:
         """A step of a verb the type adds (``tracer.prims``: its "options and verbs"), as the

@@ -27,6 +27,16 @@ def freed_by(kind: str, op: str) -> tuple[str, ...]:
     return tuple(t.part("FREED_BY", {}).get(op, ())) if t is not None else ()
 
 
+def _shared_mode(w: Waiter) -> bool:
+    """Whether ``w`` waits to take a hold in a mode its type shares among holders (a read)."""
+    t = REGISTRY.get(w.kind)
+    facts = t.part("FACTS") if t is not None else None
+    if facts is None or not getattr(facts, "modes", None):
+        return False
+    mode = facts.mode(w.mode)
+    return mode is not None and mode.sharing == "shared"
+
+
 def _flag(kind: str, name: str) -> bool:
     t = REGISTRY.get(kind)
     return bool(t.part(name, False)) if t is not None else False
@@ -41,6 +51,7 @@ class Waiter:
     kind: str  # primitive type, "actor" or "pool"
     call_seq: int | None = None
     resource: str | None = None  # what holding means for it (a condition's lock), else target
+    mode: str | None = None  # the mode of an acquire, for a type with modes (an rwlock's read)
 
 
 @dataclass
@@ -79,6 +90,12 @@ def providers(state: WaitState, w: Waiter) -> set[str]:
     out: set[str] = set()
     if w.op == "acquire":
         out |= set(state.holders.get(w.resource or w.target, {}))
+        if _shared_mode(w):
+            # a reader waits behind the writers waiting for the same rwlock (writer
+            # preference): they go first, and their release lets it in
+            out |= {o.actor for o in state.waiting.values()
+                    if o.actor != w.actor and o.op == "acquire" and o.target == w.target
+                    and not _shared_mode(o)}
     verbs = freed_by(w.kind, w.op)
     if verbs:
         self_frees = _flag(w.kind, "SELF_FREES")  # (a semaphore's)
@@ -261,8 +278,9 @@ def _words(kind: str, op: str) -> tuple[str | None, str]:
 def _sentence(a: str, w: Waiter, held: list[str], who: list[str], state: WaitState) -> str:
     holds = f"{a} holds {_names(held)} and " if held else f"{a} "
     phrase, verb = _words(w.kind, w.op)
-    only = f", which only {_names(who)} could {verb}" if who else \
-        f", and no live actor will ever {verb} it"
+    # (a verb may place its object itself: "count it down")
+    only = f", which only {_names(who)} could {verb.replace(' it', '')}" if who else \
+        f", and no live actor will ever {verb if ' it' in verb else verb + ' it'}"
     if w.op == "acquire":
         if _flag(w.kind, "HELD_BY_OWNER"):  # a lock: its holders are who it waits for
             owners = sorted(state.holders.get(w.resource or w.target, {}))
