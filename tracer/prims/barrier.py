@@ -11,6 +11,13 @@ NAME = "barrier"
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
+from tracer.prims._facts import Channel, Facts, Op  # noqa: E402
+
+# every arrival of a round (a wait's call) -> every departure of it (the returns)
+FACTS = Facts(
+    ops={"wait": Op(publish=("round",), take=("round",))},
+    channels={"round": Channel("round", parties="parties")},
+)
 
 
 # --- backings (read by tracer.engine) -------------------------------------------------------

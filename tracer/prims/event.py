@@ -11,6 +11,13 @@ NAME = "event"
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
+from tracer.prims._facts import Channel, Facts, Op  # noqa: E402
+
+# every set -> the waits that return ok after it
+FACTS = Facts(
+    ops={"set": Op(publish=("set",)), "wait": Op(take=("set",))},
+    channels={"set": Channel("all")},
+)
 
 
 # --- backings (read by tracer.engine) -------------------------------------------------------

@@ -11,6 +11,13 @@ NAME = "queue"
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
+from tracer.prims._facts import Channel, Facts, Op  # noqa: E402
+
+# a put -> the get that received its item
+FACTS = Facts(
+    ops={"put": Op(publish=("items",)), "get": Op(take=("items",))},
+    channels={"items": Channel("mail")},
+)
 
 
 # --- backings (read by tracer.engine) -------------------------------------------------------
