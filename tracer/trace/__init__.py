@@ -3,13 +3,19 @@
 from tracer.trace._io import (
     TraceError,
     default_trace_path,
-    load_trace,
-    parse_trace,
     safe_stem,
     write_atomic,
 )
 from tracer.trace._model import FORMAT, ActorInfo, Event, Meta, Outcome, Trace
-from tracer.trace._read import Ev, TraceData, load_trace_data, parse_trace_data
+from tracer.trace._read import (
+    Ev,
+    TraceData,
+    load_trace,
+    load_trace_data,
+    parse_trace,
+    parse_trace_data,
+    trace_model,
+)
 
 __all__ = [
     "FORMAT",
@@ -27,5 +33,6 @@ __all__ = [
     "parse_trace",
     "parse_trace_data",
     "safe_stem",
+    "trace_model",
     "write_atomic",
 ]

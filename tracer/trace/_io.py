@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-from pydantic import ValidationError
 
-from tracer.trace._model import FORMAT, Trace
+from tracer.trace._model import FORMAT
 
 _OPTS = orjson.OPT_NON_STR_KEYS
 
@@ -218,33 +217,3 @@ def safe_stem(name: str) -> str:
 
 def default_trace_path(scenario_name: str, folder: str | Path = "traces") -> Path:
     return Path(folder) / f"{safe_stem(scenario_name)}.json"
-
-
-def load_trace(path: str | Path) -> Trace:
-    """Read a trace file as the :class:`Trace` model (the public API; the commands read with
-    :func:`tracer.trace.load_trace_data`). The file passes the same checks first, so both
-    accept the same files; raises :class:`TraceError` with the first problem."""
-    from tracer.trace._read import load_trace_data  # noqa: PLC0415 (_read imports this module)
-
-    load_trace_data(path)  # the checks, one pass
-    with open_regular(path) as f:
-        return _model_of(f.read(), str(path))
-
-
-def parse_trace(raw: bytes | str, source: str = "<trace>") -> Trace:
-    """:func:`load_trace` for a trace's text."""
-    from tracer.trace._read import parse_trace_data  # noqa: PLC0415
-
-    parse_trace_data(raw, source)
-    return _model_of(raw, source)
-
-
-def _model_of(raw: bytes | str, source: str) -> Trace:
-    data = orjson.loads(raw)
-    try:
-        return Trace.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-        raise TraceError(f"{source}: {loc.lstrip('.')}: {err['msg']} "
-                         f"({len(exc.errors())} problem(s) in all)") from None
