@@ -225,7 +225,7 @@ def _scan(data: TraceData, state: TraceState,
             if e.get("blocking") is False:
                 nonblocking.add(t)  # it cannot wait: no lock-order edge
             continue
-        cs = changes.get(e.seq)
+        cs = changes[e.seq]
         if cs is not None:
             for c in cs:
                 r = c.resource

@@ -47,7 +47,7 @@ def find_misuse(data: TraceData, state: TraceState | None = None) -> list[Findin
 
     def mirror(seq: int) -> None:
         """Apply the state pass's changes of hold at event ``seq`` to ``holders``."""
-        for c in changes.get(seq, ()):
+        for c in changes[seq] or ():
             a = names_[c.actor]
             kind = c.kind
             if kind == "take":
@@ -71,7 +71,7 @@ def find_misuse(data: TraceData, state: TraceState | None = None) -> list[Findin
             continue
         op = e.op
         if op not in _OPS:
-            if e.seq in changes:
+            if changes[e.seq] is not None:
                 mirror(e.seq)
             continue
         seq = e.seq
@@ -102,7 +102,7 @@ def find_misuse(data: TraceData, state: TraceState | None = None) -> list[Findin
                                    str(e["error"]), holders.get(r, {})),
                     actor, (target,), (seq,), error=e["error"])
                 continue
-            unheld = any(c.kind == "unheld" for c in changes.get(seq, ()))
+            unheld = any(c.kind == "unheld" for c in changes[seq] or ())
             if unheld and not counted:
                 others = {a: s for a, s in holders.get(r, {}).items() if s}
                 seqs: tuple[int, ...]

@@ -87,7 +87,7 @@ def blocking_profile(data: TraceData) -> dict[str, Any]:
                 got = calls.pop(actor, None)
                 if got is not None:
                     waited(actor, got[0], max(0.0, float(e.ts or 0.0) - got[1]))
-        cs = changes.get(e.seq)
+        cs = changes[e.seq]
         if cs is None:
             continue
         ts = float(e.ts or 0.0)

@@ -194,7 +194,7 @@ def find_races(data: TraceData, state: TraceState | None = None) -> list[Finding
             st[_WHELD] = me[2]
             continue
         step(e, t)
-        cs = holds.get(e.seq)
+        cs = holds[e.seq]
         if cs is not None:
             for ch in cs:
                 held_t[ch.actor] = ch.held

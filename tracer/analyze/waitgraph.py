@@ -58,7 +58,7 @@ def _replay(data: TraceData, state: TraceState, upto: int) -> _State:
         elif op == "end":
             st.ended.add(actor)
             waiting.pop(actor, None)
-        cs = changes.get(e.seq)
+        cs = changes[e.seq]
         if cs is None:
             continue
         for c in cs:

@@ -198,13 +198,21 @@ _EMPTY: tuple[str, ...] = ()
 
 class HoldLog:
     """Who holds what: one pass over the events, giving the :class:`Change` list of each event
-    that changes a hold (``changes[seq]``) and the counts that went below their floor
-    (``count_misuse``)."""
+    that changes a hold (``changes[seq]``, None for the others; equal ones shared) and the
+    counts that went below their floor (``count_misuse``)."""
 
     def __init__(self, state: TraceState) -> None:
-        self.changes: dict[int, tuple[Change, ...]] = {}
-        self.count_misuse: list[CountMisuse] = []
         data = state.data
+        # by seq (a list: most events of a big trace change a hold, and a slot is cheaper
+        # than a dict entry); the held tuples are shared, as most repeat
+        self.changes: list[tuple[Change, ...] | None] = [None] * len(data.events)
+        self.count_misuse: list[CountMisuse] = []
+        shared: dict[tuple[str, ...], tuple[str, ...]] = {}
+        seen_cs: dict[tuple[Change, ...], tuple[Change, ...]] = {}
+
+        def frozen(h: dict[str, int]) -> tuple[str, ...]:
+            held_now = tuple(h)
+            return shared.setdefault(held_now, held_now)
         index = state.index
         n = len(state.actor_names)
         held: list[dict[str, int]] = [{} for _ in range(n)]  # per actor: resource -> times
@@ -225,7 +233,7 @@ class HoldLog:
                 h[r] = k
                 modes[t][r] = mode
                 holders.setdefault(r, {})[t] = None
-            return Change(kind, t, r, h[r], mode, tuple(h))
+            return Change(kind, t, r, h[r], mode, frozen(h))
 
         def drop(t: int, r: str) -> tuple[int, str]:
             h = held[t]
@@ -273,22 +281,22 @@ class HoldLog:
                     k = h.get(r, 0)
                     if k > 1:
                         h[r] = k - 1
-                        out.append(Change("give", t, r, k - 1, modes[t][r], tuple(h)))
+                        out.append(Change("give", t, r, k - 1, modes[t][r], frozen(h)))
                     elif k == 1:
                         _, mode = drop(t, r)
-                        out.append(Change("give", t, r, 0, mode, tuple(h)))
+                        out.append(Change("give", t, r, 0, mode, frozen(h)))
                     else:
-                        out.append(Change("unheld", t, r, 0, rf.default_mode, tuple(h)))
+                        out.append(Change("unheld", t, r, 0, rf.default_mode, frozen(h)))
                         if rf.foreign_release_frees:
                             for u in list(holders.get(r, ())):
                                 _, mode = drop(u, r)
-                                out.append(Change("free", u, r, 0, mode, tuple(held[u])))
+                                out.append(Change("free", u, r, 0, mode, frozen(held[u])))
             elif hold == "let_go":
                 if phase == "call":
                     if r in held[t]:
                         k, mode = drop(t, r)
                         let_go[t] = (r, k, mode)
-                        out.append(Change("let_go", t, r, k, mode, tuple(held[t])))
+                        out.append(Change("let_go", t, r, k, mode, frozen(held[t])))
                 else:
                     got = let_go.pop(t, None)
                     if got is not None and e.result != "error":
@@ -314,7 +322,8 @@ class HoldLog:
                         c = counter.floor
                     counts[target] = c
             if out:
-                changes[e.seq] = tuple(out)
+                cs = tuple(out)
+                changes[e.seq] = seen_cs.setdefault(cs, cs)
 
 
 def _count_message(counter: Counter, actor: str, name: str, seq: int, count: int,
@@ -380,7 +389,7 @@ class Clocks:
         self.consumed: list[set[int]] = [set() for _ in range(n)]
         consumed = self.consumed if track else None
         raw = [1] * n  # per actor: its epoch as if every publication ticked
-        changes = state.holds.changes if mutex or self._signals(state) else {}
+        changes = state.holds.changes if mutex or self._signals(state) else None
 
         # "last" channels: key -> (clock at the last publication, publisher)
         last: dict[Any, tuple[list[int], int]] = {}
@@ -567,7 +576,7 @@ class Clocks:
                             arrive(t, target, ch)
                     elif phase in (None, "call") and "error" not in e:
                         publish(t, target, ch, (target, cname))
-            cs = changes.get(e.seq)
+            cs = changes[e.seq] if changes is not None else None
             if cs is not None:
                 for c in cs:
                     if c.actor == t:
