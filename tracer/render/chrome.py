@@ -230,18 +230,16 @@ class _Chrome:
 
     def _analyse(self) -> None:
         results: dict[int, str | None] = {}  # put/send call seq -> its return's result
-        open_call: dict[tuple[Any, Any, Any], int] = {}
         end_us = 0.0
         for e in self.events:
             end_us = max(end_us, _us(e.get("ts")))
-            op = e.get("op")
-            if op != "put" and op != "send":  # noqa: PLR1714 (the fast test)
+        events = self.events
+        for ret, call in enumerate(self.state.calls.call_of):
+            if call < 0:
                 continue
-            key = (e.get("actor"), op, e.get("target"))
-            if e.get("phase") == "call":
-                open_call[key] = e["seq"]
-            elif e.get("phase") == "return" and key in open_call:
-                results[open_call.pop(key)] = e.get("result")
+            op = events[ret].get("op")
+            if op == "put" or op == "send":  # noqa: PLR1714 (the fast test)
+                results[call] = events[ret].get("result")
         self.end_us = end_us
 
         calls: dict[str, _Interval] = {}  # actor -> its open blocking call or sleep

@@ -49,6 +49,7 @@ keeps one group, not one per set.
 from __future__ import annotations
 
 import weakref
+from array import array
 from collections import deque
 from collections.abc import Hashable
 from typing import Any, NamedTuple
@@ -139,6 +140,7 @@ class TraceState:
         self.actor_names: list[str] = [a["name"] for a in data.actors]
         self.index: dict[str, int] = {n: i for i, n in enumerate(self.actor_names)}
         self._holds: HoldLog | None = None
+        self._calls: CallLog | None = None
 
     def facts_of(self, name: str) -> Facts:
         """The facts of the primitive ``name`` (a plain lock's for an undeclared name)."""
@@ -172,6 +174,14 @@ class TraceState:
         return self.facts_of(resource).reentrant_for(kind)
 
     @property
+    def calls(self) -> CallLog:
+        """Which call each return ends, and the calls never returned (computed on first
+        use)."""
+        if self._calls is None:
+            self._calls = CallLog(self.data)
+        return self._calls
+
+    @property
     def holds(self) -> HoldLog:
         """Who holds what, event by event (computed on first use)."""
         if self._holds is None:
@@ -193,7 +203,28 @@ def state_of(data: TraceData) -> TraceState:
     return st
 
 
-_EMPTY: tuple[str, ...] = ()
+class CallLog:
+    """The calls and returns of the trace paired as the reader checks them (the same actor,
+    op and target): ``call_of[return seq]`` is its call's seq (-1 for any other event: an
+    array, 8 bytes an event); ``open`` the seqs of the calls with no return, in seq order."""
+
+    def __init__(self, data: TraceData) -> None:
+        self.call_of: array[int] = array("q", [-1]) * len(data.events)
+        pending: dict[tuple[Any, Any, Any], int] = {}
+        for e in data.events:
+            phase = e.phase
+            if phase is None or e.actor is None:
+                continue
+            key = (e.actor, e.op, e.target)
+            if phase == "call":
+                pending[key] = e.seq
+            else:
+                got = pending.pop(key, None)
+                if got is not None:
+                    self.call_of[e.seq] = got
+        self.open: list[int] = sorted(pending.values())
+
+
 
 
 class HoldLog:
@@ -670,5 +701,5 @@ class Clocks:
         return False
 
 
-__all__ = ["ACCESS", "Change", "Clocks", "CountMisuse", "HoldLog", "TraceState", "facts_of_type",
-           "item_key", "prim_specs", "state_of"]
+__all__ = ["ACCESS", "CallLog", "Change", "Clocks", "CountMisuse", "HoldLog", "TraceState",
+           "facts_of_type", "item_key", "prim_specs", "state_of"]
