@@ -162,6 +162,7 @@ def _scan(data: TraceData, state: TraceState,
     # happens-before without the edges of mutual exclusion: only what orders two actors in
     # every interleaving (events, queues, barriers, joins, ...) separates them
     step: Callable[[Any, int], None] | None = None
+    quiet: frozenset[str] = frozenset()
     if with_hb:
         # a first pass finds the epochs another actor takes up; the second ticks only after
         # those (see tracer.trace.state), so an occurrence group is split only by what some
@@ -171,6 +172,7 @@ def _scan(data: TraceData, state: TraceState,
         hb = Clocks(state, mutex=False, ticks=first.consumed)
         clocks = hb.clocks
         step = hb.step
+        quiet = hb.quiet
     else:
         clocks = [[0] * n] * n  # one clock for all: occurrences group by actor and locks
 
@@ -219,7 +221,7 @@ def _scan(data: TraceData, state: TraceState,
         if op in ACCESS:
             continue  # no lock, no clock
         t = index[actor]
-        if step is not None:
+        if step is not None and op not in quiet:
             step(e, t)
         if op == "acquire" and e.phase == "call":
             if e.get("blocking") is False:
@@ -255,9 +257,10 @@ def _scan(data: TraceData, state: TraceState,
 def _steps(data: TraceData, hb: Clocks, index: dict[str, int]) -> None:
     """Step ``hb`` through the events of the trace that can change a clock."""
     step = hb.step
+    quiet = hb.quiet
     for e in data.events:
         actor = e.actor
-        if actor is None or e.op in ACCESS:
+        if actor is None or e.op in ACCESS or e.op in quiet:
             continue
         step(e, index[actor])
 

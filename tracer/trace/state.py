@@ -57,7 +57,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from tracer.prims import REGISTRY
-from tracer.prims._facts import NO_FACTS, UNDECLARED, Channel, Counter, Facts, HoldMode
+from tracer.prims._facts import NO_FACTS, UNDECLARED, Channel, Counter, Facts, HoldMode, Op
 from tracer.trace._read import TraceData
 
 # ops on shared variables: they change no hold and no clock
@@ -108,6 +108,17 @@ class Change(NamedTuple):
     times: int
     mode: str
     held: tuple[str, ...]
+
+
+def _change(kind: str, actor: int, resource: str, times: int, mode: str,
+            held: tuple[str, ...]) -> Change:
+    """A :class:`Change`, made without the named tuple's Python-level ``__new__`` (the hold
+    log makes one per acquire and release)."""
+    c: Change = _new(Change, (kind, actor, resource, times, mode, held))
+    return c
+
+
+_new: Any = tuple.__new__
 
 
 class CountMisuse(NamedTuple):
@@ -252,8 +263,6 @@ class HoldLog:
         pending_mode: dict[tuple[int, str], str] = {}
         let_go: dict[int, tuple[str, int, str]] = {}  # actor -> (resource, times, mode)
         counts: dict[str, int] = {}
-        # per target name: (its facts, its resource, the resource's facts)
-        about: dict[str, tuple[Facts, str, Facts]] = {}
         changes = self.changes
 
         def take(t: int, r: str, k: int, mode: str, kind: str) -> Change:
@@ -264,7 +273,7 @@ class HoldLog:
                 h[r] = k
                 modes[t][r] = mode
                 holders.setdefault(r, {})[t] = None
-            return Change(kind, t, r, h[r], mode, frozen(h))
+            return _change(kind, t, r, h[r], mode, frozen(h))
 
         def drop(t: int, r: str) -> tuple[int, str]:
             h = held[t]
@@ -275,6 +284,20 @@ class HoldLog:
                 hr.pop(t, None)
             return k, mode
 
+        # per op, per target: (the op's hold kind, the resource, its facts, the target's
+        # counter), or None when the op means nothing for holding or counting there
+        plans: dict[str, dict[str, tuple[str | None, str, Facts, Counter | None] | None]] = {}
+
+        def plan(op: str, target: str) -> tuple[str | None, str, Facts, Counter | None] | None:
+            f = state.facts_of(target)
+            of = f.ops.get(op)
+            counter = f.counter if f.counter is not None and op in f.counter.ops else None
+            hold = of.hold if of is not None else None
+            if hold is None and counter is None:
+                return None
+            r = state.resource(target)
+            return (hold, r, state.facts_of(r), counter)
+
         for e in data.events:
             actor = e.actor
             if actor is None:
@@ -283,51 +306,54 @@ class HoldLog:
             if op in ACCESS:
                 continue
             target: str = e.target or "?"
-            ab = about.get(target)
-            if ab is None:
-                f = state.facts_of(target)
-                r = state.resource(target)
-                ab = about[target] = (f, r, state.facts_of(r))
-            f, r, rf = ab
-            ofacts = f.ops.get(op)
-            counter = f.counter
-            if ofacts is None and counter is None:
+            by_target = plans.get(op)
+            if by_target is None:
+                by_target = plans[op] = {}
+            if target in by_target:
+                pl = by_target[target]
+            else:
+                pl = by_target[target] = plan(op, target)
+            if pl is None:
                 continue
+            hold, r, rf, counter = pl
             t = index[actor]
             phase = e.phase
-            out: list[Change] = []
-            hold = ofacts.hold if ofacts is not None else None
             if hold == "take":
                 if phase == "call":
                     if rf.mode_field is not None:
                         pending_mode[(t, r)] = str(e.get(rf.mode_field) or rf.default_mode)
                 elif e.result == "ok" and rf.modes:
-                    mode = pending_mode.pop((t, r), rf.default_mode)
-                    out.append(take(t, r, 1, mode, "take"))
-                else:
+                    mode = pending_mode.pop((t, r), rf.default_mode) if pending_mode \
+                        else rf.default_mode
+                    c1 = take(t, r, 1, mode, "take")
+                    changes[e.seq] = seen_cs.setdefault((c1,), (c1,))
+                elif pending_mode:
                     pending_mode.pop((t, r), None)
-            elif hold == "give":
+                if counter is None:
+                    continue
+            out: list[Change] = []
+            if hold == "give":
                 if "error" not in e:
                     h = held[t]
                     k = h.get(r, 0)
                     if k > 1:
                         h[r] = k - 1
-                        out.append(Change("give", t, r, k - 1, modes[t][r], frozen(h)))
+                        out.append(_change("give", t, r, k - 1, modes[t][r], frozen(h)))
                     elif k == 1:
                         _, mode = drop(t, r)
-                        out.append(Change("give", t, r, 0, mode, frozen(h)))
+                        out.append(_change("give", t, r, 0, mode, frozen(h)))
                     else:
-                        out.append(Change("unheld", t, r, 0, rf.default_mode, frozen(h)))
+                        out.append(_change("unheld", t, r, 0, rf.default_mode, frozen(h)))
                         if rf.foreign_release_frees:
                             for u in list(holders.get(r, ())):
                                 _, mode = drop(u, r)
-                                out.append(Change("free", u, r, 0, mode, frozen(held[u])))
+                                out.append(_change("free", u, r, 0, mode, frozen(held[u])))
             elif hold == "let_go":
                 if phase == "call":
                     if r in held[t]:
                         k, mode = drop(t, r)
                         let_go[t] = (r, k, mode)
-                        out.append(Change("let_go", t, r, k, mode, frozen(held[t])))
+                        out.append(_change("let_go", t, r, k, mode, frozen(held[t])))
                 else:
                     got = let_go.pop(t, None)
                     if got is not None and e.result != "error":
@@ -549,8 +575,23 @@ class Clocks:
                     if ch is not None:
                         take_up(t, ch, (r, cname))
 
-        # per target: its facts
-        facts_cache: dict[str, Facts] = {}
+        # per op, per target: (its facts, the op's facts, whether its hold changes publish
+        # or take up anything in this pass), or None when the op does nothing here
+        plans: dict[str, dict[str, tuple[Facts, Op, bool] | None]] = {}
+
+        def plan(op: str, target: str) -> tuple[Facts, Op, bool] | None:
+            f = state.facts_of(target or "?")
+            of = f.ops.get(op)
+            if of is None:
+                return None
+            own = any(channel(target, c, f) is not None for c in (*of.take, *of.publish))
+            holds = False
+            if of.hold is not None and changes is not None:
+                r = state.resource(target or "?")
+                rf = state.facts_of(r)
+                holds = any(channel(r, c, rf) is not None for m in rf.modes.values()
+                            for c in (*m.gives, *m.takes))
+            return (f, of, holds) if own or holds else None
 
         def step(e: Any, t: int) -> None:
             op = e.op
@@ -558,12 +599,16 @@ class Clocks:
                 actor_step(e, t, op)
                 return
             target: str = e.target or ""
-            f = facts_cache.get(target)
-            if f is None:
-                f = facts_cache[target] = state.facts_of(target or "?")
-            of = f.ops.get(op)
-            if of is None:
+            by_target = plans.get(op)
+            if by_target is None:
+                by_target = plans[op] = {}
+            if target in by_target:
+                pl = by_target[target]
+            else:
+                pl = by_target[target] = plan(op, target)
+            if pl is None:
                 return
+            f, of, holds = pl
             phase = e.phase
             if of.take and phase == "return":
                 for cname in of.take:
@@ -607,11 +652,12 @@ class Clocks:
                             arrive(t, target, ch)
                     elif phase in (None, "call") and "error" not in e:
                         publish(t, target, ch, (target, cname))
-            cs = changes[e.seq] if changes is not None else None
-            if cs is not None:
-                for c in cs:
-                    if c.actor == t:
-                        hold_channels(t, c.resource, c)
+            if holds:
+                cs = changes[e.seq]  # type: ignore[index]
+                if cs is not None:
+                    for c in cs:
+                        if c.actor == t:
+                            hold_channels(t, c.resource, c)
 
         def actor_step(e: Any, t: int, op: str) -> None:
             target = e.target
@@ -687,6 +733,14 @@ class Clocks:
                     del gen_clock[(target, gen)]
 
         self.step = step
+        # the ops that never change a clock in this pass, whatever their target: a caller
+        # need not step them (acquires and releases of locks, without mutual exclusion)
+        quiet = set()
+        for op in {op for f in (*state.facts.values(), UNDECLARED) for op in f.ops}:
+            if all(plan(op, name) is None for name in (*state.facts, "?")
+                   if op in state.facts_of(name).ops):
+                quiet.add(op)
+        self.quiet: frozenset[str] = frozenset(quiet)
 
     @staticmethod
     def _signals(state: TraceState) -> bool:
