@@ -152,6 +152,7 @@ class TraceState:
         self.index: dict[str, int] = {n: i for i, n in enumerate(self.actor_names)}
         self._holds: HoldLog | None = None
         self._calls: CallLog | None = None
+        self._kinds: dict[Any, Any] | None = None
 
     def facts_of(self, name: str) -> Facts:
         """The facts of the primitive ``name`` (a plain lock's for an undeclared name)."""
@@ -177,12 +178,9 @@ class TraceState:
 
     def reentrant(self, resource: str, actor: str) -> bool:
         """Whether ``actor`` taking ``resource`` again while holding it is re-entry."""
-        kind = None
-        for a in self.data.actors:
-            if a.get("name") == actor:
-                kind = a.get("kind")
-                break
-        return self.facts_of(resource).reentrant_for(kind)
+        if self._kinds is None:
+            self._kinds = {a.get("name"): a.get("kind") for a in self.data.actors}
+        return self.facts_of(resource).reentrant_for(self._kinds.get(actor))
 
     @property
     def calls(self) -> CallLog:
@@ -325,8 +323,20 @@ class HoldLog:
                 elif e.result == "ok" and rf.modes:
                     mode = pending_mode.pop((t, r), rf.default_mode) if pending_mode \
                         else rf.default_mode
-                    c1 = take(t, r, 1, mode, "take")
-                    changes[e.seq] = seen_cs.setdefault((c1,), (c1,))
+                    h = held[t]  # take(t, r, 1, mode, "take"), inlined: the common case
+                    if r in h:
+                        h[r] += 1
+                    else:
+                        h[r] = 1
+                        modes[t][r] = mode
+                        hr_ = holders.get(r)
+                        if hr_ is None:
+                            holders[r] = {t: None}
+                        else:
+                            hr_[t] = None
+                    hn = tuple(h)
+                    one = (_new(Change, ("take", t, r, h[r], mode, shared.setdefault(hn, hn))),)
+                    changes[e.seq] = seen_cs.setdefault(one, one)
                 elif pending_mode:
                     pending_mode.pop((t, r), None)
                 if counter is None:
@@ -340,8 +350,17 @@ class HoldLog:
                         h[r] = k - 1
                         out.append(_change("give", t, r, k - 1, modes[t][r], frozen(h)))
                     elif k == 1:
-                        _, mode = drop(t, r)
-                        out.append(_change("give", t, r, 0, mode, frozen(h)))
+                        del h[r]  # drop(t, r), inlined
+                        mode = modes[t].pop(r, "")
+                        hr_ = holders.get(r)
+                        if hr_ is not None:
+                            hr_.pop(t, None)
+                        hn = tuple(h)
+                        one = (_new(Change, ("give", t, r, 0, mode,
+                                             shared.setdefault(hn, hn))),)
+                        changes[e.seq] = seen_cs.setdefault(one, one)
+                        if counter is None:
+                            continue
                     else:
                         out.append(_change("unheld", t, r, 0, rf.default_mode, frozen(h)))
                         if rf.foreign_release_frees:
@@ -558,22 +577,33 @@ class Clocks:
             else:
                 join_acc(t, key)
 
+        # (resource, mode, gives?) -> the channels a change of hold publishes on (gives) or
+        # takes up, with their keys
+        hold_plan: dict[tuple[str, str, bool], tuple[tuple[Channel, Any], ...]] = {}
+
         def hold_channels(t: int, r: str, c: Change) -> None:
             """The clocks a change of hold publishes or takes up (the resource's mode's)."""
-            rf = state.facts_of(r)
-            m = rf.mode(c.mode)
-            if m is None:
+            kind = c.kind
+            gives = kind in ("give", "unheld", "let_go")
+            if not gives and kind not in ("take", "retake"):
                 return
-            if c.kind in ("give", "unheld", "let_go"):
-                for cname in m.gives:
+            k = (r, c.mode, gives)
+            chans = hold_plan.get(k)
+            if chans is None:
+                rf = state.facts_of(r)
+                m = rf.mode(c.mode)
+                names_ = () if m is None else m.gives if gives else m.takes
+                found = []
+                for cname in names_:
                     ch = channel(r, cname, rf)
                     if ch is not None:
-                        publish(t, r, ch, (r, cname))
-            elif c.kind in ("take", "retake"):
-                for cname in m.takes:
-                    ch = channel(r, cname, rf)
-                    if ch is not None:
-                        take_up(t, ch, (r, cname))
+                        found.append((ch, (r, cname)))
+                chans = hold_plan[k] = tuple(found)
+            for ch, key in chans:
+                if gives:
+                    publish(t, r, ch, key)
+                else:
+                    take_up(t, ch, key)
 
         # per op, per target: (its facts, the op's facts, whether its hold changes publish
         # or take up anything in this pass), or None when the op does nothing here
