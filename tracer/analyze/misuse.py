@@ -20,7 +20,7 @@ from typing import Any
 
 from tracer.analyze._model import Finding, TraceData
 from tracer.analyze.races import names
-from tracer.trace.state import TraceState, state_of
+from tracer.trace.state import Change, TraceState, state_of
 
 
 def find_misuse(data: TraceData, state: TraceState | None = None) -> list[Finding]:
@@ -45,9 +45,9 @@ def find_misuse(data: TraceData, state: TraceState | None = None) -> list[Findin
             **details: Any) -> None:
         out.append(Finding("misuse", (actor,), objects, msg, seqs, details))
 
-    def mirror(seq: int) -> None:
+    def mirror(seq: int, cs: tuple[Change, ...]) -> None:
         """Apply the state pass's changes of hold at event ``seq`` to ``holders``."""
-        for c in changes[seq] or ():
+        for c in cs:
             a = names_[c.actor]
             kind = c.kind
             if kind == "take":
@@ -70,9 +70,10 @@ def find_misuse(data: TraceData, state: TraceState | None = None) -> list[Findin
         if actor is None:
             continue
         op = e.op
+        cs = changes[e.seq]
         if op not in _OPS:
-            if changes[e.seq] is not None:
-                mirror(e.seq)
+            if cs is not None:
+                mirror(e.seq, cs)
             continue
         seq = e.seq
         target = e.target or "?"
@@ -102,7 +103,7 @@ def find_misuse(data: TraceData, state: TraceState | None = None) -> list[Findin
                                    str(e["error"]), holders.get(r, {})),
                     actor, (target,), (seq,), error=e["error"])
                 continue
-            unheld = any(c.kind == "unheld" for c in changes[seq] or ())
+            unheld = cs is not None and any(c.kind == "unheld" for c in cs)
             if unheld and not counted:
                 others = {a: s for a, s in holders.get(r, {}).items() if s}
                 seqs: tuple[int, ...]
@@ -140,7 +141,8 @@ def find_misuse(data: TraceData, state: TraceState | None = None) -> list[Findin
             add(f"{actor} joins {target} (seq {seq}), which was never started — start it "
                 "before joining it, or do not join it", actor, (target,), (seq,),
                 error=e.get("error"))
-        mirror(seq)
+        if cs is not None:
+            mirror(seq, cs)
     for actor, pending in self_acquire.items():
         out.append(_self_acquire(actor, pending, None))
     for actor, (r, had, call) in cond_wait.items():
