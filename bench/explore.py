@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from tracer import load_scenario_text
-from tracer.explore import explore_dfs, explore_runs
+from tracer.api import explore
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -51,7 +51,7 @@ def main() -> None:
             rates, firsts = [], []
             for seed in range(args.seeds):
                 t = time.perf_counter()
-                found = explore_runs(plan, range(args.runs), seed, strategy, depth)
+                found = explore(plan, runs=args.runs, seed=seed, strategy=strategy, depth=depth)
                 rates.append(args.runs / (time.perf_counter() - t))
                 hits = [g["first_run"] for g in found.groups.values() if g["kind"] == kind]
                 firsts.append(min(hits) + 1 if hits else None)
@@ -61,7 +61,7 @@ def main() -> None:
         rates, firsts = [], []
         for _ in range(max(1, args.seeds // 2)):
             t = time.perf_counter()
-            found = explore_dfs(plan, args.dfs_runs)
+            found = explore(plan, strategy="dfs", runs=args.dfs_runs)
             rates.append((found.runs + found.pruned) / (time.perf_counter() - t))
             hits = [g["first_run"] for g in found.groups.values() if g["kind"] == kind]
             firsts.append(min(hits) + 1 if hits else None)

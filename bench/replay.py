@@ -13,7 +13,7 @@ import time
 
 from tracer import load_scenario_text, run_plan
 from tracer.analyze import parse_trace_data
-from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
+from tracer.engine.schedule.replay import ReplayScheduler, first_difference, recorded_steps
 
 
 def main() -> None:

@@ -12,9 +12,9 @@ import pytest
 from conftest import SCENARIOS, run_yaml
 
 from tracer import TraceError, load_scenario, run_plan
-from tracer.analyze import TraceData, find_all, parse_trace_data, trace_data_from_run
+from tracer.analyze import TraceData, find_all, parse_trace_data
 from tracer.analyze._model import Ev
-from tracer.engine import RunResult
+from tracer.engine import RunResult, trace_data_from_run
 
 BUNDLED = sorted(SCENARIOS.glob("*.yaml"))
 

@@ -22,9 +22,9 @@ from conftest import assert_consistent, end_of, events, run_yaml, tracer_cli
 from tracer import ScenarioError, load_scenario_text, run_plan
 from tracer.analyze import parse_trace_data
 from tracer.engine import _compile
-from tracer.engine import _prims as P
 from tracer.engine._compile import copy_value, unlocked_variables
-from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
+from tracer.engine.schedule.replay import ReplayScheduler, first_difference, recorded_steps
+from tracer.prims import event as P
 from tracer.scenario import plan_from_mapping
 
 

@@ -298,13 +298,12 @@ def test_a_timeout_expires_in_the_schedules_where_it_cannot_go_on(tmp_path: Path
 def test_in_process_exploration_leaves_no_thread_behind() -> None:
     """Explorations reuse actor threads and one event loop across schedules; when they end,
     every one of them has ended too (the autouse fixture checks it after this test)."""
-    from tracer import load_scenario_text
-    from tracer.explore import explore_dfs, explore_runs
+    from tracer import explore, load_scenario_text
 
     for text in (RARE_ABBA, COROUTINE_PHILOSOPHERS):
         plan = load_scenario_text(text)
-        assert explore_runs(plan, range(20), 1, "random", 3).runs == 20
-        assert explore_dfs(plan, 20).runs >= 1
+        assert explore(plan, runs=20, seed=1, strategy="random", depth=3).runs == 20
+        assert explore(plan, strategy="dfs", runs=20).runs >= 1
 
 
 @pytest.mark.timeout(120)
@@ -313,12 +312,11 @@ def test_in_process_exploration_leaves_no_thread_behind() -> None:
 def test_equivalent_schedules_count_the_same_problems_as_analyzing_each(name: str) -> None:
     """An equivalent schedule's problems are counted without analyzing it again: the counts
     must be exactly those of analyzing every schedule."""
-    from tracer import load_scenario_text
-    from tracer.explore import explore_runs
+    from tracer import explore, load_scenario_text
 
     plan = load_scenario_text((SCENARIOS / f"{name}.yaml").read_text(encoding="utf-8"))
-    fast = explore_runs(plan, range(120), 3, "random", 3)
-    slow = explore_runs(plan, range(120), 3, "random", 3, reuse=False)
+    fast = explore(plan, runs=120, seed=3, strategy="random", depth=3)
+    slow = explore(plan, runs=120, seed=3, strategy="random", depth=3, reuse=False)
     assert {k: g["count"] for k, g in fast.groups.items()} == \
         {k: g["count"] for k, g in slow.groups.items()}
     assert fast.groups  # each of these has a problem to count
@@ -332,8 +330,7 @@ def test_ctrl_c_stops_an_exploration_and_keeps_what_it_found() -> None:
     thread is left (the autouse fixture checks)."""
     import _thread
 
-    from tracer import load_scenario_text
-    from tracer.explore import explore_dfs
+    from tracer import explore, load_scenario_text
 
     seen = []
 
@@ -344,7 +341,7 @@ def test_ctrl_c_stops_an_exploration_and_keeps_what_it_found() -> None:
 
     plan = load_scenario_text((SCENARIOS / "dining_philosophers.yaml").read_text(
         encoding="utf-8"))
-    found = explore_dfs(plan, 100_000, progress=progress)
+    found = explore(plan, strategy="dfs", runs=100_000, progress=progress)
     assert found.interrupted and not found.complete
     assert 5 <= found.runs < 100
     assert found.groups  # the lock-order risk of the first schedules is kept

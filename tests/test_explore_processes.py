@@ -12,7 +12,7 @@ import pytest
 from conftest import SCENARIOS, tracer_cli
 
 from tracer import load_scenario_text
-from tracer.explore import explore_runs
+from tracer.api import explore as explore_scenario
 
 LOST_UPDATE = """
 name: process_lost_update
@@ -86,7 +86,7 @@ def test_clean_process_scenarios_give_only_their_expected_kinds(tmp_path: Path,
 @pytest.mark.timeout(120)
 def test_in_process_exploration_leaves_no_process_behind() -> None:
     plan = load_scenario_text(LOST_UPDATE, "<test>")
-    out = explore_runs(plan, range(4), 0, "random", 3)
+    out = explore_scenario(plan, runs=4, seed=0, strategy="random", depth=3)
     assert out.runs == 4
     assert multiprocessing.active_children() == []
 

@@ -13,7 +13,7 @@ from conftest import SCENARIOS, run_yaml, tracer_cli
 
 from tracer import load_scenario_text
 from tracer.analyze import find_all, parse_trace_data
-from tracer.explore import explore_dfs
+from tracer.api import explore
 
 TWO_ADDS = """
 name: inv2
@@ -27,7 +27,7 @@ invariants:
 
 
 def rows(text: str, kind: str) -> list[dict[str, object]]:
-    found = explore_dfs(load_scenario_text(text, "<test>"), 200)
+    found = explore(load_scenario_text(text, "<test>"), strategy="dfs", runs=200)
     assert found.exhaustive
     return [g for g in found.groups.values() if g["kind"] == kind]
 

@@ -26,9 +26,9 @@ from conftest import end_of, events, run_yaml
 
 from tracer import load_scenario_text, run_plan
 from tracer.analyze import parse_trace_data
+from tracer.api import explore
 from tracer.engine._aio import AioHost
-from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
-from tracer.explore import explore_runs
+from tracer.engine.schedule.replay import ReplayScheduler, first_difference, recorded_steps
 from tracer.scenario import plan_from_mapping
 
 # `later` is started only once `first` has been joined: its thread is made after `first`'s has
@@ -155,7 +155,7 @@ def test_explore_finds_no_foreign_rlock_release_or_reentry() -> None:
     # explore runs actors on reused worker threads: the ident is the same for sure
     plan = load_scenario_text(AFTER_HOLDER.format(ptype="rlock",
                                                   step="{acquire: R, timeout: 0.05}"), "<t>")
-    out = explore_runs(plan, range(10), 0, "random", 3)
+    out = explore(plan, runs=10, seed=0, strategy="random", depth=3)
     assert out.runs == 10
     assert {g["kind"] for g in out.groups.values()} <= {"potential_deadlock"}, out.groups
 
@@ -249,7 +249,8 @@ def test_join_of_a_thread_actor_not_started_yet_under_replay_and_explore() -> No
     for _ in range(3):
         _, trace = run_yaml(JOIN_COPIES)
         assert _replay(json.dumps(trace)) == ("ok", None)
-    out = explore_runs(load_scenario_text(JOIN_COPIES, "<t>"), range(10), 0, "random", 3)
+    out = explore(load_scenario_text(JOIN_COPIES, "<t>"), runs=10, seed=0, strategy="random",
+                  depth=3)
     assert out.runs == 10
     assert out.groups == {}
 

@@ -17,7 +17,7 @@ from conftest import acq, call, ev, make_trace, rel, ret, run_yaml, tracer_cli
 from tracer import load_scenario_text, run_plan
 from tracer.analyze import Finding, TraceData, parse_trace_data
 from tracer.analyze.lockorder import find_potential_deadlocks, lock_order_graph
-from tracer.engine._explore import make_scheduler, object_groups
+from tracer.engine.schedule.explore import make_scheduler, object_groups
 
 
 def potential(data: TraceData) -> list[Finding]:

@@ -56,7 +56,7 @@ from scenario_strategies import TIMEOUT, scenarios
 
 from tracer import Plan, ScenarioError, load_scenario_text, run_plan
 from tracer.analyze import analyze, parse_trace_data
-from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
+from tracer.engine.schedule.replay import ReplayScheduler, first_difference, recorded_steps
 from tracer.scenario import plan_from_mapping
 
 PROFILE = os.environ.get("TRACER_FUZZ", "ci")

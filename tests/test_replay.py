@@ -15,7 +15,7 @@ from conftest import SCENARIOS, tracer_cli
 
 from tracer import load_scenario, load_scenario_text, run_plan
 from tracer.analyze import parse_trace_data
-from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
+from tracer.engine.schedule.replay import ReplayScheduler, first_difference, recorded_steps
 
 
 def record(text_or_path: str | Path, tmp_path: Path, name: str = "rec") -> Path:

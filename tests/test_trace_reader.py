@@ -16,8 +16,9 @@ from conftest import tracer_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracer.analyze import analyze, render_profile
-from tracer.engine._replay import recorded_steps
+from tracer.analyze import render_profile
+from tracer.api import analyze
+from tracer.engine.schedule.replay import recorded_steps
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome
 from tracer.render.report import render_text

@@ -1,17 +1,26 @@
 """tracer: make deadlocks and races in Python concurrent code visible and repeatable.
 
-The public API::
+The public API (:mod:`tracer.api`)::
 
-    from tracer import load_scenario, run_plan
-    result = run_plan(load_scenario("scenarios/deadlock.yaml"))
+    import tracer
+    result = tracer.run("scenarios/deadlock.yaml")
     result.status          # "deadlock"
     result.write("traces/deadlock.json")
+    report = tracer.analyze("traces/deadlock.json")
+    replay = tracer.replay("traces/deadlock.json")
+    found = tracer.explore("scenarios/deadlock.yaml", strategy="dfs")
+
+and, as before, ``run_plan(load_scenario(path))``.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import sys
+import types
+from typing import Any
 
+from tracer._version import __version__
+from tracer.api import analyze, explore, replay, run
 from tracer.engine import RunResult, run_plan
 from tracer.scenario import Plan, ScenarioError, load_scenario, load_scenario_text
 from tracer.trace import Trace, TraceError, load_trace
@@ -23,8 +32,30 @@ __all__ = [
     "Trace",
     "TraceError",
     "__version__",
+    "analyze",
+    "explore",
     "load_scenario",
     "load_scenario_text",
     "load_trace",
+    "replay",
+    "run",
     "run_plan",
 ]
+
+_API = frozenset(("analyze", "explore", "replay", "run"))
+
+
+class _Package(types.ModuleType):
+    """``tracer.analyze`` and ``tracer.explore`` are the API's functions, and also the names
+    of a subpackage and a module. Python sets a submodule as an attribute of its package when
+    it is first imported, which would replace the function; they are imported lazily (see
+    :mod:`tracer.api`), so this refuses that one assignment. The subpackage stays what
+    ``from tracer.analyze import ...`` and ``sys.modules`` give."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _API and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -17,33 +17,47 @@ import sys
 from collections.abc import Iterable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from pydantic import ValidationError
 
-from tracer import __version__
 from tracer._gc import gc_paused
-from tracer.analyze import Report, load_trace_data, parse_trace_data, render_profile
-from tracer.analyze import analyze as analyze_trace
-from tracer.engine import RunResult, UnsupportedScenario, run_plan
-from tracer.engine._proc import (
-    KillingPool,
+from tracer._version import __version__
+from tracer.analyze import Report, render_profile
+from tracer.api import analyze as analyze_trace
+from tracer.api import explore as explore_scenario
+from tracer.api import replay as replay_trace
+from tracer.api import run as run_scenario
+from tracer.engine import (
+    STOPS,
     RunFault,
-    exit_with_parent,
+    RunResult,
+    Stopped,
+    UnsupportedScenario,
     get_context,
+    shielded,
     stop_helpers,
+    stop_on_signals,
 )
-from tracer.engine._replay import ReplayScheduler, first_difference, recorded_steps
-from tracer.engine._stops import STOPS, Stopped, shielded, stop_on_signals
-from tracer.explore import Exploration, explore_dfs, explore_range, explore_runs, merge
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome
 from tracer.render.report import render_text
-from tracer.scenario import Plan, ScenarioError, load_scenario, plan_from_mapping
-from tracer.scenario._model import MAX_MAX_EVENTS
-from tracer.trace import TraceError, default_trace_path, safe_stem, write_atomic
-from tracer.trace._io import not_a_regular_file, os_reason, same_file
+from tracer.scenario import MAX_MAX_EVENTS, Plan, ScenarioError, load_scenario, plan_from_mapping
+from tracer.trace import (
+    TraceError,
+    default_trace_path,
+    load_trace_data,
+    not_a_regular_file,
+    os_reason,
+    parse_trace_data,
+    safe_stem,
+    same_file,
+    write_atomic,
+)
+
+if TYPE_CHECKING:
+    from tracer.explore import Exploration
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -150,7 +164,7 @@ def run(scenario: str, output: str | None, quiet: bool, start_method: str | None
                        f"{plan.scenario.timeout:g} s")
             sys.stdout.flush()
     try:
-        result = run_plan(plan, on_started=started, start_method=start_method)
+        result = run_scenario(plan, on_started=started, start_method=start_method)
     except UnsupportedScenario as exc:
         _fail(f"{scenario}: {exc}")
     with gc_paused():
@@ -318,18 +332,15 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
     except ValidationError as exc:
         _fail(f"the scenario inside {trace} no longer validates: "
               f"{exc.errors(include_url=False)[0]['msg']}")
-    kinds = {a.kind for a in plan.actors}
     if until is not None and until >= len(data.events):
         _fail(f"{trace}: --until {until}, but the trace has events 0 to {len(data.events) - 1}")
-    # children take a while to start (forkserver, spawn): give them time before a divergence
-    patience = 10.0 if "process" in kinds else 2.0
     src = Path(trace)
     out = Path(output) if output else src.with_name(f"{src.stem}.replay.json")
     _not_an_input(output or out, {"the trace to replay": trace})
     if until is not None:  # only then are graphs drawn beside the replay's trace
         _graphs_not_inputs(out, {"the trace to replay": trace})
-    scheduler = ReplayScheduler(recorded_steps(data.events), until, real_time, patience)
-    result = run_plan(plan, scheduler, mode="replay")
+    done = replay_trace(data, plan=plan, until=until, real_time=real_time)
+    result = done.result
     with gc_paused():
         text = result.to_json()
     with shielded():
@@ -342,10 +353,10 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
             click.echo(f"replay {result.detail}; the trace so far is written")
         _exit_or_fail(error, _interrupted_exit())
     _exit_if_stopped()
-    if scheduler.divergence is not None:
-        click.echo(scheduler.divergence.message())
+    if done.divergence is not None:
+        click.echo(done.divergence.message())
         _exit_or_fail(error, EXIT_PROBLEM)
-    diff = first_difference(data.events, replayed.events, until)
+    diff = done.difference(replayed)
     if diff is not None:
         click.echo(f"diverged: {diff}")
         _exit_or_fail(error, EXIT_PROBLEM)
@@ -413,25 +424,12 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
     if jobs > 1 and strategy == "dfs":
         _fail("--jobs splits random and pct explorations; dfs runs in one process")
     show_bar = fmt == "text" and sys.stderr.isatty()
-    if strategy == "dfs":
-        bar: Any = (click.progressbar(length=runs, label="exploring", file=sys.stderr)
-                    if show_bar else nullcontext(None))
-        with bar as b:
-            found = explore_dfs(plan, runs, max_preemptions,
-                                progress=b.update if b is not None else None)
-    elif jobs == 1:
-        progress: Any = (click.progressbar(range(runs), label="exploring", file=sys.stderr)
-                         if show_bar else nullcontext(range(runs)))
-        with progress as schedules:
-            found = explore_runs(plan, schedules, seed, strategy, depth)
-    else:
-        size = -(-runs // jobs)
-        ranges = [(i, min(runs, i + size)) for i in range(0, runs, size)]
-        # (its workers ignore SIGTERM, like every process of a run: terminate kills them)
-        with KillingPool(jobs, exit_with_parent, (os.getpid(),), context=get_context()) as pool:
-            parts = pool.starmap(explore_range, [
-                (plan.scenario.as_mapping(), a, b, seed, strategy, depth) for a, b in ranges])
-        found = merge(parts)
+    bar: Any = (click.progressbar(length=runs, label="exploring", file=sys.stderr)
+                if show_bar and jobs == 1 else nullcontext(None))
+    with bar as b:
+        found = explore_scenario(plan, strategy=strategy, runs=runs, seed=seed, depth=depth,
+                                 max_preemptions=max_preemptions, jobs=jobs,
+                                 progress=b.update if b is not None else None)
     stem = safe_stem(plan.scenario.name)
     problems = []
     errors = []  # printed after the outcome: a full disk must not hide what was found

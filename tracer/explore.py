@@ -16,21 +16,25 @@ from an actor that could have gone on), the bound of CHESS's iterative context b
 reduction is then off (combined with a bound it could skip a schedule whose only equivalent
 needs more preemptions).
 
-Every schedule's run is analyzed; a problem is identified by its kind, the *set* of its
-actors and the set of its objects (:func:`problem_key`): the same race or deadlock seen in
-another order is the same problem.
+Every schedule's run is judged by the caller's ``judge`` (the public API gives the analyses:
+this module, on the engine's side, never imports them); a problem is identified by its kind,
+the *set* of its actors and the set of its objects (:func:`problem_key`): the same race or
+deadlock seen in another order is the same problem.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tracer._show import show
-from tracer.analyze import Finding, find_all, trace_data_from_run
-from tracer.engine import run_plan
-from tracer.engine._explore import (
+from tracer.engine import get_context, run_plan
+from tracer.engine._proc import KillingPool, exit_with_parent
+from tracer.engine._run import RunResult
+from tracer.engine._workers import Workers
+from tracer.engine.schedule.explore import (
     ANY,
     ExploreScheduler,
     Pending,
@@ -42,15 +46,32 @@ from tracer.engine._explore import (
     operation_object,
     schedule_seed,
 )
-from tracer.engine._run import RunResult
-from tracer.engine._workers import Workers
 from tracer.scenario import Plan, plan_from_mapping
 
 Group = dict[str, Any]
 ProblemKey = tuple[str, frozenset[str], frozenset[str]]
 
 
-def problem_key(f: Finding) -> ProblemKey:
+class Problem(Protocol):
+    """What an exploration reads of a finding (a :class:`tracer.analyze.Finding`)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def actors(self) -> tuple[str, ...]: ...
+    @property
+    def objects(self) -> tuple[str, ...]: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+
+
+# The problems of one schedule's run; the second argument names the run ("schedule 3").
+Judge = Callable[[RunResult, str], Sequence[Problem]]
+
+
+def problem_key(f: Problem) -> ProblemKey:
     """What makes two findings one problem: the kind, who is involved and what they touch,
     in any order (a race seen as a then b and as b then a is one race). Two kinds say what
     the problem is more precisely than who took part (docs/formats.md section 4):
@@ -99,8 +120,8 @@ class Exploration:
         that no preemption bound cut short."""
         return self.complete and not self.cut and not self.interrupted
 
-    def add(self, run: int, result: RunResult, groups_of: dict[str, str]) -> None:
-        """Analyze schedule ``run``'s result and count what it found. A schedule equivalent
+    def add(self, run: int, result: RunResult, groups_of: dict[str, str], judge: Judge) -> None:
+        """Judge schedule ``run``'s result and count what it found. A schedule equivalent
         to one analyzed before (same ``schedule_key``) has the same findings: happens-before,
         the final state, the lock order and who waits for what are the same, so they are
         counted again without analyzing it again."""
@@ -114,7 +135,7 @@ class Exploration:
             return
         found = self.found_in[skey] = []
         text: str | None = None  # the trace, written out only for a new problem's first run
-        for f in find_all(trace_data_from_run(result, f"schedule {run}")):
+        for f in judge(result, f"schedule {run}"):
             key = problem_key(f)
             if key in found:  # one schedule counts once per problem (copies: their actors)
                 _add_actors(self.groups[key], key, f.actors)
@@ -152,9 +173,9 @@ def schedule_key(result: RunResult, groups_of: dict[str, str]) -> int:
 
 
 def explore_runs(plan: Plan, runs: Iterable[int], seed: int, strategy: str,
-                 depth: int, reuse: bool = True) -> Exploration:
-    """Run the schedules ``runs`` of a random or PCT exploration (``reuse``: see
-    ``Exploration.add``)."""
+                 depth: int, judge: Judge, reuse: bool = True) -> Exploration:
+    """Run the schedules ``runs`` of a random or PCT exploration, each judged by ``judge``
+    (``reuse``: see ``Exploration.add``)."""
     out = Exploration(reuse=reuse)
     order = [a.name for a in plan.actors]
     groups_of = object_groups(plan)
@@ -175,16 +196,32 @@ def explore_runs(plan: Plan, runs: Iterable[int], seed: int, strategy: str,
                     out.interrupted = True
                     break
                 result.seed = sched_seed
-                out.add(run, result, groups_of)
+                out.add(run, result, groups_of, judge)
         except KeyboardInterrupt:  # Ctrl-C between runs
             out.interrupted = True
     return out
 
 
 def explore_range(scenario: dict[str, Any], start: int, stop: int, seed: int, strategy: str,
-                  depth: int) -> Exploration:
-    """A worker process's share: schedules start..stop-1 (the plan is rebuilt here)."""
-    return explore_runs(plan_from_mapping(scenario), range(start, stop), seed, strategy, depth)
+                  depth: int, judge: Judge) -> Exploration:
+    """A worker process's share: schedules start..stop-1 (the plan is rebuilt here; ``judge``
+    must be a module-level function, to reach the worker)."""
+    return explore_runs(plan_from_mapping(scenario), range(start, stop), seed, strategy, depth,
+                        judge)
+
+
+def explore_jobs(plan: Plan, runs: int, seed: int, strategy: str, depth: int, jobs: int,
+                 judge: Judge) -> Exploration:
+    """Schedules 0..runs-1 of a random or PCT exploration, split in contiguous ranges among
+    ``jobs`` worker processes; the same findings as in one process (see the module's
+    docstring)."""
+    size = -(-runs // jobs)
+    ranges = [(i, min(runs, i + size)) for i in range(0, runs, size)]
+    # (its workers ignore SIGTERM, like every process of a run: terminate kills them)
+    with KillingPool(jobs, exit_with_parent, (os.getpid(),), context=get_context()) as pool:
+        parts = pool.starmap(explore_range, [
+            (plan.scenario.as_mapping(), a, b, seed, strategy, depth, judge) for a, b in ranges])
+    return merge(parts)
 
 
 def merge(parts: Iterable[Exploration]) -> Exploration:
@@ -304,12 +341,13 @@ def _reverse(j: int, i: int, waiter: str, nxt: Pending, seen: dict[str, int],
     node.backtrack.update(node.ready)  # none can start it there: try them all
 
 
-def explore_dfs(plan: Plan, runs: int, max_preemptions: int | None = None,
+def explore_dfs(plan: Plan, runs: int, judge: Judge, max_preemptions: int | None = None,
                 progress: Callable[[int], object] | None = None,
                 dpor: bool = True) -> Exploration:
-    """A systematic search of at most ``runs`` schedules (see the module's docstring);
-    ``dpor=False`` explores every alternative of each choice (sleep sets only: for tests)."""
-    search = _Search(plan, max_preemptions, dpor, progress)
+    """A systematic search of at most ``runs`` schedules, each judged by ``judge`` (see the
+    module's docstring); ``dpor=False`` explores every alternative of each choice (sleep sets
+    only: for tests)."""
+    search = _Search(plan, judge, max_preemptions, dpor, progress)
     with Workers() as workers:
         try:
             while search.out.runs < runs and not search.out.interrupted:
@@ -324,9 +362,10 @@ def explore_dfs(plan: Plan, runs: int, max_preemptions: int | None = None,
 class _Search:
     """The state of a depth-first search: the path of choices of the current schedule."""
 
-    def __init__(self, plan: Plan, max_preemptions: int | None, dpor: bool,
+    def __init__(self, plan: Plan, judge: Judge, max_preemptions: int | None, dpor: bool,
                  progress: Callable[[int], object] | None) -> None:
         self.plan = plan
+        self.judge = judge
         self.order = [a.name for a in plan.actors]
         self.groups_of = object_groups(plan)
         self.reduce = max_preemptions is None  # sleep sets, and DPOR unless dpor is False
@@ -364,7 +403,7 @@ class _Search:
         if sched.pruned:
             out.pruned += 1
         else:
-            out.add(out.runs, result, self.groups_of)
+            out.add(out.runs, result, self.groups_of, self.judge)
             if self.progress is not None:
                 self.progress(1)
         # the next branch: the deepest choice with an alternative left

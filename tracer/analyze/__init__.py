@@ -8,13 +8,14 @@
 - ``outcome``: how the run ended: an actor's error, a timeout;
 - ``profile``: where the run spent its time waiting (no findings, numbers).
 
-:func:`analyze` runs them all and, on request, draws the graphs.
+:func:`analyze` runs them all. The graphs are data here too (:class:`WaitForGraph`,
+:class:`LockOrderGraph`); drawing them is :mod:`tracer.render.graphs`' work, asked for by the
+public API (:func:`tracer.api.analyze`) and the CLI.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tracer._gc import gc_paused
@@ -26,7 +27,6 @@ from tracer.analyze._model import (
     WaitForGraph,
     load_trace_data,
     parse_trace_data,
-    trace_data_from_run,
 )
 from tracer.analyze.invariants import find_invariant_violations
 from tracer.analyze.lockorder import find_potential_deadlocks, lock_order_graph
@@ -35,8 +35,6 @@ from tracer.analyze.outcome import find_outcome_findings
 from tracer.analyze.profile import blocking_profile, render_profile
 from tracer.analyze.races import find_races
 from tracer.analyze.waitgraph import find_blocked_findings, wait_for_graph
-from tracer.render.graphs import lock_order_dot, wait_for_dot, write_graph
-from tracer.trace import safe_stem
 from tracer.trace.state import state_of
 
 __all__ = [
@@ -49,9 +47,10 @@ __all__ = [
     "analyze",
     "find_all",
     "load_trace_data",
+    "lock_order_graph",
     "parse_trace_data",
     "render_profile",
-    "trace_data_from_run",
+    "wait_for_graph",
 ]
 
 
@@ -62,6 +61,7 @@ class Report:
     source: str
     findings: list[Finding]
     profile: dict[str, Any]
+    # the graphs drawn, kind -> file, and their hints: filled by tracer.render.graphs
     graphs: dict[str, str] = field(default_factory=dict)
     hints: list[str] = field(default_factory=list)
 
@@ -103,44 +103,10 @@ def find_all(data: TraceData) -> list[Finding]:
     return findings
 
 
-def analyze(data: TraceData, graphs_dir: Path | None = None, at_seq: int | None = None,
-            stem: str | None = None, always_graph: bool = True) -> Report:
-    """Run every analysis on ``data``; draw graphs into ``graphs_dir`` when given.
-
-    The wait-for graph is drawn for ``at_seq`` (default: the end of the trace), always when
-    ``always_graph``, else only when the run deadlocked or stalled; the lock-order graph when
-    locks were taken while holding others."""
+def analyze(data: TraceData) -> Report:
+    """Run every analysis on ``data``: its findings and its blocking profile (no graphs:
+    :func:`tracer.render.graphs.draw_graphs` adds them)."""
 
     with gc_paused():  # see tracer._gc: the analyses build many small acyclic objects
         findings = find_all(data)
-        report = Report(data.source, findings, blocking_profile(data))
-    if graphs_dir is None:
-        return report
-
-    name = stem or safe_stem(str(data.scenario.get("name", "trace")))
-    graphs_dir.mkdir(parents=True, exist_ok=True)
-    blocked = any(f.kind in ("deadlock", "stall") for f in findings)
-    if always_graph or blocked or at_seq is not None:
-        wg = wait_for_graph(data, at_seq)
-        suffix = f".at-{at_seq}" if at_seq is not None else ""
-        out = write_graph(wait_for_dot(wg, _title(data, at_seq)),
-                          graphs_dir / f"{name}.wait-for{suffix}")
-        report.graphs["wait_for"] = out.get("svg", out["dot"])
-        if "hint" in out:
-            report.hints.append(out["hint"])
-    lo: LockOrderGraph = lock_order_graph(data)
-    risky = any(f.kind == "potential_deadlock" for f in findings)
-    if lo.edges and (always_graph or risky):
-        out = write_graph(lock_order_dot(lo, f"lock order — {data.scenario.get('name', '')}"),
-                          graphs_dir / f"{name}.lock-order")
-        report.graphs["lock_order"] = out.get("svg", out["dot"])
-        if "hint" in out and out["hint"] not in report.hints:
-            report.hints.append(out["hint"])
-    return report
-
-
-def _title(data: TraceData, at_seq: int | None) -> str:
-    name = data.scenario.get("name", "")
-    status = data.outcome.get("status", "")
-    when = f"after seq {at_seq}" if at_seq is not None else f"end of trace ({status})"
-    return f"wait-for graph — {name} — {when}"
+        return Report(data.source, findings, blocking_profile(data))

@@ -46,8 +46,8 @@ from typing import Any
 
 from tracer.analyze._model import Finding, LockOrderGraph, TraceData
 from tracer.analyze.races import names
-from tracer.analyze.waitfor import _sccs
 from tracer.trace.state import ACCESS, Clocks, TraceState, state_of
+from tracer.trace.waits import _sccs
 
 MAX_SEARCH = 200_000  # DFS steps spent looking for cycles, over the whole graph
 MAX_CHOICE = 20_000  # backtracking steps spent choosing occurrences for one cycle

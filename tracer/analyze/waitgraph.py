@@ -8,7 +8,7 @@ asked about; an actor is waiting from the ``call`` of a blocking op
 until its ``return`` (sleeps are not waits). At the end of a run that deadlocked or stalled,
 the engine's own event says who is on the cycle; at any other moment (or when the run ended
 another way, such as a timeout) lock cycles are computed from the replayed state with the
-engine's wait-for reasoning (:mod:`tracer.analyze.waitfor`).
+engine's wait-for reasoning (:mod:`tracer.trace.waits`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from itertools import islice
 from typing import Any
 
 from tracer.analyze._model import Finding, TraceData, WaitForGraph
-from tracer.analyze.waitfor import Blocked, Waiter, WaitState, find_blocked
 from tracer.trace.state import TraceState, state_of
+from tracer.trace.waits import Blocked, Waiter, WaitState, find_blocked
 
 _ENGINE = ("deadlock", "stall")
 

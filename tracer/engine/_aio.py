@@ -1,10 +1,11 @@
 """Coroutine actors: asyncio tasks over real asyncio primitives.
 
 All coroutine actors of a run are tasks of one event loop, which runs in a thread of its own
-(``tracer-loop``) so coroutines can sit beside thread actors in one scenario. The primitives
-subclass the thread ones: their non-blocking operations (release, set, notify, ...) are the
-same code through the same seam; only the operations that wait become coroutines. Ending the
-run cancels every task: a ``CancelledError`` inside an actor is what ``Abort`` is for threads.
+(``tracer-loop``) so coroutines can sit beside thread actors in one scenario. Each primitive
+type's asyncio flavour (in its module of ``tracer.prims``) subclasses the thread one: its
+non-blocking operations (release, set, notify, ...) are the same code through the same seam;
+only the operations that wait become coroutines. Ending the run cancels every task: a
+``CancelledError`` inside an actor is what ``Abort`` is for threads.
 
 An ``add`` yields to the loop between its read and its write (``await asyncio.sleep(0)``), as
 any real ``x = await f(); shared = x + 1`` does, so coroutines can lose updates too.
@@ -14,371 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
 from typing import Any
 
-from tracer.engine import _prims as P
 from tracer.engine._compile import Caps, Compiler, StepFn, added
 from tracer.engine._seam import Abort, ActorCtx, ActorFailure
+from tracer.prims._shell import ALockLike, OpTags, ready
+from tracer.prims.queue import AQueue
 from tracer.scenario import _model as M
-
-# asyncio.Barrier and its error exist from Python 3.11 (the checker refuses coroutine barriers
-# before that)
-_BROKEN: type[BaseException] = getattr(asyncio, "BrokenBarrierError", RuntimeError)
-
-
-async def ready(a: ActorCtx, tag: Any = None) -> Any:
-    """Under a scheduler (replay, explore), await ``a``'s turn before it records anything
-    (the seam's turn would block the event loop, which every coroutine shares); ``tag`` is
-    the event it will record, when known. Returns the recorded step under a replay."""
-    sched = a.rt.scheduler
-    if sched is None:
-        return None
-    return await sched.aready(a, tag)  # type: ignore[attr-defined]
-
-
-def _explorer(a: ActorCtx) -> Any:
-    """The exploring scheduler, when there is one (it lets blocked coroutines park)."""
-    sched = a.rt.scheduler
-    return sched if getattr(sched, "explores", False) else None
-
-
-async def _within(aw: Awaitable[Any], timeout: float | None) -> bool:
-    """Await ``aw``; False if ``timeout`` seconds pass first."""
-    if timeout is None:
-        await aw
-        return True
-    try:
-        await asyncio.wait_for(aw, timeout)
-    except asyncio.TimeoutError:
-        return False
-    return True
-
-
-class ALockLike(P.LockLike):
-    """acquire for asyncio Lock / Semaphore / BoundedSemaphore / Condition (its lock);
-    release is the thread version's: asyncio's release does not wait."""
-
-    async def acquire(  # type: ignore[override]
-            self, t: P.OpTags, timeout: float | None, blocking: bool, a: ActorCtx) -> bool:
-        res = self.resource
-        real = res.real
-        await ready(a, t.call)
-        seq = a.emit(t.call, None if blocking else P.NONBLOCKING)
-        explorer = _explorer(a)
-        if explorer is not None:
-            # explore: take it when it is free; parked (not waiting in the lock) until then
-            a.waiting = (self, "acquire", timeout is not None, seq, 0)
-
-            async def attempt() -> bool:
-                if real.locked():
-                    return False
-                await real.acquire()  # free: returns without suspending
-                return True
-            ok = bool(await explorer.ablock(a, attempt, timeout if blocking else 0.0))
-            a.waiting = None
-        elif a.rt.scheduler is not None:
-            # replay: take it when the recording says the call returned, as it did then
-            a.waiting = (self, "acquire", timeout is not None or not blocking, seq, 0)
-            step = await ready(a)
-            ok = bool(step.phase == "return" and step.result == "ok")
-            if ok:
-                await real.acquire()
-            a.waiting = None
-        elif not real.locked():
-            await real.acquire()  # free: returns without suspending
-            ok = True
-        elif not blocking:
-            ok = False
-        else:
-            a.waiting = (self, "acquire", timeout is not None, seq, 0)
-            ok = await _within(real.acquire(), timeout)
-            a.waiting = None
-        if ok:
-            h = res.holders
-            h[a.name] = h.get(a.name, 0) + 1
-            res.acquired.add(a.name)
-        await ready(a, t.ok)
-        a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
-        return ok
-
-
-class ALock(ALockLike):
-    ptype = "lock"
-
-
-class ASemaphore(ALockLike):
-    ptype = "semaphore"
-
-
-class ABoundedSemaphore(ALockLike):
-    ptype = "bounded_semaphore"
-
-
-class ACondition(ALockLike, P.Condition):
-    own_lock_owned = False  # asyncio's Condition() makes a Lock, which any task may release
-
-    async def wait(  # type: ignore[override]
-            self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
-        res = self.resource
-        await ready(a, t.call)
-        seq = a.emit(t.call, None)
-        bad = self.not_owner(a, "waited on")
-        if bad:
-            await ready(a)
-            a.emit(t.error, {"error": bad})
-            raise ActorFailure(bad)
-        a.waiting = (self, "wait", timeout is not None, seq, 0)
-        held = res.holders.pop(a.name, 0)
-        explorer = _explorer(a)
-        try:
-            if explorer is not None:
-                ok = await self._explore_wait(a, explorer, timeout)
-            else:
-                ok = await self._free_wait(a, timeout)
-        except RuntimeError as exc:
-            if held:
-                res.holders[a.name] = held
-            a.waiting = None
-            msg = f"{a.name} waited on condition {self.name} without holding its lock ({exc})"
-            await ready(a)
-            a.emit(t.error, {"error": msg})
-            raise ActorFailure(msg) from None
-        except P.LockNotRetaken:
-            raise  # the run ended before it took the lock back: it holds nothing
-        except BaseException:
-            if held:  # the wait re-took the lock, also when cancelled
-                res.holders[a.name] = held
-            raise
-        if held:
-            res.holders[a.name] = held
-        a.waiting = None
-        await ready(a, t.ok)
-        a.emit(t.ok if ok else t.timeout, None)
-
-    def _enter_wait(self) -> asyncio.Future[None]:
-        """The start of asyncio's ``Condition.wait``: register a waiter's future, then let the
-        lock go (refused, as asyncio refuses it, when the lock is not held)."""
-        real = self.real
-        if not real.locked():
-            raise RuntimeError("cannot wait on un-acquired lock")
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        real._waiters.append(fut)
-        real.release()
-        return fut
-
-    async def _free_wait(self, a: ActorCtx, timeout: float | None) -> bool:
-        """asyncio's own ``Condition.wait``, except that taking the lock back gives up when
-        the run is closed: asyncio's retries for good, and a waiter whose lock is held by an
-        ended actor could never be cancelled."""
-        real = self.real
-        fut = self._enter_wait()
-        retaken = False
-        try:
-            try:
-                return await _within(fut, timeout)
-            finally:
-                try:
-                    real._waiters.remove(fut)
-                except ValueError:
-                    pass
-        finally:
-            if real.locked():
-                P.now_acquiring(a)  # the watchdog sees it wait for the lock from here on
-            cancelled = False
-            while True:
-                try:
-                    await real.acquire()
-                    retaken = True
-                    break
-                except asyncio.CancelledError:
-                    cancelled = True
-                    if a.rt.closed:
-                        break
-            if not retaken:
-                raise P.LockNotRetaken  # an abort wins over the wait's result
-            if cancelled:
-                raise asyncio.CancelledError
-
-    async def _explore_wait(self, a: ActorCtx, explorer: Any, timeout: float | None) -> bool:
-        """asyncio's own ``Condition.wait`` (register a future, release the lock, wait for a
-        notify, take the lock back), with each wait a parking at the explorer instead of a
-        real suspension: one actor runs at a time."""
-        real = self.real
-        fut = self._enter_wait()
-        try:
-            async def woken() -> bool:
-                return fut.done()
-            return bool(await explorer.ablock(a, woken, timeout))
-        finally:
-            try:
-                real._waiters.remove(fut)
-            except ValueError:
-                pass
-            if not a.rt.closed:
-                w = a.waiting  # now it waits for the lock (what the watchdog must judge)
-                if w is not None:
-                    a.waiting = (w[0], "acquire", False, w[3], w[4])
-
-                async def free() -> bool:
-                    if real.locked():
-                        return False
-                    await real.acquire()
-                    return True
-                await explorer.ablock(a, free, None)
-
-    def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
-        if op == "wait":
-            # a notified waiter's future is done before it wakes and leaves the deque
-            queued = getattr(self.real, "_waiters", None)
-            return queued is not None and sum(not f.done() for f in queued) < waiters
-        return not self.resource.holders
-
-
-class AEvent(P.Event):
-    async def wait(  # type: ignore[override]
-            self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
-        mark = self.sets.total()
-        await ready(a, t.call)
-        seq = a.emit(t.call, None)
-        ok = True
-        real = self.real
-        if not real.is_set():
-            a.waiting = (self, "wait", timeout is not None, seq, mark)
-            explorer = _explorer(a)
-            if explorer is not None:
-                async def is_set() -> bool:
-                    return bool(real.is_set())
-                ok = bool(await explorer.ablock(a, is_set, timeout))
-            else:
-                ok = await _within(real.wait(), timeout)
-            a.waiting = None
-        await ready(a, t.ok)
-        a.emit(t.ok if ok else t.timeout, None)
-
-
-class ABarrier(P.Barrier):
-    async def wait(  # type: ignore[override]
-            self, a: ActorCtx, t: P.OpTags, timeout: float | None) -> None:
-        await ready(a, t.call)
-        seq = a.emit(t.call, None)
-        a.waiting = (self, "wait", timeout is not None, seq, 0)
-        explorer = _explorer(a)
-        real = self.real
-        inside: int | None = None
-        try:
-            if explorer is not None:
-                # explore: the last party brings the others back from their real wait
-                inside = P.barrier_arrival(self, a, explorer, timeout, breaks=False)
-                while inside is not None and real.n_waiting < inside and not a.rt.closed:
-                    await asyncio.sleep(0)  # the others are on their way in
-            if inside == -1:
-                tag = t.timeout  # it cannot go on: it times out without entering
-            else:
-                tag = t.ok if await _within(real.wait(), timeout) else t.timeout
-        except _BROKEN:
-            tag = t.broken
-        a.waiting = None
-        await ready(a, t.ok)
-        a.emit(tag, None)
-
-    def abort(self) -> None:
-        """Aborting an asyncio barrier must happen in its loop: cancellation does it."""
-
-
-class AQueue(P.Queue):
-    async def put(  # type: ignore[override]
-            self, a: ActorCtx, t: P.OpTags, item: Any, timeout: float | None,
-            blocking: bool) -> None:
-        await ready(a, t.call)
-        seq = a.emit(t.call, {"item": item} if blocking else {"item": item, "blocking": False})
-        real = self.real
-        explorer = _explorer(a)
-        try:
-            real.put_nowait(item)
-            ok = True
-        except asyncio.QueueFull:
-            if explorer is not None:
-                a.waiting = (self, "put", timeout is not None, seq, 0)
-
-                async def put() -> bool:
-                    try:
-                        real.put_nowait(item)
-                    except asyncio.QueueFull:
-                        return False
-                    return True
-                ok = bool(await explorer.ablock(a, put, timeout if blocking else 0.0))
-                a.waiting = None
-            elif blocking:
-                a.waiting = (self, "put", timeout is not None, seq, 0)
-                ok = await _within(real.put(item), timeout)
-                a.waiting = None
-            else:
-                ok = False
-        if ok:
-            self.puts.add(a.name)
-        await ready(a, t.ok)
-        a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
-
-    async def get(  # type: ignore[override]
-            self, a: ActorCtx, t: P.OpTags, timeout: float | None, blocking: bool) -> None:
-        await ready(a, t.call)
-        seq = a.emit(t.call, None if blocking else P.NONBLOCKING)
-        real = self.real
-        box: list[Any] = []
-        explorer = _explorer(a)
-        try:
-            box.append(real.get_nowait())
-        except asyncio.QueueEmpty:
-            if explorer is not None:
-                a.waiting = (self, "get", timeout is not None, seq, 0)
-
-                async def get() -> bool:
-                    try:
-                        box.append(real.get_nowait())
-                    except asyncio.QueueEmpty:
-                        return False
-                    return True
-                await explorer.ablock(a, get, timeout if blocking else 0.0)
-                a.waiting = None
-            elif blocking:
-                a.waiting = (self, "get", timeout is not None, seq, 0)
-
-                async def take() -> None:
-                    box.append(await real.get())
-                await _within(take(), timeout)
-                a.waiting = None
-        await ready(a, t.ok)
-        if box:
-            self.gets.add(a.name)
-            a.emit(t.ok, {"item": box[0]})
-        else:
-            a.emit(t.timeout if blocking else t.fail, None)
-
-
-def make_aio(ptype: str, name: str, spec: Any, made: dict[str, P.Prim]) -> P.Prim:
-    """The asyncio flavour of a primitive (only coroutine actors use it)."""
-    if ptype == "lock":
-        return ALock(name, asyncio.Lock())
-    if ptype == "semaphore":
-        return ASemaphore(name, asyncio.Semaphore(spec.value), spec.value)
-    if ptype == "bounded_semaphore":
-        return ABoundedSemaphore(name, asyncio.BoundedSemaphore(spec.value), spec.value)
-    if ptype == "event":
-        return AEvent(name, asyncio.Event())
-    if ptype == "condition":
-        lock = made.get(spec.lock) if spec.lock else None
-        assert lock is None or isinstance(lock, P.LockLike)
-        return ACondition(name, asyncio.Condition(lock.real if lock else None), lock)
-    if ptype == "barrier":
-        return ABarrier(name, asyncio.Barrier(spec.parties))  # type: ignore[attr-defined,unused-ignore]
-    if ptype == "queue":
-        return AQueue(name, asyncio.Queue(spec.maxsize), spec.maxsize)
-    raise AssertionError(f"no asyncio flavour of {ptype}")  # the checker refuses these
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 class AioCompiler(Compiler):
@@ -421,14 +66,14 @@ class AioCompiler(Compiler):
         tag = self.rt.tag
         if isinstance(step, M.Acquire):
             lk = self.prim(step.acquire, ALockLike)
-            return partial(lk.acquire, self.tags("acquire", lk.name), step.timeout,
+            return partial(lk.acquirer(step), self.tags("acquire", lk.name), step.timeout,
                            step.blocking), True
         if isinstance(step, M.With):
             lk2 = self.prim(step.with_, ALockLike)
             ts = self.tags("acquire", lk2.name)
             rel = tag(n, "release", lk2.name)
             body, _ = self.block(step.steps, frozenset({("release", lk2.name)}) | cont)
-            acquire, release = lk2.acquire, lk2.release
+            acquire, release = lk2.acquirer(step), lk2.release
 
             async def with_(a: ActorCtx) -> None:
                 await acquire(ts, None, True, a)
@@ -443,7 +88,6 @@ class AioCompiler(Compiler):
             return with_, True
         if isinstance(step, M.Wait):
             w = self.prims[step.wait]
-            assert isinstance(w, (AEvent, ACondition, ABarrier))
             return partial(_call_wait, w, self.tags("wait", w.name), step.timeout), True
         if isinstance(step, M.Put):
             q = self.prim(step.put, AQueue)
@@ -461,13 +105,10 @@ class AioCompiler(Compiler):
             call, ok = tag(n, "sleep", None, "call"), tag(n, "sleep", None, "return", "ok")
             payload, seconds = {"value": step.sleep}, step.sleep
 
-            scheduler = self.rt.scheduler
-
             async def sleep(a: ActorCtx) -> None:
                 await ready(a, call)
                 a.emit(call, payload)
-                if scheduler is None or getattr(scheduler, "real_time", False):
-                    await asyncio.sleep(seconds)
+                await a.rt.scheduler.asleep(a, seconds)
                 await ready(a, ok)
                 a.emit(ok, None)
             return sleep, True
@@ -508,7 +149,8 @@ class AioCompiler(Compiler):
             return repeat, True
         if isinstance(step, M.If):
             return self._aif(step, cont), True
-        return self.step(step, cont), False
+        fn = self.step(step, cont)  # a type's own verb may compile to a coroutine function
+        return fn, asyncio.iscoroutinefunction(fn)
 
     def _aif(self, step: M.If, cont: Caps) -> StepFn:
         test = self.condition(step)
@@ -523,12 +165,12 @@ class AioCompiler(Compiler):
         return if_
 
 
-async def _call_wait(w: AEvent | ACondition | ABarrier, t: P.OpTags, timeout: float | None,
+async def _call_wait(w: Any, t: OpTags, timeout: float | None,
                      a: ActorCtx) -> None:
     await w.wait(a, t, timeout)
 
 
-async def _call_get(q: AQueue, t: P.OpTags, timeout: float | None, blocking: bool,
+async def _call_get(q: AQueue, t: OpTags, timeout: float | None, blocking: bool,
                     a: ActorCtx) -> None:
     await q.get(a, t, timeout, blocking)
 

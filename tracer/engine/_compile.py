@@ -40,8 +40,12 @@ from time import sleep
 from typing import Any, Protocol, TypeVar
 
 from tracer._show import show
-from tracer.engine import _prims as P
 from tracer.engine._seam import POLL, Abort, ActorCtx, ActorFailure, ActorReturn, Runtime
+from tracer.prims import _shell as P
+from tracer.prims.condition import Condition
+from tracer.prims.event import Event
+from tracer.prims.pipe import Pipe
+from tracer.prims.queue import Queue
 from tracer.scenario import Plan, walk_steps
 from tracer.scenario import _model as M
 from tracer.scenario._load import format_loc
@@ -179,10 +183,10 @@ class Compiler:
         assert isinstance(p, cls), (name, cls)
         return p
 
-    def waitable(self, name: str) -> P.Event | P.Condition | P.Barrier:
-        p = self.prims[name]
-        assert isinstance(p, (P.Event, P.Condition, P.Barrier)), name
-        return p
+    def waitable(self, name: str) -> Any:
+        """The primitive ``name`` that a ``wait`` waits on (the checker guaranteed that its
+        type has the verb: any type may, with its ``wait(a, tags, timeout)``)."""
+        return self.prims[name]
 
     def tags(self, op: str, target: str) -> P.OpTags:
         t = self.rt.tag
@@ -198,7 +202,7 @@ class Compiler:
         if isinstance(step, M.Acquire):
             lk = self.prim(step.acquire, P.LockLike)
             ts, timeout, blocking = self.tags("acquire", lk.name), step.timeout, step.blocking
-            return partial(lk.acquire, ts, timeout, blocking)
+            return partial(lk.acquirer(step), ts, timeout, blocking)
         if isinstance(step, M.Release):
             lk = self.prim(step.release, P.LockLike)
             rel = tag(n, "release", lk.name)
@@ -210,35 +214,35 @@ class Compiler:
             ts, timeout = self.tags("wait", w.name), step.timeout
             return lambda a: w.wait(a, ts, timeout)
         if isinstance(step, M.Set):
-            ev = self.prim(step.set, P.Event)
+            ev = self.prim(step.set, Event)
             st = tag(n, "set", ev.name)
             return lambda a: ev.set(a, st)
         if isinstance(step, M.Clear):
-            ev = self.prim(step.clear, P.Event)
+            ev = self.prim(step.clear, Event)
             ct = tag(n, "clear", ev.name)
             return lambda a: ev.clear(a, ct)
         if isinstance(step, (M.Notify, M.NotifyAll)):
             c = self.prim(step.notify if isinstance(step, M.Notify) else step.notify_all,
-                          P.Condition)
+                          Condition)
             count = step.n if isinstance(step, M.Notify) else None
             nt = tag(n, step.verb, c.name)
             return lambda a: c.notify(a, nt, count)
         if isinstance(step, M.Put):
-            q = self.prim(step.put, P.Queue)
+            q = self.prim(step.put, Queue)
             ts, timeout, blocking = self.tags("put", q.name), step.timeout, step.blocking
             item_of = self._item(step)
             return lambda a: q.put(a, ts, item_of(), timeout, blocking)
         if isinstance(step, M.Get):
-            q = self.prim(step.get, P.Queue)
+            q = self.prim(step.get, Queue)
             ts, timeout, blocking = self.tags("get", q.name), step.timeout, step.blocking
             return lambda a: q.get(a, ts, timeout, blocking)
         if isinstance(step, M.Send):
-            p = self.prim(step.send, P.Pipe)
+            p = self.prim(step.send, Pipe)
             ts = self.tags("send", p.name)
             item_of = self._item(step)
             return lambda a: p.send(a, ts, item_of())
         if isinstance(step, M.Recv):
-            p = self.prim(step.recv, P.Pipe)
+            p = self.prim(step.recv, Pipe)
             ts, timeout = self.tags("recv", p.name), step.timeout
             return lambda a: p.recv(a, ts, timeout)
         if isinstance(step, (M.Read, M.Write, M.Add, M.Append, M.If)):
@@ -288,6 +292,9 @@ class Compiler:
             def fail(a: ActorCtx) -> None:
                 raise ActorFailure(message)
             return fail
+        target = M.step_target(step)
+        if target in self.prims:  # a verb its primitive's type compiles (tracer.prims)
+            return self.prims[target].compile_step(step, self)
         raise AssertionError(f"no compiler for step {step.verb}")  # pragma: no cover
 
     def _item(self, step: M.Put | M.Send) -> Callable[[], Any]:
@@ -308,7 +315,7 @@ class Compiler:
         rel = self.rt.tag(self.actor, "release", lk.name)
         body, _ = self.block(step.steps, frozenset({("release", lk.name)}) | cont)
 
-        acquire, release = lk.acquire, lk.release
+        acquire, release = lk.acquirer(step), lk.release
 
         def with_(a: ActorCtx) -> None:
             acquire(ts, None, True, a)
@@ -328,7 +335,7 @@ class Compiler:
         scheduler, or when what accesses ``var`` cannot come between another access and its
         seq (see the module's docstring)."""
         rt = self.rt
-        if rt.scheduler is not None:
+        if not rt.scheduler.needs_var_locks():
             return None
         if rt.unlocked_vars is None:
             rt.unlocked_vars = unlocked_variables(self.plan)
@@ -456,15 +463,11 @@ class Compiler:
         call = self.rt.tag(self.actor, "sleep", None, "call")
         ok = self.rt.tag(self.actor, "sleep", None, "return", "ok")
         payload = {"value": seconds}
-        abort = self.rt.abort_event
         scheduler = self.rt.scheduler
 
         def sleep(a: ActorCtx) -> None:
             a.emit(call, payload)
-            if scheduler is not None:
-                scheduler.sleep(a, seconds)
-            elif abort.wait(seconds):
-                raise Abort
+            scheduler.sleep(a, seconds)
             a.emit(ok, None)
         return sleep
 

@@ -38,9 +38,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_conns
 from typing import Any
 
-from tracer.engine import _prims as P
 from tracer.engine._compile import Compiler
-from tracer.engine._replay import RemoteExplorer, RemoteScheduler
 from tracer.engine._seam import (
     POLL,
     Abort,
@@ -51,6 +49,8 @@ from tracer.engine._seam import (
     end_payload,
     ending,
 )
+from tracer.engine.schedule import Scheduler, child_scheduler
+from tracer.prims import _shell as P
 from tracer.scenario import plan_from_mapping
 
 START_METHODS = ("forkserver", "spawn", "fork")
@@ -224,11 +224,10 @@ def share_counts(prim: P.Prim, shared: Shared) -> None:
 class ChildRuntime(Runtime):
     """A child's runtime: seq and the abort flag are the run's shared ones."""
 
-    def __init__(self, shared: Shared, t0: float, scheduler: Any = None) -> None:
+    def __init__(self, shared: Shared, t0: float, scheduler: Scheduler) -> None:
         self.shared = shared
         super().__init__(scheduler)
-        if scheduler is not None:
-            scheduler.attach(self)
+        scheduler.attach(self, _nothing)
         self.seq = shared.seq  # type: ignore[assignment]
         self.var_locks = shared.var_locks
         self.t0 = t0
@@ -244,6 +243,10 @@ class ChildRuntime(Runtime):
         # only the parent opens a run; a child (a late pool task too) may only close it
         if value:
             self.shared.closed.value = 1
+
+
+def _nothing() -> None:
+    """(A child has no watchdog to wake.)"""
 
 
 class ProcActorCtx(ActorCtx):
@@ -348,10 +351,10 @@ class ProcActorCtx(ActorCtx):
         rt = self.rt
         if rt.closed:
             raise Abort
-        # under a replay, the parent's scheduler gives turns and seqs; a turn given is
-        # recorded, even if the run closes now: the scheduler counted it (a replay ends once
-        # the recording's last turn was given)
-        seq = rt.scheduler.turn(self, tag) if rt.scheduler is not None else self._next()
+        # the scheduler gives the seq (under a replay or an exploration the parent's, with the
+        # turn); a turn given is recorded, even if the run closes now: the scheduler counted
+        # it (a replay ends once the recording's last turn was given)
+        seq = rt.scheduler.turn(self, tag)
         self.buf.append((seq, self._clock(), tag, payload))
         self.board[self.row + PROGRESS] += 1
         if len(self.buf) >= FLUSH_EVERY:
@@ -359,12 +362,8 @@ class ProcActorCtx(ActorCtx):
         return seq
 
     def emit_read(self, tag: Tag, fetch: Callable[[], Any]) -> Any:
-        """A read: under a scheduler, the value is read once the turn came (not before)."""
+        """A read: the value is read once the turn came and the seq was taken (not before)."""
         rt = self.rt
-        if rt.scheduler is None:
-            value = fetch()
-            self.emit(tag, {"value": value})
-            return value
         if rt.closed:
             raise Abort
         seq = rt.scheduler.turn(self, tag)
@@ -391,44 +390,6 @@ class ProcActorCtx(ActorCtx):
                 self.rt.closed = True  # the parent died: every process of the run stops
                 raise Abort from None
             self.buf.clear()
-
-
-def make_mp(ptype: str, name: str, spec: Any, made: dict[str, P.Prim], ctx: Any,
-            shared: Shared, manager: Any) -> P.Prim:
-    """The multiprocessing flavour of a primitive (some process actor uses it)."""
-    prim: P.Prim
-    if ptype == "lock":
-        prim = P.Lock(name, ctx.Lock())
-    elif ptype == "rlock":
-        prim = P.RLock(name, ctx.RLock())
-    elif ptype == "semaphore":
-        prim = P.Semaphore(name, ctx.Semaphore(spec.value), spec.value)
-    elif ptype == "bounded_semaphore":
-        prim = P.BoundedSemaphore(name, ctx.BoundedSemaphore(spec.value), spec.value)
-    elif ptype == "event":
-        prim = P.Event(name, ctx.Event())
-    elif ptype == "condition":
-        lock = made.get(spec.lock) if spec.lock else None
-        assert lock is None or isinstance(lock, P.LockLike)
-        prim = P.Condition(name, ctx.Condition(lock.real if lock else None), lock)
-    elif ptype == "barrier":
-        prim = P.Barrier(name, ctx.Barrier(spec.parties))
-    elif ptype == "queue":
-        # a Manager queue, as in the tutorial: items live in the Manager process, so a put
-        # that returned is never lost when its process ends (a multiprocessing.Queue's feeder
-        # thread may still hold it)
-        prim = P.Queue(name, manager.Queue(spec.maxsize), spec.maxsize)
-    elif ptype == "pipe":
-        a, b = spec.between
-        if spec.duplex:
-            ca, cb = ctx.Pipe(duplex=True)
-        else:
-            cb, ca = ctx.Pipe(duplex=False)
-        prim = P.Pipe(name, {a: ca, b: cb})
-    else:
-        raise AssertionError(f"no multiprocessing flavour of {ptype}")
-    share_counts(prim, shared)
-    return prim
 
 
 # ---------------------------------------------------------------------------------------------
@@ -522,16 +483,14 @@ Batch = list[tuple[int, float, tuple[Any, ...], Any]]
 
 def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim],
                    shared_vars: Any, shared: Shared, conn: Connection | None, t0: float,
-                   sched_conn: Connection | None = None, explore: bool = False,
+                   sched_conn: Connection | None = None, side: str | None = None,
                    ) -> tuple[str | None, str | None, Batch]:
     """Run one process actor in this (child) process: its result, its error, and the events
     not yet shipped over ``conn`` (all of them when there is no ``conn``: a pool task).
-    ``sched_conn``: the parent's scheduler (an exploration's when ``explore``, else a
-    replay's)."""
+    ``sched_conn``: the pipe to the parent's scheduler, whose ``child_side`` is ``side``."""
     try:
         plan = plan_from_mapping(scenario)
-        remote = RemoteExplorer if explore else RemoteScheduler
-        rt = ChildRuntime(shared, t0, remote(sched_conn) if sched_conn else None)
+        rt = ChildRuntime(shared, t0, child_scheduler(side, sched_conn))
         ap = plan.actor(name)
         ctx = ProcActorCtx(rt, name, ap.daemon, shared, prims)
         ctx.conn = conn
@@ -570,14 +529,14 @@ def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim]
 
 def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], shared_vars: Any,
                shared: Shared, conn: Connection, t0: float,
-               sched_conn: Connection | None = None, explore: bool = False) -> None:
-    """Entry point of a process actor's child process (``sched_conn``: the turns of a replay,
-    or of an exploration when ``explore``)."""
+               sched_conn: Connection | None = None, side: str | None = None) -> None:
+    """Entry point of a process actor's child process (``sched_conn``: the pipe to the
+    parent's scheduler, whose ``child_side`` is ``side``)."""
     ignore_sigint()
     _name_process(f"tracer:{name}")
     watch_parent(shared.parent, partial(_orphaned, shared, False))
     result, error, _ = run_actor_here(scenario, name, prims, shared_vars, shared, conn, t0,
-                                      sched_conn, explore)
+                                      sched_conn, side)
     try:
         conn.send(("result", result, error))
     except (OSError, ValueError):
@@ -610,14 +569,13 @@ def pool_init(scenario: dict[str, Any], prims: dict[str, P.Prim], shared_vars: A
     _Worker.args = (scenario, prims, shared_vars, shared, t0)
 
 
-def pool_task(name: str, sched_conn: Connection | None = None, explore: bool = False,
+def pool_task(name: str, sched_conn: Connection | None = None, side: str | None = None,
               ) -> tuple[str, str | None, str | None, Batch]:
     """A pool task: run actor ``name`` in this worker; its events travel back with the
-    result, to the parent's callback (``sched_conn``: the turns of a replay, or of an
-    exploration when ``explore``)."""
+    result, to the parent's callback (``sched_conn``, ``side``: as for ``child_main``)."""
     scenario, prims, shared_vars, shared, t0 = _Worker.args
     result, error, batch = run_actor_here(scenario, name, prims, shared_vars, shared, None, t0,
-                                          sched_conn, explore)
+                                          sched_conn, side)
     if sched_conn is not None:
         sched_conn.close()
     return name, result, error, batch

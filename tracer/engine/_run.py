@@ -3,7 +3,7 @@
 The calling thread is the watchdog. Every ``WATCH`` seconds (or as soon as an actor ends) it
 checks whether the run is over, timed out, or stuck. "Stuck" is decided from two snapshots of
 the actors' state taken one tick apart: if no actor recorded anything in between, the picture
-is consistent, and :func:`tracer.analyze.waitfor.find_blocked` says whether the waiting actors
+is consistent, and :func:`tracer.trace.waits.find_blocked` says whether the waiting actors
 can ever be freed. Then the run is closed: every actor's next seam call or poll raises
 :class:`Abort`, aborted actors release what they hold (without recording), and all threads are
 joined before :func:`run_plan` returns.
@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing.managers import SyncManager
@@ -29,11 +28,9 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from tracer import __version__
 from tracer._gc import collect_run, gc_paused
-from tracer.analyze.waitfor import Blocked, Waiter, WaitState, find_blocked
-from tracer.engine import _prims as P
-from tracer.engine._aio import AioCompiler, AioHost, ready
+from tracer._version import __version__
+from tracer.engine._aio import AioCompiler, AioHost
 from tracer.engine._backing import make_primitives
 from tracer.engine._compile import Compiler, StepFn, copy_value
 from tracer.engine._proc import (
@@ -49,22 +46,27 @@ from tracer.engine._proc import (
     pool_init,
     pool_task,
 )
-from tracer.engine._replay import ReplayScheduler, serve_child, serve_explore
 from tracer.engine._seam import (
     Abort,
     ActorCtx,
     ActorFailure,
     Record,
     Runtime,
-    Scheduler,
     end_payload,
     ending,
-    wait_loop,
 )
 from tracer.engine._stops import interrupted_by, raise_pending, shielded
+from tracer.engine._tracedata import trace_data_from_run
 from tracer.engine._workers import Task, Workers
+from tracer.engine.schedule import FreeRun, Scheduler
+from tracer.prims import _shell as P
+from tracer.prims import prim_type
+from tracer.prims._shell import ready
+from tracer.prims.pool import Pool
 from tracer.scenario import Plan
+from tracer.trace import TraceData
 from tracer.trace._io import format_events, render_trace, write_atomic
+from tracer.trace.waits import Blocked, Waiter, WaitState, find_blocked
 
 WATCH = 0.01  # watchdog tick, seconds: a deadlock is reported within about three ticks
 WATCH_MAX = 0.05  # the tick of runs with thousands of actors, whose snapshots cost more
@@ -122,6 +124,11 @@ class RunResult:
                 "final": self.final}
         return render_trace(head, format_events(self.records, self.t0), tail)
 
+    def trace_data(self, source: str = "<run>") -> TraceData:
+        """The run as the analyses read it: ``parse_trace_data(self.to_json(), source)``,
+        built from the records in memory (see :mod:`tracer.engine._tracedata`)."""
+        return trace_data_from_run(self, source)
+
     def write(self, path: str | Path) -> str:
         """Write the trace file (atomically); returns its text."""
         p = Path(path)
@@ -155,13 +162,10 @@ class Runner:
         self.plan = plan
         self.workers = workers  # explore: reusable actor threads
         self.on_started = on_started
-        self.rt = Runtime(scheduler, workers.tags if workers is not None else None)
-        self.scheduler = scheduler
+        self.scheduler: Scheduler = scheduler if scheduler is not None else FreeRun()
+        self.rt = Runtime(self.scheduler, workers.tags if workers is not None else None)
         self.wake = threading.Event()
-        if scheduler is not None:
-            scheduler.attach(self.rt)
-            if hasattr(scheduler, "on_stuck"):
-                scheduler.on_stuck = self.wake.set
+        self.scheduler.attach(self.rt, self.wake.set)
         self.mp: Any = None
         self.mem: Shared | None = None
         self.manager: Any = None
@@ -173,16 +177,16 @@ class Runner:
             self.prims = make_primitives(plan, self.mp, self.mem, self.manager)
         except (OSError, EOFError) as exc:  # the Manager died while it was being set up
             raise RunFault(self._setup_fault(exc)) from None
-        self.pool_live: dict[str, int] = {}  # explore: tasks of each pool given a worker
-        self.pool_queue: dict[str, list[str]] = {}  # explore: tasks waiting for a worker
+        self.pool_live: dict[str, int] = {}  # tasks of each pool given a worker
+        self.pool_queue: dict[str, list[str]] = {}  # tasks waiting for a worker
         self.ctx: dict[str, ActorCtx] = {}
         self.programs: dict[str, StepFn] = {}
         self.futures: dict[str, Future[None]] = {}
         self.async_results: dict[str, Any] = {}  # process pool tasks
         self.servers: list[threading.Thread] = []  # turn servers of process actors
-        self.pool_mu = threading.RLock()  # explore: pool_live, pool_queue, pool_deferred
-        self.pool_deferred: dict[str, Callable[[], object]] = {}  # explore: queued pool tasks
-        self.told_ended: set[str] = set()  # explore: process actors whose end it was told
+        self.pool_mu = threading.RLock()  # pool_live, pool_queue, pool_deferred
+        self.pool_deferred: dict[str, Callable[[], object]] = {}  # queued process pool tasks
+        self.told_ended: set[str] = set()  # process actors whose end the scheduler was told
         self.results: dict[str, str] = {}
         self.errors: dict[str, str] = {}
         self.capped: int | None = None  # the event cap, once the run was stopped by it
@@ -237,7 +241,8 @@ class Runner:
         self.rt.seq = self.mem.seq  # type: ignore[assignment]
         self.rt.var_locks = self.mem.var_locks
         needs_manager = bool(self.plan.scenario.shared) or any(
-            spec.type == "queue" and self.plan.flavour.get(n) == "process"
+            prim_type(spec.type).part("NEEDS_MANAGER", False)
+            and self.plan.flavour.get(n) == "process"
             for n, spec in self.plan.scenario.primitives.items())
         if needs_manager:
             self.manager = SyncManager(ctx=self.mp)
@@ -272,29 +277,11 @@ class Runner:
             msg = f"{a.name} cannot join {name}: it was never started"
             a.emit(tags.error, {"error": msg})
             raise ActorFailure(msg)
-        fut = self.futures.get(name)
-        exploring = getattr(self.rt.scheduler, "explores", False)
-        if target.kind == "coroutine" or target.thread is None or exploring:
-            # (explore: the actor has ended when it says so, before its thread has returned:
-            # waiting for the thread would make the join's outcome depend on timing)
-            ok = target.finished.is_set() or wait_loop(a, target.finished.wait, timeout)
-        elif fut is not None:
-            f = fut
-            ok = f.done() or wait_loop(
-                a, lambda s: bool(futures_wait([f], s).done), timeout)
-        else:
-            t = target.thread  # a threading.Thread or a multiprocessing Process
-            started = not isinstance(t, threading.Thread)  # a Process is set once started
-
-            def attempt(s: float) -> bool:
-                nonlocal started
-                if not started:  # the runner may set ctx.thread just before t.start()
-                    if not target.finished.wait(s):
-                        return False
-                    started = True
-                t.join(s)
-                return not t.is_alive()
-            ok = wait_loop(a, attempt, timeout)
+        # an actor has ended when it says so (its `end` is recorded), a moment before its
+        # thread or process has returned: waiting for that too would make the join's outcome
+        # depend on timing
+        ok = target.finished.is_set() or self.scheduler.wait(a, target.finished.wait, timeout,
+                                                             looks=True)
         a.waiting = None
         a.emit(tags.ok if ok else tags.timeout, None)
 
@@ -309,16 +296,18 @@ class Runner:
             a.emit(tags.error, {"error": msg})
             raise ActorFailure(msg)
         a.waiting = (name, "join", timeout is not None, seq, 0)
-        ablock = getattr(self.rt.scheduler, "ablock", None)
-        if ablock is not None:  # explore: parked until the joined actor has ended
-            async def ended() -> bool:
-                return target.finished.is_set()
-            await ablock(a, ended, timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while ablock is None and not target.finished.is_set():
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            await asyncio.sleep(0.002)  # the loop must not block on another thread
+
+        async def ended() -> bool:
+            return target.finished.is_set()
+
+        async def poll() -> bool:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not target.finished.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                await asyncio.sleep(0.002)  # the loop must not block on another thread
+            return True
+        await self.scheduler.await_(a, ended, poll, timeout)
         a.waiting = None
         await ready(a, tags.ok)
         a.emit(tags.ok if target.finished.is_set() else tags.timeout, None)
@@ -336,7 +325,7 @@ class Runner:
             self.aio.spawn(ctx.name, partial(self._amain, ctx))
         elif pool is not None:
             p = self.prims[pool]
-            assert isinstance(p, P.Pool)
+            assert isinstance(p, Pool)
             ctx.state = "queued"
             self.futures[ctx.name] = p.real.submit(self._main, ctx, p)
         else:
@@ -351,9 +340,9 @@ class Runner:
 
     def _process_prims(self) -> dict[str, P.Prim]:
         return {n: p for n, p in self.prims.items()
-                if self.plan.flavour.get(n) == "process" and not isinstance(p, P.Pool)}
+                if self.plan.flavour.get(n) == "process" and not isinstance(p, Pool)}
 
-    def _start_pool_task(self, ctx: ProcActorCtx, pool: P.Pool) -> None:
+    def _start_pool_task(self, ctx: ProcActorCtx, pool: Pool) -> None:
         """Submit a process actor to its multiprocessing.Pool with apply_async; the pool's
         callback brings its events back (the tutorial's callback, recorded as an event)."""
         if pool.real is None:
@@ -376,43 +365,26 @@ class Runner:
             self._ended(ctx, "error", f"pool task {name} failed: {exc}")
 
         def submit() -> None:
-            args: tuple[Any, ...] = (name,)
-            if self._remote_turns():
-                args = (name, self._turn_server(name), self._exploring())
+            side = self.scheduler.child_side()
+            args = (name, self._turn_server(name) if side else None, side)
             self.async_results[name] = pool.real.apply_async(
                 pool_task, args, callback=done, error_callback=failed)
-        if self._exploring():
-            with self.pool_mu:
-                # no worker for it yet: submitted when a task of its pool ends, so that the
-                # scheduler knows it runs before it asks for a turn
-                if name in self.pool_queue.get(pool.name, ()):
-                    self.pool_deferred[name] = submit
-                    return
+        with self.pool_mu:
+            # no worker for it yet: submitted when a task of its pool ends, so that the
+            # scheduler knows it runs before it asks for a turn
+            if name in self.pool_queue.get(pool.name, ()):
+                self.pool_deferred[name] = submit
+                return
         submit()
 
-    def _exploring(self) -> bool:
-        """Whether the scheduler is an exploring one (one actor at a time, chosen)."""
-        return bool(getattr(self.scheduler, "explores", False))
-
-    def _remote_turns(self) -> bool:
-        """Whether process actors ask the parent's scheduler for their turns (replay,
-        explore)."""
-        return isinstance(self.scheduler, ReplayScheduler) or self._exploring()
-
     def _turn_server(self, name: str) -> Any:
-        """Under a replay or an exploration: a pipe to the scheduler for a process actor,
-        served by a thread of the parent; returns the child's end."""
+        """A pipe from a process actor's child to the scheduler (one whose ``child_side`` is
+        not None), served by a thread of the parent; returns the child's end."""
         parent_end, child_end = self.mp.Pipe(duplex=True)
-        args: tuple[Any, ...]
-        if isinstance(self.scheduler, ReplayScheduler):
-            serve: Callable[..., None] = serve_child
-            args = (self.scheduler, name, parent_end)
-        else:
-            serve = serve_explore
-            args = (self.scheduler, name, parent_end, self.prims, self.ctx[name].finished,
-                    self.wake.set)  # the child is gone: the watchdog reaps it at once
-        server = threading.Thread(target=serve, name=f"tracer-actor:(turns {name})",
-                                  args=args, daemon=True)
+        # (the child is gone: the watchdog reaps it at once)
+        args = (name, parent_end, self.prims, self.ctx[name].finished, self.wake.set)
+        server = threading.Thread(target=self.scheduler.serve,
+                                  name=f"tracer-actor:(turns {name})", args=args, daemon=True)
         server.start()
         self.servers.append(server)
         return child_end
@@ -426,14 +398,12 @@ class Runner:
         ctx.waiting = None
         ctx.state = "done"
         ctx.finished.set()
-        if self._exploring():
-            self._explore_ended(ctx.name)
+        self._process_ended(ctx.name)
         self.wake.set()
 
-    def _explore_ended(self, name: str) -> None:
-        """Explore: tell the scheduler (once) that process actor ``name`` has ended; a pool
-        task's worker goes to the next task queued in its pool, which is submitted now."""
-        assert self.scheduler is not None
+    def _process_ended(self, name: str) -> None:
+        """Tell the scheduler (once) that process actor ``name`` has ended; a pool task's
+        worker goes to the next task queued in its pool, which is submitted now."""
         with self.pool_mu:
             if name in self.told_ended:
                 return
@@ -446,7 +416,7 @@ class Runner:
                 self._pool_slot_freed(name)  # the next one is started in the scheduler
                 if nxt is not None:
                     submit = self.pool_deferred.pop(nxt, None)
-        self.scheduler.ended(name)  # type: ignore[attr-defined]
+        self.scheduler.ended(name)
         if submit is not None and not self.rt.closed:  # not once the run is being torn down
             try:
                 submit()
@@ -459,16 +429,17 @@ class Runner:
         self.collector.ctxs[ctx.name] = ctx
         if pool_name is not None:
             pool = self.prims[pool_name]
-            assert isinstance(pool, P.Pool)
+            assert isinstance(pool, Pool)
             self._start_pool_task(ctx, pool)
             return
         mine = self._process_prims()
         receive, send = self.mp.Pipe(duplex=False)
-        sched_child = self._turn_server(ctx.name) if self._remote_turns() else None
+        side = self.scheduler.child_side()
+        sched_child = self._turn_server(ctx.name) if side else None
         proc = self.mp.Process(
             target=child_main, name=f"tracer:{ctx.name}", daemon=True,
             args=(self.plan.scenario.as_mapping(), ctx.name, mine, self.shared, self.mem, send,
-                  self.rt.t0, sched_child, self._exploring()))
+                  self.rt.t0, sched_child, side))
         ctx.state = "running"
         try:
             proc.start()
@@ -545,41 +516,39 @@ class Runner:
                              f"variables and process queues, {_how_it_ended(proc.exitcode)}")
 
     def _announce(self, ctx: ActorCtx) -> None:
-        """Tell an exploring scheduler that an actor is about to run (it must wait for the
-        actor's first scheduling point before it chooses). A pool task runs when a worker
-        of its pool is free: until then it is queued, and announced when one frees up."""
-        started = getattr(self.scheduler, "started", None)
-        if started is None:
-            return
+        """Tell the scheduler that an actor is about to run (one that runs an actor at a time
+        must wait for its first scheduling point before it chooses). A pool task runs when a
+        worker of its pool is free: until then it is queued, and announced when one frees
+        up."""
         pool = self.pool_of[ctx.name]
         if pool is not None:
             p = self.prims[pool]
-            assert isinstance(p, P.Pool)
+            assert isinstance(p, Pool)
             with self.pool_mu:
                 if self.pool_live.get(pool, 0) >= p.workers:
                     self.pool_queue.setdefault(pool, []).append(ctx.name)
                     return
                 self.pool_live[pool] = self.pool_live.get(pool, 0) + 1
-        started(ctx.name)
+        self.scheduler.started(ctx.name)
 
     def _pool_slot_freed(self, name: str) -> None:
-        """Explore: a pool task ended; the next queued task of its pool gets the worker."""
+        """A pool task ended; the next queued task of its pool gets the worker."""
         pool = self.pool_of[name]
-        if pool is None or self.scheduler is None:
+        if pool is None:
             return
         queued = self.pool_queue.get(pool)
         if queued:
-            self.scheduler.started(queued.pop(0))  # type: ignore[attr-defined]
+            self.scheduler.started(queued.pop(0))
         else:
             self.pool_live[pool] -= 1
 
-    def _begin(self, ctx: ActorCtx, pool: P.Pool | None) -> None:
+    def _begin(self, ctx: ActorCtx, pool: Pool | None) -> None:
         ctx.state = "running"
         ctx.pid = os.getpid()
         ctx.tid = threading.get_native_id()
         ctx.emit(self.rt.tag(ctx.name, "start"), None)
 
-    def _main(self, ctx: ActorCtx, pool: P.Pool | None) -> None:
+    def _main(self, ctx: ActorCtx, pool: Pool | None) -> None:
         """The body of a thread actor (or of a thread pool task)."""
         raised: BaseException | None = None
         try:
@@ -607,7 +576,7 @@ class Runner:
         self._finish(ctx, result, error, None)
 
     def _finish(self, ctx: ActorCtx, result: str | None, error: str | None,
-                pool: P.Pool | None) -> None:
+                pool: Pool | None) -> None:
         """Record the end (``result`` None: the run was closed under it) and tell the
         watchdog."""
         if result is not None:
@@ -625,18 +594,17 @@ class Runner:
         ctx.waiting = None
         ctx.state = "done"
         ctx.finished.set()
-        ended = getattr(self.scheduler, "ended", None)
-        if ended is not None:  # an exploring scheduler picks who goes next
-            if self.pool_of[ctx.name] is not None and ctx.kind != "process":
+        if self.pool_of[ctx.name] is not None and ctx.kind != "process":
+            with self.pool_mu:
                 self._pool_slot_freed(ctx.name)
-            ended(ctx.name)
+        self.scheduler.ended(ctx.name)  # (one that runs an actor at a time picks the next)
         self.wake.set()
 
     # --- the watchdog
     def _finished(self) -> bool:
         if not all(c.daemon or c.state in ("done", "pending") for c in self.ctx.values()):
             return False
-        if isinstance(self.scheduler, ReplayScheduler) and self.scheduler.pending():
+        if self.scheduler.pending():
             # a replay abandons a daemon where the recording did: after its recorded steps
             return not any(c.state not in ("done", "pending") for c in self.ctx.values())
         return True
@@ -685,27 +653,28 @@ class Runner:
         counts: dict[tuple[str, str], int] = {}
         for w in waiting.values():
             counts[(w.target, w.op)] = counts.get((w.target, w.op), 0) + 1
-        # an exploring scheduler knows who waits in a barrier for its round to fill (they
-        # may still be on their way into the real barrier: its count would say "leaving");
-        # elsewhere a barrier is asked once, so its waiters are judged on the same count
-        away = getattr(self.scheduler, "away", None) or {}
-        barrier_open: dict[str, bool] = {}
+        # the scheduler knows who is away in a real call that others end (a barrier's round:
+        # they may still be on their way into the real barrier, whose count would say
+        # "leaving"); the waiters of a primitive judged together (a barrier) are asked once,
+        # so that they are judged on the same count
+        is_away = self.scheduler.is_away
+        together: dict[str, bool] = {}
         for name, w in waiting.items():
             mark = marks.get(name, 0)
-            if w.kind == "barrier":
-                if name in away:
-                    continue
-                if w.target not in barrier_open:
-                    barrier_open[w.target] = self.prims[w.target].available_for(
+            if is_away(name):
+                continue
+            if w.kind not in ("actor", "pool") and self.prims[w.target].judged_together:
+                if w.target not in together:
+                    together[w.target] = self.prims[w.target].available_for(
                         w.op, counts[(w.target, w.op)], name, mark)
-                if barrier_open[w.target]:
+                if together[w.target]:
                     available.add(name)
             elif w.kind == "actor" and w.op == "join":
                 if self.ctx[w.target].state == "done":
                     available.add(name)
             elif w.kind == "pool":
                 pool = self.prims[w.target]
-                assert isinstance(pool, P.Pool)
+                assert isinstance(pool, Pool)
                 if len(running.get(w.target, ())) < pool.workers:
                     available.add(name)
             elif w.op != "start" and self.prims[w.target].available_for(
@@ -768,7 +737,7 @@ class Runner:
                     # a killed process actor: the others go on; if they end, or block for
                     # good on what it held, the outcome names the kill as the cause (below)
                 if rt.closed:  # the scheduler ended the run (a replay's divergence, --until)
-                    ended = getattr(self.scheduler, "outcome", lambda: None)()
+                    ended = self.scheduler.outcome()
                     if ended is not None:
                         status, detail = ended
                     break
@@ -786,8 +755,7 @@ class Runner:
                 # Cheap first: if nobody recorded anything since the last tick, take the full
                 # picture; if still nobody has moved once it is taken, it is consistent (no
                 # actor changes what it holds or waits for without recording an event).
-                stuck = getattr(self.scheduler, "stuck", None)
-                if stuck is not None and stuck.is_set():
+                if self.scheduler.is_stuck():
                     # an exploring scheduler found nobody who can go on: nothing moves, so
                     # one picture is consistent
                     _, state = self._snapshot()
@@ -795,7 +763,7 @@ class Runner:
                     if blocked:
                         detected_at = rt.clock()
                         break
-                    self.scheduler.retry()  # type: ignore[union-attr]
+                    self.scheduler.retry()
                 now = time.monotonic()
                 if now >= next_look:  # an actor's end wakes the loop early: only to see that
                     next_look = now + tick
@@ -924,9 +892,7 @@ class Runner:
     def _teardown(self) -> list[str]:
         """Close the run and wait for every actor thread; names of any that would not stop."""
         self.rt.close()
-        closing = getattr(self.scheduler, "closing", None)
-        if closing is not None:
-            closing()
+        self.scheduler.closing()
         if self.mem is not None:
             self.mem.closed.value = 1
             self.mem.abort_event.set()
@@ -935,8 +901,7 @@ class Runner:
             stuck_tasks = (self.aio.cancel_tasks(STOP_GRACE) if self.workers is not None
                            else self.aio.stop(STOP_GRACE))
         for p in self.prims.values():
-            if isinstance(p, P.Barrier):
-                p.abort()
+            p.abort()  # wake what is blocked inside a real primitive and cannot poll
         for executor in self._executors():
             executor.shutdown(wait=False, cancel_futures=True)
         end = time.monotonic() + STOP_GRACE
@@ -951,6 +916,7 @@ class Runner:
         if stuck:  # a thread blocked where it cannot poll (a full pipe): close what it uses
             for p in self.prims.values():
                 p.abort()
+                p.close()
             for c in self.ctx.values():
                 if isinstance(c.thread, (threading.Thread, Task)):
                     c.thread.join(1.0)
@@ -958,13 +924,12 @@ class Runner:
                      if isinstance(c.thread, (threading.Thread, Task)) and c.thread.is_alive()]
         stuck += self._stop_processes(end)
         for p in self.prims.values():
-            if isinstance(p, P.Pipe):
-                p.abort()
+            p.close()
         return stuck + stuck_tasks
 
     def _executors(self) -> list[ThreadPoolExecutor]:
         return [p.real for p in self.prims.values()
-                if isinstance(p, P.Pool) and isinstance(p.real, ThreadPoolExecutor)]
+                if isinstance(p, Pool) and isinstance(p.real, ThreadPoolExecutor)]
 
     def _stop_processes(self, end: float) -> list[str]:
         """Join every child (they stop at the abort flag), kill any that will not, stop the
@@ -985,7 +950,7 @@ class Runner:
         for res in list(self.async_results.values()):
             res.wait(max(0.0, end - time.monotonic()))  # tasks stop at the abort flag
         for p in self.prims.values():
-            if isinstance(p, P.Pool) and p.real is not None and \
+            if isinstance(p, Pool) and p.real is not None and \
                     not isinstance(p.real, ThreadPoolExecutor):
                 p.real.terminate()
                 p.real.join()

@@ -13,7 +13,9 @@ trace writer formats each event with one ``%``.
 
 Besides recording, the seam keeps the little state the watchdog needs: what each actor waits
 for (``waiting``), what it may still do (``caps``, set by each compiled step), and per primitive
-who holds it. A scheduler may sit behind the seam (replay, exploration): ``run`` has none.
+who holds it. The run's scheduler sits behind the seam (``engine/schedule``): free running
+under ``run``, the recorded order under ``replay``, one actor at a time under ``explore``; the
+seam only calls the hooks its protocol declares.
 """
 
 from __future__ import annotations
@@ -23,24 +25,14 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-POLL = 0.02  # seconds a real blocking call waits before it checks whether the run was aborted
+from tracer.prims._shell import POLL, Abort, ActorFailure
 
-
-class Abort(BaseException):
-    """Raised inside an actor when the run is over (deadlock, timeout, Ctrl-C, daemon end).
-
-    A BaseException so that an actor's own error handling (``fail``) never swallows it."""
-
-
-class ActorFailure(Exception):
-    """An actor ended with an error: a ``fail`` step or a real primitive refusing an op.
-
-    The innermost compiled block it passes through records, on the actor, the step it came
-    from (:attr:`ActorCtx.failed_at`), before any ``with`` around it releases its lock."""
+if TYPE_CHECKING:
+    from tracer.engine.schedule._protocol import Scheduler
 
 
 class ActorReturn(Exception):
@@ -101,32 +93,10 @@ class Tag:
 Record = tuple[int, float, Tag, "dict[str, Any] | None"]
 
 
-class Scheduler(Protocol):
-    """What sits behind the seam and decides when an actor may perform its next operation.
-
-    ``tracer run`` uses no scheduler (every actor goes as fast as the OS lets it); replay and
-    exploration implement this protocol."""
-
-    def attach(self, rt: Runtime) -> None:
-        """Called once, before any actor starts."""
-
-    def turn(self, actor: ActorCtx, tag: Tag) -> int:
-        """Block the calling actor until ``tag`` may be recorded and performed; return the
-        event's seq (taken in the same step, so the order of turns is the order of seqs)."""
-
-    def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
-              timeout: float | None) -> bool:
-        """Stand in for a real blocking call (see :func:`wait_loop`): return whether it
-        succeeded, when the scheduler says it returns."""
-
-    def sleep(self, actor: ActorCtx, seconds: float) -> None:
-        """Stand in for a sleep (a scheduling point, not wall-clock time)."""
-
-
 class Runtime:
     """State shared by all actors of one run: the clock, the seq counter, the abort flag."""
 
-    def __init__(self, scheduler: Scheduler | None = None,
+    def __init__(self, scheduler: Scheduler,
                  tags: dict[tuple[str | None, str, str | None, str | None, str | None], Tag]
                  | None = None) -> None:
         self.seq = itertools.count()
@@ -207,21 +177,19 @@ class ActorCtx:
         self._next = rt.seq.__next__
         self._clock = rt.clock
         self._append = self.buf.append
-        self.emit: Callable[[Tag, dict[str, Any] | None], int] = (
-            self._emit_free if rt.scheduler is None else self._emit_scheduled)
+        self.emit: Callable[[Tag, dict[str, Any] | None], int] = rt.scheduler.emitter(self)
 
-    def _emit_free(self, tag: Tag, payload: dict[str, Any] | None = None) -> int:
+    def emit_free(self, tag: Tag, payload: dict[str, Any] | None = None) -> int:
         if self.rt.closed:
             raise Abort
         seq = self._next()
         self._append((seq, self._clock(), tag, payload))
         return seq
 
-    def _emit_scheduled(self, tag: Tag, payload: dict[str, Any] | None = None) -> int:
+    def emit_scheduled(self, tag: Tag, payload: dict[str, Any] | None = None) -> int:
         rt = self.rt
         if rt.closed:
             raise Abort
-        assert rt.scheduler is not None
         seq = rt.scheduler.turn(self, tag)
         # a turn given is recorded, even if the run closes now: the scheduler
         # counted it (a replay ends once the recording's last turn was given)
@@ -229,15 +197,17 @@ class ActorCtx:
         return seq
 
     def emit_read(self, tag: Tag, fetch: Callable[[], Any]) -> Any:
-        """Record a read of ``fetch()`` and return the value. Under a scheduler the value is
-        read at the event's turn, not before it: another actor may write it meanwhile."""
-        if self.rt.scheduler is None:
-            value = fetch()
-            self.emit(tag, {"value": value})
-            return value
+        """Record a read of ``fetch()`` and return the value. The value is read once the event
+        has its turn and seq, not before: under a scheduler another actor may write it
+        meanwhile, and under ``run`` the variable's lock is held across both (see
+        ``_compile``)."""
         payload: dict[str, Any] = {}
         self.emit(tag, payload)  # the buffer keeps this dict: fill it once the turn came
-        value = payload["value"] = fetch()
+        try:
+            value = payload["value"] = fetch()
+        except BaseException:
+            payload["value"] = None  # (the trace stays well-formed; the actor fails)
+            raise
         return value
 
     def block(self, target: Any, op: str, timeout: float | None, tag: Tag,
@@ -258,24 +228,5 @@ class ActorCtx:
         self.buf[-1] = (seq, ts, tag, {**(payload or {}), "error": message})
 
 
-def wait_loop(a: ActorCtx, attempt: Callable[[float], bool], timeout: float | None) -> bool:
-    """Call ``attempt(t)`` (a real blocking call with a timeout) until it succeeds, the step's
-    own timeout passes (False), or the run is aborted (Abort)."""
-    rt = a.rt
-    if rt.scheduler is not None:
-        return rt.scheduler.block(a, attempt, timeout)
-    if timeout is None:
-        while True:
-            if rt.closed:
-                raise Abort
-            if attempt(POLL):
-                return True
-    deadline = time.monotonic() + timeout
-    while True:
-        if rt.closed:
-            raise Abort
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return attempt(0) if timeout == 0 else False
-        if attempt(min(POLL, left)):
-            return True
+__all__ = ["POLL", "Abort", "ActorCtx", "ActorFailure", "ActorReturn", "Record", "Runtime", "Tag",
+           "end_payload", "ending"]

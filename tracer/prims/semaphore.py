@@ -1,12 +1,31 @@
-"""The ``semaphore``: its options and verbs, its facts, its backings (see ``tracer.prims``)."""
+"""``semaphore``: a counting semaphore (``threading.Semaphore``, ``multiprocessing.Semaphore``,
+``asyncio.Semaphore``): its options and verbs, its facts, its backings."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from tracer.prims._shell import ALockLike, Env, LockLike, Prim
 
 NAME = "semaphore"
 
 
 # --- options and verbs (read by tracer.scenario) -----------------------------------------
 
+from typing import Annotated, Literal  # noqa: E402
+
+from pydantic import Field  # noqa: E402
+
+from tracer.prims._options import PrimOptions  # noqa: E402
+
+
+class SemaphoreSpec(PrimOptions):
+    type: Literal["semaphore"]
+    value: Annotated[int, Field(ge=0, le=1_000_000)] = 1
+
+
+OPTIONS = SemaphoreSpec
+VERBS = ("acquire", "release", "with")
 
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
@@ -24,4 +43,32 @@ FACTS = Facts(
 )
 
 
+FREED_BY = {"acquire": ("release",)}  # (the watchdog: besides the holders)
+SELF_FREES = True  # its own later release counts (a semaphore has no owner)
+
+
+WAITS = {"acquire": (None, "release")}  # (how messages say it)
+
+
 # --- backings (read by tracer.engine) -------------------------------------------------------
+
+
+class Semaphore(LockLike):
+    ptype = "semaphore"
+    counted = True
+
+
+class ASemaphore(ALockLike):
+    ptype = "semaphore"
+    counted = True
+
+
+def backing(kind: str, name: str, spec: Any, made: dict[str, Prim], env: Env) -> Prim:
+    """The semaphore for actors of ``kind``, starting at ``spec.value``."""
+    if kind == "coroutine":
+        import asyncio  # noqa: PLC0415
+        return ASemaphore(name, asyncio.Semaphore(spec.value), spec.value)
+    if kind == "process":
+        return Semaphore(name, env.mp.Semaphore(spec.value), spec.value)
+    import threading  # noqa: PLC0415
+    return Semaphore(name, threading.Semaphore(spec.value), spec.value)

@@ -18,8 +18,15 @@ from pathlib import Path
 
 import graphviz
 
-from tracer.analyze._model import LockOrderGraph, WaitForGraph
-from tracer.trace._io import write_atomic
+from tracer.analyze import (
+    LockOrderGraph,
+    Report,
+    TraceData,
+    WaitForGraph,
+    lock_order_graph,
+    wait_for_graph,
+)
+from tracer.trace import safe_stem, write_atomic
 
 HINT = ("Graphviz's dot is not installed: apt-get install graphviz (or brew install graphviz), "
         "then: dot -Tsvg FILE.dot -o FILE.svg")
@@ -178,3 +185,40 @@ def write_graph(source: str, base: Path) -> dict[str, str]:
     write_atomic(svg_path, svg)
     out["svg"] = str(svg_path)
     return out
+
+
+def draw_graphs(report: Report, data: TraceData, graphs_dir: Path, at_seq: int | None = None,
+                stem: str | None = None, always_graph: bool = True) -> None:
+    """Draw the graphs of ``data`` into ``graphs_dir``, adding their paths (and any hint)
+    to ``report``, the analysis of ``data``.
+
+    The wait-for graph is drawn for ``at_seq`` (default: the end of the trace), always when
+    ``always_graph``, else only when the run deadlocked or stalled; the lock-order graph when
+    locks were taken while holding others."""
+    findings = report.findings
+    name = stem or safe_stem(str(data.scenario.get("name", "trace")))
+    graphs_dir.mkdir(parents=True, exist_ok=True)
+    blocked = any(f.kind in ("deadlock", "stall") for f in findings)
+    if always_graph or blocked or at_seq is not None:
+        wg = wait_for_graph(data, at_seq)
+        suffix = f".at-{at_seq}" if at_seq is not None else ""
+        out = write_graph(wait_for_dot(wg, _title(data, at_seq)),
+                          graphs_dir / f"{name}.wait-for{suffix}")
+        report.graphs["wait_for"] = out.get("svg", out["dot"])
+        if "hint" in out:
+            report.hints.append(out["hint"])
+    lo: LockOrderGraph = lock_order_graph(data)
+    risky = any(f.kind == "potential_deadlock" for f in findings)
+    if lo.edges and (always_graph or risky):
+        out = write_graph(lock_order_dot(lo, f"lock order — {data.scenario.get('name', '')}"),
+                          graphs_dir / f"{name}.lock-order")
+        report.graphs["lock_order"] = out.get("svg", out["dot"])
+        if "hint" in out and out["hint"] not in report.hints:
+            report.hints.append(out["hint"])
+
+
+def _title(data: TraceData, at_seq: int | None) -> str:
+    name = data.scenario.get("name", "")
+    status = data.outcome.get("status", "")
+    when = f"after seq {at_seq}" if at_seq is not None else f"end of trace ({status})"
+    return f"wait-for graph — {name} — {when}"

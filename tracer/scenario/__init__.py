@@ -6,9 +6,10 @@ from pathlib import Path
 
 from tracer.scenario._check import VERB_TYPES, ActorPlan, Plan, check, walk_steps
 from tracer.scenario._load import ScenarioError, parse_scenario, read_scenario_text
-from tracer.scenario._model import Scenario, Step
+from tracer.scenario._model import MAX_MAX_EVENTS, Scenario, Step
 
 __all__ = [
+    "MAX_MAX_EVENTS",
     "VERB_TYPES",
     "ActorPlan",
     "Plan",

@@ -1,42 +1,36 @@
 """Cross-checks over a whole validated scenario, and its expansion into a run plan.
 
 pydantic has checked each part's shape; here we check what needs the whole file: every target
-exists and its type supports the verb, pipe ends, `start` targets, `count` copies, and which
-backing (thread / process / coroutine flavour) each primitive gets.
+exists and its type supports the verb, `start` targets, `count` copies, each type's own checks
+(declared by its module in tracer/prims), and which backing (thread / process / coroutine
+flavour) each primitive gets.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tracer.prims._options import CheckContext, a_
+from tracer.scenario import _registry
 from tracer.scenario._load import (
     Loc,
     Problem,
     ScenarioError,
     _line,
-    a_,
     did_you_mean,
     format_loc,
 )
 from tracer.scenario._model import (
+    ADDED_OPTIONS,
     MAX_ACTORS,
-    Acquire,
     Add,
     Append,
-    ConditionSpec,
-    Get,
     If,
-    PipeSpec,
-    PoolSpec,
-    Put,
-    Recv,
     Scenario,
-    Send,
     Start,
     Step,
     Write,
@@ -44,21 +38,8 @@ from tracer.scenario._model import (
     step_target,
 )
 
-# Which primitive types each verb may act on.
-VERB_TYPES: dict[str, tuple[str, ...]] = {
-    "acquire": ("lock", "rlock", "semaphore", "bounded_semaphore", "condition"),
-    "release": ("lock", "rlock", "semaphore", "bounded_semaphore", "condition"),
-    "with": ("lock", "rlock", "semaphore", "bounded_semaphore", "condition"),
-    "wait": ("event", "condition", "barrier"),
-    "set": ("event",),
-    "clear": ("event",),
-    "notify": ("condition",),
-    "notify_all": ("condition",),
-    "put": ("queue",),
-    "get": ("queue",),
-    "send": ("pipe",),
-    "recv": ("pipe",),
-}
+# Which primitive types each verb may act on (each type module lists its verbs).
+VERB_TYPES: dict[str, tuple[str, ...]] = _registry.verb_types()
 VAR_VERBS = ("read", "write", "add", "append", "if")
 ACTOR_VERBS = ("start", "join")
 
@@ -107,8 +88,9 @@ def walk_steps(steps: Sequence[Step], loc: Loc) -> Iterator[tuple[Step, Loc]]:
 def step_values(step: Step) -> list[tuple[Loc, Any]]:
     """The YAML values a step carries (an item, a value to write or compare), each with its
     location inside the step."""
-    if isinstance(step, (Put, Send)):
-        return [(("item",), step.item)] if "item" in step.model_fields_set else []
+    if "item" in type(step).model_fields:  # a put's or a send's item
+        given = "item" in step.model_fields_set
+        return [(("item",), getattr(step, "item", None))] if given else []
     if isinstance(step, Write):
         return [(("write", "value"), step.write.value)]
     if isinstance(step, Add):
@@ -184,6 +166,25 @@ def unordered(op: str, value: Any) -> str | None:
     return None
 
 
+def added_options_fit(step: Step, target: str, ptype: str, loc: Loc,
+                      add: Callable[[Loc, str], None]) -> bool:
+    """Refuse an option a type added to this verb (``mode`` on ``acquire``) when the step's
+    target is of another type; True when every given option fits."""
+    fits = True
+    for name, added in ADDED_OPTIONS.get(step.verb, {}).items():
+        if name not in step.model_fields_set or ptype in added.types:
+            continue
+        fits = False
+        value = getattr(step, name)
+        shown = value if isinstance(value, str) else repr(value)
+        owners = " or ".join(a_(t) for t in added.types)
+        doc = f" ({added.option.doc})" if added.option.doc else ""
+        add((*loc, name), f"option '{name}'{doc} of '{step.verb}' applies to {owners} only, but "
+                          f"'{target}' is {a_(ptype)}: drop '{name}: {shown}', or make "
+                          f"'{target}' {a_(added.types[0])}")
+    return fits
+
+
 def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
     """Cross-check a scenario and expand it into a :class:`Plan`, or raise ScenarioError."""
     problems: list[Problem] = []
@@ -218,28 +219,11 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
     kinds = {p.name: p.kind for p in plans}
     autostart = {p.name: p.autostart for p in plans}
 
-    # --- primitive options that name other things
+    # --- primitive options that name other things (each type checks its own)
+    types = _registry.types()
+    ctx = CheckContext(prims, kinds, groups, add, did_you_mean)
     for pname, spec in prims.items():
-        ploc: Loc = ("primitives", pname)
-        if isinstance(spec, ConditionSpec) and spec.lock is not None:
-            lname = spec.lock
-            if lname not in prims:
-                add((*ploc, "lock"), f"condition lock '{lname}' is not a primitive"
-                                     f"{did_you_mean(lname, prims)}")
-            elif prims[lname].type not in ("lock", "rlock"):
-                add((*ploc, "lock"), f"condition lock '{lname}' is {a_(prims[lname].type)}; "
-                                     "it must be a lock or rlock")
-        if isinstance(spec, PipeSpec):
-            a, b = spec.between
-            for end in (a, b):
-                if end in groups and end not in kinds:
-                    add((*ploc, "between"), f"pipe end '{end}' has count: name one copy, "
-                                            f"e.g. '{groups[end][0]}'")
-                elif end not in kinds:
-                    add((*ploc, "between"), f"pipe end '{end}' is not an actor"
-                                            f"{did_you_mean(end, kinds)}")
-            if a == b:
-                add((*ploc, "between"), "a pipe's two ends must be two different actors")
+        types[spec.type].check(ctx, pname, spec)
     for name in shared:
         if name in prims:
             add(("shared", name), f"'{name}' is both a primitive and a shared variable; "
@@ -250,13 +234,14 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
         aloc: Loc = ("actors", i)
         if actor.pool is not None:
             pspec = prims.get(actor.pool)
-            if not isinstance(pspec, PoolSpec):
+            hosts = [n for n, t in types.items() if t.hosts_actors]
+            if pspec is None or pspec.type not in hosts:
                 what = a_(pspec.type) if pspec else "not a primitive"
                 add((*aloc, "pool"), f"'{actor.pool}' is {what}; 'pool' names a primitive of "
-                                     f"type pool{did_you_mean(actor.pool, prims)}")
-            elif pspec.of != actor.kind:
-                add((*aloc, "pool"), f"pool '{actor.pool}' runs {pspec.of} tasks, but actor "
-                                     f"'{actor.name}' is {a_(actor.kind)}")
+                                     f"type {' or '.join(hosts)}"
+                                     f"{did_you_mean(actor.pool, prims)}")
+            else:
+                types[pspec.type].check_member(ctx, actor.pool, pspec, actor, aloc)
             if actor.daemon:
                 add((*aloc, "daemon"), "a pool task cannot be a daemon; the pool owns it")
 
@@ -276,8 +261,8 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
                 if why:
                     add((*sloc, "if", "value"), why)
             target = step_target(step)
-            if isinstance(step, (Acquire, Put, Get)) and step.timeout is not None \
-                    and not step.blocking:
+            if getattr(step, "timeout", None) is not None \
+                    and getattr(step, "blocking", True) is False:
                 add(sloc_full, f"'{verb}' with blocking: false cannot have a timeout; "
                                "drop one of them")
             if target is None:
@@ -296,33 +281,17 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
                     continue
                 ptype = prims[target].type
                 if ptype not in allowed:
-                    hint = (" (a pool runs actors: give an actor 'pool: "
-                            f"{target}' instead)") if ptype == "pool" else ""
+                    hint = types[ptype].misuse_hint(target)
                     add(sloc_full, f"'{verb}' does not apply to {target!r}, {a_(ptype)}; it "
                                    f"works on: {', '.join(allowed)}{hint}")
                     continue
+                if not added_options_fit(step, target, ptype, sloc_full, add):
+                    continue
                 users[target].update(copies)
-                cond_lock = getattr(prims[target], "lock", None)
-                if ptype == "condition" and cond_lock in prims:
-                    users[cond_lock].update(copies)
-                if isinstance(step, (Send, Recv)):
-                    pipe = prims[target]
-                    assert isinstance(pipe, PipeSpec)
-                    for name in copies:
-                        if name not in pipe.between:
-                            add(sloc_full, f"actor '{name}' uses pipe '{target}', but the pipe "
-                                           f"is between {pipe.between[0]} and "
-                                           f"{pipe.between[1]} only")
-                        elif not pipe.duplex:
-                            sender, receiver = pipe.between
-                            if verb == "send" and name != sender:
-                                add(sloc_full, f"pipe '{target}' is one-way (duplex: false) "
-                                               f"from {sender} to {receiver}: '{name}' can "
-                                               "only recv")
-                            if verb == "recv" and name != receiver:
-                                add(sloc_full, f"pipe '{target}' is one-way (duplex: false) "
-                                               f"from {sender} to {receiver}: '{name}' can "
-                                               "only send")
+                for other in types[ptype].also_uses(prims[target]):
+                    if other in prims:
+                        users[other].update(copies)
+                types[ptype].check_use(ctx, target, prims[target], step, sloc_full, copies)
             elif verb in VAR_VERBS:
                 if target not in shared:
                     where = " (it is a primitive)" if target in prims else ""
@@ -366,9 +335,11 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
     for pname, who in users.items():
         pspec = prims[pname]
         ks = {kinds[n] for n in who}
-        if isinstance(pspec, PoolSpec):
-            ks = {pspec.of}
-        if "coroutine" in ks and len(ks) > 1:
+        fixed = types[pspec.type].fixed_kinds(pspec)
+        if fixed is not None:
+            ks = set(fixed)
+        mixed = "coroutine" in ks and len(ks) > 1
+        if mixed:
             others = sorted(n for n in who if kinds[n] != "coroutine")
             add(("primitives", pname),
                 f"'{pname}' is used by coroutine actors and by {', '.join(others[:3])} "
@@ -377,16 +348,11 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
                 "coroutines a primitive of their own")
         flavour[pname] = ("process" if "process" in ks else
                           "coroutine" if ks == {"coroutine"} else "thread")
-        if ks == {"coroutine"}:
-            if pspec.type in ("rlock", "pipe"):
-                add(("primitives", pname),
-                    f"'{pname}' is {a_(pspec.type)} used by coroutine actors, but asyncio has "
-                    f"no {pspec.type}: use a lock (re-entry deadlocks a coroutine)"
-                    if pspec.type == "rlock" else
-                    f"'{pname}' is a pipe used by coroutine actors: pipes are for thread and "
-                    "process actors; coroutines talk through a queue")
-            if pspec.type == "barrier" and sys.version_info < (3, 11):
-                add(("primitives", pname), "asyncio.Barrier needs Python 3.11 or newer")
+        if not mixed:
+            for kind in sorted(ks):
+                refusal = types[pspec.type].kind_refusal(pname, kind)
+                if refusal:
+                    add(("primitives", pname), refusal)
 
     for name, value in shared.items():
         why = untraceable(value)

@@ -15,7 +15,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from tracer.prims._options import a_
 from tracer.scenario._model import (
+    ADDED_OPTIONS,
     MAX_DEPTH,
     MAX_FILE_BYTES,
     PRIMITIVE_MODELS,
@@ -68,11 +70,6 @@ def did_you_mean(word: object, choices: Iterable[str]) -> str:
         return ""
     close = difflib.get_close_matches(word, [c for c in choices if c != word], n=1, cutoff=0.6)
     return f" — did you mean '{close[0]}'?" if close else ""
-
-
-def a_(word: str) -> str:
-    """'a lock', 'an event'."""
-    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
 
 
 def format_loc(loc: Loc) -> str:
@@ -192,16 +189,6 @@ def _line(lines: dict[Loc, int], loc: Loc) -> int | None:
 
 # ---------------------------------------------------------------------------------------------
 # Structural pre-checks that give better messages than pydantic would
-
-
-_ALL_KEYS: set[str] = set()
-_MODELS: list[type[BaseModel]] = [Scenario, Actor, Invariant, VarValue, VarItem, Compare,
-                                  *STEP_MODELS.values()]
-for _m in _MODELS:
-    for _fname, _f in _m.model_fields.items():
-        _ALL_KEYS.add(_f.alias or _fname)
-for _t in ("value", "lock", "parties", "maxsize", "between", "duplex", "workers", "of", "type"):
-    _ALL_KEYS.add(_t)
 
 
 def _precheck(data: Any, lines: dict[Loc, int]) -> list[Problem]:
@@ -356,7 +343,9 @@ def _allowed_keys(loc: Loc, owner: Any) -> list[str]:
         return model_keys(Invariant)
     verb = step_verb(owner)
     if verb is not None:
-        return model_keys(STEP_MODELS[verb])
+        added = ADDED_OPTIONS.get(verb, {})
+        return [k if k not in added else f"{k} (on {' or '.join(a_(t) for t in added[k].types)})"
+                for k in model_keys(STEP_MODELS[verb])]
     parent = loc[-1] if loc else None
     if parent in ("write", "add"):
         return model_keys(VarValue)

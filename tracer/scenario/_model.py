@@ -9,151 +9,66 @@ support the verb) are checked afterwards in ``_check.py``, where the whole scena
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
-    Tag,
-    model_serializer,
+from pydantic import Discriminator, Field, Tag, create_model
+
+from tracer.prims._options import (
+    DEFAULT_MAX_EVENTS,
+    MAX_ACTORS,
+    MAX_COUNT,
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_MAX_EVENTS,
+    MAX_REPEAT,
+    MAX_SLEEP,
+    MAX_TIMEOUT,
+    MAX_WORKERS,
+    TYPE_OPTION,
+    Name,
+    Seconds,
+    Step,
+    _Model,
 )
+from tracer.prims._options import PrimOptions as _Prim
+from tracer.scenario import _registry
 
-# Documented limits (docs/formats.md, "Limits"): large enough for real scenarios and the
-# scale benchmarks, small enough that a typo cannot ask for a billion threads.
-MAX_ACTORS = 10_000
-MAX_COUNT = 10_000
-MAX_REPEAT = 10_000_000
-MAX_DEPTH = 16
-MAX_SLEEP = 3600.0
-MAX_TIMEOUT = 86_400.0
-MAX_FILE_BYTES = 5_000_000
-MAX_WORKERS = 1024
-DEFAULT_MAX_EVENTS = 1_000_000  # a run stops after this many events: its memory stays bounded
-MAX_MAX_EVENTS = 100_000_000
+# The options models live with their types (tracer/prims/<type>.py); their names stay
+# importable from here. PrimitiveSpec is the discriminated union of every registered type.
+if TYPE_CHECKING:
+    from tracer.prims.barrier import BarrierSpec
+    from tracer.prims.bounded_semaphore import BoundedSemaphoreSpec
+    from tracer.prims.condition import ConditionSpec
+    from tracer.prims.event import EventSpec
+    from tracer.prims.lock import LockSpec
+    from tracer.prims.pipe import PipeSpec
+    from tracer.prims.pool import PoolSpec
+    from tracer.prims.queue import QueueSpec
+    from tracer.prims.rlock import RLockSpec
+    from tracer.prims.semaphore import SemaphoreSpec
 
-Seconds = Annotated[float, Field(ge=0, le=MAX_TIMEOUT, allow_inf_nan=False)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+    PrimitiveSpec = _Prim
+else:
+    PrimitiveSpec = Annotated[
+        Union[tuple(_registry.primitive_models().values())],  # noqa: UP007
+        Field(discriminator="type"),
+    ]
 
-
-class _Model(BaseModel):
-    # strict: YAML gives real types, so `count: true` or `timeout: "5"` are mistakes
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
-
-    @model_serializer(mode="wrap")
-    def _given_nulls_only(self, handler: SerializerFunctionWrapHandler,
-                          info: SerializationInfo) -> Any:
-        """Leave out a field that is None because it was not given (``timeout``, ``pool``, a
-        bare put's ``item``), keep one the scenario gave as ``null``: ``item: null`` puts None,
-        no ``item`` puts an automatic one, and the embedded scenario must say which."""
-        data = handler(self)
-        if not isinstance(data, dict):
-            return data
-        for name, field in type(self).model_fields.items():
-            if name in self.model_fields_set:
-                continue
-            key = field.alias if info.by_alias and field.alias else name
-            if key in data and data[key] is None:
-                del data[key]
-        return data
-
-
-# ---------------------------------------------------------------------------------------------
-# Primitives
-
-
-class _Prim(_Model):
-    type: str
-
-
-class LockSpec(_Prim):
-    type: Literal["lock"]
-
-
-class RLockSpec(_Prim):
-    type: Literal["rlock"]
-
-
-class SemaphoreSpec(_Prim):
-    type: Literal["semaphore"]
-    value: Annotated[int, Field(ge=0, le=1_000_000)] = 1
-
-
-class BoundedSemaphoreSpec(_Prim):
-    type: Literal["bounded_semaphore"]
-    value: Annotated[int, Field(ge=0, le=1_000_000)] = 1
-
-
-class EventSpec(_Prim):
-    type: Literal["event"]
-
-
-class ConditionSpec(_Prim):
-    type: Literal["condition"]
-    lock: Name | None = None
-
-
-class BarrierSpec(_Prim):
-    type: Literal["barrier"]
-    parties: Annotated[int, Field(ge=1, le=MAX_ACTORS)]
-
-
-class QueueSpec(_Prim):
-    type: Literal["queue"]
-    maxsize: Annotated[int, Field(ge=0, le=10_000_000)] = 0
-
-
-class PipeSpec(_Prim):
-    type: Literal["pipe"]
-    between: Annotated[list[Name], Field(min_length=2, max_length=2)]
-    duplex: bool = True
-
-
-class PoolSpec(_Prim):
-    type: Literal["pool"]
-    workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)]
-    of: Literal["thread", "process"] = "thread"
-
-
-PrimitiveSpec = Annotated[
-    Union[  # noqa: UP007 - a discriminated union reads better spelled out
-        LockSpec,
-        RLockSpec,
-        SemaphoreSpec,
-        BoundedSemaphoreSpec,
-        EventSpec,
-        ConditionSpec,
-        BarrierSpec,
-        QueueSpec,
-        PipeSpec,
-        PoolSpec,
-    ],
-    Field(discriminator="type"),
-]
-
-PRIMITIVE_MODELS: dict[str, type[_Prim]] = {
-    "lock": LockSpec,
-    "rlock": RLockSpec,
-    "semaphore": SemaphoreSpec,
-    "bounded_semaphore": BoundedSemaphoreSpec,
-    "event": EventSpec,
-    "condition": ConditionSpec,
-    "barrier": BarrierSpec,
-    "queue": QueueSpec,
-    "pipe": PipeSpec,
-    "pool": PoolSpec,
-}
+PRIMITIVE_MODELS: dict[str, type[_Prim]] = _registry.primitive_models()
 PRIMITIVE_TYPES: tuple[str, ...] = tuple(PRIMITIVE_MODELS)
+
+
+def __getattr__(name: str) -> Any:
+    """``LockSpec`` ... ``PoolSpec`` (and any registered type's model): the class of the type
+    module that declares it, for code that imported it from here."""
+    for model in PRIMITIVE_MODELS.values():
+        if model.__name__ == name:
+            return model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # ---------------------------------------------------------------------------------------------
 # Steps: one model per verb; the field named like the verb holds the target.
-
-
-class Step(_Model):
-    verb: ClassVar[str]
 
 
 class Acquire(Step):
@@ -308,12 +223,41 @@ class Fail(Step):
     fail: Annotated[str, Field(max_length=10_000)]
 
 
-STEP_MODELS: dict[str, type[Step]] = {
+CORE_STEPS: dict[str, type[Step]] = {
     m.verb: m
     for m in (
         Acquire, Release, Wait, Set, Clear, Notify, NotifyAll, Put, Get, Send, Recv, Read,
         Write, Add, Append, Sleep, Log, Start, Join, With, Repeat, If, Return, Fail,
     )
+}
+
+
+def _with_added_options(model: type[Step]) -> type[Step]:
+    """``model`` with the options registered types add to its verb (``mode`` on ``acquire``),
+    or ``model`` itself when no type adds any. The subclass keeps isinstance checks working."""
+    added = ADDED_OPTIONS.get(model.verb)
+    if not added:
+        return model
+    fields: dict[str, Any] = {
+        name: (a.option.annotation, Field(default=a.option.default,
+                                          json_schema_extra={TYPE_OPTION: True}))
+        for name, a in added.items()
+    }
+    sub: type[Step] = create_model(
+        model.__name__, __base__=model, __module__=__name__, **fields)
+    # findable by its qualified name, so that pickle finds this class and not the base
+    sub.__qualname__ = f"_{model.__name__}WithTypeOptions"
+    globals()[sub.__qualname__] = sub
+    return sub
+
+
+# Verbs of the registered types' own steps (a latch's count_down), then every verb's model
+# with the options types add to it: the step union and the pre-checks read STEP_MODELS.
+TYPE_STEPS: dict[str, type[Step]] = _registry.type_steps(CORE_STEPS)
+ADDED_OPTIONS: dict[str, dict[str, _registry.AddedOption]] = _registry.added_options(
+    {**CORE_STEPS, **TYPE_STEPS})
+STEP_MODELS: dict[str, type[Step]] = {
+    verb: _with_added_options(m) for verb, m in {**CORE_STEPS, **TYPE_STEPS}.items()
 }
 VERBS: tuple[str, ...] = tuple(STEP_MODELS)
 
@@ -329,39 +273,19 @@ def step_verb(raw: Any) -> str | None:
     return None
 
 
-AnyStep = Annotated[
-    Union[  # noqa: UP007 - one tagged member per verb
-        Annotated[Acquire, Tag("acquire")],
-        Annotated[Release, Tag("release")],
-        Annotated[Wait, Tag("wait")],
-        Annotated[Set, Tag("set")],
-        Annotated[Clear, Tag("clear")],
-        Annotated[Notify, Tag("notify")],
-        Annotated[NotifyAll, Tag("notify_all")],
-        Annotated[Put, Tag("put")],
-        Annotated[Get, Tag("get")],
-        Annotated[Send, Tag("send")],
-        Annotated[Recv, Tag("recv")],
-        Annotated[Read, Tag("read")],
-        Annotated[Write, Tag("write")],
-        Annotated[Add, Tag("add")],
-        Annotated[Append, Tag("append")],
-        Annotated[Sleep, Tag("sleep")],
-        Annotated[Log, Tag("log")],
-        Annotated[Start, Tag("start")],
-        Annotated[Join, Tag("join")],
-        Annotated[With, Tag("with")],
-        Annotated[Repeat, Tag("repeat")],
-        Annotated[If, Tag("if")],
-        Annotated[Return, Tag("return")],
-        Annotated[Fail, Tag("fail")],
-    ],
-    Discriminator(step_verb),
-]
+if TYPE_CHECKING:
+    AnyStep = Step
+else:
+    AnyStep = Annotated[
+        Union[tuple(Annotated[m, Tag(v)] for v, m in STEP_MODELS.items())],  # noqa: UP007
+        Discriminator(step_verb),
+    ]
 
-With.model_rebuild()
-Repeat.model_rebuild()
-If.model_rebuild()
+# the blocks that hold steps (and their subclasses with added options) know the union now
+_BLOCKS: list[type[Step]] = [With, Repeat, If]
+for _m in [*_BLOCKS, *(m for m in STEP_MODELS.values() if m not in _BLOCKS)]:
+    if issubclass(_m, (With, Repeat, If)):
+        _m.model_rebuild(force=True)
 
 
 def step_target(step: Step) -> str | None:
@@ -433,3 +357,73 @@ class Scenario(_Model):
     def as_mapping(self) -> dict[str, Any]:
         """The validated scenario as plain data, as embedded in traces."""
         return self.model_dump(mode="json", by_alias=True)
+
+
+__all__ = [
+    "ADDED_OPTIONS",
+    "CORE_STEPS",
+    "DEFAULT_MAX_EVENTS",
+    "MAX_ACTORS",
+    "MAX_COUNT",
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_MAX_EVENTS",
+    "MAX_REPEAT",
+    "MAX_SLEEP",
+    "MAX_TIMEOUT",
+    "MAX_WORKERS",
+    "PRIMITIVE_MODELS",
+    "PRIMITIVE_TYPES",
+    "STEP_MODELS",
+    "TYPE_STEPS",
+    "VERBS",
+    "Acquire",
+    "Actor",
+    "ActorKind",
+    "Add",
+    "Append",
+    "BarrierSpec",
+    "BoundedSemaphoreSpec",
+    "Clear",
+    "Compare",
+    "ConditionSpec",
+    "EventSpec",
+    "Fail",
+    "FindingKind",
+    "Get",
+    "If",
+    "Invariant",
+    "Join",
+    "LockSpec",
+    "Log",
+    "Name",
+    "Notify",
+    "NotifyAll",
+    "PipeSpec",
+    "PoolSpec",
+    "PrimitiveSpec",
+    "Put",
+    "QueueSpec",
+    "RLockSpec",
+    "Read",
+    "Recv",
+    "Release",
+    "Repeat",
+    "Return",
+    "Scenario",
+    "Seconds",
+    "SemaphoreSpec",
+    "Send",
+    "Set",
+    "Sleep",
+    "Start",
+    "Step",
+    "VarItem",
+    "VarValue",
+    "Wait",
+    "With",
+    "Write",
+    "child_blocks",
+    "step_target",
+    "step_verb",
+]

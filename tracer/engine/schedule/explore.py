@@ -20,8 +20,10 @@ state is frozen, and the run's own watchdog judges it at once (a deadlock or a s
 Actors of every kind park here: a thread waits on a gate of its own (a lock released to let
 it go); a coroutine awaits a future of the event loop (``aready``/``ablock``), so the loop is
 never blocked; a process actor's questions come over a pipe to a thread of the parent that
-parks in its place (see ``_proc``). An actor waiting inside a real barrier is *away*: not
-chosen, until the barrier's last party arrives and brings the round back together.
+parks in its place (see ``serve_explore``). An actor blocked in a real call that only others
+can end (a barrier's wait for its round) is *away*: not chosen, until the operation that ends
+it (the round's last arrival) brings it back (``away``, ``release_away``: the scheduler knows
+no barrier, the primitive counts its rounds).
 
 The record of a schedule is ``log``: at each choice, the actors that could go on, the one
 whose turn just ended when it could go on too (choosing another is a preemption), the one
@@ -41,6 +43,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tracer.engine._seam import Abort, ActorCtx, Runtime, Tag
+from tracer.engine.schedule._protocol import AsyncAttempt, Attempt, Scheduler
+from tracer.engine.schedule._remote import Remote, reply
 from tracer.scenario import Plan
 
 ANY = "*"  # the object of an operation whose object is unknown: dependent on everything
@@ -176,11 +180,9 @@ class Systematic:
         return self.extra[index] if index < len(self.extra) else frozenset()
 
 
-class ExploreScheduler:
+class ExploreScheduler(Scheduler):
     """Runs one actor at a time; the strategy chooses who goes next. See the module's
     docstring."""
-
-    explores = True  # (what primitives check to act as one actor at a time wants)
 
     def __init__(self, strategy: Strategy, order: Sequence[str] = (),
                  groups: dict[str, str] | None = None) -> None:
@@ -194,10 +196,9 @@ class ExploreScheduler:
         # to ask the primitive whether it would let them through: (primitive, op, mark)
         self.blocked: dict[str, tuple[str | None, int, int, int, Any]] = {}
         self.probes: dict[str, Any] = {}  # actor -> (primitive, op, mark) of its blocked call
-        self.away: dict[str, str] = {}  # actors inside a real barrier -> the barrier
+        self.gone: dict[str, str] = {}  # actors away (blocked in a real call) -> its object
         self.current: dict[str, Pending] = {}  # what each running actor is doing
         self.finished: set[str] = set()  # actors that have ended
-        self.arrived: dict[str, int] = {}  # barrier -> parties of its round arrived so far
         self.retrying: set[str] = set()  # running actors let go to retry a blocked call
         self.versions: dict[str | None, int] = {}  # per object: operations done on it
         self.changes = 0
@@ -208,7 +209,7 @@ class ExploreScheduler:
         self.granted_async: set[str] = set()  # coroutines let go by aready, before their turn
         self.groups = groups or {}  # primitive -> the object it operates on (object_groups)
         self.prev: str | None = None
-        self.asleep: frozenset[str] = frozenset()
+        self.dozing: frozenset[str] = frozenset()
         self.log: list[Point] = []
         self.pruned = False  # every actor that could go on was asleep: a redundant schedule
         self.rt: Runtime | None = None
@@ -216,8 +217,22 @@ class ExploreScheduler:
         self.on_stuck: Callable[[], object] | None = None  # wakes the run's watchdog
 
     # --- set-up
-    def attach(self, rt: Runtime) -> None:
+    def attach(self, rt: Runtime, wake: Callable[[], object]) -> None:
         self.rt = rt
+        self.on_stuck = wake
+
+    def child_side(self) -> str | None:
+        return "explore"
+
+    def serve(self, name: str, conn: Any, prims: dict[str, Any], finished: threading.Event,
+              on_gone: Callable[[], object]) -> None:
+        serve_explore(self, name, conn, prims, finished, on_gone)
+
+    def is_stuck(self) -> bool:
+        return self.stuck.is_set()
+
+    def is_away(self, name: str) -> bool:
+        return name in self.gone
 
     # --- the Scheduler protocol
     def started(self, name: str) -> None:
@@ -234,7 +249,7 @@ class ExploreScheduler:
             self.prev = name
             self._choose()
 
-    def turn(self, actor: ActorCtx, tag: Tag) -> int:
+    def turn(self, actor: Any, tag: Tag) -> int:
         rt = self.rt
         assert rt is not None
         name = actor.name
@@ -251,8 +266,8 @@ class ExploreScheduler:
         self._park(name, pending, blocked=False)
         return next(rt.seq)
 
-    def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
-              timeout: float | None) -> bool:
+    def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
+             looks: bool = False, eager: bool = False) -> bool:
         return try_or_park(self.rt, attempt, timeout, lambda: self.park_blocked(actor))
 
     def park_blocked(self, actor: Any) -> None:
@@ -265,10 +280,6 @@ class ExploreScheduler:
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
         """No time passes: a sleep touches nothing, so the next operation after it is where
         others may go first (virtual time: a sleep hides no interleaving)."""
-
-    def early(self, actor: ActorCtx) -> bool:
-        """A queue operation happens as soon as it can."""
-        return True
 
     def retry(self) -> None:
         """The watchdog found the blocked actors not stuck for good (what one waits for is
@@ -291,7 +302,7 @@ class ExploreScheduler:
         return None
 
     # --- coroutines: the same, awaited on the event loop
-    async def aready(self, actor: ActorCtx, tag: Tag | None = None) -> None:
+    async def aturn(self, actor: ActorCtx, tag: Tag | None = None) -> None:
         """Park coroutine ``actor`` before its next operation (``tag``) until it is chosen."""
         name = actor.name
         pending = self._pending(name, tag) if tag is not None else (ANY, "?")
@@ -300,9 +311,11 @@ class ExploreScheduler:
         await self._apark(name, pending, blocked=False)
         self.granted_async.add(name)
 
-    async def ablock(self, actor: ActorCtx, attempt: Callable[[], Awaitable[bool]],
-                     timeout: float | None) -> bool:
-        """``block`` for a coroutine: ``attempt`` must not suspend."""
+    async def await_(self, actor: ActorCtx, attempt: AsyncAttempt,
+                     wait: Callable[[], Awaitable[bool]], timeout: float | None,
+                     takes: bool = False) -> bool:
+        """``wait`` for a coroutine: ``attempt`` must not suspend (the real ``wait`` is never
+        awaited: the coroutine parks instead)."""
         rt = self.rt
         while True:
             if rt is not None and rt.closed:
@@ -325,42 +338,36 @@ class ExploreScheduler:
         if self.rt is not None and self.rt.closed:
             raise Abort
 
-    # --- barriers: a real wait, while the scheduler lets the others go
-    def barrier_arrival(self, actor: Any, barrier: str, parties: int, timed: bool,
-                        breaks: bool = True) -> int | None:
-        """``actor`` arrives at ``barrier``. A real ``wait`` blocks until the round is full,
-        and only one actor runs at a time, so an actor that waits for others goes *away* (the
-        others go meanwhile) and the last party brings them back. Returns None when ``actor``
-        goes away to wait, else how many parties must be inside the real barrier before it
-        enters: it completes the round, or (``timed``: a wait with a timeout, which cannot go
-        on) times out and breaks it, as a real timeout does (``breaks``: threading's and
-        multiprocessing's; an asyncio barrier's timeout does not break it: -1, it leaves)."""
+    # --- a real blocking call that others end (a barrier's round), while the others go
+    def away(self, actor: Any, target: Any, timed: bool) -> bool:
+        """``actor`` is about to block in a real call on ``target`` that others must end: it
+        goes *away* (not chosen; the others go meanwhile) until an operation brings it back
+        (``release_away``). Only one actor runs at a time, so a timed call cannot go on: False,
+        it times out now (the schedule where its timeout expired)."""
+        if timed:
+            return False
         with self.mu:
-            arrived = self.arrived.get(barrier, 0)
-            if timed and arrived + 1 < parties and not breaks:
-                return -1
-            arrived += 1
-            if arrived < parties and not timed:
-                self.arrived[barrier] = arrived
-                self._go_away(actor.name, barrier)
-                return None
-            self.arrived[barrier] = 0
-            self._come_back(barrier)
-            return arrived - 1
+            self._go_away(actor.name, target)
+        return True
+
+    def release_away(self, actor: Any, target: Any) -> None:
+        """Those away on ``target`` run again, until their next scheduling point."""
+        with self.mu:
+            self._come_back(target)
 
     def _go_away(self, name: str, barrier: str) -> None:
-        """``name`` is about to wait in a real barrier that the others must fill."""
+        """``name`` is about to block in a real call on ``barrier`` that others end."""
         self._end_segment(name, failed=False)
         self.running.discard(name)
-        self.away[name] = barrier
+        self.gone[name] = barrier
         self.prev = name
         self._choose()
 
     def _come_back(self, barrier: str) -> None:
-        """The round of ``barrier`` is complete (or broken): those inside it run again, until
-        their next scheduling point."""
-        for name in [n for n, b in self.away.items() if b == barrier]:
-            del self.away[name]
+        """The real call on ``barrier`` ends (its round is complete, or broken): those inside
+        it run again, until their next scheduling point."""
+        for name in [n for n, b in self.gone.items() if b == barrier]:
+            del self.gone[name]
             self.running.add(name)
             self._bump(barrier)
 
@@ -451,7 +458,7 @@ class ExploreScheduler:
         rt = self.rt
         if self.running or (rt is not None and rt.closed):
             return
-        if not self.parked and not self.away:
+        if not self.parked and not self.gone:
             return
         rank = self.rank
         ready = tuple(sorted((n for n in self.parked if self._can_go(n)),
@@ -465,7 +472,7 @@ class ExploreScheduler:
             return
         index = len(self.log)
         prev = self.prev if self.prev in ready else None
-        sleep = self.asleep | self.strategy.extra_sleep(index) if self.sleep_sets else frozenset()
+        sleep = self.dozing | self.strategy.extra_sleep(index) if self.sleep_sets else frozenset()
         awake = tuple(n for n in ready if n not in sleep)
         if not awake:
             self.pruned = True  # every way on was explored in an equivalent order before
@@ -480,7 +487,7 @@ class ExploreScheduler:
         self.log.append(Point(ready, prev, chosen, sleep, doing, pending))
         if self.sleep_sets:
             parked = self.parked
-            self.asleep = frozenset(u for u in sleep if u in parked and u != chosen
+            self.dozing = frozenset(u for u in sleep if u in parked and u != chosen
                                    and not dependent(parked[u], doing))
         if self.blocked.pop(chosen, None) is not None:
             self.retrying.add(chosen)
@@ -562,3 +569,84 @@ def schedule_seed(seed: int, run: int) -> int:
     """The seed of schedule ``run`` of an exploration started with ``seed``."""
     return seed * 1_000_003 + run
 
+
+# ---------------------------------------------------------------------------------------------
+# process actors under exploration: a pipe to the parent, where a thread parks in their place
+
+
+class RemoteExplorer(Remote):
+    """A process actor's side of an exploration: turns come from the parent's scheduler; a
+    blocking call is tried here, and when it cannot go on the parent parks (as blocked) in
+    the actor's place until what it waits for has changed, then it is tried again."""
+
+    def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
+             looks: bool = False, eager: bool = False) -> bool:
+        def park() -> None:
+            w = actor.waiting
+            target = None if w is None else (w[0] if isinstance(w[0], str) else w[0].name)
+            self._ask("blocked", target, "wait" if w is None else w[1])
+        return try_or_park(self.rt, attempt, timeout, park)
+
+    def sleep(self, actor: ActorCtx, seconds: float) -> None:
+        """No time passes (a sleep touches nothing: not a scheduling point)."""
+
+    def away(self, actor: Any, target: Any, timed: bool) -> bool:
+        return bool(self._ask("away", target, timed))
+
+    def release_away(self, actor: Any, target: Any) -> None:
+        self._ask("release", target)
+
+
+class _Parked:
+    """Stands in for a process actor in the parent, where its server thread parks."""
+
+    kind = "process"  # parks on a gate like a thread (never the coroutine path)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.waiting: tuple[Any, str, bool, int, int] | None = None
+
+
+def serve_explore(scheduler: ExploreScheduler, name: str, conn: Any, prims: dict[str, Any],
+                  finished: threading.Event, on_gone: Callable[[], object]) -> None:
+    """The parent's thread for one process actor under exploration: answers its turns (and
+    parks for it in ``scheduler``) until the actor has ended, the run is closed or the child's
+    end of the pipe is gone."""
+    who = _Parked(name)
+    tags: dict[tuple[Any, ...], Tag] = {}
+    rt = scheduler.rt
+    try:
+        while True:
+            try:
+                if not conn.poll(0.05):
+                    if finished.is_set() or (rt is not None and rt.closed):
+                        return
+                    continue
+                msg = conn.recv()
+            except (EOFError, OSError):
+                return
+            answer: Any
+            try:
+                if msg[0] == "turn":
+                    key = tuple(msg[1:])
+                    tag = tags.get(key)
+                    if tag is None:
+                        tag = tags[key] = Tag(name, msg[1], msg[2], msg[3], msg[4])
+                    answer = scheduler.turn(who, tag)
+                elif msg[0] == "away":  # ("away", target, timed)
+                    answer = scheduler.away(who, msg[1], msg[2])
+                elif msg[0] == "release":  # ("release", target)
+                    scheduler.release_away(who, msg[1])
+                    answer = True
+                else:  # ("blocked", target, op): park until what it waits for has changed
+                    target = None if msg[1] is None else prims.get(msg[1], msg[1])
+                    who.waiting = None if target is None else (target, msg[2], False, -1, 0)
+                    scheduler.park_blocked(who)
+                    answer = True
+            except Abort:
+                answer = "abort"
+            if not reply(conn, answer):
+                return
+    finally:
+        conn.close()
+        on_gone()

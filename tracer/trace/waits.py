@@ -2,7 +2,7 @@
 do, decide which actors are blocked for good, and whether that is a deadlock or a stall.
 
 A pure function over a :class:`WaitState`, so the engine's watchdog (live state) and the
-analyzer (state rebuilt from a trace) share it.
+analyzer (state rebuilt from a trace) share it; it lives in the trace layer, below both.
 
 The model is the OR-model of wait-for graphs: a waiting actor can be freed by any one of its
 *providers* (the holder of a lock, any live actor whose remaining program may set the event,
@@ -16,18 +16,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-# How each wait is freed: which remaining step of another actor can free it.
-_FREED_BY: dict[tuple[str, str], tuple[str, ...]] = {
-    ("wait", "event"): ("set",),
-    ("wait", "condition"): ("notify", "notify_all"),
-    ("wait", "barrier"): ("wait",),
-    ("get", "queue"): ("put",),
-    ("put", "queue"): ("get",),
-    ("recv", "pipe"): ("send",),
-    ("acquire", "semaphore"): ("release",),
-    ("acquire", "bounded_semaphore"): ("release",),
-}
+from tracer.prims import REGISTRY
 
+
+def freed_by(kind: str, op: str) -> tuple[str, ...]:
+    """Which remaining step of another actor can free a wait ``op`` on a primitive of type
+    ``kind``: its type's ``FREED_BY`` (an event's wait by a set, a queue's get by a put...);
+    a lock's acquire is freed by its holders instead."""
+    t = REGISTRY.get(kind)
+    return tuple(t.part("FREED_BY", {}).get(op, ())) if t is not None else ()
+
+
+def _flag(kind: str, name: str) -> bool:
+    t = REGISTRY.get(kind)
+    return bool(t.part(name, False)) if t is not None else False
 
 @dataclass(frozen=True)
 class Waiter:
@@ -77,14 +79,16 @@ def providers(state: WaitState, w: Waiter) -> set[str]:
     out: set[str] = set()
     if w.op == "acquire":
         out |= set(state.holders.get(w.resource or w.target, {}))
-    verbs = _FREED_BY.get((w.op, w.kind), ())
+    verbs = freed_by(w.kind, w.op)
     if verbs:
+        self_frees = _flag(w.kind, "SELF_FREES")  # (a semaphore's)
+        arrives_once = _flag(w.kind, "ARRIVES_ONCE")  # (a barrier's)
         for a in state.live:
-            if a == w.actor and w.kind != "semaphore":
+            if a == w.actor and not self_frees:
                 continue
             caps = state.caps.get(a, frozenset())
             if any((v, w.target) in caps for v in verbs):
-                if w.kind == "barrier" and _waits_on(state, a, w.target):
+                if arrives_once and _waits_on(state, a, w.target):
                     continue  # already at the barrier: it cannot arrive twice
                 out.add(a)
     return out & state.live
@@ -246,25 +250,21 @@ def _names(xs: list[str]) -> str:
     return ", ".join(xs[:-1]) + " and " + xs[-1]
 
 
-_PROVIDE: dict[tuple[str, str], str] = {
-    ("wait", "event"): "set",
-    ("wait", "condition"): "notify",
-    ("wait", "barrier"): "arrive at",
-    ("get", "queue"): "put into",
-    ("put", "queue"): "get from",
-    ("recv", "pipe"): "send on",
-    ("acquire", "semaphore"): "release",
-    ("acquire", "bounded_semaphore"): "release",
-}
+def _words(kind: str, op: str) -> tuple[str | None, str]:
+    """How a message says a wait ``op`` on a ``kind`` (``waits for event {target}``) and what
+    its providers would do (``set``): the type's ``WAITS``."""
+    t = REGISTRY.get(kind)
+    words = t.part("WAITS", {}).get(op) if t is not None else None
+    return (words[0], words[1]) if words else (None, "provide")
 
 
 def _sentence(a: str, w: Waiter, held: list[str], who: list[str], state: WaitState) -> str:
     holds = f"{a} holds {_names(held)} and " if held else f"{a} "
-    verb = _PROVIDE.get((w.op, w.kind), "provide")
+    phrase, verb = _words(w.kind, w.op)
     only = f", which only {_names(who)} could {verb}" if who else \
         f", and no live actor will ever {verb} it"
     if w.op == "acquire":
-        if w.kind in ("lock", "rlock", "condition"):
+        if _flag(w.kind, "HELD_BY_OWNER"):  # a lock: its holders are who it waits for
             owners = sorted(state.holders.get(w.resource or w.target, {}))
             gone = [o for o in owners if o not in state.live]
             if gone and not who:
@@ -279,12 +279,5 @@ def _sentence(a: str, w: Waiter, held: list[str], who: list[str], state: WaitSta
         return f"{a} is queued in pool {w.target} behind {running or 'nobody'}"
     if w.op == "start":
         return f"{a} is not started yet"
-    what = {
-        ("wait", "event"): f"waits for event {w.target}",
-        ("wait", "condition"): f"waits on condition {w.target}",
-        ("wait", "barrier"): f"waits at barrier {w.target}",
-        ("get", "queue"): f"waits to get from queue {w.target}",
-        ("put", "queue"): f"waits to put into full queue {w.target}",
-        ("recv", "pipe"): f"waits to receive from pipe {w.target}",
-    }.get((w.op, w.kind), f"waits for {w.target} ({w.op})")
+    what = phrase.format(target=w.target) if phrase else f"waits for {w.target} ({w.op})"
     return f"{holds}{what}{only}"

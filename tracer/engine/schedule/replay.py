@@ -26,12 +26,13 @@ import asyncio
 import bisect
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tracer.engine._explore import try_or_park
 from tracer.engine._seam import Abort, ActorCtx, Runtime, Tag
+from tracer.engine.schedule._protocol import AsyncAttempt, Attempt, Scheduler
+from tracer.engine.schedule._remote import Remote, reply
 
 VAR_OPS = frozenset({"read", "write", "append"})  # the accesses of a shared variable
 PATIENCE = 2.0  # seconds without progress before a replay is declared divergent
@@ -109,7 +110,7 @@ def recorded_steps(events: Sequence[Any]) -> list[Step]:
     return out
 
 
-class ReplayScheduler:
+class ReplayScheduler(Scheduler):
     """Admits operations in the order of ``steps``; see the module's docstring."""
 
     def __init__(self, steps: list[Step], until: int | None = None, real_time: bool = False,
@@ -147,10 +148,42 @@ class ReplayScheduler:
         self.eager: dict[str, int] = {}
         self.trying: set[str] = set()
 
-    def attach(self, rt: Runtime) -> None:
+    def attach(self, rt: Runtime, wake: Callable[[], object]) -> None:
         self.rt = rt
 
     # --- the protocol
+    def child_side(self) -> str | None:
+        return "replay"
+
+    def serve(self, name: str, conn: Any, prims: dict[str, Any], finished: threading.Event,
+              on_gone: Callable[[], object]) -> None:
+        serve_child(self, name, conn)
+
+    def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
+             looks: bool = False, eager: bool = False) -> bool:
+        # a look may be made before the recorded return; a queue operation first in line
+        # goes now if it can (see `early`); else when the recording says it returned
+        if (looks or (eager and self.early(actor))) and attempt(0):
+            return True
+        return self.block(actor, attempt, timeout)
+
+    async def await_(self, actor: ActorCtx, attempt: AsyncAttempt,
+                     wait: Callable[[], Awaitable[bool]], timeout: float | None,
+                     takes: bool = False) -> bool:
+        if not takes:  # the real wait: the turns of the events around it give the order
+            if await attempt():
+                return True
+            return False if timeout == 0 else await wait()
+        # take it when the recording says the call returned, as it did then
+        step = await self.aturn(actor)
+        if not (step.phase == "return" and step.result == "ok"):
+            return False
+        return await attempt() or await wait()
+
+    async def asleep(self, actor: ActorCtx, seconds: float) -> None:
+        if self.real_time:
+            await asyncio.sleep(seconds)
+
     def turn(self, actor: ActorCtx, tag: Tag) -> int:
         got = Step(-1, actor.name, tag.op, tag.target, tag.phase, tag.result)
         with self.cond:
@@ -332,7 +365,7 @@ class ReplayScheduler:
                                f"{self.patience:g} s")
         return False
 
-    async def aready(self, actor: ActorCtx, tag: Tag | None = None) -> Step:
+    async def aturn(self, actor: ActorCtx, tag: Tag | None = None) -> Step:
         """For coroutine actors, which share one thread: await (without blocking the event
         loop) until the next recorded step is ``actor``'s, and return it."""
         while True:
@@ -400,32 +433,21 @@ def _show(fields: tuple[Any, ...]) -> str:
 # process actors: the child asks the parent's scheduler for its turns over a pipe
 
 
-class RemoteScheduler:
+class RemoteScheduler(Remote):
     """A process actor's side of the replay: every question goes to the parent."""
 
     def __init__(self, conn: Any) -> None:
-        self.conn = conn
-        self.rt: Runtime | None = None
+        super().__init__(conn)
         self.eager = False  # its queue operation asked `early`: see ReplayScheduler.chance
 
-    def attach(self, rt: Runtime) -> None:
-        self.rt = rt
-
-    def _ask(self, *msg: Any) -> Any:
-        try:
-            self.conn.send(msg)
-            answer = self.conn.recv()
-        except (EOFError, OSError):
-            raise Abort from None
-        if answer == "abort":
-            raise Abort
-        return answer
-
-    def turn(self, actor: ActorCtx, tag: Tag) -> int:
-        return int(self._ask("turn", tag.op, tag.target, tag.phase, tag.result))
-
-    def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
-              timeout: float | None) -> bool:
+    def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
+             looks: bool = False, eager: bool = False) -> bool:
+        if looks and attempt(0):
+            return True
+        if eager:
+            self.eager = True
+            if self._ask("early") and attempt(0):
+                return True
         took = False
         if self.eager:  # see ReplayScheduler.chance
             self.eager = False
@@ -437,10 +459,6 @@ class RemoteScheduler:
         if not took and not attempt_within(attempt, LAG, lambda: rt is not None and rt.closed):
             self._ask("cannot")
         return True
-
-    def early(self, actor: ActorCtx) -> bool:
-        self.eager = True
-        return bool(self._ask("early"))
 
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
         if self._ask("sleep") and self.rt is not None and self.rt.abort_event.wait(seconds):
@@ -481,98 +499,5 @@ def serve_child(scheduler: ReplayScheduler, name: str, conn: Any) -> None:
                 answer = scheduler.real_time
         except Abort:
             answer = "abort"
-        if not _reply(conn, answer):
+        if not reply(conn, answer):
             return
-
-
-def _reply(conn: Any, answer: Any) -> bool:
-    """Answer a process actor's question; False when its end of the pipe is gone."""
-    try:
-        conn.send(answer)
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-# ---------------------------------------------------------------------------------------------
-# process actors under exploration: the same pipe, a parent thread parks in the child's place
-
-
-class RemoteExplorer(RemoteScheduler):
-    """A process actor's side of an exploration: turns come from the parent's scheduler; a
-    blocking call is tried here, and when it cannot go on the parent parks (as blocked) in
-    the actor's place until what it waits for has changed, then it is tried again."""
-
-    explores = True
-
-    def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
-              timeout: float | None) -> bool:
-        def park() -> None:
-            w = actor.waiting
-            target = None if w is None else (w[0] if isinstance(w[0], str) else w[0].name)
-            self._ask("blocked", target, "wait" if w is None else w[1])
-        return try_or_park(self.rt, attempt, timeout, park)
-
-    def early(self, actor: ActorCtx) -> bool:
-        return True
-
-    def sleep(self, actor: ActorCtx, seconds: float) -> None:
-        """No time passes (a sleep touches nothing: not a scheduling point)."""
-
-    def barrier_arrival(self, actor: ActorCtx, barrier: str, parties: int, timed: bool,
-                        breaks: bool = True) -> int | None:
-        """Counted by the parent's scheduler (see ``ExploreScheduler.barrier_arrival``)."""
-        answer = self._ask("barrier", barrier, parties, timed, breaks)
-        return None if answer is None else int(answer)
-
-
-class _Parked:
-    """Stands in for a process actor in the parent, where its server thread parks."""
-
-    kind = "process"  # parks on a gate like a thread (never the coroutine path)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.waiting: tuple[Any, str, bool, int, int] | None = None
-
-
-def serve_explore(scheduler: Any, name: str, conn: Any, prims: dict[str, Any],
-                  finished: threading.Event, on_gone: Callable[[], object]) -> None:
-    """The parent's thread for one process actor under exploration: answers its turns (and
-    parks for it in ``scheduler``) until the actor has ended, the run is closed or the child's
-    end of the pipe is gone."""
-    who = _Parked(name)
-    tags: dict[tuple[Any, ...], Tag] = {}
-    rt = scheduler.rt
-    try:
-        while True:
-            try:
-                if not conn.poll(0.05):
-                    if finished.is_set() or (rt is not None and rt.closed):
-                        return
-                    continue
-                msg = conn.recv()
-            except (EOFError, OSError):
-                return
-            answer: Any
-            try:
-                if msg[0] == "turn":
-                    key = tuple(msg[1:])
-                    tag = tags.get(key)
-                    if tag is None:
-                        tag = tags[key] = Tag(name, msg[1], msg[2], msg[3], msg[4])
-                    answer = scheduler.turn(who, tag)
-                elif msg[0] == "barrier":  # ("barrier", name, parties, timed, breaks)
-                    answer = scheduler.barrier_arrival(who, *msg[1:])
-                else:  # ("blocked", target, op): park until what it waits for has changed
-                    target = None if msg[1] is None else prims.get(msg[1], msg[1])
-                    who.waiting = None if target is None else (target, msg[2], False, -1, 0)
-                    scheduler.park_blocked(who)
-                    answer = True
-            except Abort:
-                answer = "abort"
-            if not _reply(conn, answer):
-                return
-    finally:
-        conn.close()
-        on_gone()
