@@ -319,11 +319,8 @@ def test_a_set_someone_waits_for_still_separates_the_occurrences() -> None:
 def _order(data: TraceData, track: bool,
            ticks: list[set[int]] | None) -> tuple[list[tuple[int, list[int]]], Any]:
     """Every actor event with its actor's clock there (without mutual exclusion)."""
-    from tracer.analyze._hb import HappensBefore
-    from tracer.analyze.races import Prep
-    prep = Prep(data)
-    hb = HappensBefore(data, prep.specs, prep.res_of, prep.types, mutex=False, track=track,
-                       ticks=ticks)
+    from tracer.trace.state import Clocks, TraceState
+    hb = Clocks(TraceState(data), mutex=False, track=track, ticks=ticks)
     index = {a["name"]: i for i, a in enumerate(data.actors)}
     out = []
     for e in data.events:

@@ -33,8 +33,9 @@ from tracer.analyze.lockorder import find_potential_deadlocks, lock_order_graph
 from tracer.analyze.misuse import find_misuse
 from tracer.analyze.outcome import find_outcome_findings
 from tracer.analyze.profile import blocking_profile, render_profile
-from tracer.analyze.races import Prep, find_races
+from tracer.analyze.races import find_races
 from tracer.analyze.waitgraph import find_blocked_findings, wait_for_graph
+from tracer.trace.state import state_of
 
 __all__ = [
     "KINDS",
@@ -88,13 +89,15 @@ def _finding_order(f: Finding) -> tuple[int, tuple[int, ...], str]:
 def find_all(data: TraceData) -> list[Finding]:
     """Every finding of every analysis, deadlocks first."""
 
-    prep = Prep(data)  # shared by the analyses: each skips at once what cannot occur
-    findings = find_blocked_findings(data, prep)
-    findings += find_potential_deadlocks(data, prep)
-    findings += find_races(data, prep)
+    # the state pass, shared by the analyses: who holds what is derived once, and each
+    # analysis skips at once what cannot occur
+    state = state_of(data)
+    findings = find_blocked_findings(data, state)
+    findings += find_potential_deadlocks(data, state)
+    findings += find_races(data, state)
     findings += find_invariant_violations(data)
-    findings += find_misuse(data, prep)
-    findings += find_outcome_findings(data, prep)
+    findings += find_misuse(data, state)
+    findings += find_outcome_findings(data, state)
     if len(findings) > 1:
         findings.sort(key=_finding_order)
     return findings

@@ -19,7 +19,8 @@ time (iGoodlock's conditions):
   A barrier, an event set -> wait, a queue or pipe hand-off, a notify, a join... between the
   two orders makes one of those true: no run can deadlock there.
 
-Happens-before is ``_hb``'s, the race detector's, but without the edges of mutual exclusion
+Happens-before is the shared state pass's (:mod:`tracer.trace.state`), the race detector's,
+but without the edges of mutual exclusion
 (a lock's release -> its next acquire, a semaphore that starts with a value): those order two
 actors only in this run, and in the observed run every cycle's halves are ordered by the
 cycle's own locks (one actor released A and B before the other took them) — counting them
@@ -43,9 +44,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tracer.analyze._hb import HappensBefore
 from tracer.analyze._model import Finding, LockOrderGraph, TraceData
-from tracer.analyze.races import LOCK_TYPES, Prep, names
+from tracer.analyze.races import names
+from tracer.trace.state import ACCESS, Clocks, TraceState, state_of
 from tracer.trace.waits import _sccs
 
 MAX_SEARCH = 200_000  # DFS steps spent looking for cycles, over the whole graph
@@ -96,41 +97,41 @@ def lock_order_graph(data: TraceData) -> LockOrderGraph:
 
 
 _TAKES = frozenset({"acquire", "wait"})  # the ops that take locks (a condition wait re-takes)
-_ACCESS = frozenset({"read", "write", "append"})  # ops on shared variables: no lock, no clock
-_MUTEX = frozenset({"acquire", "release"})  # no clock changes, but for a signal (see _hb)
 
 
-def find_potential_deadlocks(data: TraceData, prep: Prep | None = None) -> list[Finding]:
+def find_potential_deadlocks(data: TraceData,
+                             state: TraceState | None = None) -> list[Finding]:
     """One ``potential_deadlock`` finding per feasible lock-order cycle."""
-    if prep is not None and prep.ops.isdisjoint(_TAKES):
+    if state is None:
+        state = state_of(data)
+    if state.ops.isdisjoint(_TAKES):
         return []  # no lock is ever taken: no lock-order edge
-    return list(_analyze(data, prep).findings)
+    return list(_analyze(data, state).findings)
 
 
-def _analyze(data: TraceData, prep: Prep | None = None) -> _Result:
+def _analyze(data: TraceData, state: TraceState | None = None) -> _Result:
     # the CLI asks for both the graph and the findings: compute them once per trace
     global _last
     if _last is not None and _last[0]() is data and _last[1] == len(data.events):
         return _last[2]
-    result = _compute(data, prep or Prep(data))
+    result = _compute(data, state or state_of(data))
     _last = (weakref.ref(data), len(data.events), result)
     return result
 
 
-def _compute(data: TraceData, prep: Prep) -> _Result:
+def _compute(data: TraceData, state: TraceState) -> _Result:
     # most traces have no cycle at all: find the edges without clocks first (cheap), and
     # derive happens-before only when the graph has a cycle to judge
     try:
-        edges, locks, deadlocks = _scan(data, prep, False)
+        edges, locks, deadlocks = _scan(data, state, False)
     except _TwoCycle:
         pass  # an edge and its reverse: judge them with clocks
     else:
         if not edges or not _has_cycle(edges):
             return _Result(list(locks), edges, [], [])
-    edges, locks, deadlocks = _scan(data, prep, True)
-    actor_names = [a["name"] for a in data.actors]
-    deadlocked = _deadlocked_sets(deadlocks, prep.res_of)
-    cycles, findings = _cycles(edges, deadlocked, actor_names)
+    edges, locks, deadlocks = _scan(data, state, True)
+    deadlocked = _deadlocked_sets(deadlocks, state)
+    cycles, findings = _cycles(edges, deadlocked, state.actor_names)
     return _Result(list(locks), edges, cycles, findings)
 
 
@@ -148,47 +149,44 @@ def _has_cycle(edges: _Edges) -> bool:
     return any(len(comp) > 1 for comp in _sccs(sorted(succ), succ))
 
 
-def _scan(data: TraceData, prep: Prep,
+def _scan(data: TraceData, state: TraceState,
           with_hb: bool) -> tuple[_Edges, dict[str, None], list[dict[str, Any]]]:
     """The lock-order edges of the trace (with happens-before clocks when ``with_hb``, else
-    all-zero ones), the locks taken and the deadlock events."""
-    specs = prep.specs
-    res_of = prep.res_of
-    actor_names = [a["name"] for a in data.actors]
-    index = {n: i for i, n in enumerate(actor_names)}
-    n = len(actor_names)
-    # whether acquiring a name takes a lock: a declared lock, rlock or condition, or a name
-    # the scenario does not declare (taken to be a lock)
-    is_lock = {name: s["type"] in LOCK_TYPES for name, s in specs.items()}
+    all-zero ones), the locks taken and the deadlock events. Who holds what is the state
+    pass's: a hold whose mode is a lock-order node (a lock, rlock or condition's lock; an
+    undeclared name is a lock) is taken and given back as its changes say."""
+    index = state.index
+    n = len(state.actor_names)
+    ordered: dict[str, bool] = {}  # resource -> whether its holds are lock-order nodes
 
-    # happens-before without the edges of mutual exclusion (see _hb): only what orders two
-    # actors in every interleaving (events, queues, barriers, joins, ...) separates them
+    # happens-before without the edges of mutual exclusion: only what orders two actors in
+    # every interleaving (events, queues, barriers, joins, ...) separates them
     step: Callable[[Any, int], None] | None = None
-    signals: frozenset[str] = frozenset()  # the semaphores whose acquire or release orders
+    quiet: frozenset[str] = frozenset()
     if with_hb:
         # a first pass finds the epochs another actor takes up; the second ticks only after
-        # those (see _hb), so an occurrence group is split only by what some actor saw
-        first = HappensBefore(data, specs, res_of, prep.types, mutex=False, track=True)
+        # those (see tracer.trace.state), so an occurrence group is split only by what some
+        # actor saw
+        first = Clocks(state, mutex=False, track=True)
         _steps(data, first, index)
-        hb = HappensBefore(data, specs, res_of, prep.types, mutex=False,
-                           ticks=first.consumed)
+        hb = Clocks(state, mutex=False, ticks=first.consumed)
         clocks = hb.clocks
         step = hb.step
-        signals = hb.signals
+        quiet = hb.quiet
     else:
         clocks = [[0] * n] * n  # one clock for all: occurrences group by actor and locks
 
     # per actor: resource -> [times held, seq of the acquisition, clock there]
     held: list[dict[str, list[Any]]] = [{} for _ in range(n)]
-    cond_wait: dict[int, tuple[str, int]] = {}
     nonblocking: set[int] = set()  # actors inside an acquire made with blocking: false
     edges: _Edges = {}
     locks: dict[str, None] = {}
+    changes = state.holds.changes
 
     def acquired(t: int, r: str, seq: int, times: int, edge: bool = True) -> None:
         h = held[t]
         if r in h:
-            h[r][0] += times  # re-entry (rlock): no edge
+            h[r][0] = times  # re-entry (rlock): no edge
             return
         if r not in locks:
             locks[r] = None
@@ -220,78 +218,66 @@ def _scan(data: TraceData, prep: Prep,
             if op == "deadlock":
                 deadlocks.append(e)
             continue
-        if op in _ACCESS:
+        if op in ACCESS:
             continue  # no lock, no clock
         t = index[actor]
-        if step is not None and (op not in _MUTEX or e.target in signals):
+        if step is not None and op not in quiet:
             step(e, t)
+        if op == "acquire" and e.phase == "call":
+            if e.get("blocking") is False:
+                nonblocking.add(t)  # it cannot wait: no lock-order edge
+            continue
+        cs = changes[e.seq]
+        if cs is not None:
+            for c in cs:
+                r = c.resource
+                o = ordered.get(r)
+                if o is None:
+                    o = ordered[r] = state.exclusive(r)
+                if not o:
+                    continue
+                kind = c.kind
+                if kind == "take":
+                    acquired(t, r, e.seq, c.times, t not in nonblocking)
+                elif kind == "retake":
+                    acquired(t, r, e.seq, c.times)  # the wait re-takes the lock
+                elif kind == "give":
+                    if c.times <= 0:
+                        held[c.actor].pop(r, None)
+                    else:
+                        held[c.actor][r][0] = c.times
+                elif kind in ("free", "let_go"):
+                    held[c.actor].pop(r, None)
         if op == "acquire":
-            if e.phase == "call":
-                if e.get("blocking") is False:
-                    nonblocking.add(t)  # it cannot wait: no lock-order edge
-            elif e.result == "ok":
-                target = e.target or "?"
-                if is_lock.get(target, True):
-                    acquired(t, res_of.get(target, target), e.seq, 1,
-                             t not in nonblocking)
-                nonblocking.discard(t)
-            else:
-                nonblocking.discard(t)
-        elif op == "release":
-            target = e.target or "?"
-            if is_lock.get(target, True) and "error" not in e:
-                h = held[t]
-                r = res_of.get(target, target)
-                info = h.get(r)
-                if info is not None:
-                    info[0] -= 1
-                    if info[0] <= 0:
-                        del h[r]
-        elif op == "wait":
-            target = e.target or "?"
-            if target not in is_lock or specs[target]["type"] != "condition":
-                continue
-            r = res_of.get(target, target)
-            if e.phase == "call":
-                info = held[t].pop(r, None)
-                if info is not None:
-                    cond_wait[t] = (r, info[0])
-            else:
-                got = cond_wait.pop(t, None)
-                if got is not None and e.result != "error":
-                    acquired(t, got[0], e.seq, got[1])  # the wait re-takes the lock
+            nonblocking.discard(t)
 
     return edges, locks, deadlocks
 
 
-def _steps(data: TraceData, hb: HappensBefore, index: dict[str, int]) -> None:
+def _steps(data: TraceData, hb: Clocks, index: dict[str, int]) -> None:
     """Step ``hb`` through the events of the trace that can change a clock."""
     step = hb.step
-    signals = hb.signals
+    quiet = hb.quiet
     for e in data.events:
         actor = e.actor
-        if actor is None:
-            continue
-        op = e.op
-        if op in _ACCESS or (op in _MUTEX and e.target not in signals):
+        if actor is None or e.op in ACCESS or e.op in quiet:
             continue
         step(e, index[actor])
 
 
-def _deadlocked_sets(deadlocks: list[dict[str, Any]],
-                     res_of: dict[str, str]) -> list[set[str]]:
+def _deadlocked_sets(deadlocks: list[dict[str, Any]], state: TraceState) -> list[set[str]]:
     """The resources named by each deadlock event of the trace."""
     out = []
     for e in deadlocks:
         s: set[str] = set()
         for obj in e.get("objects") or ():
             if isinstance(obj, str):
-                s.add(res_of.get(obj, obj))
+                s.add(state.resource(obj))
         for w in e.get("waits") or ():
             if isinstance(w, dict):
                 target = w.get("target")
                 if isinstance(target, str):
-                    s.add(res_of.get(target, target))
+                    s.add(state.resource(target))
                 s.update(h for h in w.get("holds") or () if isinstance(h, str))
         out.append(s)
     return out
@@ -434,9 +420,10 @@ def _compatible(chosen: list[_Group], g: _Group) -> bool:
     for c in chosen:
         if c.actor == g.actor or c.held & g.held:
             return False
-        # event x of actor p happens-before event y iff clock(y)[p] >= clock(x)[p] (see _hb):
-        # is c's interval over (its end, the acquisition of its second lock, happened
-        # before) when g's begins, or the reverse? Then they are never inside together.
+        # event x of actor p happens-before event y iff clock(y)[p] >= clock(x)[p] (see
+        # tracer.trace.state): is c's interval over (its end, the acquisition of its second
+        # lock, happened before) when g's begins, or the reverse? Then they are never inside
+        # together.
         if c.end_vc[c.actor] <= g.start_vc[c.actor] or \
                 g.end_vc[g.actor] <= c.start_vc[g.actor]:
             return False  # one is over before the other begins, in every interleaving

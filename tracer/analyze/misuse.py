@@ -1,11 +1,12 @@
 """Misuse of primitives: what the program did wrong with a lock, a semaphore or a condition.
 
-One pass that replays who holds what (acquire returns with ``ok``, releases, a condition wait
-releasing and re-taking its lock) and reports:
+It reads who holds what from the shared state pass (:mod:`tracer.trace.state`: acquire
+returns with ``ok``, releases, a condition wait releasing and re-taking its lock) and reports:
 
 - a release of a lock that the releasing actor does not hold (also any release the primitive
   refused: the event carries ``error``);
-- a bounded semaphore released more times than it was acquired;
+- a count taken below its floor (a bounded semaphore released more times than it was
+  acquired: the types' counters);
 - a non-reentrant lock (type ``lock``, or an asyncio condition's own lock) acquired again by
   the actor that holds it: it waits for itself;
 - a condition waited on or notified without holding its lock;
@@ -18,125 +19,116 @@ from dataclasses import replace
 from typing import Any
 
 from tracer.analyze._model import Finding, TraceData
-from tracer.analyze.races import LOCK_TYPES, SEMAPHORE_TYPES, Prep, names
+from tracer.analyze.races import names
+from tracer.trace.state import Change, TraceState, state_of
 
 
-def find_misuse(data: TraceData, prep: Prep | None = None) -> list[Finding]:
+def find_misuse(data: TraceData, state: TraceState | None = None) -> list[Finding]:
     """One ``misuse`` finding per problem, in trace order."""
-    if prep is None:
-        prep = Prep(data)
-    if prep.ops.isdisjoint(_OPS):
+    if state is None:
+        state = state_of(data)
+    log = state.holds
+    if state.ops.isdisjoint(_OPS) and not log.count_misuse:
         return []
-    specs = prep.specs
-    res_of = prep.res_of
-    types = prep.types  # names the scenario does not declare are locks
-    kinds: dict[str, Any] = {}  # actor -> kind, filled when first needed
-    about_target: dict[str, tuple[str | None, str, str]] = {}
+    changes = log.changes
+    names_ = state.actor_names
+    # per target: (is a condition wait, what it holds, that one's type, is it exclusive,
+    # are its holds counted)
+    about_target: dict[str, tuple[bool, str, str, bool, bool]] = {}
     holders: dict[str, dict[str, list[int]]] = {}  # resource -> actor -> acquire seqs
-    sem_count: dict[str, int] = {}  # bounded semaphore -> acquires minus releases
+    stash: dict[str, list[int]] = {}  # actor -> the seqs its condition wait let go of
     cond_wait: dict[str, tuple[str, list[int], int]] = {}  # actor -> (resource, seqs, call)
     self_acquire: dict[str, tuple[int, str, str, int]] = {}  # actor -> (call, target, res, seq)
     out: list[Finding] = []
 
-    def reentrant(r: str, actor: str) -> bool:
-        t = types.get(r, "lock")
-        if t == "lock":
-            return False
-        if t == "condition":  # a condition's own lock: an RLock, except asyncio's
-            if not kinds:
-                kinds.update((a["name"], a.get("kind")) for a in data.actors)
-            return kinds.get(actor) != "coroutine"
-        return True
-
     def add(msg: str, actor: str, objects: tuple[str, ...], seqs: tuple[int, ...],
             **details: Any) -> None:
         out.append(Finding("misuse", (actor,), objects, msg, seqs, details))
+
+    def mirror(seq: int, cs: tuple[Change, ...]) -> None:
+        """Apply the state pass's changes of hold at event ``seq`` to ``holders``."""
+        for c in cs:
+            a = names_[c.actor]
+            kind = c.kind
+            if kind == "take":
+                holders.setdefault(c.resource, {}).setdefault(a, []).append(seq)
+            elif kind == "retake":
+                holders.setdefault(c.resource, {})[a] = stash.pop(a, [])
+            elif kind == "give":
+                mine = holders.get(c.resource, {}).get(a)
+                if mine:
+                    mine.pop()
+                    if not mine:
+                        del holders[c.resource][a]
+            elif kind == "let_go":
+                stash[a] = holders.get(c.resource, {}).pop(a, [])
+            elif kind == "free":
+                holders.get(c.resource, {}).pop(a, None)
 
     for e in data.events:
         actor = e.actor
         if actor is None:
             continue
         op = e.op
+        cs = changes[e.seq]
         if op not in _OPS:
+            if cs is not None:
+                mirror(e.seq, cs)
             continue
         seq = e.seq
         target = e.target or "?"
         about = about_target.get(target)
         if about is None:
-            r = res_of.get(target, target)
-            about = about_target[target] = (types.get(target), r, types.get(r, "lock"))
-        typ, r, kind = about  # the target's type, what it holds, and that one's type
+            r = state.resource(target)
+            wait = state.facts_of(target).ops.get("wait")
+            mode = state.mode_of(r)
+            about = about_target[target] = (
+                wait is not None and wait.hold == "let_go", r, state.types.get(r, "lock"),
+                state.exclusive(r), mode is not None and mode.sharing == "counted")
+        let_go, r, kind, lockish, counted = about
         phase = e.phase
         if op == "acquire":
-            lockish = kind in LOCK_TYPES
             if phase == "call":
                 hr = holders.get(r)
                 h = hr.get(actor) if hr else None
-                if lockish and h and not reentrant(r, actor):
+                if lockish and h and not state.reentrant(r, actor):
                     self_acquire[actor] = (seq, target, r, h[-1])
                 continue
             pending = self_acquire.pop(actor, None)
             if pending is not None and e.result != "fail":
                 out.append(_self_acquire(actor, pending, seq))
-            if e.result == "ok":
-                holders.setdefault(r, {}).setdefault(actor, []).append(seq)
-                if kind == "bounded_semaphore":
-                    sem_count[r] = sem_count.get(r, 0) + 1
         elif op == "release":
             if "error" in e:
                 add(_release_error(actor, target, kind, r, _via(target, r), seq,
                                    str(e["error"]), holders.get(r, {})),
                     actor, (target,), (seq,), error=e["error"])
                 continue
-            hr = holders.get(r)
-            mine = hr.get(actor) if hr else None
-            if kind in SEMAPHORE_TYPES:
-                if mine:
-                    mine.pop()
-                if kind == "bounded_semaphore":
-                    n = sem_count.get(r, 0) - 1
-                    sem_count[r] = n
-                    if n < 0:
-                        value = specs.get(r, {}).get("value", 1)
-                        add(f"{actor} releases bounded semaphore {r} (seq {seq}) more times "
-                            f"than it was acquired: its value would rise above {value} — "
-                            f"release it only after acquiring it, once per acquire",
-                            actor, (r,), (seq,))
-                        sem_count[r] = 0
-                continue
-            if mine:
-                mine.pop()
-                if not mine:
-                    del holders[r][actor]
-                continue
-            others = {a: s for a, s in holders.get(r, {}).items() if s}
-            seqs: tuple[int, ...]
-            if others:
-                who = f"{r} is held by {names(sorted(others))}"
-                seqs = (min(s[-1] for s in others.values()), seq)
-            else:
-                who = f"nobody holds {r}"
-                seqs = (seq,)
-            add(f"{actor} releases {kind} {r}{_via(target, r)} (seq {seq}) without holding "
-                f"it; {who} — release a lock only in the actor that acquired it, once per "
-                "acquire",
-                actor, (r,), seqs)
-            if kind == "lock":
-                holders.pop(r, None)  # a plain lock is free after any release
-        elif op == "wait" and typ == "condition":
+            unheld = cs is not None and any(c.kind == "unheld" for c in cs)
+            if unheld and not counted:
+                others = {a: s for a, s in holders.get(r, {}).items() if s}
+                seqs: tuple[int, ...]
+                if others:
+                    who = f"{r} is held by {names(sorted(others))}"
+                    seqs = (min(s[-1] for s in others.values()), seq)
+                else:
+                    who = f"nobody holds {r}"
+                    seqs = (seq,)
+                add(f"{actor} releases {kind} {r}{_via(target, r)} (seq {seq}) without holding "
+                    f"it; {who} — release a lock only in the actor that acquired it, once per "
+                    "acquire",
+                    actor, (r,), seqs)
+        elif op == "wait" and let_go:
             if phase == "call":
-                mine = holders.get(r, {}).pop(actor, None)
-                cond_wait[actor] = (r, mine or [], seq)
-                continue
-            got = cond_wait.pop(actor, None)
-            had = got[1] if got is not None else []
-            call = got[2] if got is not None else seq
-            if e.result == "error" or not had:
-                add(_cond(actor, "waits on", target, r, call, holders.get(r, {})),
-                    actor, (target,), tuple(sorted({call, seq})),
-                    **({"error": e["error"]} if "error" in e else {}))
-            if had:
-                holders.setdefault(r, {})[actor] = had
+                mine = holders.get(r, {}).get(actor)
+                cond_wait[actor] = (r, list(mine or []), seq)
+            else:
+                got = cond_wait.pop(actor, None)
+                had = got[1] if got is not None else []
+                call = got[2] if got is not None else seq
+                if e.result == "error" or not had:
+                    add(_cond(actor, "waits on", target, r, call, holders.get(r, {})),
+                        actor, (target,), tuple(sorted({call, seq})),
+                        **({"error": e["error"]} if "error" in e else {}))
         elif op in ("notify", "notify_all"):
             if "error" in e or not holders.get(r, {}).get(actor):
                 add(_cond(actor, "notifies", target, r, seq, holders.get(r, {})),
@@ -149,12 +141,16 @@ def find_misuse(data: TraceData, prep: Prep | None = None) -> list[Finding]:
             add(f"{actor} joins {target} (seq {seq}), which was never started — start it "
                 "before joining it, or do not join it", actor, (target,), (seq,),
                 error=e.get("error"))
+        if cs is not None:
+            mirror(seq, cs)
     for actor, pending in self_acquire.items():
         out.append(_self_acquire(actor, pending, None))
     for actor, (r, had, call) in cond_wait.items():
         if not had:
             add(_cond(actor, "waits on", data.events[call].get("target") or r, r, call,
                       holders.get(r, {})), actor, (r,), (call,))
+    for m in log.count_misuse:
+        add(m.message, m.actor, (m.name,), (m.seq,))
     if any("error" in f.details for f in out):
         out = _ended(data, out)
     out.sort(key=lambda f: f.events)

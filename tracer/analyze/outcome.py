@@ -20,12 +20,13 @@ from typing import Any
 
 from tracer.analyze._model import Finding, TraceData
 from tracer.analyze.misuse import reports_error
-from tracer.analyze.races import Prep
+from tracer.trace.state import TraceState, state_of
 
 _BLOCKED = ("deadlock", "stall")
 
 
-def find_outcome_findings(data: TraceData, prep: Prep | None = None) -> list[Finding]:
+def find_outcome_findings(data: TraceData,
+                          state: TraceState | None = None) -> list[Finding]:
     """``error`` findings (one per actor that ended with an error, in trace order), then a
     ``timeout`` finding, then a ``deadlock``/``stall`` finding from the outcome alone when the
     trace has no engine event of that kind."""
@@ -33,17 +34,17 @@ def find_outcome_findings(data: TraceData, prep: Prep | None = None) -> list[Fin
     failed = [a for a in data.actors if isinstance(a, dict) and a.get("status") == "error"]
     if status == "ok" and not failed:
         return []
-    if prep is None:
-        prep = Prep(data)
-    out = _errors(data) if "end" in prep.ops else []
+    if state is None:
+        state = state_of(data)
+    out = _errors(data) if "end" in state.ops else []
     for e in data.events:
         if e.actor is None and e.op == "timeout":
             out.append(Finding("timeout", _strs(e.get("actors")), _strs(e.get("objects")),
                                str(e.get("detail") or "the run hit its timeout"), (e.seq,)))
-    if status == "timeout" and "timeout" not in prep.ops:
+    if status == "timeout" and "timeout" not in state.ops:
         out.append(_from_outcome(data, "timeout", lambda a: a.get("status") in (
             "cancelled", "blocked")))
-    if status in _BLOCKED and status not in prep.ops:
+    if status in _BLOCKED and status not in state.ops:
         out.append(_from_outcome(data, status, lambda a: a.get("status") == "blocked"))
     return out
 

@@ -4,7 +4,8 @@ A wait is a blocking call (acquire, wait, get, put, recv, join) from its ``call`
 ``return`` (sleeps are not waits); a call still open at the end of the trace counts until the
 last event. A hold is a lock or semaphore from the acquire's ``ok`` return to the release by
 the same actor (the outermost ones for an rlock taken again; a condition wait lets go of the
-lock until it returns). No findings: numbers for people.
+lock until it returns), as the shared state pass (:mod:`tracer.trace.state`) says. No
+findings: numbers for people.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import unicodedata
 from typing import Any
 
 from tracer.analyze._model import TraceData
-from tracer.analyze.races import LOCK_TYPES, SEMAPHORE_TYPES, prim_specs, resource_map
+from tracer.trace.state import state_of
 
 _WAIT_OPS = frozenset({"acquire", "wait", "get", "put", "recv", "join"})
-_HOLDABLE = LOCK_TYPES | SEMAPHORE_TYPES
 
 
 def blocking_profile(data: TraceData) -> dict[str, Any]:
@@ -26,23 +26,24 @@ def blocking_profile(data: TraceData) -> dict[str, Any]:
     ``open_waits`` (calls without a return at the end), and for locks and semaphores
     ``holds``, ``hold_total``, ``hold_max``. Per actor: ``waits``, ``blocked`` (seconds
     inside blocking calls). Times are seconds."""
-    specs = prim_specs(data)
-    res_of = resource_map(specs)
+    state = state_of(data)
+    types = state.types
+    changes = state.holds.changes
+    names = state.actor_names
     events = data.events
     end = float(events[-1].get("ts") or 0.0) if events else 0.0
     prims: dict[str, dict[str, Any]] = {}
     actors: dict[str, dict[str, Any]] = {a["name"]: {"waits": 0, "blocked": 0.0}
                                          for a in data.actors}
     calls: dict[str, tuple[str, float]] = {}  # actor -> (what it waits on, since)
-    holding: dict[tuple[str, str], list[Any]] = {}  # (resource, actor) -> [depth, since]
-    cond_wait: dict[str, tuple[str, int]] = {}
+    holding: dict[tuple[str, str], float] = {}  # (resource, actor) -> held since
 
-    def prim(name: str, typ: str) -> dict[str, Any]:
+    def prim(name: str, typ: str, holdable: bool) -> dict[str, Any]:
         p = prims.get(name)
         if p is None:
             p = prims[name] = {"type": typ, "waits": 0, "wait_total": 0.0, "wait_max": 0.0,
                                "open_waits": 0}
-            if typ in _HOLDABLE:
+            if holdable:
                 p.update(holds=0, hold_total=0.0, hold_max=0.0)
         return p
 
@@ -63,10 +64,6 @@ def blocking_profile(data: TraceData) -> dict[str, Any]:
         p["hold_total"] += seconds
         p["hold_max"] = max(p["hold_max"], seconds)
 
-    def rtype(name: str) -> str:
-        spec = specs.get(name)
-        return spec["type"] if spec is not None else "lock"
-
     for e in events:
         actor = e.actor
         if actor is None:
@@ -74,53 +71,41 @@ def blocking_profile(data: TraceData) -> dict[str, Any]:
         op = e.op
         if op in _WAIT_OPS:
             target = e.target or "?"
-            ts = float(e.ts or 0.0)
             if e.phase == "call":
                 if op == "join":
                     name = target
-                    prim(name, "actor")
+                    prim(name, "actor", False)
                 elif op == "acquire":
-                    name = res_of.get(target, target)
-                    prim(name, rtype(name))
+                    name = state.resource(target)
+                    prim(name, types.get(name, "lock"), state.holdable(name))
                 else:
                     name = target
-                    prim(name, specs[name]["type"] if name in specs else "?")
-                calls[actor] = (name, ts)
-                if op == "wait" and rtype(target) == "condition":
-                    r = res_of.get(target, target)
-                    h = holding.pop((r, actor), None)
-                    if h is not None:
-                        held(r, ts - h[1])
-                        cond_wait[actor] = (r, h[0])
-                continue
-            got = calls.pop(actor, None)
-            if got is not None:
-                waited(actor, got[0], max(0.0, ts - got[1]))
-            if op == "acquire" and e.result == "ok":
-                r = res_of.get(target, target)
-                if rtype(r) in _HOLDABLE:
-                    prim(r, rtype(r))
-                    h = holding.get((r, actor))
-                    if h is None:
-                        holding[(r, actor)] = [1, ts]
-                    else:
-                        h[0] += 1
-            elif op == "wait":
-                back = cond_wait.pop(actor, None)
-                if back is not None and e.result != "error":
-                    holding[(back[0], actor)] = [back[1], ts]
-        elif op == "release":
-            target = e.target or "?"
-            r = res_of.get(target, target)
-            h = holding.get((r, actor))
-            if h is not None and "error" not in e:
-                h[0] -= 1
-                if h[0] <= 0:
-                    del holding[(r, actor)]
-                    held(r, max(0.0, float(e.ts or 0.0) - h[1]))
+                    prim(name, types.get(name, "?"),
+                         name in types and state.holdable(name))
+                calls[actor] = (name, float(e.ts or 0.0))
+            else:
+                got = calls.pop(actor, None)
+                if got is not None:
+                    waited(actor, got[0], max(0.0, float(e.ts or 0.0) - got[1]))
+        cs = changes[e.seq]
+        if cs is None:
+            continue
+        ts = float(e.ts or 0.0)
+        for c in cs:
+            key = (c.resource, names[c.actor])
+            kind = c.kind
+            if kind in ("take", "retake"):
+                if key not in holding:
+                    prim(c.resource, types.get(c.resource, "lock"), True)
+                    holding[key] = ts
+            elif (kind == "give" and c.times <= 0) or kind in ("let_go", "free"):
+                since = holding.pop(key, None)
+                if since is not None:
+                    held(c.resource, max(0.0, ts - since) if kind != "let_go"
+                         else ts - since)
     for actor, (name, since) in calls.items():
         waited(actor, name, max(0.0, end - since), open_=True)
-    for (r, _actor), (_depth, since) in holding.items():
+    for (r, _actor), since in holding.items():
         held(r, max(0.0, end - since))
     for p in prims.values():
         for k in ("wait_total", "wait_max", "hold_total", "hold_max"):

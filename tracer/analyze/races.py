@@ -3,16 +3,14 @@
 Happens-before is computed with vector clocks over every synchronisation edge the trace shows
 (lock release -> later acquire, event set -> wait, notify -> condition wait, queue put -> the
 get that received the item, pipe send -> recv, barrier arrivals -> departures, spawn -> start,
-end -> join, a pool task's end -> the start of the next task on the same worker: see ``_hb``,
-shared with the lock-order analysis), and accesses are checked with FastTrack's epochs
-(Flanagan & Freund, PLDI 2009): a variable keeps the epoch (clock@actor) of its last write and
-of its last read, and only promotes them to a vector clock while several actors access it
-concurrently, so the common case costs O(1) per access. Each (variable, pair of actors) is
-reported once: in a racy variable, an access is checked only against the actors not yet
-reported with its own, which keeps even a program that races everywhere close to linear.
-
-The helpers at the top (primitive specs, what acquiring a primitive holds) are shared by the
-other analyses of this package.
+end -> join, a pool task's end -> the start of the next task on the same worker: the shared
+state pass, :mod:`tracer.trace.state`, which also says who holds what), and accesses are
+checked with FastTrack's epochs (Flanagan & Freund, PLDI 2009): a variable keeps the epoch
+(clock@actor) of its last write and of its last read, and only promotes them to a vector
+clock while several actors access it concurrently, so the common case costs O(1) per access.
+Each (variable, pair of actors) is reported once: in a racy variable, an access is checked
+only against the actors not yet reported with its own, which keeps even a program that races
+everywhere close to linear.
 """
 
 from __future__ import annotations
@@ -20,54 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tracer.analyze import _hb
-from tracer.analyze._hb import HappensBefore
 from tracer.analyze._model import Finding, TraceData
-
-LOCK_TYPES = frozenset({"lock", "rlock", "condition"})  # acquire/release take a lock
-SEMAPHORE_TYPES = _hb.SEMAPHORE_TYPES
-
-
-def prim_specs(data: TraceData) -> dict[str, dict[str, Any]]:
-    """primitive name -> its spec as a mapping with at least ``type``."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, spec in (data.scenario.get("primitives") or {}).items():
-        if isinstance(spec, str):
-            out[name] = {"type": spec}
-        elif isinstance(spec, dict):
-            out[name] = {**spec, "type": spec.get("type", "?")}
-    return out
-
-
-def resource_map(specs: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """primitive name -> what acquiring it holds: a condition with ``lock: L`` holds L, every
-    other primitive holds itself."""
-    out = {}
-    for name, spec in specs.items():
-        lock = spec.get("lock") if spec["type"] == "condition" else None
-        out[name] = lock if isinstance(lock, str) and lock in specs else name
-    return out
-
-
-class Prep:
-    """What the analyses derive from a whole trace before their pass over its events: the
-    primitives' specs and types, what acquiring each holds, and the ops that occur (an
-    analysis whose ops do not occur has nothing to find). :func:`tracer.analyze.find_all`
-    makes one for all the analyses it runs; each makes its own when called alone."""
-
-    __slots__ = ("ops", "res_of", "specs", "types")
-
-    def __init__(self, data: TraceData) -> None:
-        self.specs = specs = prim_specs(data)
-        self.types = {name: s["type"] for name, s in specs.items()}
-        self.res_of = resource_map(specs)
-        self.ops = {e.op for e in data.events}
-
-
-def resource_type(specs: dict[str, dict[str, Any]], resource: str) -> str:
-    """The type of a held resource (``lock`` for a name the scenario does not declare)."""
-    spec = specs.get(resource)
-    return spec["type"] if spec is not None else "lock"
+from tracer.trace.state import Clocks, TraceState, state_of
 
 
 def names(xs: Iterable[str]) -> str:
@@ -95,17 +47,18 @@ _WT, _WC, _WSEQ, _WHELD, _RT, _RC, _RSEQ, _RHELD, _RVC, _WVC = range(10)
 _ACCESS = frozenset({"read", "write", "append"})
 
 
-def find_races(data: TraceData, prep: Prep | None = None) -> list[Finding]:
+def find_races(data: TraceData, state: TraceState | None = None) -> list[Finding]:
     """One finding per (shared variable, unordered pair of actors) whose accesses race."""
-    if prep is None:
-        prep = Prep(data)
-    if prep.ops.isdisjoint(_ACCESS):
+    if state is None:
+        state = state_of(data)
+    if state.ops.isdisjoint(_ACCESS):
         return []  # no shared variable is accessed: nothing can race
-    actor_names = [a["name"] for a in data.actors]
-    index = {n: i for i, n in enumerate(actor_names)}
-    hb = HappensBefore(data, prep.specs, prep.res_of, prep.types)
+    actor_names = state.actor_names
+    index = state.index
+    hb = Clocks(state)
     clocks = hb.clocks  # the list of the actors' clocks, updated by hb.step
-    held_t = hb.held_t
+    held_t: list[tuple[str, ...]] = [() for _ in actor_names]  # per actor: what it holds
+    holds = state.holds.changes
     step = hb.step
     variables: dict[str, list[Any]] = {}
     done: dict[str, dict[int, set[int]]] = {}  # var -> actor -> actors reported with it
@@ -241,6 +194,10 @@ def find_races(data: TraceData, prep: Prep | None = None) -> list[Finding]:
             st[_WHELD] = me[2]
             continue
         step(e, t)
+        cs = holds[e.seq]
+        if cs is not None:
+            for ch in cs:
+                held_t[ch.actor] = ch.held
     return findings
 
 

@@ -1,9 +1,10 @@
 """Who holds what and who waits for what, at any moment of a trace; the deadlocks and stalls
 that did happen.
 
-The state is replayed from the events: an ``acquire`` return with ``ok`` takes a lock or
-semaphore, a ``release`` gives it back, a condition ``wait`` call lets go of the condition's
-lock and its return takes it again; an actor is waiting from the ``call`` of a blocking op
+Who holds what is the shared state pass's (:mod:`tracer.trace.state`: an ``acquire`` return
+with ``ok`` takes a lock or semaphore, a ``release`` gives it back, a condition ``wait`` call
+lets go of the condition's lock and its return takes it again), mirrored up to the moment
+asked about; an actor is waiting from the ``call`` of a blocking op
 until its ``return`` (sleeps are not waits). At the end of a run that deadlocked or stalled,
 the engine's own event says who is on the cycle; at any other moment (or when the run ended
 another way, such as a timeout) lock cycles are computed from the replayed state with the
@@ -16,16 +17,9 @@ from itertools import islice
 from typing import Any
 
 from tracer.analyze._model import Finding, TraceData, WaitForGraph
-from tracer.analyze.races import (
-    LOCK_TYPES,
-    SEMAPHORE_TYPES,
-    Prep,
-    prim_specs,
-    resource_map,
-)
+from tracer.trace.state import TraceState, state_of
 from tracer.trace.waits import Blocked, Waiter, WaitState, find_blocked
 
-_HOLDABLE = LOCK_TYPES | SEMAPHORE_TYPES
 _ENGINE = ("deadlock", "stall")
 
 
@@ -42,11 +36,11 @@ class _State:
         self.engine: list[Any] = []  # deadlock and stall events (Ev)
 
 
-def _replay(data: TraceData, types: dict[str, str], res_of: dict[str, str],
-            upto: int) -> _State:
+def _replay(data: TraceData, state: TraceState, upto: int) -> _State:
     st = _State()
     holders, since, waiting = st.holders, st.since, st.waiting
-    cond_wait: dict[str, tuple[str, int, int]] = {}  # actor -> (resource, times, since)
+    changes = state.holds.changes
+    names = state.actor_names
     events = data.events
     for e in events if upto + 1 >= len(events) else islice(events, max(0, upto + 1)):
         actor = e.actor
@@ -57,56 +51,37 @@ def _replay(data: TraceData, types: dict[str, str], res_of: dict[str, str],
             continue
         phase = e.phase
         if phase == "call":
-            target = e.target or "?"
             if op != "sleep":
-                waiting[actor] = (op, target, e.seq)
-            if op == "wait" and types.get(target) == "condition":
-                r = res_of.get(target, target)
-                n = holders.get(r, {}).pop(actor, 0)
-                if n:
-                    cond_wait[actor] = (r, n, since.pop((r, actor), e.seq))
-            continue
-        if phase == "return":
+                waiting[actor] = (op, e.target or "?", e.seq)
+        elif phase == "return":
             waiting.pop(actor, None)
-            if op == "acquire" and e.result == "ok":
-                target = e.target or "?"
-                r = res_of.get(target, target)
-                if types.get(r, "lock") in _HOLDABLE:
-                    h = holders.setdefault(r, {})
-                    h[actor] = h.get(actor, 0) + 1
-                    since.setdefault((r, actor), e.seq)
-            elif op == "wait":
-                back = cond_wait.pop(actor, None)
-                if back is not None and e.result != "error":
-                    holders.setdefault(back[0], {})[actor] = back[1]
-                    since[(back[0], actor)] = e.seq
-            continue
-        if op == "release":
-            if "error" in e:
-                continue
-            target = e.target or "?"
-            r = res_of.get(target, target)
-            hr = holders.get(r)
-            if hr is None:
-                continue
-            n = hr.get(actor, 0)
-            if n > 1:
-                hr[actor] = n - 1
-            elif n == 1:
-                del hr[actor]
-                since.pop((r, actor), None)
-            elif types.get(r, "lock") == "lock":  # another's plain lock: now nobody holds it
-                for a in hr:
-                    since.pop((r, a), None)
-                hr.clear()
         elif op == "end":
             st.ended.add(actor)
             waiting.pop(actor, None)
+        cs = changes[e.seq]
+        if cs is None:
+            continue
+        for c in cs:
+            a = names[c.actor]
+            r = c.resource
+            kind = c.kind
+            if kind == "take":
+                holders.setdefault(r, {})[a] = c.times
+                since.setdefault((r, a), e.seq)
+            elif kind == "retake":
+                holders.setdefault(r, {})[a] = c.times
+                since[(r, a)] = e.seq
+            elif kind == "give" and c.times > 0:
+                holders.setdefault(r, {})[a] = c.times
+            elif kind in ("give", "free", "let_go"):
+                hr = holders.get(r)
+                if hr is not None:
+                    hr.pop(a, None)
+                since.pop((r, a), None)
     return st
 
 
-def _lock_blocked(data: TraceData, specs: dict[str, dict[str, Any]], res_of: dict[str, str],
-                  st: _State) -> list[Blocked]:
+def _lock_blocked(data: TraceData, state: TraceState, st: _State) -> list[Blocked]:
     """Deadlocks (and actors waiting for a lock whose holder ended) among the actors that are
     inside a lock acquire in ``st``; other waits are left out, so nothing is claimed about
     them."""
@@ -115,11 +90,10 @@ def _lock_blocked(data: TraceData, specs: dict[str, dict[str, Any]], res_of: dic
     for actor, (op, target, call) in st.waiting.items():
         if op != "acquire":
             continue
-        r = res_of.get(target, target)
-        rtype = specs[r]["type"] if r in specs else "lock"
-        if rtype not in LOCK_TYPES:
+        r = state.resource(target)
+        if not state.exclusive(r):
             continue
-        kind = specs[target]["type"] if target in specs else "lock"
+        kind = state.types.get(target, "lock")
         waiting[actor] = Waiter(actor, "acquire", target, kind, call, r)
         if not st.holders.get(r):
             available.add(actor)  # the lock is free: it is about to get it
@@ -127,10 +101,9 @@ def _lock_blocked(data: TraceData, specs: dict[str, dict[str, Any]], res_of: dic
         return []
     live = {a["name"] for a in data.actors} - st.ended
     holders = {r: dict(h) for r, h in st.holders.items()
-               if h and (specs[r]["type"] if r in specs else "lock") in LOCK_TYPES}
-    state = WaitState(live=live, waiting=waiting, holders=holders, caps={},
-                      available=available)
-    return find_blocked(state)
+               if h and state.exclusive(r)}
+    return find_blocked(WaitState(live=live, waiting=waiting, holders=holders, caps={},
+                                  available=available))
 
 
 def _upto(data: TraceData, at_seq: int | None) -> tuple[int, bool]:
@@ -142,12 +115,11 @@ def _upto(data: TraceData, at_seq: int | None) -> tuple[int, bool]:
 
 def wait_for_graph(data: TraceData, at_seq: int | None = None) -> WaitForGraph:
     """Who holds and who waits for what after event ``at_seq`` (default: the end)."""
-    specs = prim_specs(data)
-    res_of = resource_map(specs)
+    state = state_of(data)
     upto, at_end = _upto(data, at_seq)
-    st = _replay(data, {name: s["type"] for name, s in specs.items()}, res_of, upto)
+    st = _replay(data, state, upto)
     actors = [a["name"] for a in data.actors]
-    resources = {name: s["type"] for name, s in specs.items()}
+    resources = dict(state.types)
     holds = sorted((r, a, n) for r, h in st.holders.items() for a, n in h.items() if n > 0)
     waits = [(a, st.waiting[a][0], st.waiting[a][1]) for a in actors if a in st.waiting]
     for _a, op, target in waits:
@@ -174,7 +146,7 @@ def wait_for_graph(data: TraceData, at_seq: int | None = None) -> WaitForGraph:
                     wt = w.get("target")
                     if isinstance(wt, str):
                         targets.add(wt)
-                        targets.add(res_of.get(wt, wt))
+                        targets.add(state.resource(wt))
                 for w in ws:
                     if isinstance(w.get("actor"), str):
                         cycle.add(w["actor"])
@@ -187,7 +159,7 @@ def wait_for_graph(data: TraceData, at_seq: int | None = None) -> WaitForGraph:
                 if not ws:
                     stalled.update(x for x in e.get("actors") or () if isinstance(x, str))
     else:
-        for b in _lock_blocked(data, specs, res_of, st):
+        for b in _lock_blocked(data, state, st):
             if b.kind == "deadlock":
                 cycle.update(b.actors)
                 cycle.update(b.objects)
@@ -223,17 +195,15 @@ def _acquiring_at_end(data: TraceData) -> bool:
     return False
 
 
-def find_blocked_findings(data: TraceData, prep: Prep | None = None) -> list[Finding]:
+def find_blocked_findings(data: TraceData, state: TraceState | None = None) -> list[Finding]:
     """``deadlock`` and ``stall`` findings: the engine's own events when the run ended that way,
     else a lock cycle among the actors still blocked at the end of the trace (a run that
     timed out or was interrupted with them blocked)."""
-    if prep is None:
-        prep = Prep(data)
-    if prep.ops.isdisjoint(_ENGINE) and not _acquiring_at_end(data):
+    if state is None:
+        state = state_of(data)
+    if state.ops.isdisjoint(_ENGINE) and not _acquiring_at_end(data):
         return []  # no engine verdict, and nobody inside an acquire at the end
-    specs = prep.specs
-    res_of = prep.res_of
-    st = _replay(data, prep.types, res_of, len(data.events) - 1)
+    st = _replay(data, state, len(data.events) - 1)
     out: list[Finding] = []
     for e in st.engine:
         seqs: set[int] = set()
@@ -258,7 +228,7 @@ def find_blocked_findings(data: TraceData, prep: Prep | None = None) -> list[Fin
     ended_by = {"timeout": "the run hit its timeout with them blocked",
                 "interrupted": "the run was interrupted with them blocked"}.get(
                     str(status), "the trace ends with them blocked")
-    for b in _lock_blocked(data, specs, res_of, st):
+    for b in _lock_blocked(data, state, st):
         if b.kind != "deadlock":
             continue
         seqs = set(b.call_seqs)

@@ -44,6 +44,13 @@ KIND_REFUSALS = {"coroutine": "asyncio.Barrier needs Python 3.11 or newer"}
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
+from tracer.prims._facts import Channel, Facts, Op  # noqa: E402
+
+# every arrival of a round (a wait's call) -> every departure of it (the returns)
+FACTS = Facts(
+    ops={"wait": Op(publish=("round",), take=("round",))},
+    channels={"round": Channel("round", parties="parties")},
+)
 
 
 FREED_BY = {"wait": ("wait",)}  # (the watchdog: the other parties' arrival)

@@ -30,6 +30,13 @@ VERBS = ("wait", "set", "clear")
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
+from tracer.prims._facts import Channel, Facts, Op  # noqa: E402
+
+# every set -> the waits that return ok after it
+FACTS = Facts(
+    ops={"set": Op(publish=("set",)), "wait": Op(take=("set",))},
+    channels={"set": Channel("all")},
+)
 
 
 FREED_BY = {"wait": ("set",)}  # (the watchdog: what frees a waiter)

@@ -27,6 +27,15 @@ VERBS = ("acquire", "release", "with")
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
+from tracer.prims._facts import Channel, Facts, HoldMode, Op  # noqa: E402
+
+# one holder at a time, not re-entrant; any thread may release a threading.Lock, which frees it
+FACTS = Facts(
+    ops={"acquire": Op(hold="take"), "release": Op(hold="give")},
+    channels={"held": Channel("last", mutex=True)},  # a release -> the next acquire
+    modes={"": HoldMode("exclusive", gives=("held",), takes=("held",))},
+    foreign_release_frees=True,
+)
 
 
 HELD_BY_OWNER = True  # (the watchdog) an acquire waits for the lock's holders

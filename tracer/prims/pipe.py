@@ -76,6 +76,13 @@ def check_use(ctx: CheckContext, name: str, spec: PrimOptions, step: Step,
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
+from tracer.prims._facts import Channel, Facts, Op  # noqa: E402
+
+# a send -> the recv of that item at the other end (``between`` names the two ends)
+FACTS = Facts(
+    ops={"send": Op(publish=("items",)), "recv": Op(take=("items",))},
+    channels={"items": Channel("mail", endpoints="between")},
+)
 
 
 FREED_BY = {"recv": ("send",)}  # (the watchdog: what frees a waiter)

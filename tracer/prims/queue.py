@@ -35,6 +35,13 @@ VERBS = ("put", "get")
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
+from tracer.prims._facts import Channel, Facts, Op  # noqa: E402
+
+# a put -> the get that received its item
+FACTS = Facts(
+    ops={"put": Op(publish=("items",)), "get": Op(take=("items",))},
+    channels={"items": Channel("mail")},
+)
 
 
 FREED_BY = {"get": ("put",), "put": ("get",)}  # (the watchdog: what frees a waiter)

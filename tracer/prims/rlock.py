@@ -32,6 +32,15 @@ KIND_REFUSALS = {
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
+from tracer.prims._facts import Channel, Facts, HoldMode, Op  # noqa: E402
+
+# one holder at a time, who may take it again (each take needs its release)
+FACTS = Facts(
+    ops={"acquire": Op(hold="take"), "release": Op(hold="give")},
+    channels={"held": Channel("last", mutex=True)},  # a release -> the next acquire
+    modes={"": HoldMode("exclusive", gives=("held",), takes=("held",))},
+    reentrant=frozenset({"*"}),
+)
 
 
 HELD_BY_OWNER = True  # (the watchdog) an acquire waits for the lock's holders

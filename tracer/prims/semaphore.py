@@ -30,6 +30,17 @@ VERBS = ("acquire", "release", "with")
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
+from tracer.prims._facts import Channel, Facts, HoldMode, Op  # noqa: E402
+
+# counted holders; its releases accumulate and order later acquires (mutual exclusion,
+# unless it starts at 0: then every acquire needs a release, a signal)
+FACTS = Facts(
+    ops={"acquire": Op(hold="take"), "release": Op(hold="give")},
+    channels={"released": Channel("all", mutex=True, signal=("value", 0, 1))},
+    modes={"": HoldMode("counted", gives=("released",), takes=("released",),
+                        ordered=False)},
+    reentrant=frozenset({"*"}),
+)
 
 
 FREED_BY = {"acquire": ("release",)}  # (the watchdog: besides the holders)

@@ -27,8 +27,10 @@ Layout, and why:
   event has their category, so every arrow binds to exactly one slice at each end, in each
   of these viewers. The edges: lock release -> the next acquire return of that
   lock by another actor (a condition's wait counts as a release and a re-acquire of its
-  lock), event set -> later wait returns, put -> the get that received the item (FIFO per
-  queue, matched on the item), send -> recv, spawn -> start, end -> join return.
+  lock; who holds what, hence the holding intervals and which release frees a lock, is the
+  shared state pass's, :mod:`tracer.trace.state`), event set -> later wait returns, put ->
+  the get that received the item (FIFO per queue, matched on the item), send -> recv, spawn
+  -> start, end -> join return.
 
 Everything is derived in seq order with ids from one counter, so the same trace always gives
 the same bytes.
@@ -47,11 +49,11 @@ import orjson
 from tracer._gc import gc_paused
 from tracer.trace._io import write_atomic
 from tracer.trace._read import TraceData
+from tracer.trace.state import TraceState, state_of
 
 _BLOCKING = {"acquire", "wait", "get", "put", "send", "recv", "join"}
 _INSTANT = {"set", "clear", "notify", "notify_all", "log", "spawn", "start", "end", "read",
             "write", "append", "callback"}
-_SEMAPHORES = {"semaphore", "bounded_semaphore"}
 _ANCHOR_NS = 1000  # longest anchor slice, in nanoseconds
 _NAME_MAX = 80  # longest log text or value shown in a name (the full text is in args)
 
@@ -165,14 +167,7 @@ class _Chrome:
         self.flow_src = array("q")
         self.flow_dst = array("q")
         self.end_us = 0.0
-        specs = data.scenario.get("primitives") or {}
-        self.types = data.primitive_types if isinstance(specs, dict) else {}
-        # acquiring a condition built on lock L takes L
-        self.resource: dict[str, str] = {}
-        if isinstance(specs, dict):
-            for name, spec in specs.items():
-                if isinstance(spec, dict) and isinstance(spec.get("lock"), str):
-                    self.resource[name] = spec["lock"]
+        self.state: TraceState = state_of(data)
 
     def _id(self) -> int:
         n = self.next_id
@@ -235,18 +230,16 @@ class _Chrome:
 
     def _analyse(self) -> None:
         results: dict[int, str | None] = {}  # put/send call seq -> its return's result
-        open_call: dict[tuple[Any, Any, Any], int] = {}
         end_us = 0.0
         for e in self.events:
             end_us = max(end_us, _us(e.get("ts")))
-            op = e.get("op")
-            if op != "put" and op != "send":  # noqa: PLR1714 (the fast test)
+        events = self.events
+        for ret, call in enumerate(self.state.calls.call_of):
+            if call < 0:
                 continue
-            key = (e.get("actor"), op, e.get("target"))
-            if e.get("phase") == "call":
-                open_call[key] = e["seq"]
-            elif e.get("phase") == "return" and key in open_call:
-                results[open_call.pop(key)] = e.get("result")
+            op = events[ret].get("op")
+            if op == "put" or op == "send":  # noqa: PLR1714 (the fast test)
+                results[call] = events[ret].get("result")
         self.end_us = end_us
 
         calls: dict[str, _Interval] = {}  # actor -> its open blocking call or sleep
@@ -257,13 +250,16 @@ class _Chrome:
         sends: dict[tuple[str, str], deque[dict[str, Any]]] = {}
         spawned: dict[str, dict[str, Any]] = {}
         ended: dict[str, dict[str, Any]] = {}
+        state = self.state
+        changes = state.holds.changes
+        names = state.actor_names
+        holds_op: dict[tuple[str, str], bool] = {}  # (target, op) -> whether it holds
 
         for e in self.events:
             actor, op, phase = e.get("actor"), e.get("op"), e.get("phase")
             if not isinstance(actor, str):
                 continue
             target = e.get("target")
-            res = self.resource.get(str(target), str(target))
             ok = e.get("result") == "ok"
             if phase == "call" and (op in _BLOCKING or op == "sleep"):
                 iv = _Interval(self._id(), actor, "sleep" if op == "sleep" else "blocked", e)
@@ -274,25 +270,35 @@ class _Chrome:
                 iv.end = e
                 self.ended.append(iv)
 
-            if op == "acquire" and phase == "return" and ok:
-                self._acquired(freed.pop(res, None), e)
-                iv = _Interval(self._id(), actor, "holding", e)
-                self.intervals.append(iv)
-                holding.setdefault((actor, res), []).append(iv)
-            elif op == "release":
-                stack = holding.get((actor, res))
-                if stack:
-                    iv = stack.pop()
-                    iv.end = e
-                    self.ended.append(iv)
-                if self.types.get(str(target)) in _SEMAPHORES or not stack:
-                    freed[res] = e  # a release that leaves the actor holding it frees nothing
-            elif op == "wait" and self.types.get(str(target)) == "condition":
-                # waiting on a condition releases its lock, and returning re-takes it
-                if phase == "call" and holding.get((actor, res)):
-                    freed[res] = e
-                elif phase == "return" and ok:
-                    self._acquired(freed.pop(res, None), e)
+            tk = (str(target), str(op))
+            holds = holds_op.get(tk)
+            if holds is None:
+                of = state.facts_of(tk[0]).ops.get(tk[1])
+                holds = holds_op[tk] = of is not None and of.hold is not None
+            if holds:  # acquire, release, a condition's wait: the state pass says
+                for c in changes[e["seq"]] or ():
+                    res = c.resource
+                    kind = c.kind
+                    if kind == "take":
+                        self._acquired(freed.pop(res, None), e)
+                        iv = _Interval(self._id(), actor, "holding", e)
+                        self.intervals.append(iv)
+                        holding.setdefault((actor, res), []).append(iv)
+                    elif kind == "retake":
+                        if ok:
+                            self._acquired(freed.pop(res, None), e)
+                    elif kind in ("give", "free"):
+                        who = actor if kind == "give" else names[c.actor]
+                        stack = holding.get((who, res))
+                        if stack:
+                            iv = stack.pop()
+                            iv.end = e
+                            self.ended.append(iv)
+                        mode = state.mode_of(res, c.mode)
+                        if c.times <= 0 or (mode is not None and mode.sharing == "counted"):
+                            freed[res] = e  # a release that leaves it held frees nothing
+                    else:  # unheld (a release by an actor not holding it), let_go
+                        freed[res] = e
             elif op == "set":
                 last_set[str(target)] = e
             elif op == "wait" and phase == "return" and ok and str(target) in last_set:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracer.trace import TraceData
+from tracer.trace.state import state_of
 
 _WAITED = 0.001  # waits shorter than this are not worth a note
 
@@ -74,26 +75,27 @@ def timeline(trace: TraceData, actor: str | None = None) -> Iterator[str]:
         yield f"  {detail}"
     width = max([len(str(a.get("name"))) for a in trace.actors] + [5])
     yield f"{'seq':>6}  {'time (s)':>10}  {'actor':<{width}}  event"
-    open_calls: dict[tuple[str, str, Any], Any] = {}
+    calls = state_of(trace).calls  # calls paired with their returns, as the reader does
+    call_of = calls.call_of
     for e in events:
         who = e.get("actor")
         if actor is not None and who not in (actor, None):
             continue
         note = ""
-        phase = e.get("phase")
         ts = e.get("ts")
-        if who is not None and phase == "call":
-            open_calls[(who, e.get("op"), e.get("target"))] = e
-        elif who is not None and phase == "return":
-            start = open_calls.pop((who, e.get("op"), e.get("target")), None)
+        if who is not None and e.get("phase") == "return":
+            got = call_of[e.get("seq")]
+            start = events[got] if got >= 0 else None
             if start is not None and ts - start.get("ts") >= _WAITED and e.get("op") != "sleep":
                 note = f"   (waited {ts - start.get('ts'):.3f} s since seq {start.get('seq')})"
         yield (f"{e.get('seq'):>6}  {ts:>10.6f}  {who if who is not None else '-':<{width}}  "
                f"{describe(e)}{note}")
-    if open_calls:
+    still = [events[s] for s in calls.open
+             if actor is None or events[s].get("actor") == actor]
+    if still:
         yield "still blocked at the end:"
-        for (who, op, target), e in sorted(open_calls.items(),
-                                           key=lambda kv: kv[1].get("seq")):
+        for e in still:
+            who, op, target = e.get("actor"), e.get("op"), e.get("target")
             what = f"{op} {target}" if target else op
             yield (f"  {who}: {what} since {e.get('ts'):.6f} s (seq {e.get('seq')}), "
                    f"{end - e.get('ts'):.3f} s before the end")

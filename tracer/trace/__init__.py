@@ -17,6 +17,7 @@ from tracer.trace._read import (
     load_trace_data,
     parse_trace,
     parse_trace_data,
+    trace_model,
 )
 
 __all__ = [
@@ -38,5 +39,6 @@ __all__ = [
     "parse_trace_data",
     "safe_stem",
     "same_file",
+    "trace_model",
     "write_atomic",
 ]

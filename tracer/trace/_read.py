@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -39,6 +39,8 @@ class TraceData:
     events: Sequence[Any]  # Ev objects (or dicts, in hand-made TraceData)
     outcome: dict[str, Any]
     final: dict[str, Any] | None
+    # the file's other top-level fields (the format may be extended), for the Trace model
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def primitive_types(self) -> dict[str, str]:
@@ -293,11 +295,17 @@ def _check_scenario(scenario: dict[str, Any], source: str) -> None:
         raise _fail(source, f"scenario.invariants is {_show(invariants)}; expected an array")
 
 
+_PARTS = frozenset(("format", "scenario", "meta", "actors", "events", "outcome", "final"))
+
+
 def _finish(data: dict[str, Any], source: str, events: list[Ev]) -> TraceData:
     _check_scenario(data["scenario"], source)
     final = data.get("final")
+    extra = {k: v for k, v in data.items() if k not in _PARTS}
+    if final is not None and not isinstance(final, dict):
+        extra["final"] = final  # not what the format says: the Trace model refuses it
     return TraceData(source, data["scenario"], data["meta"], data["actors"], events,
-                     data["outcome"], final if isinstance(final, dict) else None)
+                     data["outcome"], final if isinstance(final, dict) else None, extra)
 
 
 def _bad_json(source: str, exc: Exception) -> TraceError:
@@ -406,27 +414,32 @@ def load_trace_data(path: str | Path) -> TraceData:
         raise _fail(str(path), f"cannot be read: {exc.strerror}") from None
 
 
+def trace_model(data: TraceData) -> Trace:
+    """The :class:`Trace` model of a trace read by this reader (the public API's view: every
+    field checked by pydantic); raises :class:`TraceError` with the first problem."""
+    doc: dict[str, Any] = {"format": FORMAT, "scenario": data.scenario, "meta": data.meta,
+                           "actors": data.actors,
+                           "events": [e.as_dict() if isinstance(e, Ev) else e
+                                      for e in data.events],
+                           "outcome": data.outcome}
+    if data.final is not None:
+        doc["final"] = data.final
+    doc.update(data.extra)
+    try:
+        return Trace.model_validate(doc)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        raise TraceError(f"{data.source}: {loc.lstrip('.')}: {err['msg']} "
+                         f"({len(exc.errors())} problem(s) in all)") from None
+
+
 def load_trace(path: str | Path) -> Trace:
-    """Read a trace file as the :class:`Trace` model (the public API; the commands read with
-    :func:`tracer.trace.load_trace_data`). The file passes the same checks first, so both
-    accept the same files; raises :class:`TraceError` with the first problem."""
-    load_trace_data(path)  # the checks, one pass
-    with open_regular(path) as f:
-        return _model_of(f.read(), str(path))
+    """Read a trace file as the :class:`Trace` model (the public API; the commands read the
+    same file as :class:`TraceData`): one read, by this reader, with its checks first."""
+    return trace_model(load_trace_data(path))
 
 
 def parse_trace(raw: bytes | str, source: str = "<trace>") -> Trace:
     """:func:`load_trace` for a trace's text."""
-    parse_trace_data(raw, source)
-    return _model_of(raw, source)
-
-
-def _model_of(raw: bytes | str, source: str) -> Trace:
-    data = orjson.loads(raw)
-    try:
-        return Trace.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-        raise TraceError(f"{source}: {loc.lstrip('.')}: {err['msg']} "
-                         f"({len(exc.errors())} problem(s) in all)") from None
+    return trace_model(parse_trace_data(raw, source))
