@@ -68,6 +68,10 @@ class _Group:
     start_vc: list[int]
     end_vc: list[int]
     count: int = 1
+    # whether the held lock is held, and the acquired one taken, in a mode holders share (an
+    # rwlock's read): a cycle needs a conflict at each lock, two readers never wait for each
+    # other
+    shared: tuple[bool, bool] = (False, False)
 
 
 _Edges = dict[tuple[str, str], dict[tuple[Any, ...], _Group]]
@@ -183,7 +187,18 @@ def _scan(data: TraceData, state: TraceState,
     locks: dict[str, None] = {}
     changes = state.holds.changes
 
-    def acquired(t: int, r: str, seq: int, times: int, edge: bool = True) -> None:
+    shared_modes: dict[tuple[str, str], bool] = {}
+
+    def shared(r: str, mode: str) -> bool:
+        k = (r, mode)
+        v = shared_modes.get(k)
+        if v is None:
+            m = state.facts_of(r).mode(mode)
+            v = shared_modes[k] = m is not None and m.sharing == "shared"
+        return v
+
+    def acquired(t: int, r: str, seq: int, times: int, edge: bool = True,
+                 mode: str = "") -> None:
         h = held[t]
         if r in h:
             h[r][0] = times  # re-entry (rlock): no edge
@@ -191,6 +206,7 @@ def _scan(data: TraceData, state: TraceState,
         if r not in locks:
             locks[r] = None
         c = clocks[t]
+        sr = shared(r, mode)
         if h and edge:
             hs = frozenset(h)
             for a, info in h.items():
@@ -202,13 +218,14 @@ def _scan(data: TraceData, state: TraceState,
                 # occurrences between the same synchronisations are one group: a clock is
                 # replaced whenever it changes, and the group keeps both lists alive, so
                 # their ids stay theirs while the key exists
-                key = (t, hs, id(info[2]), id(c))
+                key = (t, hs, id(info[2]), id(c), info[3], sr)
                 g = groups.get(key)
                 if g is None:
-                    groups[key] = _Group(t, hs, (info[1], seq), info[2], c)
+                    groups[key] = _Group(t, hs, (info[1], seq), info[2], c,
+                                         shared=(info[3], sr))
                 else:
                     g.count += 1
-        h[r] = [times, seq, c]
+        h[r] = [times, seq, c, sr]
 
     deadlocks: list[dict[str, Any]] = []
     for e in data.events:
@@ -238,9 +255,9 @@ def _scan(data: TraceData, state: TraceState,
                     continue
                 kind = c.kind
                 if kind == "take":
-                    acquired(t, r, e.seq, c.times, t not in nonblocking)
+                    acquired(t, r, e.seq, c.times, t not in nonblocking, c.mode)
                 elif kind == "retake":
-                    acquired(t, r, e.seq, c.times)  # the wait re-takes the lock
+                    acquired(t, r, e.seq, c.times, mode=c.mode)  # the wait re-takes it
                 elif kind == "give":
                     if c.times <= 0:
                         held[c.actor].pop(r, None)
@@ -407,12 +424,20 @@ def _pick(i: int, options: list[list[_Group]], chosen: list[_Group], steps: list
         steps[0] -= 1
         if steps[0] <= 0:
             return False
-        if _compatible(chosen, g):
+        if _compatible(chosen, g) and _conflicts(chosen, g, len(options)):
             chosen.append(g)
             if _pick(i + 1, options, chosen, steps):
                 return True
             chosen.pop()
     return False
+
+
+def _conflicts(chosen: list[_Group], g: _Group, k: int) -> bool:
+    """Whether, with ``g`` next on the cycle, each lock between two of its edges is taken by
+    one actor in a mode that waits for the other's hold (not both shared: readers)."""
+    if chosen and chosen[-1].shared[1] and g.shared[0]:
+        return False
+    return not (len(chosen) == k - 1 and g.shared[1] and chosen[0].shared[0])
 
 
 def _compatible(chosen: list[_Group], g: _Group) -> bool:

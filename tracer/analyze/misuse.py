@@ -20,6 +20,7 @@ from typing import Any
 
 from tracer.analyze._model import Finding, TraceData
 from tracer.analyze.races import names
+from tracer.prims import REGISTRY
 from tracer.trace.state import Change, TraceState, state_of
 
 
@@ -157,14 +158,21 @@ def find_misuse(data: TraceData, state: TraceState | None = None) -> list[Findin
     return out
 
 
+# ops that lower a type's count (a latch's count_down): refused below its floor, reported here
+_COUNTED = frozenset(
+    op for t in REGISTRY.values() for f in [t.part("FACTS")]
+    if f is not None and f.counter is not None
+    for op, step in f.counter.ops.items() if step < 0)
+
+
 def reports_error(e: Any) -> bool:
     """Whether :func:`find_misuse` reports the error this event carries (a refused release,
-    wait, notify, start or join). An actor that ended with that very error has one problem,
+    wait, notify, start or join, a count taken below zero). An actor that ended with that very error has one problem,
     not two: the misuse finding says it ended with it, and no ``error`` finding repeats it."""
     if "error" not in e:
         return False
     op = e.op
-    return (op in ("release", "notify", "notify_all", "spawn")
+    return (op in ("release", "notify", "notify_all", "spawn") or op in _COUNTED
             or (op == "join" and e.phase == "return")
             or (op == "wait" and e.get("result") == "error"))
 

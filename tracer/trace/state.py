@@ -379,9 +379,12 @@ class HoldLog:
                         out.append(take(t, got[0], got[1], got[2], "retake"))
             if counter is not None:
                 step = counter.ops.get(op)
+                # an op the real primitive refused (it carries an error) changed nothing; it
+                # is still the misuse when it would have gone below the floor (a latch
+                # counted down below zero)
+                refused = "error" in e
                 if step is not None and (phase is None or (phase == "return"
-                                                           and e.result == "ok")) \
-                        and "error" not in e:
+                                                           and e.result == "ok")):
                     amount = e.get(counter.amount) if counter.amount else None
                     if not isinstance(amount, int) or isinstance(amount, bool):
                         amount = 1
@@ -396,7 +399,8 @@ class HoldLog:
                             _count_message(counter, actor, target, e.seq, c,
                                            state.specs.get(target, {}))))
                         c = counter.floor
-                    counts[target] = c
+                    if not refused:
+                        counts[target] = c
             if out:
                 cs = tuple(out)
                 changes[e.seq] = seen_cs.setdefault(cs, cs)
