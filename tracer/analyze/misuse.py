@@ -96,7 +96,12 @@ def find_misuse(data: TraceData, state: TraceState | None = None) -> list[Findin
                     self_acquire[actor] = (seq, target, r, h[-1])
                 continue
             pending = self_acquire.pop(actor, None)
-            if pending is not None and e.result != "fail":
+            if e.result == "error" and "error" in e:
+                # the primitive refused it (an rwlock asked again, or upgraded): its reason
+                call = pending[0] if pending is not None else seq
+                add(f"{e['error']} (seq {seq})", actor, (target,), (call, seq),
+                    error=e["error"])
+            elif pending is not None and e.result != "fail":
                 out.append(_self_acquire(actor, pending, seq))
         elif op == "release":
             if "error" in e:
@@ -150,8 +155,10 @@ def find_misuse(data: TraceData, state: TraceState | None = None) -> list[Findin
         if not had:
             add(_cond(actor, "waits on", data.events[call].get("target") or r, r, call,
                       holders.get(r, {})), actor, (r,), (call,))
+    told = {seq for f in out for seq in f.events}
     for m in log.count_misuse:
-        add(m.message, m.actor, (m.name,), (m.seq,))
+        if m.seq not in told:  # (a refused release already said it)
+            add(m.message, m.actor, (m.name,), (m.seq,))
     if any("error" in f.details for f in out):
         out = _ended(data, out)
     out.sort(key=lambda f: f.events)
@@ -173,7 +180,7 @@ def reports_error(e: Any) -> bool:
         return False
     op = e.op
     return (op in ("release", "notify", "notify_all", "spawn") or op in _COUNTED
-            or (op == "join" and e.phase == "return")
+            or (op in ("join", "acquire") and e.phase == "return")
             or (op == "wait" and e.get("result") == "error"))
 
 
