@@ -152,3 +152,16 @@ def test_without_mutual_exclusion_the_lock_channels_go(fake_types: None) -> None
         without.step(e, index[e.actor])
     assert with_mutex.clocks[1][0] >= 1  # r took up w's release
     assert without.clocks[1][0] == 0
+
+
+def test_a_publication_after_anothers_still_takes_that_one_up(fake_types: None) -> None:
+    # r2 reads x and lets go of its read; r1 lets go of its read after it (r1 publishes last,
+    # so the readers' sum holds r2's clock, which r1's does not); r1 then writes x under the
+    # write lock, which takes the readers' releases up: ordered after r2's read, no race
+    steps = [*acquire("r1", "RW", "read"), *acquire("r2", "RW", "read"),
+             ev("r2", "read", "x", value=0), ev("r2", "release", "RW"),
+             ev("r1", "release", "RW"),
+             *acquire("r1", "RW", "write"), ev("r1", "write", "x", value=1),
+             ev("r1", "release", "RW")]
+    data = trace({"RW": "fake_rw"}, ["r1", "r2"], steps)
+    assert race_pairs(data) == set()

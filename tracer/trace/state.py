@@ -551,10 +551,15 @@ class Clocks:
             box = acc.get(key)
             if box is None:
                 acc[key] = [c, 1]
+                seen[t][key] = 1
             else:
+                # t has seen the sum only if it had seen it before adding to it: the others'
+                # publications in it are not in t's clock otherwise
+                up_to_date = seen[t].get(key) == box[1]
                 box[0] = _join(box[0], c)
                 box[1] += 1
-            seen[t][key] = acc[key][1]
+                if up_to_date:
+                    seen[t][key] = box[1]
             tick(t)
 
         def tick(t: int) -> None:
