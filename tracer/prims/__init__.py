@@ -33,6 +33,7 @@ MODULES: tuple[str, ...] = (
     "queue",
     "pipe",
     "pool",
+    "rwlock",
 )
 
 REGISTRY: dict[str, PrimType] = {

@@ -36,12 +36,19 @@ Design (the backings below):
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from tracer.prims._facts import Channel, Facts, HoldMode, Op
+from tracer.prims._options import PrimOptions, VerbOption
+from tracer.prims._shell import ActorFailure, ALockLike, Env, LockLike, OpTags, Prim, _never, ready
 
 if TYPE_CHECKING:
     import asyncio
+
+    from tracer.engine._seam import ActorCtx, Tag
 
 NAME = "rwlock"
 
@@ -49,9 +56,36 @@ NAME = "rwlock"
 # --- options and verbs (read by tracer.scenario) -----------------------------------------
 
 
+class RWLockSpec(PrimOptions):
+    type: Literal["rwlock"]
+
+
+MODE = VerbOption(Literal["read", "write"], "write", "read or write")
+
+OPTIONS = RWLockSpec
+VERBS = ("acquire", "release", "with")
+# {acquire: RW, mode: read}, {with: RW, mode: read}: a write when not given
+VERB_OPTIONS = {"acquire": {"mode": MODE}, "with": {"mode": MODE}}
+MISUSE_HINT = " (an rwlock is taken with acquire or with, for a read or a write: mode)"
+
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
+# readers share, a writer is exclusive (the acquire call's payload says which: "mode"); a
+# writer's release orders the next readers and writers, a reader's release only the next
+# writer: readers do not order each other, so a write made under a read lock races with
+# another reader's access
+FACTS = Facts(
+    ops={"acquire": Op(hold="take"), "release": Op(hold="give")},
+    channels={"w": Channel("last", mutex=True), "r": Channel("all", mutex=True)},
+    modes={"read": HoldMode("shared", gives=("r",), takes=("w",)),
+           "write": HoldMode("exclusive", gives=("w",), takes=("w", "r"))},
+    mode_field="mode",
+    default_mode="write",
+)
+
+
+WAITS = {"acquire": (None, "release")}  # (how messages say it)
 
 
 # --- backings (read by tracer.engine) -------------------------------------------------------
@@ -429,6 +463,7 @@ class AsyncRWLock:
         # asyncio primitives bind to the running loop on first use (Python >= 3.10)
         self._cond: asyncio.Condition = asyncio.Condition()
         self._store = _LocalStore()
+        self._waking: set[asyncio.Task[None]] = set()
 
     def try_acquire(self, mode: str, owner: str) -> bool:
         """Take the lock for ``mode`` now if it is granted; never waits."""
@@ -483,6 +518,31 @@ class AsyncRWLock:
                 self._cond.notify_all()
         return held
 
+    def release_nowait(self, owner: str) -> Mode:
+        """:meth:`release` as a plain call (from the loop's thread): the state changes now, the
+        waiters are woken by a task of the loop (waking them needs the condition's lock)."""
+        held = self._store.drop(owner)
+        if held is None:
+            raise _not_held(self.name, self._store, owner)
+        if held == "write" or self._store.counts()[0] == 0:
+            self._wake_soon()
+        return held
+
+    def withdraw_nowait(self, owner: str) -> bool:
+        """:meth:`withdraw_writer` as a plain call (the waiters woken by a task)."""
+        if not self._store.unqueue(owner):
+            return False
+        self._wake_soon()
+        return True
+
+    def _wake_soon(self) -> None:
+        async def wake() -> None:
+            async with self._cond:
+                self._cond.notify_all()
+        task = self._asyncio.get_running_loop().create_task(wake())
+        self._waking.add(task)  # (a task nobody holds may be collected before it runs)
+        task.add_done_callback(self._waking.discard)
+
     def announce_writer(self, owner: str) -> None:
         """``owner`` waits for a write from now on (see :meth:`ThreadRWLock.announce_writer`)."""
         _refuse_second(self.name, self._store, "write", owner)
@@ -526,3 +586,170 @@ def new_backing(kind: str, name: str, *, ctx: Any = None,
         return AsyncRWLock(name)
     raise ValueError(f"rwlock {name}: no backing for actors of kind {kind!r} "
                      "(thread, process or coroutine)")
+
+
+# the instrumented shells: an acquire records its mode ("mode" in the call's payload), takes
+# the lock through the scheduler (a try at once, then slices when running free; parked when
+# one actor runs at a time, where a waiting writer is announced, so that new readers wait
+# behind it: writer preference under every scheduler); the watchdog's mark of a waiter is 1
+# for a read, 0 for a write
+
+_CALLS = {(mode, blocking): {"mode": mode} if blocking else {"mode": mode, "blocking": False}
+          for mode in MODES for blocking in (True, False)}
+
+
+def _mode_of(step: Any) -> Mode:
+    mode = getattr(step, "mode", None)
+    return "read" if mode == "read" else "write"
+
+
+class RWLock(LockLike):
+    """An rwlock of thread or process actors (``real``: a ThreadRWLock or ProcessRWLock)."""
+
+    ptype = "rwlock"
+    owned = True  # (a release by an actor that holds nothing is refused by the real one)
+
+    def __init__(self, name: str, real: Any) -> None:
+        super().__init__(name, real)
+        self.take = _never  # an acquire always says its mode: see acquire_as
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.take = _never
+
+    def acquirer(self, step: Any) -> Callable[[OpTags, float | None, bool, ActorCtx], bool]:
+        return partial(self.acquire_as, _mode_of(step))
+
+    def acquire(self, t: OpTags, timeout: float | None, blocking: bool, a: ActorCtx) -> bool:
+        return self.acquire_as("write", t, timeout, blocking, a)
+
+    def _attempt(self, mode: Mode, owner: str, s: float) -> bool:
+        real = self.real
+        if real.try_acquire(mode, owner) if s <= 0 else real.acquire(mode, owner, s):
+            return True
+        if mode == "write":
+            real.announce_writer(owner)  # it waits: new readers wait behind it
+        return False
+
+    def acquire_as(self, mode: Mode, t: OpTags, timeout: float | None, blocking: bool,
+                   a: ActorCtx) -> bool:
+        seq = a.emit(t.call, _CALLS[(mode, blocking)])
+        name = a.name
+        a.waiting = (self, "acquire", timeout is not None or not blocking, seq,
+                     1 if mode == "read" else 0)
+        ok = False
+        try:
+            if mode == "write" and blocking:
+                # a writer waits from its call on (new readers wait behind it), whoever does
+                # the waiting: a replay takes the lock only at its recorded return
+                self.real.announce_writer(name)
+            ok = a.rt.scheduler.wait(a, partial(self._attempt, mode, name),
+                                     timeout if blocking else 0.0)
+        except RuntimeError as exc:  # a second hold, an upgrade: refused, with the reason
+            a.waiting = None
+            msg = str(exc)
+            a.emit(t.error, {"error": msg})
+            raise ActorFailure(msg) from None
+        finally:
+            if not ok and mode == "write":
+                self.real.withdraw_writer(name)  # it gave up (timed out, or the run ended)
+        a.waiting = None
+        if ok:
+            self.holders[name] = 1
+            self.acquired.add(name)
+        a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
+        return ok
+
+    def release(self, tag: Tag, a: ActorCtx) -> None:
+        a.emit(tag, None)
+        self.holders.pop(a.name, None)
+        self.released.add(a.name)
+        try:
+            self._release(a.name)
+        except RuntimeError as exc:
+            msg = str(exc)
+            a.fail_last(msg)
+            raise ActorFailure(msg) from None
+
+    def _release(self, owner: str) -> None:
+        self.real.release(owner)
+
+    def release_all(self, a: ActorCtx) -> None:
+        if self.holders.pop(a.name, 0):
+            try:
+                self._release(a.name)
+            except RuntimeError:
+                pass
+
+    def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
+        if self.real.held_by(actor) is not None:
+            return True  # granted, its return not recorded yet
+        return bool(self.real.would_grant("read" if mark else "write"))
+
+    def wait_mode(self, mark: int) -> str:
+        """The mode of a waiter's acquire, from its watchdog mark."""
+        return "read" if mark else "write"
+
+
+class ARWLock(ALockLike, RWLock):
+    """An rwlock of coroutine actors (``real``: an AsyncRWLock)."""
+
+    def acquirer(self, step: Any) -> Callable[[OpTags, float | None, bool, ActorCtx], Any]:
+        return partial(self.aacquire_as, _mode_of(step))
+
+    async def acquire(  # type: ignore[override]
+            self, t: OpTags, timeout: float | None, blocking: bool, a: ActorCtx) -> bool:
+        return await self.aacquire_as("write", t, timeout, blocking, a)
+
+    async def aacquire_as(self, mode: Mode, t: OpTags, timeout: float | None, blocking: bool,
+                          a: ActorCtx) -> bool:
+        real = self.real
+        name = a.name
+        await ready(a, t.call)
+        seq = a.emit(t.call, _CALLS[(mode, blocking)])
+        a.waiting = (self, "acquire", timeout is not None or not blocking, seq,
+                     1 if mode == "read" else 0)
+
+        async def attempt() -> bool:
+            if real.try_acquire(mode, name):
+                return True
+            if mode == "write":
+                real.announce_writer(name)
+            return False
+
+        async def wait() -> bool:
+            return bool(await real.acquire(mode, name, timeout))
+        ok = False
+        try:
+            if mode == "write" and blocking:
+                real.announce_writer(name)  # (as for threads: a writer waits from its call)
+            ok = await a.rt.scheduler.await_(a, attempt, wait, timeout if blocking else 0.0,
+                                             takes=True)
+        except RuntimeError as exc:
+            a.waiting = None
+            msg = str(exc)
+            await ready(a)
+            a.emit(t.error, {"error": msg})
+            raise ActorFailure(msg) from None
+        finally:
+            if not ok and mode == "write":
+                real.withdraw_nowait(name)
+        a.waiting = None
+        if ok:
+            self.holders[name] = 1
+            self.acquired.add(name)
+        await ready(a, t.ok)
+        a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
+        return ok
+
+    def _release(self, owner: str) -> None:
+        self.real.release_nowait(owner)
+
+
+def backing(kind: str, name: str, spec: Any, made: dict[str, Prim], env: Env) -> Prim:
+    """The rwlock for actors of ``kind`` (a process one has a slot for every actor)."""
+    if kind == "coroutine":
+        return ARWLock(name, AsyncRWLock(name))
+    if kind == "process":
+        return RWLock(name, ProcessRWLock(name, env.mp, env.actors))
+    return RWLock(name, ThreadRWLock(name))
