@@ -394,6 +394,8 @@ def test_releasing_what_one_does_not_hold_is_an_error_that_says_so(kind: str) ->
     result, trace = run_yaml(BAD.format(kind=kind))
     assert result.status == "error"
     assert "t released rwlock RW, which it does not hold" in result.detail
+    found = find_all(parse_trace_data(json.dumps(trace)))
+    assert [f.kind for f in found] == ["misuse"]  # one problem, not also an error
 
 
 UPGRADE = """

@@ -174,8 +174,9 @@ _COUNTED = frozenset(
 
 def reports_error(e: Any) -> bool:
     """Whether :func:`find_misuse` reports the error this event carries (a refused release,
-    wait, notify, start or join, a count taken below zero). An actor that ended with that very error has one problem,
-    not two: the misuse finding says it ended with it, and no ``error`` finding repeats it."""
+    wait, notify, start, join or acquire, a count taken below zero). An actor that ended with
+    that very error has one problem, not two: the misuse finding says it ended with it, and no
+    ``error`` finding repeats it."""
     if "error" not in e:
         return False
     op = e.op
