@@ -508,6 +508,10 @@ def test_bundled_scenario_runs_as_expected(path: Path) -> None:
         assert result.status == "deadlock", result.detail
     elif "stall" in expect:
         assert result.status == "stall", result.detail
+    elif "misuse" in expect and result.status == "error":
+        # a misuse the real primitive refuses ends its actor (a latch counted below zero):
+        # the analysis says so in the misuse, and reports no error besides it
+        assert "error" not in expect
     else:
         # [] is clean; races and invariants are findings of the analysis, not outcomes
         assert result.status == "ok", result.detail

@@ -222,7 +222,7 @@ PRIMITIVE_CASES = [
     pytest.param("name: s\nprimitives:\n  A: lokc\n" + ONE_ACTOR,
                  "s.yaml:3: primitives.A: unknown primitive type 'lokc' — did you mean 'lock'? "
                  "(types: lock, rlock, semaphore, bounded_semaphore, event, condition, barrier, "
-                 "queue, pipe, pool, rwlock)", id="unknown-type-short"),
+                 "queue, pipe, pool, rwlock, latch)", id="unknown-type-short"),
     pytest.param("name: s\nprimitives:\n  A: {type: evnet}\n" + ONE_ACTOR,
                  "primitives.A: unknown primitive type 'evnet' — did you mean 'event'?",
                  id="unknown-type-mapping"),
@@ -281,7 +281,8 @@ def test_primitive_errors(text: str, expected: str) -> None:
 # Steps: shape
 
 VERB_LIST = ("acquire, release, wait, set, clear, notify, notify_all, put, get, send, recv, "
-             "read, write, add, append, sleep, log, start, join, with, repeat, if, return, fail")
+             "read, write, add, append, sleep, log, start, join, with, repeat, if, return, fail, "
+             "count_down, count_up")
 LOCK = "primitives:\n  A: lock\n"
 
 STEP_SHAPE_CASES = [

@@ -34,6 +34,7 @@ MODULES: tuple[str, ...] = (
     "pipe",
     "pool",
     "rwlock",
+    "latch",
 )
 
 REGISTRY: dict[str, PrimType] = {

@@ -28,21 +28,73 @@ Choices where Go and C# differ:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from tracer.prims._facts import Channel, Counter, Facts, Op
+from tracer.prims._options import Name, PrimOptions, Step
+from tracer.prims._shell import ActorFailure, Env, OpTags, Prim, Tally, _within, ready
 
 if TYPE_CHECKING:
     import asyncio
+
+    from tracer.engine._seam import ActorCtx, Tag
 
 NAME = "latch"
 
 
 # --- options and verbs (read by tracer.scenario) -----------------------------------------
 
+_N = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class LatchSpec(PrimOptions):
+    type: Literal["latch"]
+    count: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+
+
+class CountDown(Step):
+    """``{count_down: L}``, ``{count_down: L, n: 2}``: lower the count (never waits)."""
+
+    verb: ClassVar[str] = "count_down"
+    count_down: Name
+    n: _N = 1
+
+
+class CountUp(Step):
+    """``{count_up: L}``, ``{count_up: L, n: 2}``: raise the count (Go's ``wg.Add``)."""
+
+    verb: ClassVar[str] = "count_up"
+    count_up: Name
+    n: _N = 1
+
+
+OPTIONS = LatchSpec
+VERBS = ("wait",)
+STEPS = (CountDown, CountUp)
 
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
+# every count_down -> the wait that returns; the count may not go below zero (misuse)
+FACTS = Facts(
+    ops={"count_down": Op(publish=("down",)), "wait": Op(take=("down",))},
+    channels={"down": Channel("all")},
+    counter=Counter({"count_down": -1, "count_up": 1}, option="count", amount="n",
+                    misuse="{actor} counts latch {name} down below zero (seq {seq}: the count "
+                           "would be {count}) — count down once for each count, or count up "
+                           "first (count_up)"),
+)
+
+
+FREED_BY = {"wait": ("count_down",)}  # (the watchdog: whoever may still count down)
+
+
+WAITS = {"wait": ("waits for latch {target}", "count it down")}  # (how messages say it)
 
 
 # --- backings (read by tracer.engine) -------------------------------------------------------
@@ -294,3 +346,85 @@ def make_latch(flavour: str, name: str, count: int, ctx: Any = None) -> Any:
     if flavour == "coroutine":
         return AsyncLatch(name, count)
     raise ValueError(f"no latch for {flavour!r} actors (thread, process or coroutine)")
+
+
+# the instrumented shells: count_down and count_up record first, then act (a count_down
+# below zero is refused by the real latch: the actor fails, the count stays); a wait is a
+# look (it takes nothing), tried at once, then waited through the scheduler; its watchdog
+# mark is the latch's epoch when it began (a zero reached since lets it through)
+
+
+class Latch(Prim):
+    """A latch of thread or process actors (``real``: a ThreadLatch or ProcessLatch)."""
+
+    ptype = "latch"
+
+    def __init__(self, name: str, real: Any) -> None:
+        super().__init__(name, real)
+        self.downs = Tally()  # count_downs, tallied before the real call
+
+    def compile_step(self, step: Any, c: Any) -> Callable[[ActorCtx], object]:
+        if isinstance(step, (CountDown, CountUp)):
+            down = isinstance(step, CountDown)
+            tag = c.rt.tag(c.actor, step.verb, self.name)
+            return partial(self.count, down, tag, step.n, {"n": step.n})
+        return super().compile_step(step, c)
+
+    def count(self, down: bool, tag: Tag, n: int, payload: dict[str, Any], a: ActorCtx) -> None:
+        a.emit(tag, payload)  # (shared by every event of the step, never changed)
+        if down:
+            self.downs.add(a.name)
+        real = self.real
+        try:
+            (real.count_down if down else real.count_up)(n, actor=a.name)
+        except ValueError as exc:  # below zero (or beyond what a count holds)
+            msg = str(exc)
+            a.fail_last(msg)
+            raise ActorFailure(msg) from None
+
+    def wait(self, a: ActorCtx, t: OpTags, timeout: float | None) -> None:
+        real = self.real
+        since = real.epoch()
+        a.block(self, "wait", timeout, t.call, None, since)
+        ok = real.try_wait(since) or a.rt.scheduler.wait(
+            a, partial(self._attempt, since), timeout, looks=True)
+        a.waiting = None
+        a.emit(t.ok if ok else t.timeout, None)
+
+    def _attempt(self, since: int, s: float) -> bool:
+        real = self.real
+        return bool(real.try_wait(since) if s <= 0 else real.wait(s, since))
+
+    def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
+        return bool(self.real.try_wait(mark))
+
+
+class ALatch(Latch):
+    """A latch of coroutine actors (``real``: an AsyncLatch)."""
+
+    async def wait(  # type: ignore[override]
+            self, a: ActorCtx, t: OpTags, timeout: float | None) -> None:
+        real = self.real
+        since = real.epoch()
+        await ready(a, t.call)
+        seq = a.emit(t.call, None)
+        ok = real.try_wait(since)
+        if not ok:
+            a.waiting = (self, "wait", timeout is not None, seq, since)
+
+            async def attempt() -> bool:
+                return bool(real.try_wait(since))
+            ok = await a.rt.scheduler.await_(
+                a, attempt, lambda: _within(real.wait(None, since), timeout), timeout)
+            a.waiting = None
+        await ready(a, t.ok)
+        a.emit(t.ok if ok else t.timeout, None)
+
+
+def backing(kind: str, name: str, spec: Any, made: dict[str, Prim], env: Env) -> Prim:
+    """The latch of ``spec.count`` for actors of ``kind``."""
+    if kind == "coroutine":
+        return ALatch(name, AsyncLatch(name, spec.count))
+    if kind == "process":
+        return Latch(name, ProcessLatch(name, spec.count, env.mp))
+    return Latch(name, ThreadLatch(name, spec.count))
