@@ -42,15 +42,15 @@ __all__ = [
     "run_plan",
 ]
 
-_API = frozenset(("analyze", "explore", "replay", "run"))
+_API = frozenset(("analyze", "explore", "replay", "run"))  # (functions, never modules)
 
 
 class _Package(types.ModuleType):
-    """``tracer.analyze`` and ``tracer.explore`` are the API's functions, and also the names
-    of a subpackage and a module. Python sets a submodule as an attribute of its package when
-    it is first imported, which would replace the function; they are imported lazily (see
-    :mod:`tracer.api`), so this refuses that one assignment. The subpackage stays what
-    ``from tracer.analyze import ...`` and ``sys.modules`` give."""
+    """``tracer.analyze`` is the API's function, and also the name of a subpackage. Python
+    sets a submodule as an attribute of its package when it is first imported, which would
+    replace the function; it is imported lazily (see :mod:`tracer.api`), so this refuses that
+    one assignment. The subpackage stays what ``from tracer.analyze import ...`` and
+    ``sys.modules`` give."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _API and isinstance(value, types.ModuleType):

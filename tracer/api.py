@@ -28,7 +28,7 @@ from tracer.trace import TraceData, load_trace_data
 
 if TYPE_CHECKING:
     from tracer.analyze import Finding, Report
-    from tracer.explore import Exploration
+    from tracer.engine.schedule.explore.search import Exploration
 
 __all__ = ["Replay", "analyze", "explore", "replay", "run"]
 
@@ -118,7 +118,7 @@ def explore(scenario: Scenario, *, strategy: str = "random", runs: int = 100, se
     ``seed`` makes random and pct repeatable; ``jobs`` splits random and pct among worker
     processes (the same findings as with one); ``progress(1)`` is called after each
     schedule; ``reuse=False`` analyzes even the schedules equivalent to one seen before."""
-    from tracer.explore import explore_dfs, explore_jobs, explore_runs  # noqa: PLC0415
+    from tracer.engine.schedule.explore.search import explore_dfs, explore_jobs, explore_runs  # noqa: PLC0415
 
     plan = _plan(scenario, max_events)
     if strategy not in ("random", "pct", "dfs"):

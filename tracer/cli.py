@@ -57,7 +57,7 @@ from tracer.trace import (
 )
 
 if TYPE_CHECKING:
-    from tracer.explore import Exploration
+    from tracer.engine.schedule.explore.search import Exploration
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

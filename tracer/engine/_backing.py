@@ -27,7 +27,7 @@ def make_primitives(plan: Plan, mpctx: Any = None, shared: Shared | None = None,
     out: dict[str, Prim] = {}
     env = Env(mpctx, manager, tuple(a.name for a in plan.actors))
     # those built on another first (a condition on its lock)
-    order = sorted(specs, key=lambda n: getattr(specs[n], "lock", None) is not None)
+    order = sorted(specs, key=lambda n: bool(prim_type(specs[n].type).also_uses(specs[n])))
     for name in order:
         spec = specs[name]
         flavour = plan.flavour.get(name, "thread")

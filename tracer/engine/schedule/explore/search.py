@@ -30,11 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tracer._show import show
-from tracer.engine import get_context, run_plan
-from tracer.engine._proc import KillingPool, exit_with_parent
-from tracer.engine._run import RunResult
+from tracer.engine._proc import KillingPool, exit_with_parent, get_context
+from tracer.engine._run import RunResult, run_plan
 from tracer.engine._workers import Workers
-from tracer.engine.schedule.explore import (
+from tracer.engine.schedule.explore.scheduler import (
     ANY,
     ExploreScheduler,
     Pending,

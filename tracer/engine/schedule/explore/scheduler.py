@@ -45,6 +45,7 @@ from typing import Any, Protocol
 from tracer.engine._seam import Abort, ActorCtx, Runtime, Tag
 from tracer.engine.schedule._protocol import AsyncAttempt, Attempt, Scheduler
 from tracer.engine.schedule._remote import Remote, reply
+from tracer.prims import prim_type
 from tracer.scenario import Plan
 
 ANY = "*"  # the object of an operation whose object is unknown: dependent on everything
@@ -52,12 +53,12 @@ Pending = tuple[str | None, str]  # (object, op) of an actor's next operation
 
 
 def object_groups(plan: Plan) -> dict[str, str]:
-    """Which object each primitive's operations touch: a condition built on a lock is that
-    lock."""
+    """Which object each primitive's operations touch: the primitive its type says a step on
+    it also uses (a condition built on a lock is that lock), else itself."""
     out = {}
     for name, spec in plan.scenario.primitives.items():
-        lock = getattr(spec, "lock", None)
-        out[name] = lock if isinstance(lock, str) and lock else name
+        uses = prim_type(spec.type).also_uses(spec)
+        out[name] = uses[0] if uses else name
     return out
 
 
