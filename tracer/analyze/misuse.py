@@ -147,8 +147,20 @@ def find_misuse(data: TraceData, state: TraceState | None = None) -> list[Findin
             add(f"{actor} joins {target} (seq {seq}), which was never started — start it "
                 "before joining it, or do not join it", actor, (target,), (seq,),
                 error=e.get("error"))
-        if cs is not None:
-            mirror(seq, cs)
+        if cs is None:
+            continue
+        if len(cs) == 1 and cs[0].kind == "take":  # mirror(seq, cs), its common case inlined
+            hr = holders.get(cs[0].resource)
+            if hr is None:
+                holders[cs[0].resource] = {actor: [seq]}
+            else:
+                mine = hr.get(actor)
+                if mine is None:
+                    hr[actor] = [seq]
+                else:
+                    mine.append(seq)
+            continue
+        mirror(seq, cs)
     for actor, pending in self_acquire.items():
         out.append(_self_acquire(actor, pending, None))
     for actor, (r, had, call) in cond_wait.items():

@@ -589,6 +589,9 @@ class Clocks:
         # (resource, mode, gives?) -> the channels a change of hold publishes on (gives) or
         # takes up, with their keys
         hold_plan: dict[tuple[str, str, bool], tuple[tuple[Channel, Any], ...]] = {}
+        # (resource, mode, change kind) -> (channel, key, gives?) for each: the same, for the
+        # inlined path of step
+        hold_fast: dict[tuple[str, str, str], tuple[tuple[Channel, Any, bool], ...]] = {}
 
         def hold_channels(t: int, r: str, c: Change) -> None:
             """The clocks a change of hold publishes or takes up (the resource's mode's)."""
@@ -608,6 +611,7 @@ class Clocks:
                     if ch is not None:
                         found.append((ch, (r, cname)))
                 chans = hold_plan[k] = tuple(found)
+            hold_fast[(r, c.mode, kind)] = tuple((ch, key, gives) for ch, key in chans)
             for ch, key in chans:
                 if gives:
                     publish(t, r, ch, key)
@@ -695,8 +699,28 @@ class Clocks:
                 cs = changes[e.seq]  # type: ignore[index]
                 if cs is not None:
                     for c in cs:
-                        if c.actor == t:
+                        if c.actor != t:
+                            continue
+                        # hold_channels(t, c.resource, c), its common case inlined: a lock's
+                        # release publishes its clock, its acquire takes the last one up
+                        k = (c.resource, c.mode, c.kind)
+                        chans = hold_fast.get(k)
+                        if chans is None:
                             hold_channels(t, c.resource, c)
+                            continue
+                        for ch, key, gives in chans:
+                            if ch.kind != "last":
+                                if gives:
+                                    publish_acc(t, key)
+                                else:
+                                    join_acc(t, key)
+                            elif gives:
+                                last[key] = (clocks[t], t)
+                                tick(t)
+                            else:
+                                prev = last.get(key)
+                                if prev is not None and prev[1] != t:
+                                    join_into(t, prev[0], prev[1])
 
         def actor_step(e: Any, t: int, op: str) -> None:
             target = e.target
