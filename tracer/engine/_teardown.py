@@ -17,7 +17,9 @@ def teardown(run: RunState) -> list[str]:
     hosts = run.hosts
     for host in hosts.values():
         host.close()  # (the abort flag that process children poll)
-    stuck_tasks = hosts["coroutine"].stop(STOP_GRACE)  # cancelled: their `end`s are quiet
+    # coroutines first (their cancellation is their abort, done in their loop), then what
+    # blocks threads and processes inside real primitives is woken, then those are joined
+    stuck_tasks = hosts["coroutine"].stop(time.monotonic() + STOP_GRACE)
     for p in run.prims.values():
         p.abort()  # wake what is blocked inside a real primitive and cannot poll
     end = time.monotonic() + STOP_GRACE

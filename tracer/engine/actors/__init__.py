@@ -15,7 +15,7 @@ from tracer.engine._compile import Compiler
 from tracer.engine._seam import ActorCtx, ActorFailure
 from tracer.engine._state import RunState
 from tracer.prims import _shell as P
-from tracer.scenario._check import ActorPlan
+from tracer.scenario import ActorPlan
 
 
 class Host(Protocol):

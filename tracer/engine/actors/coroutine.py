@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 
 from tracer.engine._seam import Abort, ActorCtx, ActorFailure, ending
-from tracer.engine._state import STOP_GRACE, RunState
+from tracer.engine._state import RunState
 from tracer.engine.actors import BaseHost
 from tracer.prims._shell import OpTags, ready
 
@@ -96,9 +96,10 @@ class CoroutineHost(BaseHost):
         keeps it for its next run); names of tasks that would not end."""
         if self.aio is None:
             return []
+        grace = max(0.0, end - time.monotonic())
         if self.run.workers is not None:
-            return self.aio.cancel_tasks(STOP_GRACE)
-        return self.aio.stop(STOP_GRACE)
+            return self.aio.cancel_tasks(grace)
+        return self.aio.stop(grace)
 
 
 class AioHost:

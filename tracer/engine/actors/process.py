@@ -28,7 +28,7 @@ from tracer.engine._state import STOP_GRACE, RunState
 from tracer.engine.actors import BaseHost
 from tracer.prims import _shell as P
 from tracer.prims.pool import Pool
-from tracer.scenario._check import ActorPlan
+from tracer.scenario import ActorPlan
 
 
 def how_it_ended(code: int | None) -> str:
