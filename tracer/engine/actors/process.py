@@ -1,34 +1,48 @@
-"""Process actors, the parent's side: starting each in a child process (or as a task of its
-pool's ``multiprocessing.Pool``), serving its turns when a scheduler orders the run, noticing
-its end (its result comes through the collector) or its death, and stopping it.
+"""Process actors: each runs in a child process (or as a task of its pool's
+``multiprocessing.Pool``).
 
-The child's side (its entry points, its context on the shared board, the shared memory) is
-``tracer.engine._proc``: a child imports only what it runs.
+The parent's side (:class:`ProcessHost`) starts it, serves its turns when a scheduler orders
+the run, notices its end (its result comes through the collector) or its death, and stops it.
+The child's side (:func:`child_main`, :func:`pool_task`) compiles and runs its program. What
+both sides share (the shared memory, the board, the actor's context on it, the collector) is
+``tracer.engine._proc``.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from multiprocessing.connection import Connection
 from typing import Any
 
+from tracer.engine._compile import Compiler
 from tracer.engine._proc import (
+    ROW,
+    STATE,
+    STATES,
+    Batch,
+    ChildRuntime,
     KillingPool,
     ProcActorCtx,
+    Shared,
     alive,
-    child_main,
-    pool_init,
-    pool_task,
+    ignore_sigint,
+    name_process,
+    orphaned,
+    watch_parent,
 )
-from tracer.engine._seam import ActorCtx
+from tracer.engine._seam import Abort, ActorCtx, ActorFailure, end_payload, ending
 from tracer.engine._state import STOP_GRACE, RunState
 from tracer.engine.actors import BaseHost
+from tracer.engine.schedule import child_scheduler
 from tracer.prims import _shell as P
 from tracer.prims.pool import Pool
-from tracer.scenario import ActorPlan
+from tracer.scenario import ActorPlan, plan_from_mapping
 
 
 def how_it_ended(code: int | None) -> str:
@@ -307,3 +321,108 @@ class ProcessHost(BaseHost):
             server.join(STOP_GRACE)
         self.reap()
         return stuck
+
+
+# ---------------------------------------------------------------------------------------------
+# the child's side
+
+
+class _NoSpawn:
+    """Process actors cannot start or join others (the checker refuses it)."""
+
+    def spawn(self, a: ActorCtx, name: str) -> None:
+        raise ActorFailure(f"{a.name}: a process actor cannot start other actors")
+
+    def join(self, a: ActorCtx, name: str, timeout: float | None, tags: P.OpTags) -> None:
+        raise ActorFailure(f"{a.name}: a process actor cannot join other actors")
+
+
+def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim],
+                   shared_vars: Any, shared: Shared, conn: Connection | None, t0: float,
+                   sched_conn: Connection | None = None, side: str | None = None,
+                   ) -> tuple[str | None, str | None, Batch]:
+    """Run one process actor in this (child) process: its result, its error, and the events
+    not yet shipped over ``conn`` (all of them when there is no ``conn``: a pool task).
+    ``sched_conn``: the pipe to the parent's scheduler, whose ``child_side`` is ``side``."""
+    try:
+        plan = plan_from_mapping(scenario)
+        rt = ChildRuntime(shared, t0, child_scheduler(side, sched_conn))
+        ap = plan.actor(name)
+        ctx = ProcActorCtx(rt, name, ap.daemon, shared, prims)
+        ctx.conn = conn
+        compiler = Compiler(rt, plan, prims, shared_vars, _NoSpawn(), name)
+        program, _ = compiler.block(ap.steps, frozenset())
+        ctx.register_caps(compiler.caps_seen)
+    except Exception as exc:  # tell the parent why, instead of a traceback on stderr
+        return "error", (f"internal error in tracer while starting {name}: "
+                         f"{type(exc).__name__}: {exc}"), []
+    ctx.pid = os.getpid()
+    ctx.tid = threading.get_native_id()
+    raised: BaseException | None = None
+    try:
+        ctx.state = "running"
+        ctx.emit(rt.tag(name, "start"), None)
+        program(ctx)
+    except (Exception, Abort) as exc:
+        raised = exc
+    result, error = ending(raised)
+    if result is not None:
+        try:
+            ctx.emit(rt.tag(name, "end", None, None, result), end_payload(ctx, error))
+        except Abort:
+            result = None
+    if result is None:
+        for p in prims.values():
+            p.release_all(ctx)
+    ctx.waiting = None
+    if conn is not None:
+        try:
+            ctx.flush()
+        except Abort:  # the parent is gone: nobody to ship them to
+            pass
+    return result, error, ctx.batch()
+
+
+def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], shared_vars: Any,
+               shared: Shared, conn: Connection, t0: float,
+               sched_conn: Connection | None = None, side: str | None = None) -> None:
+    """Entry point of a process actor's child process (``sched_conn``: the pipe to the
+    parent's scheduler, whose ``child_side`` is ``side``)."""
+    ignore_sigint()
+    name_process(f"tracer:{name}")
+    watch_parent(shared.parent, partial(orphaned, shared, False))
+    result, error, _ = run_actor_here(scenario, name, prims, shared_vars, shared, conn, t0,
+                                      sched_conn, side)
+    try:
+        conn.send(("result", result, error))
+    except (OSError, ValueError):
+        pass
+    shared.board[shared.actor_index[name] * ROW + STATE] = STATES.index("done")
+    conn.close()
+
+
+class _Worker:
+    """What a process pool's worker keeps from its initializer."""
+
+    args: tuple[Any, ...] = ()
+
+
+def pool_init(scenario: dict[str, Any], prims: dict[str, P.Prim], shared_vars: Any,
+              shared: Shared, t0: float) -> None:
+    """Initializer of a process pool's workers: the primitives come by inheritance here,
+    as multiprocessing requires, not with each task."""
+    ignore_sigint()
+    watch_parent(shared.parent, partial(orphaned, shared, True))
+    _Worker.args = (scenario, prims, shared_vars, shared, t0)
+
+
+def pool_task(name: str, sched_conn: Connection | None = None, side: str | None = None,
+              ) -> tuple[str, str | None, str | None, Batch]:
+    """A pool task: run actor ``name`` in this worker; its events travel back with the
+    result, to the parent's callback (``sched_conn``, ``side``: as for ``child_main``)."""
+    scenario, prims, shared_vars, shared, t0 = _Worker.args
+    result, error, batch = run_actor_here(scenario, name, prims, shared_vars, shared, None, t0,
+                                          sched_conn, side)
+    if sched_conn is not None:
+        sched_conn.close()
+    return name, result, error, batch
