@@ -27,7 +27,7 @@ from conftest import end_of, events, run_yaml
 from tracer import load_scenario_text, run_plan
 from tracer.analyze import parse_trace_data
 from tracer.api import explore
-from tracer.engine._aio import AioHost
+from tracer.engine.actors.coroutine import AioHost
 from tracer.engine.schedule.replay import ReplayScheduler, first_difference, recorded_steps
 from tracer.scenario import plan_from_mapping
 

@@ -138,7 +138,7 @@ def _cycle() -> list[str] | None:
 
 def test_the_graph_is_read() -> None:
     """The parse sees the imports it must (a broken parse would pass every rule)."""
-    assert "tracer.trace.waits" in GRAPH["tracer.engine._run"]
+    assert "tracer.trace.waits" in GRAPH["tracer.engine._watch"]
     assert "tracer.analyze" in GRAPH["tracer.render.graphs"]
     assert "tracer.analyze" in GRAPH["tracer.api"]  # inside a function
     assert "tracer.trace" in GRAPH["tracer.scenario._load"]  # the package of trace._io

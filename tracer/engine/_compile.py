@@ -34,18 +34,22 @@ from __future__ import annotations
 import math
 import operator
 from _thread import LockType
+from asyncio import CancelledError
+from asyncio import sleep as asyncio_sleep
 from collections.abc import Callable, MutableMapping, Sequence
 from functools import partial
+from inspect import iscoroutinefunction
 from time import sleep
 from typing import Any, Protocol, TypeVar
 
 from tracer._show import show
 from tracer.engine._seam import POLL, Abort, ActorCtx, ActorFailure, ActorReturn, Runtime
 from tracer.prims import _shell as P
+from tracer.prims._shell import ready
 from tracer.prims.condition import Condition
 from tracer.prims.event import Event
 from tracer.prims.pipe import Pipe
-from tracer.prims.queue import Queue
+from tracer.prims.queue import AQueue, Queue
 from tracer.scenario import Plan, walk_steps
 from tracer.scenario import _model as M
 from tracer.scenario._load import format_loc
@@ -61,11 +65,12 @@ COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 
 
 class Spawner(Protocol):
-    """What `start` and `join` steps need from the engine."""
+    """What `start` and `join` steps need from the engine: the host of the actor's kind
+    (``tracer.engine.actors``). A coroutine actor's ``join`` is a coroutine function."""
 
     def spawn(self, a: ActorCtx, name: str) -> None: ...
 
-    def join(self, a: ActorCtx, name: str, timeout: float | None, tags: P.OpTags) -> None: ...
+    def join(self, a: ActorCtx, name: str, timeout: float | None, tags: P.OpTags) -> Any: ...
 
 
 def copy_value(value: Any) -> Any:
@@ -102,10 +107,19 @@ def step_locations(plan: Plan, actor: str) -> dict[int, dict[str, Any]]:
 
 
 class Compiler:
-    """Turns one actor's steps into a :data:`StepFn`."""
+    """Turns one actor's steps into a :data:`StepFn`: a plain function for a thread or
+    process actor, a coroutine function for a coroutine actor (``coroutine=True``).
+
+    Each step verb is compiled in one place; for a coroutine the differences are: every
+    recorded operation first awaits the actor's turn (``ready``), what waits is awaited, an
+    ``add`` yields to the loop between its read and its write (``await asyncio.sleep(0)``, as
+    any real ``x = await f(); shared = x + 1`` does, so coroutines can lose updates too), a
+    ``sleep`` sleeps through ``scheduler.asleep``, and a ``join`` awaits the host's join."""
 
     def __init__(self, rt: Runtime, plan: Plan, prims: dict[str, P.Prim],
-                 shared: MutableMapping[str, Any], spawner: Spawner, actor: str) -> None:
+                 shared: MutableMapping[str, Any], spawner: Spawner, actor: str,
+                 coroutine: bool = False) -> None:
+        self.coro = coroutine
         self.rt = rt
         self.plan = plan
         self.prims = prims
@@ -139,6 +153,8 @@ class Compiler:
 
     def block(self, steps: Sequence[M.Step], cont: Caps) -> tuple[StepFn, Caps]:
         """Compile a list of steps; ``cont`` is what the actor may do after the list."""
+        if self.coro:
+            return self._ablock(steps, cont)
         items: list[tuple[Caps, StepFn]] = []
         after = cont
         for step in reversed(steps):
@@ -172,6 +188,39 @@ class Compiler:
                     fn(a)
             except ActorFailure:
                 if a.failed_at is None:
+                    a.failed_at = at.get(id(fn))
+                raise
+
+        return run_block, after
+
+    def _ablock(self, steps: Sequence[M.Step], cont: Caps) -> tuple[StepFn, Caps]:
+        """:meth:`block` for a coroutine actor: a step that is a plain function (it records
+        one event and does not wait) is run once the actor has its turn for that event."""
+        items: list[tuple[Caps, StepFn, bool, Any]] = []
+        after = cont
+        for step in reversed(steps):
+            fn = self.step(step, after)
+            is_async = iscoroutinefunction(fn)
+            here = self.own_caps(step) | after
+            self.caps_seen.append(here)
+            items.append((here, fn, is_async, None if is_async else
+                          self.rt.tag(self.actor, step.verb, M.step_target(step))))
+            after = here
+        items.reverse()
+        quads = tuple(items)
+        at = self.where([item[1] for item in quads], steps)
+
+        async def run_block(a: ActorCtx) -> None:
+            try:
+                for caps, fn, is_async, tag in quads:
+                    a.caps = caps
+                    if is_async:
+                        await fn(a)  # type: ignore[misc]
+                    else:
+                        await ready(a, tag)  # a turn, before the step records its one event
+                        fn(a)
+            except ActorFailure:
+                if a.failed_at is None:  # the innermost block knows the step
                     a.failed_at = at.get(id(fn))
                 raise
 
@@ -212,6 +261,10 @@ class Compiler:
         if isinstance(step, M.Wait):
             w = self.waitable(step.wait)
             ts, timeout = self.tags("wait", w.name), step.timeout
+            if self.coro:
+                async def await_(a: ActorCtx) -> None:
+                    await w.wait(a, ts, timeout)
+                return await_
             return lambda a: w.wait(a, ts, timeout)
         if isinstance(step, M.Set):
             ev = self.prim(step.set, Event)
@@ -231,10 +284,22 @@ class Compiler:
             q = self.prim(step.put, Queue)
             ts, timeout, blocking = self.tags("put", q.name), step.timeout, step.blocking
             item_of = self._item(step)
+            if self.coro:
+                aq = self.prim(step.put, AQueue)
+
+                async def aput(a: ActorCtx) -> None:
+                    await aq.put(a, ts, item_of(), timeout, blocking)
+                return aput
             return lambda a: q.put(a, ts, item_of(), timeout, blocking)
         if isinstance(step, M.Get):
             q = self.prim(step.get, Queue)
             ts, timeout, blocking = self.tags("get", q.name), step.timeout, step.blocking
+            if self.coro:
+                aq2 = self.prim(step.get, AQueue)
+
+                async def aget(a: ActorCtx) -> None:
+                    await aq2.get(a, ts, timeout, blocking)
+                return aget
             return lambda a: q.get(a, ts, timeout, blocking)
         if isinstance(step, M.Send):
             p = self.prim(step.send, Pipe)
@@ -265,6 +330,12 @@ class Compiler:
             sp, timeout = self.spawner, step.timeout
             tagsets = [(name, self.tags("join", name)) for name in names]
 
+            if self.coro:
+                async def ajoin(a: ActorCtx) -> None:
+                    for name, ts in tagsets:
+                        await sp.join(a, name, timeout, ts)
+                return ajoin
+
             def join(a: ActorCtx) -> None:
                 for name, ts in tagsets:
                     sp.join(a, name, timeout, ts)
@@ -274,6 +345,14 @@ class Compiler:
                 if step.steps else frozenset()
             body, _ = self.block(step.steps, body_caps | cont)
             times = step.repeat
+            if self.coro:
+                async def arepeat(a: ActorCtx) -> None:
+                    rt = a.rt
+                    for _ in range(times):
+                        if rt.closed:  # (as below)
+                            raise Abort
+                        await body(a)  # type: ignore[misc]
+                return arepeat
 
             def repeat(a: ActorCtx) -> None:
                 rt = a.rt
@@ -316,6 +395,18 @@ class Compiler:
         body, _ = self.block(step.steps, frozenset({("release", lk.name)}) | cont)
 
         acquire, release = lk.acquirer(step), lk.release
+        if self.coro:
+            async def awith(a: ActorCtx) -> None:
+                await acquire(ts, None, True, a)
+                try:
+                    await body(a)  # type: ignore[misc]
+                except (CancelledError, Abort):
+                    raise
+                except BaseException:
+                    release(rel, a)
+                    raise
+                release(rel, a)
+            return awith
 
         def with_(a: ActorCtx) -> None:
             acquire(ts, None, True, a)
@@ -417,6 +508,16 @@ class Compiler:
             var, delta = step.add.var, step.add.value
             read = self.var_read(var, partial(shared.__getitem__, var))
             write_new = self.var_write(var)
+            if self.coro:
+                rt_, wt = tag(n, "read", var), tag(n, "write", var)
+
+                async def aadd(a: ActorCtx) -> None:
+                    await ready(a, rt_)
+                    old = read(a)
+                    await asyncio_sleep(0)  # the await between read and write
+                    await ready(a, wt)
+                    write_new(added(n, var, old, delta), a)
+                return aadd
 
             def add(a: ActorCtx) -> None:
                 write_new(added(n, var, read(a), delta), a)
@@ -439,6 +540,13 @@ class Compiler:
         test = self.condition(step)
         then, _ = self.block(step.then, cont)
         else_, _ = self.block(step.else_, cont)
+        if self.coro:
+            read_tag = tag(n, "read", step.if_.var)
+
+            async def aif(a: ActorCtx) -> None:
+                await ready(a, read_tag)  # a turn before the test reads the variable
+                await (then if test(a) else else_)(a)  # type: ignore[misc]
+            return aif
 
         def if_(a: ActorCtx) -> None:
             (then if test(a) else else_)(a)
@@ -464,6 +572,14 @@ class Compiler:
         ok = self.rt.tag(self.actor, "sleep", None, "return", "ok")
         payload = {"value": seconds}
         scheduler = self.rt.scheduler
+        if self.coro:
+            async def asleep(a: ActorCtx) -> None:
+                await ready(a, call)
+                a.emit(call, payload)
+                await scheduler.asleep(a, seconds)
+                await ready(a, ok)
+                a.emit(ok, None)
+            return asleep
 
         def sleep(a: ActorCtx) -> None:
             a.emit(call, payload)

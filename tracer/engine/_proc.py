@@ -38,20 +38,15 @@ from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_conns
 from typing import Any
 
-from tracer.engine._compile import Compiler
 from tracer.engine._seam import (
     POLL,
     Abort,
     ActorCtx,
-    ActorFailure,
     Runtime,
     Tag,
-    end_payload,
-    ending,
 )
-from tracer.engine.schedule import Scheduler, child_scheduler
+from tracer.engine.schedule import Scheduler
 from tracer.prims import _shell as P
-from tracer.scenario import plan_from_mapping
 
 START_METHODS = ("forkserver", "spawn", "fork")
 FLUSH_EVERY = 4096  # events a child buffers before it ships them to the parent
@@ -85,7 +80,7 @@ def get_context(method: str | None = None) -> Any:
     ctx = mp.get_context(m)
     if m == "forkserver":
         # (_fs_preload first: the forkserver ignores the group's SIGTERM and SIGHUP)
-        ctx.set_forkserver_preload(["tracer.engine._fs_preload", "tracer.engine._proc"])
+        ctx.set_forkserver_preload(["tracer.engine._fs_preload", "tracer.engine.actors.process"])
     _start_resource_tracker()
     return ctx
 
@@ -422,7 +417,7 @@ def manager_init(parent: int) -> None:
     :func:`ignore_sigint`), shows up as ``tracer:Manager`` in ps, and exits if the runner
     (``parent``) dies: nobody else would ever shut it down."""
     ignore_sigint()
-    _name_process("tracer:Manager")
+    name_process("tracer:Manager")
     watch_parent(parent, partial(os._exit, 0))
 
 
@@ -459,7 +454,7 @@ def watch_parent(pid: int, on_death: Callable[[], object], every: float = 0.25) 
     threading.Thread(target=watch, name="tracer-watch-parent", daemon=True).start()
 
 
-def _orphaned(shared: Shared, worker: bool) -> None:
+def orphaned(shared: Shared, worker: bool) -> None:
     """The runner died: close the run (every child's next seam call or poll aborts, and its
     end is quiet); a pool worker, which would wait for tasks for ever, then exits."""
     shared.closed.value = 1
@@ -468,84 +463,7 @@ def _orphaned(shared: Shared, worker: bool) -> None:
         os._exit(0)
 
 
-class _NoSpawn:
-    """Process actors cannot start or join others (the checker refuses it)."""
-
-    def spawn(self, a: ActorCtx, name: str) -> None:
-        raise ActorFailure(f"{a.name}: a process actor cannot start other actors")
-
-    def join(self, a: ActorCtx, name: str, timeout: float | None, tags: P.OpTags) -> None:
-        raise ActorFailure(f"{a.name}: a process actor cannot join other actors")
-
-
-Batch = list[tuple[int, float, tuple[Any, ...], Any]]
-
-
-def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim],
-                   shared_vars: Any, shared: Shared, conn: Connection | None, t0: float,
-                   sched_conn: Connection | None = None, side: str | None = None,
-                   ) -> tuple[str | None, str | None, Batch]:
-    """Run one process actor in this (child) process: its result, its error, and the events
-    not yet shipped over ``conn`` (all of them when there is no ``conn``: a pool task).
-    ``sched_conn``: the pipe to the parent's scheduler, whose ``child_side`` is ``side``."""
-    try:
-        plan = plan_from_mapping(scenario)
-        rt = ChildRuntime(shared, t0, child_scheduler(side, sched_conn))
-        ap = plan.actor(name)
-        ctx = ProcActorCtx(rt, name, ap.daemon, shared, prims)
-        ctx.conn = conn
-        compiler = Compiler(rt, plan, prims, shared_vars, _NoSpawn(), name)
-        program, _ = compiler.block(ap.steps, frozenset())
-        ctx.register_caps(compiler.caps_seen)
-    except Exception as exc:  # tell the parent why, instead of a traceback on stderr
-        return "error", (f"internal error in tracer while starting {name}: "
-                         f"{type(exc).__name__}: {exc}"), []
-    ctx.pid = os.getpid()
-    ctx.tid = threading.get_native_id()
-    raised: BaseException | None = None
-    try:
-        ctx.state = "running"
-        ctx.emit(rt.tag(name, "start"), None)
-        program(ctx)
-    except (Exception, Abort) as exc:
-        raised = exc
-    result, error = ending(raised)
-    if result is not None:
-        try:
-            ctx.emit(rt.tag(name, "end", None, None, result), end_payload(ctx, error))
-        except Abort:
-            result = None
-    if result is None:
-        for p in prims.values():
-            p.release_all(ctx)
-    ctx.waiting = None
-    if conn is not None:
-        try:
-            ctx.flush()
-        except Abort:  # the parent is gone: nobody to ship them to
-            pass
-    return result, error, ctx.batch()
-
-
-def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], shared_vars: Any,
-               shared: Shared, conn: Connection, t0: float,
-               sched_conn: Connection | None = None, side: str | None = None) -> None:
-    """Entry point of a process actor's child process (``sched_conn``: the pipe to the
-    parent's scheduler, whose ``child_side`` is ``side``)."""
-    ignore_sigint()
-    _name_process(f"tracer:{name}")
-    watch_parent(shared.parent, partial(_orphaned, shared, False))
-    result, error, _ = run_actor_here(scenario, name, prims, shared_vars, shared, conn, t0,
-                                      sched_conn, side)
-    try:
-        conn.send(("result", result, error))
-    except (OSError, ValueError):
-        pass
-    shared.board[shared.actor_index[name] * ROW + STATE] = STATES.index("done")
-    conn.close()
-
-
-def _name_process(title: str) -> None:
+def name_process(title: str) -> None:
     """Show the actor's name in ps and top (Linux: the first 15 bytes); best effort."""
     try:
         with open("/proc/self/comm", "w", encoding="utf-8") as f:
@@ -554,31 +472,7 @@ def _name_process(title: str) -> None:
         pass
 
 
-class _Worker:
-    """What a process pool's worker keeps from its initializer."""
-
-    args: tuple[Any, ...] = ()
-
-
-def pool_init(scenario: dict[str, Any], prims: dict[str, P.Prim], shared_vars: Any,
-              shared: Shared, t0: float) -> None:
-    """Initializer of a process pool's workers: the primitives come by inheritance here,
-    as multiprocessing requires, not with each task."""
-    ignore_sigint()
-    watch_parent(shared.parent, partial(_orphaned, shared, True))
-    _Worker.args = (scenario, prims, shared_vars, shared, t0)
-
-
-def pool_task(name: str, sched_conn: Connection | None = None, side: str | None = None,
-              ) -> tuple[str, str | None, str | None, Batch]:
-    """A pool task: run actor ``name`` in this worker; its events travel back with the
-    result, to the parent's callback (``sched_conn``, ``side``: as for ``child_main``)."""
-    scenario, prims, shared_vars, shared, t0 = _Worker.args
-    result, error, batch = run_actor_here(scenario, name, prims, shared_vars, shared, None, t0,
-                                          sched_conn, side)
-    if sched_conn is not None:
-        sched_conn.close()
-    return name, result, error, batch
+Batch = list[tuple[int, float, tuple[Any, ...], Any]]  # events a child ships to the parent
 
 
 # ---------------------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ class Workers:
         """The event loop (in a thread of its own) for the runs' coroutine actors, started on
         first use."""
         if self.aio is None:
-            from tracer.engine._aio import AioHost  # noqa: PLC0415 (only scenarios with coroutines)
+            from tracer.engine.actors.coroutine import AioHost  # noqa: PLC0415 (coroutines only)
             self.aio = AioHost()
             self.aio.start()
         return self.aio
