@@ -40,7 +40,7 @@ class Runner:
                  start_method: str | None = None, workers: Workers | None = None) -> None:
         self.plan = plan
         self.on_started = on_started
-        self.state: RunState = prepare(plan, scheduler if scheduler is not None else FreeRun(),
+        self.state: RunState = prepare(plan, scheduler or FreeRun(),
                                        start_method, workers)
 
     @property

@@ -203,11 +203,16 @@ class Watchdog:
             if run.scheduler.is_stuck():
                 # an exploring scheduler found nobody who can go on: nothing moves, so
                 # one picture is consistent
+                before = self.signature()
                 _, state = self.snapshot()
                 v.blocked = find_blocked(state) if state is not None else []
-                if v.blocked:
+                # still frozen once the picture is taken, and nobody moved while it was: a
+                # process actor may have been let go meanwhile (its end or start comes from
+                # another thread), and its state is read from shared memory piece by piece
+                if v.blocked and self.signature() == before and run.scheduler.is_stuck():
                     v.detected_at = rt.clock()
                     break
+                v.blocked = []
                 run.scheduler.retry()
             now = time.monotonic()
             if now >= next_look:  # an actor's end wakes the loop early: only to see that

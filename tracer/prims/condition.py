@@ -110,6 +110,7 @@ class Condition(LockLike):
         else:
             self.owned = self.own_lock_owned
         self.notifies = Tally()  # for conditions whose waiters cannot be counted
+        self.doors: Doors | None = None  # a process condition's wake-ups (see Doors)
 
     def not_owner(self, a: ActorCtx, verb: str) -> str | None:
         """Why ``a`` may not wait on or notify this condition, if it may not.
@@ -135,7 +136,8 @@ class Condition(LockLike):
             raise ActorFailure(bad)
         held = res.holders.pop(a.name, 0)
         try:
-            ok = _condition_wait(self.real, a, timeout, res)
+            ok = (_condition_wait(self.real, a, timeout, res) if self.doors is None
+                  else self.doors.wait(self.real, a, timeout))
         except RuntimeError as exc:  # waited without holding the lock
             if held:
                 res.holders[a.name] = held
@@ -163,8 +165,8 @@ class Condition(LockLike):
             raise ActorFailure(bad)
         self.notifies.add(a.name)
         try:
-            if hasattr(self.real, "_woken_count"):  # multiprocessing's: see _mp_notify
-                _mp_notify(self.real, n)
+            if self.doors is not None:
+                self.doors.notify(self.real, n)
             elif n is None:
                 self.real.notify_all()
             else:
@@ -180,6 +182,8 @@ class Condition(LockLike):
 
     def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
         if op == "wait":
+            if self.doors is not None:
+                return self.doors.notified(actor)
             # a notified waiter leaves real._waiters before it wakes: if fewer are queued
             # there than our actors waiting, one was notified and is about to return
             queued = getattr(self.real, "_waiters", None)
@@ -225,36 +229,74 @@ def _condition_wait(real: Any, a: ActorCtx, timeout: float | None,
                         pass
             if not retaken:
                 raise LockNotRetaken  # an abort wins over the wait's result
-    sem = getattr(real, "_wait_semaphore", None)
-    if sem is None:  # an unknown condition: plain slices
-        return sched.wait(a, lambda s: bool(real.wait(s)), timeout)
-    # multiprocessing.synchronize.Condition.wait, with the acknowledgement of _mp_notify
-    if not real._lock._semlock._is_mine():
-        raise RuntimeError("cannot wait on un-acquired lock")
-    real._sleeping_count.release()
-    count = real._lock._semlock._count()
-    for _ in range(count):
-        real._lock.release()
-    gotit = False
-    try:
-        gotit = sched.wait(a, partial(sem.acquire, True), timeout)
-    finally:
-        retaken = False
+    # an unknown condition: plain slices
+    return sched.wait(a, lambda s: bool(real.wait(s)), timeout)
+
+
+class Doors:
+    """The waiters of a process condition, each with a wake-up of its own.
+
+    multiprocessing's ``Condition`` wakes its sleepers through one semaphore and then waits
+    until each has woken (``_woken_count``). Under a scheduler that runs one actor at a time
+    that wait cannot end, and without it a wake-up meant for one sleeper can be taken by a
+    later waiter (the notifier itself, waiting again: a wake-up stolen, a false deadlock). So a
+    process condition keeps its waiters as threading's Condition does, one wake-up each: a
+    slot per actor in shared memory (waiting, notified) with the order it began to wait, and a
+    semaphore per actor. Everything but the wait itself happens under the condition's real
+    lock; a notify wakes the longest waiting first and never waits."""
+
+    WAITING, NOTIFIED = 1, 2
+
+    def __init__(self, ctx: Any, actors: tuple[str, ...]) -> None:
+        self.index = {name: i for i, name in enumerate(actors)}
+        self.slots = ctx.RawArray("q", 2 * len(actors))  # per actor: state, the order it began
+        self.order = ctx.RawValue("q", 1)
+        self.bells = [ctx.Semaphore(0) for _ in actors]
+
+    def wait(self, real: Any, a: ActorCtx, timeout: float | None) -> bool:
+        lock = real._lock
+        if not lock._semlock._is_mine():
+            raise RuntimeError("cannot wait on un-acquired lock")
+        i = self.index[a.name]
+        slots, bell = self.slots, self.bells[i]
+        slots[2 * i], slots[2 * i + 1] = self.WAITING, self.order.value
+        self.order.value += 1
+        count = lock._semlock._count()
+        for _ in range(count):
+            lock.release()
+        gotit = False
         try:
-            retaken = _retake(real._lock, count, a, None)
-        except Abort:
-            pass
-        if not gotit:
-            # it timed out. Holding the lock again, no notify runs now: one that came between
-            # its time-out and now counted it as a sleeper and left it a wake-up, which it
-            # takes (it was notified); else it tells the next notify to count it out
-            if retaken and sem.acquire(False):
-                gotit = True
-            else:
-                real._woken_count.release()
-        if not retaken:
-            raise LockNotRetaken  # an abort wins over the wait's result
-    return gotit
+            gotit = a.rt.scheduler.wait(a, partial(bell.acquire, True), timeout)
+        finally:
+            retaken = False
+            try:
+                retaken = _retake(lock, count, a, None)
+            except Abort:
+                pass
+            if retaken:
+                # holding the lock again, no notify runs now: one that chose it after it timed
+                # out still counts (it was waiting then), and its wake-up is taken
+                if not gotit and slots[2 * i] == self.NOTIFIED:
+                    gotit = bool(bell.acquire(False))
+                slots[2 * i] = 0
+            if not retaken:
+                raise LockNotRetaken  # an abort wins over the wait's result
+        return gotit
+
+    def notify(self, real: Any, n: int | None) -> None:
+        if not real._lock._semlock._is_mine():
+            raise RuntimeError("cannot notify on un-acquired lock")
+        slots = self.slots
+        waiting = sorted((slots[2 * i + 1], i) for i in range(len(self.bells))
+                         if slots[2 * i] == self.WAITING)
+        for _, i in waiting if n is None else waiting[:n]:
+            slots[2 * i] = self.NOTIFIED
+            self.bells[i].release()
+
+    def notified(self, actor: str) -> bool:
+        """Whether ``actor``'s wait was notified (it is about to return)."""
+        i = self.index.get(actor)
+        return i is not None and self.slots[2 * i] == self.NOTIFIED
 
 
 def _depth(saved: Any) -> int:
@@ -271,28 +313,12 @@ def _retake(lock: Any, count: int, a: ActorCtx, res: LockLike | None) -> bool:
     a lock whose holder has ended, and no abort could stop it; parked until it is free when
     one actor runs at a time). False when the run was closed first (it is not held then)."""
     now_acquiring(a)  # the watchdog sees the waiter wait for the lock from here on
-    if a.rt.closed or not a.rt.scheduler.wait(a, partial(_take, lock, res, a), None):
+    if a.rt.closed or not a.rt.scheduler.wait(a, partial(_take, lock, res, a), None,
+                                              always=True):
         return False
     for _ in range(count - 1):
         lock.acquire()  # reentrant: it is ours, this cannot block
     return True
-
-
-def _mp_notify(real: Any, n: int | None) -> None:
-    """multiprocessing's ``Condition.notify`` without its last step: the real one waits until
-    each woken process has woken up (``_woken_count``), which cannot happen while only the
-    notifier runs (explore), and would hang the notifier for good if a woken process was
-    killed. So it wakes the sleepers and goes on; the woken ones do not acknowledge, and
-    timed-out sleepers are still subtracted first (see ``_condition_wait``, which also takes
-    the wake-up a notify left for a sleeper that had just timed out)."""
-    if not real._lock._semlock._is_mine():
-        raise RuntimeError("cannot notify on un-acquired lock")
-    while real._woken_count.acquire(False):  # sleepers that timed out since the last notify
-        real._sleeping_count.acquire(False)
-    woken = 0
-    while (n is None or woken < n) and real._sleeping_count.acquire(False):
-        real._wait_semaphore.release()
-        woken += 1
 
 
 async def _aretake(real: Any, a: ActorCtx) -> bool:
@@ -405,5 +431,7 @@ def backing(kind: str, name: str, spec: Any, made: dict[str, Prim], env: Env) ->
         import asyncio  # noqa: PLC0415
         return ACondition(name, asyncio.Condition(real_lock), lock)
     if kind == "process":
-        return Condition(name, env.mp.Condition(real_lock), lock)
+        cond = Condition(name, env.mp.Condition(real_lock), lock)
+        cond.doors = Doors(env.mp, env.actors)
+        return cond
     return Condition(name, threading.Condition(real_lock), lock)

@@ -95,7 +95,7 @@ class Scheduler:
 
     # --- waiting
     def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False) -> bool:
+             looks: bool = False, eager: bool = False, always: bool = False) -> bool:
         """Stand in for a real blocking call whose ``call`` event is recorded (and whose target
         is in ``actor.waiting``): return whether its real operation happened (``attempt``
         returned True) or not (it timed out; ``timeout`` 0 is a single try). Raises Abort when
@@ -103,7 +103,9 @@ class Scheduler:
         recorded order: ``looks``, it takes nothing from other actors (is the event set? has
         the actor ended?), so it may be tried before its recorded return; ``eager``, it takes
         something (an item, room) that an operation recorded before its return may need, so
-        it is made as soon as it is first in line (a queue's put and get)."""
+        it is made as soon as it is first in line (a queue's put and get); ``always``, it
+        happens whatever the recorded result of the call it ends (a condition's lock, taken
+        back at the end of a wait that timed out), when the recording says the call returns."""
         raise NotImplementedError
 
     def sleep(self, actor: ActorCtx, seconds: float) -> None:

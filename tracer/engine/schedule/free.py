@@ -40,7 +40,7 @@ class FreeRun(Scheduler):
         return next(self.rt.seq)
 
     def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False) -> bool:
+             looks: bool = False, eager: bool = False, always: bool = False) -> bool:
         if attempt(0):
             return True
         if timeout == 0:

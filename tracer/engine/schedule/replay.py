@@ -160,12 +160,12 @@ class ReplayScheduler(Scheduler):
         serve_child(self, name, conn)
 
     def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False) -> bool:
+             looks: bool = False, eager: bool = False, always: bool = False) -> bool:
         # a look may be made before the recorded return; a queue operation first in line
         # goes now if it can (see `early`); else when the recording says it returned
         if (looks or (eager and self.early(actor))) and attempt(0):
             return True
-        return self.block(actor, attempt, timeout)
+        return self.block(actor, attempt, timeout, always)
 
     async def await_(self, actor: ActorCtx, attempt: AsyncAttempt,
                      wait: Callable[[], Awaitable[bool]], timeout: float | None,
@@ -211,12 +211,12 @@ class ReplayScheduler(Scheduler):
             return self.pos < len(self.steps) and not self._closed()
 
     def block(self, actor: ActorCtx, attempt: Callable[[float], bool],
-              timeout: float | None) -> bool:
+              timeout: float | None, always: bool = False) -> bool:
         took = False
         if actor.name in self.eager:  # a queue operation that asked `early`
             while self.chance(actor, took):
                 took = attempt(0)
-        if not self.wait_return(actor):
+        if not self.wait_return(actor) and not always:
             return False  # timed out or failed in the recording: the same now
         if not took and not attempt_within(attempt, LAG, self._closed):
             self.cannot(actor)
@@ -441,7 +441,7 @@ class RemoteScheduler(Remote):
         self.eager = False  # its queue operation asked `early`: see ReplayScheduler.chance
 
     def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False) -> bool:
+             looks: bool = False, eager: bool = False, always: bool = False) -> bool:
         if looks and attempt(0):
             return True
         if eager:
@@ -453,7 +453,7 @@ class RemoteScheduler(Remote):
             self.eager = False
             while self._ask("chance", took):
                 took = attempt(0)
-        if not self._ask("return"):
+        if not self._ask("return") and not always:
             return False
         rt = self.rt
         if not took and not attempt_within(attempt, LAG, lambda: rt is not None and rt.closed):

@@ -98,6 +98,8 @@ class Point:
 class Strategy(Protocol):
     """Chooses who goes next."""
 
+    sleep_sets: bool  # whether the scheduler keeps sleep sets for it (a systematic search)
+
     def choose(self, index: int, ready: tuple[str, ...], prev: str | None,
                awake: tuple[str, ...]) -> str:
         """``index``: the choice's number in this schedule; ``ready``: the actors that can go
@@ -188,7 +190,7 @@ class ExploreScheduler(Scheduler):
     def __init__(self, strategy: Strategy, order: Sequence[str] = (),
                  groups: dict[str, str] | None = None) -> None:
         self.strategy = strategy
-        self.sleep_sets = bool(getattr(strategy, "sleep_sets", False))
+        self.sleep_sets = strategy.sleep_sets
         self.rank = {n: i for i, n in enumerate(order)}
         self.mu = threading.Lock()
         self.running: set[str] = set()  # actors between two scheduling points
@@ -230,7 +232,16 @@ class ExploreScheduler(Scheduler):
         serve_explore(self, name, conn, prims, finished, on_gone)
 
     def is_stuck(self) -> bool:
-        return self.stuck.is_set()
+        """Whether nobody runs and no parked actor can go on, now (the flag is set when that
+        was found; an actor started or ended since, from another thread, may have changed
+        it: a process actor's end comes from the runner's watchdog)."""
+        if not self.stuck.is_set():
+            return False
+        with self.mu:
+            stuck = not self.running and not any(self._can_go(n) for n in self.parked)
+            if not stuck:
+                self.stuck.clear()
+            return stuck
 
     def is_away(self, name: str) -> bool:
         return name in self.gone
@@ -268,7 +279,7 @@ class ExploreScheduler(Scheduler):
         return next(rt.seq)
 
     def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False) -> bool:
+             looks: bool = False, eager: bool = False, always: bool = False) -> bool:
         return try_or_park(self.rt, attempt, timeout, lambda: self.park_blocked(actor))
 
     def park_blocked(self, actor: Any) -> None:
@@ -356,21 +367,21 @@ class ExploreScheduler(Scheduler):
         with self.mu:
             self._come_back(target)
 
-    def _go_away(self, name: str, barrier: str) -> None:
-        """``name`` is about to block in a real call on ``barrier`` that others end."""
+    def _go_away(self, name: str, target: str) -> None:
+        """``name`` is about to block in a real call on ``target`` that others end."""
         self._end_segment(name, failed=False)
         self.running.discard(name)
-        self.gone[name] = barrier
+        self.gone[name] = target
         self.prev = name
         self._choose()
 
-    def _come_back(self, barrier: str) -> None:
-        """The real call on ``barrier`` ends (its round is complete, or broken): those inside
+    def _come_back(self, target: str) -> None:
+        """The real call on ``target`` ends (its round is complete, or broken): those inside
         it run again, until their next scheduling point."""
-        for name in [n for n, b in self.gone.items() if b == barrier]:
+        for name in [n for n, b in self.gone.items() if b == target]:
             del self.gone[name]
             self.running.add(name)
-            self._bump(barrier)
+            self._bump(target)
 
     # --- helpers (with self.mu held, except _park)
     def _pending(self, name: str, tag: Tag) -> Pending:
@@ -471,6 +482,7 @@ class ExploreScheduler(Scheduler):
             if self.on_stuck is not None:
                 self.on_stuck()
             return
+        self.stuck.clear()  # (someone can go on)
         index = len(self.log)
         prev = self.prev if self.prev in ready else None
         sleep = self.dozing | self.strategy.extra_sleep(index) if self.sleep_sets else frozenset()
@@ -581,7 +593,7 @@ class RemoteExplorer(Remote):
     the actor's place until what it waits for has changed, then it is tried again."""
 
     def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False) -> bool:
+             looks: bool = False, eager: bool = False, always: bool = False) -> bool:
         def park() -> None:
             w = actor.waiting
             target = None if w is None else (w[0] if isinstance(w[0], str) else w[0].name)
