@@ -62,7 +62,14 @@ class Watchdog:
         return (sum(c.progress() for c in ctxs), sum(c.state == "done" for c in ctxs))
 
     def snapshot(self) -> tuple[tuple[Any, ...] | None, WaitState | None]:
-        """A picture of who waits for what, or (None, None) when nobody waits for good."""
+        """A picture of who waits for what, or (None, None) when nobody waits for good.
+
+        Who holds what is read first, who waits for what after it: an actor lets go of its
+        wait before it holds (an acquire's return, a condition's lock taken back), so that it
+        is never seen waiting for what it holds; the reverse order of reading would see the
+        wait of before and the hold of after (a process actor changes both in shared memory
+        while the parent reads)."""
+        holders = {p.name: dict(p.holders) for p in self.run.prims.values() if p.holders}
         key: list[Any] = []
         live: set[str] = set()
         waiting: dict[str, Waiter] = {}
@@ -131,7 +138,7 @@ class Watchdog:
         state = WaitState(
             live=live,
             waiting=waiting,
-            holders={p.name: dict(p.holders) for p in self.run.prims.values() if p.holders},
+            holders=holders,
             caps={n: self.run.ctx[n].caps for n in live},
             available=available,
             pool_running=running,

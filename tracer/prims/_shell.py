@@ -190,16 +190,20 @@ class LockLike(Prim):
         seq = emit(t.call, None if blocking else NONBLOCKING)
         # the scheduler tries the real acquire (at once when running free: the uncontended
         # case costs little more; a replay takes the lock when the recording says the call
-        # returned, never before); the watchdog sees what it waits for until it returns
-        a.waiting = (self, "acquire", timeout is not None or not blocking, seq, 0)
+        # returned, never before); the watchdog sees what it waits for until it returns (its
+        # mark: the acquires it had made, so that one made and not yet recorded shows)
+        name = a.name
+        a.waiting = (self, "acquire", timeout is not None or not blocking, seq,
+                     res.acquired.of(name))
         ok = a.rt.scheduler.wait(a, partial(_take_owned, res, a) if res.owned else res.take,
                                  timeout if blocking else 0.0)
         a.waiting = None
         if ok:
-            h = res.holders
-            name = a.name
-            h[name] = h.get(name, 0) + 1
+            # in this order: the watchdog reads holders first, then waits and tallies, and
+            # must never see an actor wait for what it holds
             res.acquired.add(name)
+            h = res.holders
+            h[name] = h.get(name, 0) + 1
         emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
         return ok
 
@@ -254,6 +258,8 @@ class LockLike(Prim):
         if self.counted:
             # the real value, from our tallies: an acquire not yet tallied leaves it above 0
             return self.initial + self.released.total() - self.acquired.total() > 0
+        if self.acquired.of(actor) > mark:
+            return True  # it got it, its return is not recorded yet
         return not self.holders
 
 
@@ -289,11 +295,22 @@ class LockNotRetaken(Abort):
     not hold the lock, so nothing is released for it."""
 
 
-def now_acquiring(a: ActorCtx) -> None:
-    """A notified (or timed-out) waiter now waits for the condition's lock, not a notify."""
+def now_acquiring(a: ActorCtx, res: LockLike | None = None) -> None:
+    """A notified (or timed-out) waiter now waits for the condition's lock ``res``, not a
+    notify (its mark: the acquires of ``res`` it had made, see ``LockLike.acquire``)."""
     w = a.waiting
     if w is not None:
-        a.waiting = (w[0], "acquire", False, w[3], w[4])
+        a.waiting = (w[0], "acquire", False, w[3],
+                     res.acquired.of(a.name) if res is not None else w[4])
+
+
+def retaken(a: ActorCtx, res: LockLike, held: int) -> None:
+    """A condition's waiter holds its lock ``res`` again (``held`` times): no longer waiting,
+    tallied, then a holder, in this order (see ``LockLike.acquire``)."""
+    a.waiting = None
+    res.acquired.add(a.name)
+    if held:
+        res.holders[a.name] = held
 
 
 async def _within(aw: Awaitable[Any], timeout: float | None) -> bool:
@@ -318,7 +335,8 @@ class ALockLike(LockLike):
         real = res.real
         await ready(a, t.call)
         seq = a.emit(t.call, None if blocking else NONBLOCKING)
-        a.waiting = (self, "acquire", timeout is not None or not blocking, seq, 0)
+        a.waiting = (self, "acquire", timeout is not None or not blocking, seq,
+                     res.acquired.of(a.name))
 
         async def attempt() -> bool:
             if real.locked():
@@ -330,9 +348,9 @@ class ALockLike(LockLike):
                                          timeout if blocking else 0.0, takes=True)
         a.waiting = None
         if ok:
+            res.acquired.add(a.name)  # (before the hold: see LockLike.acquire)
             h = res.holders
             h[a.name] = h.get(a.name, 0) + 1
-            res.acquired.add(a.name)
         await ready(a, t.ok)
         a.emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
         return ok

@@ -22,12 +22,12 @@ NAME = "barrier"
 
 # --- options and verbs (read by tracer.scenario) -----------------------------------------
 
-import sys  # noqa: E402
-from typing import Annotated, Literal  # noqa: E402
+import sys
+from typing import Annotated, Literal
 
-from pydantic import Field  # noqa: E402
+from pydantic import Field
 
-from tracer.prims._options import MAX_ACTORS, PrimOptions  # noqa: E402
+from tracer.prims._options import MAX_ACTORS, PrimOptions
 
 
 class BarrierSpec(PrimOptions):
@@ -44,7 +44,7 @@ KIND_REFUSALS = {"coroutine": "asyncio.Barrier needs Python 3.11 or newer"}
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
-from tracer.prims._facts import Channel, Facts, Op  # noqa: E402
+from tracer.prims._facts import Channel, Facts, Op
 
 # every arrival of a round (a wait's call) -> every departure of it (the returns)
 FACTS = Facts(

@@ -15,11 +15,11 @@ NAME = "bounded_semaphore"
 
 # --- options and verbs (read by tracer.scenario) -----------------------------------------
 
-from typing import Annotated, Literal  # noqa: E402
+from typing import Annotated, Literal
 
-from pydantic import Field  # noqa: E402
+from pydantic import Field
 
-from tracer.prims._options import PrimOptions  # noqa: E402
+from tracer.prims._options import PrimOptions
 
 
 class BoundedSemaphoreSpec(PrimOptions):
@@ -33,7 +33,7 @@ VERBS = ("acquire", "release", "with")
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
-from tracer.prims._facts import Channel, Counter, Facts, HoldMode, Op  # noqa: E402
+from tracer.prims._facts import Channel, Counter, Facts, HoldMode, Op
 
 # a semaphore whose releases may not outnumber its acquires
 FACTS = Facts(

@@ -23,6 +23,7 @@ from tracer.prims._shell import (
     _within,
     now_acquiring,
     ready,
+    retaken,
 )
 
 if TYPE_CHECKING:
@@ -33,9 +34,9 @@ NAME = "condition"
 
 # --- options and verbs (read by tracer.scenario) -----------------------------------------
 
-from typing import Literal  # noqa: E402
+from typing import Literal
 
-from tracer.prims._options import CheckContext, Name, PrimOptions, a_  # noqa: E402
+from tracer.prims._options import CheckContext, Name, PrimOptions, a_
 
 
 class ConditionSpec(PrimOptions):
@@ -71,7 +72,7 @@ def also_uses(spec: PrimOptions) -> tuple[str, ...]:
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
-from tracer.prims._facts import Channel, Facts, HoldMode, Op  # noqa: E402
+from tracer.prims._facts import Channel, Facts, HoldMode, Op
 
 # acquiring it takes its lock (the primitive its ``lock`` option names, else its own: an
 # RLock, but asyncio's is not re-entrant); a wait lets the lock go at its call and takes it
@@ -137,7 +138,7 @@ class Condition(LockLike):
         held = res.holders.pop(a.name, 0)
         try:
             ok = (_condition_wait(self.real, a, timeout, res) if self.doors is None
-                  else self.doors.wait(self.real, a, timeout))
+                  else self.doors.wait(self.real, a, timeout, res))
         except RuntimeError as exc:  # waited without holding the lock
             if held:
                 res.holders[a.name] = held
@@ -152,9 +153,7 @@ class Condition(LockLike):
             if held:
                 res.holders[a.name] = held
             raise
-        if held:
-            res.holders[a.name] = held
-        a.waiting = None
+        retaken(a, res, held)  # (never seen waiting for what it holds: see retaken)
         a.emit(t.ok if ok else t.timeout, None)
 
     def notify(self, a: ActorCtx, tag: Tag, n: int | None) -> None:
@@ -181,6 +180,13 @@ class Condition(LockLike):
             super().release_all(a)
 
     def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
+        res = self.resource
+        if op == "wait" and actor in res.holders:
+            # a wait that has not let its lock go yet (it is recorded first): it is between
+            # two steps of its own, not waiting for anyone
+            return True
+        if op == "acquire" and res.acquired.of(actor) > mark:
+            return True  # it has the lock again (or got it), its return is not recorded yet
         if op == "wait":
             if self.doors is not None:
                 return self.doors.notified(actor)
@@ -218,7 +224,7 @@ def _condition_wait(real: Any, a: ActorCtx, timeout: float | None,
         finally:
             retaken = False
             try:
-                retaken = _retake(real._lock, _depth(saved), a, res)  # type: ignore[attr-defined]
+                retaken = _retake(real._lock, _depth(saved), a, res, res)  # type: ignore[attr-defined]
             except Abort:
                 pass
             finally:
@@ -253,7 +259,7 @@ class Doors:
         self.order = ctx.RawValue("q", 1)
         self.bells = [ctx.Semaphore(0) for _ in actors]
 
-    def wait(self, real: Any, a: ActorCtx, timeout: float | None) -> bool:
+    def wait(self, real: Any, a: ActorCtx, timeout: float | None, seam: LockLike) -> bool:
         lock = real._lock
         if not lock._semlock._is_mine():
             raise RuntimeError("cannot wait on un-acquired lock")
@@ -270,7 +276,7 @@ class Doors:
         finally:
             retaken = False
             try:
-                retaken = _retake(lock, count, a, None)
+                retaken = _retake(lock, count, a, None, seam)
             except Abort:
                 pass
             if retaken:
@@ -307,12 +313,15 @@ def _depth(saved: Any) -> int:
     return 1
 
 
-def _retake(lock: Any, count: int, a: ActorCtx, res: LockLike | None) -> bool:
+def _retake(lock: Any, count: int, a: ActorCtx, res: LockLike | None,
+            seam: LockLike | None) -> bool:
     """Take a condition's lock back at the end of a wait, ``count`` times (an RLock's depth),
     through the scheduler (in slices when running free: the real wait would block for good on
     a lock whose holder has ended, and no abort could stop it; parked until it is free when
-    one actor runs at a time). False when the run was closed first (it is not held then)."""
-    now_acquiring(a)  # the watchdog sees the waiter wait for the lock from here on
+    one actor runs at a time). False when the run was closed first (it is not held then).
+    ``res``: the owned lock whose real acquire is checked against its holders (see
+    ``_take``); ``seam``: the lock in the seam's view (who holds it), for the watchdog."""
+    now_acquiring(a, seam)  # the watchdog sees the waiter wait for the lock from here on
     if a.rt.closed or not a.rt.scheduler.wait(a, partial(_take, lock, res, a), None,
                                               always=True):
         return False
@@ -370,9 +379,7 @@ class ACondition(ALockLike, Condition):
             if held:  # the wait re-took the lock, also when cancelled
                 res.holders[a.name] = held
             raise
-        if held:
-            res.holders[a.name] = held
-        a.waiting = None
+        retaken(a, res, held)  # (see Condition.wait)
         await ready(a, t.ok)
         a.emit(t.ok if ok else t.timeout, None)
 
@@ -404,7 +411,7 @@ class ACondition(ALockLike, Condition):
                 real._waiters.remove(fut)
             except ValueError:
                 pass
-            now_acquiring(a)  # the watchdog sees it wait for the lock from here on
+            now_acquiring(a, self.resource)  # the watchdog sees it wait for the lock
 
             async def free() -> bool:
                 if real.locked():
@@ -415,11 +422,16 @@ class ACondition(ALockLike, Condition):
                 raise LockNotRetaken  # an abort wins over the wait's result
 
     def available_for(self, op: str, waiters: int, actor: str, mark: int) -> bool:
+        res = self.resource
+        if op == "wait" and actor in res.holders:
+            return True  # it has not let its lock go yet (see Condition.available_for)
         if op == "wait":
             # a notified waiter's future is done before it wakes and leaves the deque
             queued = getattr(self.real, "_waiters", None)
             return queued is not None and sum(not f.done() for f in queued) < waiters
-        return not self.resource.holders
+        if res.acquired.of(actor) > mark:
+            return True  # it has the lock again (or got it), its return is not recorded yet
+        return not res.holders
 
 
 def backing(kind: str, name: str, spec: Any, made: dict[str, Prim], env: Env) -> Prim:

@@ -15,9 +15,9 @@ NAME = "event"
 
 # --- options and verbs (read by tracer.scenario) -----------------------------------------
 
-from typing import Literal  # noqa: E402
+from typing import Literal
 
-from tracer.prims._options import PrimOptions  # noqa: E402
+from tracer.prims._options import PrimOptions
 
 
 class EventSpec(PrimOptions):
@@ -30,7 +30,7 @@ VERBS = ("wait", "set", "clear")
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
-from tracer.prims._facts import Channel, Facts, Op  # noqa: E402
+from tracer.prims._facts import Channel, Facts, Op
 
 # every set -> the waits that return ok after it
 FACTS = Facts(

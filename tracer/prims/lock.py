@@ -12,9 +12,9 @@ NAME = "lock"
 
 # --- options and verbs (read by tracer.scenario) -----------------------------------------
 
-from typing import Literal  # noqa: E402
+from typing import Literal
 
-from tracer.prims._options import PrimOptions  # noqa: E402
+from tracer.prims._options import PrimOptions
 
 
 class LockSpec(PrimOptions):
@@ -27,7 +27,7 @@ VERBS = ("acquire", "release", "with")
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
-from tracer.prims._facts import Channel, Facts, HoldMode, Op  # noqa: E402
+from tracer.prims._facts import Channel, Facts, HoldMode, Op
 
 # one holder at a time, not re-entrant; any thread may release a threading.Lock, which frees it
 FACTS = Facts(

@@ -17,11 +17,11 @@ NAME = "pipe"
 
 # --- options and verbs (read by tracer.scenario) -----------------------------------------
 
-from typing import Annotated, Literal  # noqa: E402
+from typing import Annotated, Literal
 
-from pydantic import Field  # noqa: E402
+from pydantic import Field
 
-from tracer.prims._options import CheckContext, Name, PrimOptions, Step  # noqa: E402
+from tracer.prims._options import CheckContext, Name, PrimOptions, Step
 
 
 class PipeSpec(PrimOptions):
@@ -76,7 +76,7 @@ def check_use(ctx: CheckContext, name: str, spec: PrimOptions, step: Step,
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
-from tracer.prims._facts import Channel, Facts, Op  # noqa: E402
+from tracer.prims._facts import Channel, Facts, Op
 
 # a send -> the recv of that item at the other end (``between`` names the two ends)
 FACTS = Facts(

@@ -13,11 +13,11 @@ NAME = "pool"
 
 # --- options and verbs (read by tracer.scenario) -----------------------------------------
 
-from typing import Annotated, Literal  # noqa: E402
+from typing import Annotated, Literal
 
-from pydantic import Field  # noqa: E402
+from pydantic import Field
 
-from tracer.prims._options import MAX_WORKERS, CheckContext, PrimOptions, a_  # noqa: E402
+from tracer.prims._options import MAX_WORKERS, CheckContext, PrimOptions, a_
 
 
 class PoolSpec(PrimOptions):
@@ -49,7 +49,7 @@ def fixed_kinds(spec: PrimOptions) -> frozenset[str]:
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
-from tracer.prims._facts import Facts  # noqa: E402
+from tracer.prims._facts import Facts
 
 # a pool's order (a task's end -> the next task on its worker) is its actors' own: the pass
 # derives it from the actors' ``pool``, pid and tid, and the pool's ``workers`` option

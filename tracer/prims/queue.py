@@ -17,11 +17,11 @@ NAME = "queue"
 
 # --- options and verbs (read by tracer.scenario) -----------------------------------------
 
-from typing import Annotated, Literal  # noqa: E402
+from typing import Annotated, Literal
 
-from pydantic import Field  # noqa: E402
+from pydantic import Field
 
-from tracer.prims._options import PrimOptions  # noqa: E402
+from tracer.prims._options import PrimOptions
 
 
 class QueueSpec(PrimOptions):
@@ -35,7 +35,7 @@ VERBS = ("put", "get")
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
-from tracer.prims._facts import Channel, Facts, Op  # noqa: E402
+from tracer.prims._facts import Channel, Facts, Op
 
 # a put -> the get that received its item
 FACTS = Facts(

@@ -12,9 +12,9 @@ NAME = "rlock"
 
 # --- options and verbs (read by tracer.scenario) -----------------------------------------
 
-from typing import Literal  # noqa: E402
+from typing import Literal
 
-from tracer.prims._options import PrimOptions  # noqa: E402
+from tracer.prims._options import PrimOptions
 
 
 class RLockSpec(PrimOptions):
@@ -32,7 +32,7 @@ KIND_REFUSALS = {
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
-from tracer.prims._facts import Channel, Facts, HoldMode, Op  # noqa: E402
+from tracer.prims._facts import Channel, Facts, HoldMode, Op
 
 # one holder at a time, who may take it again (each take needs its release)
 FACTS = Facts(

@@ -12,11 +12,11 @@ NAME = "semaphore"
 
 # --- options and verbs (read by tracer.scenario) -----------------------------------------
 
-from typing import Annotated, Literal  # noqa: E402
+from typing import Annotated, Literal
 
-from pydantic import Field  # noqa: E402
+from pydantic import Field
 
-from tracer.prims._options import PrimOptions  # noqa: E402
+from tracer.prims._options import PrimOptions
 
 
 class SemaphoreSpec(PrimOptions):
@@ -30,7 +30,7 @@ VERBS = ("acquire", "release", "with")
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
-from tracer.prims._facts import Channel, Facts, HoldMode, Op  # noqa: E402
+from tracer.prims._facts import Channel, Facts, HoldMode, Op
 
 # counted holders; its releases accumulate and order later acquires (mutual exclusion,
 # unless it starts at 0: then every acquire needs a release, a signal)
