@@ -266,7 +266,6 @@ class ProcActorCtx(ActorCtx):
         self.proc: Any = None
         super().__init__(rt, name, "process", daemon)
         self.board = shared.board
-        self.emit = self._emit_proc
 
     def register_caps(self, seen: list[frozenset[tuple[str, str]]]) -> None:
         """Number the caps values in compile order: parent and child compile the same program,
@@ -342,13 +341,23 @@ class ProcActorCtx(ActorCtx):
         return int(self.board[self.row + PROGRESS])
 
     # --- recording in the child
-    def _emit_proc(self, tag: Tag, payload: dict[str, Any] | None = None) -> int:
+    def emit_free(self, tag: Tag, payload: dict[str, Any] | None = None) -> int:
+        if self.rt.closed:
+            raise Abort
+        seq = self._next()  # the run's seq counter, in shared memory
+        self.buf.append((seq, self._clock(), tag, payload))
+        self.board[self.row + PROGRESS] += 1
+        if len(self.buf) >= FLUSH_EVERY:
+            self.flush()
+        return seq
+
+    def emit_scheduled(self, tag: Tag, payload: dict[str, Any] | None = None) -> int:
         rt = self.rt
         if rt.closed:
             raise Abort
-        # the scheduler gives the seq (under a replay or an exploration the parent's, with the
-        # turn); a turn given is recorded, even if the run closes now: the scheduler counted
-        # it (a replay ends once the recording's last turn was given)
+        # the parent's scheduler gives the turn and the seq; a turn given is recorded, even if
+        # the run closes now: the scheduler counted it (a replay ends once the recording's
+        # last turn was given)
         seq = rt.scheduler.turn(self, tag)
         self.buf.append((seq, self._clock(), tag, payload))
         self.board[self.row + PROGRESS] += 1

@@ -193,11 +193,10 @@ class LockLike(Prim):
         # returned, never before); the watchdog sees what it waits for until it returns (its
         # mark: the acquires it had made, so that one made and not yet recorded shows)
         name = a.name
-        a.waiting = (self, "acquire", timeout is not None or not blocking, seq,
-                     res.acquired.of(name))
         ok = a.rt.scheduler.wait(a, partial(_take_owned, res, a) if res.owned else res.take,
-                                 timeout if blocking else 0.0)
-        a.waiting = None
+                                 timeout if blocking else 0.0,
+                                 waiting=partial(self._waiting, a, seq, timeout is not None
+                                                 or not blocking))
         if ok:
             # in this order: the watchdog reads holders first, then waits and tallies, and
             # must never see an actor wait for what it holds
@@ -206,6 +205,10 @@ class LockLike(Prim):
             h[name] = h.get(name, 0) + 1
         emit(t.ok if ok else (t.timeout if blocking else t.fail), None)
         return ok
+
+    def _waiting(self, a: ActorCtx, seq: int, timed: bool) -> tuple[Any, str, bool, int, int]:
+        """What an acquire waits for (made only when it waits)."""
+        return (self, "acquire", timed, seq, self.resource.acquired.of(a.name))
 
     def acquirer(self, step: Any) -> Callable[[OpTags, float | None, bool, ActorCtx], Any]:
         """The acquire that an ``acquire`` or ``with`` step calls (``acquire(tags, timeout,
@@ -335,18 +338,23 @@ class ALockLike(LockLike):
         real = res.real
         await ready(a, t.call)
         seq = a.emit(t.call, None if blocking else NONBLOCKING)
-        a.waiting = (self, "acquire", timeout is not None or not blocking, seq,
-                     res.acquired.of(a.name))
+        sched = a.rt.scheduler
+        if not real.locked() and sched.may_try(a, True):
+            await real.acquire()  # free: returns without suspending (the uncontended case)
+            ok = True
+        else:
+            a.waiting = (self, "acquire", timeout is not None or not blocking, seq,
+                         res.acquired.of(a.name))
 
-        async def attempt() -> bool:
-            if real.locked():
-                return False
-            await real.acquire()  # free: returns without suspending
-            return True
-        # takes: a replay takes it when the recording says the call returned, as it did then
-        ok = await a.rt.scheduler.await_(a, attempt, lambda: _within(real.acquire(), timeout),
-                                         timeout if blocking else 0.0, takes=True)
-        a.waiting = None
+            async def attempt() -> bool:
+                if real.locked():
+                    return False
+                await real.acquire()  # free: returns without suspending
+                return True
+            # takes: a replay takes it when the recording says the call returned, as it did
+            ok = await sched.await_(a, attempt, lambda: _within(real.acquire(), timeout),
+                                    timeout if blocking else 0.0, takes=True)
+            a.waiting = None
         if ok:
             res.acquired.add(a.name)  # (before the hold: see LockLike.acquire)
             h = res.holders

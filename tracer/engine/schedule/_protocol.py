@@ -95,7 +95,8 @@ class Scheduler:
 
     # --- waiting
     def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False, always: bool = False) -> bool:
+             looks: bool = False, eager: bool = False, always: bool = False,
+             waiting: Callable[[], Any] | None = None) -> bool:
         """Stand in for a real blocking call whose ``call`` event is recorded (and whose target
         is in ``actor.waiting``): return whether its real operation happened (``attempt``
         returned True) or not (it timed out; ``timeout`` 0 is a single try). Raises Abort when
@@ -105,7 +106,10 @@ class Scheduler:
         something (an item, room) that an operation recorded before its return may need, so
         it is made as soon as it is first in line (a queue's put and get); ``always``, it
         happens whatever the recorded result of the call it ends (a condition's lock, taken
-        back at the end of a wait that timed out), when the recording says the call returns."""
+        back at the end of a wait that timed out), when the recording says the call returns.
+        ``waiting``: what the actor waits for (its ``waiting`` description, made only when it
+        must wait), which the scheduler shows the watchdog while it really waits; without it
+        the primitive has set ``actor.waiting`` itself."""
         raise NotImplementedError
 
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
@@ -139,6 +143,12 @@ class Scheduler:
 
     async def asleep(self, actor: ActorCtx, seconds: float) -> None:
         """Stand in for a coroutine's sleep step."""
+
+    def may_try(self, actor: ActorCtx, takes: bool) -> bool:
+        """Whether a coroutine may make its operation at once, when it can, before it hands
+        the wait to :meth:`await_` (the uncontended case without a coroutine more): not a
+        ``takes`` operation under a replay, which makes it when the recording says."""
+        return True
 
     # --- process actors: the child's side of the scheduler
     def child_side(self) -> str | None:

@@ -40,12 +40,19 @@ class FreeRun(Scheduler):
         return next(self.rt.seq)
 
     def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False, always: bool = False) -> bool:
+             looks: bool = False, eager: bool = False, always: bool = False,
+             waiting: Callable[[], Any] | None = None) -> bool:
         if attempt(0):
-            return True
+            return True  # (the uncontended case: nobody needs to know it waited)
         if timeout == 0:
             return False
-        return wait_loop(actor.rt, attempt, timeout)
+        if waiting is None:
+            return wait_loop(actor.rt, attempt, timeout)
+        actor.waiting = waiting()
+        try:
+            return wait_loop(actor.rt, attempt, timeout)
+        finally:
+            actor.waiting = None
 
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
         if actor.rt.abort_event.wait(seconds):

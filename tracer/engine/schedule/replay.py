@@ -160,7 +160,18 @@ class ReplayScheduler(Scheduler):
         serve_child(self, name, conn)
 
     def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False, always: bool = False) -> bool:
+             looks: bool = False, eager: bool = False, always: bool = False,
+             waiting: Callable[[], Any] | None = None) -> bool:
+        if waiting is None:
+            return self._wait(actor, attempt, timeout, looks, eager, always)
+        actor.waiting = waiting()  # (it waits at once: what for, for the watchdog)
+        try:
+            return self._wait(actor, attempt, timeout, looks, eager, always)
+        finally:
+            actor.waiting = None
+
+    def _wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
+              looks: bool = False, eager: bool = False, always: bool = False) -> bool:
         # a look may be made before the recorded return; a queue operation first in line
         # goes now if it can (see `early`); else when the recording says it returned
         if (looks or (eager and self.early(actor))) and attempt(0):
@@ -183,6 +194,9 @@ class ReplayScheduler(Scheduler):
     async def asleep(self, actor: ActorCtx, seconds: float) -> None:
         if self.real_time:
             await asyncio.sleep(seconds)
+
+    def may_try(self, actor: ActorCtx, takes: bool) -> bool:
+        return not takes
 
     def turn(self, actor: ActorCtx, tag: Tag) -> int:
         got = Step(-1, actor.name, tag.op, tag.target, tag.phase, tag.result)
@@ -441,7 +455,18 @@ class RemoteScheduler(Remote):
         self.eager = False  # its queue operation asked `early`: see ReplayScheduler.chance
 
     def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False, always: bool = False) -> bool:
+             looks: bool = False, eager: bool = False, always: bool = False,
+             waiting: Callable[[], Any] | None = None) -> bool:
+        if waiting is None:
+            return self._wait(actor, attempt, timeout, looks, eager, always)
+        actor.waiting = waiting()  # (it waits at once: what for, for the watchdog)
+        try:
+            return self._wait(actor, attempt, timeout, looks, eager, always)
+        finally:
+            actor.waiting = None
+
+    def _wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
+              looks: bool = False, eager: bool = False, always: bool = False) -> bool:
         if looks and attempt(0):
             return True
         if eager:

@@ -279,7 +279,18 @@ class ExploreScheduler(Scheduler):
         return next(rt.seq)
 
     def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False, always: bool = False) -> bool:
+             looks: bool = False, eager: bool = False, always: bool = False,
+             waiting: Callable[[], Any] | None = None) -> bool:
+        if waiting is None:
+            return self._wait(actor, attempt, timeout, looks, eager, always)
+        actor.waiting = waiting()  # (it waits at once: what for, for the watchdog)
+        try:
+            return self._wait(actor, attempt, timeout, looks, eager, always)
+        finally:
+            actor.waiting = None
+
+    def _wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
+              looks: bool = False, eager: bool = False, always: bool = False) -> bool:
         return try_or_park(self.rt, attempt, timeout, lambda: self.park_blocked(actor))
 
     def park_blocked(self, actor: Any) -> None:
@@ -593,7 +604,18 @@ class RemoteExplorer(Remote):
     the actor's place until what it waits for has changed, then it is tried again."""
 
     def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False, always: bool = False) -> bool:
+             looks: bool = False, eager: bool = False, always: bool = False,
+             waiting: Callable[[], Any] | None = None) -> bool:
+        if waiting is None:
+            return self._wait(actor, attempt, timeout, looks, eager, always)
+        actor.waiting = waiting()  # (it waits at once: what for, for the watchdog)
+        try:
+            return self._wait(actor, attempt, timeout, looks, eager, always)
+        finally:
+            actor.waiting = None
+
+    def _wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
+              looks: bool = False, eager: bool = False, always: bool = False) -> bool:
         def park() -> None:
             w = actor.waiting
             target = None if w is None else (w[0] if isinstance(w[0], str) else w[0].name)
