@@ -45,6 +45,23 @@ def run_yaml(text: str) -> tuple[RunResult, dict[str, Any]]:
     return result, json.loads(result.to_json())
 
 
+def record_and_replay(text: str, tmp_path: Path) -> tuple[dict[str, Any], str | None, str]:
+    """Run scenario ``text``, write its trace, replay it: (the recording, the first difference
+    or the divergence, the replay's status)."""
+    from tracer.engine import ReplayScheduler, first_difference, recorded_steps
+
+    path = tmp_path / "rec.json"
+    run_plan(load_scenario_text(text, "<t>")).write(path)
+    data = parse_trace_data(path.read_bytes(), str(path))
+    plan = load_scenario_text(json.dumps(data.scenario), "embedded")
+    sched = ReplayScheduler(recorded_steps(data.events), patience=10.0)
+    result = run_plan(plan, sched, mode="replay")
+    replayed = parse_trace_data(result.to_json())
+    diff = sched.divergence.message() if sched.divergence else first_difference(
+        data.events, replayed.events)
+    return json.loads(path.read_text(encoding="utf-8")), diff, result.status
+
+
 def events(trace: dict[str, Any], **match: Any) -> list[dict[str, Any]]:
     """The trace's events whose fields equal ``match``."""
     return [e for e in trace["events"] if all(e.get(k) == v for k, v in match.items())]

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import by_seq, events, run_yaml
+from conftest import by_seq, events, record_and_replay, run_yaml
 
 from tracer import load_scenario_text, run_plan
 from tracer.analyze import find_all, parse_trace_data
-from tracer.engine import ReplayScheduler, first_difference, recorded_steps
 from tracer.engine.schedule.explore import make_scheduler, object_groups, schedule_seed
 
 KINDS = ["thread", "process", "coroutine"]
@@ -104,19 +103,6 @@ def test_every_explored_schedule_waits_for_every_count_down(kind: str, runs: int
         assert downs_before_the_wait(trace)
         orders.add(tuple(e["actor"] for e in by_seq(trace) if e["op"] == "count_down"))
     assert len(orders) > 1  # the schedules differ: who counts down first
-
-
-def record_and_replay(text: str, tmp_path: Path) -> tuple[dict[str, Any], str | None, str]:
-    path = tmp_path / "rec.json"
-    run_plan(load_scenario_text(text, "<t>")).write(path)
-    data = parse_trace_data(path.read_bytes(), str(path))
-    plan = load_scenario_text(json.dumps(data.scenario), "embedded")
-    sched = ReplayScheduler(recorded_steps(data.events), patience=10.0)
-    result = run_plan(plan, sched, mode="replay")
-    replayed = parse_trace_data(result.to_json())
-    diff = sched.divergence.message() if sched.divergence else first_difference(
-        data.events, replayed.events)
-    return json.loads(path.read_text(encoding="utf-8")), diff, result.status
 
 
 @pytest.mark.timeout(90)

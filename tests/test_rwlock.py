@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import by_seq, call, ev, events, make_trace, rel, ret, run_yaml
+from conftest import by_seq, call, ev, events, make_trace, record_and_replay, rel, ret, run_yaml
 
 from tracer import load_scenario_text, run_plan
 from tracer.analyze import analyze, find_all, parse_trace_data, wait_for_graph
-from tracer.engine import ReplayScheduler, first_difference, recorded_steps
 from tracer.engine.schedule.explore import make_scheduler, object_groups, schedule_seed
 from tracer.render.chrome import to_chrome
 
@@ -209,21 +208,6 @@ def test_every_explored_schedule_keeps_writers_exclusive_and_preferred(kind: str
         seen.add(tuple(e["actor"] for e in by_seq(trace)
                        if e["op"] == "acquire" and e.get("phase") == "return"))
     assert len(seen) > 1  # the schedules differ: who gets RW first
-
-
-def record_and_replay(text: str, tmp_path: Path) -> tuple[dict[str, Any], str | None, str]:
-    """Run ``text``, write its trace, replay it: (the recording, the first difference or the
-    divergence, the replay's status)."""
-    path = tmp_path / "rec.json"
-    run_plan(load_scenario_text(text, "<t>")).write(path)
-    data = parse_trace_data(path.read_bytes(), str(path))
-    plan = load_scenario_text(json.dumps(data.scenario), "embedded")
-    sched = ReplayScheduler(recorded_steps(data.events), patience=10.0)
-    result = run_plan(plan, sched, mode="replay")
-    replayed = parse_trace_data(result.to_json())
-    diff = sched.divergence.message() if sched.divergence else first_difference(
-        data.events, replayed.events)
-    return json.loads(path.read_text(encoding="utf-8")), diff, result.status
 
 
 @pytest.mark.timeout(90)

@@ -110,6 +110,17 @@ class Scheduler:
         ``waiting``: what the actor waits for (its ``waiting`` description, made only when it
         must wait), which the scheduler shows the watchdog while it really waits; without it
         the primitive has set ``actor.waiting`` itself."""
+        if waiting is None:
+            return self._wait(actor, attempt, timeout, looks, eager, always)
+        actor.waiting = waiting()  # (a scheduler with no fast path waits at once)
+        try:
+            return self._wait(actor, attempt, timeout, looks, eager, always)
+        finally:
+            actor.waiting = None
+
+    def _wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
+              looks: bool = False, eager: bool = False, always: bool = False) -> bool:
+        """:meth:`wait` once ``actor.waiting`` says what it waits for."""
         raise NotImplementedError
 
     def sleep(self, actor: ActorCtx, seconds: float) -> None:

@@ -159,17 +159,6 @@ class ReplayScheduler(Scheduler):
               on_gone: Callable[[], object]) -> None:
         serve_child(self, name, conn)
 
-    def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False, always: bool = False,
-             waiting: Callable[[], Any] | None = None) -> bool:
-        if waiting is None:
-            return self._wait(actor, attempt, timeout, looks, eager, always)
-        actor.waiting = waiting()  # (it waits at once: what for, for the watchdog)
-        try:
-            return self._wait(actor, attempt, timeout, looks, eager, always)
-        finally:
-            actor.waiting = None
-
     def _wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
               looks: bool = False, eager: bool = False, always: bool = False) -> bool:
         # a look may be made before the recorded return; a queue operation first in line
@@ -453,17 +442,6 @@ class RemoteScheduler(Remote):
     def __init__(self, conn: Any) -> None:
         super().__init__(conn)
         self.eager = False  # its queue operation asked `early`: see ReplayScheduler.chance
-
-    def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False, always: bool = False,
-             waiting: Callable[[], Any] | None = None) -> bool:
-        if waiting is None:
-            return self._wait(actor, attempt, timeout, looks, eager, always)
-        actor.waiting = waiting()  # (it waits at once: what for, for the watchdog)
-        try:
-            return self._wait(actor, attempt, timeout, looks, eager, always)
-        finally:
-            actor.waiting = None
 
     def _wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
               looks: bool = False, eager: bool = False, always: bool = False) -> bool:

@@ -278,17 +278,6 @@ class ExploreScheduler(Scheduler):
         self._park(name, pending, blocked=False)
         return next(rt.seq)
 
-    def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False, always: bool = False,
-             waiting: Callable[[], Any] | None = None) -> bool:
-        if waiting is None:
-            return self._wait(actor, attempt, timeout, looks, eager, always)
-        actor.waiting = waiting()  # (it waits at once: what for, for the watchdog)
-        try:
-            return self._wait(actor, attempt, timeout, looks, eager, always)
-        finally:
-            actor.waiting = None
-
     def _wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
               looks: bool = False, eager: bool = False, always: bool = False) -> bool:
         return try_or_park(self.rt, attempt, timeout, lambda: self.park_blocked(actor))
@@ -602,17 +591,6 @@ class RemoteExplorer(Remote):
     """A process actor's side of an exploration: turns come from the parent's scheduler; a
     blocking call is tried here, and when it cannot go on the parent parks (as blocked) in
     the actor's place until what it waits for has changed, then it is tried again."""
-
-    def wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
-             looks: bool = False, eager: bool = False, always: bool = False,
-             waiting: Callable[[], Any] | None = None) -> bool:
-        if waiting is None:
-            return self._wait(actor, attempt, timeout, looks, eager, always)
-        actor.waiting = waiting()  # (it waits at once: what for, for the watchdog)
-        try:
-            return self._wait(actor, attempt, timeout, looks, eager, always)
-        finally:
-            actor.waiting = None
 
     def _wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
               looks: bool = False, eager: bool = False, always: bool = False) -> bool:
