@@ -409,3 +409,15 @@ def test_an_upgrade_is_refused_with_its_reason_and_reported_once(kind: str) -> N
     found = find_all(parse_trace_data(json.dumps(trace)))
     assert [f.kind for f in found] == ["misuse"]
     assert why in found[0].message
+
+
+@pytest.mark.timeout(60)
+def test_the_timeline_says_each_acquire_s_mode(tmp_path: Path) -> None:
+    from conftest import tracer_cli
+
+    path = tmp_path / "rw.json"
+    run_plan(load_scenario_text(WRITER_EXCLUDES.format(kind="thread"), "<t>")).write(path)
+    shown = tracer_cli("show", str(path), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "  w      acquire RW (write) ..." in shown.stdout
+    assert "acquire RW (read) ..." in shown.stdout
