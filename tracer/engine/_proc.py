@@ -342,22 +342,19 @@ class ProcActorCtx(ActorCtx):
 
     # --- recording in the child
     def emit_free(self, tag: Tag, payload: dict[str, Any] | None = None) -> int:
-        if self.rt.closed:
-            raise Abort
-        seq = self._next()  # the run's seq counter, in shared memory
-        self.buf.append((seq, self._clock(), tag, payload))
-        self.board[self.row + PROGRESS] += 1
-        if len(self.buf) >= FLUSH_EVERY:
-            self.flush()
-        return seq
+        # (the seq through the scheduler's turn, as under a scheduler: taking it directly
+        # from the shared counter narrows the time between a queue's real get and its return
+        # in a way that made replays of Manager queues diverge more often; see the note on
+        # recorded gets out of order in docs/formats.md §5)
+        return self.emit_scheduled(tag, payload)
 
     def emit_scheduled(self, tag: Tag, payload: dict[str, Any] | None = None) -> int:
         rt = self.rt
         if rt.closed:
             raise Abort
-        # the parent's scheduler gives the turn and the seq; a turn given is recorded, even if
-        # the run closes now: the scheduler counted it (a replay ends once the recording's
-        # last turn was given)
+        # the scheduler gives the seq (a replay's and an exploration's: the parent's, with the
+        # turn); a turn given is recorded, even if the run closes now: the scheduler counted
+        # it (a replay ends once the recording's last turn was given)
         seq = rt.scheduler.turn(self, tag)
         self.buf.append((seq, self._clock(), tag, payload))
         self.board[self.row + PROGRESS] += 1
