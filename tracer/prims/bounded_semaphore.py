@@ -33,56 +33,50 @@ VERBS = ("acquire", "release", "with")
 
 # --- facts (read by the trace's state pass) -------------------------------------------------
 
-from tracer.prims._facts import Channel, Counter, Facts, HoldMode, Op
+from dataclasses import replace
+
+from tracer.prims import semaphore
+from tracer.prims._facts import Counter
 
 # a semaphore whose releases may not outnumber its acquires
-FACTS = Facts(
-    ops={"acquire": Op(hold="take"), "release": Op(hold="give")},
-    channels={"released": Channel("all", mutex=True, signal=("value", 0, 1))},
-    modes={"": HoldMode("counted", gives=("released",), takes=("released",),
-                        ordered=False)},
-    reentrant=frozenset({"*"}),
+FACTS = replace(
+    semaphore.FACTS,
     counter=Counter({"acquire": 1, "release": -1}, about=("value", 1),
                     misuse="{actor} releases bounded semaphore {name} (seq {seq}) more times "
                            "than it was acquired: its value would rise above {about} — "
                            "release it only after acquiring it, once per acquire"),
 )
 
-
-FREED_BY = {"acquire": ("release",)}  # (the watchdog: besides the holders)
-SELF_FREES = True  # its own later release counts (a semaphore has no owner)
-
-
-WAITS = {"acquire": (None, "release")}  # (how messages say it)
+# the watchdog's words: a semaphore's
+FREED_BY = semaphore.FREED_BY
+SELF_FREES = semaphore.SELF_FREES
+WAITS = semaphore.WAITS
 
 
 # --- backings (read by tracer.engine) -------------------------------------------------------
 
 
-class BoundedSemaphore(LockLike):
+class _Bounded:
+    """What the two flavours of a bounded semaphore share."""
+
     ptype = "bounded_semaphore"
     counted = True
+    name: str
 
     def _release_error(self, a: ActorCtx, exc: Exception) -> str:
         return (f"{a.name} released bounded semaphore {self.name} more times than it was "
                 f"acquired ({exc})")
 
 
-class ABoundedSemaphore(ALockLike):
-    ptype = "bounded_semaphore"
-    counted = True
+class BoundedSemaphore(_Bounded, LockLike):
+    pass
 
-    def _release_error(self, a: ActorCtx, exc: Exception) -> str:
-        return (f"{a.name} released bounded semaphore {self.name} more times than it was "
-                f"acquired ({exc})")
+
+class ABoundedSemaphore(_Bounded, ALockLike):
+    pass
 
 
 def backing(kind: str, name: str, spec: Any, made: dict[str, Prim], env: Env) -> Prim:
     """The bounded semaphore for actors of ``kind``, starting at ``spec.value``."""
-    if kind == "coroutine":
-        import asyncio  # noqa: PLC0415
-        return ABoundedSemaphore(name, asyncio.BoundedSemaphore(spec.value), spec.value)
-    if kind == "process":
-        return BoundedSemaphore(name, env.mp.BoundedSemaphore(spec.value), spec.value)
-    import threading  # noqa: PLC0415
-    return BoundedSemaphore(name, threading.BoundedSemaphore(spec.value), spec.value)
+    return semaphore.counted(kind, name, spec.value, env, "BoundedSemaphore",
+                             BoundedSemaphore, ABoundedSemaphore)

@@ -63,12 +63,20 @@ class ASemaphore(ALockLike):
     counted = True
 
 
-def backing(kind: str, name: str, spec: Any, made: dict[str, Prim], env: Env) -> Prim:
-    """The semaphore for actors of ``kind``, starting at ``spec.value``."""
+def counted(kind: str, name: str, value: int, env: Env, real: str,
+            cls: type[LockLike], acls: type[LockLike]) -> Prim:
+    """A semaphore of ``value`` for actors of ``kind``: the ``real`` class (``Semaphore``,
+    ``BoundedSemaphore``) of asyncio, the run's multiprocessing context or threading, in the
+    shell ``acls`` (coroutines) or ``cls``."""
     if kind == "coroutine":
         import asyncio  # noqa: PLC0415
-        return ASemaphore(name, asyncio.Semaphore(spec.value), spec.value)
+        return acls(name, getattr(asyncio, real)(value), value)
     if kind == "process":
-        return Semaphore(name, env.mp.Semaphore(spec.value), spec.value)
+        return cls(name, getattr(env.mp, real)(value), value)
     import threading  # noqa: PLC0415
-    return Semaphore(name, threading.Semaphore(spec.value), spec.value)
+    return cls(name, getattr(threading, real)(value), value)
+
+
+def backing(kind: str, name: str, spec: Any, made: dict[str, Prim], env: Env) -> Prim:
+    """The semaphore for actors of ``kind``, starting at ``spec.value``."""
+    return counted(kind, name, spec.value, env, "Semaphore", Semaphore, ASemaphore)
