@@ -18,7 +18,6 @@ from tracer.prims._shell import (
     LockNotRetaken,
     OpTags,
     Prim,
-    Tally,
     _take,
     _within,
     now_acquiring,
@@ -110,7 +109,6 @@ class Condition(LockLike):
             self.resource = lock
         else:
             self.owned = self.own_lock_owned
-        self.notifies = Tally()  # for conditions whose waiters cannot be counted
         self.doors: Doors | None = None  # a process condition's wake-ups (see Doors)
 
     def not_owner(self, a: ActorCtx, verb: str) -> str | None:
@@ -129,7 +127,7 @@ class Condition(LockLike):
 
     def wait(self, a: ActorCtx, t: OpTags, timeout: float | None) -> None:
         res = self.resource
-        a.block(self, "wait", timeout, t.call, None, self.notifies.total())
+        a.block(self, "wait", timeout, t.call)
         bad = self.not_owner(a, "waited on")
         if bad:
             a.waiting = None
@@ -162,7 +160,6 @@ class Condition(LockLike):
         if bad:
             a.fail_last(bad)
             raise ActorFailure(bad)
-        self.notifies.add(a.name)
         try:
             if self.doors is not None:
                 self.doors.notify(self.real, n)
@@ -192,10 +189,7 @@ class Condition(LockLike):
                 return self.doors.notified(actor)
             # a notified waiter leaves real._waiters before it wakes: if fewer are queued
             # there than our actors waiting, one was notified and is about to return
-            queued = getattr(self.real, "_waiters", None)
-            if queued is None:  # multiprocessing: any notify since it began may have woken it
-                return self.notifies.total() > mark
-            return len(queued) < waiters
+            return len(self.real._waiters) < waiters
         return not self.resource.holders
 
 
@@ -205,38 +199,35 @@ def _condition_wait(real: Any, a: ActorCtx, timeout: float | None,
 
     Waiting in slices with ``real.wait(POLL)`` would drop out of the condition's waiter list
     between slices, and a notify sent then would be lost: the instrumentation would create the
-    lost wakeup it is meant to find. So this is CPython's own ``Condition.wait`` (threading's,
-    or multiprocessing's) with the waits handed to the scheduler: the waiter stays registered
-    from start to end, exactly as in an uninstrumented wait. ``res``: the seam's view of the
-    condition's lock (who holds it)."""
+    lost wakeup it is meant to find. So this is CPython's own ``threading.Condition.wait``
+    with the waits handed to the scheduler: the waiter stays registered from start to end,
+    exactly as in an uninstrumented wait (a process condition waits through its
+    :class:`Doors`). ``res``: the seam's view of the condition's lock (who holds it)."""
     sched = a.rt.scheduler
-    if isinstance(real, threading.Condition):
-        if not real._is_owned():  # type: ignore[attr-defined]
-            raise RuntimeError("cannot wait on un-acquired lock")
-        waiter = threading.Lock()
-        waiter.acquire()
-        real._waiters.append(waiter)  # type: ignore[attr-defined]
-        saved = real._release_save()  # type: ignore[attr-defined]
-        gotit = False
+    if not real._is_owned():
+        raise RuntimeError("cannot wait on un-acquired lock")
+    waiter = threading.Lock()
+    waiter.acquire()
+    real._waiters.append(waiter)
+    saved = real._release_save()
+    gotit = False
+    try:
+        gotit = sched.wait(a, partial(waiter.acquire, True), timeout)
+        return gotit
+    finally:
+        retaken = False
         try:
-            gotit = sched.wait(a, partial(waiter.acquire, True), timeout)
-            return gotit
+            retaken = _retake(real._lock, _depth(saved), a, res, res)
+        except Abort:
+            pass
         finally:
-            retaken = False
-            try:
-                retaken = _retake(real._lock, _depth(saved), a, res, res)  # type: ignore[attr-defined]
-            except Abort:
-                pass
-            finally:
-                if not gotit:
-                    try:
-                        real._waiters.remove(waiter)  # type: ignore[attr-defined]
-                    except ValueError:
-                        pass
-            if not retaken:
-                raise LockNotRetaken  # an abort wins over the wait's result
-    # an unknown condition: plain slices
-    return sched.wait(a, lambda s: bool(real.wait(s)), timeout)
+            if not gotit:
+                try:
+                    real._waiters.remove(waiter)
+                except ValueError:
+                    pass
+        if not retaken:
+            raise LockNotRetaken  # an abort wins over the wait's result
 
 
 class Doors:
