@@ -282,7 +282,7 @@ def test_primitive_errors(text: str, expected: str) -> None:
 
 VERB_LIST = ("acquire, release, wait, set, clear, notify, notify_all, put, get, send, recv, "
              "read, write, add, append, sleep, log, start, join, with, repeat, if, return, fail, "
-             "count_down, count_up")
+             "while, let, assert, compute, count_down, count_up")
 LOCK = "primitives:\n  A: lock\n"
 
 STEP_SHAPE_CASES = [

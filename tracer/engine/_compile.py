@@ -43,7 +43,8 @@ from time import sleep
 from typing import Any, Protocol, TypeVar
 
 from tracer._show import show
-from tracer.engine._seam import POLL, Abort, ActorCtx, ActorFailure, ActorReturn, Runtime
+from tracer.engine._compute import work
+from tracer.engine._seam import POLL, Abort, ActorCtx, ActorFailure, ActorReturn, Record, Runtime
 from tracer.prims import _shell as P
 from tracer.prims._shell import ready
 from tracer.prims.condition import Condition
@@ -52,6 +53,7 @@ from tracer.prims.pipe import Pipe
 from tracer.prims.queue import AQueue, Queue
 from tracer.scenario import Plan, walk_steps
 from tracer.scenario import _model as M
+from tracer.scenario._expr import EvalError, evaluator, parse_expr
 from tracer.scenario._load import format_loc
 
 StepFn = Callable[[ActorCtx], object]
@@ -129,6 +131,34 @@ class Compiler:
         self.auto_items = 0
         self.caps_seen: list[Caps] = []  # every caps value, in compile order
         self.located = step_locations(plan, actor)
+        self.atomic_vars = frozenset(plan.scenario.atomic)
+        self.shared_names = frozenset(plan.scenario.shared)
+        # compiled steps that record no event (a let over locals): a coroutine runs them
+        # without awaiting a turn
+        self.silent: set[int] = set()
+
+    def program(self, steps: Sequence[M.Step]) -> tuple[StepFn, Caps]:
+        """The actor's whole program: its steps, after setting its declared locals."""
+        fn, caps = self.block(steps, frozenset())
+        try:
+            declared = self.plan.scenario.actors[
+                [a.name for a in self.plan.scenario.actors].index(self.plan.actor(self.actor).base)
+            ].locals
+        except (StopIteration, ValueError):
+            declared = {}
+        if not declared:
+            return fn, caps
+        initial = dict(declared)
+        if self.coro:
+            async def astart(a: ActorCtx) -> None:
+                a.locals = copy_value(initial)
+                await fn(a)  # type: ignore[misc]
+            return astart, caps
+
+        def start(a: ActorCtx) -> None:
+            a.locals = copy_value(initial)
+            fn(a)
+        return start, caps
 
     def where(self, fns: Sequence[object], steps: Sequence[M.Step]) -> dict[int, dict[str, Any]]:
         """Compiled step (its id) -> where its step is in the scenario, for ``failed_at``."""
@@ -203,7 +233,7 @@ class Compiler:
             is_async = iscoroutinefunction(fn)
             here = self.own_caps(step) | after
             self.caps_seen.append(here)
-            items.append((here, fn, is_async, None if is_async else
+            items.append((here, fn, is_async, None if is_async or id(fn) in self.silent else
                           self.rt.tag(self.actor, step.verb, M.step_target(step))))
             after = here
         items.reverse()
@@ -216,6 +246,8 @@ class Compiler:
                     a.caps = caps
                     if is_async:
                         await fn(a)  # type: ignore[misc]
+                    elif tag is None:  # it records nothing (a let over locals)
+                        fn(a)
                     else:
                         await ready(a, tag)  # a turn, before the step records its one event
                         fn(a)
@@ -245,6 +277,26 @@ class Compiler:
                         t(n, op, target, "return", "error"), t(n, op, target, "return", "broken"))
 
     def step(self, step: M.Step, cont: Caps) -> StepFn:
+        fn = self._step(step, cont)
+        if isinstance(step, M.Yields) and step.as_ is not None:
+            return self._stores_result(fn, step.as_)
+        return fn
+
+    def _stores_result(self, fn: StepFn, name: str) -> StepFn:
+        """``fn``, then its result in the local ``name`` (an ``as``): read from the actor's
+        last event, the step's return (see :func:`result_of`)."""
+        if iscoroutinefunction(fn):
+            async def astore(a: ActorCtx) -> None:
+                await fn(a)
+                a.locals[name] = result_of(a.buf[-1])
+            return astore
+
+        def store(a: ActorCtx) -> None:
+            fn(a)
+            a.locals[name] = result_of(a.buf[-1])
+        return store
+
+    def _step(self, step: M.Step, cont: Caps) -> StepFn:
         rt = self.rt
         n = self.actor
         tag = rt.tag
@@ -361,6 +413,14 @@ class Compiler:
                         raise Abort
                     body(a)
             return repeat
+        if isinstance(step, M.While):
+            return self._while(step, cont)
+        if isinstance(step, M.Let):
+            return self._let(step)
+        if isinstance(step, M.Assert):
+            return self._assert(step)
+        if isinstance(step, M.Compute):
+            return self._compute(step.compute)
         if isinstance(step, M.Return):
             def ret(a: ActorCtx) -> None:
                 raise ActorReturn
@@ -459,6 +519,12 @@ class Compiler:
         value on top)."""
         rt_ = self.rt.tag(self.actor, "read", var)
         lock = self.lock_of(var)
+        if var in self.atomic_vars:  # (a read of an ``atomic`` variable says so)
+            extra = ATOMIC
+
+            def aread(a: ActorCtx) -> Any:
+                return a.emit_read(rt_, fetch, extra)
+            return aread if lock is None else self.atomic(var, aread)
         if lock is None:
             return lambda a: a.emit_read(rt_, fetch)
         acquire, release = lock.acquire, lock.release
@@ -478,6 +544,22 @@ class Compiler:
         shared = self.shared
         wt = self.rt.tag(self.actor, "write", var)
         lock = self.lock_of(var)
+        if var in self.atomic_vars:
+            def write_atomic(value: Any, a: ActorCtx) -> None:
+                a.emit(wt, {"value": value, "atomic": True})
+                shared[var] = copy_value(value)
+            if lock is None:
+                return write_atomic
+            acquire_, release_ = lock.acquire, lock.release
+
+            def write_atomic_locked(value: Any, a: ActorCtx) -> None:
+                if not acquire_(False):
+                    hold(a, lock)
+                try:
+                    write_atomic(value, a)
+                finally:
+                    release_()
+            return write_atomic_locked
         if lock is None:
             def write_free(value: Any, a: ActorCtx) -> None:
                 a.emit(wt, {"value": value})
@@ -502,8 +584,12 @@ class Compiler:
         if isinstance(step, M.Read):
             return self.var_read(step.read, partial(_copy_of, shared, step.read))
         if isinstance(step, M.Write):
-            write, value = self.var_write(step.write.var), step.write.value
-            return partial(write, value)
+            write = self.var_write(step.write.var)
+            if step.write.expr is None:
+                return partial(write, step.write.value)
+            return self._write_expr(step.write.var, step.write.expr, write)
+        if isinstance(step, M.Add) and (step.add.atomic or step.add.var in self.atomic_vars):
+            return self._atomic_add(step.add.var, step.add.value)
         if isinstance(step, M.Add):
             var, delta = step.add.var, step.add.value
             read = self.var_read(var, partial(shared.__getitem__, var))
@@ -526,17 +612,21 @@ class Compiler:
             var, item = step.append.var, step.append.item
             at = tag(n, "append", var)
 
+            pay = {"item": item, "atomic": True} if var in self.atomic_vars else {"item": item}
+
             def append(a: ActorCtx) -> None:
                 target = shared[var]
                 if not isinstance(target, list) and not hasattr(target, "_getvalue"):
                     raise ActorFailure(f"{n} cannot append to {var} = {show(target)}: not a list")
-                a.emit(at, {"item": item})
+                a.emit(at, pay)
                 target.append(copy_value(item))
                 if isinstance(target, list) and not isinstance(shared, dict):
                     # a Manager dict hands out copies of plain lists: store the new one
                     shared[var] = target
             return self.atomic(var, append)
         assert isinstance(step, M.If)
+        if isinstance(step.if_, str):
+            return self._if_expr(step, step.if_, cont)
         test = self.condition(step)
         then, _ = self.block(step.then, cont)
         else_, _ = self.block(step.else_, cont)
@@ -552,9 +642,237 @@ class Compiler:
             (then if test(a) else else_)(a)
         return if_
 
+    # --- the language: expressions, let, if, while, assert, atomic add, compute
+    def expr_fn(self, text: str) -> tuple[Callable[[ActorCtx], Any], bool]:
+        """``(fn, is_async)``: the evaluation of expression ``text`` for this actor; a
+        coroutine function when it reads a shared variable and the actor is a coroutine (each
+        read first awaits its turn). A value that does not fit an operation ends the actor
+        with an error that shows it."""
+        expr = parse_expr(text)
+        n = self.actor
+        fn, is_async = evaluator(expr, self._loader)
+        if is_async:
+            afn = fn
+
+            async def aevaluate(a: ActorCtx) -> Any:
+                try:
+                    return await afn(a)
+                except EvalError as exc:
+                    raise ActorFailure(f"{n}: {text}: {exc}") from None
+            return aevaluate, True
+
+        def evaluate(a: ActorCtx) -> Any:
+            try:
+                return fn(a)
+            except EvalError as exc:
+                raise ActorFailure(f"{n}: {text}: {exc}") from None
+        return evaluate, False
+
+    def _loader(self, name: str) -> tuple[Callable[[ActorCtx], Any], bool]:
+        """How an expression gets the value of ``name``: a recorded read of the shared
+        variable, or the actor's local (the checker made sure it is one or the other)."""
+        n = self.actor
+        if name in self.shared_names:
+            read = self.var_read(name, partial(_copy_of, self.shared, name))
+            if not self.coro:
+                return read, False
+            rtag = self.rt.tag(n, "read", name)
+
+            async def aread(a: ActorCtx) -> Any:
+                await ready(a, rtag)  # a turn before each read
+                return read(a)
+            return aread, True
+
+        def local(a: ActorCtx) -> Any:
+            try:
+                return a.locals[name]
+            except KeyError:
+                raise ActorFailure(f"{n}: the local '{name}' has no value yet: give it one in "
+                                   "the actor's 'locals' or with a 'let' before this step"
+                                   ) from None
+        return local, False
+
+    def _let(self, step: M.Let) -> StepFn:
+        parts = [(name, *self.expr_fn(text)) for name, text in step.let.items()]
+        if any(is_async for _, _, is_async in parts):
+            async def alet(a: ActorCtx) -> None:
+                for name, fn, is_async in parts:
+                    a.locals[name] = (await fn(a)) if is_async else fn(a)
+            return alet
+
+        def let(a: ActorCtx) -> None:
+            for name, fn, _ in parts:
+                a.locals[name] = fn(a)
+        if not any(n in self.shared_names for text in step.let.values()
+                   for n in parse_expr(text).names):
+            self.silent.add(id(let))
+        return let
+
+    def _reads_shared(self, text: str) -> bool:
+        return any(n in self.shared_names for n in parse_expr(text).names)
+
+    def _if_expr(self, step: M.If, text: str, cont: Caps) -> StepFn:
+        test, test_async = self.expr_fn(text)
+        then, _ = self.block(step.then, cont)
+        else_, _ = self.block(step.else_, cont)
+        if self.coro:
+            async def aif(a: ActorCtx) -> None:
+                value = (await test(a)) if test_async else test(a)
+                await (then if value else else_)(a)  # type: ignore[misc]
+            return aif
+
+        def if_(a: ActorCtx) -> None:
+            (then if test(a) else else_)(a)
+        return if_
+
+    def _assert(self, step: M.Assert) -> StepFn:
+        text = step.assert_
+        test, test_async = self.expr_fn(text)
+        names = parse_expr(text).names
+        n, message = self.actor, step.message
+
+        def failed(a: ActorCtx) -> ActorFailure:
+            seen = _values_seen(a, names, self.shared_names)
+            values = ", ".join(f"{k} = {show(v)}" for k, v in seen.items())
+            what = f"{message} (" if message else ""
+            return ActorFailure(f"{n}: {what}assert {text!r} failed"
+                                f"{f': {values}' if values else ''}{')' if message else ''}")
+        if test_async:
+            async def aassert(a: ActorCtx) -> None:
+                if not await test(a):
+                    raise failed(a)
+            return aassert
+
+        def assert_(a: ActorCtx) -> None:
+            if not test(a):
+                raise failed(a)
+        if not self._reads_shared(text):
+            self.silent.add(id(assert_))
+        return assert_
+
+    def _write_expr(self, var: str, text: str,
+                    write: Callable[[Any, ActorCtx], None]) -> StepFn:
+        value_of, is_async = self.expr_fn(text)
+        if is_async:
+            wt = self.rt.tag(self.actor, "write", var)
+
+            async def awrite(a: ActorCtx) -> None:
+                value = await value_of(a)
+                await ready(a, wt)
+                write(value, a)
+            return awrite
+        if self.coro and self._reads_shared(text):  # pragma: no cover (is_async then)
+            raise AssertionError(text)
+
+        def write_expr(a: ActorCtx) -> None:
+            write(value_of(a), a)
+        return write_expr
+
+    def _atomic_add(self, var: str, delta: Any) -> StepFn:
+        """An atomic ``add``: one indivisible read-modify-write, recorded as one ``write``
+        event with ``atomic: true`` and the value it replaced in ``old``."""
+        shared, n = self.shared, self.actor
+        wt = self.rt.tag(n, "write", var)
+
+        def rmw(a: ActorCtx) -> None:
+            payload: dict[str, Any] = {"atomic": True}
+            a.emit(wt, payload)  # the buffer keeps this dict: filled once the turn came
+            old = shared[var]
+            try:
+                new = added(n, var, old, delta)
+            except ActorFailure:
+                payload["value"] = payload["old"] = copy_value(old)
+                raise
+            payload["old"] = copy_value(old)
+            payload["value"] = new
+            shared[var] = new
+        body = self.atomic(var, rmw)
+        if self.coro:
+            async def aadd(a: ActorCtx) -> None:
+                await ready(a, wt)
+                body(a)
+            return aadd
+        return body
+
+    def _while(self, step: M.While, cont: Caps) -> StepFn:
+        text, limit = step.while_, step.max
+        test, test_async = self.expr_fn(text)
+        body_caps = frozenset().union(*(self.own_caps(s) for s in step.steps)) \
+            if step.steps else frozenset()
+        body, _ = self.block(step.steps, body_caps | cont) if step.steps else (None, None)
+        scheduler = self.rt.scheduler
+        watch = scheduler.parks_spins()
+        n = self.actor
+
+        def too_long() -> ActorFailure:
+            return ActorFailure(f"{n}: the loop 'while: {text}' is still true after {limit} "
+                                f"rounds (its max): raise 'max', or make the loop end")
+
+        if self.coro:
+            async def awhile(a: ActorCtx) -> None:
+                rt = a.rt
+                rounds = 0
+                while True:
+                    if rt.closed:
+                        raise Abort
+                    mark = _mark(a) if watch else None
+                    if not ((await test(a)) if test_async else test(a)):
+                        return
+                    if rounds == limit:
+                        raise too_long()
+                    rounds += 1
+                    if body is not None:
+                        await body(a)  # type: ignore[misc]
+                    if mark is not None:
+                        spun = _spun(a, mark)
+                        if spun is not None:
+                            await scheduler.aspin(a, *spun)
+            return awhile
+
+        def while_(a: ActorCtx) -> None:
+            rt = a.rt
+            rounds = 0
+            while True:
+                if rt.closed:  # a loop that records nothing must still stop with the run
+                    raise Abort
+                mark = _mark(a) if watch else None
+                if not test(a):
+                    return
+                if rounds == limit:
+                    raise too_long()
+                rounds += 1
+                if body is not None:
+                    body(a)
+                if mark is not None:
+                    spun = _spun(a, mark)
+                    if spun is not None:
+                        scheduler.spin(a, *spun)
+        return while_
+
+    def _compute(self, units: float) -> StepFn:
+        n, tag = self.actor, self.rt.tag
+        call, ok = tag(n, "compute", None, "call"), tag(n, "compute", None, "return", "ok")
+        payload = {"value": units}
+        scheduler = self.rt.scheduler
+        if self.coro:
+            async def acompute(a: ActorCtx) -> None:
+                await ready(a, call)
+                a.emit(call, payload)
+                scheduler.compute(a, units, work)  # (CPU work blocks the loop, as it does)
+                await ready(a, ok)
+                a.emit(ok, None)
+            return acompute
+
+        def compute(a: ActorCtx) -> None:
+            a.emit(call, payload)
+            scheduler.compute(a, units, work)
+            a.emit(ok, None)
+        return compute
+
     def condition(self, step: M.If) -> Callable[[ActorCtx], bool]:
         """The test of an `if`: a fresh read of the variable (recorded), then the comparison."""
         cond = step.if_
+        assert isinstance(cond, M.Compare)
         var, cmp, value, n = cond.var, COMPARE[cond.op], cond.value, self.actor
         read = self.var_read(var, partial(_copy_of, self.shared, var))
 
@@ -588,6 +906,71 @@ class Compiler:
         return sleep
 
 
+ATOMIC: dict[str, Any] = {"atomic": True}  # what an atomic access adds to its event's payload
+
+
+def result_of(record: Record) -> Any:
+    """What an ``as`` stores, from the step's last event (its return): the result (``"ok"``,
+    ``"timeout"``, ``"fail"``, ``"broken"``); for a ``get`` or a ``recv`` that returned ok,
+    the item received."""
+    _seq, _ts, tag, payload = record
+    if tag.result == "ok" and tag.op in ("get", "recv") and payload and "item" in payload:
+        return copy_value(payload["item"])
+    return tag.result
+
+
+def _values_seen(a: ActorCtx, names: Sequence[str], shared: frozenset[str]) -> dict[str, Any]:
+    """The values of ``names`` as the actor last saw them: its locals, and for a shared
+    variable the value of its latest read (what a failed assert shows)."""
+    out: dict[str, Any] = {}
+    want = [x for x in names if x in shared]
+    for _seq, _ts, tag, payload in reversed(a.buf[-64:]):
+        if tag.op == "read" and tag.target in want and tag.target not in out and payload:
+            out[tag.target] = payload.get("value")
+    return {x: (out.get(x) if x in shared else a.locals.get(x)) for x in names
+            if x in out or x in a.locals}
+
+
+# what a round of a spin loop may record and still have changed nothing
+_LOOKS = frozenset({"read", "log", "sleep", "compute"})
+
+
+def _mark(a: ActorCtx) -> tuple[int, dict[str, Any]]:
+    """Where a round of a ``while`` starts: the actor's event count and its locals."""
+    return a.progress(), dict(a.locals)
+
+
+def _spun(a: ActorCtx, mark: tuple[int, dict[str, Any]]) -> tuple[frozenset[str], int] | None:
+    """``(watched, since)`` when the round of a ``while`` since ``mark`` changed nothing: it
+    recorded only reads, logs, sleeps, computes and non-blocking attempts that failed, and
+    left the locals as they were; ``watched`` is what it looked at (the variables read, the
+    primitives tried), ``since`` the seq of its first event. None otherwise, or when it looked
+    at nothing (a loop over locals alone: it ends at its ``max``)."""
+    count, before = mark
+    k = a.progress() - count
+    buf = a.buf
+    if k <= 0 or k > len(buf) or a.locals != before:
+        return None
+    records = buf[-k:]
+    watched: set[str] = set()
+    for _seq, _ts, tag, payload in records:
+        op = tag.op
+        if op in _LOOKS:
+            if op == "read" and tag.target is not None:
+                watched.add(tag.target)
+            continue
+        if tag.phase == "call" and payload is not None and payload.get("blocking") is False:
+            if tag.target is not None:
+                watched.add(tag.target)
+            continue
+        if tag.phase == "return" and tag.result == "fail":
+            continue
+        return None
+    if not watched:
+        return None
+    return frozenset(watched), records[0][0]
+
+
 def added(actor: str, var: str, old: Any, delta: Any) -> Any:
     """``old + delta`` for an ``add`` step; an actor error when it cannot be added, or when
     the sum is a number no trace can hold (an integer beyond 64 bits, an infinite float)."""
@@ -611,13 +994,18 @@ def unlocked_variables(plan: Plan) -> frozenset[str]:
     a lock there could only cost, or block the loop)."""
     who: dict[str, set[str]] = {}
     kinds = {ap.name: ap.kind for ap in plan.actors}
+    shared = plan.scenario.shared
 
     def walk(name: str, steps: Sequence[M.Step]) -> None:
         for step in steps:
             if isinstance(step, (M.Read, M.Write, M.Add, M.Append, M.If)):
                 var = step.read if isinstance(step, M.Read) else M.step_target(step)
-                assert var is not None
-                who.setdefault(var, set()).add(name)
+                if var is not None:
+                    who.setdefault(var, set()).add(name)
+            for _path, text in M.step_exprs(step):
+                for used in parse_expr(text).names:
+                    if used in shared:
+                        who.setdefault(used, set()).add(name)
             for _key, block in M.child_blocks(step):
                 walk(name, block)
 

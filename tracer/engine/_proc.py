@@ -356,13 +356,16 @@ class ProcActorCtx(ActorCtx):
         # turn); a turn given is recorded, even if the run closes now: the scheduler counted
         # it (a replay ends once the recording's last turn was given)
         seq = rt.scheduler.turn(self, tag)
-        self.buf.append((seq, self._clock(), tag, payload))
-        self.board[self.row + PROGRESS] += 1
+        # shipped before the append, never after: the last event stays in the buffer (a
+        # step's ``as`` reads its result there, a read fills its payload after the turn)
         if len(self.buf) >= FLUSH_EVERY:
             self.flush()
+        self.buf.append((seq, self._clock(), tag, payload))
+        self.board[self.row + PROGRESS] += 1
         return seq
 
-    def emit_read(self, tag: Tag, fetch: Callable[[], Any]) -> Any:
+    def emit_read(self, tag: Tag, fetch: Callable[[], Any],
+                  extra: dict[str, Any] | None = None) -> Any:
         """A read: the value is read once the turn came and the seq was taken (not before)."""
         rt = self.rt
         if rt.closed:
@@ -370,11 +373,12 @@ class ProcActorCtx(ActorCtx):
         seq = rt.scheduler.turn(self, tag)
         # a turn given is recorded, even if the run closes now: the scheduler
         # counted it (a replay ends once the recording's last turn was given)
-        value = fetch()
-        self.buf.append((seq, self._clock(), tag, {"value": value}))
-        self.board[self.row + PROGRESS] += 1
         if len(self.buf) >= FLUSH_EVERY:
             self.flush()
+        value = fetch()
+        self.buf.append((seq, self._clock(), tag,
+                         {"value": value} if extra is None else {**extra, "value": value}))
+        self.board[self.row + PROGRESS] += 1
         return value
 
     def batch(self) -> list[tuple[int, float, tuple[Any, ...], Any]]:

@@ -152,7 +152,8 @@ class ActorCtx:
     """One actor's recording buffer and watchdog-visible state. Only its own thread writes."""
 
     __slots__ = ("_append", "_clock", "_next", "buf", "caps", "daemon", "emit", "failed_at",
-                 "finished", "kind", "name", "pid", "rt", "state", "thread", "tid", "waiting")
+                 "finished", "kind", "locals", "name", "pid", "rt", "state", "thread", "tid",
+                 "waiting")
 
     def __init__(self, rt: Runtime, name: str, kind: str, daemon: bool) -> None:
         self.rt = rt
@@ -173,6 +174,9 @@ class ActorCtx:
         self.thread: Any = None
         # the step an ActorFailure came from: {"step": "actors[0].steps[1]", "verb", "line"}
         self.failed_at: dict[str, Any] | None = None
+        # the actor's locals (the scenario language's ``locals``, ``let`` and ``as``): private
+        # and untraced; the compiled program sets the declared ones when it starts
+        self.locals: dict[str, Any] = {}
         # bound once: the hot path below does no lookups it can avoid
         self._next = rt.seq.__next__
         self._clock = rt.clock
@@ -196,12 +200,13 @@ class ActorCtx:
         self.buf.append((seq, rt.clock(), tag, payload))
         return seq
 
-    def emit_read(self, tag: Tag, fetch: Callable[[], Any]) -> Any:
+    def emit_read(self, tag: Tag, fetch: Callable[[], Any],
+                  extra: dict[str, Any] | None = None) -> Any:
         """Record a read of ``fetch()`` and return the value. The value is read once the event
         has its turn and seq, not before: under a scheduler another actor may write it
         meanwhile, and under ``run`` the variable's lock is held across both (see
-        ``_compile``)."""
-        payload: dict[str, Any] = {}
+        ``_compile``). ``extra``: more of the payload (``{"atomic": True}``)."""
+        payload: dict[str, Any] = {} if extra is None else dict(extra)
         self.emit(tag, payload)  # the buffer keeps this dict: fill it once the turn came
         try:
             value = payload["value"] = fetch()

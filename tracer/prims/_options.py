@@ -28,6 +28,7 @@ MAX_COUNT = 10_000
 MAX_REPEAT = 10_000_000
 MAX_DEPTH = 16
 MAX_SLEEP = 3600.0
+MAX_COMPUTE = 3_600_000.0  # units of compute (one unit is about a millisecond)
 MAX_TIMEOUT = 86_400.0
 MAX_FILE_BYTES = 5_000_000
 MAX_WORKERS = 1024
@@ -41,6 +42,9 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 # in its json_schema_extra: the embedded scenario leaves it out unless the step gave it, so
 # registering a type never changes the trace of a scenario that does not use it.
 TYPE_OPTION = "tracer_type_option"
+# A field of the scenario language's version 2 (``as``, ``locals``, ``atomic``...) carries this
+# mark: left out of the embedded scenario unless given, so a v1 scenario embeds as before.
+NEW_OPTION = "tracer_new_option"
 
 
 class _Model(BaseModel):
@@ -62,7 +66,8 @@ class _Model(BaseModel):
                 continue
             key = field.alias if info.by_alias and field.alias else name
             extra = field.json_schema_extra
-            added = isinstance(extra, dict) and bool(extra.get(TYPE_OPTION))
+            added = isinstance(extra, dict) and bool(extra.get(TYPE_OPTION)
+                                                     or extra.get(NEW_OPTION))
             if key in data and (data[key] is None or added):
                 del data[key]
         return data
@@ -116,8 +121,9 @@ def a_(word: str) -> str:
 
 
 __all__ = [
-    "DEFAULT_MAX_EVENTS", "MAX_ACTORS", "MAX_COUNT", "MAX_DEPTH", "MAX_FILE_BYTES",
-    "MAX_MAX_EVENTS", "MAX_REPEAT", "MAX_SLEEP", "MAX_TIMEOUT", "MAX_WORKERS", "TYPE_OPTION",
+    "DEFAULT_MAX_EVENTS", "MAX_ACTORS", "MAX_COMPUTE", "MAX_COUNT", "MAX_DEPTH", "MAX_FILE_BYTES",
+    "MAX_MAX_EVENTS", "MAX_REPEAT", "MAX_SLEEP", "MAX_TIMEOUT", "MAX_WORKERS", "NEW_OPTION",
+    "TYPE_OPTION",
     "CheckContext", "Name", "PrimOptions", "Report", "Seconds", "Step", "VerbOption", "_Model",
     "a_",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 
 from tracer.prims._options import CheckContext, a_
 from tracer.scenario import _registry
+from tracer.scenario._expr import CONSTANTS, parse_expr
 from tracer.scenario._load import (
     Loc,
     Problem,
@@ -27,14 +28,18 @@ from tracer.scenario._load import (
 from tracer.scenario._model import (
     ADDED_OPTIONS,
     MAX_ACTORS,
+    Actor,
     Add,
     Append,
+    Compare,
     If,
     Scenario,
     Start,
     Step,
     Write,
     child_blocks,
+    step_assigns,
+    step_exprs,
     step_target,
 )
 
@@ -92,14 +97,64 @@ def step_values(step: Step) -> list[tuple[Loc, Any]]:
         given = "item" in step.model_fields_set
         return [(("item",), getattr(step, "item", None))] if given else []
     if isinstance(step, Write):
-        return [(("write", "value"), step.write.value)]
+        return [(("write", "value"), step.write.value)] if step.write.expr is None else []
     if isinstance(step, Add):
         return [(("add", "value"), step.add.value)]
     if isinstance(step, Append):
         return [(("append", "item"), step.append.item)]
-    if isinstance(step, If):
+    if isinstance(step, If) and isinstance(step.if_, Compare):
         return [(("if", "value"), step.if_.value)]
     return []
+
+
+def actor_locals(actor: Actor) -> dict[str, tuple[str | int, ...]]:
+    """The locals of an actor: those ``locals`` declares, then those a ``let`` or an ``as``
+    assigns, each with where it first appears (a path inside the actor)."""
+    out: dict[str, tuple[str | int, ...]] = {name: ("locals", name) for name in actor.locals}
+    for step, loc in walk_steps(actor.steps, ("steps",)):
+        for key, name in step_assigns(step):
+            out.setdefault(name, (*loc, *key))
+    return out
+
+
+def check_language(scenario: Scenario, add: Callable[[Loc, str], None]) -> None:
+    """The names of the language: locals against shared variables, every name an expression
+    uses, the ``atomic`` list."""
+    shared = scenario.shared
+    prims = scenario.primitives
+    for j, var in enumerate(scenario.atomic):
+        if var not in shared:
+            add(("atomic", j), f"'atomic' lists '{var}', which is not a shared variable"
+                               f"{did_you_mean(var, shared)}")
+    for i, actor in enumerate(scenario.actors):
+        aloc: Loc = ("actors", i)
+        mine = actor_locals(actor)
+        for name, where in mine.items():
+            clash = ("a shared variable" if name in shared else
+                     "a primitive" if name in prims else
+                     "a constant" if name in CONSTANTS else None)
+            if clash:
+                hint = (f"; to change the shared variable use write: {{var: {name}, expr: ...}}"
+                        if name in shared else "")
+                add((*aloc, *where), f"the local '{name}' of {actor.name} has the name of "
+                                     f"{clash}: rename the local{hint}")
+        for value_name, value in actor.locals.items():
+            why = untraceable(value)
+            if why:
+                add((*aloc, "locals", value_name), why)
+        known = {**dict.fromkeys(shared, "shared"), **dict.fromkeys(mine, "local")}
+        for step, sloc in walk_steps(actor.steps, (*aloc, "steps")):
+            for key, text in step_exprs(step):
+                expr = parse_expr(text)  # (the model checked that it parses)
+                for used in expr.names:
+                    if used in known:
+                        continue
+                    hint_p = (" (it is a primitive: an expression reads shared variables and "
+                             "locals)" if used in prims else "")
+                    listed = ", ".join(sorted(known)) or "none"
+                    add((*sloc, *key), f"'{used}' in {text!r} is neither a local of "
+                                       f"{actor.name} nor a shared variable{hint_p}"
+                                       f"{did_you_mean(used, known)} (names here: {listed})")
 
 
 I64_MIN, U64_MAX = -(2**63), 2**64 - 1  # what a JSON trace holds exactly (orjson)
@@ -256,7 +311,7 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
                 why = untraceable(value)
                 if why:
                     add((*sloc, *vloc), why)
-            if isinstance(step, If):
+            if isinstance(step, If) and isinstance(step.if_, Compare):
                 why = unordered(step.if_.op, step.if_.value)
                 if why:
                     add((*sloc, "if", "value"), why)
@@ -354,6 +409,7 @@ def check(scenario: Scenario, lines: dict[Loc, int], source: str) -> Plan:
                 if refusal:
                     add(("primitives", pname), refusal)
 
+    check_language(scenario, add)
     for name, value in shared.items():
         why = untraceable(value)
         if why:

@@ -246,6 +246,9 @@ def _kind(value: Any) -> str:
     return names.get(type(value), f"a {type(value).__name__}")
 
 
+_YIELDING = ("acquire", "wait", "put", "get", "send", "recv", "join")
+
+
 def _precheck_steps(steps: list[Any], loc: Loc, add: Any, depth: int) -> None:
     if depth > MAX_DEPTH + 1:  # the top-level list is depth 1: 16 nested blocks are allowed
         add(loc, f"steps are nested more than {MAX_DEPTH} deep (the documented limit)")
@@ -275,9 +278,12 @@ def _precheck_steps(steps: list[Any], loc: Loc, add: Any, depth: int) -> None:
         for key in ("steps", "then", "else"):
             if isinstance(step.get(key), list):
                 _precheck_steps(step[key], (*sloc, key), add, depth + 1)
-        if verb in ("with", "repeat") and "steps" not in step:
+        if verb in ("with", "repeat", "while") and "steps" not in step:
             add(sloc, f"'{verb}' needs 'steps': the list of steps to run "
                       f"{'while holding it' if verb == 'with' else 'each time'}")
+        if "as" in step and verb not in _YIELDING and verb in STEP_MODELS:
+            add(sloc, f"'as' stores the result of a step, and '{verb}' has none (steps with "
+                      f"a result: {', '.join(_YIELDING)})")
         if verb == "if" and "then" not in step:
             add(sloc, "'if' needs 'then': the steps to run when the comparison holds")
 
@@ -311,6 +317,15 @@ def _translate(exc: ValidationError, data: Any, lines: dict[Loc, int]) -> list[P
             if key2 not in seen:
                 seen.add(key2)
                 out.append(Problem(format_loc(loc), _line(lines, line_loc), msg))
+            continue
+        if etype == "value_error":
+            # our own validators (an expression, a write's value or expr): their message
+            error = err.get("ctx", {}).get("error")
+            msg = str(error) if error is not None else err["msg"]
+            key2 = (format_loc(loc), msg)
+            if key2 not in seen:
+                seen.add(key2)
+                out.append(Problem(format_loc(loc), _line(lines, loc), msg))
             continue
         if etype == "missing":
             msg = f"'{loc[-1]}' is required" if loc else "a required key is missing"
@@ -383,6 +398,8 @@ def _clean_loc(loc: Loc, data: Any) -> Loc:
                 step_verb(cur) or cur.get("type") if isinstance(cur, dict) else None)
             if part == kind:
                 continue
+        if out and out[-1] == "if" and part in ("compare", "expr"):
+            continue  # the member of an `if`'s test (a comparison or an expression)
         out.append(part)
         try:
             cur = cur[part] if cur is not None else None

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, create_model
+from pydantic import AfterValidator, Discriminator, Field, Tag, create_model, model_validator
 
 from tracer.prims._options import (
     DEFAULT_MAX_EVENTS,
     MAX_ACTORS,
+    MAX_COMPUTE,
     MAX_COUNT,
     MAX_DEPTH,
     MAX_FILE_BYTES,
@@ -24,6 +25,7 @@ from tracer.prims._options import (
     MAX_SLEEP,
     MAX_TIMEOUT,
     MAX_WORKERS,
+    NEW_OPTION,
     TYPE_OPTION,
     Name,
     Seconds,
@@ -32,6 +34,7 @@ from tracer.prims._options import (
 )
 from tracer.prims._options import PrimOptions as _Prim
 from tracer.scenario import _registry
+from tracer.scenario._expr import parse_expr
 
 # The options models live with their types (tracer/prims/<type>.py); their names stay
 # importable from here. PrimitiveSpec is the discriminated union of every registered type.
@@ -71,7 +74,28 @@ def __getattr__(name: str) -> Any:
 # Steps: one model per verb; the field named like the verb holds the target.
 
 
-class Acquire(Step):
+def _expression(text: str) -> str:
+    parse_expr(text)  # an ExprError (a ValueError) says where it is wrong
+    return text
+
+
+# An expression of the language (tracer/scenario/_expr.py), kept as its text: the embedded
+# scenario holds the string, the engine parses it again (cached).
+Expression = Annotated[str, Field(max_length=2_000), AfterValidator(_expression)]
+MAX_WHILE = MAX_REPEAT
+# a field of the language's version 2 that the embedded scenario leaves out unless given, so
+# that a v1 scenario embeds exactly as before
+_V2: Any = {NEW_OPTION: True}
+
+
+class Yields(Step):
+    """A step whose result an ``as: NAME`` stores in a local: ``"ok"``, ``"timeout"``,
+    ``"fail"`` or ``"broken"``; for ``get`` and ``recv``, the item received."""
+
+    as_: Name | None = Field(default=None, alias="as", json_schema_extra=_V2)
+
+
+class Acquire(Yields):
     verb: ClassVar[str] = "acquire"
     acquire: Name
     timeout: Seconds | None = None
@@ -83,7 +107,7 @@ class Release(Step):
     release: Name
 
 
-class Wait(Step):
+class Wait(Yields):
     verb: ClassVar[str] = "wait"
     wait: Name
     timeout: Seconds | None = None
@@ -110,7 +134,7 @@ class NotifyAll(Step):
     notify_all: Name
 
 
-class Put(Step):
+class Put(Yields):
     verb: ClassVar[str] = "put"
     put: Name
     item: Any = None
@@ -118,20 +142,20 @@ class Put(Step):
     blocking: bool = True
 
 
-class Get(Step):
+class Get(Yields):
     verb: ClassVar[str] = "get"
     get: Name
     timeout: Seconds | None = None
     blocking: bool = True
 
 
-class Send(Step):
+class Send(Yields):
     verb: ClassVar[str] = "send"
     send: Name
     item: Any = None
 
 
-class Recv(Step):
+class Recv(Yields):
     verb: ClassVar[str] = "recv"
     recv: Name
     timeout: Seconds | None = None
@@ -158,14 +182,36 @@ class Compare(_Model):
     value: Any
 
 
+class WriteSpec(_Model):
+    """What a ``write`` stores: a ``value``, or the value of an ``expr`` (one of the two)."""
+
+    var: Name
+    value: Any = None
+    expr: Expression | None = Field(default=None, json_schema_extra=_V2)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> WriteSpec:
+        given = {"value", "expr"} & self.model_fields_set
+        if len(given) != 1:
+            raise ValueError("a write needs 'value' or 'expr' (one of the two), got "
+                             + (" and ".join(sorted(given)) if given else "neither"))
+        return self
+
+
+class AddSpec(VarValue):
+    """An ``add``: ``atomic: true`` makes it one indivisible read-modify-write."""
+
+    atomic: bool = Field(default=False, json_schema_extra=_V2)
+
+
 class Write(Step):
     verb: ClassVar[str] = "write"
-    write: VarValue
+    write: WriteSpec
 
 
 class Add(Step):
     verb: ClassVar[str] = "add"
-    add: VarValue
+    add: AddSpec
 
 
 class Append(Step):
@@ -188,7 +234,7 @@ class Start(Step):
     start: Name
 
 
-class Join(Step):
+class Join(Yields):
     verb: ClassVar[str] = "join"
     join: Name
     timeout: Seconds | None = None
@@ -206,11 +252,55 @@ class Repeat(Step):
     steps: list[AnyStep]
 
 
+def _test_kind(raw: Any) -> str:
+    return "expr" if isinstance(raw, str) else "compare"
+
+
+if TYPE_CHECKING:
+    Test = Compare | str
+else:
+    Test = Annotated[Union[Annotated[Compare, Tag("compare")],  # noqa: UP007
+                           Annotated[Expression, Tag("expr")]], Discriminator(_test_kind)]
+
+
 class If(Step):
     verb: ClassVar[str] = "if"
-    if_: Compare = Field(alias="if")
+    if_: Test = Field(alias="if")
     then: list[AnyStep]
     else_: list[AnyStep] = Field(default_factory=list, alias="else")
+
+
+class While(Step):
+    """``while: EXPR`` + ``steps``: run the steps while the expression is true, at most
+    ``max`` times (a loop still true then ends the actor with an error)."""
+
+    verb: ClassVar[str] = "while"
+    while_: Expression = Field(alias="while")
+    steps: list[AnyStep]
+    max: Annotated[int, Field(ge=1, le=MAX_WHILE)] = 100
+
+
+class Let(Step):
+    """``let: {name: EXPR, ...}``: assign the actor's locals, in the mapping's order."""
+
+    verb: ClassVar[str] = "let"
+    let: Annotated[dict[Name, Expression], Field(min_length=1)]
+
+
+class Assert(Step):
+    """``assert: EXPR``: a false expression ends the actor with an error here."""
+
+    verb: ClassVar[str] = "assert"
+    assert_: Expression = Field(alias="assert")
+    message: Annotated[str, Field(max_length=10_000)] | None = None
+
+
+class Compute(Step):
+    """``compute: N``: N units of pure-Python CPU work under ``run`` (see
+    tracer/engine/_compute.py); no time under replay and explore."""
+
+    verb: ClassVar[str] = "compute"
+    compute: Annotated[int | float, Field(ge=0, le=MAX_COMPUTE, allow_inf_nan=False)]
 
 
 class Return(Step):
@@ -228,6 +318,7 @@ CORE_STEPS: dict[str, type[Step]] = {
     for m in (
         Acquire, Release, Wait, Set, Clear, Notify, NotifyAll, Put, Get, Send, Recv, Read,
         Write, Add, Append, Sleep, Log, Start, Join, With, Repeat, If, Return, Fail,
+        While, Let, Assert, Compute,
     )
 }
 
@@ -282,9 +373,9 @@ else:
     ]
 
 # the blocks that hold steps (and their subclasses with added options) know the union now
-_BLOCKS: list[type[Step]] = [With, Repeat, If]
+_BLOCKS: list[type[Step]] = [With, Repeat, If, While]
 for _m in [*_BLOCKS, *(m for m in STEP_MODELS.values() if m not in _BLOCKS)]:
-    if issubclass(_m, (With, Repeat, If)):
+    if issubclass(_m, (With, Repeat, If, While)):
         _m.model_rebuild(force=True)
 
 
@@ -297,16 +388,40 @@ def step_target(step: Step) -> str | None:
     if isinstance(step, Append):
         return step.append.var
     if isinstance(step, If):
-        return step.if_.var
+        return step.if_.var if isinstance(step.if_, Compare) else None
     value = getattr(step, step.verb, None)
-    if isinstance(value, str) and step.verb not in ("log", "fail"):
+    if isinstance(value, str) and step.verb not in ("log", "fail", "while", "assert"):
         return value
     return None
 
 
+def step_exprs(step: Step) -> list[tuple[tuple[str, ...], str]]:
+    """The expressions a step evaluates, each with its key path inside the step."""
+    if isinstance(step, While):
+        return [(("while",), step.while_)]
+    if isinstance(step, If):
+        return [] if isinstance(step.if_, Compare) else [(("if",), step.if_)]
+    if isinstance(step, Assert):
+        return [(("assert",), step.assert_)]
+    if isinstance(step, Let):
+        return [(("let", name), text) for name, text in step.let.items()]
+    if isinstance(step, Write) and step.write.expr is not None:
+        return [(("write", "expr"), step.write.expr)]
+    return []
+
+
+def step_assigns(step: Step) -> list[tuple[tuple[str, ...], str]]:
+    """The locals a step assigns (``let`` keys, an ``as``), each with its key path."""
+    if isinstance(step, Let):
+        return [(("let", name), name) for name in step.let]
+    if isinstance(step, Yields) and step.as_ is not None:
+        return [(("as",), step.as_)]
+    return []
+
+
 def child_blocks(step: Step) -> list[tuple[str, Sequence[Step]]]:
     """Nested step lists of a step, with the key that holds each."""
-    if isinstance(step, (With, Repeat)):
+    if isinstance(step, (With, Repeat, While)):
         return [("steps", step.steps)]
     if isinstance(step, If):
         return [("then", step.then), ("else", step.else_)]
@@ -336,6 +451,8 @@ class Actor(_Model):
     autostart: bool = True
     pool: Name | None = None
     count: Annotated[int, Field(ge=1, le=MAX_COUNT)] = 1
+    # private, untraced values (each copy of a `count` has its own)
+    locals: dict[Name, Any] = Field(default_factory=dict, json_schema_extra=_V2)
 
 
 class Scenario(_Model):
@@ -345,6 +462,8 @@ class Scenario(_Model):
     primitives: dict[Name, PrimitiveSpec] = Field(default_factory=dict)
     shared: dict[Name, Any] = Field(default_factory=dict)
     invariants: list[Invariant] = Field(default_factory=list)
+    # shared variables whose every access is atomic (Go's atomic types, C++'s std::atomic)
+    atomic: list[Name] = Field(default_factory=list, json_schema_extra=_V2)
     expect: list[FindingKind] | None = None
     # the run stops (outcome `capped`) after this many events; None: DEFAULT_MAX_EVENTS
     max_events: Annotated[int, Field(ge=1, le=MAX_MAX_EVENTS)] | None = None
@@ -381,19 +500,24 @@ __all__ = [
     "Actor",
     "ActorKind",
     "Add",
+    "AddSpec",
     "Append",
+    "Assert",
     "BarrierSpec",
     "BoundedSemaphoreSpec",
     "Clear",
     "Compare",
+    "Compute",
     "ConditionSpec",
     "EventSpec",
+    "Expression",
     "Fail",
     "FindingKind",
     "Get",
     "If",
     "Invariant",
     "Join",
+    "Let",
     "LockSpec",
     "Log",
     "Name",
@@ -421,9 +545,14 @@ __all__ = [
     "VarItem",
     "VarValue",
     "Wait",
+    "While",
     "With",
     "Write",
+    "WriteSpec",
+    "Yields",
     "child_blocks",
+    "step_assigns",
+    "step_exprs",
     "step_target",
     "step_verb",
 ]

@@ -22,7 +22,7 @@ from tracer._gc import gc_paused
 from tracer.trace._io import NotRegularFile, TraceError, open_regular
 from tracer.trace._model import FORMAT, Trace
 
-_PHASED = {"acquire", "wait", "put", "get", "send", "recv", "join", "sleep"}
+_PHASED = {"acquire", "wait", "put", "get", "send", "recv", "join", "sleep", "compute"}
 # what an actor does: never with actor null (an op not listed here may be the engine's)
 _ACTOR_OPS = _PHASED | {"release", "set", "clear", "notify", "notify_all", "read", "write",
                         "append", "log", "spawn", "start", "end", "callback"}

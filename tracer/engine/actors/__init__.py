@@ -85,7 +85,7 @@ class BaseHost:
                         coroutine=self.coroutines)
 
     def prepare(self, ap: ActorPlan, ctx: ActorCtx) -> None:
-        fn, caps = self.compiler(ap).block(ap.steps, frozenset())
+        fn, caps = self.compiler(ap).program(ap.steps)
         self.run.programs[ap.name] = fn
         ctx.caps = caps  # what it may do before it runs
 

@@ -75,7 +75,7 @@ class ProcessHost(BaseHost):
 
     def prepare(self, ap: ActorPlan, ctx: ActorCtx) -> None:
         compiler = self.compiler(ap)
-        fn, caps = compiler.block(ap.steps, frozenset())
+        fn, caps = compiler.program(ap.steps)
         self.run.programs[ap.name] = fn
         assert isinstance(ctx, ProcActorCtx)
         # the child runs the program; here only the numbering of its caps matters
@@ -351,7 +351,7 @@ def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim]
         ctx = ProcActorCtx(rt, name, ap.daemon, shared, prims)
         ctx.conn = conn
         compiler = Compiler(rt, plan, prims, shared_vars, _NoSpawn(), name)
-        program, _ = compiler.block(ap.steps, frozenset())
+        program, _ = compiler.program(ap.steps)
         ctx.register_caps(compiler.caps_seen)
     except Exception as exc:  # tell the parent why, instead of a traceback on stderr
         return "error", (f"internal error in tracer while starting {name}: "

@@ -126,6 +126,29 @@ class Scheduler:
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
         """Stand in for a sleep step."""
 
+    def compute(self, actor: ActorCtx, units: float, work: Callable[[float], None]) -> None:
+        """Stand in for a ``compute`` step's CPU work (``work(units)`` does it, holding the GIL
+        as real Python code does): free running actors do it; a scheduler that orders the
+        actors makes it take no time (a scheduling point like a sleep)."""
+
+    # --- spin loops (the scenario language's ``while``)
+    def parks_spins(self) -> bool:
+        """Whether :meth:`spin` may park an actor (a systematic tester's fairness rule): the
+        ``while`` steps then look at what each iteration did, which costs a little."""
+        return False
+
+    def spin(self, actor: ActorCtx, watched: frozenset[str], since: int) -> None:
+        """``actor`` went once round a ``while`` loop (from the event with seq ``since`` on)
+        reading only the objects in ``watched`` (shared variables; primitives a non-blocking
+        attempt failed on), writing nothing and changing no local: unless another actor has
+        changed one of them since, its next round would do the same again. A scheduler that
+        runs one actor at a time parks it until another actor changes one (and judges the run
+        stuck when every unfinished actor is parked or blocked: a livelock is a ``stall``).
+        Free running and replay: nothing (the loop just goes on, up to its ``max``)."""
+
+    async def aspin(self, actor: ActorCtx, watched: frozenset[str], since: int) -> None:
+        """:meth:`spin` for a coroutine actor (await, never block the event loop)."""
+
     def away(self, actor: Any, target: Any, timed: bool) -> bool:
         """``actor`` is about to block in a real call on ``target`` that only other actors can
         end (a barrier's wait for its round): a scheduler that runs one actor at a time lets the

@@ -58,6 +58,9 @@ class FreeRun(Scheduler):
         if actor.rt.abort_event.wait(seconds):
             raise Abort
 
+    def compute(self, actor: ActorCtx, units: float, work: Callable[[float], None]) -> None:
+        work(units)
+
     async def await_(self, actor: ActorCtx, attempt: AsyncAttempt,
                      wait: Callable[[], Awaitable[bool]], timeout: float | None,
                      takes: bool = False) -> bool:
