@@ -803,6 +803,8 @@ class Compiler:
         scheduler = self.rt.scheduler
         watch = scheduler.parks_spins()
         n = self.actor
+        line = self.located.get(id(step), {}).get("line")
+        loop = f"'while: {text}'" + (f" (line {line})" if line is not None else "")
 
         def too_long() -> ActorFailure:
             return ActorFailure(f"{n}: the loop 'while: {text}' is still true after {limit} "
@@ -826,7 +828,7 @@ class Compiler:
                     if mark is not None:
                         spun = _spun(a, mark)
                         if spun is not None:
-                            await scheduler.aspin(a, *spun)
+                            await scheduler.aspin(a, *spun, loop)
             return awhile
 
         def while_(a: ActorCtx) -> None:
@@ -846,7 +848,7 @@ class Compiler:
                 if mark is not None:
                     spun = _spun(a, mark)
                     if spun is not None:
-                        scheduler.spin(a, *spun)
+                        scheduler.spin(a, *spun, loop)
         return while_
 
     def _compute(self, units: float) -> StepFn:
