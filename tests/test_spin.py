@@ -277,3 +277,34 @@ def test_a_try_loop_ends_once_the_holder_lets_go() -> None:
     assert complete
     assert found == []
     assert schedules >= 2  # (the holder first, and the tryer first)
+
+
+def timed_try(kind: str) -> str:
+    """The tryer backs off with a timed acquire until it gets the lock."""
+    return f"""
+name: timed-try
+primitives: {{L: lock}}
+actors:
+  - name: holder
+    kind: {kind}
+    steps: [{{acquire: L}}, {{log: inside}}, {{release: L}}]
+  - name: tryer
+    kind: {kind}
+    locals: {{r: ""}}
+    steps:
+      - while: "r != 'ok'"
+        max: 30
+        steps: [{{acquire: L, timeout: 0.1, as: r}}]
+      - release: L
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_timed_call_that_times_out_is_a_look(kind: str) -> None:
+    """Under explore a timed acquire times out at once when it cannot go on: a round of such
+    tries changed nothing, so the tryer waits for the holder's release instead of using up
+    its max (as it did before: an error in the schedule where the holder went first)."""
+    complete, found, _ = dfs(timed_try(kind))
+    assert complete
+    assert found == []
