@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_yaml, tracer_cli
+from conftest import check_shape, run_yaml, tracer_cli
 
 from tracer.api import _judge, explore
 from tracer.engine.schedule.explore.search import explore_dfs
@@ -197,6 +197,16 @@ def test_a_livelock_trace_replays_to_the_same_stall(tmp_path: Path, kind: str) -
     out = cli_explore(tmp_path, livelock(kind))
     stalls = [f for f in out["findings"] if f["kind"] == "stall"]
     assert len(stalls) == 1
+    trace = json.loads((tmp_path / stalls[0]["trace"]).read_text(encoding="utf-8"))
+    check_shape(trace)
+    assert trace["outcome"]["status"] == "stall"
+    last = trace["events"][-1]
+    assert last["op"] == "stall" and last["actor"] is None
+    spins = {w["actor"]: (w["kind"], w["op"], w["watched"], w["loop"]) for w in last["waits"]}
+    assert spins["t1"][:3] == ("spin", "spin", ["b"])
+    assert spins["t1"][3].startswith("'while: b == 0'")
+    assert {a["name"]: a["status"] for a in trace["actors"]} == {"t1": "blocked",
+                                                                 "t2": "blocked"}
     said = cli_replay(tmp_path, stalls[0]["trace"])
     assert f"identical (stall: {stalls[0]['message']})" in said
 
