@@ -191,6 +191,18 @@ def test_a_broken_peterson_is_found_and_its_trace_replays(tmp_path: Path, kind: 
     assert "identical (error:" in said and "assert 'in_cs <= 1' failed: in_cs = 2" in said
 
 
+@pytest.mark.timeout(60)
+def test_peterson_with_its_turn_test_inverted_is_found() -> None:
+    """Each waits while the turn is its own (``turn == me``): both get in."""
+    text = peterson("thread").replace('and turn == 1"', 'and turn == 0"', 1)
+    text = text.replace('"flag0 == 1 and turn == 0"', '"flag0 == 1 and turn == 1"', 1)
+    assert '"flag1 == 1 and turn == 0"' in text and '"flag0 == 1 and turn == 1"' in text
+    complete, found, _ = dfs(text)
+    assert complete
+    assert found and all(g["kind"] == "error" for g in found)
+    assert all("assert 'in_cs <= 1' failed: in_cs = 2" in g["message"] for g in found)
+
+
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_livelock_trace_replays_to_the_same_stall(tmp_path: Path, kind: str) -> None:
