@@ -47,6 +47,8 @@ def describe(e: Any) -> str:
     if item is not None and (phase == "call" or op == "append") and \
             op in ("put", "send", "append"):
         text += f" {_value(item)}"
+    if get("atomic") is True:  # an atomic access; an atomic add's write says what it replaced
+        text += f" (atomic, was {_value(get('old'))})" if "old" in e else " (atomic)"
     if get("mode") is not None:  # (a mode its type's acquire records: an rwlock's read)
         text += f" ({get('mode')})"
     if isinstance(get("n"), int) and get("n") != 1:  # (an amount: a latch's count_down by 2)
