@@ -326,7 +326,7 @@ def test_lock_order_does_not_count_atomic_hand_offs() -> None:
         for lk in (first, second):
             out += [ev(actor, "acquire", lk, phase="call"),
                     ev(actor, "acquire", lk, phase="return", result="ok")]
-        return out + [ev(actor, "release", second), ev(actor, "release", first)]
+        return [*out, ev(actor, "release", second), ev(actor, "release", first)]
     data = make_trace([both("p", "A", "B"), w("p", "f", 1), r("q", "f", 1),
                        both("q", "B", "A")], primitives={"A": "lock", "B": "lock"})
     assert [f.kind for f in find_potential_deadlocks(data)] == ["potential_deadlock"]

@@ -286,7 +286,7 @@ def find_races(data: TraceData, state: TraceState | None = None) -> list[Finding
 def _verb(e: Any, it: bool) -> str:
     """What an access did, for a race's message: ``writes`` (``writes it`` when ``it``);
     an atomic access says so (``atomically adds to``, for an atomic add's write)."""
-    op = e.op
+    op: str = e.op
     if e.get("atomic") is not True:
         return (_VERB_IT if it else _VERB).get(op, op)
     verb = ("adds to" if op == "write" and "old" in e else

@@ -338,7 +338,7 @@ class _Chrome:
                     if op != "read":
                         released.pop(var, None)  # a plain write: nobody released its value
                     continue
-                if op == "read" or op == "append" or "old" in e:  # it acquires
+                if op in ("read", "append") or "old" in e:  # it acquires
                     src_w = released.get(var)
                     if src_w is not None:
                         self._flow("atomic write → read", src_w, e)
