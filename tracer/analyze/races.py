@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tracer.analyze._model import Finding, TraceData
-from tracer.trace.state import Clocks, TraceState, state_of
+from tracer.trace.state import Clocks, TraceState, is_atomic, state_of
 
 
 def names(xs: Iterable[str]) -> str:
@@ -287,7 +287,7 @@ def _verb(e: Any, it: bool) -> str:
     """What an access did, for a race's message: ``writes`` (``writes it`` when ``it``);
     an atomic access says so (``atomically adds to``, for an atomic add's write)."""
     op: str = e.op
-    if e.get("atomic") is not True:
+    if not is_atomic(e):
         return (_VERB_IT if it else _VERB).get(op, op)
     verb = ("adds to" if op == "write" and "old" in e else
             _VERB.get(op, op))
@@ -309,11 +309,11 @@ def _race(data: TraceData, var: str, pair: list[tuple[int, int, tuple[str, ...]]
         value = e.item if e.op == "append" else e.value
         out = {"seq": e.seq, "actor": who, "op": e.op, "value": value,
                "locks_held": list(held)}
-        if e.get("atomic") is True:
+        if is_atomic(e):
             out["atomic"] = True
         return out
 
-    at1, at2 = e1.get("atomic") is True, e2.get("atomic") is True
+    at1, at2 = is_atomic(e1), is_atomic(e2)
     if at1 or at2:  # one side atomic (two atomic accesses never race)
         atomic_n, plain_n, plain_e = (n1, n2, e2) if at1 else (n2, n1, e1)
         msg = (f"race on {var}: {n1} {_verb(e1, False)} {var} (seq {s1}, {_held_text(h1)}) "

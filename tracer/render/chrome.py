@@ -51,7 +51,7 @@ import orjson
 from tracer._gc import gc_paused
 from tracer.trace._io import write_atomic
 from tracer.trace._read import TraceData
-from tracer.trace.state import TraceState, state_of
+from tracer.trace.state import TraceState, is_atomic, state_of
 
 _BLOCKING = {"acquire", "wait", "get", "put", "send", "recv", "join"}
 _ACCESS = frozenset({"read", "write", "append"})
@@ -90,7 +90,7 @@ def _what(e: dict[str, Any]) -> str:
         return f"end ({e.get('result', '?')})"
     if e.get("phase") == "return":
         text += f" → {e.get('result', '?')}"
-    if e.get("atomic") is True:
+    if is_atomic(e):
         text += " (atomic)"
     return text
 
@@ -334,7 +334,7 @@ class _Chrome:
                 self._flow("end → join", ended[str(target)], e)
             elif op in _ACCESS:  # the state pass's rule for atomics (tracer.trace.state)
                 var = str(target)
-                if e.get("atomic") is not True:
+                if not is_atomic(e):
                     if op != "read":
                         released.pop(var, None)  # a plain write: nobody released its value
                     continue
