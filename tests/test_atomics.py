@@ -378,3 +378,47 @@ def test_a_hand_edited_atomic_that_is_not_a_boolean_is_refused(tmp_path: Path) -
         assert p.returncode == 2, p.stdout + p.stderr
         assert 'has atomic "true"; expected true or false' in p.stderr
         assert "Traceback" not in p.stderr
+
+
+def peterson(broken: bool = False) -> str:
+    """Peterson's mutual exclusion on atomic flags and turn, around a plain ``x += 1``;
+    ``broken``: each actor checks the other's flag before raising its own, and no turn."""
+    def actor(me: int) -> str:
+        other = 1 - me
+        enter = (f"""          - while: "flag{other} == 1"
+            max: 100000
+            steps: [{{sleep: 0}}]
+          - write: {{var: flag{me}, value: 1}}""" if broken else
+                 f"""          - write: {{var: flag{me}, value: 1}}
+          - write: {{var: turn, value: {other}}}
+          - while: "flag{other} == 1 and turn == {other}"
+            max: 100000
+            steps: [{{sleep: 0}}]""")
+        return f"""  - name: a{me}
+    kind: thread
+    steps:
+      - repeat: 2
+        steps:
+{enter}
+          - add: {{var: x, value: 1}}
+          - write: {{var: flag{me}, value: 0}}
+"""
+    return f"""
+name: peterson
+shared: {{flag0: 0, flag1: 0, turn: 0, x: 0}}
+atomic: [flag0, flag1, turn]
+invariants:
+  - {{var: x, op: "==", value: 4}}
+actors:
+{actor(0)}{actor(1)}"""
+
+
+@pytest.mark.timeout(120)
+def test_petersons_critical_section_is_no_race_and_a_broken_one_is() -> None:
+    safe = tracer.explore(load_scenario_text(peterson(), "<t>"), runs=200, seed=5)
+    assert not safe.groups, [g.message for g in safe.groups.values()]
+    broken = tracer.explore(load_scenario_text(peterson(broken=True), "<t>"), runs=200,
+                            seed=5)
+    # the plain x inside the unprotected section: a race, and an update lost
+    assert ("race", frozenset({"a0", "a1"}), frozenset({"x"})) in broken.groups
+    assert "invariant" in {k[0] for k in broken.groups}
