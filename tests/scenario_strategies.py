@@ -13,7 +13,8 @@ so that what they draw validates:
   directions the pipe allows; a pool's tasks have its kind and are not daemons;
 - ``start`` names only ``autostart: false`` actors, nobody starts or joins itself, and process
   actors neither start nor join;
-- ``add`` only on numbers, ``append`` only on lists, no ``timeout`` with ``blocking: false``.
+- ``add`` only on numbers, ``append`` only on lists, no ``timeout`` with ``blocking: false``;
+  an ``add`` may be ``atomic: true``, and the scenario may list some variables in ``atomic``.
 
 Runs stay short: sleeps are 0 or 1 ms, timeouts are 50 ms, ``repeat`` at most 3, the
 scenario's own timeout 2 s (so a deadlock the watchdog somehow missed still ends fast), and
@@ -191,8 +192,11 @@ def _step(draw: st.DrawFn, a: ActorCtx, depth: int) -> dict[str, Any]:
                  draw(VALUES))
         return {"write": {"var": var, "value": value}}
     if what == "add":
-        return {"add": {"var": draw(st.sampled_from(a.numbers)),
-                        "value": draw(st.integers(-3, 3))}}
+        add: dict[str, Any] = {"var": draw(st.sampled_from(a.numbers)),
+                               "value": draw(st.integers(-3, 3))}
+        if draw(st.integers(0, 2)) == 2:  # one indivisible read-modify-write
+            add["atomic"] = True
+        return {"add": add}
     if what == "append":
         return {"append": {"var": draw(st.sampled_from(a.lists)), "item": draw(SCALARS)}}
     if what == "if":
@@ -357,6 +361,9 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         doc["primitives"] = primitives
     if shared:
         doc["shared"] = shared
+        if draw(st.integers(0, 3)) == 3:  # some variables are atomic: every access is
+            doc["atomic"] = draw(st.lists(st.sampled_from(sorted(shared)), min_size=1,
+                                          unique=True))
     if numbers and draw(st.booleans()):
         doc["invariants"] = [{"var": numbers[0], "op": ">=", "value": 0}]
     if draw(st.booleans()):
