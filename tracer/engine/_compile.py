@@ -944,10 +944,11 @@ def _mark(a: ActorCtx) -> tuple[int, dict[str, Any]]:
 
 def _spun(a: ActorCtx, mark: tuple[int, dict[str, Any]]) -> tuple[frozenset[str], int] | None:
     """``(watched, since)`` when the round of a ``while`` since ``mark`` changed nothing: it
-    recorded only reads, logs, sleeps, computes and calls that failed or timed out, and
-    left the locals as they were; ``watched`` is what it looked at (the variables read, the
-    primitives tried), ``since`` the seq of its first event. None otherwise, or when it looked
-    at nothing (a loop over locals alone: it ends at its ``max``)."""
+    recorded only reads, logs, sleeps, computes, calls that failed or timed out and locks it
+    took and gave back, and left the locals as they were; ``watched`` is what it looked at
+    (the variables read, the primitives tried or taken), ``since`` the seq of its first
+    event. None otherwise, or when it looked at nothing (a loop over locals alone: it ends at
+    its ``max``)."""
     count, before = mark
     k = a.progress() - count
     buf = a.buf
@@ -956,11 +957,24 @@ def _spun(a: ActorCtx, mark: tuple[int, dict[str, Any]]) -> tuple[frozenset[str]
     records = buf[-k:]
     watched: set[str] = set()
     calling = False  # a call, until its return says whether it happened
+    held: dict[str, int] = {}  # locks taken in the round, less those released
     for _seq, _ts, tag, _payload in records:
         op = tag.op
         if op in _LOOKS:
             if op == "read" and tag.target is not None:
                 watched.add(tag.target)
+            continue
+        target = tag.target
+        if op == "acquire" and tag.phase == "return" and tag.result == "ok" \
+                and target is not None:
+            # taken, and given back before the round ends (a `with` around the reads, a
+            # back-off's first lock): the lock is as it was, a look at it
+            calling = False
+            held[target] = held.get(target, 0) + 1
+            watched.add(target)
+            continue
+        if op == "release" and target is not None and held.get(target, 0) > 0:
+            held[target] -= 1
             continue
         if tag.phase == "call":
             # a try (blocking: false), or a timed call, which under a scheduler that parks
@@ -973,7 +987,7 @@ def _spun(a: ActorCtx, mark: tuple[int, dict[str, Any]]) -> tuple[frozenset[str]
                 watched.add(tag.target)
             continue
         return None
-    if calling:
+    if calling or any(held.values()):
         return None
     if not watched:
         return None

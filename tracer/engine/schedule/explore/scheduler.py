@@ -231,7 +231,9 @@ class ExploreScheduler(Scheduler):
         # the watchdog says of them), per object the seq of its latest change, and per actor
         # the object and seq of a blocking call made but not yet known to have changed anything
         self.spinners: dict[str, tuple[frozenset[str], Spin]] = {}
-        self.changed: dict[str, int] = {}
+        # object -> actor -> the seq of that actor's last change of it (a spinner's own
+        # changes in its round, a lock it took and gave back, do not count)
+        self.changed: dict[str, dict[str, int]] = {}
         self.calls: dict[str, tuple[str, int]] = {}
 
     # --- set-up
@@ -341,7 +343,8 @@ class ExploreScheduler(Scheduler):
 
     def _spin(self, name: str, watched: frozenset[str], since: int, loop: str) -> None:
         objects = frozenset(self.groups.get(w, w) for w in watched)
-        if any(self.changed.get(o, -1) > since for o in objects):
+        if any(seq > since for o in objects
+               for who, seq in self.changed.get(o, {}).items() if who != name):
             return  # changed while the round went on: the next one may see something new
         self.spinners[name] = (objects, Spin(tuple(sorted(watched)), loop, since))
 
@@ -371,8 +374,9 @@ class ExploreScheduler(Scheduler):
 
     def _changes(self, name: str, obj: str, seq: int) -> None:
         """``name`` changed ``obj`` at ``seq``: those spinning on it may go on."""
-        if self.changed.get(obj, -1) < seq:
-            self.changed[obj] = seq
+        by = self.changed.setdefault(obj, {})
+        if by.get(name, -1) < seq:
+            by[name] = seq
         for other, (objects, _) in list(self.spinners.items()):
             if other != name and (obj in objects or obj == ANY):
                 del self.spinners[other]
