@@ -288,6 +288,27 @@ actors:
     assert report["findings"] == [] and report["runs"] == 4, report
 
 
+def test_a_compute_in_a_coroutine_blocks_its_event_loop() -> None:
+    """Coroutines share one event loop: a compute has no await inside, so while one computes
+    no other coroutine records anything (as the tutorial's generators, which only give way at
+    a `yield`); their sleeps, which await, overlap."""
+    text = """
+name: loop
+actors:
+  - {name: c, kind: coroutine, count: 2, steps: [{sleep: 0.05}, {compute: 30}, {log: done}]}
+"""
+    result = run_plan(load_scenario_text(text, "<loop>"))
+    assert result.status == "ok", result.detail
+    events = json.loads(result.to_json())["events"]
+    seqs = {(e["actor"], e["op"], e.get("phase")): e["seq"] for e in events}
+    for me in ("c[0]", "c[1]"):
+        call, ret = seqs[(me, "compute", "call")], seqs[(me, "compute", "return")]
+        assert ret == call + 1, [e for e in events if call <= e["seq"] <= ret]
+    a, b = (seqs[("c[0]", "sleep", "call")], seqs[("c[0]", "sleep", "return")]), \
+        (seqs[("c[1]", "sleep", "call")], seqs[("c[1]", "sleep", "return")])
+    assert max(a[0], b[0]) < min(a[1], b[1]), "the two sleeps overlap"
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_run_that_ends_stops_a_long_compute_at_once(kind: str) -> None:
