@@ -10,10 +10,10 @@ Layout, and why:
 - Blocked intervals (call -> return of acquire, wait, get, put, send, recv, join), sleeps,
   computes (category ``compute``: CPU work, not a wait) and holding intervals (acquire ->
   release of that lock by the same actor) overlap without nesting (take A, take B, release
-  A), which ``B``/``E``/``X`` slices of one thread cannot
-  show. So they are async slices (``b``/``e``), each with an id of its own. Perfetto draws
-  async slices per process on tracks named after the slice, so their names start with the
-  actor (``t1: holds A``); chrome://tracing draws them under the actor's thread.
+  A), which ``B``/``E``/``X`` slices of one thread cannot show. So they are async slices
+  (``b``/``e``), each with an id of its own. Perfetto draws async slices per process on
+  tracks named after the slice, so their names start with the actor (``t1: holds A``);
+  chrome://tracing draws them under the actor's thread.
 - Point events (set, notify, log, start, end, read, write, ...) are thread instants
   (``i``, ``s: t``); deadlock, stall and timeout are global instants (``s: g``).
 - Happens-before edges are flow arrows (``s`` -> ``f``, both ``bp: e``, one ``cat``, ``name``

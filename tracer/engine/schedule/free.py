@@ -3,8 +3,8 @@
 A blocking call first tries its real operation at once (the uncontended case costs no more
 than that), then waits in the real primitive in short slices (``POLL``), so that an aborted run
 can stop it; a coroutine awaits the real asyncio operation. Sleeps take their time, and so
-does a compute's CPU work (in slices, for the same reason). Accesses of
-a shared variable take the variable's lock with their seq (see ``engine/_compile``).
+does a compute's CPU work (in slices, for the same reason). Accesses of a shared variable take
+the variable's lock with their seq (see ``engine/_compile``).
 """
 
 from __future__ import annotations
