@@ -64,6 +64,7 @@ bench: setup
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/explore.py
+	$(BIN)/python bench/compute.py
 
 clean:
 	rm -rf $(VENV) .venv-3.* .pytest_cache .mypy_cache .ruff_cache *.egg-info

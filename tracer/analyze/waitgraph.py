@@ -4,11 +4,11 @@ that did happen.
 Who holds what is the shared state pass's (:mod:`tracer.trace.state`: an ``acquire`` return
 with ``ok`` takes a lock or semaphore, a ``release`` gives it back, a condition ``wait`` call
 lets go of the condition's lock and its return takes it again), mirrored up to the moment
-asked about; an actor is waiting from the ``call`` of a blocking op
-until its ``return`` (sleeps are not waits). At the end of a run that deadlocked or stalled,
-the engine's own event says who is on the cycle; at any other moment (or when the run ended
-another way, such as a timeout) lock cycles are computed from the replayed state with the
-engine's wait-for reasoning (:mod:`tracer.trace.waits`).
+asked about; an actor is waiting from the ``call`` of a blocking op until its ``return``
+(sleeps and computes are not waits: they wait for nobody). At the end of a run that
+deadlocked or stalled, the engine's own event says who is on the cycle; at any other moment
+(or when the run ended another way, such as a timeout) lock cycles are computed from the
+replayed state with the engine's wait-for reasoning (:mod:`tracer.trace.waits`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from tracer.trace.state import TraceState, state_of
 from tracer.trace.waits import Blocked, Waiter, WaitState, find_blocked
 
 _ENGINE = ("deadlock", "stall")
+_NOT_WAITS = frozenset({"sleep", "compute"})  # phased ops that take time but wait for nobody
 
 
 class _State:
@@ -51,7 +52,7 @@ def _replay(data: TraceData, state: TraceState, upto: int) -> _State:
             continue
         phase = e.phase
         if phase == "call":
-            if op != "sleep":
+            if op not in _NOT_WAITS:
                 waiting[actor] = (op, e.target or "?", e.seq)
         elif phase == "return":
             waiting.pop(actor, None)
@@ -171,8 +172,8 @@ def wait_for_graph(data: TraceData, at_seq: int | None = None) -> WaitForGraph:
 
 def _acquiring_at_end(data: TraceData) -> bool:
     """Whether an actor is inside an ``acquire`` at the end of the trace, as :func:`_replay`
-    would leave ``waiting``: each actor's last call (sleeps aside), return or end decides, so
-    the events are read backwards only until every actor has been decided."""
+    would leave ``waiting``: each actor's last call (sleeps and computes aside), return or end
+    decides, so the events are read backwards only until every actor has been decided."""
     undecided = {a["name"] for a in data.actors}
     events = data.events
     for i in range(len(events) - 1, -1, -1):
@@ -183,7 +184,7 @@ def _acquiring_at_end(data: TraceData) -> bool:
         phase = e.phase
         if phase == "call":
             op = e.op
-            if op == "sleep":
+            if op in _NOT_WAITS:
                 continue
             if op == "acquire":
                 return True

@@ -7,12 +7,13 @@ Layout, and why:
   actors that share an OS thread — coroutines on one event loop, pool tasks — get a free
   synthetic tid so that each still has a track of its own), named and ordered with ``M``
   metadata events.
-- Blocked intervals (call -> return of acquire, wait, get, put, send, recv, join), sleeps and
-  holding intervals (acquire -> release of that lock by the same actor) overlap without
-  nesting (take A, take B, release A), which ``B``/``E``/``X`` slices of one thread cannot
-  show. So they are async slices (``b``/``e``), each with an id of its own. Perfetto draws
-  async slices per process on tracks named after the slice, so their names start with the
-  actor (``t1: holds A``); chrome://tracing draws them under the actor's thread.
+- Blocked intervals (call -> return of acquire, wait, get, put, send, recv, join), sleeps,
+  computes (category ``compute``: CPU work, not a wait) and holding intervals (acquire ->
+  release of that lock by the same actor) overlap without nesting (take A, take B, release
+  A), which ``B``/``E``/``X`` slices of one thread cannot show. So they are async slices
+  (``b``/``e``), each with an id of its own. Perfetto draws async slices per process on
+  tracks named after the slice, so their names start with the actor (``t1: holds A``);
+  chrome://tracing draws them under the actor's thread.
 - Point events (set, notify, log, start, end, read, write, ...) are thread instants
   (``i``, ``s: t``); deadlock, stall and timeout are global instants (``s: g``).
 - Happens-before edges are flow arrows (``s`` -> ``f``, both ``bp: e``, one ``cat``, ``name``
@@ -55,6 +56,7 @@ from tracer.trace.state import TraceState, is_atomic, state_of
 
 _BLOCKING = {"acquire", "wait", "get", "put", "send", "recv", "join"}
 _ACCESS = frozenset({"read", "write", "append"})
+_TIMED = frozenset({"sleep", "compute"})  # phased ops that take time but wait for nothing
 _INSTANT = {"set", "clear", "notify", "notify_all", "log", "spawn", "start", "end", "read",
             "write", "append", "callback"}
 _ANCHOR_NS = 1000  # longest anchor slice, in nanoseconds
@@ -104,8 +106,8 @@ def _args(e: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 class _Interval:
-    """A blocked call, a sleep or a holding: from its ``begin`` event to its ``end`` event
-    (None: until the end of the trace). Names and args are made when it is written."""
+    """A blocked call, a sleep, a compute or a holding: from its ``begin`` event to its ``end``
+    event (None: until the end of the trace). Names and args are made when it is written."""
 
     __slots__ = ("actor", "begin", "cat", "end", "id")
 
@@ -124,6 +126,8 @@ class _Interval:
             return text if self.end is not None else text + " (never released)"
         if self.cat == "sleep":
             text = f"{actor}: sleep {e.get('value', '?')} s"
+        elif self.cat == "compute":
+            text = f"{actor}: compute {e.get('value', '?')} units"
         else:
             text = f"{actor}: {e.get('op')} {e.get('target')}"
         end = self.end
@@ -131,13 +135,13 @@ class _Interval:
             return text + (" — blocked (never returned)" if self.cat == "blocked"
                            else " (never returned)")
         result = end.get("result")
-        if result != "ok" and result is not None and self.cat != "sleep":
+        if result != "ok" and result is not None and self.cat not in _TIMED:
             text += f" → {result}"
         return text
 
     def begin_args(self) -> dict[str, Any]:
         e = self.begin
-        if self.cat == "sleep":
+        if self.cat in _TIMED:
             return _args(e, "value")
         if self.cat == "blocked":
             return _args(e, "item", "value", "timeout")
@@ -247,7 +251,7 @@ class _Chrome:
                 results[call] = events[ret].get("result")
         self.end_us = end_us
 
-        calls: dict[str, _Interval] = {}  # actor -> its open blocking call or sleep
+        calls: dict[str, _Interval] = {}  # actor -> its open blocking call, sleep or compute
         holding: dict[tuple[str, str], list[_Interval]] = {}  # (actor, resource) -> stack
         freed: dict[str, dict[str, Any]] = {}  # resource -> the release that last freed it
         last_set: dict[str, dict[str, Any]] = {}
@@ -267,8 +271,8 @@ class _Chrome:
                 continue
             target = e.get("target")
             ok = e.get("result") == "ok"
-            if phase == "call" and (op in _BLOCKING or op == "sleep"):
-                iv = _Interval(self._id(), actor, "sleep" if op == "sleep" else "blocked", e)
+            if phase == "call" and (op in _BLOCKING or op in _TIMED):
+                iv = _Interval(self._id(), actor, op if op in _TIMED else "blocked", e)
                 self.intervals.append(iv)
                 calls[actor] = iv
             elif phase == "return" and actor in calls:

@@ -1,7 +1,9 @@
 """``tracer show``: a trace as a readable timeline, one line per event.
 
 A blocking call prints when it starts (``acquire B …``) and when it returns, with how long the
-actor waited; a call that never returned is listed at the end as still blocked.
+actor waited; a call that never returned is listed at the end as still blocked. A ``compute``
+(CPU work, not a wait) prints its units and how long it took; one still running at the end
+is listed as still computing.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ def describe(e: Any) -> str:
         text += f" = {value}" if op == "write" else f" -> {value}"
     if op == "sleep" and phase == "call":
         text += f" {get('value')}s"
+    if op == "compute" and phase == "call":
+        text += f" {get('value')} units"
     if item is not None and (phase == "call" or op == "append") and \
             op in ("put", "send", "append"):
         text += f" {_value(item)}"
@@ -92,16 +96,25 @@ def timeline(trace: TraceData, actor: str | None = None) -> Iterator[str]:
         if who is not None and e.get("phase") == "return":
             got = call_of[e.get("seq")]
             start = events[got] if got >= 0 else None
-            if start is not None and ts - start.get("ts") >= _WAITED and e.get("op") != "sleep":
-                note = f"   (waited {ts - start.get('ts'):.3f} s since seq {start.get('seq')})"
+            op = e.get("op")
+            if start is not None and ts - start.get("ts") >= _WAITED and op != "sleep":
+                # (a compute is CPU work, not a wait: how long it took is the point of it)
+                did = "took" if op == "compute" else "waited"
+                note = f"   ({did} {ts - start.get('ts'):.3f} s since seq {start.get('seq')})"
         yield (f"{e.get('seq'):>6}  {ts:>10.6f}  {who if who is not None else '-':<{width}}  "
                f"{describe(e)}{note}")
     still = [events[s] for s in calls.open
              if actor is None or events[s].get("actor") == actor]
-    if still:
-        yield "still blocked at the end:"
-        for e in still:
+    for title, group in (
+            ("still blocked at the end:", [e for e in still if e.get("op") != "compute"]),
+            ("still computing at the end:", [e for e in still if e.get("op") == "compute"])):
+        if not group:
+            continue
+        yield title
+        for e in group:
             who, op, target = e.get("actor"), e.get("op"), e.get("target")
             what = f"{op} {target}" if target else op
+            if op == "compute":
+                what += f" {e.get('value')} units"
             yield (f"  {who}: {what} since {e.get('ts'):.6f} s (seq {e.get('seq')}), "
                    f"{end - e.get('ts'):.3f} s before the end")

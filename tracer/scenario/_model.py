@@ -302,6 +302,24 @@ class Compute(Step):
     verb: ClassVar[str] = "compute"
     compute: Annotated[int | float, Field(ge=0, le=MAX_COMPUTE, allow_inf_nan=False)]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _units(cls, data: Any) -> Any:
+        """The number of units: a number (an integer stays one) from 0 to MAX_COMPUTE, else
+        one message that says what a unit is (pydantic's own would be two, one per member of
+        ``int | float``)."""
+        value = data.get("compute") if isinstance(data, dict) else None
+        if value is None and not (isinstance(data, dict) and "compute" in data):
+            return data  # (missing: pydantic says so)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"compute takes a number of units of CPU work (one unit is about "
+                             f"a millisecond), got {value!r}")
+        if not 0 <= value <= MAX_COMPUTE:  # (nan too; inf is above MAX_COMPUTE)
+            raise ValueError(f"compute takes 0 to {MAX_COMPUTE:,.0f} units (one unit is about "
+                             f"a millisecond of CPU work: {MAX_COMPUTE:,.0f} is an hour), "
+                             f"got {value!r}")
+        return data
+
 
 class Return(Step):
     verb: ClassVar[str] = "return"

@@ -2,8 +2,9 @@
 
 A blocking call first tries its real operation at once (the uncontended case costs no more
 than that), then waits in the real primitive in short slices (``POLL``), so that an aborted run
-can stop it; a coroutine awaits the real asyncio operation. Sleeps take their time. Accesses of
-a shared variable take the variable's lock with their seq (see ``engine/_compile``).
+can stop it; a coroutine awaits the real asyncio operation. Sleeps take their time, and so
+does a compute's CPU work (in slices, for the same reason). Accesses of a shared variable take
+the variable's lock with their seq (see ``engine/_compile``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from tracer.engine.schedule._protocol import AsyncAttempt, Attempt, Scheduler
 
 if TYPE_CHECKING:
     from tracer.engine._seam import ActorCtx, Runtime, Tag
+
+
+COMPUTE_SLICE = 10.0  # units of a compute done between two looks at the abort flag (~10 ms)
 
 
 class FreeRun(Scheduler):
@@ -59,7 +63,17 @@ class FreeRun(Scheduler):
             raise Abort
 
     def compute(self, actor: ActorCtx, units: float, work: Callable[[float], None]) -> None:
-        work(units)
+        # in slices, so that a run that ends meanwhile (its timeout, a deadlock elsewhere,
+        # Ctrl-C) stops a long compute within a slice, as it wakes a sleep; between slices the
+        # GIL is not given up any more than the interpreter does by itself
+        abort = actor.rt.abort_event
+        left = units
+        while left > 0:
+            if abort.is_set():
+                raise Abort
+            part = min(left, COMPUTE_SLICE)
+            work(part)
+            left -= part
 
     async def await_(self, actor: ActorCtx, attempt: AsyncAttempt,
                      wait: Callable[[], Awaitable[bool]], timeout: float | None,
