@@ -282,8 +282,8 @@ def _precheck_steps(steps: list[Any], loc: Loc, add: Any, depth: int) -> None:
             add(sloc, f"'{verb}' needs 'steps': the list of steps to run "
                       f"{'while holding it' if verb == 'with' else 'each time'}")
         if "as" in step and verb not in _YIELDING and verb in STEP_MODELS:
-            add(sloc, f"'as' stores the result of a step, and '{verb}' has none (steps with "
-                      f"a result: {', '.join(_YIELDING)})")
+            add(sloc, f"'as' stores the result of a step, and '{verb}' has none: remove 'as' "
+                      f"(the steps with a result: {', '.join(_YIELDING)})")
         if verb == "if" and "then" not in step:
             add(sloc, "'if' needs 'then': the steps to run when the comparison holds")
 
