@@ -659,6 +659,9 @@ class Compiler:
                     return await afn(a)
                 except EvalError as exc:
                     raise ActorFailure(f"{n} cannot evaluate {text!r}: {exc}") from None
+                except RecursionError:
+                    raise ActorFailure(f"{n} cannot evaluate {text!r}: nested too deeply for "
+                                       "the stack here: split it with 'let'") from None
             return aevaluate, True
 
         def evaluate(a: ActorCtx) -> Any:
@@ -666,6 +669,9 @@ class Compiler:
                 return fn(a)
             except EvalError as exc:
                 raise ActorFailure(f"{n} cannot evaluate {text!r}: {exc}") from None
+            except RecursionError:
+                raise ActorFailure(f"{n} cannot evaluate {text!r}: nested too deeply for the "
+                                   "stack here: split it with 'let'") from None
         return evaluate, False
 
     def _loader(self, name: str) -> tuple[Callable[[ActorCtx], Any], bool]:

@@ -8,6 +8,7 @@ support the verb) are checked afterwards in ``_check.py``, where the whole scena
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
@@ -94,6 +95,9 @@ def _as_text(value: Any) -> Any:
         return "true" if value else "false"
     if value is None:
         return "null"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"numbers must be finite, got {value} (.inf and .nan are not numbers "
+                         "a trace holds)")
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, (list, dict)):
