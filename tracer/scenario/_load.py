@@ -25,11 +25,12 @@ from tracer.scenario._model import (
     STEP_MODELS,
     VERBS,
     Actor,
+    AddSpec,
     Compare,
     Invariant,
     Scenario,
     VarItem,
-    VarValue,
+    WriteSpec,
     step_verb,
 )
 from tracer.trace._io import NotRegularFile, not_a_regular_file, open_regular
@@ -359,11 +360,15 @@ def _allowed_keys(loc: Loc, owner: Any) -> list[str]:
     verb = step_verb(owner)
     if verb is not None:
         added = ADDED_OPTIONS.get(verb, {})
+        keys = model_keys(STEP_MODELS[verb])
+        keys = [k for k in keys if k != "as"] + (["as"] if "as" in keys else [])  # (last)
         return [k if k not in added else f"{k} (on {' or '.join(a_(t) for t in added[k].types)})"
-                for k in model_keys(STEP_MODELS[verb])]
+                for k in keys]
     parent = loc[-1] if loc else None
-    if parent in ("write", "add"):
-        return model_keys(VarValue)
+    if parent == "write":
+        return model_keys(WriteSpec)
+    if parent == "add":
+        return model_keys(AddSpec)
     if parent == "append":
         return model_keys(VarItem)
     if parent == "if":
