@@ -14,6 +14,7 @@ so that what they draw validates:
 - ``start`` names only ``autostart: false`` actors, nobody starts or joins itself, and process
   actors neither start nor join;
 - ``add`` only on numbers, ``append`` only on lists, no ``timeout`` with ``blocking: false``;
+  an ``add`` may be ``atomic: true``, and the scenario may list some variables in ``atomic``.
 - the language (an actor in three draws it): the actor declares its locals ``i``, ``k`` and
   ``r`` (so no local is read unset), and its steps may be ``let``, ``if: EXPR``, ``while``
   (``max`` at most 3: a loop still true then ends the actor with an error, which is fine),
@@ -275,8 +276,11 @@ def _core_step(draw: st.DrawFn, a: ActorCtx, depth: int) -> dict[str, Any]:
                  draw(VALUES))
         return {"write": {"var": var, "value": value}}
     if what == "add":
-        return {"add": {"var": draw(st.sampled_from(a.numbers)),
-                        "value": draw(st.integers(-3, 3))}}
+        add: dict[str, Any] = {"var": draw(st.sampled_from(a.numbers)),
+                               "value": draw(st.integers(-3, 3))}
+        if draw(st.integers(0, 2)) == 2:  # one indivisible read-modify-write
+            add["atomic"] = True
+        return {"add": add}
     if what == "append":
         return {"append": {"var": draw(st.sampled_from(a.lists)), "item": draw(SCALARS)}}
     if what == "if":
@@ -444,6 +448,9 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         doc["primitives"] = primitives
     if shared:
         doc["shared"] = shared
+        if draw(st.integers(0, 3)) == 3:  # some variables are atomic: every access is
+            doc["atomic"] = draw(st.lists(st.sampled_from(sorted(shared)), min_size=1,
+                                          unique=True))
     if numbers and draw(st.booleans()):
         doc["invariants"] = [{"var": numbers[0], "op": ">=", "value": 0}]
     if draw(st.booleans()):

@@ -14,8 +14,10 @@ whatever the schedule was:
   acquire and a release before the real release, so counting them under-estimates holders);
   a condition's ``wait`` gives its lock up at its call and takes it back before its return;
 - every ``read`` equals the last ``write``/``append`` (or the initial value) before it in
-  ``seq``; an ``add``'s write is its read plus one of its actor's deltas; ``final`` is the last
-  value written (when no process was stopped mid-step);
+  ``seq``; an ``add``'s write is its read plus one of its actor's deltas (an atomic add: one
+  ``write`` whose ``old`` is the last value written and whose ``value`` is ``old`` plus a
+  delta); ``final`` is the last value written (when no process was stopped mid-step);
+- no race is between two atomic accesses;
 - no tracer thread and no child process is left.
 
 A sample is replayed (drawn, so that hypothesis shrinks towards it): the replay ends identical
@@ -239,6 +241,16 @@ def _check_values(doc: dict[str, Any], plan: Plan) -> None:
             check("reads", e.get("value") == model[var] and "value" in e,
                   f"seq {e['seq']}: {actor} read {var} = {e.get('value', '(no value)')!r}, "
                   f"but the last write before it left {model[var]!r}")
+        elif var in model and op == "write" and "old" in e:
+            # an atomic add: one event, the value it replaced and that plus a delta
+            allowed = deltas.get((actor, var), set())
+            STATS["atomic adds"] += 1
+            check("atomic add", e.get("atomic") is True and e["old"] == model[var] and any(
+                kind == "add" and e.get("value") == e["old"] + v for kind, v in allowed),
+                f"seq {e['seq']}: {actor}'s atomic add of {var} wrote {e.get('value')!r} "
+                f"over old {e['old']!r}, but the last write before it left {model[var]!r} "
+                f"and its steps add {sorted(map(str, allowed))}")
+            model[var] = e.get("value")
         elif var in model and op == "write":
             prev = last.get(actor)
             if (prev is not None and prev["op"] == "read" and prev.get("target") == var
@@ -352,7 +364,11 @@ def test_random_scenarios_run_to_consistent_traces(doc: dict[str, Any],
         result = run_plan(plan)
     trace = result.to_json()
     check_nothing_left(before)
-    analyze(parse_trace_data(trace, "<fuzz trace>"))
+    report = analyze(parse_trace_data(trace, "<fuzz trace>"))
+    for f in report.findings:
+        if f.kind == "race":  # two atomic accesses never race
+            check("atomics", not (f.details["first"].get("atomic")
+                                  and f.details["second"].get("atomic")), f.message)
     check_trace(json.loads(trace), plan)
     STATS[f"outcome {result.status}"] += 1
     if do_replay:

@@ -122,6 +122,8 @@ BROKEN: list[tuple[str, Callable[[Trace], None], str]] = [
     ("blocking-string", _first_call("blocking", "no"), 'has blocking "no"; expected true or '
                                                        "false"),
     ("error-list", _field(2, "error", ["x"]), 'has error ["x"]; expected a string or null'),
+    ("atomic-string", _field(2, "atomic", "yes"), 'has atomic "yes"; expected true or false'),
+    ("atomic-number", _field(2, "atomic", 1), "has atomic 1; expected true or false"),
     ("engine-actors-number", _engine_event(actors=5), "has actors 5; expected an array of "
                                                       "names"),
     ("engine-objects-string", _engine_event(objects="L"), 'has objects "L"; expected an '
@@ -259,7 +261,7 @@ JSON_VALUES = st.recursive(
                                                                max_size=3),
     max_leaves=6)
 FIELDS = ["seq", "ts", "actor", "op", "target", "phase", "result", "value", "item", "blocking",
-          "error", "detail", "actors", "objects", "waits"]
+          "error", "detail", "actors", "objects", "waits", "atomic", "old"]
 WAIT_FIELDS = ["actor", "op", "target", "kind", "holds", "providers", "call_seq"]
 
 

@@ -20,6 +20,7 @@ from tracer.engine import (
     ReplayScheduler,
     RunResult,
     first_difference,
+    recorded_spins,
     recorded_steps,
     run_plan,
 )
@@ -94,7 +95,8 @@ def replay(trace: str | Path | TraceData, *, plan: Plan | None = None,
         plan = plan_from_mapping(data.scenario, f"{data.source} (its scenario)")
     if patience is None:
         patience = 10.0 if any(a.kind == "process" for a in plan.actors) else 2.0
-    scheduler = ReplayScheduler(recorded_steps(data.events), until, real_time, patience)
+    scheduler = ReplayScheduler(recorded_steps(data.events), until, real_time, patience,
+                                recorded_spins(data.events))
     result = run_plan(plan, scheduler, mode="replay")
     return Replay(result, data.events, until, scheduler.divergence)
 

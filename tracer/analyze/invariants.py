@@ -82,6 +82,8 @@ def find_invariant_violations(data: TraceData) -> list[Finding]:
             continue
         if w["op"] == "append":
             did = f"appended {_fmt(w.get('item'))} to it"
+        elif w.get("atomic") is True and "old" in w:  # an atomic add
+            did = f"atomically set it to {_fmt(w.get('value'))} (was {_fmt(w.get('old'))})"
         else:
             did = f"set it to {_fmt(w.get('value'))}"
         msg = f"{head}; the last write, seq {w['seq']} by {w['actor']}, {did}"

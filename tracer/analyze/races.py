@@ -11,6 +11,16 @@ clock while several actors access it concurrently, so the common case costs O(1)
 Each (variable, pair of actors) is reported once: in a racy variable, an access is checked
 only against the actors not yet reported with its own, which keeps even a program that races
 everywhere close to linear.
+
+Atomics (an access whose event says ``"atomic": true``: every access of a variable listed in
+the scenario's ``atomic:``, an ``add`` with ``atomic: true``). Two atomic accesses never race.
+An atomic access still races with a plain access of the same variable that is not ordered with
+it, one side a write. And atomics order: an atomic read acquires what the last atomic write of
+its variable released, an atomic read-modify-write both (the rule is the state pass's, see
+"Atomics" in :mod:`tracer.trace.state`), so data handed over through an atomic flag is no
+race. The plain accesses of a variable keep their FastTrack state; its atomic accesses keep
+another, the last one of each actor, which only plain accesses are checked against (and which
+an atomic access checks against the plain state, never changing it).
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tracer.analyze._model import Finding, TraceData
-from tracer.trace.state import Clocks, TraceState, state_of
+from tracer.trace.state import Clocks, TraceState, is_atomic, state_of
 
 
 def names(xs: Iterable[str]) -> str:
@@ -46,6 +56,9 @@ _WT, _WC, _WSEQ, _WHELD, _RT, _RC, _RSEQ, _RHELD, _RVC, _WVC = range(10)
 
 _ACCESS = frozenset({"read", "write", "append"})
 
+# An entry of a variable's atomic state: (clock value of its actor, seq, locks held)
+_Entry = tuple[int, int, tuple[str, ...]]
+
 
 def find_races(data: TraceData, state: TraceState | None = None) -> list[Finding]:
     """One finding per (shared variable, unordered pair of actors) whose accesses race."""
@@ -61,6 +74,9 @@ def find_races(data: TraceData, state: TraceState | None = None) -> list[Finding
     holds = state.holds.changes
     step = hb.step
     variables: dict[str, list[Any]] = {}
+    # var -> [its atomic writes, its atomic reads]: per actor, its last (see the docstring)
+    atomics: dict[str, tuple[dict[int, _Entry], dict[int, _Entry]]] = {}
+    acquire, release, plain_write = hb.atomic_acquire, hb.atomic_release, hb.plain_write
     done: dict[str, dict[int, set[int]]] = {}  # var -> actor -> actors reported with it
     findings: list[Finding] = []
 
@@ -79,6 +95,56 @@ def find_races(data: TraceData, state: TraceState | None = None) -> list[Finding
         dv.setdefault(b, set()).add(a)
         findings.append(_race(data, var, sorted((first, second)), actor_names))
 
+    def against_atomics(var: str, entries: dict[int, _Entry], t: int, c: list[int],
+                        me: tuple[int, int, tuple[str, ...]]) -> None:
+        """A plain access ``me`` of t against the atomic ones of ``entries`` (writes, or
+        reads for a write): each not ordered before it is a race."""
+        dv = done.get(var)
+        dt = dv.get(t, _NONE) if dv is not None else _NONE
+        for u, (uc, useq, uheld) in list(entries.items()):
+            if u != t and uc > c[u] and u not in dt:
+                report(var, (useq, u, uheld), me)
+
+    def atomic_access(e: Any, t: int, var: str, op: str) -> None:
+        """An atomic access: it takes up what the variable's last atomic write released
+        (a read, a read-modify-write), is checked against the plain accesses, and releases
+        its clock (a write)."""
+        rmw = op == "append" or (op == "write" and "old" in e)
+        if op == "read" or rmw:
+            acquire(t, var)
+        c = clocks[t]
+        seq = e.seq
+        me = (seq, t, held_t[t])
+        st = variables.get(var)
+        if st is not None:  # the plain accesses: its writes, and its reads for a write
+            dv = done.get(var)
+            dt = dv.get(t, _NONE) if dv is not None else _NONE
+            wvc = st[_WVC]
+            if wvc is None:
+                wt = st[_WT]
+                if wt >= 0 and wt != t and st[_WC] > c[wt] and wt not in dt:
+                    report(var, (st[_WSEQ], wt, st[_WHELD]), me)
+            else:
+                for u, (wc, wseq, wheld) in list(wvc.items()):
+                    if u != t and wc > c[u] and u not in dt:
+                        report(var, (wseq, u, wheld), me)
+            if op != "read":
+                rvc = st[_RVC]
+                if rvc is None:
+                    rt = st[_RT]
+                    if rt >= 0 and rt != t and st[_RC] > c[rt] and rt not in dt:
+                        report(var, (st[_RSEQ], rt, st[_RHELD]), me)
+                else:
+                    for u, (rc, rseq, rheld) in list(rvc.items()):
+                        if u != t and rc > c[u] and u not in dt:
+                            report(var, (rseq, u, rheld), me)
+        mine = atomics.get(var)
+        if mine is None:
+            mine = atomics[var] = ({}, {})
+        mine[0 if op != "read" else 1][t] = (c[t], seq, me[2])
+        if op != "read":
+            release(t, var)
+
     var: str
     events = data.events
     for e in events:
@@ -87,6 +153,11 @@ def find_races(data: TraceData, state: TraceState | None = None) -> list[Finding
             continue
         t = index[actor]
         op = e.op
+        if op in _ACCESS:
+            rest = e.rest
+            if rest is not None and rest.get("atomic") is True:
+                atomic_access(e, t, e.target or "?", op)
+                continue
         if op == "read":
             var = e.target or "?"
             st = variables.get(var)
@@ -117,6 +188,10 @@ def find_races(data: TraceData, state: TraceState | None = None) -> list[Finding
                         wc, wseq, wheld = wvc[u]
                         if wc > c[u]:
                             report(var, (wseq, u, wheld), (seq, t, held_t[t]))
+            if atomics:
+                got = atomics.get(var)
+                if got is not None:
+                    against_atomics(var, got[0], t, c, (seq, t, held_t[t]))
             if rvc is None:
                 rt = st[_RT]
                 if rt < 0 or rt == t or st[_RC] <= c[rt]:
@@ -135,6 +210,8 @@ def find_races(data: TraceData, state: TraceState | None = None) -> list[Finding
             st = variables.get(var)
             c = clocks[t]
             ct = c[t]
+            if atomics:
+                plain_write(var)  # what the last atomic write released is no longer there
             if st is None:
                 st = variables[var] = [-1, 0, -1, (), -1, 0, -1, (), None, None]
             elif st[_WT] == t and st[_WC] == ct:
@@ -142,6 +219,11 @@ def find_races(data: TraceData, state: TraceState | None = None) -> list[Finding
             seq = e.seq
             me = (seq, t, held_t[t])
             mine = (ct, seq, me[2])
+            if atomics:
+                got = atomics.get(var)
+                if got is not None:
+                    against_atomics(var, got[0], t, c, me)
+                    against_atomics(var, got[1], t, c, me)
             dv = done.get(var)
             dt = dv.get(t, _NONE) if dv is not None else _NONE
             wvc = st[_WVC]
@@ -201,6 +283,17 @@ def find_races(data: TraceData, state: TraceState | None = None) -> list[Finding
     return findings
 
 
+def _verb(e: Any, it: bool) -> str:
+    """What an access did, for a race's message: ``writes`` (``writes it`` when ``it``);
+    an atomic access says so (``atomically adds to``, for an atomic add's write)."""
+    op: str = e.op
+    if not is_atomic(e):
+        return (_VERB_IT if it else _VERB).get(op, op)
+    verb = ("adds to" if op == "write" and "old" in e else
+            _VERB.get(op, op))
+    return f"atomically {verb}{' it' if it else ''}"
+
+
 def _held_text(held: tuple[str, ...]) -> str:
     return f"holding {names(held)}" if held else "holding nothing"
 
@@ -214,9 +307,22 @@ def _race(data: TraceData, var: str, pair: list[tuple[int, int, tuple[str, ...]]
 
     def side(e: Any, who: str, held: tuple[str, ...]) -> dict[str, Any]:
         value = e.item if e.op == "append" else e.value
-        return {"seq": e.seq, "actor": who, "op": e.op, "value": value,
-                "locks_held": list(held)}
+        out = {"seq": e.seq, "actor": who, "op": e.op, "value": value,
+               "locks_held": list(held)}
+        if is_atomic(e):
+            out["atomic"] = True
+        return out
 
+    at1, at2 = is_atomic(e1), is_atomic(e2)
+    if at1 or at2:  # one side atomic (two atomic accesses never race)
+        atomic_n, plain_n, plain_e = (n1, n2, e2) if at1 else (n2, n1, e1)
+        msg = (f"race on {var}: {n1} {_verb(e1, False)} {var} (seq {s1}, {_held_text(h1)}) "
+               f"and {n2} {_verb(e2, True)} (seq {s2}, {_held_text(h2)}); {atomic_n}'s "
+               f"access is atomic but {plain_n}'s {plain_e.op} is not, and nothing orders "
+               f"them — make every access to {var} atomic (list it in the scenario's "
+               f"'atomic'), or protect every access to {var} with one lock")
+        return Finding("race", (n1, n2), (var,), msg, (s1, s2),
+                       {"var": var, "first": side(e1, n1, h1), "second": side(e2, n2, h2)})
     common = [r for r in h1 if r in h2]
     if common:
         fix = (f"both hold {names(common)}, which lets more than one actor in at once — "

@@ -13,6 +13,7 @@ from tracer.engine.schedule.replay import (
     Divergence,
     ReplayScheduler,
     first_difference,
+    recorded_spins,
     recorded_steps,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "check_invariants",
     "first_difference",
     "get_context",
+    "recorded_spins",
     "recorded_steps",
     "run_plan",
     "shielded",

@@ -811,6 +811,8 @@ class Compiler:
         scheduler = self.rt.scheduler
         watch = scheduler.parks_spins()
         n = self.actor
+        line = self.located.get(id(step), {}).get("line")
+        loop = f"'while: {text}'" + (f" (line {line})" if line is not None else "")
 
         def too_long() -> ActorFailure:
             return ActorFailure(f"{n}: the loop 'while: {text}' is still true after {limit} "
@@ -834,7 +836,7 @@ class Compiler:
                     if mark is not None:
                         spun = _spun(a, mark)
                         if spun is not None:
-                            await scheduler.aspin(a, *spun)
+                            await scheduler.aspin(a, *spun, loop)
             return awhile
 
         def while_(a: ActorCtx) -> None:
@@ -854,7 +856,7 @@ class Compiler:
                 if mark is not None:
                     spun = _spun(a, mark)
                     if spun is not None:
-                        scheduler.spin(a, *spun)
+                        scheduler.spin(a, *spun, loop)
         return while_
 
     def _compute(self, units: float) -> StepFn:
@@ -952,7 +954,7 @@ def _mark(a: ActorCtx) -> tuple[int, dict[str, Any]]:
 
 def _spun(a: ActorCtx, mark: tuple[int, dict[str, Any]]) -> tuple[frozenset[str], int] | None:
     """``(watched, since)`` when the round of a ``while`` since ``mark`` changed nothing: it
-    recorded only reads, logs, sleeps, computes and non-blocking attempts that failed, and
+    recorded only reads, logs, sleeps, computes and calls that failed or timed out, and
     left the locals as they were; ``watched`` is what it looked at (the variables read, the
     primitives tried), ``since`` the seq of its first event. None otherwise, or when it looked
     at nothing (a loop over locals alone: it ends at its ``max``)."""
@@ -963,18 +965,25 @@ def _spun(a: ActorCtx, mark: tuple[int, dict[str, Any]]) -> tuple[frozenset[str]
         return None
     records = buf[-k:]
     watched: set[str] = set()
-    for _seq, _ts, tag, payload in records:
+    calling = False  # a call, until its return says whether it happened
+    for _seq, _ts, tag, _payload in records:
         op = tag.op
         if op in _LOOKS:
             if op == "read" and tag.target is not None:
                 watched.add(tag.target)
             continue
-        if tag.phase == "call" and payload is not None and payload.get("blocking") is False:
+        if tag.phase == "call":
+            # a try (blocking: false), or a timed call, which under a scheduler that parks
+            # spins times out at once when it cannot go on: a look, if it fails
+            calling = True
+            continue
+        if calling and tag.phase == "return" and tag.result in ("fail", "timeout"):
+            calling = False
             if tag.target is not None:
                 watched.add(tag.target)
             continue
-        if tag.phase == "return" and tag.result == "fail":
-            continue
+        return None
+    if calling:
         return None
     if not watched:
         return None

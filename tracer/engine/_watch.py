@@ -5,7 +5,8 @@ Every tick (``watch_interval``; or as soon as an actor ends) it checks whether t
 over, timed out, or stuck. "Stuck" is decided from two snapshots of the actors' state taken
 one tick apart: if no actor recorded anything in between, the picture is consistent, and
 :func:`tracer.trace.waits.find_blocked` says whether the waiting actors can ever be
-freed.
+freed. An actor the scheduler holds in a spin loop for good (``Scheduler.spinning``) waits
+like one with nobody to free it: a livelock is a stall.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class Watchdog:
         waiting: dict[str, Waiter] = {}
         marks: dict[str, int] = {}
         anyone = False
+        spins = self.run.scheduler.spinning()
         for name, c in self.run.ctx.items():
             st = c.state
             if st == "done":
@@ -82,7 +84,12 @@ class Watchdog:
             now = c.waiting
             key.append((name, st, c.progress(), now))
             live.add(name)
-            if st == "pending":
+            spin = spins.get(name)
+            if spin is not None and now is None:
+                waiting[name] = Waiter(name, "spin", ", ".join(spin.watched), "spin",
+                                       spin.since, loop=spin.loop, watched=spin.watched)
+                anyone = True
+            elif st == "pending":
                 waiting[name] = Waiter(name, "start", name, "actor")
             elif st == "queued":
                 waiting[name] = Waiter(name, "queued", self.run.pool_of[name] or "", "pool")
@@ -116,7 +123,7 @@ class Watchdog:
         together: dict[str, bool] = {}
         for name, w in waiting.items():
             mark = marks.get(name, 0)
-            if is_away(name):
+            if is_away(name) or w.kind == "spin":
                 continue
             if w.kind not in ("actor", "pool") and self.run.prims[w.target].judged_together:
                 if w.target not in together:

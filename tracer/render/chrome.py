@@ -30,7 +30,9 @@ Layout, and why:
   lock; who holds what, hence the holding intervals and which release frees a lock, is the
   shared state pass's, :mod:`tracer.trace.state`), event set -> later wait returns, put ->
   the get that received the item (FIFO per queue, matched on the item), send -> recv, spawn
-  -> start, end -> join return.
+  -> start, end -> join return, and a variable's last atomic write -> an atomic read (or
+  atomic add) of it by another actor (the state pass's rule for atomics; a plain write in
+  between ends it).
 
 Everything is derived in seq order with ids from one counter, so the same trace always gives
 the same bytes.
@@ -49,9 +51,10 @@ import orjson
 from tracer._gc import gc_paused
 from tracer.trace._io import write_atomic
 from tracer.trace._read import TraceData
-from tracer.trace.state import TraceState, state_of
+from tracer.trace.state import TraceState, is_atomic, state_of
 
 _BLOCKING = {"acquire", "wait", "get", "put", "send", "recv", "join"}
+_ACCESS = frozenset({"read", "write", "append"})
 _INSTANT = {"set", "clear", "notify", "notify_all", "log", "spawn", "start", "end", "read",
             "write", "append", "callback"}
 _ANCHOR_NS = 1000  # longest anchor slice, in nanoseconds
@@ -61,7 +64,7 @@ _NAME_MAX = 80  # longest log text or value shown in a name (the full text is in
 # the event of the same ts, pid, tid *and* cat; Perfetto matches a flow's ends on cat, name, id
 _FLOW_CAT = "happens-before"
 _FLOW_KINDS = ("release → acquire", "set → wait", "put → get", "send → recv", "spawn → start",
-               "end → join")
+               "end → join", "atomic write → read")
 
 
 def _us(ts: Any) -> float:
@@ -87,6 +90,8 @@ def _what(e: dict[str, Any]) -> str:
         return f"end ({e.get('result', '?')})"
     if e.get("phase") == "return":
         text += f" → {e.get('result', '?')}"
+    if is_atomic(e):
+        text += " (atomic)"
     return text
 
 
@@ -250,6 +255,7 @@ class _Chrome:
         sends: dict[tuple[str, str], deque[dict[str, Any]]] = {}
         spawned: dict[str, dict[str, Any]] = {}
         ended: dict[str, dict[str, Any]] = {}
+        released: dict[str, dict[str, Any]] = {}  # variable -> its last atomic write
         state = self.state
         changes = state.holds.changes
         names = state.actor_names
@@ -326,6 +332,18 @@ class _Chrome:
                 ended[actor] = e
             elif op == "join" and phase == "return" and ok and str(target) in ended:
                 self._flow("end → join", ended[str(target)], e)
+            elif op in _ACCESS:  # the state pass's rule for atomics (tracer.trace.state)
+                var = str(target)
+                if not is_atomic(e):
+                    if op != "read":
+                        released.pop(var, None)  # a plain write: nobody released its value
+                    continue
+                if op in ("read", "append") or "old" in e:  # it acquires
+                    src_w = released.get(var)
+                    if src_w is not None:
+                        self._flow("atomic write → read", src_w, e)
+                if op != "read":
+                    released[var] = e
 
 
     def _acquired(self, release: dict[str, Any] | None, e: dict[str, Any]) -> None:
@@ -433,7 +451,8 @@ class _Chrome:
                 yield self._slice("e", iv, self.end_us, iv.end_args())
 
     def _event_args(self, e: Any) -> dict[str, Any]:
-        args = _args(e, "target", "result", "value", "item", "detail", "error")
+        args = _args(e, "target", "result", "value", "old", "atomic", "item", "detail",
+                     "error")
         if e.get("op") == "start":
             a = self.kinds.get(str(e.get("actor")), {})
             args.update({k: a[k] for k in ("kind", "pid", "tid", "pool") if k in a})

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracer.trace import TraceData
-from tracer.trace.state import state_of
+from tracer.trace.state import is_atomic, state_of
 
 _WAITED = 0.001  # waits shorter than this are not worth a note
 
@@ -47,6 +47,8 @@ def describe(e: Any) -> str:
     if item is not None and (phase == "call" or op == "append") and \
             op in ("put", "send", "append"):
         text += f" {_value(item)}"
+    if is_atomic(e):  # an atomic access; an atomic add's write says what it replaced
+        text += f" (atomic, was {_value(get('old'))})" if "old" in e else " (atomic)"
     if get("mode") is not None:  # (a mode its type's acquire records: an rwlock's read)
         text += f" ({get('mode')})"
     if isinstance(get("n"), int) and get("n") != 1:  # (an amount: a latch's count_down by 2)

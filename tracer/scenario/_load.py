@@ -481,4 +481,10 @@ def problems_to_error(source: str, problems: list[Problem]) -> ScenarioError:
 
 
 def model_keys(model: type[BaseModel]) -> list[str]:
-    return [f.alias or n for n, f in model.model_fields.items()]
+    """The keys of a model, as a user writes them; a step's ``as`` last (it comes from the
+    base class of the steps that have a result, so pydantic lists it first)."""
+    keys = [f.alias or n for n, f in model.model_fields.items()]
+    if "as" in keys:
+        keys.remove("as")
+        keys.append("as")
+    return keys

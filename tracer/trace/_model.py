@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 FORMAT = "tracer-trace/1"
 
@@ -29,6 +29,9 @@ class Event(BaseModel):
     error: str | None = None
     detail: str | None = None
     actors: list[str] | None = None
+    # an atomic access of a shared variable (an atomic add's write also carries ``old``, the
+    # value it replaced, kept as an extra field: it may be any JSON, null too)
+    atomic: StrictBool | None = None
 
 
 class ActorInfo(BaseModel):

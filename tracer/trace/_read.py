@@ -223,7 +223,8 @@ def _is_strs(value: Any) -> bool:
 def _check_extra(source: str, i: int, key: str, value: Any) -> None:
     """The fields beyond the core ones that the analyses and renderers rely on: engine events'
     ``actors`` and ``objects`` (arrays of names), ``waits`` (what each blocked actor waits
-    for), and ``blocking``, ``detail``, ``error``."""
+    for), and ``blocking``, ``atomic`` (an access of a shared variable), ``detail``,
+    ``error``."""
     if key in ("actors", "objects"):
         if not _is_strs(value):
             raise _bad_field(source, i, key, value, "an array of names (strings)")
@@ -244,14 +245,14 @@ def _check_extra(source: str, i: int, key: str, value: Any) -> None:
                                 "strs": "an array of names (strings)",
                                 "int?": "an event's seq (an integer) or null"}[kind]
                     raise _bad_field(source, i, f"waits[{j}].{field}", v, expected)
-    elif key == "blocking":
+    elif key in ("blocking", "atomic"):
         if value.__class__ is not bool:
             raise _bad_field(source, i, key, value, "true or false")
     elif value is not None and value.__class__ is not str:  # detail, error
         raise _bad_field(source, i, key, value, "a string or null")
 
 
-_EXTRA = frozenset(("actors", "objects", "waits", "blocking", "detail", "error"))
+_EXTRA = frozenset(("actors", "objects", "waits", "blocking", "atomic", "detail", "error"))
 
 
 def _check_head(data: Any, source: str, with_events: bool) -> set[str]:

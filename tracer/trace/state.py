@@ -44,6 +44,21 @@ event y of another actor, while a clock changes only when something another acto
 separates it from the last. The lock-order analysis keys its occurrence groups on clock
 identity: with such clocks, an actor that sets an event nobody waits for between occurrences
 keeps one group, not one per set.
+
+Atomics. An access of a shared variable whose event carries ``"atomic": true`` (every access
+of a variable the scenario lists in ``atomic:``, and an ``add`` with ``atomic: true``) orders
+like Go's ``sync/atomic`` as Go's race detector models it (ThreadSanitizer's atomics, which the
+Go memory model's "if the effect of an atomic operation A is observed by atomic operation B,
+then A is synchronized before B" allows): each variable keeps the clock its last atomic write
+published. An atomic write (``write`` or ``append``) *release-stores*: its clock replaces the
+variable's, then the actor ticks. An atomic read *acquires*: the reader joins the variable's
+clock. An atomic read-modify-write (the one ``write`` event of an atomic ``add``, with
+``old``; an atomic ``append``) acquires, then releases, so a chain of atomic adds orders each
+after all before it. A plain (non-atomic) write or append of the variable clears its clock:
+a value nobody released orders nothing. So a flag handed over atomically orders the plain data
+accesses on either side of it, which is what a message passed through an atomic flag means;
+which actor's atomic access came first is otherwise this run's accident, so the lock-order
+pass (``mutex=False``) does not count atomics, as it does not count locks.
 """
 
 from __future__ import annotations
@@ -51,7 +66,7 @@ from __future__ import annotations
 import weakref
 from array import array
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, NamedTuple
 
 import orjson
@@ -60,8 +75,13 @@ from tracer.prims import REGISTRY
 from tracer.prims._facts import NO_FACTS, UNDECLARED, Channel, Counter, Facts, HoldMode, Op
 from tracer.trace._read import TraceData
 
-# ops on shared variables: they change no hold and no clock
+# ops on shared variables: they change no hold, and no clock but an atomic one's (see Atomics)
 ACCESS = frozenset({"read", "write", "append"})
+
+
+def is_atomic(e: Any) -> bool:
+    """Whether an access event is atomic (its payload says ``"atomic": true``)."""
+    return e.get("atomic") is True
 
 
 def prim_specs(data: TraceData) -> dict[str, dict[str, Any]]:
@@ -447,12 +467,28 @@ class _Mailbox:
 _ACTOR_OPS = frozenset({"spawn", "start", "end", "join"})
 
 
+def _ignore_access(t: int, var: str) -> None:
+    """An atomic access in a pass without mutual exclusion: it orders nothing."""
+
+
+def _ignore_write(var: str) -> None:
+    """A plain write in a pass without mutual exclusion."""
+
+
 class Clocks:
     """The happens-before clocks of a pass over a trace's events, in seq order.
 
     For each actor event, call ``step(e, t)`` (``t`` the actor's index in ``data.actors``;
     reads, writes and appends change no clock and may be left out). Then ``clocks[t]`` is the
-    actor's clock at that event (an acquisition's return has joined what it acquired)."""
+    actor's clock at that event (an acquisition's return has joined what it acquired).
+
+    The accesses of shared variables are the caller's to step, as only the race detector
+    needs them (``mutex=True``): before an atomic read, or an atomic read-modify-write,
+    ``atomic_acquire(t, var)``; after an atomic write (the RMW's too: its event is checked
+    with the clock between the two), ``atomic_release(t, var)``; after a plain write or
+    append, ``plain_write(var)``. With ``mutex=False`` they do nothing: which actor's atomic
+    access came first is this run's accident, as for a lock."""
+
 
     def __init__(self, state: TraceState, mutex: bool = True, track: bool = False,
                  ticks: list[set[int]] | None = None) -> None:
@@ -796,6 +832,35 @@ class Clocks:
                     del gen_clock[(target, gen)]
 
         self.step = step
+
+        # atomic accesses of shared variables (see the module's docstring, "Atomics"):
+        # variable -> (the clock its last atomic write published, its writer)
+        var_sync: dict[str, tuple[list[int], int]] = {}
+
+        def atomic_acquire(t: int, var: str) -> None:
+            """An atomic read (or the read half of an atomic read-modify-write) of ``var``
+            by t: t takes up what the last atomic write of ``var`` published."""
+            got = var_sync.get(var)
+            if got is not None and got[1] != t:
+                join_into(t, got[0], got[1])
+
+        def atomic_release(t: int, var: str) -> None:
+            """An atomic write (or the write half of an atomic read-modify-write) of ``var``
+            by t: its clock replaces what ``var`` published (an RMW acquired it first, so
+            its clock holds the earlier writers' too), and t ticks."""
+            var_sync[var] = (clocks[t], t)
+            tick(t)
+
+        def plain_write(var: str) -> None:
+            """A write of ``var`` that is not atomic: the value it leaves was released by
+            nobody, so an atomic read of it takes up nothing."""
+            var_sync.pop(var, None)
+
+        self.atomic_acquire: Callable[[int, str], None] = \
+            atomic_acquire if mutex else _ignore_access
+        self.atomic_release: Callable[[int, str], None] = \
+            atomic_release if mutex else _ignore_access
+        self.plain_write: Callable[[str], None] = plain_write if mutex else _ignore_write
         # the ops that never change a clock in this pass, whatever their target: a caller
         # need not step them (acquires and releases of locks, without mutual exclusion)
         quiet = set()
@@ -819,4 +884,4 @@ class Clocks:
 
 
 __all__ = ["ACCESS", "CallLog", "Change", "Clocks", "CountMisuse", "HoldLog", "TraceState",
-           "facts_of_type", "item_key", "prim_specs", "state_of"]
+           "facts_of_type", "is_atomic", "item_key", "prim_specs", "state_of"]

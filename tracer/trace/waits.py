@@ -8,7 +8,9 @@ The model is the OR-model of wait-for graphs: a waiting actor can be freed by an
 *providers* (the holder of a lock, any live actor whose remaining program may set the event,
 put into the queue, ...). The actors that stay blocked are the greatest set D such that every
 member's providers all lie in D. A cycle among them is a deadlock (a knot); a member with no
-provider at all is a stall, and so is everyone who waits, directly or not, only on it.
+provider at all is a stall, and so is everyone who waits, directly or not, only on it. An actor
+held in a spin loop (kind ``spin``: what it reads nobody can change any more, as the scheduler
+that holds it found) has no provider: a livelock is a stall.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class Waiter:
     call_seq: int | None = None
     resource: str | None = None  # what holding means for it (a condition's lock), else target
     mode: str | None = None  # the mode of an acquire, for a type with modes (an rwlock's read)
+    loop: str | None = None  # a spinner's loop ("'while: flag == 0' (line 7)")
+    watched: tuple[str, ...] = ()  # what a spinner's loop reads
 
 
 @dataclass
@@ -81,6 +85,8 @@ class Blocked:
 
 def providers(state: WaitState, w: Waiter) -> set[str]:
     """Live actors that could free ``w``."""
+    if w.kind == "spin":
+        return set()  # (held for good: those who could change what it reads cannot go on)
     if w.kind == "actor" and w.op == "join":
         return {w.target} & state.live
     if w.op == "start":
@@ -250,13 +256,15 @@ def _describe(kind: str, actors: Iterable[str], state: WaitState,
         w = state.waiting[a]
         held = held_by(state, a)
         objects += held
-        objects.append(w.target)
+        objects += w.watched if w.kind == "spin" else [w.target]
         if w.call_seq is not None:
             seqs.append(w.call_seq)
         who = sorted(prov.get(a, set()))
         parts.append(_sentence(a, w, held, who, state))
         waits.append({"actor": a, "op": w.op, "target": w.target, "kind": w.kind,
-                      "holds": held, "providers": who, "call_seq": w.call_seq})
+                      "holds": held, "providers": who, "call_seq": w.call_seq,
+                      **({"loop": w.loop, "watched": list(w.watched)} if w.kind == "spin"
+                         else {})})
     return Blocked(kind, tuple(actors), tuple(dict.fromkeys(objects)), "; ".join(parts),
                    tuple(seqs), tuple(waits))
 
@@ -277,6 +285,9 @@ def _words(kind: str, op: str) -> tuple[str | None, str]:
 
 def _sentence(a: str, w: Waiter, held: list[str], who: list[str], state: WaitState) -> str:
     holds = f"{a} holds {_names(held)} and " if held else f"{a} "
+    if w.kind == "spin":
+        return (f"{holds}spins in {w.loop or 'a while loop'} reading {_names(list(w.watched))}"
+                f", which no actor will change (a livelock)")
     phrase, verb = _words(w.kind, w.op)
     # (a verb may place its object itself: "count it down")
     only = f", which only {_names(who)} could {verb.replace(' it', '')}" if who else \

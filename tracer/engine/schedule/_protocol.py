@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -32,6 +32,15 @@ if TYPE_CHECKING:
 Attempt = Callable[[float], bool]
 # A coroutine's attempt: it must not suspend (it may await what returns at once).
 AsyncAttempt = Callable[[], Awaitable[bool]]
+
+
+class Spin(NamedTuple):
+    """An actor held in a spin loop (see :meth:`Scheduler.spin`): what its last round read,
+    the loop (``'while: flag == 0' (line 7)``), and the seq of the round's first event."""
+
+    watched: tuple[str, ...]
+    loop: str
+    since: int
 
 
 class Scheduler:
@@ -137,17 +146,27 @@ class Scheduler:
         ``while`` steps then look at what each iteration did, which costs a little."""
         return False
 
-    def spin(self, actor: ActorCtx, watched: frozenset[str], since: int) -> None:
+    def spin(self, actor: ActorCtx, watched: frozenset[str], since: int,
+             loop: str = "") -> None:
         """``actor`` went once round a ``while`` loop (from the event with seq ``since`` on)
         reading only the objects in ``watched`` (shared variables; primitives a non-blocking
         attempt failed on), writing nothing and changing no local: unless another actor has
         changed one of them since, its next round would do the same again. A scheduler that
         runs one actor at a time parks it until another actor changes one (and judges the run
         stuck when every unfinished actor is parked or blocked: a livelock is a ``stall``).
-        Free running and replay: nothing (the loop just goes on, up to its ``max``)."""
+        Free running and replay: nothing (the loop just goes on, up to its ``max``). ``loop``
+        says which loop, for the watchdog's message."""
 
-    async def aspin(self, actor: ActorCtx, watched: frozenset[str], since: int) -> None:
+    async def aspin(self, actor: ActorCtx, watched: frozenset[str], since: int,
+                    loop: str = "") -> None:
         """:meth:`spin` for a coroutine actor (await, never block the event loop)."""
+
+    def spinning(self) -> dict[str, Spin]:
+        """The actors the scheduler holds in a spin loop for good, which the watchdog judges
+        like actors blocked with nobody to free them: parked by :meth:`spin` while no actor
+        can go on any more (an exploration found the run stuck), or, in a replay, waiting past
+        the end of a recording that ended with them spinning."""
+        return {}
 
     def away(self, actor: Any, target: Any, timed: bool) -> bool:
         """``actor`` is about to block in a real call on ``target`` that only other actors can

@@ -15,6 +15,11 @@ the replay admits nobody else until that actor comes back for its next turn: the
 read or stored is then the one the recording has at that seq, whatever the backing (a write
 to a Manager is a round trip, which another actor's turn would otherwise overtake).
 
+A recording that ended in a livelock (an exploration's ``stall`` whose waits say who spun in
+which loop) ends the same way: those spinners come to their next turn past its end, where the
+scheduler holds them for good (``spinning``), and the watchdog judges them as the exploration
+did.
+
 When the actor whose turn it is does not come (the trace was edited, or the scenario
 changed), the replay stops after ``patience`` seconds with a divergence: what the recording
 expected, and which actors were waiting for their turn.
@@ -31,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracer.engine._seam import Abort, ActorCtx, Runtime, Tag
-from tracer.engine.schedule._protocol import AsyncAttempt, Attempt, Scheduler
+from tracer.engine.schedule._protocol import AsyncAttempt, Attempt, Scheduler, Spin
 from tracer.engine.schedule._remote import Remote, reply
 
 VAR_OPS = frozenset({"read", "write", "append"})  # the accesses of a shared variable
@@ -110,12 +115,29 @@ def recorded_steps(events: Sequence[Any]) -> list[Step]:
     return out
 
 
+def recorded_spins(events: Sequence[Any]) -> dict[str, Spin]:
+    """The actors a recorded ``stall`` found spinning (its waits of kind ``spin``)."""
+    out: dict[str, Spin] = {}
+    for e in events:
+        if e.get("actor") is not None or e.get("op") != "stall":
+            continue
+        for w in e.get("waits") or ():
+            if not isinstance(w, dict) or w.get("kind") != "spin":
+                continue
+            actor, watched, seq = w.get("actor"), w.get("watched"), w.get("call_seq")
+            if isinstance(actor, str) and isinstance(watched, list):
+                out[actor] = Spin(tuple(str(x) for x in watched), str(w.get("loop") or ""),
+                                  seq if isinstance(seq, int) else -1)
+    return out
+
+
 class ReplayScheduler(Scheduler):
     """Admits operations in the order of ``steps``; see the module's docstring."""
 
     def __init__(self, steps: list[Step], until: int | None = None, real_time: bool = False,
-                 patience: float = PATIENCE) -> None:
+                 patience: float = PATIENCE, spins: dict[str, Spin] | None = None) -> None:
         self.steps = steps
+        self.spins = spins or {}  # who the recording ended with spinning (recorded_spins)
         self.until = until
         self.real_time = real_time
         self.patience = patience
@@ -206,6 +228,15 @@ class ReplayScheduler(Scheduler):
                 self.stopped_at = exp.seq  # this event is recorded; nothing after it
             self.cond.notify_all()
             return seq
+
+    def spinning(self) -> dict[str, Spin]:
+        """The recorded spinners, once they wait for a turn past the recording's end."""
+        if not self.spins:
+            return {}
+        with self.cond:
+            if self.pos < len(self.steps):
+                return {}
+            return {n: s for n, s in self.spins.items() if n in self.waiting}
 
     def pending(self) -> bool:
         """Whether recorded steps are still to be replayed (a daemon's, once the others have

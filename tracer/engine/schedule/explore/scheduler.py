@@ -25,6 +25,15 @@ can end (a barrier's wait for its round) is *away*: not chosen, until the operat
 it (the round's last arrival) brings it back (``away``, ``release_away``: the scheduler knows
 no barrier, the primitive counts its rounds).
 
+A ``while`` round that read only shared values nobody changed since, and changed nothing
+itself, would do the same again: the loop calls ``spin`` and its actor is *spinning* (the
+fairness rule of CHESS): parked at its next operation like a blocked actor, not chosen, until
+another actor *changes* one of the objects the round looked at (a write, append or atomic add
+of a variable read; an operation on a primitive tried, other than a failed try). Reads do not
+wake it: two actors spinning on one flag would otherwise wake each other for ever. So the
+search of a spin-wait ends, and when every unfinished actor is spinning or blocked the run is
+stuck: a livelock, judged by the watchdog as a ``stall`` (``spinning``).
+
 The record of a schedule is ``log``: at each choice, the actors that could go on, the one
 whose turn just ended when it could go on too (choosing another is a preemption), the one
 chosen, and the sleep set. The systematic search (``tracer.explore``) reads it to decide the
@@ -43,7 +52,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tracer.engine._seam import Abort, ActorCtx, Runtime, Tag
-from tracer.engine.schedule._protocol import AsyncAttempt, Attempt, Scheduler
+from tracer.engine.schedule._protocol import AsyncAttempt, Attempt, Scheduler, Spin
 from tracer.engine.schedule._remote import Remote, reply
 from tracer.prims import prim_type
 from tracer.scenario import Plan
@@ -218,6 +227,12 @@ class ExploreScheduler(Scheduler):
         self.rt: Runtime | None = None
         self.stuck = threading.Event()  # every unfinished actor is blocked: a deadlock
         self.on_stuck: Callable[[], object] | None = None  # wakes the run's watchdog
+        # spin loops: the actors spinning (the objects they wait for a change of, and what
+        # the watchdog says of them), per object the seq of its latest change, and per actor
+        # the object and seq of a blocking call made but not yet known to have changed anything
+        self.spinners: dict[str, tuple[frozenset[str], Spin]] = {}
+        self.changed: dict[str, int] = {}
+        self.calls: dict[str, tuple[str, int]] = {}
 
     # --- set-up
     def attach(self, rt: Runtime, wake: Callable[[], object]) -> None:
@@ -255,6 +270,8 @@ class ExploreScheduler(Scheduler):
     def ended(self, name: str) -> None:
         with self.mu:
             self.finished.add(name)
+            self.spinners.pop(name, None)
+            self._settle(name)
             self._end_segment(name, failed=False)
             self._bump(name)  # whoever joins it may go on
             self.running.discard(name)
@@ -267,16 +284,17 @@ class ExploreScheduler(Scheduler):
         name = actor.name
         if name in self.granted_async:  # a coroutine that awaited its turn (aready)
             self.granted_async.discard(name)
-            return next(rt.seq)
-        if actor.kind == "coroutine":  # not a scheduling point: the loop must not block
-            return next(rt.seq)
-        pending = self._pending(name, tag)
-        if pending[0] is None:
-            # it touches nothing (a sleep, what follows a blocking call's return): going on
-            # now or after others is the same schedule, so it is not a scheduling point
-            return next(rt.seq)
-        self._park(name, pending, blocked=False)
-        return next(rt.seq)
+        elif actor.kind != "coroutine":  # (a coroutine's: the loop must not block)
+            pending = self._pending(name, tag)
+            if pending[0] is not None:
+                # (one that touches nothing, a sleep, what follows a blocking call's return:
+                # going on now or after others is the same schedule, not a scheduling point)
+                self._park(name, pending, blocked=False)
+        seq = next(rt.seq)
+        if tag.op != "read" and tag.target is not None:
+            with self.mu:
+                self._note(name, tag, seq)
+        return seq
 
     def _wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
               looks: bool = False, eager: bool = False, always: bool = False) -> bool:
@@ -293,12 +311,79 @@ class ExploreScheduler(Scheduler):
         """No time passes: a sleep touches nothing, so the next operation after it is where
         others may go first (virtual time: a sleep hides no interleaving)."""
 
+    # --- spin loops (see the module's docstring)
+    def parks_spins(self) -> bool:
+        return True
+
+    def spin(self, actor: Any, watched: frozenset[str], since: int,
+             loop: str = "") -> None:
+        """``actor``'s round of a ``while`` since seq ``since`` changed nothing and looked at
+        ``watched``: unless another actor changed one of them since, it spins, parked at its
+        next operation until one does. (It goes on to that operation now: the next round's
+        first read or try is where it parks, like any operation.)"""
+        with self.mu:
+            self._spin(actor.name, watched, since, loop)
+
+    async def aspin(self, actor: ActorCtx, watched: frozenset[str], since: int,
+                    loop: str = "") -> None:
+        """:meth:`spin` for a coroutine: it parks (on a future) at its next turn."""
+        with self.mu:
+            self._spin(actor.name, watched, since, loop)
+
+    def spinning(self) -> dict[str, Spin]:
+        """The spinners, once no actor can go on (before that, one may still free them)."""
+        if not self.stuck.is_set():
+            return {}
+        with self.mu:
+            if self.running:
+                return {}
+            return {n: spin for n, (_, spin) in self.spinners.items() if n in self.parked}
+
+    def _spin(self, name: str, watched: frozenset[str], since: int, loop: str) -> None:
+        objects = frozenset(self.groups.get(w, w) for w in watched)
+        if any(self.changed.get(o, -1) > since for o in objects):
+            return  # changed while the round went on: the next one may see something new
+        self.spinners[name] = (objects, Spin(tuple(sorted(watched)), loop, since))
+
+    def _note(self, name: str, tag: Tag, seq: int) -> None:
+        """An event of ``name`` on an object (a read aside): what it changes. A blocking
+        call's ``call`` is held (``calls``) until its return says whether it happened: a
+        try that failed or timed out changed nothing (two actors spinning on a try of one
+        lock would otherwise wake each other for ever)."""
+        obj = self.groups.get(tag.target, tag.target) if tag.target is not None else None
+        if obj is None:
+            return
+        if tag.phase == "call":
+            self.calls[name] = (obj, seq)
+            return
+        if tag.phase == "return":
+            obj = self.calls.pop(name, (obj, seq))[0]
+            if tag.result in ("fail", "timeout"):
+                return
+        self._changes(name, obj, seq)
+
+    def _settle(self, name: str) -> None:
+        """``name`` blocks (or ends) inside a call whose result is not known yet: count it as
+        a change (a condition's wait lets go of its lock), so that no spinner misses one."""
+        call = self.calls.pop(name, None)
+        if call is not None:
+            self._changes(name, *call)
+
+    def _changes(self, name: str, obj: str, seq: int) -> None:
+        """``name`` changed ``obj`` at ``seq``: those spinning on it may go on."""
+        if self.changed.get(obj, -1) < seq:
+            self.changed[obj] = seq
+        for other, (objects, _) in list(self.spinners.items()):
+            if other != name and (obj in objects or obj == ANY):
+                del self.spinners[other]
+
     def retry(self) -> None:
         """The watchdog found the blocked actors not stuck for good (what one waits for is
-        there): let them try again."""
+        there): let them try again (and the spinners go round again)."""
         with self.mu:
             self.stuck.clear()
             self.epoch += 1
+            self.spinners.clear()
             self._choose()
 
     def closing(self) -> None:
@@ -415,6 +500,8 @@ class ExploreScheduler(Scheduler):
             raise Abort
 
     def _arrive(self, name: str, pending: Pending, blocked: bool) -> None:
+        if blocked:
+            self._settle(name)
         self._end_segment(name, failed=blocked)
         self.running.discard(name)
         self.parked[name] = pending
@@ -442,6 +529,8 @@ class ExploreScheduler(Scheduler):
         """Whether ``name`` can go on: it is not blocked, or what it waits for has changed
         since and (as far as the primitive can tell) would now let it through. A retry that
         would fail again is not a new choice: it would only repeat the same state."""
+        if name in self.spinners:
+            return False
         b = self.blocked.get(name)
         if b is None:
             return True
@@ -603,6 +692,14 @@ class RemoteExplorer(Remote):
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
         """No time passes (a sleep touches nothing: not a scheduling point)."""
 
+    def parks_spins(self) -> bool:
+        return True
+
+    def spin(self, actor: ActorCtx, watched: frozenset[str], since: int,
+             loop: str = "") -> None:
+        """The parent's scheduler holds the spinner (it parks at its next turn, there)."""
+        self._ask("spin", sorted(watched), since, loop)
+
     def away(self, actor: Any, target: Any, timed: bool) -> bool:
         return bool(self._ask("away", target, timed))
 
@@ -650,6 +747,9 @@ def serve_explore(scheduler: ExploreScheduler, name: str, conn: Any, prims: dict
                     answer = scheduler.away(who, msg[1], msg[2])
                 elif msg[0] == "release":  # ("release", target)
                     scheduler.release_away(who, msg[1])
+                    answer = True
+                elif msg[0] == "spin":  # ("spin", watched, since, loop)
+                    scheduler.spin(who, frozenset(msg[1]), msg[2], msg[3])
                     answer = True
                 else:  # ("blocked", target, op): park until what it waits for has changed
                     target = None if msg[1] is None else prims.get(msg[1], msg[1])
