@@ -15,6 +15,12 @@ so that what they draw validates:
   actors neither start nor join;
 - ``add`` only on numbers, ``append`` only on lists, no ``timeout`` with ``blocking: false``;
   an ``add`` may be ``atomic: true``, and the scenario may list some variables in ``atomic``.
+- the language (an actor in three draws it): the actor declares its locals ``i``, ``k`` and
+  ``r`` (so no local is read unset), and its steps may be ``let``, ``if: EXPR``, ``while``
+  (``max`` at most 3: a loop still true then ends the actor with an error, which is fine),
+  ``assert``, ``write: {var, expr}`` and ``as: r`` on a step with a result; expressions mix
+  the locals, the numeric shared variables and small numbers (a division by zero or a failed
+  assert is an actor error, which a trace holds like any other).
 
 Runs stay short: sleeps are 0 or 1 ms, timeouts are 50 ms, ``repeat`` at most 3, the
 scenario's own timeout 2 s (so a deadlock the watchdog somehow missed still ends fast), and
@@ -72,6 +78,7 @@ class ActorCtx:
     pipes: list[tuple[str, bool, bool]]  # (pipe, may send, may recv)
     startable: list[str]
     joinable: list[str]
+    lang: bool = False  # the actor may use the language (it declares locals i, k, r)
 
 
 def _maybe_timeout(draw: st.DrawFn, step: dict[str, Any], blocking_ok: bool = False) -> None:
@@ -85,7 +92,79 @@ def _maybe_timeout(draw: st.DrawFn, step: dict[str, Any], blocking_ok: bool = Fa
         step["blocking"] = False
 
 
+LOCALS = {"i": 0, "k": 1, "r": None}
+
+
+def _term(draw: st.DrawFn, a: ActorCtx) -> str:
+    return draw(st.sampled_from(["i", "k", *a.numbers, "0", "1", "2", "3", "-1", "0.5"]))
+
+
+def _numeric(draw: st.DrawFn, a: ActorCtx) -> str:
+    """A numeric expression: a term, or two with an operator (a division by zero is possible:
+    it ends the actor with an error)."""
+    left = _term(draw, a)
+    if draw(st.booleans()):
+        return left
+    op = draw(st.sampled_from(["+", "-", "*", "//", "%", "/"]))
+    text = f"{left} {op} {_term(draw, a)}"
+    return f"({text})" if draw(st.booleans()) else text
+
+
+def _boolean(draw: st.DrawFn, a: ActorCtx) -> str:
+    """A test: a comparison (a chain sometimes), a result stored by ``as``, and/or/not."""
+    kind = draw(st.sampled_from(["cmp", "cmp", "chain", "as", "and", "or", "not", "const"]))
+    cmp = lambda: draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))  # noqa: E731
+    if kind == "cmp":
+        return f"{_numeric(draw, a)} {cmp()} {_numeric(draw, a)}"
+    if kind == "chain":
+        return f"{_term(draw, a)} {cmp()} {_term(draw, a)} {cmp()} {_term(draw, a)}"
+    if kind == "as":
+        return draw(st.sampled_from(["r == 'ok'", "r != 'timeout'", "r == null", "r == 1"]))
+    if kind in ("and", "or"):
+        return f"{_term(draw, a)} {cmp()} 1 {kind} {_term(draw, a)} {cmp()} 2"
+    if kind == "not":
+        return f"not ({_term(draw, a)} {cmp()} {_term(draw, a)})"
+    return draw(st.sampled_from(["true", "false"]))
+
+
+def _lang_step(draw: st.DrawFn, a: ActorCtx, depth: int, what: str) -> dict[str, Any]:
+    body = lambda lo=0, hi=3: draw(_steps(a, depth + 1, lo, hi))  # noqa: E731
+    if what == "let":
+        names = draw(st.lists(st.sampled_from(["i", "k"]), min_size=1, max_size=2, unique=True))
+        return {"let": {n: _numeric(draw, a) for n in names}}
+    if what == "if_expr":
+        step: dict[str, Any] = {"if": _boolean(draw, a),
+                                "then": body(1) if depth < 2 else [{"log": "then"}]}
+        if draw(st.booleans()):
+            step["else"] = body() if depth < 2 else []
+        return step
+    if what == "while":
+        # a counted loop, or any test (bounded by max either way)
+        test = draw(st.sampled_from(["i < 2", "k < 3", "i != 1"])) if draw(st.booleans()) \
+            else _boolean(draw, a)
+        steps = [{"let": {"i": "i + 1", "k": "k + 1"}}] if draw(st.booleans()) else []
+        return {"while": test, "max": draw(st.integers(1, 3)),
+                "steps": steps + (body(0, 2) if depth < 2 else [{"log": "round"}]) or
+                [{"log": "round"}]}
+    if what == "assert":
+        step = {"assert": draw(st.sampled_from(["i - i == 0", "k == k", "true"]))
+                if draw(st.booleans()) else _boolean(draw, a)}
+        if draw(st.booleans()):
+            step["message"] = draw(TEXT)
+        return step
+    assert what == "write_expr"
+    return {"write": {"var": draw(st.sampled_from(a.numbers)), "expr": _numeric(draw, a)}}
+
+
 def _step(draw: st.DrawFn, a: ActorCtx, depth: int) -> dict[str, Any]:
+    step = _core_step(draw, a, depth)
+    if a.lang and any(v in step for v in ("acquire", "wait", "put", "get", "recv", "join")) \
+            and "steps" not in step and draw(st.integers(0, 2)) == 2:
+        step["as"] = "r"
+    return step
+
+
+def _core_step(draw: st.DrawFn, a: ActorCtx, depth: int) -> dict[str, Any]:
     side = a.side
     lockables = side.of(*LOCKABLE)
     events = side.of("event")
@@ -119,7 +198,12 @@ def _step(draw: st.DrawFn, a: ActorCtx, depth: int) -> dict[str, Any]:
     if depth < 2:
         options += ["repeat"]
     options += ["return", "fail"]
+    if a.lang:
+        options += ["let", "let", "if_expr", "assert"] + (["while"] if depth < 2 else []) \
+            + (["write_expr"] if a.numbers else [])
     what = draw(st.sampled_from(options))
+    if what in ("let", "if_expr", "while", "assert", "write_expr"):
+        return _lang_step(draw, a, depth, what)
     body = lambda lo=0, hi=3: draw(_steps(a, depth + 1, lo, hi))  # noqa: E731
 
     if what == "sleep":
@@ -352,7 +436,10 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                        # copy can be a pipe's end
                        pipe_ends.get(actor["name"], []) if actor.get("count", 1) == 1 else [],
                        [n for n in later if n in others] if can_spawn else [],
-                       others if can_spawn else [])
+                       others if can_spawn else [],
+                       lang=draw(st.integers(0, 2)) == 2)
+        if ctx.lang:
+            actor["locals"] = dict(LOCALS)
         actor["steps"] = draw(_steps(ctx, 0, 1, 5))
     doc: dict[str, Any] = {"name": "fuzz", "timeout": SCENARIO_TIMEOUT}
     if draw(st.booleans()):

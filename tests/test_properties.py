@@ -221,7 +221,10 @@ def _add_deltas(plan: Plan) -> dict[tuple[str, str], set[Any]]:
         for step, _ in walk_steps(a.steps, ()):
             if isinstance(step, Add):
                 out.setdefault((a.name, step.add.var), set()).add(("add", step.add.value))
-            if isinstance(step, Write):
+            if isinstance(step, Write) and step.write.expr is not None:
+                # a write of an expression's value (it may read the variable first): any value
+                out.setdefault((a.name, step.write.var), set()).add(("expr", None))
+            elif isinstance(step, Write):
                 value = step.write.value
                 out.setdefault((a.name, step.write.var), set()).add(
                     ("write", json.dumps(value, sort_keys=True)))
@@ -253,7 +256,8 @@ def _check_values(doc: dict[str, Any], plan: Plan) -> None:
             if (prev is not None and prev["op"] == "read" and prev.get("target") == var
                     and _number(prev.get("value")) and _number(e.get("value"))):
                 allowed = deltas.get((actor, var), set())
-                fits = any((kind == "add" and e["value"] == prev["value"] + v) or (
+                fits = any(kind == "expr" or (
+                    kind == "add" and e["value"] == prev["value"] + v) or (
                     kind == "write" and json.dumps(e["value"], sort_keys=True) == v)
                     for kind, v in allowed)
                 check("add", fits, f"seq {e['seq']}: {actor} wrote {var} = {e['value']!r} "

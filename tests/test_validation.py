@@ -952,3 +952,107 @@ def test_second_document_message() -> None:
 
 def test_sixteen_nested_blocks_are_allowed() -> None:
     assert _load_outcome(nested(16)) == "ok"
+
+
+# ---------------------------------------------------------------------------------------------
+# The language (locals, expressions, let / if / while / assert, write expr, as, atomic): each
+# mistake has one message that says what was expected, what was found, where, and the fix
+
+SHARED = "shared: {counter: 0}\n"
+LANG_PRIMS = "primitives: {L: lock}\n"
+
+LANGUAGE_CASES = [
+    pytest.param(steps('- let: {y: "countr + 1"}', head=SHARED),
+                 "s.yaml:7: actors[0].steps[0].let.y: 'countr' in 'countr + 1' is neither a "
+                 "local of t nor a shared variable — did you mean 'counter'?",
+                 id="unknown-name"),
+    pytest.param(steps('- let: {y: "zzz + 1"}', head=SHARED),
+                 "'zzz' in 'zzz + 1' is neither a local of t nor a shared variable; declare it "
+                 "in the actor's 'locals' (locals: {zzz: 0}) or in 'shared' (names here: "
+                 "counter, y)", id="unknown-name-fix"),
+    pytest.param(steps('- while: "L"', "  steps: [{log: x}]", head=LANG_PRIMS),
+                 "s.yaml:7: actors[0].steps[0].while: 'L' in 'L' is neither a local of t nor a "
+                 "shared variable (it is a primitive: an expression reads shared variables and "
+                 "locals)", id="primitive-in-expression"),
+    pytest.param(steps('- let: {y: "counter ** 2"}', head=SHARED),
+                 "s.yaml:7: actors[0].steps[0].let.y: bad expression 'counter ** 2' at column "
+                 "9: '**' is not in the grammar", id="bad-operator"),
+    pytest.param(steps('- if: "counter && 1"', "  then: [{log: x}]", head=SHARED),
+                 "s.yaml:7: actors[0].steps[0].if: bad expression 'counter && 1' at column 9: "
+                 "write 'and' for '&&'", id="bad-operator-and"),
+    pytest.param(steps('- assert: "counter == (1"', head=SHARED),
+                 "s.yaml:7: actors[0].steps[0].assert: bad expression 'counter == (1' at "
+                 "column 12: this '(' is never closed: add its ')'", id="syntax-column"),
+    pytest.param(steps("- assert: |", "    counter == 1 and", "    counter ** 2", head=SHARED),
+                 "at line 2, column 9: '**' is not in the grammar", id="multiline-column"),
+    pytest.param(steps('- let: {y: [1, 2]}', head=SHARED),
+                 "s.yaml:7: actors[0].steps[0].let.y: an expression is a string such as "
+                 "\"i + 1\" (quote it in YAML), not a list; a list or mapping value goes in the "
+                 "actor's 'locals'", id="expression-not-a-string"),
+    pytest.param(steps("- release: L", "  as: r", head=LANG_PRIMS),
+                 "s.yaml:7: actors[0].steps[0]: 'as' stores the result of a step, and 'release' "
+                 "has none: remove 'as' (the steps with a result: acquire, wait, put, get, "
+                 "send, recv, join)", id="as-without-result"),
+    pytest.param(steps('- while: "counter < 1"', head=SHARED),
+                 "s.yaml:7: actors[0].steps[0]: 'while' needs 'steps': the list of steps to run "
+                 "each time", id="while-without-steps"),
+    pytest.param(steps('- let: {counter: "1"}', head=SHARED),
+                 "s.yaml:7: actors[0].steps[0].let.counter: the local 'counter' of t has the "
+                 "name of a shared variable: rename the local; to change the shared variable "
+                 "use write: {var: counter, expr: ...}", id="let-of-a-shared-name"),
+    pytest.param("name: s\nprimitives: {L: lock}\nactors:\n  - name: t\n    kind: thread\n"
+                 "    locals: {L: 0}\n    steps: []\n",
+                 "s.yaml:6: actors[0].locals.L: the local 'L' of t has the name of a "
+                 "primitive: rename the local", id="local-named-like-a-primitive"),
+    pytest.param(steps("- acquire: L", '  as: "null"', head=LANG_PRIMS),
+                 "the local 'null' of t has the name of a constant: rename the local",
+                 id="local-named-like-a-constant"),
+    pytest.param(steps('- let: {"my-x": "1"}'),
+                 "s.yaml:6: actors[0].steps[0].let.my-x: the local 'my-x' of t cannot be named "
+                 "in an expression", id="local-not-an-identifier"),
+    pytest.param(steps('- write: {var: counter, value: 1, expr: "2"}', head=SHARED),
+                 "s.yaml:7: actors[0].steps[0].write: a write needs 'value' or 'expr' (one of "
+                 "the two), got both: keep one", id="write-value-and-expr"),
+    pytest.param(steps("- write: {var: counter}", head=SHARED),
+                 "got neither: add 'value: V' or 'expr: \"...\"'", id="write-neither"),
+    pytest.param("name: s\nshared: {counter: 0}\natomic: [countr]\n" + ONE_ACTOR,
+                 "s.yaml:3: atomic[0]: 'atomic' lists 'countr', which is not a shared variable "
+                 "— did you mean 'counter'?", id="atomic-unknown"),
+    pytest.param("name: s\natomic: [zz]\n" + ONE_ACTOR,
+                 "'atomic' lists 'zz', which is not a shared variable: declare it in 'shared', "
+                 "or remove it", id="atomic-unknown-fix"),
+    pytest.param(steps('- while: "counter < 1"', "  max: 0", "  steps: [{log: x}]", head=SHARED),
+                 "s.yaml:8: actors[0].steps[0].max: Input should be greater than or equal to 1",
+                 id="while-max-zero"),
+    pytest.param(steps('- while: "counter < 1"', "  max: 10000001", "  steps: [{log: x}]",
+                       head=SHARED),
+                 "s.yaml:8: actors[0].steps[0].max: Input should be less than or equal to "
+                 "10000000", id="while-max-too-big"),
+    pytest.param(steps('- assert: "counter == 1"', "  mesage: hi", head=SHARED),
+                 "did you mean 'message'?", id="assert-misspelled-message"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), LANGUAGE_CASES)
+def test_language_errors(text: str, expected: str) -> None:
+    assert expected in error_of(text)
+
+
+def test_language_errors_exit_2_with_one_message(tmp_path: object) -> None:
+    import subprocess
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "s.yaml"
+    path.write_text(steps('- let: {y: "countr + 1"}', head=SHARED), encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "tracer", "validate", str(path)],
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "did you mean 'counter'" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_yaml_scalars_are_expressions() -> None:
+    plan = load_scenario_text(steps("- let: {i: 0, b: true, n: null}", "- while: false",
+                                    "  steps: [{log: x}]"), SRC)
+    step = plan.scenario.actors[0].steps[0]
+    assert step.let == {"i": "0", "b": "true", "n": "null"}  # type: ignore[attr-defined]

@@ -658,14 +658,20 @@ class Compiler:
                 try:
                     return await afn(a)
                 except EvalError as exc:
-                    raise ActorFailure(f"{n}: {text}: {exc}") from None
+                    raise ActorFailure(f"{n} cannot evaluate {text!r}: {exc}") from None
+                except RecursionError:
+                    raise ActorFailure(f"{n} cannot evaluate {text!r}: nested too deeply for "
+                                       "the stack here: split it with 'let'") from None
             return aevaluate, True
 
         def evaluate(a: ActorCtx) -> Any:
             try:
                 return fn(a)
             except EvalError as exc:
-                raise ActorFailure(f"{n}: {text}: {exc}") from None
+                raise ActorFailure(f"{n} cannot evaluate {text!r}: {exc}") from None
+            except RecursionError:
+                raise ActorFailure(f"{n} cannot evaluate {text!r}: nested too deeply for the "
+                                   "stack here: split it with 'let'") from None
         return evaluate, False
 
     def _loader(self, name: str) -> tuple[Callable[[ActorCtx], Any], bool]:
@@ -731,21 +737,23 @@ class Compiler:
         names = parse_expr(text).names
         n, message = self.actor, step.message
 
-        def failed(a: ActorCtx) -> ActorFailure:
-            seen = _values_seen(a, names, self.shared_names)
+        def failed(a: ActorCtx, start: int) -> ActorFailure:
+            seen = _values_seen(a, names, self.shared_names, start)
             values = ", ".join(f"{k} = {show(v)}" for k, v in seen.items())
             what = f"{message} (" if message else ""
             return ActorFailure(f"{n}: {what}assert {text!r} failed"
                                 f"{f': {values}' if values else ''}{')' if message else ''}")
         if test_async:
             async def aassert(a: ActorCtx) -> None:
+                start = len(a.buf)
                 if not await test(a):
-                    raise failed(a)
+                    raise failed(a, start)
             return aassert
 
         def assert_(a: ActorCtx) -> None:
+            start = len(a.buf)
             if not test(a):
-                raise failed(a)
+                raise failed(a, start)
         if not self._reads_shared(text):
             self.silent.add(id(assert_))
         return assert_
@@ -921,12 +929,14 @@ def result_of(record: Record) -> Any:
     return tag.result
 
 
-def _values_seen(a: ActorCtx, names: Sequence[str], shared: frozenset[str]) -> dict[str, Any]:
-    """The values of ``names`` as the actor last saw them: its locals, and for a shared
-    variable the value of its latest read (what a failed assert shows)."""
+def _values_seen(a: ActorCtx, names: Sequence[str], shared: frozenset[str],
+                 start: int) -> dict[str, Any]:
+    """The values of ``names`` as the assert saw them: its locals, and for a shared variable
+    the value its own evaluation read (the actor's events from ``start``; a variable on the
+    side of an ``and``/``or`` it did not evaluate is not shown)."""
     out: dict[str, Any] = {}
     want = [x for x in names if x in shared]
-    for _seq, _ts, tag, payload in reversed(a.buf[-64:]):
+    for _seq, _ts, tag, payload in reversed(a.buf[start:]):
         if tag.op == "read" and tag.target in want and tag.target not in out and payload:
             out[tag.target] = payload.get("value")
     return {x: (out.get(x) if x in shared else a.locals.get(x)) for x in names

@@ -9,6 +9,7 @@ flavour) each primitive gets.
 from __future__ import annotations
 
 import datetime as dt
+import keyword
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -124,12 +125,18 @@ def check_language(scenario: Scenario, add: Callable[[Loc, str], None]) -> None:
     prims = scenario.primitives
     for j, var in enumerate(scenario.atomic):
         if var not in shared:
-            add(("atomic", j), f"'atomic' lists '{var}', which is not a shared variable"
-                               f"{did_you_mean(var, shared)}")
+            fix = did_you_mean(var, shared) or ": declare it in 'shared', or remove it"
+            add(("atomic", j), f"'atomic' lists '{var}', which is not a shared variable{fix}")
     for i, actor in enumerate(scenario.actors):
         aloc: Loc = ("actors", i)
         mine = actor_locals(actor)
         for name, where in mine.items():
+            if not name.isidentifier() or keyword.iskeyword(name):
+                add((*aloc, *where), f"the local '{name}' of {actor.name} cannot be named in an "
+                                     "expression: a local's name is letters, digits and '_', "
+                                     "not starting with a digit, and not a word of Python "
+                                     "such as 'and' or 'if'; rename it")
+                continue
             clash = ("a shared variable" if name in shared else
                      "a primitive" if name in prims else
                      "a constant" if name in CONSTANTS else None)
@@ -152,9 +159,12 @@ def check_language(scenario: Scenario, add: Callable[[Loc, str], None]) -> None:
                     hint_p = (" (it is a primitive: an expression reads shared variables and "
                              "locals)" if used in prims else "")
                     listed = ", ".join(sorted(known)) or "none"
+                    guess = did_you_mean(used, known)
+                    fix = guess or (f"; declare it in the actor's 'locals' (locals: {{{used}: 0}})"
+                                    f" or in 'shared'" if not hint_p else "")
                     add((*sloc, *key), f"'{used}' in {text!r} is neither a local of "
                                        f"{actor.name} nor a shared variable{hint_p}"
-                                       f"{did_you_mean(used, known)} (names here: {listed})")
+                                       f"{fix} (names here: {listed})")
 
 
 I64_MIN, U64_MAX = -(2**63), 2**64 - 1  # what a JSON trace holds exactly (orjson)

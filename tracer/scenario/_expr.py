@@ -21,6 +21,7 @@ import ast
 import math
 import operator
 import re
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,7 +42,10 @@ class ExprError(ValueError):
         self.text = text
         self.col = col
         self.reason = message
-        super().__init__(f"bad expression {text!r} at column {col}: {message}")
+        before = text[:col - 1]
+        where = (f"line {before.count(chr(10)) + 1}, column {col - 1 - before.rfind(chr(10))}"
+                 if "\n" in text.rstrip("\n") else f"column {col}")
+        super().__init__(f"bad expression {text!r} at {where}: {message}")
 
 
 class EvalError(Exception):
@@ -69,7 +73,7 @@ _CMPOPS: dict[type[ast.cmpop], tuple[str, Callable[[Any, Any], Any]]] = {
     ast.Gt: (">", operator.gt), ast.GtE: (">=", operator.ge),
 }
 _REFUSED_OPS = {
-    ast.Pow: "'**' is not in the grammar (operators: + - * / // %)",
+    ast.Pow: "'**' is not in the grammar: multiply (x * x); the operators are + - * / // %",
     ast.BitAnd: "'&' is not in the grammar: write 'and'",
     ast.BitOr: "'|' is not in the grammar: write 'or'",
     ast.BitXor: "'^' is not in the grammar", ast.LShift: "'<<' is not in the grammar",
@@ -103,19 +107,61 @@ def _col(text: str, line: int, offset: int) -> int:
     return max(1, before + len(here))  # (the "(" takes the place of column 0)
 
 
+_STRING = re.compile(r"'(?:[^'\\\n]|\\.)*'" + r'|"(?:[^"\\\n]|\\.)*"')
+
+
+def _blank_strings(text: str) -> str:
+    """``text`` with the inside of its string literals blanked (same length): a hint looks
+    for tokens such as ``&&`` or ``(`` outside strings only."""
+    return _STRING.sub(lambda m: m.group()[0] + " " * (len(m.group()) - 2) + m.group()[-1], text)
+
+
+def _unbalanced(code: str) -> tuple[int, str] | None:
+    """The first ``)`` without its ``(``, or the ``(`` never closed (1-based column), in
+    ``code`` (strings blanked)."""
+    opened: list[int] = []
+    for i, ch in enumerate(code):
+        if ch == "(":
+            opened.append(i)
+        elif ch == ")":
+            if not opened:
+                return i + 1, "this ')' closes nothing: remove it, or add its '('"
+            opened.pop()
+    if opened:
+        return opened[-1] + 1, "this '(' is never closed: add its ')'"
+    return None
+
+
 def _syntax_hint(text: str, exc: SyntaxError) -> tuple[int, str]:
+    code = _blank_strings(text)
     for token, hint in _SYNTAX_HINTS:
-        at = text.find(token)
-        if at >= 0 and not (token == "!" and text[at:at + 2] == "!="):
+        at = code.find(token)
+        if at >= 0 and not (token == "!" and code[at:at + 2] == "!="):
             return at + 1, hint
-    bare = re.search(r"(?<![=!<>])=(?!=)", text)
+    unbalanced = _unbalanced(code)
+    if unbalanced is not None and "unterminated" not in (exc.msg or ""):
+        return unbalanced
+    bare = re.search(r"(?<![=!<>])=(?!=)", code)
     if bare:
         return bare.start() + 1, "'=' assigns nothing here: write '==' to compare"
     msg = (exc.msg or "invalid syntax").split(". Perhaps")[0]
     lines = f"({text})".split("\n")
     line = min(max(exc.lineno or 1, 1), len(lines))
     col = sum(len(x) + 1 for x in lines[:line - 1]) + (exc.offset or 1) - 1
-    return max(1, min(col, len(text))), msg
+    if "forgot a comma" in (exc.msg or ""):
+        # two values side by side: Python points at the first, the missing operator follows it
+        after = re.match(r"\s*(?:[\w.]+|'[^']*'|\"[^\"]*\")\s*", text[max(col, 1) - 1:])
+        col = max(col, 1) + (after.end() if after else 0)
+        return min(col, len(text)), "an operator is missing between two values here"
+    if col > len(text.rstrip()):
+        tail = re.search(r"(\w+|\S)\s*$", text)
+        last = tail.group(1) if tail else text
+        return max(1, len(text.rstrip())), (f"the expression ends too early, after {last!r}: "
+                                            "a value is missing")
+    col = max(1, col)
+    if msg == "invalid syntax":
+        msg = f"{text[col - 1]!r} is not in the grammar here"
+    return col, msg
 
 
 @lru_cache(maxsize=4096)
@@ -130,11 +176,15 @@ def parse_expr(text: str) -> Expr:
         raise ExprError(text, 1, "the expression is empty")
     try:
         # in parentheses: leading spaces and a YAML block's line breaks are fine
-        tree = ast.parse(f"({text})", mode="eval")
+        with warnings.catch_warnings():  # ("\\d" in a string: not the user's business here)
+            warnings.simplefilter("ignore")
+            tree = ast.parse(f"({text})", mode="eval")
     except SyntaxError as exc:
         col, msg = _syntax_hint(text, exc)
         raise ExprError(text, col, msg) from None
-    except (RecursionError, MemoryError, ValueError):
+    except ValueError as exc:  # (a NUL character, on some versions of Python)
+        raise ExprError(text, 1, str(exc)) from None
+    except (RecursionError, MemoryError):
         raise ExprError(text, 1, "too deeply nested") from None
     names: list[str] = []
     count = 0
@@ -142,10 +192,11 @@ def parse_expr(text: str) -> Expr:
     def bad(node: ast.AST, message: str, after: ast.AST | None = None) -> ExprError:
         """The error at ``node``, or at the operator that follows ``after`` (its left side)."""
         if after is not None:
+            # the 1-based column of the character just after the left side, then past spaces
             col = _col(text, getattr(after, "end_lineno", 1), getattr(after, "end_col_offset", 0))
-            while col < len(text) and text[col].isspace():  # (col is 1-based: text[col] is next)
+            while col <= len(text) and text[col - 1].isspace():
                 col += 1
-            return ExprError(text, col + 1, message)
+            return ExprError(text, min(col, len(text)), message)
         return ExprError(text, _col(text, getattr(node, "lineno", 1),
                                     getattr(node, "col_offset", 0)), message)
 
@@ -204,6 +255,8 @@ def parse_expr(text: str) -> Expr:
             visit(node.args[0])
             return
         what = _NODE_NAMES.get(type(node), f"'{type(node).__name__}'")
+        if isinstance(node, (ast.Attribute, ast.Subscript)):
+            raise bad(node, f"{what} is not in the grammar", after=node.value)
         raise bad(node, f"{what} is not in the grammar")
 
     try:
@@ -279,6 +332,8 @@ def length(v: Any) -> int:
 
 def negate(v: Any) -> Any:
     if _is_number(v):
+        if type(v) is int and not I64_MIN <= -v <= U64_MAX:
+            raise EvalError(f"-{_show(v)} is beyond what a trace holds (64-bit integers)")
         return -v
     raise EvalError(f"-{_show(v)}: '-' needs a number")
 

@@ -25,11 +25,12 @@ from tracer.scenario._model import (
     STEP_MODELS,
     VERBS,
     Actor,
+    AddSpec,
     Compare,
     Invariant,
     Scenario,
     VarItem,
-    VarValue,
+    WriteSpec,
     step_verb,
 )
 from tracer.trace._io import NotRegularFile, not_a_regular_file, open_regular
@@ -282,8 +283,8 @@ def _precheck_steps(steps: list[Any], loc: Loc, add: Any, depth: int) -> None:
             add(sloc, f"'{verb}' needs 'steps': the list of steps to run "
                       f"{'while holding it' if verb == 'with' else 'each time'}")
         if "as" in step and verb not in _YIELDING and verb in STEP_MODELS:
-            add(sloc, f"'as' stores the result of a step, and '{verb}' has none (steps with "
-                      f"a result: {', '.join(_YIELDING)})")
+            add(sloc, f"'as' stores the result of a step, and '{verb}' has none: remove 'as' "
+                      f"(the steps with a result: {', '.join(_YIELDING)})")
         if verb == "if" and "then" not in step:
             add(sloc, "'if' needs 'then': the steps to run when the comparison holds")
 
@@ -359,11 +360,15 @@ def _allowed_keys(loc: Loc, owner: Any) -> list[str]:
     verb = step_verb(owner)
     if verb is not None:
         added = ADDED_OPTIONS.get(verb, {})
+        keys = model_keys(STEP_MODELS[verb])
+        keys = [k for k in keys if k != "as"] + (["as"] if "as" in keys else [])  # (last)
         return [k if k not in added else f"{k} (on {' or '.join(a_(t) for t in added[k].types)})"
-                for k in model_keys(STEP_MODELS[verb])]
+                for k in keys]
     parent = loc[-1] if loc else None
-    if parent in ("write", "add"):
-        return model_keys(VarValue)
+    if parent == "write":
+        return model_keys(WriteSpec)
+    if parent == "add":
+        return model_keys(AddSpec)
     if parent == "append":
         return model_keys(VarItem)
     if parent == "if":

@@ -8,10 +8,19 @@ support the verb) are checked afterwards in ``_check.py``, where the whole scena
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import AfterValidator, Discriminator, Field, Tag, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Discriminator,
+    Field,
+    Tag,
+    create_model,
+    model_validator,
+)
 
 from tracer.prims._options import (
     DEFAULT_MAX_EVENTS,
@@ -79,9 +88,29 @@ def _expression(text: str) -> str:
     return text
 
 
+def _as_text(value: Any) -> Any:
+    """A YAML scalar where an expression goes (``let: {i: 0}``, ``while: true``) is the
+    expression of that value; a list or a mapping is refused with what to write instead."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"numbers must be finite, got {value} (.inf and .nan are not numbers "
+                         "a trace holds)")
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, dict)):
+        kind = "a list" if isinstance(value, list) else "a mapping"
+        raise ValueError(f"an expression is a string such as \"i + 1\" (quote it in YAML), "
+                         f"not {kind}; a list or mapping value goes in the actor's 'locals'")
+    return value
+
+
 # An expression of the language (tracer/scenario/_expr.py), kept as its text: the embedded
 # scenario holds the string, the engine parses it again (cached).
-Expression = Annotated[str, Field(max_length=2_000), AfterValidator(_expression)]
+Expression = Annotated[str, BeforeValidator(_as_text), Field(max_length=2_000),
+                      AfterValidator(_expression)]
 MAX_WHILE = MAX_REPEAT
 # a field of the language's version 2 that the embedded scenario leaves out unless given, so
 # that a v1 scenario embeds exactly as before
@@ -194,7 +223,8 @@ class WriteSpec(_Model):
         given = {"value", "expr"} & self.model_fields_set
         if len(given) != 1:
             raise ValueError("a write needs 'value' or 'expr' (one of the two), got "
-                             + (" and ".join(sorted(given)) if given else "neither"))
+                             + ("both: keep one" if given else
+                                "neither: add 'value: V' or 'expr: \"...\"'"))
         return self
 
 
@@ -253,7 +283,7 @@ class Repeat(Step):
 
 
 def _test_kind(raw: Any) -> str:
-    return "expr" if isinstance(raw, str) else "compare"
+    return "compare" if isinstance(raw, (dict, Compare)) else "expr"
 
 
 if TYPE_CHECKING:
