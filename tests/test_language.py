@@ -274,3 +274,30 @@ def test_a_coroutine_loop_over_locals_records_nothing_and_ends() -> None:
       - write: {var: z, expr: "k"}""", "{k: 0}"))
     assert [e["op"] for e in trace["events"]] == ["start", "write", "end"]
     assert trace["final"]["z"] == 1000
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_a_timed_wait_on_a_broken_barrier_is_broken_not_timeout(kind: str,
+                                                                  tmp_path: Path) -> None:
+    """The party whose own timeout ran out gets "timeout"; a later wait finds the barrier
+    broken and returns at once with "broken" (as `as:` promises), however long its timeout."""
+    text = f"""
+name: broken-barrier
+primitives: {{B: {{type: barrier, parties: 2}}}}
+actors:
+  - name: t
+    kind: {kind}
+    steps:
+      - {{wait: B, timeout: 0.01, as: first}}
+      - assert: "first == 'timeout'"
+      - {{wait: B, timeout: 30, as: second}}
+      - assert: "second == 'broken'"
+"""
+    path = tmp_path / "b.yaml"
+    path.write_text(text, encoding="utf-8")
+    r = tracer_cli("run", str(path), "-o", str(tmp_path / "b.json"), cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    events = json.loads((tmp_path / "b.json").read_text(encoding="utf-8"))["events"]
+    results = [e["result"] for e in events if e["op"] == "wait" and e.get("phase") == "return"]
+    assert results == ["timeout", "broken"]

@@ -330,3 +330,34 @@ def test_a_timed_call_that_times_out_is_a_look(kind: str) -> None:
     complete, found, _ = dfs(timed_try(kind))
     assert complete
     assert found == []
+
+
+def timed_join(kind: str) -> str:
+    """``m`` retries a timed join of ``w`` until it returns ok: ``w``'s end is the change."""
+    return f"""
+name: timed-join
+shared: {{x: 0}}
+actors:
+  - name: w
+    kind: {kind}
+    steps:
+      - write: {{var: x, value: 1}}
+  - name: m
+    kind: {kind}
+    locals: {{r: timeout}}
+    steps:
+      - while: "r == 'timeout'"
+        max: 1000
+        steps:
+          - {{join: w, timeout: 0.001, as: r}}
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kind", ["thread", "coroutine"])  # (process actors cannot join)
+def test_an_actors_end_wakes_a_spinner_that_joins_it(kind: str) -> None:
+    """A round of timed joins that timed out watches the joined actor: its end is a change
+    (it was not, for coroutines: explore called it a livelock)."""
+    complete, found, _ = dfs(timed_join(kind))
+    assert complete
+    assert found == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from tracer.prims._shell import Abort, Env, OpTags, Prim, Tally, _within, ready
@@ -95,15 +96,23 @@ class Barrier(Prim):
     def wait(self, a: ActorCtx, t: OpTags, timeout: float | None) -> None:
         a.block(self, "wait", timeout, t.call)
         real = self.real
+        was_broken = bool(real.broken)
+        own = False  # whether its own timeout ran out (then it broke the round)
         if not self.arrive(a, timeout is not None):
-            timeout = 0.0  # it cannot go on: it times out, and breaks the round
+            timeout, own = 0.0, True  # it cannot go on: it times out, and breaks the round
+        start = time.monotonic()
         try:
             real.wait(timeout)
             tag = t.ok
         except threading.BrokenBarrierError:
             if a.rt.closed:
                 raise Abort from None
-            tag = t.timeout if timeout is not None else t.broken
+            # the real barrier raises the same error whoever broke it: this party timed out
+            # only if its own timeout can have run out (a wait that found the barrier broken,
+            # or saw another party break it sooner, returns "broken", as `as:` promises)
+            own = own or (not was_broken and timeout is not None
+                          and time.monotonic() - start >= timeout)
+            tag = t.timeout if own else t.broken
         a.waiting = None
         a.emit(tag, None)
 

@@ -293,7 +293,7 @@ class ExploreScheduler(Scheduler):
                 # going on now or after others is the same schedule, not a scheduling point)
                 self._park(name, pending, blocked=False)
         seq = next(rt.seq)
-        if tag.op != "read" and tag.target is not None:
+        if tag.op != "read" and (tag.target is not None or tag.op == "end"):
             with self.mu:
                 self._note(name, tag, seq)
         return seq
@@ -353,7 +353,8 @@ class ExploreScheduler(Scheduler):
         call's ``call`` is held (``calls``) until its return says whether it happened: a
         try that failed or timed out changed nothing (two actors spinning on a try of one
         lock would otherwise wake each other for ever)."""
-        obj = self.groups.get(tag.target, tag.target) if tag.target is not None else None
+        obj = self.groups.get(tag.target, tag.target) if tag.target is not None else (
+            name if tag.op == "end" else None)  # an actor's end changes it (a timed join)
         if obj is None:
             return
         if tag.phase == "call":
