@@ -308,7 +308,7 @@ def binop(sym: str, fn: Callable[[Any, Any], Any], left: Any, right: Any) -> Any
             raise EvalError(f"{_show(left)} + {_show(right)} makes a value longer than {MAX_LEN}")
         return left + right
     raise EvalError(f"cannot compute {_show(left)} {sym} {_show(right)}: "
-                    + ("'+' joins two strings or two lists; the other operators need numbers"
+                    + ("'+' joins two strings or two lists, the other operators need numbers"
                        if sym == "+" else f"'{sym}' needs two numbers"))
 
 
