@@ -553,6 +553,24 @@ def export(trace: str, chrome_out: str) -> None:
     click.echo(f"chrome trace: {out} (open it in https://ui.perfetto.dev or chrome://tracing)")
 
 
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Write the schema here instead of printing it.")
+def schema(output: str | None) -> None:
+    """Print the JSON Schema (draft-07) of the scenario format, for editors' YAML servers:
+    put `# yaml-language-server: $schema=PATH` at the top of a scenario."""
+    from tracer.scenario._schema import schema_text  # noqa: PLC0415 (only this command)
+
+    text = schema_text()
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    error = _write(Path(output), text, "the schema")
+    if error is not None:
+        _fail(error)
+    click.echo(f"schema: {output}", err=True)
+
+
 def main() -> None:
     """Entry point of the console script."""
     try:

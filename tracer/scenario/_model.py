@@ -18,6 +18,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    WithJsonSchema,
     create_model,
     model_validator,
 )
@@ -110,7 +111,12 @@ def _as_text(value: Any) -> Any:
 # An expression of the language (tracer/scenario/_expr.py), kept as its text: the embedded
 # scenario holds the string, the engine parses it again (cached).
 Expression = Annotated[str, BeforeValidator(_as_text), Field(max_length=2_000),
-                      AfterValidator(_expression)]
+                      AfterValidator(_expression),
+                      # (for editors: a YAML number, boolean or null is that value's expression)
+                      WithJsonSchema({"type": ["string", "number", "boolean", "null"],
+                                      "maxLength": 2_000,
+                                      "description": "an expression (docs/formats.md, "
+                                                     "the language)"})]
 MAX_WHILE = MAX_REPEAT
 # a field of the language's version 2 that the embedded scenario leaves out unless given, so
 # that a v1 scenario embeds exactly as before
