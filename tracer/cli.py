@@ -559,7 +559,7 @@ def export(trace: str, chrome_out: str) -> None:
 def schema(output: str | None) -> None:
     """Print the JSON Schema (draft-07) of the scenario format, for editors' YAML servers:
     put `# yaml-language-server: $schema=PATH` at the top of a scenario."""
-    from tracer.scenario._schema import schema_text  # noqa: PLC0415 (only this command)
+    from tracer.scenario import schema_text  # noqa: PLC0415 (only this command)
 
     text = schema_text()
     if output is None:

@@ -18,6 +18,7 @@ __all__ = [
     "Step",
     "load_scenario",
     "load_scenario_text",
+    "schema_text",
     "walk_steps",
 ]
 
@@ -37,3 +38,11 @@ def plan_from_mapping(data: dict[str, object], source: str = "<trace>") -> Plan:
     """A plan from an already-parsed scenario mapping (the one embedded in a trace)."""
     scenario = Scenario.model_validate(data)
     return check(scenario, {}, source)
+
+
+def schema_text() -> str:
+    """The draft-07 JSON Schema of scenarios, as ``docs/scenario.schema.json`` holds it (its
+    module is imported only here: building it costs what only ``tracer schema`` needs)."""
+    from tracer.scenario._schema import schema_text as text  # noqa: PLC0415
+
+    return text()
