@@ -140,12 +140,8 @@ class Compiler:
     def program(self, steps: Sequence[M.Step]) -> tuple[StepFn, Caps]:
         """The actor's whole program: its steps, after setting its declared locals."""
         fn, caps = self.block(steps, frozenset())
-        try:
-            declared = self.plan.scenario.actors[
-                [a.name for a in self.plan.scenario.actors].index(self.plan.actor(self.actor).base)
-            ].locals
-        except (StopIteration, ValueError):
-            declared = {}
+        base = self.plan.actor(self.actor).base
+        declared = next((a.locals for a in self.plan.scenario.actors if a.name == base), {})
         if not declared:
             return fn, caps
         initial = dict(declared)
@@ -709,8 +705,7 @@ class Compiler:
         def let(a: ActorCtx) -> None:
             for name, fn, _ in parts:
                 a.locals[name] = fn(a)
-        if not any(n in self.shared_names for text in step.let.values()
-                   for n in parse_expr(text).names):
+        if not any(self._reads_shared(text) for text in step.let.values()):
             self.silent.add(id(let))
         return let
 
@@ -769,8 +764,6 @@ class Compiler:
                 await ready(a, wt)
                 write(value, a)
             return awrite
-        if self.coro and self._reads_shared(text):  # pragma: no cover (is_async then)
-            raise AssertionError(text)
 
         def write_expr(a: ActorCtx) -> None:
             write(value_of(a), a)
