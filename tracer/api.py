@@ -328,8 +328,8 @@ def merge(parts: Sequence[Exploration | Mapping[str, Any]],
             mine, theirs = getattr(sh, attr), getattr(first[0], attr)
             if mine != theirs:
                 raise MergeError(f"{first[1]} and {name} are shards of different explorations "
-                                 f"(their {what} differ: {theirs} and {mine}); merge the "
-                                 "shards of one exploration, run with the same options")
+                                 f"({what}: {theirs} and {mine}); merge the shards of one "
+                                 "exploration, each run with the same options")
         if sh.index in by_index:
             raise MergeError(f"shard {sh.index}/{sh.count} given twice ({by_index[sh.index]} "
                              f"and {name}); give each shard once")
