@@ -178,6 +178,11 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     doc = json.loads((d / "a2.json").read_text(encoding="utf-8"))
     doc["shard"]["problems"] = []
     (d / "tampered.json").write_text(json.dumps(doc), encoding="utf-8")
+    doc = json.loads((d / "a2.json").read_text(encoding="utf-8"))
+    doc["runs"] -= 1  # as if Ctrl-C had stopped it one schedule early...
+    (d / "short.json").write_text(json.dumps(doc), encoding="utf-8")
+    doc["interrupted"] = True  # ...and it said so
+    (d / "cut.json").write_text(json.dumps(doc), encoding="utf-8")
     return d
 
 
@@ -193,6 +198,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (["a1", "text"], "text.json is not JSON"),
     (["a1", "absent"], "cannot read absent.json"),
     (["a1", "tampered"], "tampered.json: its findings do not match its 'shard' field"),
+    (["a1", "short"], "short.json: it ran 1 schedules, but shard 2/2 of 4 runs has 2"),
 ])
 def test_bad_merges_exit_2(outputs: Path, files: list[str], says: str) -> None:
     r = tracer_cli("merge", *(f"{f}.json" for f in files), cwd=outputs)
@@ -208,3 +214,24 @@ def test_a_good_merge_of_the_same_outputs(outputs: Path) -> None:
     assert r.returncode in (0, 1), r.stderr
     plain = json.loads((outputs / "plain.json").read_text(encoding="utf-8"))
     assert _without_folder(json.loads(r.stdout)) == _without_folder(plain)
+
+
+@pytest.mark.timeout(60)
+def test_a_merge_with_an_interrupted_shard_says_so(outputs: Path) -> None:
+    r = tracer_cli("merge", "a1.json", "cut.json", cwd=outputs)
+    assert r.returncode in (0, 1), r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["interrupted"] is True and doc["runs"] == 3
+    assert "some shards were interrupted" in r.stderr
+
+
+@pytest.mark.timeout(60)
+def test_a_shard_says_which_schedules_it_ran(tmp_path: Path) -> None:
+    r = tracer_cli("explore", str(SCENARIOS / "deadlock.yaml"), "--runs", "10", "--shard",
+                   "2/3", cwd=tmp_path)
+    assert r.returncode in (0, 1), r.stderr
+    assert "10 schedules" not in r.stdout and "3 schedules (random, seed 0)" in r.stdout
+    assert "shard 2/3: schedules 3 to 5 of 0 to 9" in r.stdout
+    r = tracer_cli("explore", str(SCENARIOS / "deadlock.yaml"), "--runs", "2", "--shard",
+                   "1/3", cwd=tmp_path)  # shard 1/3 of 2 runs: 0 to 0 (2/3: 0; 3/3: 1)
+    assert r.returncode == 0 and "shard 1/3: no schedule (more shards than runs)" in r.stdout

@@ -270,7 +270,12 @@ def _from_document(doc: Any, name: str) -> Exploration:
     problems = _field(sh, "problems", list, name)
     keys = _field(sh, "keys", list, name)
     out = Exploration(runs=_field(doc, "runs", int, name), shard=shard,
-                      interrupted=bool(doc.get("interrupted", False)))
+                      interrupted=doc.get("interrupted") is True)
+    size = len(shard.schedules)
+    if out.runs > size or (out.runs < size and not out.interrupted):
+        raise MergeError(f"{name}: it ran {out.runs} schedules, but shard {index}/{count} of "
+                         f"{shard.runs} runs has {size} (and it was not interrupted); give "
+                         "the output of `tracer explore --shard K/N --format json` unchanged")
     try:
         out.keys = {int(k, 16) for k in keys}
         if len(problems) != len(findings):

@@ -474,8 +474,9 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
                                    problems))
         if found.shard is not None:
             part, sh = found.shard.schedules, found.shard
-            ran = (f"schedules {part.start} to {part.stop - 1}" if part else
-                   "no schedule (more shards than runs)")
+            ran = ("no schedule (more shards than runs)" if not part else
+                   f"schedule {part.start}" if len(part) == 1 else
+                   f"schedules {part.start} to {part.stop - 1}")
             click.echo(f"shard {sh.index}/{sh.count}: {ran} of 0 to {runs - 1}; to combine "
                        "the shards, run each with --format json and give the outputs to "
                        "`tracer merge`")
