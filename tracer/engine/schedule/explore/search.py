@@ -3,7 +3,10 @@
 Random and PCT: schedules are numbered 0..N-1; schedule ``run`` uses the seed
 ``schedule_seed(seed, run)``, so the findings depend only on the seed, never on how the runs
 are split among worker processes (``jobs``): each worker explores a contiguous range, and the
-ranges' results merge by schedule number.
+ranges' results merge by schedule number. Shards (``--shard K/N``, :func:`shard_range`) are
+the same split across commands and machines: their results merge the same way (the keys of
+the distinct schedules are digests, equal in every process). DFS is not split: its reduction
+decides what to explore in one subtree from the subtrees explored before it.
 
 DFS: a systematic search of the tree of choices (stateless, as in CHESS and loom): each
 schedule follows the choices of the one before up to the deepest choice with an alternative
