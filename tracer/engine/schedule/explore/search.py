@@ -207,7 +207,8 @@ def schedule_key(result: RunResult, groups_of: dict[str, str]) -> int:
         if obj is not None:
             per.setdefault("object:" + obj, []).append((actor, tag.op))
     text = repr(sorted((k, tuple(v)) for k, v in per.items()))
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
 def explore_runs(plan: Plan, runs: Iterable[int], seed: int, strategy: str,
