@@ -235,3 +235,30 @@ def test_a_shard_says_which_schedules_it_ran(tmp_path: Path) -> None:
     r = tracer_cli("explore", str(SCENARIOS / "deadlock.yaml"), "--runs", "2", "--shard",
                    "1/3", cwd=tmp_path)  # shard 1/3 of 2 runs: 0 to 0 (2/3: 0; 3/3: 1)
     assert r.returncode == 0 and "shard 1/3: no schedule (more shards than runs)" in r.stdout
+
+
+def _doc(index: int, runs: int, findings: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """A shard's document of 2 shards of ``runs`` schedules, finding (kind, object,
+    first_run) in that order."""
+    lo, hi = (index - 1) * runs // 2, index * runs // 2
+    return {"runs": hi - lo, "strategy": "random", "seed": 0,
+            "findings": [{"kind": k, "actors": ["a"], "objects": [o], "message": f"{k} {o}",
+                          "count": 1, "first_run": r, "trace": f"t/s.explore-{r}.json"}
+                         for k, o, r in findings],
+            "distinct_schedules": hi - lo, "complete": False,
+            "shard": {"index": index, "count": 2, "scenario": "s", "digest": "d",
+                      "runs": runs, "depth": 3, "max_events": None, "schedules": [lo, hi],
+                      "keys": [f"{i:016x}" for i in range(lo, hi)],
+                      "problems": [[k, ["a"], [o]] for k, o, _r in findings]}}
+
+
+def test_two_problems_first_seen_in_one_schedule_keep_their_order() -> None:
+    """Two errors first seen in schedule 1 (in the order Y, X), X also in schedule 3 of the
+    other shard: merged in any order, the findings are Y then X, as in the unsharded run."""
+    one = _doc(1, 4, [("error", "Y", 1), ("error", "X", 1)])
+    two = _doc(2, 4, [("error", "X", 3)])
+    for parts in ([one, two], [two, one]):
+        merged = tracer.api.merge(parts)
+        assert [(g["objects"], g["first_run"], g["count"]) for g in merged.groups.values()] \
+            == [(["Y"], 1, 1), (["X"], 1, 2)]
+        assert merged.runs == 4 and len(merged.keys) == 4

@@ -348,6 +348,15 @@ def merge(parts: Sequence[Exploration | Mapping[str, Any]],
                          "of the exploration (a partial merge would not be the exploration's "
                          "findings and counts); run the missing ones and merge again")
     out = merge_parts(read)
+    # in the order the unsharded run found them: by first schedule, then as the shard that
+    # ran it found them (two problems of one kind first seen in one schedule keep their order)
+    rank: dict[Any, int] = {}
+    for part in read:
+        for i, (key, g) in enumerate(part.groups.items()):
+            if out.groups[key]["first_run"] == g["first_run"]:
+                rank[key] = i
+    out.groups = dict(sorted(out.groups.items(),
+                             key=lambda kv: (kv[1]["first_run"], rank[kv[0]])))
     out.whole = whole
     return out
 
