@@ -10,7 +10,9 @@ forkserver) imports the :mod:`tracer` package, and must load only the engine it 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +33,8 @@ if TYPE_CHECKING:
     from tracer.analyze import Finding, Report
     from tracer.engine.schedule.explore.search import Exploration
 
-__all__ = ["Replay", "analyze", "explore", "replay", "run"]
+__all__ = ["MergeError", "Replay", "analyze", "explore", "explore_document", "merge", "replay",
+           "run", "shard_document"]
 
 Scenario = Plan | str | Path  # a checked plan, or the path of a scenario file
 
@@ -108,10 +111,17 @@ def _judge(result: RunResult, source: str) -> list[Finding]:
     return find_all(result.trace_data(source))
 
 
+DFS_NO_SHARD = (
+    "--shard splits random and pct explorations; dfs cannot be split exactly: its reduction "
+    "(DPOR and sleep sets) decides what to skip in one part of the search tree from the "
+    "schedules run in the parts before it, and numbers schedules in that order, so disjoint "
+    "parts run apart would not add up to one search; run dfs in one process")
+
+
 def explore(scenario: Scenario, *, strategy: str = "random", runs: int = 100, seed: int = 0,
             depth: int = 3, max_preemptions: int | None = None, jobs: int = 1,
             progress: Callable[[int], object] | None = None, max_events: int | None = None,
-            reuse: bool = True) -> Exploration:
+            reuse: bool = True, shard: tuple[int, int] | None = None) -> Exploration:
     """Run a scenario under many schedules, one actor at a time, and group the findings of
     every schedule's analysis by problem.
 
@@ -119,8 +129,17 @@ def explore(scenario: Scenario, *, strategy: str = "random", runs: int = 100, se
     ``dfs`` (every distinct schedule, ``runs`` at most; ``max_preemptions`` bounds it);
     ``seed`` makes random and pct repeatable; ``jobs`` splits random and pct among worker
     processes (the same findings as with one); ``progress(1)`` is called after each
-    schedule; ``reuse=False`` analyzes even the schedules equivalent to one seen before."""
-    from tracer.engine.schedule.explore.search import explore_dfs, explore_jobs, explore_runs  # noqa: PLC0415
+    schedule; ``reuse=False`` analyzes even the schedules equivalent to one seen before.
+    ``shard=(k, n)`` runs only the k-th of n disjoint parts of a random or pct exploration
+    (``found.shard`` says which); :func:`merge` combines the n parts into the findings and
+    counts of the whole."""
+    from tracer.engine.schedule.explore.search import (  # noqa: PLC0415
+        Shard,
+        explore_dfs,
+        explore_jobs,
+        explore_runs,
+        shard_range,
+    )
 
     plan = _plan(scenario, max_events)
     if strategy not in ("random", "pct", "dfs"):
@@ -130,24 +149,216 @@ def explore(scenario: Scenario, *, strategy: str = "random", runs: int = 100, se
     if jobs > 1 and (strategy == "dfs" or any(a.kind == "process" for a in plan.actors)):
         raise ValueError("jobs splits random and pct explorations of scenarios without "
                          "process actors")
+    if shard is not None:
+        index, count = shard
+        if not 1 <= index <= count:
+            raise ValueError(f"shard {index}/{count}: expected K/N with 1 <= K <= N")
+        if strategy == "dfs":
+            raise ValueError(DFS_NO_SHARD)
     if strategy == "dfs":
         return explore_dfs(plan, runs, _judge, max_preemptions, progress=progress)
+    schedules = range(runs) if shard is None else shard_range(runs, *shard)
     if jobs > 1:
-        return explore_jobs(plan, runs, seed, strategy, depth, jobs, _judge)
-    return explore_runs(plan, _counted(runs, progress), seed, strategy, depth, _judge,
-                        reuse=reuse)
+        found = explore_jobs(plan, schedules, seed, strategy, depth, jobs, _judge)
+    else:
+        found = explore_runs(plan, _counted(schedules, progress), seed, strategy, depth,
+                             _judge, reuse=reuse)
+    if shard is not None:
+        found.shard = Shard(shard[0], shard[1], plan.scenario.name, _digest(plan), strategy,
+                            seed, runs, depth, plan.scenario.max_events)
+    return found
 
 
-def _counted(runs: int, progress: Callable[[int], object] | None) -> Iterable[int]:
-    """Schedules 0..runs-1, calling ``progress(1)`` as each one is done."""
+def _digest(plan: Plan) -> str:
+    """What identifies the explored scenario across machines: a digest of the checked
+    scenario as embedded in traces (its max_events included)."""
+    text = json.dumps(plan.scenario.as_mapping(), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _counted(schedules: range, progress: Callable[[int], object] | None) -> Iterable[int]:
+    """The schedules' numbers, calling ``progress(1)`` as each one is done."""
     if progress is None:
-        return range(runs)
+        return schedules
 
     def each() -> Iterator[int]:
-        for run_ in range(runs):
+        for run_ in schedules:
             yield run_
             progress(1)
     return each()
+
+
+def _ordered(found: Exploration) -> list[tuple[Any, dict[str, Any]]]:
+    """The problems in the order reports list them: by first schedule, then kind."""
+    return sorted(found.groups.items(), key=lambda kv: (kv[1]["first_run"], kv[1]["kind"]))
+
+
+def explore_document(found: Exploration, strategy: str, seed: int,
+                     problems: Sequence[Mapping[str, Any]],
+                     max_preemptions: int | None = None) -> dict[str, Any]:
+    """The JSON document of ``tracer explore --format json`` (docs/formats.md): the
+    exploration's counts and ``problems``, its findings as reported (each with its
+    ``trace`` path), in the order of ``found``'s problems by first schedule then kind."""
+    doc: dict[str, Any] = {"runs": found.runs, "strategy": strategy, "seed": seed,
+                           "findings": list(problems), "distinct_schedules": len(found.keys),
+                           "complete": found.exhaustive}
+    if strategy == "dfs":
+        doc.update(exhausted=found.complete, max_preemptions=max_preemptions,
+                   pruned=found.pruned)
+    if found.interrupted:
+        doc["interrupted"] = True
+    if found.shard is not None:
+        doc["shard"] = shard_document(found)
+    return doc
+
+
+def shard_document(found: Exploration) -> dict[str, Any]:
+    """The ``shard`` field of a sharded exploration's JSON document: which part of which
+    exploration it is, the keys of the distinct schedules it ran (the union over the shards
+    is the whole's ``distinct_schedules``) and the identity of each of its problems, in the
+    order of its findings (what tells that two shards found the same problem)."""
+    sh = found.shard
+    if sh is None:
+        raise ValueError("not a sharded exploration")
+    return {"index": sh.index, "count": sh.count, "scenario": sh.scenario,
+            "digest": sh.digest, "runs": sh.runs, "depth": sh.depth,
+            "max_events": sh.max_events,
+            "schedules": [sh.schedules.start, sh.schedules.stop],
+            "keys": [f"{k:016x}" for k in sorted(found.keys)],
+            "problems": [[key[0], sorted(key[1]), sorted(key[2])]
+                         for key, _g in _ordered(found)]}
+
+
+class MergeError(ValueError):
+    """Shards that :func:`merge` cannot combine into one exploration (the message says why)."""
+
+
+def _field(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...], name: str) -> Any:
+    value = doc.get(key)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MergeError(f"{name}: its {key!r} field is missing or malformed; give the output "
+                         "of `tracer explore --shard K/N --format json` unchanged")
+    return value
+
+
+def _from_document(doc: Any, name: str) -> Exploration:
+    """A shard's exploration, read back from its JSON document (groups carry their trace's
+    path as ``trace``)."""
+    from tracer.engine.schedule.explore.search import Exploration, Shard  # noqa: PLC0415
+
+    if not isinstance(doc, Mapping) or "findings" not in doc:
+        raise MergeError(f"{name}: not the JSON output of `tracer explore --format json`")
+    sh = doc.get("shard")
+    if not isinstance(sh, Mapping):
+        raise MergeError(f"{name}: the output of an exploration that was not sharded (no "
+                         "'shard' field): merge the outputs of `tracer explore --shard K/N "
+                         "--format json`")
+    index, count = _field(sh, "index", int, name), _field(sh, "count", int, name)
+    max_events = sh.get("max_events")
+    if max_events is not None and not isinstance(max_events, int):
+        _field(sh, "max_events", int, name)
+    shard = Shard(index, count, _field(sh, "scenario", str, name),
+                  _field(sh, "digest", str, name), _field(doc, "strategy", str, name),
+                  _field(doc, "seed", int, name), _field(sh, "runs", int, name),
+                  _field(sh, "depth", int, name), max_events)
+    if not 1 <= index <= count or _field(sh, "schedules", list, name) != [
+            shard.schedules.start, shard.schedules.stop]:
+        raise MergeError(f"{name}: its 'shard' field does not describe shard {index}/{count} "
+                         f"of {shard.runs} runs; give the output of `tracer explore --shard "
+                         "K/N --format json` unchanged")
+    findings = _field(doc, "findings", list, name)
+    problems = _field(sh, "problems", list, name)
+    keys = _field(sh, "keys", list, name)
+    out = Exploration(runs=_field(doc, "runs", int, name), shard=shard,
+                      interrupted=doc.get("interrupted") is True)
+    size = len(shard.schedules)
+    if out.runs > size or (out.runs < size and not out.interrupted):
+        raise MergeError(f"{name}: it ran {out.runs} schedules, but shard {index}/{count} of "
+                         f"{shard.runs} runs has {size} (and it was not interrupted); give "
+                         "the output of `tracer explore --shard K/N --format json` unchanged")
+    try:
+        out.keys = {int(k, 16) for k in keys}
+        if len(problems) != len(findings):
+            raise ValueError
+        for f, (kind, actors, objects) in zip(findings, problems, strict=True):
+            if f["kind"] != kind:
+                raise ValueError
+            group = {k: f[k] for k in ("kind", "actors", "objects", "message", "count",
+                                       "first_run", "trace")}
+            if not isinstance(group["count"], int) or not isinstance(group["first_run"], int):
+                raise ValueError
+            out.groups[(kind, frozenset(actors), frozenset(objects))] = group
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise MergeError(f"{name}: its findings do not match its 'shard' field; give the "
+                         "output of `tracer explore --shard K/N --format json` "
+                         "unchanged") from None
+    return out
+
+
+_SAME = (("scenario", "scenario"), ("digest", "scenario (its content or --max-events)"),
+         ("strategy", "--strategy"), ("seed", "--seed"), ("runs", "--runs"),
+         ("depth", "--depth"), ("count", "number of shards N of --shard K/N"))
+
+
+def merge(parts: Sequence[Exploration | Mapping[str, Any]],
+          names: Sequence[str] | None = None) -> Exploration:
+    """Combine the shards of one exploration (each part an :func:`explore` result with
+    ``shard=(k, n)``, or the parsed output of ``tracer explore --shard K/N --format json``)
+    into the findings, counts and first schedules of the unsharded exploration. ``names``
+    name the parts in messages (default: "shard input 1", ...).
+
+    Every one of the n shards must be given once, all of the same exploration (scenario,
+    strategy, seed, runs, depth): else :class:`MergeError`. The result's ``shard`` is None
+    and ``whole`` describes the exploration; a problem's first trace is its group's
+    ``text`` (explorations) or ``trace`` path (documents), that of the shard that ran its
+    first schedule."""
+    from tracer.engine.schedule.explore.search import Exploration  # noqa: PLC0415
+    from tracer.engine.schedule.explore.search import merge as merge_parts  # noqa: PLC0415
+
+    if names is None:
+        names = [f"shard input {i + 1}" for i in range(len(parts))]
+    if not parts:
+        raise MergeError("nothing to merge: give the JSON outputs of every shard")
+    read = [p if isinstance(p, Exploration) else _from_document(p, n)
+            for p, n in zip(parts, names, strict=True)]
+    by_index: dict[int, str] = {}
+    first = None
+    for part, name in zip(read, names, strict=True):
+        sh = part.shard
+        if sh is None:
+            raise MergeError(f"{name}: not a sharded exploration (explore it with shard=(k, n))")
+        if first is None:
+            first = (sh, name)
+        for attr, what in _SAME:
+            mine, theirs = getattr(sh, attr), getattr(first[0], attr)
+            if mine != theirs:
+                raise MergeError(f"{first[1]} and {name} are shards of different explorations "
+                                 f"({what}: {theirs} and {mine}); merge the shards of one "
+                                 "exploration, each run with the same options")
+        if sh.index in by_index:
+            raise MergeError(f"shard {sh.index}/{sh.count} given twice ({by_index[sh.index]} "
+                             f"and {name}); give each shard once")
+        by_index[sh.index] = name
+    assert first is not None
+    whole = first[0]
+    missing = [i for i in range(1, whole.count + 1) if i not in by_index]
+    if missing:
+        listed = ", ".join(f"{i}/{whole.count}" for i in missing)
+        raise MergeError(f"shard(s) {listed} missing: merge needs all {whole.count} shards "
+                         "of the exploration (a partial merge would not be the exploration's "
+                         "findings and counts); run the missing ones and merge again")
+    out = merge_parts(read)
+    # in the order the unsharded run found them: by first schedule, then as the shard that
+    # ran it found them (two problems of one kind first seen in one schedule keep their order)
+    rank: dict[Any, int] = {}
+    for part in read:
+        for i, (key, g) in enumerate(part.groups.items()):
+            if out.groups[key]["first_run"] == g["first_run"]:
+                rank[key] = i
+    out.groups = dict(sorted(out.groups.items(),
+                             key=lambda kv: (kv[1]["first_run"], rank[kv[0]])))
+    out.whole = whole
+    return out
 
 
 def analyze(trace: str | Path | TraceData | RunResult, graphs_dir: str | Path | None = None,

@@ -25,8 +25,10 @@ from pydantic import ValidationError
 from tracer._gc import gc_paused
 from tracer._version import __version__
 from tracer.analyze import Report, render_profile
+from tracer.api import DFS_NO_SHARD, MergeError, explore_document
 from tracer.api import analyze as analyze_trace
 from tracer.api import explore as explore_scenario
+from tracer.api import merge as merge_shards
 from tracer.api import replay as replay_trace
 from tracer.api import run as run_scenario
 from tracer.engine import (
@@ -127,6 +129,22 @@ def _load(path: str, max_events: int | None = None) -> Plan:
         scenario = plan.scenario.model_copy(update={"max_events": max_events})
         plan = dataclasses.replace(plan, scenario=scenario)
     return plan
+
+
+def _parse_shard(_ctx: click.Context, _param: click.Parameter,
+                 value: str | None) -> tuple[int, int] | None:
+    """--shard K/N: two integers with 1 <= K <= N."""
+    if value is None:
+        return None
+    k, slash, n = value.partition("/")
+    if not (slash and k.strip().isdigit() and n.strip().isdigit()):
+        raise click.BadParameter(f"{value!r}: expected K/N, two whole numbers such as 2/4 "
+                                 "(the 2nd of 4 shards)")
+    index, count = int(k), int(n)
+    if not 1 <= index <= count:
+        raise click.BadParameter(f"{value}: expected 1 <= K <= N (the shards are numbered "
+                                 f"1 to N{f', here 1 to {count}' if count else ''})")
+    return index, count
 
 
 _MAX_EVENTS_HELP = ("Stop a run after N events (outcome capped; default: the scenario's "
@@ -408,9 +426,12 @@ def _exit_or_fail(error: str | None, code: int) -> NoReturn:
 @click.option("--max-events", type=click.IntRange(1, MAX_MAX_EVENTS), metavar="N",
               help="Stop each schedule after N events (default: the scenario's max_events, "
                    "else 1,000,000).")
+@click.option("--shard", callback=_parse_shard, metavar="K/N",
+              help="Run only the K-th of N disjoint parts of the exploration (random, pct); "
+                   "`tracer merge` combines the N --format json outputs into the whole's.")
 def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
             max_preemptions: int | None, fmt: str, traces_dir: str, jobs: int,
-            max_events: int | None) -> None:
+            max_events: int | None, shard: tuple[int, int] | None) -> None:
     """Run SCENARIO under many schedules, one actor at a time, and report every distinct
     problem once, with a replayable trace (exit 0 clean, 1 found, 2 bad input)."""
     plan = _load(scenario, max_events)
@@ -423,13 +444,18 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
         _fail("--max-preemptions bounds the dfs strategy: add --strategy dfs")
     if jobs > 1 and strategy == "dfs":
         _fail("--jobs splits random and pct explorations; dfs runs in one process")
+    if shard is not None and strategy == "dfs":
+        _fail(DFS_NO_SHARD)
     show_bar = fmt == "text" and sys.stderr.isatty()
-    bar: Any = (click.progressbar(length=runs, label="exploring", file=sys.stderr)
+    # a shard runs the K-th of N contiguous ranges of the schedules (tracer.api.explore)
+    length = runs if shard is None else shard[0] * runs // shard[1] - (
+        (shard[0] - 1) * runs // shard[1])
+    bar: Any = (click.progressbar(length=length, label="exploring", file=sys.stderr)
                 if show_bar and jobs == 1 else nullcontext(None))
     with bar as b:
         found = explore_scenario(plan, strategy=strategy, runs=runs, seed=seed, depth=depth,
                                  max_preemptions=max_preemptions, jobs=jobs,
-                                 progress=b.update if b is not None else None)
+                                 progress=b.update if b is not None else None, shard=shard)
     stem = safe_stem(plan.scenario.name)
     problems = []
     errors = []  # printed after the outcome: a full disk must not hide what was found
@@ -441,18 +467,19 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
             errors.append(error)
         problems.append({**g, "trace": str(path) if error is None else None})
     if fmt == "json":
-        doc: dict[str, Any] = {"runs": found.runs, "strategy": strategy, "seed": seed,
-                               "findings": problems, "distinct_schedules": len(found.keys),
-                               "complete": found.exhaustive}
-        if strategy == "dfs":
-            doc.update(exhausted=found.complete, max_preemptions=max_preemptions,
-                       pruned=found.pruned)
-        if found.interrupted:
-            doc["interrupted"] = True
+        doc = explore_document(found, strategy, seed, problems, max_preemptions)
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
         click.echo(explore_summary(plan.scenario.name, strategy, seed, max_preemptions, found,
                                    problems))
+        if found.shard is not None:
+            part, sh = found.shard.schedules, found.shard
+            ran = ("no schedule (more shards than runs)" if not part else
+                   f"schedule {part.start}" if len(part) == 1 else
+                   f"schedules {part.start} to {part.stop - 1}")
+            click.echo(f"shard {sh.index}/{sh.count}: {ran} of 0 to {runs - 1}; to combine "
+                       "the shards, run each with --format json and give the outputs to "
+                       "`tracer merge`")
     if errors:
         more = f" (and {len(errors) - 1} more trace(s) not written)" if len(errors) > 1 else ""
         _fail(errors[0] + more)
@@ -530,6 +557,47 @@ def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | 
         lines.append(f"  replay it: tracer replay {g['trace']}" if g["trace"] is not None
                      else "  its trace could not be written (see the error below)")
     return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("shards", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=str))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="json",
+              show_default=True)
+def merge(shards: tuple[str, ...], fmt: str) -> None:
+    """Combine the --format json outputs of `tracer explore --shard K/N`, one per shard,
+    into the findings, counts and first schedules of the unsharded exploration (exit 0
+    clean, 1 found, 2 bad input)."""
+    docs = []
+    for path in shards:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = os_reason(exc) if isinstance(exc, OSError) else "not UTF-8 text"
+            _fail(f"cannot read {path}: {reason}")
+        try:
+            docs.append(json.loads(text))
+        except ValueError as exc:
+            _fail(f"{path} is not JSON ({exc}): give the output of `tracer explore --shard "
+                  "K/N --format json`")
+    try:
+        found = merge_shards(docs, shards)
+    except MergeError as exc:
+        _fail(str(exc))
+    whole = found.whole
+    assert whole is not None
+    problems = sorted(found.groups.values(), key=lambda g: (g["first_run"], g["kind"]))
+    if fmt == "json":
+        doc = explore_document(found, whole.strategy, whole.seed, problems)
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+    else:
+        click.echo(explore_summary(whole.scenario, whole.strategy, whole.seed, None, found,
+                                   problems))
+    if found.interrupted:
+        click.echo("tracer: some shards were interrupted; the findings above are those of "
+                   "the schedules they ran", err=True)
+    if problems:
+        sys.exit(EXIT_PROBLEM)
 
 
 @cli.command()

@@ -3,7 +3,10 @@
 Random and PCT: schedules are numbered 0..N-1; schedule ``run`` uses the seed
 ``schedule_seed(seed, run)``, so the findings depend only on the seed, never on how the runs
 are split among worker processes (``jobs``): each worker explores a contiguous range, and the
-ranges' results merge by schedule number.
+ranges' results merge by schedule number. Shards (``--shard K/N``, :func:`shard_range`) are
+the same split across commands and machines: their results merge the same way (the keys of
+the distinct schedules are digests, equal in every process). DFS is not split: its reduction
+decides what to explore in one subtree from the subtrees explored before it.
 
 DFS: a systematic search of the tree of choices (stateless, as in CHESS and loom): each
 schedule follows the choices of the one before up to the deepest choice with an alternative
@@ -24,6 +27,7 @@ deadlock seen in another order is the same problem.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -96,6 +100,35 @@ def _add_actors(group: Group, key: ProblemKey, actors: Iterable[str]) -> None:
         group["actors"] = sorted({*group["actors"], *actors})
 
 
+def shard_range(runs: int, index: int, count: int) -> range:
+    """The schedules of shard ``index`` (1-based) of ``count``: the index-th of ``count``
+    contiguous, disjoint ranges that cover 0..runs-1 (empty when there are more shards than
+    runs). A schedule's seed depends only on the exploration's seed and its number, so the
+    shards together run exactly the schedules of the unsharded exploration."""
+    return range((index - 1) * runs // count, index * runs // count)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Which part of which exploration a sharded exploration is: what ``tracer merge``
+    checks before it combines shards (same scenario, strategy, seed, runs and depth; every
+    shard once)."""
+
+    index: int  # 1-based
+    count: int
+    scenario: str  # its name
+    digest: str  # of the checked scenario (with its max_events), as embedded in traces
+    strategy: str
+    seed: int
+    runs: int  # of the whole exploration
+    depth: int
+    max_events: int | None  # the scenario's (or --max-events)
+
+    @property
+    def schedules(self) -> range:
+        return shard_range(self.runs, self.index, self.count)
+
+
 @dataclass
 class Exploration:
     """What an exploration found: per distinct problem (:func:`problem_key`) its message,
@@ -112,6 +145,8 @@ class Exploration:
     # per distinct schedule (its key), the problems its analysis found
     found_in: dict[int, list[ProblemKey]] = field(default_factory=dict)
     reuse: bool = True  # count an equivalent schedule's problems without analyzing it again
+    shard: Shard | None = None  # the part of a sharded exploration this is (--shard K/N)
+    whole: Shard | None = None  # a merge of shards: the exploration they were parts of
 
     @property
     def exhaustive(self) -> bool:
@@ -156,7 +191,10 @@ def schedule_key(result: RunResult, groups_of: dict[str, str]) -> int:
     """A fingerprint of a schedule up to the order of independent operations: each actor's
     own sequence of events (with items and values), and per object the order in which the
     actors operated on it. Two schedules that differ only in the order of operations on
-    different objects have the same key (they are the same Mazurkiewicz trace)."""
+    different objects have the same key (they are the same Mazurkiewicz trace).
+
+    A digest, not ``hash()``: the key must be the same in every process (``--shard`` merges
+    the keys of explorations run on other machines, under other hash seeds)."""
     per: dict[str, list[tuple[Any, ...]]] = {}
     for _seq, _ts, tag, payload in result.records:
         actor = tag.actor
@@ -168,7 +206,9 @@ def schedule_key(result: RunResult, groups_of: dict[str, str]) -> int:
         obj = operation_object(actor, tag, groups_of)
         if obj is not None:
             per.setdefault("object:" + obj, []).append((actor, tag.op))
-    return hash(tuple(sorted((k, tuple(v)) for k, v in per.items())))
+    text = repr(sorted((k, tuple(v)) for k, v in per.items()))
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
 def explore_runs(plan: Plan, runs: Iterable[int], seed: int, strategy: str,
@@ -209,13 +249,16 @@ def explore_range(scenario: dict[str, Any], start: int, stop: int, seed: int, st
                         judge)
 
 
-def explore_jobs(plan: Plan, runs: int, seed: int, strategy: str, depth: int, jobs: int,
+def explore_jobs(plan: Plan, schedules: range, seed: int, strategy: str, depth: int, jobs: int,
                  judge: Judge) -> Exploration:
-    """Schedules 0..runs-1 of a random or PCT exploration, split in contiguous ranges among
-    ``jobs`` worker processes; the same findings as in one process (see the module's
-    docstring)."""
-    size = -(-runs // jobs)
-    ranges = [(i, min(runs, i + size)) for i in range(0, runs, size)]
+    """The ``schedules`` (numbers, a step-1 range) of a random or PCT exploration, split in
+    contiguous ranges among ``jobs`` worker processes; the same findings as in one process
+    (see the module's docstring)."""
+    first, stop = schedules.start, schedules.stop
+    if stop <= first:
+        return Exploration()
+    size = -(-(stop - first) // jobs)
+    ranges = [(i, min(stop, i + size)) for i in range(first, stop, size)]
     # (its workers ignore SIGTERM, like every process of a run: terminate kills them)
     with KillingPool(jobs, exit_with_parent, (os.getpid(),), context=get_context()) as pool:
         parts = pool.starmap(explore_range, [
@@ -224,7 +267,8 @@ def explore_jobs(plan: Plan, runs: int, seed: int, strategy: str, depth: int, jo
 
 
 def merge(parts: Iterable[Exploration]) -> Exploration:
-    """Merge the results of ranges: counts add up, the earliest schedule's trace is kept."""
+    """Merge the results of ranges (of worker processes, or of shards): counts add up, the
+    earliest schedule's trace is kept, the distinct schedules are the union of theirs."""
     out = Exploration()
     for part in parts:
         out.runs += part.runs
@@ -238,8 +282,11 @@ def merge(parts: Iterable[Exploration]) -> Exploration:
             have["count"] += g["count"]
             before = have["actors"]
             if g["first_run"] < have["first_run"]:
-                have.update(first_run=g["first_run"], text=g["text"], message=g["message"],
+                have.update(first_run=g["first_run"], message=g["message"],
                             actors=g["actors"], objects=g["objects"])
+                for what in ("text", "trace"):  # the trace's text (a run), or its path (JSON)
+                    if what in g:
+                        have[what] = g[what]
             _add_actors(have, key, [*before, *g["actors"]])
     return out
 
