@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import shlex
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,7 +111,7 @@ def _replay_command(path: Path) -> str:
     return f"tracer replay {shlex.quote(str(path))}"
 
 
-def _expect_text(expect: list[str]) -> str:
+def _expect_text(expect: Sequence[str]) -> str:
     return f"[{', '.join(expect)}]"
 
 
@@ -138,7 +138,7 @@ class ScenarioItem(pytest.Item):
         try:
             plan = load_scenario(self.path)
         except ScenarioError as exc:
-            raise ScenarioFailure(f"the scenario is not valid:\n{exc}") from None
+            raise ScenarioFailure(str(exc)) from None  # file:line: what is wrong
         try:
             if plan.scenario.explore is not None:
                 self._explore(plan)
@@ -190,9 +190,9 @@ class ScenarioItem(pytest.Item):
         if mismatch is None:
             return
         assert expect is not None
-        covered = (f"{found.runs} schedules ({how.strategy}"
-                   + (f", seed {how.seed})" if how.strategy != "dfs" else ")")
-                   + (", every distinct schedule" if found.exhaustive else ""))
+        covered = (f"{how.strategy}" + (f", seed {how.seed}" if how.strategy != "dfs" else "")
+                   + f": {found.runs} schedules"
+                   + (", every distinct one" if found.exhaustive else ""))
         lines = [f"{self.path}: expect: {_expect_text(expect)}, but the exploration "
                  f"({covered}) {mismatch}"]
         if not groups:
