@@ -95,11 +95,12 @@ def test_scenario_files_are_collected_one_item_each_named_after_the_file(
     write(pytester, "lib/config.yaml", "not: a scenario\n")  # not in a `scenarios` folder
     write(pytester, "scenarios/nested/deep.yaml", abba("deep"))  # only the folder's own files
     write(pytester, "scenarios/notes.txt", "not yaml\n")
-    r = run_inner(pytester, "--collect-only", "-q")
+    # (collection runs nothing: in this process)
+    r = pytester.runpytest_inprocess("--collect-only", "-q")
     ids = sorted(line for line in r.outlines if "::" in line)
     assert ids == ["lib/checks/abba.tracer.yaml::abba", "scenarios/deadlock.yaml::deadlock",
                    "scenarios/short.yml::short"], r.outlines
-    r = run_inner(pytester, "--collect-only", "-q", "scenarios/")
+    r = pytester.runpytest_inprocess("--collect-only", "-q", "scenarios/")
     assert sorted(line for line in r.outlines if "::" in line) == [
         "scenarios/deadlock.yaml::deadlock", "scenarios/short.yml::short"]
 
@@ -178,7 +179,7 @@ def test_explore_mapping_explores_and_judges_its_findings(pytester: pytest.Pytes
 def test_no_tracer_turns_the_plugin_off(pytester: pytest.Pytester) -> None:
     write(pytester, "scenarios/wrong.yaml", abba("wrong", "expect: []\n"))
     write(pytester, "test_uses_fixture.py", "def test_it(tracer_run):\n    pass\n")
-    r = run_inner(pytester, "-p", "no:tracer", "scenarios")
+    r = pytester.runpytest_inprocess("-p", "no:tracer", "--collect-only", "scenarios")
     assert r.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     r = run_inner(pytester, "-p", "no:tracer", "test_uses_fixture.py")
     r.assert_outcomes(errors=1)
