@@ -44,6 +44,7 @@ __all__ = ["ScenarioFailure", "ScenarioFile", "ScenarioItem", "TracerRun", "is_s
 _SUFFIXES = (".yaml", ".yml")
 _TRACER_SUFFIXES = (".tracer.yaml", ".tracer.yml")
 _TRACES_KEY = pytest.StashKey[Path]()
+_RAN_KEY = pytest.StashKey[bool]()  # a scenario item ran in this session
 
 
 def is_scenario_file(path: Path) -> bool:
@@ -75,6 +76,16 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFi
     if is_scenario_file(file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After a session that ran scenario items: stop what multiprocessing started for their
+    process actors (the forkserver, Managers), as ``tracer``'s commands do, so that none
+    outlives the session."""
+    if config.stash.get(_RAN_KEY, False):
+        from tracer.engine import stop_helpers  # noqa: PLC0415
+
+        stop_helpers()
 
 
 class ScenarioFile(pytest.File):
@@ -132,15 +143,18 @@ class ScenarioItem(pytest.Item):
         return safe_stem("-".join(parts))
 
     def runtest(self) -> None:
-        from tracer.engine import RunFault, UnsupportedScenario  # noqa: PLC0415
+        from tracer.engine import RunFault, UnsupportedScenario, get_context  # noqa: PLC0415
         from tracer.scenario import ScenarioError, load_scenario  # noqa: PLC0415
 
         try:
             plan = load_scenario(self.path)
         except ScenarioError as exc:
             raise ScenarioFailure(str(exc)) from None  # file:line: what is wrong
+        self.config.stash[_RAN_KEY] = True
         try:
             if plan.scenario.explore is not None:
+                if any(a.kind == "process" for a in plan.actors):
+                    get_context()  # multiprocessing's helpers start before explore's threads
                 self._explore(plan)
             else:
                 self._run(plan)
