@@ -139,13 +139,17 @@ def test_items_pass_and_fail_against_expect_with_the_report_not_a_traceback(
     assert "identical (deadlock: t1 holds A and waits for B" in proc.stdout
 
 
-def test_a_broken_scenario_fails_with_the_checkers_message(pytester: pytest.Pytester) -> None:
+def test_a_broken_scenario_or_traces_folder_fails_with_one_message(
+        pytester: pytest.Pytester) -> None:
     path = write(pytester, "scenarios/broken.yaml", BROKEN)
-    r = run_inner(pytester)
-    r.assert_outcomes(failed=1)
+    write(pytester, "scenarios/valid.yaml", abba("valid", "expect: [deadlock]\n"))
+    not_a_folder = write(pytester, "notes.txt", "a file\n")
+    r = run_inner(pytester, f"--tracer-traces={not_a_folder}")
+    r.assert_outcomes(failed=2)
     out = r.stdout.str()
     assert (f"{path}:6: actors[0].steps[0]: unknown step 'aquire' — did you mean 'acquire'?"
             in out)
+    assert f"cannot make the folder for traces {not_a_folder}: " in out
     for word in INTERNALS:
         assert word not in out, word
 

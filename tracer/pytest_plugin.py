@@ -23,6 +23,7 @@ session without scenarios loads none of them for the plugin's sake.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import tempfile
@@ -113,9 +114,26 @@ def _traces_dir(config: pytest.Config) -> Path:
         factory = getattr(config, "_tmp_path_factory", None)
         folder = (factory.getbasetemp() / "tracer-traces" if factory is not None
                   else Path(tempfile.mkdtemp(prefix="tracer-traces-")))
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from tracer.trace import os_reason  # noqa: PLC0415
+
+        raise ScenarioFailure(f"cannot make the folder for traces {folder}: "
+                              f"{os_reason(exc)} (--tracer-traces DIR chooses it)") from None
     config.stash[_TRACES_KEY] = folder
     return folder
+
+
+def _write_trace(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(path)``; a folder that cannot be written fails the item in one line."""
+    from tracer.trace import os_reason  # noqa: PLC0415
+
+    try:
+        write(path)
+    except OSError as exc:
+        raise ScenarioFailure(f"cannot write the trace to {path}: {os_reason(exc)} "
+                              "(--tracer-traces DIR chooses the folder)") from None
 
 
 def _replay_command(path: Path) -> str:
@@ -170,7 +188,7 @@ class ScenarioItem(pytest.Item):
         if result.status == "interrupted":  # Ctrl-C: stop the session, as pytest does
             raise KeyboardInterrupt(result.detail)
         path = _traces_dir(self.config) / f"{self._trace_stem()}.json"
-        result.write(path)
+        _write_trace(path, result.write)
         report = analyze(result.trace_data(str(path)))
         expect = plan.scenario.expect
         if expect is None:
@@ -219,7 +237,7 @@ class ScenarioItem(pytest.Item):
             if run_ not in texts:
                 path = (_traces_dir(self.config)
                         / f"{self._trace_stem()}.explore-{run_}.json")
-                write_atomic(path, g["text"])
+                _write_trace(path, functools.partial(write_atomic, data=g["text"]))
                 texts[run_] = path
             lines += [f"- {g['kind']} in {g['count']} of {found.runs} schedules (first in "
                       f"schedule {run_}): {g['message']}",
