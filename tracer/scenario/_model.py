@@ -513,9 +513,9 @@ ExploreStrategy = Literal["random", "pct", "dfs"]
 
 
 class Explore(_Model):
-    """``explore:`` — how the pytest plugin judges the scenario: under many schedules
-    (:func:`tracer.api.explore`, what ``tracer explore`` runs) instead of one real run, its
-    ``expect`` then being the kinds the exploration finds. The defaults are the CLI's."""
+    """How the pytest plugin judges this scenario: it explores it, as `tracer explore` does,
+    with these runs, seed and strategy (the defaults are the command's), instead of one real
+    run; `expect` is then the kinds of the problems the exploration finds."""
 
     runs: Annotated[int, Field(ge=1, le=1_000_000)] = 100
     seed: int = 0
