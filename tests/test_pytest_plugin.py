@@ -11,6 +11,7 @@ lock before they ask for the second).
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -136,7 +137,7 @@ def test_items_pass_and_fail_against_expect_with_the_report_not_a_traceback(
                           capture_output=True, text=True, timeout=60, check=False,
                           cwd=pytester.path)
     assert proc.returncode == 1, proc.stderr
-    assert "identical (deadlock: t1 holds A and waits for B" in proc.stdout
+    assert "events, identical (deadlock: " in proc.stdout
 
 
 def test_a_broken_scenario_or_traces_folder_fails_with_one_message(
@@ -166,8 +167,8 @@ def test_explore_mapping_explores_and_judges_its_findings(pytester: pytest.Pytes
     r = run_inner(pytester, f"--tracer-traces={traces}")
     r.assert_outcomes(passed=2, failed=1)
     out = r.stdout.str()
-    assert ("missed.yaml: expect: [potential_deadlock], but the exploration (dfs: 9 schedules, "
-            "every distinct one) showed deadlock") in out
+    assert re.search(r"missed\.yaml: expect: \[potential_deadlock\], but the exploration "
+                     r"\(dfs: \d+ schedules, every distinct one\) showed deadlock\n", out), out
     line = next(line for line in r.outlines if line.startswith("- deadlock in "))
     assert line.endswith("t1 holds A and waits for B; t2 holds B and waits for A")
     replays = [line.split("replay it: ")[1] for line in r.outlines if "replay it: " in line]
