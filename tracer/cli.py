@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from tracer._gc import gc_paused
 from tracer._version import __version__
-from tracer.analyze import Report, render_profile
+from tracer.analyze import Report, expect_mismatch, render_profile
 from tracer.api import DFS_NO_SHARD, MergeError, explore_document
 from tracer.api import analyze as analyze_trace
 from tracer.api import explore as explore_scenario
@@ -241,17 +241,11 @@ def _summary(result: RunResult, report: Report, path: Path | None, quiet: bool) 
         click.echo(f"note: {hint}")
     if quiet or sc.expect is None:
         return
-    got = set(report.kinds)
-    want = set(sc.expect)
-    if got == want:
+    mismatch = expect_mismatch(sc.expect, report.kinds)
+    if mismatch is None:
         click.echo(f"expect: [{', '.join(sc.expect)}] — the run and its analysis agree")
     else:
-        parts = []
-        if want - got:
-            parts.append(f"did not show {', '.join(sorted(want - got))}")
-        if got - want:
-            parts.append(f"showed {', '.join(sorted(got - want))}")
-        click.echo(f"expect: [{', '.join(sc.expect)}], but the run " + " and ".join(parts))
+        click.echo(f"expect: [{', '.join(sc.expect)}], but the run {mismatch}")
 
 
 @cli.command()

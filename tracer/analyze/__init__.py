@@ -15,6 +15,7 @@ public API (:func:`tracer.api.analyze`) and the CLI.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ __all__ = [
     "TraceData",
     "WaitForGraph",
     "analyze",
+    "expect_mismatch",
     "find_all",
     "load_trace_data",
     "lock_order_graph",
@@ -110,3 +112,19 @@ def analyze(data: TraceData) -> Report:
     with gc_paused():  # see tracer._gc: the analyses build many small acyclic objects
         findings = find_all(data)
         return Report(data.source, findings, blocking_profile(data))
+
+
+def expect_mismatch(expect: Iterable[str], kinds: Iterable[str]) -> str | None:
+    """How the finding kinds of a run (or of an exploration) differ from a scenario's
+    ``expect``: None when they agree — the same set of kinds, each at least once — else what
+    differs, as the end of a sentence ("did not show deadlock and showed race"). Both
+    ``tracer run`` and the pytest plugin judge a scenario by it."""
+    want, got = set(expect), set(kinds)
+    if got == want:
+        return None
+    parts = []
+    if want - got:
+        parts.append(f"did not show {', '.join(sorted(want - got))}")
+    if got - want:
+        parts.append(f"showed {', '.join(sorted(got - want))}")
+    return " and ".join(parts)

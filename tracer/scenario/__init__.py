@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from tracer.scenario._check import VERB_TYPES, ActorPlan, Plan, check, walk_steps
-from tracer.scenario._load import ScenarioError, parse_scenario, read_scenario_text
+from tracer.scenario._load import (
+    Problem,
+    ScenarioError,
+    _normalise,
+    _precheck,
+    _translate,
+    parse_scenario,
+    read_scenario_text,
+)
 from tracer.scenario._model import MAX_MAX_EVENTS, Scenario, Step
 
 __all__ = [
@@ -17,6 +29,7 @@ __all__ = [
     "ScenarioError",
     "Step",
     "load_scenario",
+    "load_scenario_mapping",
     "load_scenario_text",
     "schema_text",
     "walk_steps",
@@ -37,6 +50,22 @@ def load_scenario(path: str | Path) -> Plan:
 def plan_from_mapping(data: dict[str, object], source: str = "<trace>") -> Plan:
     """A plan from an already-parsed scenario mapping (the one embedded in a trace)."""
     scenario = Scenario.model_validate(data)
+    return check(scenario, {}, source)
+
+
+def load_scenario_mapping(data: Mapping[str, Any], source: str = "<mapping>") -> Plan:
+    """Validate a scenario given as Python data (what its YAML would load as: dicts, lists,
+    str, int...) with the checks and messages of a file (raises ScenarioError; no lines),
+    and expand it into a run plan. ``A: lock`` is short for ``A: {type: lock}`` here too."""
+    plain = dict(data) if isinstance(data, Mapping) else data
+    problems = _precheck(plain, {})
+    if problems:
+        raise ScenarioError(source, problems)
+    try:
+        scenario = Scenario.model_validate(_normalise(plain))
+    except ValidationError as exc:
+        raise ScenarioError(source, _translate(exc, plain, {}) or [
+            Problem("", None, str(exc))]) from None
     return check(scenario, {}, source)
 
 

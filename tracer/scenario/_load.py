@@ -27,6 +27,7 @@ from tracer.scenario._model import (
     Actor,
     AddSpec,
     Compare,
+    Explore,
     Invariant,
     Scenario,
     VarItem,
@@ -357,6 +358,8 @@ def _allowed_keys(loc: Loc, owner: Any) -> list[str]:
         return model_keys(Actor)
     if len(loc) == 2 and loc[0] == "invariants":
         return model_keys(Invariant)
+    if loc == ("explore",):
+        return model_keys(Explore)
     verb = step_verb(owner)
     if verb is not None:
         added = ADDED_OPTIONS.get(verb, {})

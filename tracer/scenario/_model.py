@@ -509,6 +509,19 @@ class Actor(_Model):
     locals: dict[Name, Any] = Field(default_factory=dict, json_schema_extra=_V2)
 
 
+ExploreStrategy = Literal["random", "pct", "dfs"]
+
+
+class Explore(_Model):
+    """How the pytest plugin judges this scenario: it explores it, as `tracer explore` does,
+    with these runs, seed and strategy (the defaults are the command's), instead of one real
+    run; `expect` is then the kinds of the problems the exploration finds."""
+
+    runs: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    seed: int = 0
+    strategy: ExploreStrategy = "random"
+
+
 class Scenario(_Model):
     name: Name
     description: str = ""
@@ -521,6 +534,8 @@ class Scenario(_Model):
     expect: list[FindingKind] | None = None
     # the run stops (outcome `capped`) after this many events; None: DEFAULT_MAX_EVENTS
     max_events: Annotated[int, Field(ge=1, le=MAX_MAX_EVENTS)] | None = None
+    # explore instead of one run when the scenario is a pytest item (tracer.pytest_plugin)
+    explore: Explore | None = Field(default=None, json_schema_extra=_V2)
     actors: Annotated[list[Actor], Field(min_length=1)]
 
     def event_cap(self) -> int:
@@ -564,6 +579,8 @@ __all__ = [
     "Compute",
     "ConditionSpec",
     "EventSpec",
+    "Explore",
+    "ExploreStrategy",
     "Expression",
     "Fail",
     "FindingKind",
