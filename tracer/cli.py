@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Iterable
@@ -42,6 +43,7 @@ from tracer.engine import (
 )
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome
+from tracer.render.html import render_html
 from tracer.render.report import render_text
 from tracer.scenario import MAX_MAX_EVENTS, Plan, ScenarioError, load_scenario, plan_from_mapping
 from tracer.trace import (
@@ -551,6 +553,33 @@ def export(trace: str, chrome_out: str) -> None:
         left = "" if not_a_regular_file(chrome_out) else "; no partial file was left"
         _fail(f"cannot write the chrome trace to {chrome_out}: {os_reason(exc)}{left}")
     click.echo(f"chrome trace: {out} (open it in https://ui.perfetto.dev or chrome://tracing)")
+
+
+@cli.command("report")
+@click.argument("trace", type=click.Path(dir_okay=False, path_type=str))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str),
+              help="Where to write the page (default: beside TRACE, with .html).")
+def report_cmd(trace: str, output: str | None) -> None:
+    """Write one self-contained HTML page of TRACE: a timeline per actor, the findings linked
+    to their events, the wait-for and lock-order graphs, and a slider over the events showing
+    who holds and who waits for what (opens from file://, needs no network)."""
+    try:
+        data = load_trace_data(trace)
+    except TraceError as exc:
+        _fail(str(exc))
+    src = Path(trace)
+    out = Path(output) if output else src.with_name(f"{src.stem}.html")
+    _not_an_input(output or out, {"the trace": trace})
+    page = render_html(data, analyze_trace(data, None))
+    error = _write(out, page.encode("utf-8"), "the report")
+    if error is not None:
+        _fail(error)
+    click.echo(f"report: {out}")
+
+
+def _report_hint(trace: Path) -> str:
+    """How to make the HTML report of ``trace``: one shell-quoted command."""
+    return f"report: tracer report {shlex.quote(str(trace))}"
 
 
 @cli.command()
