@@ -219,6 +219,7 @@ def _summary(result: RunResult, report: Report, path: Path | None, quiet: bool) 
                        + (f": tracer analyze {path}" if path is not None else ""))
     if path is not None:
         click.echo(f"trace: {path}")
+        click.echo(_report_hint(path))
     for kind, graph in sorted(report.graphs.items()):
         click.echo(f"graph ({kind.replace('_', '-')}): {graph}")
     for hint in report.hints:
@@ -531,6 +532,8 @@ def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | 
         lines.append(f"- {g['kind']} (first in schedule {g['first_run']}): {g['message']}")
         lines.append(f"  replay it: tracer replay {g['trace']}" if g["trace"] is not None
                      else "  its trace could not be written (see the error below)")
+        if g["trace"] is not None:
+            lines.append(f"  {_report_hint(Path(g['trace']))}")
     return "\n".join(lines)
 
 

@@ -578,6 +578,10 @@ function setSeq(s) {
     e[0].toFixed(6) + " s, " + (e[1] < 0 ? "engine" : D.actors[e[1]].name) + ": " + e[2] +
     where(s);
   cursor.setAttribute("x1", X(s)); cursor.setAttribute("x2", X(s));
+  const tl = document.getElementById("timeline");  // keep the moment in sight
+  if (X(s) < tl.scrollLeft + LEFT || X(s) > tl.scrollLeft + tl.clientWidth - 20) {
+    tl.scrollLeft = Math.max(0, X(s) - tl.clientWidth / 2);
+  }
   renderMoment(s);
 }
 slider.addEventListener("input", function () { setSeq(Number(slider.value)); });
