@@ -344,6 +344,9 @@ def test_slider_moves_the_wait_for_view(runs: dict[str, dict[str, Any]],
     assert p.texts("#seq-label") == ["seq 2 of 12"]
     assert p.moment()["t1"][1] == "A"
     assert p.page.locator("#moment-graph [data-edge=holds]").count() == 1
+    p.page.click("#finding-list li[data-finding='0']")  # the deadlock: its verdict, at the end
+    assert p.texts("#seq-label") == ["seq 12 of 12"]
+    assert p.moment()["t2"][0] == "deadlocked"
     assert p.errors == []
 
 
@@ -359,8 +362,8 @@ def test_clicking_a_finding_highlights_its_events(runs: dict[str, dict[str, Any]
         dots = p.page.eval_on_selector_all("#timeline .tl-ev.hl",
                                            "cs => cs.map(c => Number(c.dataset.seq))")
         assert dots == sorted(set(f["events"]))
-        assert p.texts("#seq-label") == [f"seq {max(f['events'])} of "
-                                         f"{p.page.eval_on_selector('#seq', 'e => e.max')}"]
+        last = p.page.eval_on_selector("#seq", "e => e.max")
+        assert p.texts("#seq-label") == [f"seq {max(f['events'])} of {last}"]
         assert p.page.locator("#finding-list li.selected").count() == 1
     p.page.screenshot(path=str(shots / "race-finding-selected.png"), full_page=True)
     assert p.errors == []

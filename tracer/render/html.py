@@ -98,8 +98,8 @@ def report_model(data: TraceData, report: Report) -> dict[str, Any]:
 
     end = wait_for_graph(data)  # the engine's verdict at the end: cycle, stalled, hidden waits
     types = dict(state.types)
-    for r in resources:
-        types.setdefault(r, "lock")
+    for held_name in resources:
+        types.setdefault(held_name, "lock")
     meta = data.meta
     source = meta.get("source")
     return {
@@ -143,9 +143,10 @@ _XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
 
 def _inline_svg(svg: str) -> str:
     """Graphviz's SVG as an element of the page: no XML prolog, DOCTYPE or comments (they
-    name the W3C's addresses), no namespace declarations (HTML gives them), and sized to fit."""
+    name the W3C's addresses), no namespace declarations (HTML gives them); its own size, shrunk
+    to fit the page (CSS)."""
     svg = _XMLNS.sub("", _PROLOG.sub("", svg)).strip()
-    return re.sub(r'<svg width="[^"]*" height="[^"]*"', '<svg class="graph-svg"', svg, count=1)
+    return svg.replace("<svg ", '<svg class="graph-svg" ', 1)
 
 
 def _graph_section(title: str, dot: str, gid: str) -> str:
@@ -222,7 +223,8 @@ _PAGE = """<!DOCTYPE html>
 </header>
 <main>
 <section id="findings"><h2>Findings</h2><p class="help">Click a finding to highlight its
-events in the timeline and the event list, and to move the moment to its last event.</p>
+events in the timeline and the event list, and to move the moment to its last event
+(a deadlock or stall: to the end, where the engine found it).</p>
 <ol id="finding-list"></ol></section>
 <section id="timeline-section"><h2>Timeline</h2>
 <p class="help">One row per actor, in event order (seq). <span class="key hold"></span> holding
@@ -310,6 +312,7 @@ pre.dot { background:var(--panel); padding:8px; overflow:auto; }
 #event-rows tr.hl { background:#fff1cc; } #event-rows tr.current { outline:2px solid var(--hl); }
 #event-rows td:nth-child(1), #event-rows td:nth-child(2) { text-align:right; }
 #event-rows tr.engine td { color:var(--blocked); font-weight:600; }
+.no-lines th:nth-child(5), .no-lines td:nth-child(5) { display:none; }
 """
 
 _SCRIPT = r"""
@@ -440,6 +443,10 @@ D.ev.forEach(function (e, s) {
   tbody.appendChild(tr);
   rows.push(tr);
 });
+
+if (!D.ev.some(function (e) { return e[3]; })) {  // no scenario lines (an older trace)
+  document.getElementById("events-section").classList.add("no-lines");
+}
 
 // ---- the moment: who holds and who waits for what after event s
 const slider = document.getElementById("seq");
@@ -596,7 +603,8 @@ function selectFinding(i) {
   const list = D.findings[i].events;
   if (list.length) {
     const last = Math.max.apply(null, list), first = Math.min.apply(null, list);
-    setSeq(last);
+    const f = D.findings[i];  // a deadlock or stall: the engine's verdict, at the end
+    setSeq(f.kind === "deadlock" || f.kind === "stall" ? N - 1 : last);
     const box = document.getElementById("events");
     box.scrollTop = rows[first].offsetTop - 30;
     document.getElementById("timeline").scrollLeft = Math.max(0, X(first) - 200);
