@@ -219,7 +219,8 @@ def _summary(result: RunResult, report: Report, path: Path | None, quiet: bool) 
                        + (f": tracer analyze {path}" if path is not None else ""))
     if path is not None:
         click.echo(f"trace: {path}")
-        click.echo(_report_hint(path))
+        if not quiet:
+            click.echo(_report_hint(path))
     for kind, graph in sorted(report.graphs.items()):
         click.echo(f"graph ({kind.replace('_', '-')}): {graph}")
     for hint in report.hints:
