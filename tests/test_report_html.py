@@ -129,8 +129,9 @@ def test_deadlock_page_data_says_who_holds_and_waits(runs: dict[str, dict[str, A
     res = data["resources"]
     held = {(names[a], res[r]) for a, r, _b, end in data["holds"] if end < 0}
     assert held == {("t1", "A"), ("t2", "B")}
-    open_waits = {(names[a], data["ev"][b][2]) for a, _k, b, end in data["iv"] if end < 0}
-    assert open_waits == {("t1", "acquire B ..."), ("t2", "acquire A ...")}
+    open_waits = {(names[a], data["ev"][b][2], t) for a, _k, b, end, t in data["iv"]
+                  if end < 0}
+    assert open_waits == {("t1", "acquire B ...", "B"), ("t2", "acquire A ...", "A")}
     assert set(data["end"]["cycle"]) == {"t1", "t2", "A", "B"}
     assert data["hb"] == []
 
@@ -367,3 +368,22 @@ def test_clicking_a_finding_highlights_its_events(runs: dict[str, dict[str, Any]
         assert p.page.locator("#finding-list li.selected").count() == 1
     p.page.screenshot(path=str(shots / "race-finding-selected.png"), full_page=True)
     assert p.errors == []
+
+
+def test_names_are_text_not_markup(runs: dict[str, dict[str, Any]], open_page: Any,
+                                   tmp_path: Path) -> None:
+    """An actor and a lock named like markup are shown as written: nothing runs, nothing is
+    fetched, the page's script is not cut short."""
+    evil, lock = "t1</script><img src=x onerror=alert(1)>&amp;", "lock A<!--"
+    text = runs["deadlock"]["trace"].read_text("utf-8")
+    text = text.replace('"t1"', json.dumps(evil)).replace('"A"', json.dumps(lock))
+    trace = tmp_path / "evil.json"
+    trace.write_text(text, "utf-8")
+    assert tracer_cli("report", str(trace)).returncode == 0
+    p = open_page(tmp_path / "evil.html")
+    assert p.errors == [] and p.requests == [p.url]
+    moment = p.moment()
+    assert list(moment) == [evil, "t2"]
+    assert moment[evil][1] == lock
+    assert moment["t2"][2].startswith(f"acquire {lock} (held by {evil})")
+    assert p.page.locator("img").count() == 0

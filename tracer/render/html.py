@@ -65,8 +65,9 @@ def report_model(data: TraceData, report: Report) -> dict[str, Any]:
 
     state = state_of(data)
     calls = state.calls
-    # intervals: [actor, kind (0 blocked, 1 sleep, 2 compute), call seq, return seq or -1]
-    iv: list[list[int]] = []
+    # intervals: [actor, kind (0 blocked, 1 sleep, 2 compute), call seq, return seq or -1,
+    # target]
+    iv: list[list[Any]] = []
     for ret, call in enumerate(calls.call_of):
         if call >= 0:
             iv.append(_interval(events[call], index, call, ret))
@@ -128,7 +129,9 @@ def report_model(data: TraceData, report: Report) -> dict[str, Any]:
 def _interval(call: Any, index: dict[str, int], begin: int, end: int) -> list[Any]:
     op = call.get("op")
     kind = _TIMED.index(op) + 1 if op in _TIMED else 0
-    return [index.get(call.get("actor"), -1), kind, begin, end]
+    target = call.get("target")
+    return [index.get(call.get("actor"), -1), kind, begin, end,
+            target if isinstance(target, str) else ""]
 
 
 def _json_for_script(doc: Any) -> str:
@@ -308,6 +311,8 @@ th { background:var(--panel); font-weight:600; position:sticky; top:0; }
   background:#fff; } .graph-svg { max-width:100%; height:auto; }
 pre.dot { background:var(--panel); padding:8px; overflow:auto; }
 #events { max-height:420px; overflow:auto; border:1px solid var(--line); border-radius:6px; }
+#events th:nth-child(1) { width:5em; } #events th:nth-child(2) { width:8em; }
+#events th:nth-child(3) { width:10em; }
 #event-rows tr { cursor:pointer; } #event-rows tr:hover { background:var(--panel); }
 #event-rows tr.hl { background:#fff1cc; } #event-rows tr.current { outline:2px solid var(--hl); }
 #event-rows td:nth-child(1), #event-rows td:nth-child(2) { text-align:right; }
@@ -334,6 +339,12 @@ function el(tag, attrs, text) {
 function lineOf(seq) {
   const l = D.ev[seq][3];
   return l ? (D.file || "line") + ":" + l : "";
+}
+function label(parent, text, max) {  // a name cut to fit an SVG box; the whole on hover
+  if (text.length <= max) { parent.textContent = text; return parent; }
+  parent.textContent = text.slice(0, max - 1) + "…";
+  parent.appendChild(el("svg:title", {}, text));
+  return parent;
 }
 function where(seq) { const l = lineOf(seq); return l ? " (" + l + ")" : ""; }
 
@@ -376,8 +387,8 @@ for (let s = 0; s < N; s += tickEvery) {
 D.actors.forEach(function (a, i) {
   svg.appendChild(el("svg:rect", {x: 0, y: Y(i), width: width, height: ROW,
     fill: i % 2 ? "#fafbfd" : "#fff"}));
-  const t = el("svg:text", {x: 8, y: Y(i) + ROW / 2 + 4, "class": "actor-name"}, a.name);
-  svg.appendChild(t);
+  svg.appendChild(label(el("svg:text", {x: 8, y: Y(i) + ROW / 2 + 4, "class": "actor-name"}),
+                        a.name, 14));
 });
 function bar(cls, actor, b, e, top, h, title) {
   if (actor < 0) return;
@@ -465,7 +476,8 @@ function stateAt(s) {
   D.iv.forEach(function (v) {
     if (v[0] >= 0 && v[2] <= s && (v[3] < 0 || s < v[3])) {
       const e = D.ev[v[2]];
-      waits[v[0]] = {kind: v[1], text: e[2].replace(/ \.\.\.$/, ""), call: v[2]};
+      waits[v[0]] = {kind: v[1], text: e[2].replace(/ \.\.\.$/, ""), call: v[2],
+                     target: v[4]};
     }
   });
   const started = D.actors.map(function () { return false; });
@@ -478,13 +490,15 @@ function stateAt(s) {
   if (atEnd) {  // waits the events do not show: queued in a pool, not started
     D.end.waits.forEach(function (w) {
       const a = D.actors.findIndex(function (x) { return x.name === w[0]; });
-      if (a >= 0 && !waits[a]) waits[a] = {kind: 0, text: w[1] + " " + w[2], call: -1};
+      if (a >= 0 && !waits[a]) {
+        waits[a] = {kind: 0, text: w[1] + " " + w[2], call: -1, target: w[2]};
+      }
     });
   }
   return {held: held, holders: holders, waits: waits, started: started, ended: ended,
           cycle: atEnd ? D.end.cycle : [], stalled: atEnd ? D.end.stalled : []};
 }
-function targetOf(w) { const m = /^\S+ (\S+)/.exec(w.text); return m ? m[1] : null; }
+function targetOf(w) { return w.target || null; }
 function renderMoment(s) {
   const st = stateAt(s);
   const body = document.querySelector("#moment-table tbody");
@@ -560,14 +574,14 @@ function drawMomentGraph(st) {
     const on = st.cycle.includes(a.name) || st.stalled.includes(a.name);
     g.appendChild(el("svg:rect", {x: 10, y: ay(i), width: 120, height: H, rx: 3,
       "class": "mg-actor" + (on ? " mg-cycle" : "")}));
-    g.appendChild(el("svg:text", {x: 70, y: ay(i) + H / 2 + 4, "text-anchor": "middle"},
-      a.name));
+    g.appendChild(label(el("svg:text", {x: 70, y: ay(i) + H / 2 + 4, "text-anchor": "middle"}),
+      a.name, 16));
   });
   res.forEach(function (r, j) {
     g.appendChild(el("svg:ellipse", {cx: W - 80, cy: ay(j) + H / 2, rx: 70, ry: H / 2,
       "class": "mg-res" + (st.cycle.includes(r) ? " mg-cycle" : "")}));
-    g.appendChild(el("svg:text", {x: W - 80, y: ay(j) + H / 2 + 4, "text-anchor": "middle"},
-      r + " (" + (D.types[r] || "?") + ")"));
+    g.appendChild(label(el("svg:text", {x: W - 80, y: ay(j) + H / 2 + 4,
+      "text-anchor": "middle"}), r + " (" + (D.types[r] || "?") + ")", 20));
   });
   box.appendChild(g);
 }
