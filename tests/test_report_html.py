@@ -8,7 +8,8 @@ own): pages of real runs (a deadlock, a race, a clean run) load from ``file://``
 console error and no network request, show every actor and finding, the slider changes the
 wait-for view, and clicking a finding highlights its events. Each page's screenshot is saved
 under ``$TRACER_SCREENSHOTS`` (default: this test run's temporary folder); the folder is
-printed at the end of the run.
+printed at the end of the run. ``$TRACER_CHROMIUM`` names another Chromium binary; without one
+(or without playwright) the browser tests skip, saying why.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from conftest import SCENARIOS, tracer_cli
 
 CASES = {"deadlock": "deadlock.yaml", "race": "bank_account_race.yaml",
          "clean": "bank_account_lock.yaml"}
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("TRACER_CHROMIUM", "/usr/bin/chromium")  # Debian's package
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -250,7 +251,8 @@ def shots(tmp_path_factory: pytest.TempPathFactory,
 def browser() -> Iterator[Any]:
     """Debian's Chromium, headless, driven by playwright (its own browsers are never used)."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium")
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (or set "
+                    "TRACER_CHROMIUM to a Chromium binary)")
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="the playwright package is not installed "
         "(pip install -e '.[test]')")

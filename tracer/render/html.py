@@ -462,6 +462,13 @@ if (!D.ev.some(function (e) { return e[3]; })) {  // no scenario lines (an older
 // ---- the moment: who holds and who waits for what after event s
 const slider = document.getElementById("seq");
 slider.max = Math.max(0, N - 1);
+const FIRST = D.actors.map(function () { return -1; });  // each actor's first event
+const LAST_END = D.actors.map(function () { return -1; });  // and its end event
+D.ev.forEach(function (e, i) {
+  if (e[1] < 0) return;
+  if (FIRST[e[1]] < 0) FIRST[e[1]] = i;
+  if (/^end( |$)/.test(e[2])) LAST_END[e[1]] = i;
+});
 function stateAt(s) {
   const held = D.actors.map(function () { return []; });
   const holders = {};
@@ -480,12 +487,8 @@ function stateAt(s) {
                      target: v[4]};
     }
   });
-  const started = D.actors.map(function () { return false; });
-  const ended = D.actors.map(function () { return false; });
-  for (let i = 0; i <= s && i < N; i++) {
-    const a = D.ev[i][1];
-    if (a >= 0) { started[a] = true; if (/^end( |$)/.test(D.ev[i][2])) ended[a] = true; }
-  }
+  const started = FIRST.map(function (f) { return f >= 0 && f <= s; });
+  const ended = LAST_END.map(function (f) { return f >= 0 && f <= s; });
   const atEnd = s >= N - 1;
   if (atEnd) {  // waits the events do not show: queued in a pool, not started
     D.end.waits.forEach(function (w) {
