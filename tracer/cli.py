@@ -219,7 +219,7 @@ def _summary(result: RunResult, report: Report, path: Path | None, quiet: bool) 
                        + (f": tracer analyze {path}" if path is not None else ""))
     if path is not None:
         click.echo(f"trace: {path}")
-        if not quiet:
+        if not quiet and not_a_regular_file(path) is None:  # not for -o /dev/null
             click.echo(_report_hint(path))
     for kind, graph in sorted(report.graphs.items()):
         click.echo(f"graph ({kind.replace('_', '-')}): {graph}")
