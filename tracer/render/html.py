@@ -6,7 +6,7 @@ which a small inline script draws the timeline and the moment view. Nothing is f
 CDN, no font, no image; the page works from ``file://`` with no network.
 
 The JSON is compact, columns of numbers rather than objects, so that a large trace stays a
-small file (about 80 bytes an event): every event once (seq, time, actor, its text, its
+small file (about 40 bytes an event): every event once (seq, time, actor, its text, its
 scenario line), the calls paired with their returns (blocked, sleeping or computing
 intervals), the holds (from the shared state pass's hold log, :mod:`tracer.trace.state`, so
 a condition's wait lets go of its lock as the analyses say), and the happens-before arrows as
