@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Iterable
@@ -44,6 +45,7 @@ from tracer.engine import (
 )
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome
+from tracer.render.html import render_html
 from tracer.render.report import render_text
 from tracer.scenario import MAX_MAX_EVENTS, Plan, ScenarioError, load_scenario, plan_from_mapping
 from tracer.trace import (
@@ -235,6 +237,8 @@ def _summary(result: RunResult, report: Report, path: Path | None, quiet: bool) 
                        + (f": tracer analyze {path}" if path is not None else ""))
     if path is not None:
         click.echo(f"trace: {path}")
+        if not quiet and not_a_regular_file(path) is None:  # not for -o /dev/null
+            click.echo(_report_hint(path))
     for kind, graph in sorted(report.graphs.items()):
         click.echo(f"graph ({kind.replace('_', '-')}): {graph}")
     for hint in report.hints:
@@ -550,6 +554,8 @@ def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | 
         lines.append(f"- {g['kind']} (first in schedule {g['first_run']}): {g['message']}")
         lines.append(f"  replay it: tracer replay {g['trace']}" if g["trace"] is not None
                      else "  its trace could not be written (see the error below)")
+        if g["trace"] is not None:
+            lines.append(f"  {_report_hint(Path(g['trace']))}")
     return "\n".join(lines)
 
 
@@ -613,6 +619,33 @@ def export(trace: str, chrome_out: str) -> None:
         left = "" if not_a_regular_file(chrome_out) else "; no partial file was left"
         _fail(f"cannot write the chrome trace to {chrome_out}: {os_reason(exc)}{left}")
     click.echo(f"chrome trace: {out} (open it in https://ui.perfetto.dev or chrome://tracing)")
+
+
+@cli.command("report")
+@click.argument("trace", type=click.Path(dir_okay=False, path_type=str))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str),
+              help="Where to write the page (default: beside TRACE, with .html).")
+def report_cmd(trace: str, output: str | None) -> None:
+    """Write one self-contained HTML page of TRACE: a timeline per actor, the findings linked
+    to their events, the wait-for and lock-order graphs, and a slider over the events showing
+    who holds and who waits for what (opens from file://, needs no network)."""
+    try:
+        data = load_trace_data(trace)
+    except TraceError as exc:
+        _fail(str(exc))
+    src = Path(trace)
+    out = Path(output) if output else src.with_name(f"{src.stem}.html")
+    _not_an_input(output or out, {"the trace": trace})
+    page = render_html(data, analyze_trace(data, None))
+    error = _write(out, page.encode("utf-8"), "the report")
+    if error is not None:
+        _fail(error)
+    click.echo(f"report: {out}")
+
+
+def _report_hint(trace: Path) -> str:
+    """How to make the HTML report of ``trace``: one shell-quoted command."""
+    return f"report: tracer report {shlex.quote(str(trace))}"
 
 
 @cli.command()

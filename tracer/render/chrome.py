@@ -528,3 +528,14 @@ def write_chrome(data: TraceData, out: Path) -> Path:
         write_atomic(out, _chunks(chrome.events_json(),
                                   {"displayTimeUnit": "ms", "otherData": chrome.other_data()}))
     return out
+
+
+def happens_before(data: TraceData) -> list[tuple[int, int, str]]:
+    """The happens-before arrows between actors that the export draws, for other renderers
+    (``tracer report``): (source seq, destination seq, kind such as ``release → acquire``),
+    in the order of their destination events."""
+    chrome = _Chrome(data)
+    chrome._make_tracks()
+    chrome._analyse()
+    return [(s, d, _FLOW_KINDS[k]) for s, d, k in
+            zip(chrome.flow_src, chrome.flow_dst, chrome.flow_kind, strict=True)]

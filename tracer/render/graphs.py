@@ -187,6 +187,18 @@ def write_graph(source: str, base: Path) -> dict[str, str]:
     return out
 
 
+def svg_of(source: str) -> str | None:
+    """The SVG text Graphviz's ``dot`` draws for ``source``; None when ``dot`` is not
+    installed or fails (the caller shows the DOT text instead)."""
+    if shutil.which("dot") is None:
+        return None
+    try:
+        svg: bytes = graphviz.Source(source).pipe(format="svg", engine="dot", quiet=True)
+    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError, OSError):
+        return None
+    return svg.decode("utf-8", "replace")
+
+
 def draw_graphs(report: Report, data: TraceData, graphs_dir: Path, at_seq: int | None = None,
                 stem: str | None = None, always_graph: bool = True) -> None:
     """Draw the graphs of ``data`` into ``graphs_dir``, adding their paths (and any hint)
