@@ -163,3 +163,22 @@ def test_suggested_commands_paste_back_into_a_shell(tmp_path: Path) -> None:
     done = _paste(show[0], tmp_path)
     assert done.returncode == 0, done.stderr
     assert "acquire" in done.stdout
+
+
+def test_run_suggests_analyze_for_the_findings_it_leaves_out(tmp_path: Path) -> None:
+    names = [f"v{i}" for i in range(10)]  # ten unordered adds: ten races, eight shown
+    steps = "".join(f"      - add: {{var: {v}, value: 1}}\n" for v in names)
+    scenario = tmp_path / "many.yaml"
+    scenario.write_text("name: many\nshared: {" + ", ".join(f"{v}: 0" for v in names) + "}\n"
+                        "actors:\n" + "".join(f"  - name: {a}\n    kind: thread\n    steps:\n"
+                                               + steps for a in ("a", "b")), encoding="utf-8")
+    (tmp_path / ODD_DIR).mkdir()
+    trace = tmp_path / ODD_DIR / "a b.json"
+    run = tracer_cli("run", str(scenario), "-o", str(trace), cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    [more] = [line for line in run.stdout.splitlines() if line.startswith("  ... and 2 more: ")]
+    cmd = more.split(": ", 1)[1]
+    assert shlex.split(cmd) == ["tracer", "analyze", str(trace)]
+    done = _paste(cmd, tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith(f"{trace}: 10 findings (10 race)")
