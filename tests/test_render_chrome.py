@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import SCENARIOS, run_yaml
+from test_chrome_viewers import check_viewers
 
 from tracer.analyze._model import TraceData, parse_trace_data
 from tracer.render.chrome import dumps_chrome, to_chrome, write_chrome
@@ -151,6 +152,7 @@ def check_structure(doc: dict[str, Any], data: TraceData) -> None:
     glob = [e for e in events if e["ph"] == "i" and e.get("s") == "g"]
     assert [e["args"]["seq"] for e in glob] == [e["seq"] for e in engine]
     assert track  # (used by callers through names)
+    check_viewers(doc, data)  # and as Perfetto's importer and DevTools read it
 
 
 def anchor_of(events: list[dict[str, Any]], end: dict[str, Any]) -> dict[str, Any]:
