@@ -218,6 +218,8 @@ def perfetto_import(doc: dict[str, Any]) -> Imported:
                     out.errors.append(("e without b", e))
                     continue
                 match[-1].dur = ts - match[-1].ts
+                if match[-1].dur < 0:
+                    out.errors.append(("async slice ends before it begins", e))
                 async_open[cookie].remove(match[-1])
         elif ph in ("s", "t", "f"):
             if "id" not in e:
@@ -489,3 +491,17 @@ def test_every_bundled_scenario_export_binds_in_every_viewer(path: Path) -> None
     data = parse_trace_data(result.to_json(), path.name)
     doc = to_chrome(data)
     check_viewers(doc, data)
+
+
+def test_a_hold_freed_by_another_actor_in_the_same_microsecond_does_not_end_before_it_began(
+) -> None:
+    """t1's acquire return is moved 2 ns after its call; t2's release of t1's lock (a plain
+    lock may be released by another thread) keeps its recorded time, 2 ns earlier."""
+    events = [_ev(0, 0.000001, "t1", "acquire", target="A", phase="call"),
+              _ev(1, 0.000001, "t1", "acquire", target="A", phase="return", result="ok"),
+              _ev(2, 0.000001, "t2", "release", target="A")]
+    data = _data(events, [{"name": "t1"}, {"name": "t2"}], {"A": "lock"})
+    doc = to_chrome(data)
+    check_viewers(doc, data)
+    hold = [(e["ph"], e["ts"]) for e in doc["traceEvents"] if e["name"] == "t1: holds A"]
+    assert hold == [("b", 1.002), ("e", 1.002)]

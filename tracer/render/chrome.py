@@ -470,7 +470,9 @@ class _Chrome:
                 iv = ended[ne]
                 ne += 1
                 ends_here = True
-                yield self._slice("e", iv, ts, iv.end_args())
+                # (ended by another actor's event, whose time may be a few ns earlier)
+                at = max(ts, times[iv.begin["seq"]] / 1000)
+                yield self._slice("e", iv, at, iv.end_args())
             if seq in anchors:  # the flows' time and category are the anchor's own
                 yield {"name": _what(e), "cat": _FLOW_CAT, "ph": "X", "ts": ts,
                        "dur": durs[seq] / 1000, "pid": pid, "tid": tid,
