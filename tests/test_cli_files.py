@@ -50,12 +50,16 @@ def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
 
 
 def refused(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    """Exit 2 with one error line on stderr (after `run`'s status line, if it ran)."""
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     no_traceback(proc)
-    assert proc.stderr.startswith("tracer: error: "), proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    lines = proc.stderr.splitlines()
+    if lines and lines[0].startswith("running "):
+        lines = lines[1:]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("tracer: error: "), proc.stderr
     for needle in needles:
-        assert needle in proc.stderr, proc.stderr
+        assert needle in lines[0], proc.stderr
 
 
 @pytest.fixture

@@ -415,12 +415,12 @@ actors:
                             stderr=subprocess.PIPE, text=True)
     try:
         lines: queue.Queue[str] = queue.Queue()
-        assert proc.stdout is not None
-        stdout = proc.stdout
-        reader = threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True)
+        assert proc.stderr is not None
+        stderr = proc.stderr
+        reader = threading.Thread(target=lambda: lines.put(stderr.readline()), daemon=True)
         reader.start()
         first = lines.get(timeout=20)
-        assert first.startswith("running long")
+        assert first.startswith("running long")  # status: on stderr
         proc.send_signal(signal.SIGINT)
         rest, err = proc.communicate(timeout=20)
     finally:

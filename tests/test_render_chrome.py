@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import SCENARIOS, run_yaml
+from test_chrome_viewers import check_viewers
 
 from tracer.analyze._model import TraceData, parse_trace_data
 from tracer.render.chrome import dumps_chrome, to_chrome, write_chrome
@@ -151,6 +152,7 @@ def check_structure(doc: dict[str, Any], data: TraceData) -> None:
     glob = [e for e in events if e["ph"] == "i" and e.get("s") == "g"]
     assert [e["args"]["seq"] for e in glob] == [e["seq"] for e in engine]
     assert track  # (used by callers through names)
+    check_viewers(doc, data)  # and as Perfetto's importer and DevTools read it
 
 
 def anchor_of(events: list[dict[str, Any]], end: dict[str, Any]) -> dict[str, Any]:
@@ -269,8 +271,8 @@ def test_shared_threads_and_missing_ids_get_their_own_tracks() -> None:
     tracks = {e["args"]["name"]: (e["pid"], e["tid"]) for e in doc["traceEvents"]
               if e["name"] == "thread_name"}
     assert tracks["t1"] == (100, 101)
-    assert tracks["消费者"] == (100, 1)  # its index
-    assert tracks["queued"] == (1, 2)  # pid 1, its index
+    assert tracks["消费者"] == (100, 2)  # its index + 1 (Perfetto reads tid 0 as the pid)
+    assert tracks["queued"] == (1, 3)  # pid 1, its index + 1
     assert len(set(tracks.values())) == 3
     sort = {(e["pid"], e["tid"]): e["args"]["sort_index"] for e in doc["traceEvents"]
             if e["name"] == "thread_sort_index"}
@@ -345,9 +347,13 @@ def test_close_events_of_one_actor_bind_each_arrow_to_its_own_slice() -> None:
     check_structure(doc, data)
     assert flows(doc) == [("release → acquire", 3, 5), ("set → wait", 4, 8)]
     xs = {x["args"]["seq"]: (x["ts"], x["dur"]) for x in doc["traceEvents"] if x["ph"] == "X"}
-    assert xs[3][0] == 2.0 and xs[5][0] == 3.0 and xs[8][0] == 4.0  # at their events' times
+    assert xs[3][0] == 2.0 and xs[5][0] == 3.0  # at their events' times
     assert xs[4][0] == 2.002  # 2 ns after the release's anchor, which ends 1 ns before it
     assert xs[3][1] == 0.001
+    # the wait's return is 2 ns after its call (the same microsecond), which is no anchor
+    assert xs[8] == (4.002, 1.0)
+    calls = [e["ts"] for e in doc["traceEvents"] if e["ph"] == "b" and e["args"]["seq"] == 7]
+    assert calls == [4.0]
 
 
 def test_condition_wait_releases_and_retakes_its_lock() -> None:

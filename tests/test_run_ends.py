@@ -146,31 +146,31 @@ def _survivors(mark: str) -> list[str]:
 
 def _stop_while_running(args: list[str], cwd: Path, sig: int, group: bool,
                         ) -> tuple[subprocess.Popen[str], str, str, str]:
-    """Start ``tracer ARGS``, wait for its 'running …' line (or, for explore, for its first
-    trace-less moment: the process is up), send ``sig`` to it (or to its process group),
-    and return the process, its stdout, its stderr and the environment mark."""
+    """Start ``tracer ARGS``, wait for its 'running …' line (status: on stderr), send ``sig``
+    to it (or to its process group), and return the process, its stdout, its stderr and the
+    environment mark."""
     mark = uuid.uuid4().hex
     env = {**os.environ, "PYTHONUTF8": "1", "TRACER_TEST_MARK": mark}
     proc = subprocess.Popen([sys.executable, "-m", "tracer", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
-        assert proc.stdout is not None
-        stdout = proc.stdout
+        assert proc.stderr is not None
+        stderr = proc.stderr
         lines: queue.Queue[str] = queue.Queue()
-        reader = threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True)
+        reader = threading.Thread(target=lambda: lines.put(stderr.readline()), daemon=True)
         reader.start()
         first = lines.get(timeout=30)
         if group:
             os.killpg(proc.pid, sig)
         else:
             proc.send_signal(sig)
-        rest, err = proc.communicate(timeout=30)
+        out, rest = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate(timeout=10)
-    return proc, first + rest, err, mark
+    return proc, out, first + rest, mark
 
 
 @pytest.mark.timeout(60)
@@ -187,7 +187,7 @@ def test_stop_signal_ends_the_run_like_ctrl_c(tmp_path: Path, sig: int, code: in
     proc, stdout, err, mark = _stop_while_running(
         ["run", str(scenario), "-o", str(out)], tmp_path, sig, group)
     name = signal.Signals(sig).name
-    assert stdout.startswith("running long")
+    assert err.startswith("running long")  # status on stderr, the outcome on stdout
     assert proc.returncode == code, (stdout, err)
     assert "Traceback" not in err and "Error" not in err, err
     assert f"interrupted by {name}" in stdout
@@ -409,8 +409,8 @@ def test_a_killed_process_is_named_as_the_cause(tmp_path: Path, victim: str) -> 
                              str(out)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("running killed")  # set up, and running
+        assert proc.stderr is not None
+        assert proc.stderr.readline().startswith("running killed")  # set up, and running
         pid = _find(mark, victim, proc)
         os.kill(pid, signal.SIGKILL)
         stdout, err = proc.communicate(timeout=30)

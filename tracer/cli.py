@@ -5,6 +5,11 @@ timeout, an actor error, a broken invariant); 2 bad input or usage, with a messa
 no traceback; 3 an internal error of tracer (one line; TRACER_DEBUG=1 shows the traceback);
 130 interrupted by Ctrl-C (the trace is still written); 143 and 129 the same for SIGTERM and
 SIGHUP (128 + the signal's number).
+
+Streams (README, "Output"): results on stdout — the outcome, the findings, the paths written,
+the JSON; status on stderr — the ``running …`` line, progress bars, warnings and errors. Color
+only where ``--color`` (auto: stdout/stderr is a terminal and ``NO_COLOR`` is unset or empty)
+says so; a suggested command is one shell command, each argument quoted (``_cmd``).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -77,8 +83,97 @@ def _exit_if_stopped() -> None:
     if STOPS.got is not None:
         sys.exit(_interrupted_exit())
 
+
+_COLOR_MODE = ["auto"]  # --color, set by the group for the command being run
+
+
+def _color(err: bool = False) -> bool:
+    """Whether to color stderr (``err``) or stdout: ``--color always`` yes, ``never`` no;
+    ``auto`` when the stream is a terminal and NO_COLOR is unset or empty (no-color.org)."""
+    mode = _COLOR_MODE[0]
+    if mode != "auto":
+        return mode == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    stream = sys.stderr if err else sys.stdout
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or odd stream
+        return False
+
+
+def _result(message: str = "") -> None:
+    """A result line on stdout (the outcome, findings, paths written), painted when colored."""
+    color = _color()
+    click.echo(_paint(message) if color else message, color=color)
+
+
+def _status(message: str) -> None:
+    """A status line on stderr (what is going on, not what was found)."""
+    click.echo(message, err=True, color=_color(err=True))
+
+
+def _cmd(*args: str | Path) -> str:
+    """A command to suggest: one shell command, each argument quoted, that pastes back."""
+    return " ".join(shlex.quote(str(a)) for a in args)
+
+
+_RED_KINDS = frozenset({"deadlock", "stall", "timeout", "error", "invariant", "race", "misuse",
+                        "interrupted"})
+_YELLOW_KINDS = frozenset({"potential_deadlock", "capped"})
+_GREEN = ("no findings", "no problem found", "identical", "the run and its analysis agree")
+_KIND_AT = [  # where a result line names a kind or an outcome (the group to paint)
+    re.compile(r"^[^\s:][^:]*: (\w+) after "),  # run: "NAME: STATUS after 0.1 s, …"
+    re.compile(r"^  (\w+): "),  # run: "  KIND: message"
+    re.compile(r"^\[\d+\] ([A-Z][A-Z ]*) \((?P<hue>\w+)\)$"),  # analyze: "[1] DEADLOCK (error)"
+    re.compile(r"^  (\w+)  "),  # explore: the table's rows
+    re.compile(r"^- (\w+) \(first in schedule"),  # explore: each problem
+]
+
+
+def _hue(word: str) -> str | None:
+    if word in ("ok", "clean"):
+        return "green"
+    if word in _RED_KINDS or word == "error":
+        return "red"
+    if word in _YELLOW_KINDS or word == "warning":
+        return "yellow"
+    return None
+
+
+def _paint(text: str) -> str:
+    """``text`` with its kinds and outcomes colored: problems red (warnings yellow), ok and
+    clean green. Only ever called for a stream that is colored."""
+    out = []
+    for raw in text.split("\n"):
+        line = raw
+        if line.startswith("diverged:") or (line.startswith("expect: [")
+                                            and ", but the run " in line):
+            out.append(click.style(line, fg="red"))
+            continue
+        for pattern in _KIND_AT:
+            m = pattern.match(line)  # (the hue from the severity, when the line has one)
+            hue = _hue(m.group("hue") if "hue" in pattern.groupindex else m.group(1)) \
+                if m else None
+            if m and hue:
+                line = line[:m.start(1)] + click.style(m.group(1), fg=hue) + line[m.end(1):]
+                break
+        for phrase in _GREEN:
+            if phrase in line:
+                line = line.replace(phrase, click.style(phrase, fg="green"), 1)
+        out.append(line)
+    return "\n".join(out)
+
+
+def _error(message: str) -> None:
+    """An error line on stderr (``tracer: error: …``, its prefix red when colored)."""
+    color = _color(err=True)
+    head = click.style("tracer: error:", fg="red", bold=True) if color else "tracer: error:"
+    click.echo(f"{head} {message}", err=True, color=color)
+
+
 def _fail(message: str) -> NoReturn:
-    click.echo(f"tracer: error: {message}", err=True)
+    _error(message)
     sys.exit(EXIT_BAD_INPUT)
 
 
@@ -155,9 +250,14 @@ _MAX_EVENTS_HELP = ("Stop a run after N events (outcome capped; default: the sce
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tracer")
-def cli() -> None:
+@click.option("--color", "color", type=click.Choice(["auto", "always", "never"]),
+              default="auto", show_default=True,
+              help="Color the output: auto colors a terminal unless NO_COLOR is set; always "
+                   "beats NO_COLOR.")
+def cli(color: str) -> None:
     """Run concurrency scenarios on real, instrumented primitives; record, show and check
-    their traces."""
+    their traces. Results go to stdout, status and errors to stderr."""
+    _COLOR_MODE[0] = color
 
 
 @cli.command()
@@ -180,9 +280,8 @@ def run(scenario: str, output: str | None, quiet: bool, start_method: str | None
 
     def started() -> None:
         if not quiet:
-            click.echo(f"running {plan.scenario.name}: {len(plan.actors)} actors, timeout "
-                       f"{plan.scenario.timeout:g} s")
-            sys.stdout.flush()
+            _status(f"running {plan.scenario.name}: {len(plan.actors)} actors, timeout "
+                    f"{plan.scenario.timeout:g} s")
     try:
         result = run_scenario(plan, on_started=started, start_method=start_method)
     except UnsupportedScenario as exc:
@@ -217,8 +316,8 @@ def _summary(result: RunResult, report: Report, path: Path | None, quiet: bool) 
     sc = result.plan.scenario
     problem = result.status != "ok" or bool(report.findings)
     if not quiet or problem:
-        click.echo(f"{sc.name}: {result.status} after {result.duration:.3f} s, "
-                   f"{result.event_count} events, {len(result.actors)} actors")
+        _result(f"{sc.name}: {result.status} after {result.duration:.3f} s, "
+                f"{result.event_count} events, {len(result.actors)} actors")
         # the outcome's detail says what the deadlock, stall or timeout was (its findings say
         # the same, so they are not repeated); an actor's error is told by its finding, which
         # also names the step, but a cause outside the actors (a killed process or Manager) is
@@ -226,30 +325,30 @@ def _summary(result: RunResult, report: Report, path: Path | None, quiet: bool) 
         own_errors = result.status == "error" and all(
             " failed: " in part for part in result.detail.split("; "))
         if result.detail and result.status != "ok" and not own_errors:
-            click.echo(f"  {result.detail}")
+            _result(f"  {result.detail}")
         told = {"deadlock": ("deadlock", "stall"), "stall": ("deadlock", "stall"),
                 "timeout": ("timeout",)}.get(result.status, ())
         shown = [f for f in report.findings if f.kind not in told]
         for f in shown[:8]:
-            click.echo(f"  {f.kind}: {f.message}")
+            _result(f"  {f.kind}: {f.message}")
         if len(shown) > 8:
-            click.echo(f"  ... and {len(shown) - 8} more"
-                       + (f": tracer analyze {path}" if path is not None else ""))
+            _result(f"  ... and {len(shown) - 8} more"
+                    + (f": {_cmd('tracer', 'analyze', path)}" if path is not None else ""))
     if path is not None:
-        click.echo(f"trace: {path}")
+        _result(f"trace: {path}")
         if not quiet and not_a_regular_file(path) is None:  # not for -o /dev/null
-            click.echo(_report_hint(path))
+            _result(_report_hint(path))
     for kind, graph in sorted(report.graphs.items()):
-        click.echo(f"graph ({kind.replace('_', '-')}): {graph}")
+        _result(f"graph ({kind.replace('_', '-')}): {graph}")
     for hint in report.hints:
-        click.echo(f"note: {hint}")
+        _result(f"note: {hint}")
     if quiet or sc.expect is None:
         return
     mismatch = expect_mismatch(sc.expect, report.kinds)
     if mismatch is None:
-        click.echo(f"expect: [{', '.join(sc.expect)}] — the run and its analysis agree")
+        _result(f"expect: [{', '.join(sc.expect)}] — the run and its analysis agree")
     else:
-        click.echo(f"expect: [{', '.join(sc.expect)}], but the run {mismatch}")
+        _result(f"expect: [{', '.join(sc.expect)}], but the run {mismatch}")
 
 
 @cli.command()
@@ -262,12 +361,12 @@ def validate(scenarios: tuple[str, ...]) -> None:
         try:
             plan = load_scenario(path)
         except ScenarioError as exc:
-            click.echo(f"tracer: error: {exc}", err=True)
+            _error(str(exc))
             bad += 1
             continue
         sc = plan.scenario
-        click.echo(f"ok: {path} ({sc.name}: {len(plan.actors)} actors, "
-                   f"{len(sc.primitives)} primitives)")
+        _result(f"ok: {path} ({sc.name}: {len(plan.actors)} actors, "
+                f"{len(sc.primitives)} primitives)")
     if bad:
         sys.exit(EXIT_BAD_INPUT)
 
@@ -319,8 +418,9 @@ def analyze(trace: str, fmt: str, graphs_dir: str | None, no_graphs: bool,
     if fmt == "json":
         click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
     else:
+        show_them = _cmd("tracer", "show", trace)
         for line in render_text(report, render_profile(report.profile)):
-            click.echo(line)
+            _result(line.replace("tracer show TRACE", show_them))
     if error is not None:
         _fail(error)
     if report.findings:
@@ -363,22 +463,22 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
         error = _write(out, text, "the replay's trace")
     replayed = parse_trace_data(text, str(out))
     if error is None:
-        click.echo(f"replay trace: {out}")
+        _result(f"replay trace: {out}")
     if result.status == "interrupted" and result.detail.startswith("interrupted by"):
         if error is None:
-            click.echo(f"replay {result.detail}; the trace so far is written")
+            _result(f"replay {result.detail}; the trace so far is written")
         _exit_or_fail(error, _interrupted_exit())
     _exit_if_stopped()
     if done.divergence is not None:
-        click.echo(done.divergence.message())
+        _result(done.divergence.message())
         _exit_or_fail(error, EXIT_PROBLEM)
     diff = done.difference(replayed)
     if diff is not None:
-        click.echo(f"diverged: {diff}")
+        _result(f"diverged: {diff}")
         _exit_or_fail(error, EXIT_PROBLEM)
     n = sum(1 for e in replayed.events if e.get("actor") is not None)
-    click.echo(f"replayed {n} events, identical ({result.status}"
-               f"{': ' + result.detail if result.status != 'ok' else ''})")
+    _result(f"replayed {n} events, identical ({result.status}"
+            f"{': ' + result.detail if result.status != 'ok' else ''})")
     if until is not None and error is None:
         folder = out.parent if not_a_regular_file(out) is None else None  # not beside /dev/null
         try:
@@ -386,7 +486,7 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
         except OSError as exc:
             _fail(f"cannot write the graphs beside {out}: {os_reason(exc)}")
         for kind, graph in sorted(report.graphs.items()):
-            click.echo(f"graph ({kind.replace('_', '-')}): {graph}")
+            _result(f"graph ({kind.replace('_', '-')}): {graph}")
         return
     _exit_or_fail(error, EXIT_OK if result.status == "ok" or until is not None
                   else EXIT_PROBLEM)
@@ -468,14 +568,14 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
         doc = explore_document(found, strategy, seed, problems, max_preemptions)
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
-        click.echo(explore_summary(plan.scenario.name, strategy, seed, max_preemptions, found,
-                                   problems))
+        _result(explore_summary(plan.scenario.name, strategy, seed, max_preemptions, found,
+                                problems))
         if found.shard is not None:
             part, sh = found.shard.schedules, found.shard
             ran = ("no schedule (more shards than runs)" if not part else
                    f"schedule {part.start}" if len(part) == 1 else
                    f"schedules {part.start} to {part.stop - 1}")
-            click.echo(f"shard {sh.index}/{sh.count}: {ran} of 0 to {runs - 1}; to combine "
+            _status(f"shard {sh.index}/{sh.count}: {ran} of 0 to {runs - 1}; to combine "
                        "the shards, run each with --format json and give the outputs to "
                        "`tracer merge`")
     if errors:
@@ -483,8 +583,8 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
         _fail(errors[0] + more)
     if found.interrupted or STOPS.got is not None:
         how = signal.Signals(STOPS.got).name if STOPS.got is not None else "Ctrl-C"
-        click.echo(f"tracer: interrupted by {how}; the findings above are those of the "
-                   "schedules run before", err=True)
+        _status(f"tracer: interrupted by {how}; the findings above are those of the "
+                "schedules run before")
         sys.exit(_interrupted_exit())
     if problems:
         sys.exit(EXIT_PROBLEM)
@@ -552,7 +652,8 @@ def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | 
                      .rstrip())
     for g in problems:
         lines.append(f"- {g['kind']} (first in schedule {g['first_run']}): {g['message']}")
-        lines.append(f"  replay it: tracer replay {g['trace']}" if g["trace"] is not None
+        lines.append(f"  replay it: {_cmd('tracer', 'replay', g['trace'])}"
+                     if g["trace"] is not None
                      else "  its trace could not be written (see the error below)")
         if g["trace"] is not None:
             lines.append(f"  {_report_hint(Path(g['trace']))}")
@@ -591,11 +692,11 @@ def merge(shards: tuple[str, ...], fmt: str) -> None:
         doc = explore_document(found, whole.strategy, whole.seed, problems)
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
-        click.echo(explore_summary(whole.scenario, whole.strategy, whole.seed, None, found,
-                                   problems))
+        _result(explore_summary(whole.scenario, whole.strategy, whole.seed, None, found,
+                                problems))
     if found.interrupted:
-        click.echo("tracer: some shards were interrupted; the findings above are those of "
-                   "the schedules they ran", err=True)
+        _status("tracer: some shards were interrupted; the findings above are those of "
+                "the schedules they ran")
     if problems:
         sys.exit(EXIT_PROBLEM)
 
@@ -618,7 +719,7 @@ def export(trace: str, chrome_out: str) -> None:
     except OSError as exc:
         left = "" if not_a_regular_file(chrome_out) else "; no partial file was left"
         _fail(f"cannot write the chrome trace to {chrome_out}: {os_reason(exc)}{left}")
-    click.echo(f"chrome trace: {out} (open it in https://ui.perfetto.dev or chrome://tracing)")
+    _result(f"chrome trace: {out} (open it in https://ui.perfetto.dev or chrome://tracing)")
 
 
 @cli.command("report")
@@ -640,12 +741,12 @@ def report_cmd(trace: str, output: str | None) -> None:
     error = _write(out, page.encode("utf-8"), "the report")
     if error is not None:
         _fail(error)
-    click.echo(f"report: {out}")
+    _result(f"report: {out}")
 
 
 def _report_hint(trace: Path) -> str:
     """How to make the HTML report of ``trace``: one shell-quoted command."""
-    return f"report: tracer report {shlex.quote(str(trace))}"
+    return f"report: {_cmd('tracer', 'report', trace)}"
 
 
 @cli.command()
@@ -663,7 +764,7 @@ def schema(output: str | None) -> None:
     error = _write(Path(output), text, "the schema")
     if error is not None:
         _fail(error)
-    click.echo(f"schema: {output}", err=True)
+    _result(f"schema: {output}")
 
 
 def main() -> None:

@@ -16,17 +16,34 @@ Layout, and why:
   chrome://tracing draws them under the actor's thread.
 - Point events (set, notify, log, start, end, read, write, ...) are thread instants
   (``i``, ``s: t``); deadlock, stall and timeout are global instants (``s: g``).
-- Happens-before edges are flow arrows (``s`` -> ``f``, both ``bp: e``, one ``cat``, ``name``
-  and ``id``: Perfetto matches the two ends on all three). Flow ends bind to slices, so each
-  event at an end of an arrow is drawn as a short ``X`` slice (an *anchor*, at most 1 µs)
-  instead of an instant, and its flow events have the anchor's ``ts`` and ``cat``
-  (``happens-before``): DevTools binds a flow event to the event with the same ts, pid,
-  tid and cat; Perfetto and chrome://tracing to the slice of the thread that encloses its
-  ts. One actor's anchors are strictly disjoint (touching slices would make the binding
-  ambiguous): an anchor ends at least 1 ns before the actor's next one, which starts a few
-  ns late if two fall in one microsecond. The only ``X`` slices are anchors and no other
-  event has their category, so every arrow binds to exactly one slice at each end, in each
-  of these viewers. The edges: lock release -> the next acquire return of that
+- Happens-before edges are flow arrows (``s`` -> ``f``, ``bp: e``, one ``cat``, ``name``
+  and ``id``). Flow ends bind to slices, so each event at an end of an arrow is drawn as a
+  short ``X`` slice (an *anchor*, at most 1 µs) instead of an instant, and its flow events have
+  the anchor's ``ts`` and ``cat`` (``happens-before``). The viewers bind differently, each
+  read in its source:
+
+  * Perfetto (``src/trace_processor/importers/json/json_trace_parser.cc`` and
+    ``importers/common/flow_tracker.cc``) matches the two ends on ``id``, ``cat`` and
+    ``name``, sorts events by ts (at one ts: ``X`` before the rest, else file order) and binds
+    ``s`` (and ``f`` with ``bp: e``) to the slice on *top of the thread track's stack* when
+    the flow event is read — a stack it pops only when the next slice begins, so a stale or
+    same-ts slice (a thread instant is a 0-length slice there) would take the arrow. It also
+    reads ``tid: 0`` as ``tid = pid``.
+  * DevTools (``FlowsHandler``) binds a flow end to the event with the same ``cat``, ``pid``,
+    ``tid`` and ``ts``, and drops a flow whose two ends have the same ts.
+  * chrome://tracing binds to the slice of the thread that encloses the ts.
+
+  So every event of one actor gets a time of its own, strictly later than the actor's
+  previous event (by 2 ns at least: events of one microsecond are spread a few ns apart), and
+  an arrow's destination is strictly later than its source; an anchor lasts until 1 ns
+  before its actor's next event (1 µs at most). One actor's thread-track slices (anchors and
+  instants) are therefore disjoint, never nested — nesting is legal in Perfetto, but the
+  stack rule above would then give an arrow to whichever slice was pushed last, and
+  DevTools ignores nesting altogether — and at a flow end's ts exactly one slice of its track
+  begins, the anchor, the only event with its category. A synthetic tid is never 0. Thus
+  every arrow binds to exactly one slice at each end in each of these viewers
+  (tests/test_chrome_viewers.py checks every export against a model of Perfetto's importer
+  and of DevTools' handler). The edges: lock release -> the next acquire return of that
   lock by another actor (a condition's wait counts as a release and a re-acquire of its
   lock; who holds what, hence the holding intervals and which release frees a lock, is the
   shared state pass's, :mod:`tracer.trace.state`), event set -> later wait returns, put ->
@@ -34,6 +51,9 @@ Layout, and why:
   -> start, end -> join return, and a variable's last atomic write -> an atomic read (or
   atomic add) of it by another actor (the state pass's rule for atomics; a plain write in
   between ends it).
+- An event's scenario ``line`` (when the trace has it; the file is ``meta.source``, in
+  ``otherData.source``) is in its slice's or instant's args: ``line``, and ``return_line`` /
+  ``release_line`` for the event that ends an interval.
 
 Everything is derived in seq order with ids from one counter, so the same trace always gives
 the same bytes.
@@ -60,10 +80,11 @@ _TIMED = frozenset({"sleep", "compute"})  # phased ops that take time but wait f
 _INSTANT = {"set", "clear", "notify", "notify_all", "log", "spawn", "start", "end", "read",
             "write", "append", "callback"}
 _ANCHOR_NS = 1000  # longest anchor slice, in nanoseconds
+_GAP_NS = 2  # least time between two events of one actor: room for an anchor and a gap of 1 ns
 _NAME_MAX = 80  # longest log text or value shown in a name (the full text is in args)
 
 # one category for the anchors and the flows bound to them: DevTools binds a flow event to
-# the event of the same ts, pid, tid *and* cat; Perfetto matches a flow's ends on cat, name, id
+# the event of the same ts, pid, tid *and* cat; Perfetto matches a flow's ends on id, cat, name
 _FLOW_CAT = "happens-before"
 _FLOW_KINDS = ("release → acquire", "set → wait", "put → get", "send → recv", "spawn → start",
                "end → join", "atomic write → read")
@@ -99,6 +120,8 @@ def _what(e: dict[str, Any]) -> str:
 
 def _args(e: dict[str, Any], *keys: str) -> dict[str, Any]:
     out: dict[str, Any] = {"seq": e.get("seq")}
+    if "line" in e:  # the scenario line of the step that made it (traces that have it)
+        out["line"] = e["line"]
     for k in keys:
         if k in e:
             out[k] = e[k]
@@ -152,9 +175,15 @@ class _Interval:
         if e is None:
             return {"released": False} if self.cat == "holding" else {"returned": False}
         if self.cat == "holding":
-            return {"release_seq": e.get("seq")}
-        return {"return_seq": e.get("seq"),
-                **{k: e[k] for k in ("result", "item", "error") if k in e}}
+            out: dict[str, Any] = {"release_seq": e.get("seq")}
+            if "line" in e:
+                out["release_line"] = e["line"]
+            return out
+        out = {"return_seq": e.get("seq")}
+        if "line" in e:
+            out["return_line"] = e["line"]
+        out.update({k: e[k] for k in ("result", "item", "error") if k in e})
+        return out
 
 
 class _Chrome:
@@ -175,7 +204,7 @@ class _Chrome:
         self.flow_kind = array("B")
         self.flow_src = array("q")
         self.flow_dst = array("q")
-        self.end_us = 0.0
+        self.end_us = 0.0  # set by _layout
         self.state: TraceState = state_of(data)
 
     def _id(self) -> int:
@@ -193,18 +222,19 @@ class _Chrome:
             if isinstance(a, str) and a not in names:
                 names.append(a)
                 actors.append({"name": a})
-        used: set[tuple[int, int]] = set()
+        # a tid names one track across processes (Perfetto's thread tracker keys threads on
+        # the tid first), and is never 0 (Perfetto reads tid 0 as tid = pid)
+        used: set[int] = set()
         n = len(names)
         for i, a in enumerate(actors):
             pid = a.get("pid")
             tid = a.get("tid")
-            pid = pid if isinstance(pid, int) and not isinstance(pid, bool) else 1
-            tid = tid if isinstance(tid, int) and not isinstance(tid, bool) else i
-            if (pid, tid) in used:  # shares an OS thread with an earlier actor
-                tid = i
-                while (pid, tid) in used:
+            pid = pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else 1
+            if not isinstance(tid, int) or isinstance(tid, bool) or tid <= 0 or tid in used:
+                tid = i + 1  # no OS thread, or one shared with an earlier actor
+                while tid in used:
                     tid += n
-            used.add((pid, tid))
+            used.add(tid)
             self.tracks[a["name"]] = (pid, tid)
             self.kinds[a["name"]] = a
         return self._metadata(actors)
@@ -239,9 +269,6 @@ class _Chrome:
 
     def _analyse(self) -> None:
         results: dict[int, str | None] = {}  # put/send call seq -> its return's result
-        end_us = 0.0
-        for e in self.events:
-            end_us = max(end_us, _us(e.get("ts")))
         events = self.events
         for ret, call in enumerate(self.state.calls.call_of):
             if call < 0:
@@ -249,7 +276,6 @@ class _Chrome:
             op = events[ret].get("op")
             if op == "put" or op == "send":  # noqa: PLR1714 (the fast test)
                 results[call] = events[ret].get("result")
-        self.end_us = end_us
 
         calls: dict[str, _Interval] = {}  # actor -> its open blocking call, sleep or compute
         holding: dict[tuple[str, str], list[_Interval]] = {}  # (actor, resource) -> stack
@@ -375,46 +401,63 @@ class _Chrome:
 
     # -- pass 2: the events, written as they are made ---------------------------------------
 
-    def _anchor_layout(self) -> tuple[array[int], array[int], array[int]]:
-        """The anchor slices: (seqs, starts, durations), in seq order, times in nanoseconds.
+    def _layout(self) -> tuple[array[int], array[int], set[int]]:
+        """The time of every event and the length of every anchor, in nanoseconds, by seq;
+        and the seqs of the anchors (the events at an end of an arrow).
 
-        A flow end is put at its anchor's start, with the anchor's category: DevTools binds
-        it to the event of the same ts, pid, tid and cat, Perfetto and chrome://tracing to
-        the slice enclosing its ts. One actor's anchors are strictly disjoint, so both
-        find exactly this one: each starts at its event's time, or 2 ns after the previous
-        one's start if that is later (events of one microsecond), and lasts ``_ANCHOR_NS``
-        at most, ending at least 1 ns before the next one starts."""
-        seqs = array("q", sorted(set(self.flow_src) | set(self.flow_dst)))
-        starts = array("q", bytes(8 * len(seqs)))
-        durs = array("q", bytes(8 * len(seqs)))
-        last: dict[Any, int] = {}  # actor -> index of its last anchor
+        An actor's event is at its recorded time, or ``_GAP_NS`` after the actor's previous
+        event if that is later (events of one microsecond), and strictly after the source of
+        each arrow that ends at it; an engine event is never before an earlier event. An
+        anchor lasts ``_ANCHOR_NS`` at most and ends at least 1 ns before its actor's next
+        event, so one actor's slices are disjoint and an arrow's two ends have different
+        times (see the module's comment for why each viewer needs that)."""
         events = self.events
-        for i, seq in enumerate(seqs):
-            e = events[seq]
+        n = len(events)
+        times = array("q", bytes(8 * n))
+        durs = array("q", bytes(8 * n))
+        anchors = set(self.flow_src) | set(self.flow_dst)
+        dst, src = self.flow_dst, self.flow_src
+        n_flow = len(dst)
+        last: dict[Any, int] = {}  # actor -> the seq of its last event
+        open_anchor: dict[Any, int] = {}  # actor -> the seq of its anchor still unended
+        latest = 0
+        nf = 0
+        for seq, e in enumerate(events):
+            t = round(_us(e.get("ts")) * 1000)
             actor = e.get("actor")
-            start = round(_us(e.get("ts")) * 1000)
-            prev = last.get(actor)
-            if prev is not None:
-                prev_start = starts[prev]
-                start = max(start, prev_start + 2)
-                durs[prev] = min(_ANCHOR_NS, start - prev_start - 1)
-            starts[i] = start
-            durs[i] = _ANCHOR_NS
-            last[actor] = i
-        return seqs, starts, durs
+            if actor is None:
+                t = max(t, latest)
+            else:
+                prev = last.get(actor)
+                if prev is not None:
+                    t = max(t, times[prev] + _GAP_NS)
+                while nf < n_flow and dst[nf] == seq:
+                    t = max(t, times[src[nf]] + 1)
+                    nf += 1
+                start = open_anchor.pop(actor, None)
+                if start is not None:
+                    durs[start] = min(_ANCHOR_NS, t - times[start] - 1)
+                if seq in anchors:
+                    open_anchor[actor] = seq
+                    durs[seq] = _ANCHOR_NS
+                last[actor] = seq
+            times[seq] = t
+            latest = max(latest, t)
+        self.end_us = latest / 1000  # the end of the trace: where open intervals end
+        return times, durs, anchors
 
     def _emit(self) -> Iterator[dict[str, Any]]:
         """The events, in seq order; every index is a list walked in step with the seqs."""
         intervals, ended = self.intervals, self.ended
         fid, kind, src, dst = self.flow_id, self.flow_kind, self.flow_src, self.flow_dst
         by_src = sorted(range(len(fid)), key=src.__getitem__)  # stable: creation order
-        a_seq, a_start, a_dur = self._anchor_layout()
-        g_pid, g_tid = next(iter(self.tracks.values()), (1, 0))
-        n_iv, n_end, n_flow, n_anchor = len(intervals), len(ended), len(fid), len(a_seq)
-        nb = ne = nin = nout = na = 0  # the next interval to begin, to end, flow in, out, anchor
+        times, durs, anchors = self._layout()
+        g_pid, g_tid = next(iter(self.tracks.values()), (1, 1))
+        n_iv, n_end, n_flow = len(intervals), len(ended), len(fid)
+        nb = ne = nin = nout = 0  # the next interval to begin, to end, flow in, flow out
         for e in self.events:
             seq = e["seq"]
-            ts = _us(e.get("ts"))
+            ts = times[seq] / 1000
             actor, op = e.get("actor"), e.get("op")
             if actor is None:  # engine events: deadlock, stall, timeout
                 yield {"name": str(op), "cat": "engine", "ph": "i", "s": "g", "ts": ts,
@@ -427,21 +470,21 @@ class _Chrome:
                 iv = ended[ne]
                 ne += 1
                 ends_here = True
-                yield self._slice("e", iv, ts, iv.end_args())
-            if na < n_anchor and a_seq[na] == seq:
-                at = a_start[na] / 1000  # the flows' time is the anchor's own
-                yield {"name": _what(e), "cat": _FLOW_CAT, "ph": "X", "ts": at,
-                       "dur": a_dur[na] / 1000, "pid": pid, "tid": tid,
+                # (ended by another actor's event, whose time may be a few ns earlier)
+                at = max(ts, times[iv.begin["seq"]] / 1000)
+                yield self._slice("e", iv, at, iv.end_args())
+            if seq in anchors:  # the flows' time and category are the anchor's own
+                yield {"name": _what(e), "cat": _FLOW_CAT, "ph": "X", "ts": ts,
+                       "dur": durs[seq] / 1000, "pid": pid, "tid": tid,
                        "args": self._event_args(e)}
-                na += 1
                 while nin < n_flow and dst[nin] == seq:
                     yield {"name": _FLOW_KINDS[kind[nin]], "cat": _FLOW_CAT, "ph": "f",
-                           "bp": "e", "id": fid[nin], "ts": at, "pid": pid, "tid": tid}
+                           "bp": "e", "id": fid[nin], "ts": ts, "pid": pid, "tid": tid}
                     nin += 1
                 while nout < n_flow and src[by_src[nout]] == seq:
                     i = by_src[nout]
                     yield {"name": _FLOW_KINDS[kind[i]], "cat": _FLOW_CAT, "ph": "s",
-                           "bp": "e", "id": fid[i], "ts": at, "pid": pid, "tid": tid}
+                           "bp": "e", "id": fid[i], "ts": ts, "pid": pid, "tid": tid}
                     nout += 1
             elif op in _INSTANT or (op == "release" and not ends_here):
                 yield {"name": _what(e), "cat": "op", "ph": "i", "s": "t", "ts": ts,
