@@ -575,9 +575,9 @@ def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
             ran = ("no schedule (more shards than runs)" if not part else
                    f"schedule {part.start}" if len(part) == 1 else
                    f"schedules {part.start} to {part.stop - 1}")
-            _status(f"shard {sh.index}/{sh.count}: {ran} of 0 to {runs - 1}; to combine "
-                       "the shards, run each with --format json and give the outputs to "
-                       "`tracer merge`")
+            _result(f"shard {sh.index}/{sh.count}: {ran} of 0 to {runs - 1}; to combine "
+                    "the shards, run each with --format json and give the outputs to "
+                    "`tracer merge`")
     if errors:
         more = f" (and {len(errors) - 1} more trace(s) not written)" if len(errors) > 1 else ""
         _fail(errors[0] + more)
