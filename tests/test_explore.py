@@ -345,3 +345,15 @@ def test_ctrl_c_stops_an_exploration_and_keeps_what_it_found() -> None:
     assert found.interrupted and not found.complete
     assert 5 <= found.runs < 100
     assert found.groups  # the lock-order risk of the first schedules is kept
+
+
+def test_the_scenarios_explore_mapping_gives_the_defaults(tmp_path: Path) -> None:
+    """`explore: {runs, seed, strategy}` in the scenario is what `tracer explore` does when
+    the command line does not say; an option given there wins."""
+    text = bank(locked=False) + "explore: {runs: 7, seed: 3, strategy: pct}\n"
+    _, doc = explore(tmp_path, text)
+    assert (doc["runs"], doc["seed"], doc["strategy"]) == (7, 3, "pct")
+    _, doc = explore(tmp_path, text, "--runs", "4", "--strategy", "random")
+    assert (doc["runs"], doc["seed"], doc["strategy"]) == (4, 3, "random")
+    _, doc = explore(tmp_path, bank(locked=False))
+    assert (doc["runs"], doc["seed"], doc["strategy"]) == (100, 0, "random")

@@ -53,7 +53,14 @@ from tracer.render import timeline
 from tracer.render.chrome import write_chrome
 from tracer.render.html import render_html
 from tracer.render.report import render_text
-from tracer.scenario import MAX_MAX_EVENTS, Plan, ScenarioError, load_scenario, plan_from_mapping
+from tracer.scenario import (
+    MAX_MAX_EVENTS,
+    Explore,
+    Plan,
+    ScenarioError,
+    load_scenario,
+    plan_from_mapping,
+)
 from tracer.trace import (
     TraceError,
     default_trace_path,
@@ -501,14 +508,16 @@ def _exit_or_fail(error: str | None, code: int) -> NoReturn:
 
 @cli.command()
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--runs", type=click.IntRange(1, 1_000_000), default=100, show_default=True,
-              help="How many schedules to try (dfs: at most).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Makes the whole exploration repeatable.")
-@click.option("--strategy", type=click.Choice(["random", "pct", "dfs"]), default="random",
-              show_default=True,
+@click.option("--runs", type=click.IntRange(1, 1_000_000), default=None,
+              help="How many schedules to try (dfs: at most). Default: the scenario's "
+                   "explore: runs, else 100.")
+@click.option("--seed", type=int, default=None,
+              help="Makes the whole exploration repeatable. Default: the scenario's "
+                   "explore: seed, else 0.")
+@click.option("--strategy", type=click.Choice(["random", "pct", "dfs"]), default=None,
               help="random walk; PCT (random priorities, --depth); dfs (every distinct "
-                   "schedule, in order, until all are covered).")
+                   "schedule, in order, until all are covered). Default: the scenario's "
+                   "explore: strategy, else random.")
 @click.option("--depth", type=click.IntRange(1, 20), default=3, show_default=True,
               help="PCT's bug depth d: d-1 priority change points per schedule.")
 @click.option("--max-preemptions", type=click.IntRange(0, 1000), default=None,
@@ -527,12 +536,17 @@ def _exit_or_fail(error: str | None, code: int) -> NoReturn:
 @click.option("--shard", callback=_parse_shard, metavar="K/N",
               help="Run only the K-th of N disjoint parts of the exploration (random, pct); "
                    "`tracer merge` combines the N --format json outputs into the whole's.")
-def explore(scenario: str, runs: int, seed: int, strategy: str, depth: int,
-            max_preemptions: int | None, fmt: str, traces_dir: str, jobs: int,
+def explore(scenario: str, runs: int | None, seed: int | None, strategy: str | None,
+            depth: int, max_preemptions: int | None, fmt: str, traces_dir: str, jobs: int,
             max_events: int | None, shard: tuple[int, int] | None) -> None:
     """Run SCENARIO under many schedules, one actor at a time, and report every distinct
-    problem once, with a replayable trace (exit 0 clean, 1 found, 2 bad input)."""
+    problem once, with a replayable trace (exit 0 clean, 1 found, 2 bad input). The
+    scenario's `explore:` mapping gives the defaults of --runs, --seed and --strategy."""
     plan = _load(scenario, max_events)
+    given = plan.scenario.explore or Explore()  # the options given on the line win
+    runs = given.runs if runs is None else runs
+    seed = given.seed if seed is None else seed
+    strategy = given.strategy if strategy is None else strategy
     if any(a.kind == "process" for a in plan.actors):
         get_context()  # multiprocessing's helpers start now, while this is the one thread
     if jobs > 1 and any(a.kind == "process" for a in plan.actors):

@@ -18,12 +18,13 @@ from tracer.scenario._load import (
     parse_scenario,
     read_scenario_text,
 )
-from tracer.scenario._model import MAX_MAX_EVENTS, Scenario, Step
+from tracer.scenario._model import MAX_MAX_EVENTS, Explore, Scenario, Step
 
 __all__ = [
     "MAX_MAX_EVENTS",
     "VERB_TYPES",
     "ActorPlan",
+    "Explore",
     "Plan",
     "Scenario",
     "ScenarioError",
