@@ -154,6 +154,19 @@ def test_chrome_export_to_a_link_to_dev_null(trace: Path) -> None:
     assert link.is_symlink()
 
 
+@pytest.mark.parametrize(("args", "start"), [
+    (("report", "t.json", "-o", "/dev/stdout"), "<!DOCTYPE html>"),
+    (("export", "t.json", "--chrome", "/dev/stdout"), '{"traceEvents":'),
+])
+def test_output_to_dev_stdout_on_a_pipe(trace: Path, args: tuple[str, ...],
+                                        start: str) -> None:
+    """/dev/stdout on a pipe is a link to no file name (pipe:[N]): written in place, as on a
+    terminal, so `tracer report T -o /dev/stdout | …` works."""
+    proc = tracer_cli(*args, cwd=trace.parent)  # stdout: a pipe
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(start), proc.stdout[:200]
+
+
 def test_replay_to_a_link_to_dev_null_draws_no_graph_in_dev(trace: Path) -> None:
     link = trace.parent / "null.json"
     link.symlink_to("/dev/null")

@@ -72,9 +72,8 @@ def write_atomic(path: Path, data: str | bytes | Iterable[bytes]) -> None:
     another program) is written in place, never replaced. A FIFO that no program reads is
     refused at once (ENXIO) rather than waited for. Raises OSError; :func:`os_reason` says
     it in words."""
-    path = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        st = path.stat()
+        st = path.stat()  # through links: /dev/stdout on a pipe is a link to no name
     except FileNotFoundError:
         st = None
     if st is not None and stat.S_ISDIR(st.st_mode):
@@ -82,6 +81,7 @@ def write_atomic(path: Path, data: str | bytes | Iterable[bytes]) -> None:
     if st is not None and not stat.S_ISREG(st.st_mode):
         _write_in_place(path, data)
         return
+    path = Path(os.path.realpath(path)) if path.is_symlink() else path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
