@@ -123,7 +123,8 @@ def test_items_pass_and_fail_against_expect_with_the_report_not_a_traceback(
     expected = ["wrong.yaml: expect: [], but the run showed deadlock",
                 "DEADLOCK (error)",  # the analysis text (tracer analyze's)
                 "t1 holds A and waits for B; t2 holds B and waits for A",
-                f"trace: {trace}", f"replay it: {replay}"]
+                f"trace: {trace}", f"replay it: {replay}",
+                f"see them with: tracer show {shlex.quote(str(trace))}"]  # not "TRACE"
     for text in expected:
         assert text in out, text
     for word in INTERNALS:
@@ -177,6 +178,7 @@ def test_explore_mapping_explores_and_judges_its_findings(pytester: pytest.Pytes
         assert Path(shlex.split(cmd)[2]).is_file()
         assert Path(shlex.split(cmd)[2]).parent == traces
     assert "DEADLOCK (error)" in out  # the analysis of the schedule that deadlocked
+    assert "see them with: tracer show TRACE" not in out  # the schedule's trace, named
     for word in INTERNALS:
         assert word not in out, word
 

@@ -140,6 +140,15 @@ def _replay_command(path: Path) -> str:
     return f"tracer replay {shlex.quote(str(path))}"
 
 
+def _analysis_text(report: Report, path: Path, profile: list[str] | None = None) -> list[str]:
+    """``tracer analyze``'s text of ``report``, its "see them with" naming the trace at
+    ``path`` (shell-quoted), as the command's does."""
+    from tracer.render.report import render_text  # noqa: PLC0415
+
+    show = f"tracer show {shlex.quote(str(path))}"
+    return [line.replace("tracer show TRACE", show) for line in render_text(report, profile)]
+
+
 def _expect_text(expect: Sequence[str]) -> str:
     return f"[{', '.join(expect)}]"
 
@@ -182,7 +191,6 @@ class ScenarioItem(pytest.Item):
     def _run(self, plan: Plan) -> None:
         from tracer.analyze import expect_mismatch, render_profile  # noqa: PLC0415
         from tracer.api import analyze, run  # noqa: PLC0415
-        from tracer.render.report import render_text  # noqa: PLC0415
 
         result = run(plan)
         if result.status == "interrupted":  # Ctrl-C: stop the session, as pytest does
@@ -199,7 +207,7 @@ class ScenarioItem(pytest.Item):
         lines = [f"{self.path}: expect: {_expect_text(expect)}, but the run {mismatch}",
                  f"{plan.scenario.name}: {result.status} after {result.duration:.3f} s, "
                  f"{result.event_count} events, {len(result.actors)} actors", ""]
-        lines += render_text(report, render_profile(report.profile))
+        lines += _analysis_text(report, path, render_profile(report.profile))
         lines += ["", f"trace: {path}", f"replay it: {_replay_command(path)}",
                   f"graphs and details: tracer analyze {shlex.quote(str(path))}"]
         raise ScenarioFailure("\n".join(lines))
@@ -207,7 +215,6 @@ class ScenarioItem(pytest.Item):
     def _explore(self, plan: Plan) -> None:
         from tracer.analyze import expect_mismatch, parse_trace_data  # noqa: PLC0415
         from tracer.api import analyze, explore  # noqa: PLC0415
-        from tracer.render.report import render_text  # noqa: PLC0415
         from tracer.trace import write_atomic  # noqa: PLC0415
 
         how = plan.scenario.explore
@@ -245,7 +252,7 @@ class ScenarioItem(pytest.Item):
                       f"  replay it: {_replay_command(texts[run_])}"]
         for run_, path in texts.items():
             report = analyze(parse_trace_data(path.read_text(encoding="utf-8"), str(path)))
-            lines += ["", f"schedule {run_}:", *render_text(report)]
+            lines += ["", f"schedule {run_}:", *_analysis_text(report, path)]
         raise ScenarioFailure("\n".join(lines))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
