@@ -10,6 +10,7 @@ lock before they ask for the second).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -139,6 +140,19 @@ def test_items_pass_and_fail_against_expect_with_the_report_not_a_traceback(
                           cwd=pytester.path)
     assert proc.returncode == 1, proc.stderr
     assert "events, identical (deadlock: " in proc.stdout
+
+
+def test_files_of_one_name_keep_their_own_traces(pytester: pytest.Pytester) -> None:
+    """scenarios/same.yaml and scenarios/same.yml: each failure names a trace of its own
+    scenario (one file name for both would leave the second run's trace in the first's)."""
+    write(pytester, "scenarios/same.yaml", abba("first", "expect: []\n"))
+    write(pytester, "scenarios/same.yml", abba("second", "expect: []\n"))
+    r = run_inner(pytester, f"--tracer-traces={pytester.path / 'traces'}")
+    r.assert_outcomes(failed=2)
+    shown = [line.split("trace: ", 1)[1] for line in r.outlines if line.startswith("trace: ")]
+    assert len(set(shown)) == 2, r.stdout.str()
+    names = {json.loads(Path(p).read_text(encoding="utf-8"))["scenario"]["name"] for p in shown}
+    assert names == {"first", "second"}
 
 
 def test_a_broken_scenario_or_traces_folder_fails_with_one_message(

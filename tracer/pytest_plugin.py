@@ -46,6 +46,7 @@ _SUFFIXES = (".yaml", ".yml")
 _TRACER_SUFFIXES = (".tracer.yaml", ".tracer.yml")
 _TRACES_KEY = pytest.StashKey[Path]()
 _RAN_KEY = pytest.StashKey[bool]()  # a scenario item ran in this session
+_STEMS_KEY = pytest.StashKey[dict[Path, str]]()  # each item's trace name, unique in the session
 
 
 def is_scenario_file(path: Path) -> bool:
@@ -159,15 +160,25 @@ class ScenarioItem(pytest.Item):
 
     def _trace_stem(self) -> str:
         """A trace file name unique in the session: the file's path from the root, its
-        folders joined by '-' ("scenarios-deadlock")."""
+        folders joined by '-' ("scenarios-deadlock"); "-2", "-3" … after the name of another
+        file's that has it (x.yaml and x.yml)."""
         from tracer.trace import safe_stem  # noqa: PLC0415 (see the module's docstring)
 
+        stems = self.config.stash.setdefault(_STEMS_KEY, {})
+        if self.path in stems:
+            return stems[self.path]
         try:
             rel = self.path.relative_to(self.config.rootpath)
         except ValueError:
             rel = self.path
         parts = [p for p in rel.parent.parts if p not in ("/", "")] + [_stem(self.path)]
-        return safe_stem("-".join(parts))
+        stem = name = safe_stem("-".join(parts))
+        taken, n = set(stems.values()), 1
+        while name in taken:
+            n += 1
+            name = f"{stem}-{n}"
+        stems[self.path] = name
+        return name
 
     def runtest(self) -> None:
         from tracer.engine import RunFault, UnsupportedScenario, get_context  # noqa: PLC0415
