@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -250,6 +251,28 @@ def _doc(index: int, runs: int, findings: list[tuple[str, str, int]]) -> dict[st
                       "runs": runs, "depth": 3, "max_events": None, "schedules": [lo, hi],
                       "keys": [f"{i:016x}" for i in range(lo, hi)],
                       "problems": [[k, ["a"], [o]] for k, o, _r in findings]}}
+
+
+@pytest.mark.parametrize(("part", "says"), [
+    ("first_run", "its findings do not match its 'shard' field"),
+    ("count", "its findings do not match its 'shard' field"),
+    ("runs", "it ran 1 schedules, but shard 1/2 of"),
+])
+def test_a_tampered_shard_is_refused_with_one_message(part: str, says: str) -> None:
+    """A first schedule the shard did not run, a count over its schedules, or a run count
+    past 2**63 (len() of its range fails) is a MergeError, not a wrong merge or a crash."""
+    one, two = _doc(1, 4, [("error", "X", 1)]), _doc(2, 4, [])
+    if part == "first_run":
+        one["findings"][0]["first_run"] = 3  # shard 2's schedule
+    elif part == "count":
+        one["findings"][0]["count"] = 3  # shard 1 ran 2
+    else:
+        for d in (one, two):
+            d["shard"]["runs"] = 2**64
+        one["runs"], one["shard"]["schedules"] = 1, [0, 2**63]
+        two["shard"]["schedules"] = [2**63, 2**64]
+    with pytest.raises(tracer.api.MergeError, match=re.escape(says)):
+        tracer.api.merge([one, two])
 
 
 def test_two_problems_first_seen_in_one_schedule_keep_their_order() -> None:

@@ -271,7 +271,7 @@ def _from_document(doc: Any, name: str) -> Exploration:
     keys = _field(sh, "keys", list, name)
     out = Exploration(runs=_field(doc, "runs", int, name), shard=shard,
                       interrupted=doc.get("interrupted") is True)
-    size = len(shard.schedules)
+    size = shard.schedules.stop - shard.schedules.start  # (len() fails past 2**63)
     if out.runs > size or (out.runs < size and not out.interrupted):
         raise MergeError(f"{name}: it ran {out.runs} schedules, but shard {index}/{count} of "
                          f"{shard.runs} runs has {size} (and it was not interrupted); give "
@@ -286,6 +286,9 @@ def _from_document(doc: Any, name: str) -> Exploration:
             group = {k: f[k] for k in ("kind", "actors", "objects", "message", "count",
                                        "first_run", "trace")}
             if not isinstance(group["count"], int) or not isinstance(group["first_run"], int):
+                raise ValueError
+            # a problem's first schedule is one the shard ran, and it hit no more than those
+            if group["first_run"] not in shard.schedules or not 1 <= group["count"] <= out.runs:
                 raise ValueError
             out.groups[(kind, frozenset(actors), frozenset(objects))] = group
     except (ValueError, TypeError, KeyError, AttributeError):
