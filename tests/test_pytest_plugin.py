@@ -228,6 +228,40 @@ def test_a_broken_mapping(tracer_run):
     assert "tracer/scenario" not in out  # the checker's frames are not shown
 
 
+PROC = """\
+name: proc
+primitives: {L: lock}
+actors:
+  - name: p
+    kind: process
+    steps: [{acquire: L}, {release: L}]
+"""
+
+
+def test_the_fixture_leaves_no_helper_process_after_the_session(
+        pytester: pytest.Pytester) -> None:
+    """A process actor run by tracer_run starts multiprocessing's forkserver; the session
+    stops it at its end, as it does after scenario items (read after every
+    pytest_unconfigure, the plugin's included)."""
+    write(pytester, "proc.yaml", PROC)
+    write(pytester, "test_user.py",
+          "def test_a_process(tracer_run):\n"
+          "    assert tracer_run('proc.yaml').status == 'ok'\n")
+    write(pytester, "conftest.py", """
+import pytest
+from multiprocessing import forkserver
+
+@pytest.hookimpl(wrapper=True)
+def pytest_unconfigure(config):
+    yield
+    with open("helpers.txt", "w") as f:
+        f.write(repr(forkserver._forkserver._forkserver_pid))
+""")
+    r = run_inner(pytester)
+    r.assert_outcomes(passed=1)
+    assert (pytester.path / "helpers.txt").read_text(encoding="utf-8") == "None"
+
+
 # ---------------------------------------------------------------------------------------------
 # in this session (the plugin is loaded here too, by its entry point)
 

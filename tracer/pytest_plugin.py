@@ -45,7 +45,7 @@ __all__ = ["ScenarioFailure", "ScenarioFile", "ScenarioItem", "TracerRun", "is_s
 _SUFFIXES = (".yaml", ".yml")
 _TRACER_SUFFIXES = (".tracer.yaml", ".tracer.yml")
 _TRACES_KEY = pytest.StashKey[Path]()
-_RAN_KEY = pytest.StashKey[bool]()  # a scenario item ran in this session
+_RAN_KEY = pytest.StashKey[bool]()  # a scenario item or tracer_run ran in this session
 _STEMS_KEY = pytest.StashKey[dict[Path, str]]()  # each item's trace name, unique in the session
 
 
@@ -81,9 +81,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFi
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """After a session that ran scenario items: stop what multiprocessing started for their
-    process actors (the forkserver, Managers), as ``tracer``'s commands do, so that none
-    outlives the session."""
+    """After a session that ran scenario items or ``tracer_run``: stop what multiprocessing
+    started for their process actors (the forkserver, Managers), as ``tracer``'s commands
+    do, so that none outlives the session."""
     if config.stash.get(_RAN_KEY, False):
         from tracer.engine import stop_helpers  # noqa: PLC0415
 
@@ -313,7 +313,7 @@ class TracerRun:
 
 
 @pytest.fixture
-def tracer_run(tmp_path: Path) -> Callable[..., TracerRun]:
+def tracer_run(tmp_path: Path, pytestconfig: pytest.Config) -> Callable[..., TracerRun]:
     """Run a scenario — a file's path, or a mapping as its YAML would load — on real
     primitives; write its trace under ``tmp_path``; return a :class:`TracerRun`. A scenario
     that does not validate raises :class:`tracer.ScenarioError` with the checker's message."""
@@ -336,6 +336,7 @@ def tracer_run(tmp_path: Path) -> Callable[..., TracerRun]:
                     else load_scenario(os.fspath(scenario)))
         except ScenarioError as exc:
             raise exc.with_traceback(None) from None  # the message, not the checker's frames
+        pytestconfig.stash[_RAN_KEY] = True  # its helpers are stopped at the session's end
         result = run(plan, start_method=start_method, max_events=max_events)
         stem = safe_stem(plan.scenario.name)
         name, n = stem, 1
