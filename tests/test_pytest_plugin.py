@@ -155,6 +155,26 @@ def test_files_of_one_name_keep_their_own_traces(pytester: pytest.Pytester) -> N
     assert names == {"first", "second"}
 
 
+def test_an_internal_error_of_tracer_fails_a_scenario_without_expect(
+        pytester: pytest.Pytester) -> None:
+    """A scenario without expect passes when the run ends without an internal error: a bug
+    of tracer (injected by the session's conftest) fails it, saying so."""
+    write(pytester, "scenarios/plain.yaml",
+          "name: plain\nprimitives: {E: event}\nactors:\n"
+          "  - {name: a, kind: thread, steps: [{set: E}]}\n"
+          "  - {name: b, kind: thread, steps: [{wait: E}]}\n")
+    write(pytester, "conftest.py",
+          "from tracer.prims import event\n"
+          "def broken(self, a, tag):\n"
+          "    raise RuntimeError('injected bug')\n"
+          "event.Event.set = broken\n")
+    r = run_inner(pytester)
+    r.assert_outcomes(failed=1)
+    assert ("plain.yaml: tracer failed while running the scenario (a bug in tracer, not in "
+            "the scenario): a failed: internal error in tracer: RuntimeError: injected bug"
+            in r.stdout.str())
+
+
 def test_a_broken_scenario_or_traces_folder_fails_with_one_message(
         pytester: pytest.Pytester) -> None:
     path = write(pytester, "scenarios/broken.yaml", BROKEN)

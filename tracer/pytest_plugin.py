@@ -209,6 +209,10 @@ class ScenarioItem(pytest.Item):
         path = _traces_dir(self.config) / f"{self._trace_stem()}.json"
         _write_trace(path, result.write)
         report = analyze(result.trace_data(str(path)))
+        if result.status == "error" and "internal error in tracer" in result.detail:
+            raise ScenarioFailure(f"{self.path}: tracer failed while running the scenario "
+                                  f"(a bug in tracer, not in the scenario): {result.detail}"
+                                  f"\ntrace: {path}")
         expect = plan.scenario.expect
         if expect is None:
             return  # the run ended (a finding is no failure where nothing is expected)
