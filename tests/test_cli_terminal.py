@@ -132,6 +132,18 @@ def test_color_always_colors_a_pipe_and_never_colors_nothing(tmp_path: Path) -> 
     assert "'sometimes' is not one of 'auto', 'always', 'never'" in wrong.stderr
 
 
+def test_a_fault_outside_the_scenario_is_an_error_line_like_any_other(tmp_path: Path) -> None:
+    """A fault of the run's setup (RunFault: here a bad TRACER_START_METHOD) is told with the
+    same `tracer: error:` prefix, red under --color always, exit 2."""
+    proc = subprocess.run([sys.executable, "-m", "tracer", "--color", "always", "run",
+                           str(SCENARIOS / "process_function.yaml"), "-o", "t.json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          check=False, env=_env(TRACER_START_METHOD="bogus"))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"{ESC}31m{ESC}1mtracer: error:{ESC}0m the start method "
+                                  "of process actors is 'bogus'"), proc.stderr
+
+
 def _paste(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run a suggested command as a user pasting it would: in bash, ``tracer`` being this
     Python's tracer."""

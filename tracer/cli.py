@@ -795,8 +795,7 @@ def main() -> None:
         exc.show()
         sys.exit(EXIT_BAD_INPUT)
     except RunFault as exc:  # a fault outside the scenario: say what it is, in one line
-        click.echo(f"tracer: error: {exc}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        _fail(str(exc))
     except SystemExit:
         raise
     except BrokenPipeError:
