@@ -175,6 +175,24 @@ def test_an_internal_error_of_tracer_fails_a_scenario_without_expect(
             in r.stdout.str())
 
 
+def test_a_yaml_that_is_no_scenario_says_why_it_was_collected(
+        pytester: pytest.Pytester) -> None:
+    """Another tool's YAML in a `scenarios` folder fails with the checker's message and how
+    to leave it out (a scenario with a mistake gets the message alone)."""
+    write(pytester, "scenarios/locust.yaml", "users: 10\nspawn_rate: 2\n")
+    write(pytester, "scenarios/broken.yaml", BROKEN)
+    r = run_inner(pytester)
+    r.assert_outcomes(failed=2)
+    out = r.stdout.str()
+    assert "locust.yaml:1: 'actors' is required" in out
+    assert ("locust.yaml was collected as a tracer scenario (every *.yaml in a folder named "
+            "'scenarios' is one): if it is not one, move it, or leave it out with "
+            f"--ignore={pytester.path / 'scenarios' / 'locust.yaml'}") in out
+    assert out.count("was collected as a tracer scenario") == 1  # not for broken.yaml
+    r = run_inner(pytester, f"--ignore={pytester.path / 'scenarios' / 'locust.yaml'}")
+    r.assert_outcomes(failed=1)  # the advice works
+
+
 def test_a_broken_scenario_or_traces_folder_fails_with_one_message(
         pytester: pytest.Pytester) -> None:
     path = write(pytester, "scenarios/broken.yaml", BROKEN)
