@@ -188,11 +188,13 @@ class ScenarioItem(pytest.Item):
             plan = load_scenario(self.path)
         except ScenarioError as exc:
             message = str(exc)  # file:line: what is wrong
-            if "'actors' is required" in message:  # not a scenario at all, it seems
+            if ("'actors' is required" in message  # not a scenario at all, it seems
+                    and not self.path.name.endswith(_TRACER_SUFFIXES)):
+                ignore = shlex.quote(f"--ignore={self.path}")
                 message += (f"\n{self.path.name} was collected as a tracer scenario (every "
                             "*.yaml in a folder named 'scenarios' is one): if it is not one, "
-                            f"move it, or leave it out with --ignore={self.path} (or turn the "
-                            "plugin off with -p no:tracer)")
+                            f"move it, or leave it out with {ignore} (or turn the plugin off "
+                            "with -p no:tracer)")
             raise ScenarioFailure(message) from None
         self.config.stash[_RAN_KEY] = True
         try:
