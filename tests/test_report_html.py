@@ -21,7 +21,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -310,7 +309,6 @@ def test_page_in_chromium(runs: dict[str, dict[str, Any]], open_page: Any, shots
                           name: str) -> None:
     """No console error, no request but the file itself; every actor and every finding."""
     case = runs[name]
-    t = time.perf_counter()
     p = open_page(case["page"])
     assert p.errors == []
     assert p.requests == [p.url]
@@ -322,7 +320,6 @@ def test_page_in_chromium(runs: dict[str, dict[str, Any]], open_page: Any, shots
         assert p.texts("#finding-list li") == ["No findings: nothing to fix in this run."]
     p.page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     assert (shots / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert time.perf_counter() - t < 30
 
 
 def test_slider_moves_the_wait_for_view(runs: dict[str, dict[str, Any]],
