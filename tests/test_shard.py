@@ -275,6 +275,19 @@ def test_a_tampered_shard_is_refused_with_one_message(part: str, says: str) -> N
         tracer.api.merge([one, two])
 
 
+@pytest.mark.timeout(10)
+def test_missing_shards_of_a_huge_n_are_told_at_once() -> None:
+    """`--shard 1/1000000000000` (a typo): merging its one output lists the first missing
+    shards and counts the rest, instead of walking all N."""
+    doc = _doc(1, 4, [])
+    doc["runs"] = doc["distinct_schedules"] = 0
+    doc["shard"].update(count=10**12, schedules=[0, 0], keys=[])
+    with pytest.raises(tracer.api.MergeError, match=re.escape(
+            "shard(s) 2/1000000000000, 3/1000000000000, ") + ".* and 999999999989 more "
+            "missing: merge needs all 1000000000000 shards"):
+        tracer.api.merge([doc])
+
+
 def test_two_problems_first_seen_in_one_schedule_keep_their_order() -> None:
     """Two errors first seen in schedule 1 (in the order Y, X), X also in schedule 3 of the
     other shard: merged in any order, the findings are Y then X, as in the unsharded run."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -344,9 +345,13 @@ def merge(parts: Sequence[Exploration | Mapping[str, Any]],
         by_index[sh.index] = name
     assert first is not None
     whole = first[0]
-    missing = [i for i in range(1, whole.count + 1) if i not in by_index]
-    if missing:
+    if len(by_index) < whole.count:
+        # the first few missing ones (N may be huge: a typo in --shard K/N)
+        missing = list(itertools.islice(
+            (i for i in range(1, whole.count + 1) if i not in by_index), 10))
         listed = ", ".join(f"{i}/{whole.count}" for i in missing)
+        if whole.count - len(by_index) > len(missing):
+            listed += f" and {whole.count - len(by_index) - len(missing)} more"
         raise MergeError(f"shard(s) {listed} missing: merge needs all {whole.count} shards "
                          "of the exploration (a partial merge would not be the exploration's "
                          "findings and counts); run the missing ones and merge again")
