@@ -158,6 +158,14 @@ def test_dfs_refuses_shards(tmp_path: Path) -> None:
                    "--shard", "1/2", cwd=tmp_path)
     assert r.returncode == 2 and "dfs cannot be split" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    # a dfs the scenario's explore: mapping chose: the message says where it came from
+    scenario = tmp_path / "dfs.yaml"
+    scenario.write_text((SCENARIOS / "deadlock.yaml").read_text(encoding="utf-8")
+                        + "explore: {runs: 50, strategy: dfs}\n", encoding="utf-8")
+    r = tracer_cli("explore", "dfs.yaml", "--shard", "1/2", cwd=tmp_path)
+    assert r.returncode == 2 and "dfs cannot be split" in r.stderr, r.stderr
+    assert r.stderr.rstrip().endswith("(dfs is dfs.yaml's explore: strategy; --strategy "
+                                      "random or pct replaces it)"), r.stderr
 
 
 @pytest.fixture(scope="module")

@@ -546,6 +546,7 @@ def explore(scenario: str, runs: int | None, seed: int | None, strategy: str | N
     given = plan.scenario.explore or Explore()  # the options given on the line win
     runs = given.runs if runs is None else runs
     seed = given.seed if seed is None else seed
+    from_file = strategy is None and plan.scenario.explore is not None
     strategy = given.strategy if strategy is None else strategy
     if any(a.kind == "process" for a in plan.actors):
         get_context()  # multiprocessing's helpers start now, while this is the one thread
@@ -557,7 +558,8 @@ def explore(scenario: str, runs: int | None, seed: int | None, strategy: str | N
     if jobs > 1 and strategy == "dfs":
         _fail("--jobs splits random and pct explorations; dfs runs in one process")
     if shard is not None and strategy == "dfs":
-        _fail(DFS_NO_SHARD)
+        _fail(DFS_NO_SHARD + (f" (dfs is {scenario}'s explore: strategy; --strategy random "
+                              "or pct replaces it)" if from_file else ""))
     show_bar = fmt == "text" and sys.stderr.isatty()
     # a shard runs the K-th of N contiguous ranges of the schedules (tracer.api.explore)
     length = runs if shard is None else shard[0] * runs // shard[1] - (
