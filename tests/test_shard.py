@@ -235,6 +235,21 @@ def test_a_merge_with_an_interrupted_shard_says_so(outputs: Path) -> None:
 
 
 @pytest.mark.timeout(60)
+def test_a_merged_problem_whose_shard_wrote_no_trace(outputs: Path, tmp_path: Path) -> None:
+    """A shard whose trace could not be written (its "trace" null): the merged text says so,
+    and points at no error below it (merge has none to show)."""
+    doc = json.loads((outputs / "a1.json").read_text(encoding="utf-8"))
+    for f in doc["findings"]:
+        f["trace"] = None
+    (tmp_path / "a1.json").write_text(json.dumps(doc), encoding="utf-8")
+    r = tracer_cli("merge", "--format", "text", str(tmp_path / "a1.json"),
+                   str(outputs / "a2.json"), cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert "  its shard could not write its trace (the shard's run said why)" in r.stdout
+    assert "see the error below" not in r.stdout and r.stderr == ""
+
+
+@pytest.mark.timeout(60)
 def test_a_shard_says_which_schedules_it_ran(tmp_path: Path) -> None:
     r = tracer_cli("explore", str(SCENARIOS / "deadlock.yaml"), "--runs", "10", "--shard",
                    "2/3", cwd=tmp_path)

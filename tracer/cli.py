@@ -607,8 +607,11 @@ def explore(scenario: str, runs: int | None, seed: int | None, strategy: str | N
 
 
 def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | None,
-                    found: Exploration, problems: list[dict[str, Any]]) -> str:
-    """The text report of an exploration: what was covered, then a table of the problems."""
+                    found: Exploration, problems: list[dict[str, Any]],
+                    no_trace: str = "its trace could not be written (see the error below)"
+                    ) -> str:
+    """The text report of an exploration: what was covered, then a table of the problems
+    (``no_trace`` said for a problem whose trace was not written)."""
     n = found.runs
     bound = (f" with at most {max_preemptions} preemption(s)"
              if max_preemptions is not None else "")
@@ -670,7 +673,7 @@ def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | 
         lines.append(f"- {g['kind']} (first in schedule {g['first_run']}): {g['message']}")
         lines.append(f"  replay it: {_cmd('tracer', 'replay', g['trace'])}"
                      if g["trace"] is not None
-                     else "  its trace could not be written (see the error below)")
+                     else f"  {no_trace}")
         if g["trace"] is not None:
             lines.append(f"  {_report_hint(Path(g['trace']))}")
     return "\n".join(lines)
@@ -709,7 +712,8 @@ def merge(shards: tuple[str, ...], fmt: str) -> None:
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
         _result(explore_summary(whole.scenario, whole.strategy, whole.seed, None, found,
-                                problems))
+                                problems, no_trace="its shard could not write its trace "
+                                "(the shard's run said why)"))
     if found.interrupted:
         _status("tracer: some shards were interrupted; the findings above are those of "
                 "the schedules they ran")
