@@ -350,6 +350,33 @@ def test_slider_moves_the_wait_for_view(runs: dict[str, dict[str, Any]],
     assert p.errors == []
 
 
+PROTO_NAMES = """\
+name: proto_names
+primitives: {toString: lock, __proto__: lock, both: {type: barrier, parties: 2}}
+actors:
+  - {name: t1, kind: thread, steps: [{acquire: toString}, {wait: both}, {acquire: __proto__}]}
+  - {name: t2, kind: thread, steps: [{acquire: __proto__}, {wait: both}, {acquire: toString}]}
+"""
+
+
+def test_names_of_javascript_object_properties_are_names(tmp_path: Path,
+                                                         open_page: Any) -> None:
+    """Locks called toString and __proto__ (an Object's own property names in the page's
+    script): the moment view says who holds and waits for them, with no script error."""
+    scenario = tmp_path / "proto_names.yaml"
+    scenario.write_text(PROTO_NAMES, encoding="utf-8")
+    ran = tracer_cli("run", str(scenario), "-o", str(tmp_path / "p.json"))
+    assert ran.returncode == 1, ran.stderr  # it deadlocks
+    made = tracer_cli("report", str(tmp_path / "p.json"))
+    assert made.returncode == 0, made.stderr
+    p = open_page(tmp_path / "p.html")
+    end = p.moment()
+    assert end["t1"][:2] == ["deadlocked", "toString"], end
+    assert end["t1"][2].startswith("acquire __proto__ (held by t2) since seq "), end
+    assert end["t2"][2].startswith("acquire toString (held by t1) since seq "), end
+    assert p.errors == []
+
+
 def test_clicking_a_finding_highlights_its_events(runs: dict[str, dict[str, Any]],
                                                   open_page: Any, shots: Path) -> None:
     case = runs["race"]

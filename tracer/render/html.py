@@ -471,7 +471,7 @@ D.ev.forEach(function (e, i) {
 });
 function stateAt(s) {
   const held = D.actors.map(function () { return []; });
-  const holders = {};
+  const holders = Object.create(null);  // by name: a lock may be called "toString"
   D.holds.forEach(function (h) {
     if (h[2] <= s && (h[3] < 0 || s < h[3])) {
       const r = D.resources[h[1]];
@@ -502,6 +502,9 @@ function stateAt(s) {
           cycle: atEnd ? D.end.cycle : [], stalled: atEnd ? D.end.stalled : []};
 }
 function targetOf(w) { return w.target || null; }
+function typeOf(r) {  // own keys only: a resource may be called "constructor"
+  return Object.prototype.hasOwnProperty.call(D.types, r) ? D.types[r] : "?";
+}
 function renderMoment(s) {
   const st = stateAt(s);
   const body = document.querySelector("#moment-table tbody");
@@ -584,7 +587,7 @@ function drawMomentGraph(st) {
     g.appendChild(el("svg:ellipse", {cx: W - 80, cy: ay(j) + H / 2, rx: 70, ry: H / 2,
       "class": "mg-res" + (st.cycle.includes(r) ? " mg-cycle" : "")}));
     g.appendChild(label(el("svg:text", {x: W - 80, y: ay(j) + H / 2 + 4,
-      "text-anchor": "middle"}), r + " (" + (D.types[r] || "?") + ")", 20));
+      "text-anchor": "middle"}), r + " (" + typeOf(r) + ")", 20));
   });
   box.appendChild(g);
 }
