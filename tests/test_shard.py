@@ -280,15 +280,19 @@ def _doc(index: int, runs: int, findings: list[tuple[str, str, int]]) -> dict[st
     ("first_run", "its findings do not match its 'shard' field"),
     ("count", "its findings do not match its 'shard' field"),
     ("runs", "it ran 1 schedules, but shard 1/2 of"),
+    ("strategy", "its strategy is 'dfs', but only random and pct explorations are sharded"),
 ])
 def test_a_tampered_shard_is_refused_with_one_message(part: str, says: str) -> None:
-    """A first schedule the shard did not run, a count over its schedules, or a run count
-    past 2**63 (len() of its range fails) is a MergeError, not a wrong merge or a crash."""
+    """A first schedule the shard did not run, a count over its schedules, a run count past
+    2**63 (len() of its range fails) or a dfs is a MergeError, not a wrong merge or a
+    crash."""
     one, two = _doc(1, 4, [("error", "X", 1)]), _doc(2, 4, [])
     if part == "first_run":
         one["findings"][0]["first_run"] = 3  # shard 2's schedule
     elif part == "count":
         one["findings"][0]["count"] = 3  # shard 1 ran 2
+    elif part == "strategy":
+        one["strategy"] = two["strategy"] = "dfs"  # dfs is never sharded
     else:
         for d in (one, two):
             d["shard"]["runs"] = 2**64

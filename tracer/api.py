@@ -262,6 +262,10 @@ def _from_document(doc: Any, name: str) -> Exploration:
                   _field(sh, "digest", str, name), _field(doc, "strategy", str, name),
                   _field(doc, "seed", int, name), _field(sh, "runs", int, name),
                   _field(sh, "depth", int, name), max_events)
+    if shard.strategy not in ("random", "pct"):
+        raise MergeError(f"{name}: its strategy is {shard.strategy!r}, but only random and pct "
+                         "explorations are sharded; give the output of `tracer explore "
+                         "--shard K/N --format json` unchanged")
     if not 1 <= index <= count or _field(sh, "schedules", list, name) != [
             shard.schedules.start, shard.schedules.stop]:
         raise MergeError(f"{name}: its 'shard' field does not describe shard {index}/{count} "
