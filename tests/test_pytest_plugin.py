@@ -157,8 +157,9 @@ def test_files_of_one_name_keep_their_own_traces(pytester: pytest.Pytester) -> N
 
 def test_an_internal_error_of_tracer_fails_a_scenario_without_expect(
         pytester: pytest.Pytester) -> None:
-    """A scenario without expect passes when the run ends without an internal error: a bug
-    of tracer (injected by the session's conftest) fails it, saying so."""
+    """A scenario without expect passes when the run (or exploration) ends without an
+    internal error: a bug of tracer (injected by the session's conftest) fails it, saying
+    so."""
     write(pytester, "scenarios/plain.yaml",
           "name: plain\nprimitives: {E: event}\nactors:\n"
           "  - {name: a, kind: thread, steps: [{set: E}]}\n"
@@ -168,11 +169,18 @@ def test_an_internal_error_of_tracer_fails_a_scenario_without_expect(
           "def broken(self, a, tag):\n"
           "    raise RuntimeError('injected bug')\n"
           "event.Event.set = broken\n")
+    write(pytester, "scenarios/explored.yaml",
+          "name: explored\nexplore: {runs: 3}\nprimitives: {E: event}\nactors:\n"
+          "  - {name: a, kind: thread, steps: [{set: E}]}\n"
+          "  - {name: b, kind: thread, steps: [{wait: E}]}\n")
     r = run_inner(pytester)
-    r.assert_outcomes(failed=1)
+    r.assert_outcomes(failed=2)
+    out = r.stdout.str()
     assert ("plain.yaml: tracer failed while running the scenario (a bug in tracer, not in "
             "the scenario): a failed: internal error in tracer: RuntimeError: injected bug"
-            in r.stdout.str())
+            in out)
+    assert ("explored.yaml: the exploration (random, seed 0: 3 schedules) hit an internal "
+            "error of tracer (a bug in tracer, not in the scenario)\n") in out
 
 
 def test_a_yaml_that_is_no_scenario_says_why_it_was_collected(
