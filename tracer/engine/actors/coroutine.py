@@ -51,7 +51,7 @@ class CoroutineHost(BaseHost):
         run = self.run
         raised: BaseException | None = None
         try:
-            await ready(ctx, run.rt.tag(ctx.name, "start"))
+            await ready(ctx, run.rt.life_tag(ctx.name, "start"))
             run.begin(ctx)
             await run.programs[ctx.name](ctx)  # type: ignore[misc]
         except (Exception, Abort, asyncio.CancelledError) as exc:
@@ -59,7 +59,7 @@ class CoroutineHost(BaseHost):
         result, error = ending(raised)
         if result is not None:
             try:
-                await ready(ctx, run.rt.tag(ctx.name, "end", None, None, result))
+                await ready(ctx, run.rt.life_tag(ctx.name, "end", result))
             except (Abort, asyncio.CancelledError):
                 result, error = None, None
         run.finish(ctx, result, error)

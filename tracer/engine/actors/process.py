@@ -330,7 +330,7 @@ class ProcessHost(BaseHost):
 class _NoSpawn:
     """Process actors cannot start or join others (the checker refuses it)."""
 
-    def spawn(self, a: ActorCtx, name: str) -> None:
+    def spawn(self, a: ActorCtx, name: str, line: int | None = None) -> None:
         raise ActorFailure(f"{a.name}: a process actor cannot start other actors")
 
     def join(self, a: ActorCtx, name: str, timeout: float | None, tags: P.OpTags) -> None:
@@ -361,14 +361,14 @@ def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim]
     raised: BaseException | None = None
     try:
         ctx.state = "running"
-        ctx.emit(rt.tag(name, "start"), None)
+        ctx.emit(rt.life_tag(name, "start"), None)
         program(ctx)
     except (Exception, Abort) as exc:
         raised = exc
     result, error = ending(raised)
     if result is not None:
         try:
-            ctx.emit(rt.tag(name, "end", None, None, result), end_payload(ctx, error))
+            ctx.emit(rt.life_tag(name, "end", result), end_payload(ctx, error))
         except Abort:
             result = None
     if result is None:
