@@ -44,8 +44,16 @@ from typing import Any, Protocol, TypeVar
 
 from tracer._show import show
 from tracer.engine._compute import work
-from tracer.engine._seam import (POLL, Abort, ActorCtx, ActorFailure, ActorReturn, Record, Runtime,
-                                Tag)
+from tracer.engine._seam import (
+    POLL,
+    Abort,
+    ActorCtx,
+    ActorFailure,
+    ActorReturn,
+    Record,
+    Runtime,
+    Tag,
+)
 from tracer.prims import _shell as P
 from tracer.prims._shell import ready
 from tracer.prims.condition import Condition
@@ -326,7 +334,6 @@ class Compiler:
         return store
 
     def _step(self, step: M.Step, cont: Caps) -> StepFn:
-        rt = self.rt
         n = self.actor
         tag = self.tag
         if isinstance(step, M.Acquire):
