@@ -15,17 +15,37 @@ returns with ``ok``, releases, a condition wait releasing and re-taking its lock
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
-from tracer.analyze._model import Finding, TraceData
+from tracer.analyze._model import Finding, TraceData, where
 from tracer.analyze.races import names
 from tracer.prims import REGISTRY
 from tracer.trace.state import Change, TraceState, state_of
 
+_SEQ = re.compile(r"\(seq (\d+)\)|since seq (\d+)")
+
+
+def _with_lines(data: TraceData, f: Finding) -> Finding:
+    """``f`` with the lines of the events its message names: ``(seq 5)`` becomes
+    ``(scenarios/x.yaml:12, seq 5)``, ``since seq 3`` ``since seq 3 (scenarios/x.yaml:9)``."""
+    def lined(m: re.Match[str]) -> str:
+        if m.group(1) is not None:
+            at = where(data, int(m.group(1)))
+            return f"({at}, seq {m.group(1)})" if at else m.group(0)
+        at = where(data, int(m.group(2)))
+        return f"since seq {m.group(2)} ({at})" if at else m.group(0)
+    msg = _SEQ.sub(lined, f.message)
+    return f if msg == f.message else replace(f, message=msg)
+
 
 def find_misuse(data: TraceData, state: TraceState | None = None) -> list[Finding]:
-    """One ``misuse`` finding per problem, in trace order."""
+    """One ``misuse`` finding per problem, in trace order, each naming its lines."""
+    return [_with_lines(data, f) for f in _find_misuse(data, state)]
+
+
+def _find_misuse(data: TraceData, state: TraceState | None = None) -> list[Finding]:
     if state is None:
         state = state_of(data)
     log = state.holds

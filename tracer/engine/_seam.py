@@ -58,10 +58,20 @@ def ending(exc: BaseException | None) -> tuple[str | None, str | None]:
 
 
 def end_payload(ctx: ActorCtx, error: str | None) -> dict[str, Any] | None:
-    """The payload of an actor's ``end`` event: its error, and the step it failed at."""
+    """The payload of an actor's ``end`` event: its error, and the step it failed at (that
+    step's line is the event's own ``line``: see :func:`end_tag`)."""
     if not error:
         return None
-    return {"error": error, **(ctx.failed_at or {})}
+    return {"error": error, **{k: v for k, v in (ctx.failed_at or {}).items() if k != "line"}}
+
+
+def end_tag(ctx: ActorCtx, result: str, error: str | None) -> Tag:
+    """The tag of an actor's ``end``: at the line of the step it failed at, if it failed at
+    one, else at the line of its declaration."""
+    line = (ctx.failed_at or {}).get("line") if error else None
+    if line is None:
+        return ctx.rt.life_tag(ctx.name, "end", result)
+    return ctx.rt.tag(ctx.name, "end", None, None, result, line)
 
 
 def _js(value: str) -> str:
@@ -250,4 +260,4 @@ class ActorCtx:
 
 
 __all__ = ["POLL", "Abort", "ActorCtx", "ActorFailure", "ActorReturn", "Record", "Runtime", "Tag",
-           "end_payload", "ending"]
+           "end_payload", "end_tag", "ending"]

@@ -12,7 +12,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from tracer.engine._seam import Abort, ActorCtx, ActorFailure, Runtime, end_payload
+from tracer.engine._seam import Abort, ActorCtx, ActorFailure, Runtime, end_payload, end_tag
 from tracer.engine.schedule import Scheduler
 from tracer.prims import _shell as P
 from tracer.prims.pool import Pool
@@ -117,8 +117,7 @@ class RunState:
         watchdog."""
         if result is not None:
             try:
-                ctx.emit(self.rt.life_tag(ctx.name, "end", result),
-                         end_payload(ctx, error))
+                ctx.emit(end_tag(ctx, result, error), end_payload(ctx, error))
                 self.results[ctx.name] = result
                 if error:
                     self.errors[ctx.name] = error

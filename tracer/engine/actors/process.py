@@ -37,7 +37,7 @@ from tracer.engine._proc import (
     orphaned,
     watch_parent,
 )
-from tracer.engine._seam import Abort, ActorCtx, ActorFailure, end_payload, ending
+from tracer.engine._seam import Abort, ActorCtx, ActorFailure, end_payload, end_tag, ending
 from tracer.engine._state import STOP_GRACE, RunState
 from tracer.engine.actors import BaseHost
 from tracer.engine.schedule import child_scheduler
@@ -376,7 +376,7 @@ def run_actor_here(scenario: ScenarioArg, name: str, prims: dict[str, P.Prim],
     result, error = ending(raised)
     if result is not None:
         try:
-            ctx.emit(rt.life_tag(name, "end", result), end_payload(ctx, error))
+            ctx.emit(end_tag(ctx, result, error), end_payload(ctx, error))
         except Abort:
             result = None
     if result is None:
