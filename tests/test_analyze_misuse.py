@@ -180,7 +180,7 @@ actors:
     assert f.kind == "invariant" and f.objects == ("balance",) and f.actors == ("main",)
     assert f.events == (last,)
     assert f.message == (f"invariant balance >= 0 fails: balance = -80 at the end; the last "
-                         f"write, seq {last} by main, set it to -80")
+                         f"write, seq {last} by main (line 11), set it to -80")
 
 
 def test_invariant_that_holds_gives_nothing() -> None:
@@ -296,7 +296,8 @@ def test_deadlock_finding_and_graph_at_the_end() -> None:
     f = found[0]
     assert f.kind == "deadlock" and set(f.actors) == {"t1", "t2"}
     assert set(f.objects) == {"A", "B"}
-    assert "t1 holds A and waits for B" in f.message
+    # each hold and wait by the line of its step (t1's steps are all on line 7)
+    assert "t1 holds A (line 7) and waits for B (line 7)" in f.message
     ops = sorted((data.events[s]["actor"], data.events[s]["target"], data.events[s]["phase"])
                  for s in f.events)
     assert ops == [("t1", "A", "return"), ("t1", "B", "call"), ("t2", "A", "call"),

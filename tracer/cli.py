@@ -43,7 +43,14 @@ from tracer.engine import (
 from tracer.render import timeline
 from tracer.render.chrome import write_chrome
 from tracer.render.report import render_text
-from tracer.scenario import MAX_MAX_EVENTS, Plan, ScenarioError, load_scenario, plan_from_mapping
+from tracer.scenario import (
+    MAX_MAX_EVENTS,
+    Plan,
+    ScenarioError,
+    load_scenario,
+    plan_from_mapping,
+    with_lines_of,
+)
 from tracer.trace import (
     TraceError,
     default_trace_path,
@@ -326,7 +333,8 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
     except TraceError as exc:
         _fail(str(exc))
     try:
-        plan = plan_from_mapping(data.scenario, f"{trace} (its scenario)")
+        plan = with_lines_of(plan_from_mapping(data.scenario, f"{trace} (its scenario)"),
+                             data.meta.get("source"))
     except ScenarioError as exc:
         _fail(f"the scenario inside {trace} no longer validates:\n{exc}")
     except ValidationError as exc:

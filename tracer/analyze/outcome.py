@@ -104,8 +104,10 @@ def _errors(data: TraceData) -> list[Finding]:
             # the refused op's event is worth naming; "its last event" (a with releasing
             # after the failure, say) is not: the step is named
             where = where if at == "at" else ""
-        if own_line is not None and isinstance(path, str):
+        if own_line is not None:
             details["line"] = own_line
+            if not isinstance(path, str):
+                where = f" ({at_line(source, own_line)}" + (f"; {where[2:]}" if where else ")")
         out.append(Finding("error", (actor,), objects, f"{said}{where}",
                            seqs, details))
     return out

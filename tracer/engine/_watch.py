@@ -19,7 +19,7 @@ from tracer.engine._seam import ActorCtx
 from tracer.engine._state import RunState
 from tracer.engine._stops import raise_pending
 from tracer.prims.pool import Pool
-from tracer.trace.waits import Blocked, Waiter, WaitState, find_blocked
+from tracer.trace.waits import Blocked, Waiter, WaitState, find_blocked, source_of_plan
 
 WATCH = 0.01  # watchdog tick, seconds: a deadlock is reported within about three ticks
 WATCH_MAX = 0.05  # the tick of runs with thousands of actors, whose snapshots cost more
@@ -165,7 +165,7 @@ class Watchdog:
             available=available,
             pool_running=running,
             daemons={n for n in live if self.run.ctx[n].daemon},
-            source=self.run.plan.source,
+            source=source_of_plan(self.run.plan.source),
             hold_line=self.hold_line,
             call_line=self.call_line,
         )

@@ -220,7 +220,7 @@ def _bad_field(source: str, i: int, field: str, value: Any, expected: str) -> Tr
 _WAIT_FIELDS: tuple[tuple[str, str], ...] = (("actor", "str"), ("op", "str"),
                                              ("target", "str?"), ("kind", "str?"),
                                              ("holds", "strs"), ("providers", "strs"),
-                                             ("call_seq", "int?"))
+                                             ("call_seq", "int?"), ("line", "int?"))
 
 
 def _is_strs(value: Any) -> bool:

@@ -86,11 +86,19 @@ def at_line(source: str | None, line: int | None) -> str:
     return f"{source}:{line}" if source else f"line {line}"
 
 
+def source_of_plan(source: str | None) -> str | None:
+    """A plan's or trace's source as messages name the file: None when it is none."""
+    return source if source and not source.startswith("<") else None
+
+
 def source_of(data: object) -> str | None:
-    """The scenario file a trace's lines are in (its ``meta.source``), or None."""
+    """The scenario file a trace's lines are in (its ``meta.source``), or None: also for a
+    scenario that came from no file (``<string>``, ``<test>``: messages then say ``line
+    12``)."""
     meta = getattr(data, "meta", None)
     source = meta.get("source") if isinstance(meta, dict) else None
-    return source if isinstance(source, str) and source else None
+    return source if isinstance(source, str) and source and not source.startswith("<") \
+        else None
 
 
 def _at(source: str | None, line: int | None) -> str:
