@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from conftest import SCENARIOS, acq, call, ev, make_trace, ret, run_yaml
+from conftest import SCENARIOS, acq, call, ev, make_trace, ret, run_yaml, unlined
 
 from tracer.analyze import Finding, TraceData, parse_trace_data
 from tracer.analyze.invariants import find_invariant_violations
@@ -334,7 +334,7 @@ def test_lock_cycle_mid_trace_and_in_a_timeout_trace() -> None:
     assert len(found) == 1
     f = found[0]
     assert f.kind == "deadlock" and set(f.actors) == {"t1", "t2"}
-    assert "t1 holds A and waits for B" in f.message
+    assert "t1 holds A and waits for B" in unlined(f.message)
     assert "timeout" in f.message
     assert f.events == (1, 3, 4, 5)
 

@@ -202,11 +202,12 @@ def explore_runs(plan: Plan, runs: Iterable[int], seed: int, strategy: str,
 
 
 def explore_range(scenario: dict[str, Any], start: int, stop: int, seed: int, strategy: str,
-                  depth: int, judge: Judge, lines: dict[Any, int] | None = None) -> Exploration:
+                  depth: int, judge: Judge, lines: dict[Any, int] | None = None,
+                  source: str = "<trace>") -> Exploration:
     """A worker process's share: schedules start..stop-1 (the plan is rebuilt here, with the
-    YAML ``lines`` of the parent's plan; ``judge`` must be a module-level function, to reach
-    the worker)."""
-    plan = replace(plan_from_mapping(scenario), lines=lines or {})
+    YAML ``lines`` and the ``source`` of the parent's plan, so that its findings read as the
+    parent's; ``judge`` must be a module-level function, to reach the worker)."""
+    plan = replace(plan_from_mapping(scenario, source), lines=lines or {})
     return explore_runs(plan, range(start, stop), seed, strategy, depth, judge)
 
 
@@ -220,7 +221,8 @@ def explore_jobs(plan: Plan, runs: int, seed: int, strategy: str, depth: int, jo
     # (its workers ignore SIGTERM, like every process of a run: terminate kills them)
     with KillingPool(jobs, exit_with_parent, (os.getpid(),), context=get_context()) as pool:
         parts = pool.starmap(explore_range, [
-            (plan.scenario.as_mapping(), a, b, seed, strategy, depth, judge, plan.lines)
+            (plan.scenario.as_mapping(), a, b, seed, strategy, depth, judge, plan.lines,
+             plan.source)
             for a, b in ranges])
     return merge(parts)
 
