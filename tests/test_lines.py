@@ -200,3 +200,26 @@ def test_the_reader_refuses_a_bad_line(line: object, why: str) -> None:
     with pytest.raises(TraceError) as err:
         parse_trace_data(json.dumps(doc), "t.json")
     assert why in str(err.value)
+
+
+TIMEOUT = """\
+name: to
+timeout: 0.3
+primitives: {E: event}
+actors:
+  - name: w
+    kind: thread
+    steps:
+      - wait: E
+        timeout: 30
+"""
+
+
+def test_a_timeout_names_the_line_each_actor_is_at(tmp_path: Path) -> None:
+    path = _write(tmp_path, TIMEOUT)
+    result = run_plan(load_scenario(path))
+    assert result.status == "timeout"
+    assert result.detail.endswith(f"still running: w (wait E at {path}:8)")
+    [f] = [f for f in analyze(parse_trace_data(result.to_json())).findings
+           if f.kind == "timeout"]
+    assert f.message == result.detail

@@ -19,7 +19,7 @@ from tracer.engine._seam import ActorCtx
 from tracer.engine._state import RunState
 from tracer.engine._stops import raise_pending
 from tracer.prims.pool import Pool
-from tracer.trace.waits import Blocked, Waiter, WaitState, find_blocked, source_of_plan
+from tracer.trace.waits import Blocked, Waiter, WaitState, at_line, find_blocked, source_of_plan
 
 WATCH = 0.01  # watchdog tick, seconds: a deadlock is reported within about three ticks
 WATCH_MAX = 0.05  # the tick of runs with thousands of actors, whose snapshots cost more
@@ -209,7 +209,8 @@ class Watchdog:
         if w is None:
             return c.name
         target = w[0] if isinstance(w[0], str) else w[0].name
-        return f"{c.name} ({w[1]} {target})"
+        where = at_line(source_of_plan(self.run.plan.source), _line_of(c, w[3]))
+        return f"{c.name} ({w[1]} {target}{f' at {where}' if where else ''})"
 
     def watch(self, v: Verdict, deadline: float) -> None:
         """Watch until the run is over (or ``deadline``, a ``time.monotonic()``)."""
