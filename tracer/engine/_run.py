@@ -74,7 +74,8 @@ class Runner:
         run = self.state
         abandoned = _collect.still_running_daemons(run, "stall" if v.blocked else v.status)
         stuck = teardown(run)
-        if v.blocked and v.picture is not None:
+        if v.blocked and v.picture is not None and any(
+                c.kind == "process" for c in run.ctx.values()):
             # the same picture, described again now that every event is in (a process
             # actor's come in batches): the lines its messages name
             v.blocked = find_blocked(v.picture) or v.blocked

@@ -63,6 +63,7 @@ class Watchdog:
 
     def __init__(self, run: RunState) -> None:
         self.run = run
+        self._names_of: dict[str, frozenset[str]] | None = None  # resource -> its names
 
     def finished(self) -> bool:
         if not all(c.daemon or c.state in ("done", "pending") for c in self.run.ctx.values()):
@@ -183,8 +184,12 @@ class Watchdog:
         ctx = self.run.ctx.get(actor)
         if ctx is None:
             return None
-        names = {p.name for p in self.run.prims.values()
-                 if getattr(p, "resource", p).name == resource} | {resource}
+        if self._names_of is None:  # (once: what each resource is taken through)
+            by: dict[str, set[str]] = {}
+            for p in self.run.prims.values():
+                by.setdefault(getattr(p, "resource", p).name, set()).add(p.name)
+            self._names_of = {r: frozenset(ns) for r, ns in by.items()}
+        names = self._names_of.get(resource, frozenset()) | {resource}
         for _seq, _ts, tag, _payload in reversed(ctx.buf):
             if tag.phase == "return" and tag.target in names and tag.op in ("acquire", "wait") \
                     and tag.result == "ok":
