@@ -97,8 +97,7 @@ def source_of(data: object) -> str | None:
     12``)."""
     meta = getattr(data, "meta", None)
     source = meta.get("source") if isinstance(meta, dict) else None
-    return source if isinstance(source, str) and source and not source.startswith("<") \
-        else None
+    return source_of_plan(source) if isinstance(source, str) else None
 
 
 def _at(source: str | None, line: int | None) -> str:
