@@ -223,3 +223,27 @@ def test_a_timeout_names_the_line_each_actor_is_at(tmp_path: Path) -> None:
     [f] = [f for f in analyze(parse_trace_data(result.to_json())).findings
            if f.kind == "timeout"]
     assert f.message == result.detail
+
+
+MISUSE = """\
+name: m
+primitives: {L: lock}
+shared: {x: 0}
+invariants: [{var: x, op: "==", value: 0}]
+actors:
+  - name: t
+    kind: thread
+    steps:
+      - write: {var: x, value: 3}
+      - release: L
+"""
+
+
+def test_a_misuse_and_a_broken_invariant_name_their_lines(tmp_path: Path) -> None:
+    path = _write(tmp_path, MISUSE)
+    data = parse_trace_data(run_plan(load_scenario(path)).to_json())
+    found = {f.kind: f for f in analyze(data).findings}
+    assert f"t releases lock L ({path}:10, seq 2) without holding it" in found["misuse"].message
+    assert f"(at actors[0].steps[1], {path}:10)" in found["misuse"].message
+    assert f"the last write, seq 1 by t ({path}:9), set it to 3" in found["invariant"].message
+    assert [d["line"] for d in found["invariant"].details["lines"]] == [9]

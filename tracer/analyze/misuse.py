@@ -23,6 +23,7 @@ from tracer.analyze._model import Finding, TraceData, where
 from tracer.analyze.races import names
 from tracer.prims import REGISTRY
 from tracer.trace.state import Change, TraceState, state_of
+from tracer.trace.waits import at_line, source_of
 
 _SEQ = re.compile(r"\(seq (\d+)\)|since seq (\d+)")
 
@@ -228,9 +229,12 @@ def _ended(data: TraceData, found: list[Finding]) -> list[Finding]:
         actor = f.actors[0] if f.actors else None
         end = ends.get(actor) if actor is not None else None
         if error is not None and end is not None and end.get("error") == error:
-            path, line = end.get("step"), end.get("line")
-            at = ", ".join(str(x) for x in (path, None if line is None else f"line {line}")
-                           if x is not None)
+            path = end.get("step")
+            # (an end's line is its failed step's when it names the step, else the actor's)
+            line = end.get("line") if path is not None else None
+            at = ", ".join(str(x) for x in (
+                path, None if line is None else at_line(source_of(data), line))
+                if x is not None)
             head, sep, advice = f.message.partition(" — ")
             f = replace(f, message=f"{head}; {actor} ended with this error"
                                    f"{f' (at {at})' if at else ''}{sep}{advice}",
