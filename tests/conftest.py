@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -60,6 +61,15 @@ def record_and_replay(text: str, tmp_path: Path) -> tuple[dict[str, Any], str | 
     diff = sched.divergence.message() if sched.divergence else first_difference(
         data.events, replayed.events)
     return json.loads(path.read_text(encoding="utf-8")), diff, result.status
+
+
+_AT_LINE = re.compile(r" \((?:line \d+|[^()\s]+\.ya?ml:\d+)\)")
+
+
+def unlined(message: str) -> str:
+    """A message without the YAML lines it names (" (line 7)", " (scenarios/x.yaml:7)"):
+    for tests about its words; tests/test_lines.py checks the lines themselves."""
+    return _AT_LINE.sub("", message)
 
 
 def events(trace: dict[str, Any], **match: Any) -> list[dict[str, Any]]:

@@ -90,7 +90,9 @@ def test_opposite_orders_far_apart_in_time_are_a_potential_deadlock() -> None:
     assert set(f.actors) == {"t1", "t2"}
     assert set(f.objects) == {"A", "B"}
     assert len(f.events) == 4
-    assert "t1 takes A then B" in f.message and "t2 takes B then A" in f.message
+    # each acquisition by its YAML line (a scenario from no file: "line N")
+    assert "t1 takes A (line 8) then B (line 9)" in f.message
+    assert "t2 takes B (line 16) then A (line 17)" in f.message
     assert "each holds one and waits for the other" in f.message
     assert "take them in one order everywhere" in f.message
     for e in f.details["edges"]:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from conftest import SCENARIOS, acq, call, ev, make_trace, ret, run_yaml
+from conftest import SCENARIOS, acq, call, ev, make_trace, ret, run_yaml, unlined
 
 from tracer.analyze import Finding, TraceData, parse_trace_data
 from tracer.analyze.invariants import find_invariant_violations
@@ -180,7 +180,7 @@ actors:
     assert f.kind == "invariant" and f.objects == ("balance",) and f.actors == ("main",)
     assert f.events == (last,)
     assert f.message == (f"invariant balance >= 0 fails: balance = -80 at the end; the last "
-                         f"write, seq {last} by main, set it to -80")
+                         f"write, seq {last} by main (line 11), set it to -80")
 
 
 def test_invariant_that_holds_gives_nothing() -> None:
@@ -296,7 +296,8 @@ def test_deadlock_finding_and_graph_at_the_end() -> None:
     f = found[0]
     assert f.kind == "deadlock" and set(f.actors) == {"t1", "t2"}
     assert set(f.objects) == {"A", "B"}
-    assert "t1 holds A and waits for B" in f.message
+    # each hold and wait by the line of its step (t1's steps are all on line 7)
+    assert "t1 holds A (line 7) and waits for B (line 7)" in f.message
     ops = sorted((data.events[s]["actor"], data.events[s]["target"], data.events[s]["phase"])
                  for s in f.events)
     assert ops == [("t1", "A", "return"), ("t1", "B", "call"), ("t2", "A", "call"),
@@ -333,7 +334,7 @@ def test_lock_cycle_mid_trace_and_in_a_timeout_trace() -> None:
     assert len(found) == 1
     f = found[0]
     assert f.kind == "deadlock" and set(f.actors) == {"t1", "t2"}
-    assert "t1 holds A and waits for B" in f.message
+    assert "t1 holds A and waits for B" in unlined(f.message)
     assert "timeout" in f.message
     assert f.events == (1, 3, 4, 5)
 

@@ -174,7 +174,8 @@ def test_run_prints_the_error_and_agrees_with_expect(tmp_path: Path) -> None:
     path.write_text(ALWAYS_FAILS, encoding="utf-8")
     r = tracer_cli("run", str(path), "-o", str(tmp_path / "f.json"), cwd=tmp_path)
     assert r.returncode == 1, r.stderr
-    assert "  error: b failed at actors[0].steps[0].steps[1] (line 13: fail): " \
+    # the line as a link into the file the scenario came from
+    assert f"  error: b failed at actors[0].steps[0].steps[1] ({path}:13: fail): " \
            "x was never written\n" in r.stdout
     assert "expect: [error] — the run and its analysis agree" in r.stdout
     a = tracer_cli("analyze", str(tmp_path / "f.json"), "--format", "json", "--no-graphs",

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import SCENARIOS, tracer_cli
+from conftest import SCENARIOS, tracer_cli, unlined
 
 NEEDS_DOT = pytest.mark.skipif(shutil.which("dot") is None,
                                reason="Graphviz's dot is not installed (apt-get install graphviz)")
@@ -47,7 +47,7 @@ def test_deadlock_trace_gives_exit_1_and_the_cycle_in_json(tmp_path: Path) -> No
     assert {"A", "B"} <= set(dl["objects"])
     assert dl["severity"] == "error"
     assert all(isinstance(s, int) for s in dl["events"]) and dl["events"]
-    assert "t1 holds A and waits for B" in dl["message"]
+    assert "t1 holds A and waits for B" in unlined(dl["message"])
     graph = Path(report["graphs"]["wait_for"])
     assert graph.exists() and graph.parent == tmp_path / "g"
     assert (tmp_path / "g" / f"{trace.stem}.wait-for.dot").exists()

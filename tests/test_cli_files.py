@@ -301,7 +301,7 @@ def test_trace_too_large_for_the_disk_leaves_no_file(tmp_path: Path) -> None:
     refused(proc, "cannot write the trace to out.json: file too large",
             "no partial file was left")
     assert "dl: deadlock after" in proc.stdout, "the outcome is printed all the same"
-    assert "t1 holds A and waits for B" in proc.stdout
+    assert "t1 holds A (dl.yaml:4) and waits for B (dl.yaml:4)" in proc.stdout
     assert (tmp_path / "out.json").read_text(encoding="utf-8") == "the previous trace"
     assert leftovers(tmp_path) == []
 

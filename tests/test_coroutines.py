@@ -522,8 +522,8 @@ def test_asyncio_abba_deadlock_is_detected_and_the_run_ends() -> None:
     assert last["op"] == "deadlock" and last["actor"] is None
     assert set(last["actors"]) == {"c1", "c2"}
     assert {"A", "B"} <= set(last["objects"])
-    assert "c1 holds A and waits for B" in result.detail
-    assert "c2 holds B and waits for A" in result.detail
+    assert "c1 holds A (line 13) and waits for B (line 16)" in result.detail
+    assert "c2 holds B (line 22) and waits for A (line 25)" in result.detail
     assert statuses(trace) == {"c1": "blocked", "c2": "blocked"}
     assert not events(trace, op="end")
     assert not events(trace, op="release")

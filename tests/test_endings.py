@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, SCENARIOS, abba, check_shape, events, run_yaml, tracer_cli
+from conftest import ROOT, SCENARIOS, abba, check_shape, events, run_yaml, tracer_cli, unlined
 
 from tracer import load_scenario, run_plan
 from tracer.analyze import analyze, parse_trace_data
@@ -65,9 +65,9 @@ def test_abba_deadlock_is_reported_as_a_cycle() -> None:
     assert last["op"] == "deadlock"
     assert last["actor"] is None
     assert set(last["actors"]) == {"t1", "t2"}
-    assert "t1 holds A and waits for B" in last["detail"]
-    assert "t2 holds B and waits for A" in last["detail"]
-    assert "t1 holds A and waits for B" in trace["outcome"]["detail"]
+    assert "t1 holds A (line 13) and waits for B (line 16)" in last["detail"]
+    assert "t2 holds B (line 22) and waits for A (line 25)" in last["detail"]
+    assert "t1 holds A (line 13) and waits for B (line 16)" in trace["outcome"]["detail"]
     blocked = [(e["actor"], e["op"], e["target"]) for e in unreturned_calls(trace)]
     assert sorted(blocked) == [("t1", "acquire", "B"), ("t2", "acquire", "A")]
     assert not events(trace, op="release")
@@ -94,7 +94,7 @@ actors:
     last = final_event(trace)
     assert last["op"] == "deadlock" and last["actor"] is None
     assert last["actors"] == ["t1"]
-    assert "t1 holds L and waits for L" in last["detail"]
+    assert "t1 holds L (line 9) and waits for L (line 10)" in last["detail"]
     assert [(e["op"], e["target"]) for e in unreturned_calls(trace)] == [("acquire", "L")]
 
 
@@ -122,7 +122,7 @@ def test_dining_philosophers_deadlock_names_all_five() -> None:
     assert last["op"] == "deadlock"
     assert set(last["actors"]) == {f"P{i}" for i in range(5)}
     for i in range(5):
-        assert f"P{i} holds fork{i} and waits for fork{(i + 1) % 5}" in last["detail"]
+        assert f"P{i} holds fork{i} and waits for fork{(i + 1) % 5}" in unlined(last["detail"])
     assert len(unreturned_calls(trace)) == 5
     assert not events(trace, op="log")
 
@@ -446,8 +446,8 @@ def test_cli_run_deadlock_and_show(tmp_path: Path) -> None:
     proc = tracer_cli("run", str(SCENARIOS / "deadlock.yaml"), "-o", str(out), cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert "deadlock" in proc.stdout
-    assert "t1 holds A and waits for B" in proc.stdout
-    assert "t2 holds B and waits for A" in proc.stdout
+    assert "t1 holds A and waits for B" in unlined(proc.stdout)
+    assert "t2 holds B and waits for A" in unlined(proc.stdout)
     assert out.exists()
     trace = json.loads(out.read_text(encoding="utf-8"))
     assert trace["outcome"]["status"] == "deadlock"

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SCENARIOS, run_yaml, tracer_cli
+from conftest import SCENARIOS, run_yaml, tracer_cli, unlined
 
 RARE_ABBA = """
 name: rare-abba
@@ -69,7 +69,7 @@ def test_finds_the_rare_deadlock_and_its_trace_replays_to_it(tmp_path: Path) -> 
     assert dl["first_run"] < 100 and dl["count"] >= 1
     r = tracer_cli("replay", dl["trace"], cwd=tmp_path)
     assert r.returncode == 1
-    assert "identical (deadlock: first holds A and waits for B" in r.stdout
+    assert "identical (deadlock: first holds A and waits for B" in unlined(r.stdout)
 
 
 @pytest.mark.timeout(120)
@@ -176,7 +176,7 @@ def test_three_coroutine_philosophers_deadlock_found(tmp_path: Path, strategy: s
     assert set(dl[0]["objects"]) == {"fork0", "fork1", "fork2"}
     r = tracer_cli("replay", dl[0]["trace"], cwd=tmp_path)
     assert r.returncode == 1
-    assert "identical (deadlock: P0 holds fork0 and waits for fork1" in r.stdout
+    assert "identical (deadlock: P0 holds fork0 and waits for fork1" in unlined(r.stdout)
 
 
 @pytest.mark.timeout(120)

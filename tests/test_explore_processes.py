@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SCENARIOS, tracer_cli
+from conftest import SCENARIOS, tracer_cli, unlined
 
 from tracer import load_scenario_text
 from tracer.api import explore as explore_scenario
@@ -55,7 +55,7 @@ def test_process_deadlock_is_found_and_its_trace_replays_to_it(tmp_path: Path) -
     r = tracer_cli("replay", dl["trace"], cwd=tmp_path, timeout=60)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "identical" in r.stdout
-    assert "deadlock" in r.stdout and "p1 holds A and waits for B" in r.stdout
+    assert "deadlock" in r.stdout and "p1 holds A and waits for B" in unlined(r.stdout)
 
 
 @pytest.mark.timeout(120)

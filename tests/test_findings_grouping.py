@@ -86,9 +86,9 @@ def test_an_error_inside_with_names_the_failing_step_not_the_release(kind: str) 
     assert result.status == "error"
     end = next(e for e in trace["events"] if e["op"] == "end")
     assert (end["step"], end["verb"]) == ("actors[0].steps[0].steps[1]", "fail")
-    # a process actor compiles its steps from the scenario a trace embeds: no YAML lines
-    where = "fail" if kind == "process" else "line 12: fail"
-    assert end.get("line") == (None if kind == "process" else 12)
+    # the failing step's line, for every kind (a process actor's child gets the plan's lines)
+    where = "line 12: fail"
+    assert end.get("line") == 12
     [f] = [f for f in find_all(parse_trace_data(json.dumps(trace))) if f.kind == "error"]
     assert f.message == f"w failed at actors[0].steps[0].steps[1] ({where}): boom inside with"
     assert "release" not in f.message

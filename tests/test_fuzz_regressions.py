@@ -97,7 +97,8 @@ def test_rlock_held_by_an_ended_actor_is_not_taken_by_a_later_one() -> None:
 def test_blocking_acquire_of_a_rlock_held_by_an_ended_actor_is_a_stall() -> None:
     result, trace = run_yaml(AFTER_HOLDER.format(ptype="rlock", step="acquire: R"))
     assert result.status == "stall"
-    assert "later waits for R, held by first, which ended without releasing it" in result.detail
+    assert "later waits for R (line 15), held by first, which ended without releasing it" \
+        in result.detail
     assert _acquire_results(trace, "later") == []
 
 

@@ -202,7 +202,8 @@ actors:
 def test_a_forgotten_count_down_is_a_stall_that_names_the_latch(kind: str) -> None:
     result, _ = run_yaml(FORGOTTEN.format(kind=kind))
     assert result.status == "stall", result.detail
-    assert "main waits for latch WG, and no live actor will ever count it down" in result.detail
+    assert "main waits for latch WG (line 14), and no live actor will ever count it down" \
+        in result.detail
 
 
 HELD = """
@@ -235,4 +236,4 @@ actors:
 def test_a_waiter_holding_what_the_counter_needs_is_a_deadlock(kind: str) -> None:
     result, _ = run_yaml(HELD.format(kind=kind))
     assert result.status == "deadlock", result.detail
-    assert "waits for latch WG, which only worker could count down" in result.detail
+    assert "waits for latch WG (line 15), which only worker could count down" in result.detail

@@ -723,8 +723,8 @@ def test_cross_process_deadlock_is_detected_and_children_end() -> None:
     assert set(last["actors"]) == {"p1", "p2"}
     assert {"A", "B"} <= set(last["objects"])
     detail = trace["outcome"]["detail"]
-    assert "p1 holds A and waits for B" in detail
-    assert "p2 holds B and waits for A" in detail
+    assert "p1 holds A (line 13) and waits for B (line 16)" in detail
+    assert "p2 holds B (line 22) and waits for A (line 25)" in detail
     blocked = sorted((e["actor"], e["target"]) for e in events(trace, op="acquire", phase="call")
                      if not any(r["actor"] == e["actor"] and r["target"] == e["target"]
                                 for r in events(trace, op="acquire", phase="return")))

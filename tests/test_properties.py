@@ -59,7 +59,7 @@ from scenario_strategies import TIMEOUT, scenarios
 from tracer import Plan, ScenarioError, load_scenario_text, run_plan
 from tracer.analyze import analyze, parse_trace_data
 from tracer.engine.schedule.replay import ReplayScheduler, first_difference, recorded_steps
-from tracer.scenario import plan_from_mapping
+from tracer.scenario import plan_from_mapping, walk_steps
 
 PROFILE = os.environ.get("TRACER_FUZZ", "ci")
 # examples of the main test; the CLI test runs 1 in 50 of that, the refusal test 1 in 5
@@ -105,6 +105,49 @@ def check(prop: str, ok: bool, message: str) -> None:
     assert ok, f"{prop}: {message}"
 
 
+# the ops a step of each verb records besides its own (an expression reads the shared
+# variables it names: in a let, an assert, an if or while test, a write, add or append)
+_OPS_OF_VERB: dict[str, set[str]] = {
+    "with": {"acquire", "release"}, "start": {"spawn"}, "add": {"read", "write"},
+    "write": {"read"}, "append": {"read"}, "if": {"read"}, "while": {"read"},
+    "let": {"read"}, "assert": {"read"},
+}
+
+
+def _check_lines(doc: dict[str, Any], plan: Plan) -> None:
+    """Every event of an actor carries the YAML line of a step of that actor whose verb
+    records that op (``start``, and an ``end`` not at a failed step: the actor's
+    declaration; a failed ``end``: a step of the actor); the engine's events carry none. A
+    plan without lines (a replay's, from the embedded scenario) gives events without."""
+    if not plan.lines:
+        check("no lines", all("line" not in e for e in doc["events"]), "a line from nowhere")
+        return
+    verbs_at: dict[str, dict[int | None, set[str]]] = {}
+    declared: dict[str, int | None] = {}
+    for ap in plan.actors:
+        index = next(i for i, a in enumerate(plan.scenario.actors) if a.name == ap.base)
+        declared[ap.name] = plan.lines.get(("actors", index))
+        at = verbs_at[ap.name] = {}
+        for step, loc in walk_steps(ap.steps, ("actors", index, "steps")):
+            at.setdefault(plan.lines.get(loc), set()).add(step.verb)
+    for e in doc["events"]:
+        actor, op, line = e["actor"], e["op"], e.get("line")
+        if actor is None or op == "callback":  # the engine's
+            check("engine events have no line", line is None, str(e))
+            continue
+        check("every actor event has a line", isinstance(line, int) and line >= 1, str(e))
+        if op == "start" or (op == "end" and "step" not in e):
+            check("start/end at the declaration", line == declared.get(actor),
+                  f"{e}: {actor} is declared at line {declared.get(actor)}")
+        elif op == "end":
+            check("a failed end at a step", line in verbs_at.get(actor, {}), str(e))
+        else:
+            verbs = verbs_at.get(actor, {}).get(line, set())
+            check("a line of a step of its verb",
+                  any(op == v or op in _OPS_OF_VERB.get(v, ()) for v in verbs),
+                  f"{e}: line {line} holds {actor}'s steps {sorted(verbs)}")
+
+
 def check_trace(doc: dict[str, Any], plan: Plan) -> None:
     """Every property of a trace that holds whatever the schedule (see the module doc)."""
     evs = doc["events"]
@@ -118,6 +161,7 @@ def check_trace(doc: dict[str, Any], plan: Plan) -> None:
     _check_calls(doc)
     _check_holders(evs, plan)
     _check_values(doc, plan)
+    _check_lines(doc, plan)
 
 
 def _check_calls(doc: dict[str, Any]) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import unlined
 
 import tracer
 from tracer import ScenarioError, load_scenario_text
@@ -127,13 +128,15 @@ def test_items_pass_and_fail_against_expect_with_the_report_not_a_traceback(
                 f"trace: {trace}", f"replay it: {replay}",
                 f"see them with: tracer show {shlex.quote(str(trace))}"]  # not "TRACE"
     for text in expected:
-        assert text in out, text
+        assert text in unlined(out), text
+    # the scenario's lines are named (tests/test_lines.py checks which)
+    assert re.search(r"t1 holds A \([^)]*wrong\.yaml:\d+\) and waits for B \(", out), out
     for word in INTERNALS:
         assert word not in out, word
     failures = [tc.find("failure") for tc in ET.parse(junit).getroot().iter("testcase")]
     (failure,) = [f for f in failures if f is not None]
     for text in expected:
-        assert text in (failure.text or ""), text
+        assert text in unlined(failure.text or ""), text
     # the command shown brings the failure back
     proc = subprocess.run([sys.executable, "-m", "tracer", *shlex.split(replay)[1:]],
                           capture_output=True, text=True, timeout=60, check=False,
@@ -231,7 +234,7 @@ def test_explore_mapping_explores_and_judges_its_findings(pytester: pytest.Pytes
     assert re.search(r"missed\.yaml: expect: \[potential_deadlock\], but the exploration "
                      r"\(dfs: \d+ schedules, every distinct one\) showed deadlock\n", out), out
     line = next(line for line in r.outlines if line.startswith("- deadlock in "))
-    assert line.endswith("t1 holds A and waits for B; t2 holds B and waits for A")
+    assert unlined(line).endswith("t1 holds A and waits for B; t2 holds B and waits for A")
     replays = [line.split("replay it: ")[1] for line in r.outlines if "replay it: " in line]
     assert replays, out
     for cmd in replays:

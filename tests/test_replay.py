@@ -16,6 +16,7 @@ from conftest import SCENARIOS, tracer_cli
 from tracer import load_scenario, load_scenario_text, run_plan
 from tracer.analyze import parse_trace_data
 from tracer.engine.schedule.replay import ReplayScheduler, first_difference, recorded_steps
+from tracer.scenario import with_lines_of
 
 
 def record(text_or_path: str | Path, tmp_path: Path, name: str = "rec") -> Path:
@@ -29,7 +30,8 @@ def record(text_or_path: str | Path, tmp_path: Path, name: str = "rec") -> Path:
 def replay_in_process(trace: Path) -> tuple[str, str | None, dict[str, object]]:
     """Replay ``trace``; (status, first difference or divergence, replayed trace)."""
     data = parse_trace_data(trace.read_bytes(), str(trace))
-    plan = load_scenario_text(json.dumps(data.scenario), "embedded")
+    plan = with_lines_of(load_scenario_text(json.dumps(data.scenario), "<embedded>"),
+                         data.meta.get("source"))
     processes = any(a.kind == "process" for a in plan.actors)
     sched = ReplayScheduler(recorded_steps(data.events), patience=10.0 if processes else 2.0)
     result = run_plan(plan, sched, mode="replay")

@@ -419,5 +419,5 @@ def test_the_timeline_says_each_acquire_s_mode(tmp_path: Path) -> None:
     run_plan(load_scenario_text(WRITER_EXCLUDES.format(kind="thread"), "<t>")).write(path)
     shown = tracer_cli("show", str(path), cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
-    assert "  w      acquire RW (write) ..." in shown.stdout
+    assert "  w         12  acquire RW (write) ..." in shown.stdout  # (12: the with's line)
     assert "acquire RW (read) ..." in shown.stdout

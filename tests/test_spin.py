@@ -269,7 +269,7 @@ def test_a_failed_try_of_a_lock_is_watched_and_no_change() -> None:
     both = [g for g in found if sorted(g["actors"]) == ["holder", "tryer"]]
     assert [g["kind"] for g in found] == ["stall", "stall"] and both
     msg = both[0]["message"]
-    assert "holder holds L and spins in 'while: flag == 0'" in msg
+    assert "holder holds L (line 10) and spins in 'while: flag == 0'" in msg
     assert "tryer spins in 'while: r != 'ok'' (line 19) reading L" in msg
 
 

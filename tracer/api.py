@@ -27,7 +27,7 @@ from tracer.engine import (
     recorded_steps,
     run_plan,
 )
-from tracer.scenario import Plan, load_scenario, plan_from_mapping
+from tracer.scenario import Plan, load_scenario, plan_from_mapping, with_lines_of
 from tracer.trace import TraceData, load_trace_data
 
 if TYPE_CHECKING:
@@ -96,7 +96,8 @@ def replay(trace: str | Path | TraceData, *, plan: Plan | None = None,
     process actors, whose children take a while to start, else 2 s)."""
     data = _trace_data(trace)
     if plan is None:
-        plan = plan_from_mapping(data.scenario, f"{data.source} (its scenario)")
+        plan = with_lines_of(plan_from_mapping(data.scenario, f"{data.source} (its scenario)"),
+                             data.meta.get("source"))
     if patience is None:
         patience = 10.0 if any(a.kind == "process" for a in plan.actors) else 2.0
     scheduler = ReplayScheduler(recorded_steps(data.events), until, real_time, patience,

@@ -60,6 +60,7 @@ from tracer.scenario import (
     ScenarioError,
     load_scenario,
     plan_from_mapping,
+    with_lines_of,
 )
 from tracer.trace import (
     TraceError,
@@ -449,7 +450,8 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
     except TraceError as exc:
         _fail(str(exc))
     try:
-        plan = plan_from_mapping(data.scenario, f"{trace} (its scenario)")
+        plan = with_lines_of(plan_from_mapping(data.scenario, f"{trace} (its scenario)"),
+                             data.meta.get("source"))
     except ScenarioError as exc:
         _fail(f"the scenario inside {trace} no longer validates:\n{exc}")
     except ValidationError as exc:

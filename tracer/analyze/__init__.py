@@ -16,7 +16,7 @@ public API (:func:`tracer.api.analyze`) and the CLI.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tracer._gc import gc_paused
@@ -26,6 +26,7 @@ from tracer.analyze._model import (
     LockOrderGraph,
     TraceData,
     WaitForGraph,
+    line_of,
     load_trace_data,
     parse_trace_data,
 )
@@ -102,7 +103,25 @@ def find_all(data: TraceData) -> list[Finding]:
     findings += find_outcome_findings(data, state)
     if len(findings) > 1:
         findings.sort(key=_finding_order)
-    return findings
+    return [_lined(data, f) for f in findings]
+
+
+def _lined(data: TraceData, f: Finding) -> Finding:
+    """``f`` with ``details["lines"]``: the YAML line of each of its events that has one
+    (``[{"seq": 9, "actor": "t1", "line": 17}, ...]``) and the file they are in
+    (``details["source"]``, the trace's ``meta.source``), for renderers that link them."""
+    lines = []
+    for seq in f.events:
+        line = line_of(data, seq)
+        if line is not None:
+            lines.append({"seq": seq, "actor": data.events[seq].get("actor"), "line": line})
+    if not lines:
+        return f
+    extra: dict[str, Any] = {"lines": lines}
+    source = data.meta.get("source")
+    if isinstance(source, str) and source:
+        extra["source"] = source
+    return replace(f, details={**f.details, **extra})
 
 
 def analyze(data: TraceData) -> Report:

@@ -14,15 +14,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracer.trace._read import Ev, TraceData, load_trace_data, parse_trace_data
+from tracer.trace.waits import at_line, source_of
 
 __all__ = ["KINDS", "SEVERITY", "Ev", "Finding", "LockOrderGraph", "TraceData", "WaitForGraph",
-           "load_trace_data", "parse_trace_data"]
+           "line_of", "load_trace_data", "parse_trace_data", "where"]
 
 KINDS = ("deadlock", "stall", "potential_deadlock", "race", "invariant", "misuse", "error",
          "timeout")
 SEVERITY = {"deadlock": "error", "stall": "error", "race": "error", "invariant": "error",
             "misuse": "error", "potential_deadlock": "warning", "error": "error",
             "timeout": "error"}
+
+
+def line_of(data: TraceData, seq: int) -> int | None:
+    """The YAML line of event ``seq`` of ``data`` (None: an older trace, or an engine's
+    event)."""
+    events = data.events
+    if not 0 <= seq < len(events):
+        return None
+    line = events[seq].get("line")
+    return line if isinstance(line, int) and not isinstance(line, bool) else None
+
+
+def where(data: TraceData, seq: int) -> str:
+    """Where event ``seq``'s step is, as messages say it: ``scenarios/x.yaml:12`` (the file
+    is the trace's ``meta.source``); empty when the event has no line."""
+    return at_line(source_of(data), line_of(data, seq))
 
 
 @dataclass(frozen=True)

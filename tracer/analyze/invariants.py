@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tracer._show import show
-from tracer.analyze._model import Finding, TraceData
+from tracer.analyze._model import Finding, TraceData, where
 
 COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt, "<=": operator.le, "==": operator.eq,
@@ -86,7 +86,9 @@ def find_invariant_violations(data: TraceData) -> list[Finding]:
             did = f"atomically set it to {_fmt(w.get('value'))} (was {_fmt(w.get('old'))})"
         else:
             did = f"set it to {_fmt(w.get('value'))}"
-        msg = f"{head}; the last write, seq {w['seq']} by {w['actor']}, {did}"
+        at = where(data, w["seq"])
+        msg = (f"{head}; the last write, seq {w['seq']} by {w['actor']}"
+               f"{f' ({at})' if at else ''}, {did}")
         out.append(Finding("invariant", (w["actor"],), (var,), msg, (w["seq"],),
                            {"var": var, "op": op, "value": want, "final": value,
                             "last_write": {"seq": w["seq"], "actor": w["actor"],

@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tracer.analyze._model import Finding, LockOrderGraph, TraceData
+from tracer.analyze._model import Finding, LockOrderGraph, TraceData, line_of, where
 from tracer.analyze.races import names
 from tracer.trace.state import ACCESS, Clocks, TraceState, state_of
 from tracer.trace.waits import _sccs
@@ -135,7 +135,7 @@ def _compute(data: TraceData, state: TraceState) -> _Result:
             return _Result(list(locks), edges, [], [])
     edges, locks, deadlocks = _scan(data, state, True)
     deadlocked = _deadlocked_sets(deadlocks, state)
-    cycles, findings = _cycles(edges, deadlocked, state.actor_names)
+    cycles, findings = _cycles(data, edges, deadlocked, state.actor_names)
     return _Result(list(locks), edges, cycles, findings)
 
 
@@ -300,7 +300,7 @@ def _deadlocked_sets(deadlocks: list[dict[str, Any]], state: TraceState) -> list
     return out
 
 
-def _cycles(edges: _Edges, deadlocked: list[set[str]],
+def _cycles(data: TraceData, edges: _Edges, deadlocked: list[set[str]],
             actor_names: list[str]) -> tuple[list[list[str]], list[Finding]]:
     succ: dict[str, list[str]] = {}
     for a, b in edges:
@@ -325,7 +325,7 @@ def _cycles(edges: _Edges, deadlocked: list[set[str]],
         for x in lockset:
             by_node.setdefault(x, []).append(lockset)
         cycles.append(cycle)
-        findings.append(_finding(cycle, chosen, actor_names))
+        findings.append(_finding(data, cycle, chosen, actor_names))
         budget[1] += 1
 
     if len(succ) == 2:  # two locks (ABBA, the common case): a cycle when both edges exist
@@ -455,7 +455,8 @@ def _compatible(chosen: list[_Group], g: _Group) -> bool:
     return True
 
 
-def _finding(cycle: list[str], chosen: list[_Group], actor_names: list[str]) -> Finding:
+def _finding(data: TraceData, cycle: list[str], chosen: list[_Group],
+             actor_names: list[str]) -> Finding:
     k = len(cycle)
     parts = []
     edges_info = []
@@ -464,11 +465,17 @@ def _finding(cycle: list[str], chosen: list[_Group], actor_names: list[str]) -> 
         a, b = cycle[i], cycle[(i + 1) % k]
         who = actor_names[g.actor]
         first, then = g.first
-        parts.append(f"{who} takes {a} then {b} (seq {first}, {then})")
+        at_a, at_b = where(data, first), where(data, then)  # the line of each acquisition
+        parts.append(f"{who} takes {a}{f' ({at_a})' if at_a else ''} then "
+                     f"{b}{f' ({at_b})' if at_b else ''} (seq {first}, {then})")
         seqs.append(first)
         seqs.append(then)
-        edges_info.append({"from": a, "to": b, "actor": who, "seqs": [first, then],
-                           "holding": sorted(g.held), "count": g.count})
+        edge: dict[str, Any] = {"from": a, "to": b, "actor": who, "seqs": [first, then],
+                                "holding": sorted(g.held), "count": g.count}
+        lines = [line_of(data, first), line_of(data, then)]
+        if lines != [None, None]:
+            edge["lines"] = lines
+        edges_info.append(edge)
     if k == 2:
         tail = "each holds one and waits for the other"
         fix = "take them in one order everywhere"

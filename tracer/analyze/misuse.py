@@ -15,17 +15,38 @@ returns with ``ok``, releases, a condition wait releasing and re-taking its lock
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
-from tracer.analyze._model import Finding, TraceData
+from tracer.analyze._model import Finding, TraceData, where
 from tracer.analyze.races import names
 from tracer.prims import REGISTRY
 from tracer.trace.state import Change, TraceState, state_of
+from tracer.trace.waits import at_line, source_of
+
+_SEQ = re.compile(r"\(seq (\d+)\)|since seq (\d+)")
+
+
+def _with_lines(data: TraceData, f: Finding) -> Finding:
+    """``f`` with the lines of the events its message names: ``(seq 5)`` becomes
+    ``(scenarios/x.yaml:12, seq 5)``, ``since seq 3`` ``since seq 3 (scenarios/x.yaml:9)``."""
+    def lined(m: re.Match[str]) -> str:
+        if m.group(1) is not None:
+            at = where(data, int(m.group(1)))
+            return f"({at}, seq {m.group(1)})" if at else m.group(0)
+        at = where(data, int(m.group(2)))
+        return f"since seq {m.group(2)} ({at})" if at else m.group(0)
+    msg = _SEQ.sub(lined, f.message)
+    return f if msg == f.message else replace(f, message=msg)
 
 
 def find_misuse(data: TraceData, state: TraceState | None = None) -> list[Finding]:
-    """One ``misuse`` finding per problem, in trace order."""
+    """One ``misuse`` finding per problem, in trace order, each naming its lines."""
+    return [_with_lines(data, f) for f in _find_misuse(data, state)]
+
+
+def _find_misuse(data: TraceData, state: TraceState | None = None) -> list[Finding]:
     if state is None:
         state = state_of(data)
     log = state.holds
@@ -208,9 +229,12 @@ def _ended(data: TraceData, found: list[Finding]) -> list[Finding]:
         actor = f.actors[0] if f.actors else None
         end = ends.get(actor) if actor is not None else None
         if error is not None and end is not None and end.get("error") == error:
-            path, line = end.get("step"), end.get("line")
-            at = ", ".join(str(x) for x in (path, None if line is None else f"line {line}")
-                           if x is not None)
+            path = end.get("step")
+            # (an end's line is its failed step's when it names the step, else the actor's)
+            line = end.get("line") if path is not None else None
+            at = ", ".join(str(x) for x in (
+                path, None if line is None else at_line(source_of(data), line))
+                if x is not None)
             head, sep, advice = f.message.partition(" — ")
             f = replace(f, message=f"{head}; {actor} ended with this error"
                                    f"{f' (at {at})' if at else ''}{sep}{advice}",

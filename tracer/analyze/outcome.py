@@ -21,6 +21,7 @@ from typing import Any
 from tracer.analyze._model import Finding, TraceData
 from tracer.analyze.misuse import reports_error
 from tracer.trace.state import TraceState, state_of
+from tracer.trace.waits import at_line, source_of
 
 _BLOCKED = ("deadlock", "stall")
 
@@ -54,6 +55,7 @@ def _errors(data: TraceData) -> list[Finding]:
     last: dict[str, Any] = {}  # actor -> its latest event before the end
     refused: dict[str, Any] = {}  # actor -> its latest event that carries an error
     out: list[Finding] = []
+    source = source_of(data)
     for e in data.events:
         actor = e.actor
         if actor is None:
@@ -86,7 +88,7 @@ def _errors(data: TraceData) -> list[Finding]:
             line = step.get("line")
             where = (f" (at seq {step.seq}: {what}" if at == "at" else
                      f" (its last event: seq {step.seq}, {what}") + (
-                f", line {line}" if line is not None else "") + ")"
+                f", {at_line(source, line)}" if line is not None else "") + ")"
             details["step"] = {"seq": step.seq, "op": step.op, "target": target,
                                "phase": step.phase, "where": at,
                                **({"line": line} if line is not None else {})}
@@ -96,7 +98,7 @@ def _errors(data: TraceData) -> list[Finding]:
             details["path"] = path
             details["verb"] = verb
             spot = ", ".join(str(x) for x in (
-                f"line {own_line}" if own_line is not None else None, verb) if x)
+                at_line(source, own_line) if own_line is not None else None, verb) if x)
             spot = spot.replace(", ", ": ", 1) if own_line is not None else spot
             said = f"{actor} failed at {path}" + (f" ({spot})" if spot else "") + f": {error}"
             # the refused op's event is worth naming; "its last event" (a with releasing
@@ -105,7 +107,7 @@ def _errors(data: TraceData) -> list[Finding]:
         if own_line is not None:
             details["line"] = own_line
             if not isinstance(path, str):
-                where = f" (line {own_line}" + (f"; {where[2:]}" if where else ")")
+                where = f" ({at_line(source, own_line)}" + (f"; {where[2:]}" if where else ")")
         out.append(Finding("error", (actor,), objects, f"{said}{where}",
                            seqs, details))
     return out

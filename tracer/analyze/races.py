@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tracer.analyze._model import Finding, TraceData
+from tracer.analyze._model import Finding, TraceData, line_of, where
 from tracer.trace.state import Clocks, TraceState, is_atomic, state_of
 
 
@@ -309,15 +309,20 @@ def _race(data: TraceData, var: str, pair: list[tuple[int, int, tuple[str, ...]]
         value = e.item if e.op == "append" else e.value
         out = {"seq": e.seq, "actor": who, "op": e.op, "value": value,
                "locks_held": list(held)}
+        line = line_of(data, e.seq)
+        if line is not None:
+            out["line"] = line
         if is_atomic(e):
             out["atomic"] = True
         return out
 
+    w1, w2 = where(data, s1), where(data, s2)
+    p1, p2 = f"{w1}, " if w1 else "", f"{w2}, " if w2 else ""  # both sides' lines
     at1, at2 = is_atomic(e1), is_atomic(e2)
     if at1 or at2:  # one side atomic (two atomic accesses never race)
         atomic_n, plain_n, plain_e = (n1, n2, e2) if at1 else (n2, n1, e1)
-        msg = (f"race on {var}: {n1} {_verb(e1, False)} {var} (seq {s1}, {_held_text(h1)}) "
-               f"and {n2} {_verb(e2, True)} (seq {s2}, {_held_text(h2)}); {atomic_n}'s "
+        msg = (f"race on {var}: {n1} {_verb(e1, False)} {var} ({p1}seq {s1}, {_held_text(h1)}) "
+               f"and {n2} {_verb(e2, True)} ({p2}seq {s2}, {_held_text(h2)}); {atomic_n}'s "
                f"access is atomic but {plain_n}'s {plain_e.op} is not, and nothing orders "
                f"them — make every access to {var} atomic (list it in the scenario's "
                f"'atomic'), or protect every access to {var} with one lock")
@@ -336,8 +341,8 @@ def _race(data: TraceData, var: str, pair: list[tuple[int, int, tuple[str, ...]]
                f"access to {var} with the same lock")
     else:
         fix = f"protect every access to {var} with one lock"
-    msg = (f"race on {var}: {n1} {_VERB.get(op1, op1)} {var} (seq {s1}, {_held_text(h1)}) "
-           f"and {n2} {_VERB_IT.get(op2, op2)} (seq {s2}, {_held_text(h2)}); no lock, event "
+    msg = (f"race on {var}: {n1} {_VERB.get(op1, op1)} {var} ({p1}seq {s1}, {_held_text(h1)}) "
+           f"and {n2} {_VERB_IT.get(op2, op2)} ({p2}seq {s2}, {_held_text(h2)}); no lock, event "
            f"or join orders them — {fix}")
     return Finding("race", (n1, n2), (var,), msg, (s1, s2),
                    {"var": var, "first": side(e1, n1, h1), "second": side(e2, n2, h2)})

@@ -18,7 +18,7 @@ from typing import Any
 
 from tracer.analyze._model import Finding, TraceData, WaitForGraph
 from tracer.trace.state import TraceState, state_of
-from tracer.trace.waits import Blocked, Waiter, WaitState, find_blocked
+from tracer.trace.waits import Blocked, Waiter, WaitState, find_blocked, source_of
 
 _ENGINE = ("deadlock", "stall")
 _NOT_WAITS = frozenset({"sleep", "compute"})  # phased ops that take time but wait for nobody
@@ -95,7 +95,8 @@ def _lock_blocked(data: TraceData, state: TraceState, st: _State) -> list[Blocke
         if not state.exclusive(r):
             continue
         kind = state.types.get(target, "lock")
-        waiting[actor] = Waiter(actor, "acquire", target, kind, call, r)
+        waiting[actor] = Waiter(actor, "acquire", target, kind, call, r,
+                                line=data.events[call].get("line"))
         if not st.holders.get(r):
             available.add(actor)  # the lock is free: it is about to get it
     if not waiting:
@@ -103,8 +104,16 @@ def _lock_blocked(data: TraceData, state: TraceState, st: _State) -> list[Blocke
     live = {a["name"] for a in data.actors} - st.ended
     holders = {r: dict(h) for r, h in st.holders.items()
                if h and state.exclusive(r)}
+    events = data.events
+
+    def hold_line(resource: str, actor: str) -> int | None:
+        seq = st.since.get((resource, actor))
+        line: int | None = events[seq].get("line") if seq is not None else None
+        return line
+
     return find_blocked(WaitState(live=live, waiting=waiting, holders=holders, caps={},
-                                  available=available))
+                                  available=available, source=source_of(data),
+                                  hold_line=hold_line))
 
 
 def _upto(data: TraceData, at_seq: int | None) -> tuple[int, bool]:

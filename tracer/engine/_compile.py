@@ -44,7 +44,16 @@ from typing import Any, Protocol, TypeVar
 
 from tracer._show import show
 from tracer.engine._compute import work
-from tracer.engine._seam import POLL, Abort, ActorCtx, ActorFailure, ActorReturn, Record, Runtime
+from tracer.engine._seam import (
+    POLL,
+    Abort,
+    ActorCtx,
+    ActorFailure,
+    ActorReturn,
+    Record,
+    Runtime,
+    Tag,
+)
 from tracer.prims import _shell as P
 from tracer.prims._shell import ready
 from tracer.prims.condition import Condition
@@ -70,7 +79,7 @@ class Spawner(Protocol):
     """What `start` and `join` steps need from the engine: the host of the actor's kind
     (``tracer.engine.actors``). A coroutine actor's ``join`` is a coroutine function."""
 
-    def spawn(self, a: ActorCtx, name: str) -> None: ...
+    def spawn(self, a: ActorCtx, name: str, line: int | None = None) -> None: ...
 
     def join(self, a: ActorCtx, name: str, timeout: float | None, tags: P.OpTags) -> Any: ...
 
@@ -108,6 +117,16 @@ def step_locations(plan: Plan, actor: str) -> dict[int, dict[str, Any]]:
     return out
 
 
+def _declaration_line(plan: Plan, actor: str) -> int | None:
+    """The YAML line where ``actor`` is declared (a ``count:`` copy: its base actor's)."""
+    try:
+        base = plan.actor(actor).base
+    except StopIteration:
+        return None
+    index = next((i for i, a in enumerate(plan.scenario.actors) if a.name == base), None)
+    return None if index is None else plan.lines.get(("actors", index))
+
+
 class Compiler:
     """Turns one actor's steps into a :data:`StepFn`: a plain function for a thread or
     process actor, a coroutine function for a coroutine actor (``coroutine=True``).
@@ -131,6 +150,10 @@ class Compiler:
         self.auto_items = 0
         self.caps_seen: list[Caps] = []  # every caps value, in compile order
         self.located = step_locations(plan, actor)
+        self.line: int | None = None  # the line of the step being compiled
+        decl = _declaration_line(plan, actor)
+        if decl is not None:
+            rt.actor_lines[actor] = decl
         self.atomic_vars = frozenset(plan.scenario.atomic)
         self.shared_names = frozenset(plan.scenario.shared)
         # compiled steps that record no event (a let over locals): a coroutine runs them
@@ -230,7 +253,8 @@ class Compiler:
             here = self.own_caps(step) | after
             self.caps_seen.append(here)
             items.append((here, fn, is_async, None if is_async or id(fn) in self.silent else
-                          self.rt.tag(self.actor, step.verb, M.step_target(step))))
+                          self.tag(self.actor, step.verb, M.step_target(step),
+                                   line=self.line_of(step))))
             after = here
         items.reverse()
         quads = tuple(items)
@@ -266,14 +290,31 @@ class Compiler:
         return self.prims[name]
 
     def tags(self, op: str, target: str) -> P.OpTags:
-        t = self.rt.tag
+        t = self.tag
         n = self.actor
         return P.OpTags(t(n, op, target, "call"), t(n, op, target, "return", "ok"),
                         t(n, op, target, "return", "timeout"), t(n, op, target, "return", "fail"),
                         t(n, op, target, "return", "error"), t(n, op, target, "return", "broken"))
 
+    def line_of(self, step: M.Step) -> int | None:
+        """The YAML line of ``step`` (None for a plan made without lines)."""
+        line: int | None = self.located.get(id(step), {}).get("line")
+        return line
+
+    def tag(self, actor: str | None, op: str, target: str | None = None,
+            phase: str | None = None, result: str | None = None,
+            line: int | None = None) -> Tag:
+        """``Runtime.tag`` at the line of the step being compiled: every event a step makes
+        carries its line, at no cost at run time (the line is part of the interned tag)."""
+        return self.rt.tag(actor, op, target, phase, result,
+                           self.line if line is None else line)
+
     def step(self, step: M.Step, cont: Caps) -> StepFn:
-        fn = self._step(step, cont)
+        outer, self.line = self.line, self.line_of(step)
+        try:
+            fn = self._step(step, cont)
+        finally:
+            self.line = outer  # (a block's steps are compiled inside its own step)
         if isinstance(step, M.Yields) and step.as_ is not None:
             return self._stores_result(fn, step.as_)
         return fn
@@ -293,9 +334,8 @@ class Compiler:
         return store
 
     def _step(self, step: M.Step, cont: Caps) -> StepFn:
-        rt = self.rt
         n = self.actor
-        tag = rt.tag
+        tag = self.tag
         if isinstance(step, M.Acquire):
             lk = self.prim(step.acquire, P.LockLike)
             ts, timeout, blocking = self.tags("acquire", lk.name), step.timeout, step.blocking
@@ -367,11 +407,11 @@ class Compiler:
             return lambda a: a.emit(lt, payload)
         if isinstance(step, M.Start):
             names = self.plan.groups[step.start]
-            sp = self.spawner
+            sp, line = self.spawner, self.line
 
             def start(a: ActorCtx) -> None:
                 for name in names:
-                    sp.spawn(a, name)
+                    sp.spawn(a, name, line)
             return start
         if isinstance(step, M.Join):
             names = self.plan.groups[step.join]
@@ -447,7 +487,7 @@ class Compiler:
     def _with(self, step: M.With, cont: Caps) -> StepFn:
         lk = self.prim(step.with_, P.LockLike)
         ts = self.tags("acquire", lk.name)
-        rel = self.rt.tag(self.actor, "release", lk.name)
+        rel = self.tag(self.actor, "release", lk.name)
         body, _ = self.block(step.steps, frozenset({("release", lk.name)}) | cont)
 
         acquire, release = lk.acquirer(step), lk.release
@@ -513,7 +553,7 @@ class Compiler:
         ``self.atomic(var, lambda a: a.emit_read(rt_, fetch))`` costs one more call per read,
         measured at +0.1 µs on a 0.95 µs locked read; a write would need a closure per
         value on top)."""
-        rt_ = self.rt.tag(self.actor, "read", var)
+        rt_ = self.tag(self.actor, "read", var)
         lock = self.lock_of(var)
         if var in self.atomic_vars:  # (a read of an ``atomic`` variable says so)
             extra = ATOMIC
@@ -538,7 +578,7 @@ class Compiler:
         """``write(value, a)``: a recorded write of ``value`` to ``var``, atomic with its seq
         (as :meth:`atomic`; the value first, so that a step can bind it with ``partial``)."""
         shared = self.shared
-        wt = self.rt.tag(self.actor, "write", var)
+        wt = self.tag(self.actor, "write", var)
         lock = self.lock_of(var)
         if var in self.atomic_vars:
             def write_atomic(value: Any, a: ActorCtx) -> None:
@@ -576,7 +616,7 @@ class Compiler:
     def _var_step(self, step: M.Step, cont: Caps) -> StepFn:
         shared = self.shared
         n = self.actor
-        tag = self.rt.tag
+        tag = self.tag
         if isinstance(step, M.Read):
             return self.var_read(step.read, partial(_copy_of, shared, step.read))
         if isinstance(step, M.Write):
@@ -678,7 +718,7 @@ class Compiler:
             read = self.var_read(name, partial(_copy_of, self.shared, name))
             if not self.coro:
                 return read, False
-            rtag = self.rt.tag(n, "read", name)
+            rtag = self.tag(n, "read", name)
 
             async def aread(a: ActorCtx) -> Any:
                 await ready(a, rtag)  # a turn before each read
@@ -757,7 +797,7 @@ class Compiler:
                     write: Callable[[Any, ActorCtx], None]) -> StepFn:
         value_of, is_async = self.expr_fn(text)
         if is_async:
-            wt = self.rt.tag(self.actor, "write", var)
+            wt = self.tag(self.actor, "write", var)
 
             async def awrite(a: ActorCtx) -> None:
                 value = await value_of(a)
@@ -773,7 +813,7 @@ class Compiler:
         """An atomic ``add``: one indivisible read-modify-write, recorded as one ``write``
         event with ``atomic: true`` and the value it replaced in ``old``."""
         shared, n = self.shared, self.actor
-        wt = self.rt.tag(n, "write", var)
+        wt = self.tag(n, "write", var)
 
         def rmw(a: ActorCtx) -> None:
             payload: dict[str, Any] = {"atomic": True}
@@ -853,7 +893,7 @@ class Compiler:
         return while_
 
     def _compute(self, units: float) -> StepFn:
-        n, tag = self.actor, self.rt.tag
+        n, tag = self.actor, self.tag
         call, ok = tag(n, "compute", None, "call"), tag(n, "compute", None, "return", "ok")
         payload = {"value": units}
         scheduler = self.rt.scheduler
@@ -889,8 +929,8 @@ class Compiler:
         return test
 
     def _sleep(self, seconds: float) -> StepFn:
-        call = self.rt.tag(self.actor, "sleep", None, "call")
-        ok = self.rt.tag(self.actor, "sleep", None, "return", "ok")
+        call = self.tag(self.actor, "sleep", None, "call")
+        ok = self.tag(self.actor, "sleep", None, "return", "ok")
         payload = {"value": seconds}
         scheduler = self.rt.scheduler
         if self.coro:

@@ -383,7 +383,7 @@ class ProcActorCtx(ActorCtx):
 
     def batch(self) -> list[tuple[int, float, tuple[Any, ...], Any]]:
         """The buffered events in a form that pickles (tags as their fields)."""
-        return [(s, ts, (t.actor, t.op, t.target, t.phase, t.result), p)
+        return [(s, ts, (t.actor, t.op, t.target, t.phase, t.result, t.line), p)
                 for s, ts, t, p in self.buf]
 
     def flush(self) -> None:

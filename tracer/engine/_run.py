@@ -28,6 +28,7 @@ from tracer.engine._workers import Workers
 from tracer.engine.schedule import FreeRun, Scheduler
 from tracer.prims import _shell as P
 from tracer.scenario import Plan
+from tracer.trace.waits import find_blocked
 
 __all__ = ["RunResult", "Runner", "check_invariants", "run_plan", "watch_interval"]
 
@@ -71,9 +72,14 @@ class Runner:
     def end(self, v: Verdict, started_at: str) -> RunResult:
         """Stop every actor, record how the run ended, and collect the trace."""
         run = self.state
-        status, detail = _collect.judge_blocked(v.status, v.detail, v.blocked, v.engine)
-        abandoned = _collect.still_running_daemons(run, status)
+        abandoned = _collect.still_running_daemons(run, "stall" if v.blocked else v.status)
         stuck = teardown(run)
+        if v.blocked and v.picture is not None and any(
+                c.kind == "process" for c in run.ctx.values()):
+            # the same picture, described again now that every event is in (a process
+            # actor's come in batches): the lines its messages name
+            v.blocked = find_blocked(v.picture) or v.blocked
+        status, detail = _collect.judge_blocked(v.status, v.detail, v.blocked, v.engine)
         status, detail, abandoned = _collect.outcome(run, status, detail, abandoned, stuck,
                                                      v.engine, v.detected_at)
         return _collect.result(run, status, detail, v.blocked, abandoned, started_at)

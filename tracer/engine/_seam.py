@@ -58,10 +58,20 @@ def ending(exc: BaseException | None) -> tuple[str | None, str | None]:
 
 
 def end_payload(ctx: ActorCtx, error: str | None) -> dict[str, Any] | None:
-    """The payload of an actor's ``end`` event: its error, and the step it failed at."""
+    """The payload of an actor's ``end`` event: its error, and the step it failed at (that
+    step's line is the event's own ``line``: see :func:`end_tag`)."""
     if not error:
         return None
-    return {"error": error, **(ctx.failed_at or {})}
+    return {"error": error, **{k: v for k, v in (ctx.failed_at or {}).items() if k != "line"}}
+
+
+def end_tag(ctx: ActorCtx, result: str, error: str | None) -> Tag:
+    """The tag of an actor's ``end``: at the line of the step it failed at, if it failed at
+    one, else at the line of its declaration."""
+    line = (ctx.failed_at or {}).get("line") if error else None
+    if line is None:
+        return ctx.rt.life_tag(ctx.name, "end", result)
+    return ctx.rt.tag(ctx.name, "end", None, None, result, line)
 
 
 def _js(value: str) -> str:
@@ -71,15 +81,18 @@ def _js(value: str) -> str:
 class Tag:
     """The constant part of an event, with its JSON text precomputed."""
 
-    __slots__ = ("actor", "json", "op", "phase", "result", "target")
+    __slots__ = ("actor", "json", "line", "op", "phase", "result", "target")
 
     def __init__(self, actor: str | None, op: str, target: str | None, phase: str | None,
-                 result: str | None) -> None:
+                 result: str | None, line: int | None = None) -> None:
         self.actor = actor
         self.op = op
         self.target = target
         self.phase = phase
         self.result = result
+        # the YAML line of the step that makes the event: a tag is made per step when the
+        # step is compiled, so the line costs nothing at run time (it is in ``json``)
+        self.line = line
         parts = [f'"actor":{_js(actor) if actor is not None else "null"}', f'"op":"{op}"']
         if target is not None:
             parts.append(f'"target":{_js(target)}')
@@ -87,18 +100,21 @@ class Tag:
             parts.append(f'"phase":"{phase}"')
         if result is not None:
             parts.append(f'"result":"{result}"')
+        if line is not None:
+            parts.append(f'"line":{int(line)}')
         self.json = ",".join(parts)
 
 
 Record = tuple[int, float, Tag, "dict[str, Any] | None"]
+# what a tag is interned by: (actor, op, target, phase, result, line)
+TagKey = tuple[str | None, str, str | None, str | None, str | None, int | None]
 
 
 class Runtime:
     """State shared by all actors of one run: the clock, the seq counter, the abort flag."""
 
     def __init__(self, scheduler: Scheduler,
-                 tags: dict[tuple[str | None, str, str | None, str | None, str | None], Tag]
-                 | None = None) -> None:
+                 tags: dict[TagKey, Tag] | None = None) -> None:
         self.seq = itertools.count()
         self.clock = time.perf_counter
         self.t0 = self.clock()
@@ -114,16 +130,23 @@ class Runtime:
         # the first actor was compiled
         self.unlocked_vars: frozenset[str] | None = None
         # interned tags; runs of one exploration share them (a tag is immutable)
-        self._tags: dict[tuple[str | None, str, str | None, str | None, str | None], Tag] = (
-            {} if tags is None else tags)
+        self._tags: dict[TagKey, Tag] = {} if tags is None else tags
+        # actor -> the YAML line of its declaration (a ``count:`` copy: its base's), for its
+        # ``start`` and ``end`` events; filled when the actor's program is compiled
+        self.actor_lines: dict[str, int] = {}
 
     def tag(self, actor: str | None, op: str, target: str | None = None,
-            phase: str | None = None, result: str | None = None) -> Tag:
-        key = (actor, op, target, phase, result)
+            phase: str | None = None, result: str | None = None,
+            line: int | None = None) -> Tag:
+        key = (actor, op, target, phase, result, line)
         t = self._tags.get(key)
         if t is None:
-            t = self._tags[key] = Tag(actor, op, target, phase, result)
+            t = self._tags[key] = Tag(actor, op, target, phase, result, line)
         return t
+
+    def life_tag(self, actor: str, op: str, result: str | None = None) -> Tag:
+        """The tag of an actor's ``start`` or ``end``: at the line of its declaration."""
+        return self.tag(actor, op, None, None, result, self.actor_lines.get(actor))
 
     def var_lock(self, var: str) -> Any:
         """The lock of shared variable ``var`` (made at compile time, before any actor runs)."""
@@ -140,10 +163,13 @@ class Runtime:
     def engine_event(self, op: str, actor: str | None = None, target: str | None = None,
                      result: str | None = None, ts: float | None = None,
                      **payload: Any) -> int:
-        """Record an event of the engine itself (deadlock, stall, timeout, abandoned)."""
+        """Record an event of the engine itself (deadlock, stall, timeout, abandoned). An
+        actor's ``end`` that the engine records (it was killed, or abandoned) is at the line
+        of the actor's declaration, as the actor's own ``end`` is; the others have no line."""
         seq = next(self.seq)
         when = self.clock() if ts is None else ts
-        self.engine_buf.append((seq, when, self.tag(actor, op, target, None, result),
+        line = self.actor_lines.get(actor) if op == "end" and actor is not None else None
+        self.engine_buf.append((seq, when, self.tag(actor, op, target, None, result, line),
                                 payload or None))
         return seq
 
@@ -234,4 +260,4 @@ class ActorCtx:
 
 
 __all__ = ["POLL", "Abort", "ActorCtx", "ActorFailure", "ActorReturn", "Record", "Runtime", "Tag",
-           "end_payload", "ending"]
+           "end_payload", "end_tag", "ending"]

@@ -12,7 +12,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from tracer.engine._seam import Abort, ActorCtx, ActorFailure, Runtime, end_payload
+from tracer.engine._seam import Abort, ActorCtx, ActorFailure, Runtime, end_payload, end_tag
 from tracer.engine.schedule import Scheduler
 from tracer.prims import _shell as P
 from tracer.prims.pool import Pool
@@ -66,9 +66,9 @@ class RunState:
             self.announce(ctx)
         self.host(ctx).start(ctx)
 
-    def spawn(self, a: ActorCtx, name: str) -> None:
-        """A `start` step of ``a`` starts actor ``name``."""
-        a.emit(self.rt.tag(a.name, "spawn", name), None)
+    def spawn(self, a: ActorCtx, name: str, line: int | None = None) -> None:
+        """A `start` step of ``a`` (at YAML ``line``) starts actor ``name``."""
+        a.emit(self.rt.tag(a.name, "spawn", name, line=line), None)
         target = self.ctx[name]
         if target.state != "pending":
             msg = f"{a.name} started {name}, which was already started"
@@ -110,15 +110,14 @@ class RunState:
         ctx.state = "running"
         ctx.pid = os.getpid()
         ctx.tid = threading.get_native_id()
-        ctx.emit(self.rt.tag(ctx.name, "start"), None)
+        ctx.emit(self.rt.life_tag(ctx.name, "start"), None)
 
     def finish(self, ctx: ActorCtx, result: str | None, error: str | None) -> None:
         """Record the end (``result`` None: the run was closed under it) and tell the
         watchdog."""
         if result is not None:
             try:
-                ctx.emit(self.rt.tag(ctx.name, "end", None, None, result),
-                         end_payload(ctx, error))
+                ctx.emit(end_tag(ctx, result, error), end_payload(ctx, error))
                 self.results[ctx.name] = result
                 if error:
                     self.errors[ctx.name] = error

@@ -20,7 +20,7 @@ _OPTS = orjson.OPT_NON_STR_KEYS
 _SCALARS = frozenset((str, int, bool, type(None)))
 _INF = float("inf")
 _VALUE_ITEM = frozenset(("value", "item"))
-_TAG_KEYS = frozenset(("seq", "ts", "actor", "op", "target", "phase", "result"))
+_TAG_KEYS = frozenset(("seq", "ts", "actor", "op", "target", "phase", "result", "line"))
 _PYTHON = platform.python_version()
 # the scenario embedded last by trace_data_from_run, and its JSON: (scenario object, bytes)
 _scenario_json: tuple[Any, bytes] | None = None
@@ -100,6 +100,7 @@ def trace_data_from_run(result: RunResult, source: str = "<run>") -> TraceData:
         ev.target = tag.target
         ev.phase = tag.phase
         ev.result = tag.result
+        ev.line = tag.line
         if payload is None:
             ev.value = ev.item = ev.rest = None
             append(ev)

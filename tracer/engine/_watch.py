@@ -19,7 +19,7 @@ from tracer.engine._seam import ActorCtx
 from tracer.engine._state import RunState
 from tracer.engine._stops import raise_pending
 from tracer.prims.pool import Pool
-from tracer.trace.waits import Blocked, Waiter, WaitState, find_blocked
+from tracer.trace.waits import Blocked, Waiter, WaitState, at_line, find_blocked, source_of_plan
 
 WATCH = 0.01  # watchdog tick, seconds: a deadlock is reported within about three ticks
 WATCH_MAX = 0.05  # the tick of runs with thousands of actors, whose snapshots cost more
@@ -39,8 +39,23 @@ class Verdict:
     status: str = "ok"
     detail: str = ""
     blocked: list[Blocked] = field(default_factory=list)
+    # the picture ``blocked`` was found in: described again once every event is in (a
+    # process actor's come in batches), so that the messages name the lines
+    picture: WaitState | None = None
     engine: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     detected_at: float | None = None
+
+
+def _line_of(ctx: ActorCtx, seq: int) -> int | None:
+    """The line of ``ctx``'s event ``seq`` (its blocked call: among its last), if recorded."""
+    if seq < 0:
+        return None
+    buf = ctx.buf
+    for i in range(len(buf) - 1, -1, -1):
+        rec = buf[i]
+        if rec[0] <= seq:
+            return rec[2].line if rec[0] == seq else None
+    return None
 
 
 class Watchdog:
@@ -48,6 +63,7 @@ class Watchdog:
 
     def __init__(self, run: RunState) -> None:
         self.run = run
+        self._names_of: dict[str, frozenset[str]] | None = None  # resource -> its names
 
     def finished(self) -> bool:
         if not all(c.daemon or c.state in ("done", "pending") for c in self.run.ctx.values()):
@@ -150,8 +166,35 @@ class Watchdog:
             available=available,
             pool_running=running,
             daemons={n for n in live if self.run.ctx[n].daemon},
+            source=source_of_plan(self.run.plan.source),
+            hold_line=self.hold_line,
+            call_line=self.call_line,
         )
         return tuple(key), state
+
+    def call_line(self, actor: str, seq: int) -> int | None:
+        """The YAML line of ``actor``'s event ``seq`` (a blocked call), once it is recorded."""
+        ctx = self.run.ctx.get(actor)
+        return _line_of(ctx, seq) if ctx is not None else None
+
+    def hold_line(self, resource: str, actor: str) -> int | None:
+        """The YAML line of the step whereby ``actor`` took its hold on ``resource``: its
+        last acquire (or condition wait, which takes the lock back) that returned on it.
+        Asked only for a message, once the run is found blocked."""
+        ctx = self.run.ctx.get(actor)
+        if ctx is None:
+            return None
+        if self._names_of is None:  # (once: what each resource is taken through)
+            by: dict[str, set[str]] = {}
+            for p in self.run.prims.values():
+                by.setdefault(getattr(p, "resource", p).name, set()).add(p.name)
+            self._names_of = {r: frozenset(ns) for r, ns in by.items()}
+        names = self._names_of.get(resource, frozenset()) | {resource}
+        for _seq, _ts, tag, _payload in reversed(ctx.buf):
+            if tag.phase == "return" and tag.target in names and tag.op in ("acquire", "wait") \
+                    and tag.result == "ok":
+                return tag.line
+        return None
 
     def running_names(self) -> list[str]:
         return [c.name for c in self.run.ctx.values() if c.state in ("running", "queued")]
@@ -171,7 +214,8 @@ class Watchdog:
         if w is None:
             return c.name
         target = w[0] if isinstance(w[0], str) else w[0].name
-        return f"{c.name} ({w[1]} {target})"
+        where = at_line(source_of_plan(self.run.plan.source), _line_of(c, w[3]))
+        return f"{c.name} ({w[1]} {target}{f' at {where}' if where else ''})"
 
     def watch(self, v: Verdict, deadline: float) -> None:
         """Watch until the run is over (or ``deadline``, a ``time.monotonic()``)."""
@@ -220,6 +264,7 @@ class Watchdog:
                 before = self.signature()
                 _, state = self.snapshot()
                 v.blocked = find_blocked(state) if state is not None else []
+                v.picture = state
                 # still frozen once the picture is taken, and nobody moved while it was: a
                 # process actor may have been let go meanwhile (its end or start comes from
                 # another thread), and its state is read from shared memory piece by piece
@@ -245,6 +290,7 @@ class Watchdog:
                     _, state = self.snapshot()
                     if state is not None and self.signature() == sig:
                         v.blocked = find_blocked(state)
+                        v.picture = state
                         if v.blocked:
                             v.detected_at = rt.clock()
                             break

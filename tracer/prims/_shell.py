@@ -143,7 +143,7 @@ class Prim:
         """A step of a verb the type adds (``tracer.prims``: its "options and verbs"), as the
         function that performs it for an actor (a coroutine function for the asyncio
         flavour). ``c`` is the compiler: ``c.tags(op, target)`` gives the step's tags,
-        ``c.rt.tag(actor, op, target)`` one tag, ``c.actor`` the actor's name."""
+        ``c.tag(actor, op, target)`` one tag (at the step's line), ``c.actor`` the actor's name."""
         raise NotImplementedError(f"{self.ptype} {self.name} has no step {step.verb!r}")
 
 

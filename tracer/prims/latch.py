@@ -366,7 +366,7 @@ class Latch(Prim):
     def compile_step(self, step: Any, c: Any) -> Callable[[ActorCtx], object]:
         if isinstance(step, (CountDown, CountUp)):
             down = isinstance(step, CountDown)
-            tag = c.rt.tag(c.actor, step.verb, self.name)
+            tag = c.tag(c.actor, step.verb, self.name)
             return partial(self.count, down, tag, step.n, {"n": step.n})
         return super().compile_step(step, c)
 

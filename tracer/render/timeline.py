@@ -84,7 +84,12 @@ def timeline(trace: TraceData, actor: str | None = None) -> Iterator[str]:
     if detail:
         yield f"  {detail}"
     width = max([len(str(a.get("name"))) for a in trace.actors] + [5])
-    yield f"{'seq':>6}  {'time (s)':>10}  {'actor':<{width}}  event"
+    # a column of each event's YAML line, when the trace has them (older traces do not)
+    lined = any(e.get("line") is not None for e in events)
+    if lined:
+        yield f"lines: of {meta.get('source') or 'the scenario file'}"
+    head = f"{'line':>5}  " if lined else ""
+    yield f"{'seq':>6}  {'time (s)':>10}  {'actor':<{width}}  {head}event"
     calls = state_of(trace).calls  # calls paired with their returns, as the reader does
     call_of = calls.call_of
     for e in events:
@@ -101,8 +106,9 @@ def timeline(trace: TraceData, actor: str | None = None) -> Iterator[str]:
                 # (a compute is CPU work, not a wait: how long it took is the point of it)
                 did = "took" if op == "compute" else "waited"
                 note = f"   ({did} {ts - start.get('ts'):.3f} s since seq {start.get('seq')})"
+        line = f"{e.get('line') or '-':>5}  " if lined else ""
         yield (f"{e.get('seq'):>6}  {ts:>10.6f}  {who if who is not None else '-':<{width}}  "
-               f"{describe(e)}{note}")
+               f"{line}{describe(e)}{note}")
     still = [events[s] for s in calls.open
              if actor is None or events[s].get("actor") == actor]
     for title, group in (

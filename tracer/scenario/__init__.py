@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "load_scenario_text",
     "schema_text",
     "walk_steps",
+    "with_lines_of",
 ]
 
 
@@ -68,6 +70,23 @@ def load_scenario_mapping(data: Mapping[str, Any], source: str = "<mapping>") ->
         raise ScenarioError(source, _translate(exc, plain, {}) or [
             Problem("", None, str(exc))]) from None
     return check(scenario, {}, source)
+
+
+def with_lines_of(plan: Plan, path: object) -> Plan:
+    """``plan`` (made from the scenario embedded in a trace) with the YAML lines of the
+    scenario file ``path`` (the trace's ``meta.source``), when that file still holds the
+    same scenario: a replay's events then carry the recording's lines, and its messages name
+    the same file. Else (no such file, or it was edited since) ``plan`` as it is: a trace
+    embeds its scenario, not its YAML text, so its lines cannot be known otherwise."""
+    if not isinstance(path, str) or not path or path.startswith("<"):
+        return plan
+    try:
+        other = load_scenario(path)
+    except ScenarioError:
+        return plan
+    if other.scenario.as_mapping() != plan.scenario.as_mapping():
+        return plan
+    return replace(plan, lines=other.lines, source=path)
 
 
 def schema_text() -> str:

@@ -24,6 +24,7 @@ class Event(BaseModel):
     target: str | None = None
     phase: Phase | None = None
     result: str | None = None
+    line: int | None = Field(default=None, ge=1)  # the YAML line of the step that made it
     value: Any = None
     item: Any = None
     error: str | None = None

@@ -64,8 +64,8 @@ class Ev:
     It answers ``e.get(key)``, ``e[key]`` and ``key in e`` like the JSON object it was
     read from; the common fields are slots, and names are interned (shared by all events)."""
 
-    __slots__ = ("actor", "item", "op", "phase", "rest", "result", "seq", "target", "ts",
-                 "value")
+    __slots__ = ("actor", "item", "line", "op", "phase", "rest", "result", "seq", "target",
+                 "ts", "value")
     seq: int
     ts: float
     actor: str | None
@@ -75,6 +75,7 @@ class Ev:
     result: Any
     value: Any
     item: Any
+    line: int | None  # the YAML line of the step that made it (None: an older trace)
     rest: dict[str, Any] | None
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -100,7 +101,7 @@ class Ev:
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in ("seq", "ts", "actor", "op", "target", "phase",
-                                                "result", "value", "item")}
+                                                "result", "line", "value", "item")}
         out = {k: v for k, v in out.items() if v is not None or k == "actor"}
         out.update(self.rest or {})
         return out
@@ -132,6 +133,10 @@ class _Reader:
         target = get("target")
         phase = get("phase")
         result = get("result")
+        line = get("line")
+        if line is not None and (line.__class__ is not int or line < 1):
+            raise _bad_field(source, i, "line", line, "a line number of the scenario file "
+                                                      "(an integer from 1) or null")
         if op.__class__ is not str:
             if op is None:
                 raise _fail(source, f"event seq {i} has no op")
@@ -182,8 +187,9 @@ class _Reader:
         ev.result = intern(result, result) if result.__class__ is str else result
         ev.value = get("value")
         ev.item = get("item")
+        ev.line = line
         known = 4 + (target is not None) + (phase is not None) + (result is not None) \
-            + ("value" in e) + ("item" in e)
+            + ("value" in e) + ("item" in e) + ("line" in e)
         if len(e) > known:
             rest = ev.rest = {k: v for k, v in e.items() if k not in _CORE}
             for key in _EXTRA.intersection(rest):
@@ -193,7 +199,8 @@ class _Reader:
         self.events.append(ev)
 
 
-_CORE = frozenset(("seq", "ts", "actor", "op", "target", "phase", "result", "value", "item"))
+_CORE = frozenset(("seq", "ts", "actor", "op", "target", "phase", "result", "line", "value",
+                   "item"))
 
 
 def _show(value: Any) -> str:
@@ -213,7 +220,7 @@ def _bad_field(source: str, i: int, field: str, value: Any, expected: str) -> Tr
 _WAIT_FIELDS: tuple[tuple[str, str], ...] = (("actor", "str"), ("op", "str"),
                                              ("target", "str?"), ("kind", "str?"),
                                              ("holds", "strs"), ("providers", "strs"),
-                                             ("call_seq", "int?"))
+                                             ("call_seq", "int?"), ("line", "int?"))
 
 
 def _is_strs(value: Any) -> bool:

@@ -15,8 +15,8 @@ that holds it found) has no provider: a livelock is a stall.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 
 from tracer.prims import REGISTRY
 
@@ -56,6 +56,7 @@ class Waiter:
     mode: str | None = None  # the mode of an acquire, for a type with modes (an rwlock's read)
     loop: str | None = None  # a spinner's loop ("'while: flag == 0' (line 7)")
     watched: tuple[str, ...] = ()  # what a spinner's loop reads
+    line: int | None = None  # the YAML line of the step that waits (its call's ``line``)
 
 
 @dataclass
@@ -69,6 +70,39 @@ class WaitState:
     available: set[str] = field(default_factory=set)  # actors whose wait is satisfied now
     pool_running: dict[str, set[str]] = field(default_factory=dict)  # pool -> running tasks
     daemons: set[str] = field(default_factory=set)
+    # where: the scenario file (a trace's ``meta.source``), and (resource, actor) -> the YAML
+    # line of the step that took that hold; messages name them ("A (deadlock.yaml:15)")
+    source: str | None = None
+    hold_line: Callable[[str, str], int | None] | None = None
+    # (actor, seq) -> the YAML line of that event (a waiter's call), for a Waiter without one
+    call_line: Callable[[str, int], int | None] | None = None
+
+
+def at_line(source: str | None, line: int | None) -> str:
+    """Where a step is, as editors and terminals link it: ``scenarios/x.yaml:12`` (``line
+    12`` without a file); empty without a line."""
+    if line is None:
+        return ""
+    return f"{source}:{line}" if source else f"line {line}"
+
+
+def source_of_plan(source: str | None) -> str | None:
+    """A plan's or trace's source as messages name the file: None when it is none."""
+    return source if source and not source.startswith("<") else None
+
+
+def source_of(data: object) -> str | None:
+    """The scenario file a trace's lines are in (its ``meta.source``), or None: also for a
+    scenario that came from no file (``<string>``, ``<test>``: messages then say ``line
+    12``)."""
+    meta = getattr(data, "meta", None)
+    source = meta.get("source") if isinstance(meta, dict) else None
+    return source_of_plan(source) if isinstance(source, str) else None
+
+
+def _at(source: str | None, line: int | None) -> str:
+    where = at_line(source, line)
+    return f" ({where})" if where else ""
 
 
 @dataclass(frozen=True)
@@ -252,19 +286,26 @@ def _describe(kind: str, actors: Iterable[str], state: WaitState,
     objects: list[str] = []
     seqs: list[int] = []
     waits: list[dict[str, object]] = []
+    hold_line = state.hold_line
     for a in actors:
         w = state.waiting[a]
         held = held_by(state, a)
+        hold_lines = {r: n for r in held
+                      if (n := hold_line(r, a) if hold_line is not None else None) is not None}
         objects += held
         objects += w.watched if w.kind == "spin" else [w.target]
         if w.call_seq is not None:
             seqs.append(w.call_seq)
         who = sorted(prov.get(a, set()))
-        parts.append(_sentence(a, w, held, who, state))
+        if w.line is None and w.call_seq is not None and state.call_line is not None:
+            w = replace(w, line=state.call_line(a, w.call_seq))
+        parts.append(_sentence(a, w, held, who, state, hold_lines))
         waits.append({"actor": a, "op": w.op, "target": w.target, "kind": w.kind,
                       "holds": held, "providers": who, "call_seq": w.call_seq,
                       **({"loop": w.loop, "watched": list(w.watched)} if w.kind == "spin"
-                         else {})})
+                         else {}),
+                      **({"line": w.line} if w.line is not None else {}),
+                      **({"hold_lines": hold_lines} if hold_lines else {})})
     return Blocked(kind, tuple(actors), tuple(dict.fromkeys(objects)), "; ".join(parts),
                    tuple(seqs), tuple(waits))
 
@@ -283,8 +324,12 @@ def _words(kind: str, op: str) -> tuple[str | None, str]:
     return (words[0], words[1]) if words else (None, "provide")
 
 
-def _sentence(a: str, w: Waiter, held: list[str], who: list[str], state: WaitState) -> str:
-    holds = f"{a} holds {_names(held)} and " if held else f"{a} "
+def _sentence(a: str, w: Waiter, held: list[str], who: list[str], state: WaitState,
+              hold_lines: dict[str, int]) -> str:
+    src = state.source
+    shown = [f"{r}{_at(src, hold_lines.get(r))}" for r in held]
+    holds = f"{a} holds {_names(shown)} and " if held else f"{a} "
+    at = _at(src, w.line)  # where it waits
     if w.kind == "spin":
         return (f"{holds}spins in {w.loop or 'a while loop'} reading {_names(list(w.watched))}"
                 f", which no actor will change (a livelock)")
@@ -297,16 +342,16 @@ def _sentence(a: str, w: Waiter, held: list[str], who: list[str], state: WaitSta
             owners = sorted(state.holders.get(w.resource or w.target, {}))
             gone = [o for o in owners if o not in state.live]
             if gone and not who:
-                return (f"{holds}waits for {w.target}, held by {_names(gone)}, which ended "
-                        "without releasing it")
-            return f"{holds}waits for {w.target}"
-        return f"{holds}waits for {w.kind} {w.target}{only}"
+                return (f"{holds}waits for {w.target}{at}, held by {_names(gone)}, which "
+                        "ended without releasing it")
+            return f"{holds}waits for {w.target}{at}"
+        return f"{holds}waits for {w.kind} {w.target}{at}{only}"
     if w.op == "join":
-        return f"{holds}waits to join {w.target}"
+        return f"{holds}waits to join {w.target}{at}"
     if w.op == "queued":
         running = _names(sorted(state.pool_running.get(w.target, set())))
         return f"{a} is queued in pool {w.target} behind {running or 'nobody'}"
     if w.op == "start":
         return f"{a} is not started yet"
     what = phrase.format(target=w.target) if phrase else f"waits for {w.target} ({w.op})"
-    return f"{holds}{what}{only}"
+    return f"{holds}{what}{at}{only}"

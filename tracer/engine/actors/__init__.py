@@ -40,8 +40,9 @@ class Host(Protocol):
         """Start actor ``ctx`` (already announced to the scheduler)."""
         ...
 
-    def spawn(self, a: ActorCtx, name: str) -> None:
-        """A `start` step of ``a`` (an actor of this kind) starts ``name``."""
+    def spawn(self, a: ActorCtx, name: str, line: int | None = None) -> None:
+        """A `start` step of ``a`` (an actor of this kind), at YAML ``line``, starts
+        ``name``."""
         ...
 
     def join(self, a: ActorCtx, name: str, timeout: float | None, tags: P.OpTags) -> Any:
@@ -92,8 +93,8 @@ class BaseHost:
     def open(self) -> None:
         pass
 
-    def spawn(self, a: ActorCtx, name: str) -> None:
-        self.run.spawn(a, name)
+    def spawn(self, a: ActorCtx, name: str, line: int | None = None) -> None:
+        self.run.spawn(a, name, line)
 
     def join(self, a: ActorCtx, name: str, timeout: float | None, tags: P.OpTags) -> Any:
         """A blocking join (a thread actor's)."""

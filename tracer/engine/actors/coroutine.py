@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any
 
-from tracer.engine._seam import Abort, ActorCtx, ActorFailure, ending
+from tracer.engine._seam import Abort, ActorCtx, ActorFailure, end_tag, ending
 from tracer.engine._state import RunState
 from tracer.engine.actors import BaseHost
 from tracer.prims._shell import OpTags, ready
@@ -51,7 +51,7 @@ class CoroutineHost(BaseHost):
         run = self.run
         raised: BaseException | None = None
         try:
-            await ready(ctx, run.rt.tag(ctx.name, "start"))
+            await ready(ctx, run.rt.life_tag(ctx.name, "start"))
             run.begin(ctx)
             await run.programs[ctx.name](ctx)  # type: ignore[misc]
         except (Exception, Abort, asyncio.CancelledError) as exc:
@@ -59,7 +59,7 @@ class CoroutineHost(BaseHost):
         result, error = ending(raised)
         if result is not None:
             try:
-                await ready(ctx, run.rt.tag(ctx.name, "end", None, None, result))
+                await ready(ctx, end_tag(ctx, result, error))
             except (Abort, asyncio.CancelledError):
                 result, error = None, None
         run.finish(ctx, result, error)

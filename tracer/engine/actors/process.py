@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
@@ -36,7 +37,7 @@ from tracer.engine._proc import (
     orphaned,
     watch_parent,
 )
-from tracer.engine._seam import Abort, ActorCtx, ActorFailure, end_payload, ending
+from tracer.engine._seam import Abort, ActorCtx, ActorFailure, end_payload, end_tag, ending
 from tracer.engine._state import STOP_GRACE, RunState
 from tracer.engine.actors import BaseHost
 from tracer.engine.schedule import child_scheduler
@@ -109,8 +110,8 @@ class ProcessHost(BaseHost):
         sched_child = self._turn_server(ctx.name) if side else None
         proc = run.mp.Process(
             target=child_main, name=f"tracer:{ctx.name}", daemon=True,
-            args=(run.plan.scenario.as_mapping(), ctx.name, mine, run.shared, run.mem, send,
-                  run.rt.t0, sched_child, side))
+            args=((run.plan.scenario.as_mapping(), run.plan.lines), ctx.name, mine, run.shared,
+                  run.mem, send, run.rt.t0, sched_child, side))
         ctx.state = "running"
         try:
             proc.start()
@@ -136,8 +137,9 @@ class ProcessHost(BaseHost):
         if pool.real is None:
             pool.real = KillingPool(
                 pool.workers, initializer=pool_init,
-                initargs=(run.plan.scenario.as_mapping(), self.process_prims(), run.shared,
-                          run.mem, run.rt.t0), context=run.mp)
+                initargs=((run.plan.scenario.as_mapping(), run.plan.lines),
+                          self.process_prims(), run.shared, run.mem, run.rt.t0),
+                context=run.mp)
         ctx.state = "queued"
         name = ctx.name
 
@@ -330,14 +332,19 @@ class ProcessHost(BaseHost):
 class _NoSpawn:
     """Process actors cannot start or join others (the checker refuses it)."""
 
-    def spawn(self, a: ActorCtx, name: str) -> None:
+    def spawn(self, a: ActorCtx, name: str, line: int | None = None) -> None:
         raise ActorFailure(f"{a.name}: a process actor cannot start other actors")
 
     def join(self, a: ActorCtx, name: str, timeout: float | None, tags: P.OpTags) -> None:
         raise ActorFailure(f"{a.name}: a process actor cannot join other actors")
 
 
-def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim],
+# what a child gets of the scenario: its mapping, and the YAML line of each path (the plan's
+# ``lines``: the child's events carry the lines of their steps)
+ScenarioArg = tuple[dict[str, Any], dict[Any, int]]
+
+
+def run_actor_here(scenario: ScenarioArg, name: str, prims: dict[str, P.Prim],
                    shared_vars: Any, shared: Shared, conn: Connection | None, t0: float,
                    sched_conn: Connection | None = None, side: str | None = None,
                    ) -> tuple[str | None, str | None, Batch]:
@@ -345,7 +352,8 @@ def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim]
     not yet shipped over ``conn`` (all of them when there is no ``conn``: a pool task).
     ``sched_conn``: the pipe to the parent's scheduler, whose ``child_side`` is ``side``."""
     try:
-        plan = plan_from_mapping(scenario)
+        mapping, lines = scenario
+        plan = replace(plan_from_mapping(mapping), lines=lines)
         rt = ChildRuntime(shared, t0, child_scheduler(side, sched_conn))
         ap = plan.actor(name)
         ctx = ProcActorCtx(rt, name, ap.daemon, shared, prims)
@@ -361,14 +369,14 @@ def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim]
     raised: BaseException | None = None
     try:
         ctx.state = "running"
-        ctx.emit(rt.tag(name, "start"), None)
+        ctx.emit(rt.life_tag(name, "start"), None)
         program(ctx)
     except (Exception, Abort) as exc:
         raised = exc
     result, error = ending(raised)
     if result is not None:
         try:
-            ctx.emit(rt.tag(name, "end", None, None, result), end_payload(ctx, error))
+            ctx.emit(end_tag(ctx, result, error), end_payload(ctx, error))
         except Abort:
             result = None
     if result is None:
@@ -383,7 +391,7 @@ def run_actor_here(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim]
     return result, error, ctx.batch()
 
 
-def child_main(scenario: dict[str, Any], name: str, prims: dict[str, P.Prim], shared_vars: Any,
+def child_main(scenario: ScenarioArg, name: str, prims: dict[str, P.Prim], shared_vars: Any,
                shared: Shared, conn: Connection, t0: float,
                sched_conn: Connection | None = None, side: str | None = None) -> None:
     """Entry point of a process actor's child process (``sched_conn``: the pipe to the
@@ -407,7 +415,7 @@ class _Worker:
     args: tuple[Any, ...] = ()
 
 
-def pool_init(scenario: dict[str, Any], prims: dict[str, P.Prim], shared_vars: Any,
+def pool_init(scenario: ScenarioArg, prims: dict[str, P.Prim], shared_vars: Any,
               shared: Shared, t0: float) -> None:
     """Initializer of a process pool's workers: the primitives come by inheritance here,
     as multiprocessing requires, not with each task."""

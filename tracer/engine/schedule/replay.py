@@ -435,6 +435,8 @@ class ReplayScheduler(Scheduler):
         self.cond.notify_all()
 
 
+# (not `line`: a replay of an older trace, or one whose scenario file was edited since, has
+# other lines or none, and is still the same operation sequence)
 _COMPARED = ("actor", "op", "target", "phase", "result", "item", "value")
 
 

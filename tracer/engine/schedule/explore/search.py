@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from tracer._show import show
@@ -242,11 +242,13 @@ def explore_runs(plan: Plan, runs: Iterable[int], seed: int, strategy: str,
 
 
 def explore_range(scenario: dict[str, Any], start: int, stop: int, seed: int, strategy: str,
-                  depth: int, judge: Judge) -> Exploration:
-    """A worker process's share: schedules start..stop-1 (the plan is rebuilt here; ``judge``
-    must be a module-level function, to reach the worker)."""
-    return explore_runs(plan_from_mapping(scenario), range(start, stop), seed, strategy, depth,
-                        judge)
+                  depth: int, judge: Judge, lines: dict[Any, int] | None = None,
+                  source: str = "<trace>") -> Exploration:
+    """A worker process's share: schedules start..stop-1 (the plan is rebuilt here, with the
+    YAML ``lines`` and the ``source`` of the parent's plan, so that its findings read as the
+    parent's; ``judge`` must be a module-level function, to reach the worker)."""
+    plan = replace(plan_from_mapping(scenario, source), lines=lines or {})
+    return explore_runs(plan, range(start, stop), seed, strategy, depth, judge)
 
 
 def explore_jobs(plan: Plan, schedules: range, seed: int, strategy: str, depth: int, jobs: int,
@@ -262,7 +264,9 @@ def explore_jobs(plan: Plan, schedules: range, seed: int, strategy: str, depth: 
     # (its workers ignore SIGTERM, like every process of a run: terminate kills them)
     with KillingPool(jobs, exit_with_parent, (os.getpid(),), context=get_context()) as pool:
         parts = pool.starmap(explore_range, [
-            (plan.scenario.as_mapping(), a, b, seed, strategy, depth, judge) for a, b in ranges])
+            (plan.scenario.as_mapping(), a, b, seed, strategy, depth, judge, plan.lines,
+             plan.source)
+            for a, b in ranges])
     return merge(parts)
 
 
