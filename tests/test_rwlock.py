@@ -10,6 +10,8 @@ deadlock (seen while it happens, and as a lock-order cycle), and the exports sho
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -421,3 +423,61 @@ def test_the_timeline_says_each_acquire_s_mode(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "  w         12  acquire RW (write) ..." in shown.stdout  # (12: the with's line)
     assert "acquire RW (read) ..." in shown.stdout
+
+
+READ_THEN_WRITE = """
+name: read_then_write
+primitives:
+  RW: rwlock
+shared:
+  x: 0
+actors:
+  - name: r
+    kind: {kind}
+    steps:
+      - with: RW
+        mode: read
+        steps:
+          - read: x
+  - name: w
+    kind: {kind}
+    steps:
+      - with: RW
+        steps:
+          - write: {{var: x, value: 1}}
+"""
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_a_read_recorded_as_granted_after_a_writers_call_replays(kind: str,
+                                                                 tmp_path: Path) -> None:
+    """A free run records a return just after its real acquire: a writer's call (and its
+    announcement) can come between a read's grant and the read's return event. The replay
+    grants the read where the recording did, writer preference notwithstanding (it once
+    diverged: 'r's acquire RW cannot succeed now')."""
+    path = tmp_path / "rec.json"
+    run_plan(load_scenario_text(READ_THEN_WRITE.format(kind=kind), "<t>")).write(path)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    evs = by_seq(doc)
+    r = [e for e in evs if e["actor"] == "r"]
+    w = [e for e in evs if e["actor"] == "w"]
+    granted = next(i for i, e in enumerate(r) if e["op"] == "acquire" and e["phase"] == "return")
+    called = next(i for i, e in enumerate(w) if e["op"] == "acquire") + 1
+    # r calls; w starts and calls its write; r's read is granted; r reads and releases; w
+    # takes the lock
+    order = r[:granted] + w[:called] + r[granted:] + w[called:]
+    for e in r:
+        if e["op"] == "read":
+            e["value"] = 0  # before w's write (whichever went first in the run)
+    stamps = sorted(e["ts"] for e in evs)
+    for seq, (e, ts) in enumerate(zip(order, stamps, strict=True)):
+        e["seq"], e["ts"] = seq, ts
+    doc["events"] = order
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(doc), encoding="utf-8")
+    r_ = subprocess.run([sys.executable, "-m", "tracer", "replay", str(edited), "-o",
+                         str(tmp_path / "replayed.json")], capture_output=True, text=True,
+                        timeout=60, check=False)
+    assert r_.returncode == 0, r_.stdout + r_.stderr
+    assert "identical" in r_.stdout

@@ -284,11 +284,13 @@ def _mode(name: str, mode: str) -> Mode:
     raise ValueError(f"rwlock {name}: mode must be 'read' or 'write', not {mode!r}")
 
 
-def _grants(store: _Store, mode: Mode) -> bool:
-    """Whether a request of ``mode`` by an owner holding nothing is granted now."""
+def _grants(store: _Store, mode: Mode, prefer: bool = True) -> bool:
+    """Whether a request of ``mode`` by an owner holding nothing is granted now; ``prefer``:
+    a waiting writer holds a read back (writer preference; a replay, which follows the
+    recorded grants, turns it off: see ``RWLock.acquire_as``)."""
     readers, writer, waiting = store.counts()
     if mode == "read":
-        return not writer and waiting == 0  # writer preference: a waiting writer goes first
+        return not writer and (waiting == 0 or not prefer)
     return not writer and readers == 0
 
 
@@ -326,19 +328,22 @@ class _CondRWLock:
     _cond: Any  # threading.Condition or multiprocessing's Condition
     _store: _Store
 
-    def try_acquire(self, mode: str, owner: str) -> bool:
-        """Take the lock for ``mode`` now if it is granted; never waits for the rwlock."""
+    def try_acquire(self, mode: str, owner: str, prefer: bool = True) -> bool:
+        """Take the lock for ``mode`` now if it is granted (``prefer``: see :func:`_grants`);
+        never waits for the rwlock."""
         m = _mode(self.name, mode)
         with self._cond:
             _refuse_second(self.name, self._store, m, owner)
-            if not _grants(self._store, m):
+            if not _grants(self._store, m, prefer):
                 return False
             self._store.take(owner, m)
             return True
 
-    def acquire(self, mode: str, owner: str, timeout: float | None = None) -> bool:
+    def acquire(self, mode: str, owner: str, timeout: float | None = None,
+                prefer: bool = True) -> bool:
         """Take the lock for ``mode``, waiting up to ``timeout`` seconds (None: for good);
-        False when it timed out. A waiting writer holds new readers back while it waits.
+        False when it timed out. A waiting writer holds new readers back while it waits
+        (unless not ``prefer``: see :func:`_grants`).
 
         A caller that waits in slices (several calls with a short timeout, checking for the
         end of the run in between) announces its writer first (:meth:`announce_writer`) and
@@ -347,7 +352,7 @@ class _CondRWLock:
         store, cond = self._store, self._cond
         with cond:
             _refuse_second(self.name, store, m, owner)
-            if _grants(store, m):
+            if _grants(store, m, prefer):
                 store.take(owner, m)
                 return True
             if timeout is not None and timeout <= 0:
@@ -356,7 +361,7 @@ class _CondRWLock:
             # slice times out: its caller withdraws it when it gives up
             mine = m == "write" and store.queue(owner)
             try:
-                got = bool(cond.wait_for(lambda: _grants(store, m), timeout))
+                got = bool(cond.wait_for(lambda: _grants(store, m, prefer), timeout))
                 if got:
                     store.take(owner, m)  # also ends its wait
                 return got
@@ -465,11 +470,12 @@ class AsyncRWLock:
         self._store = _LocalStore()
         self._waking: set[asyncio.Task[None]] = set()
 
-    def try_acquire(self, mode: str, owner: str) -> bool:
-        """Take the lock for ``mode`` now if it is granted; never waits."""
+    def try_acquire(self, mode: str, owner: str, prefer: bool = True) -> bool:
+        """Take the lock for ``mode`` now if it is granted (``prefer``: see :func:`_grants`);
+        never waits."""
         m = _mode(self.name, mode)
         _refuse_second(self.name, self._store, m, owner)
-        if not _grants(self._store, m):
+        if not _grants(self._store, m, prefer):
             return False
         self._store.take(owner, m)
         return True
@@ -623,9 +629,10 @@ class RWLock(LockLike):
     def acquire(self, t: OpTags, timeout: float | None, blocking: bool, a: ActorCtx) -> bool:
         return self.acquire_as("write", t, timeout, blocking, a)
 
-    def _attempt(self, mode: Mode, owner: str, s: float) -> bool:
+    def _attempt(self, mode: Mode, owner: str, prefer: bool, s: float) -> bool:
         real = self.real
-        if real.try_acquire(mode, owner) if s <= 0 else real.acquire(mode, owner, s):
+        if (real.try_acquire(mode, owner, prefer) if s <= 0
+                else real.acquire(mode, owner, s, prefer)):
             return True
         if mode == "write":
             real.announce_writer(owner)  # it waits: new readers wait behind it
@@ -643,8 +650,13 @@ class RWLock(LockLike):
                 # a writer waits from its call on (new readers wait behind it), whoever does
                 # the waiting: a replay takes the lock only at its recorded return
                 self.real.announce_writer(name)
-            ok = a.rt.scheduler.wait(a, partial(self._attempt, mode, name),
-                                     timeout if blocking else 0.0)
+            # a replay grants a read where the recording did: there a writer's call may come
+            # before a read's return whose grant came before that writer was announced (the
+            # return is recorded just after the real acquire)
+            sched = a.rt.scheduler
+            prefer = not sched.grants_as_recorded()
+            ok = sched.wait(a, partial(self._attempt, mode, name, prefer),
+                            timeout if blocking else 0.0)
         except RuntimeError as exc:  # a second hold, an upgrade: refused, with the reason
             a.waiting = None
             msg = str(exc)

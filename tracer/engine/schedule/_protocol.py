@@ -197,6 +197,14 @@ class Scheduler:
     async def asleep(self, actor: ActorCtx, seconds: float) -> None:
         """Stand in for a coroutine's sleep step."""
 
+    def grants_as_recorded(self) -> bool:
+        """Whether a blocking call succeeds where a recording says it did, a primitive's own
+        grant rules about *waiters* set aside (a replay): an rwlock's writer preference then
+        does not hold back a read recorded as granted. The recording's order is the real
+        one, but a return is recorded just after its real operation, so another actor's call
+        (a writer announced from its call on) may come between the two."""
+        return False
+
     def may_try(self, actor: ActorCtx, takes: bool) -> bool:
         """Whether a coroutine may make its operation at once, when it can, before it hands
         the wait to :meth:`await_` (the uncontended case without a coroutine more): not a

@@ -209,6 +209,9 @@ class ReplayScheduler(Scheduler):
     def may_try(self, actor: ActorCtx, takes: bool) -> bool:
         return not takes
 
+    def grants_as_recorded(self) -> bool:
+        return True
+
     def turn(self, actor: ActorCtx, tag: Tag) -> int:
         got = Step(-1, actor.name, tag.op, tag.target, tag.phase, tag.result)
         with self.cond:
@@ -494,6 +497,9 @@ class RemoteScheduler(Remote):
         rt = self.rt
         if not took and not attempt_within(attempt, LAG, lambda: rt is not None and rt.closed):
             self._ask("cannot")
+        return True
+
+    def grants_as_recorded(self) -> bool:
         return True
 
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
