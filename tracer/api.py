@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from tracer.engine.schedule.explore.search import Exploration
 
 __all__ = ["MergeError", "Replay", "analyze", "explore", "explore_document", "merge", "replay",
-           "run", "shard_document"]
+           "run", "shard_document", "shard_schedules"]
 
 Scenario = Plan | str | Path  # a checked plan, or the path of a scenario file
 
@@ -140,7 +140,6 @@ def explore(scenario: Scenario, *, strategy: str = "random", runs: int = 100, se
         explore_dfs,
         explore_jobs,
         explore_runs,
-        shard_range,
     )
 
     plan = _plan(scenario, max_events)
@@ -159,7 +158,7 @@ def explore(scenario: Scenario, *, strategy: str = "random", runs: int = 100, se
             raise ValueError(DFS_NO_SHARD)
     if strategy == "dfs":
         return explore_dfs(plan, runs, _judge, max_preemptions, progress=progress)
-    schedules = range(runs) if shard is None else shard_range(runs, *shard)
+    schedules = shard_schedules(runs, shard)
     if jobs > 1:
         found = explore_jobs(plan, schedules, seed, strategy, depth, jobs, _judge)
     else:
@@ -176,6 +175,14 @@ def _digest(plan: Plan) -> str:
     scenario as embedded in traces (its max_events included)."""
     text = json.dumps(plan.scenario.as_mapping(), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def shard_schedules(runs: int, shard: tuple[int, int] | None) -> range:
+    """The schedule numbers an exploration of ``runs`` schedules runs: all of them, or with
+    ``shard=(k, n)`` the k-th of n contiguous, disjoint ranges that cover them."""
+    from tracer.engine.schedule.explore.search import shard_range  # noqa: PLC0415
+
+    return range(runs) if shard is None else shard_range(runs, *shard)
 
 
 def _counted(schedules: range, progress: Callable[[int], object] | None) -> Iterable[int]:

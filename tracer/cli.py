@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from tracer._gc import gc_paused
 from tracer._version import __version__
 from tracer.analyze import Report, expect_mismatch, render_profile
-from tracer.api import DFS_NO_SHARD, MergeError, explore_document
+from tracer.api import DFS_NO_SHARD, MergeError, explore_document, shard_schedules
 from tracer.api import analyze as analyze_trace
 from tracer.api import explore as explore_scenario
 from tracer.api import merge as merge_shards
@@ -563,9 +563,7 @@ def explore(scenario: str, runs: int | None, seed: int | None, strategy: str | N
         _fail(DFS_NO_SHARD + (f" (dfs is {scenario}'s explore: strategy; --strategy random "
                               "or pct replaces it)" if from_file else ""))
     show_bar = fmt == "text" and sys.stderr.isatty()
-    # a shard runs the K-th of N contiguous ranges of the schedules (tracer.api.explore)
-    length = runs if shard is None else shard[0] * runs // shard[1] - (
-        (shard[0] - 1) * runs // shard[1])
+    length = len(shard_schedules(runs, shard))  # a shard runs only its part
     bar: Any = (click.progressbar(length=length, label="exploring", file=sys.stderr)
                 if show_bar and jobs == 1 else nullcontext(None))
     with bar as b:
