@@ -17,13 +17,24 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracer._version import __version__
-from tracer.api import analyze, explore, replay, run
-from tracer.engine import RunResult, run_plan
-from tracer.scenario import Plan, ScenarioError, load_scenario, load_scenario_text
-from tracer.trace import Trace, TraceError, load_trace
+
+if TYPE_CHECKING:
+    from tracer.api import analyze, explore, replay, run
+    from tracer.engine import RunResult, run_plan
+    from tracer.scenario import Plan, ScenarioError, load_scenario, load_scenario_text
+    from tracer.trace import Trace, TraceError, load_trace
+
+# what each public name is imported from, when it is first used: importing ``tracer`` (as
+# every process of a run does: a process actor, a traced program's host and children) loads
+# no more than the part it uses
+_FROM = {"analyze": "tracer.api", "explore": "tracer.api", "replay": "tracer.api",
+         "run": "tracer.api", "RunResult": "tracer.engine", "run_plan": "tracer.engine",
+         "Plan": "tracer.scenario", "ScenarioError": "tracer.scenario",
+         "load_scenario": "tracer.scenario", "load_scenario_text": "tracer.scenario",
+         "Trace": "tracer.trace", "TraceError": "tracer.trace", "load_trace": "tracer.trace"}
 
 __all__ = [
     "Plan",
@@ -56,6 +67,17 @@ class _Package(types.ModuleType):
         if name in _API and isinstance(value, types.ModuleType):
             return
         super().__setattr__(name, value)
+
+
+def __getattr__(name: str) -> Any:
+    where = _FROM.get(name)
+    if where is None:
+        raise AttributeError(f"module 'tracer' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415 (loaded when first used)
+    value = getattr(importlib.import_module(where), name)
+    if name not in _API:
+        globals()[name] = value
+    return value
 
 
 sys.modules[__name__].__class__ = _Package

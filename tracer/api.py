@@ -27,6 +27,9 @@ from tracer.engine import (
     recorded_steps,
     run_plan,
 )
+from tracer.program import is_program
+from tracer.program._launch import ProgramError, ProgramRun, check_program
+from tracer.program._launch import run_program as _run_program
 from tracer.scenario import Plan, load_scenario, plan_from_mapping, with_lines_of
 from tracer.trace import TraceData, load_trace_data
 
@@ -34,8 +37,9 @@ if TYPE_CHECKING:
     from tracer.analyze import Finding, Report
     from tracer.engine.schedule.explore.search import Exploration
 
-__all__ = ["MergeError", "Replay", "analyze", "explore", "explore_document", "merge", "replay",
-           "run", "shard_document", "shard_schedules"]
+__all__ = ["MergeError", "ProgramError", "ProgramRun", "Replay", "analyze", "explore",
+           "explore_document", "is_program", "merge", "replay", "run", "run_program",
+           "shard_document", "shard_schedules"]
 
 Scenario = Plan | str | Path  # a checked plan, or the path of a scenario file
 
@@ -61,6 +65,18 @@ def run(scenario: Scenario, *, on_started: Callable[[], object] | None = None,
     ``result.write(path)`` writes the trace."""
     return run_plan(_plan(scenario, max_events), on_started=on_started,
                     start_method=start_method)
+
+
+def run_program(path: str | Path | None = None, *, module: str | None = None,
+                argv: Sequence[str] = (), timeout: float = 10.0,
+                on_started: Callable[[], object] | None = None) -> ProgramRun:
+    """Run an unchanged Python program (the file ``path``, or ``module`` as ``python -m``
+    would, from the current folder) with its arguments ``argv``, recording its threads'
+    primitives and shared accesses; ends it on a deadlock or stall, or after ``timeout``
+    seconds. Raises :class:`ProgramError` when it cannot be run (no such file, not Python,
+    a syntax error). ``result.doc`` is the trace; ``result.to_json()`` its text."""
+    program = check_program(None if path is None else str(path), module, list(argv))
+    return _run_program(program, timeout, on_started=on_started)
 
 
 def _trace_data(trace: str | Path | TraceData) -> TraceData:

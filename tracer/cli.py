@@ -32,12 +32,20 @@ from pydantic import ValidationError
 from tracer._gc import gc_paused
 from tracer._version import __version__
 from tracer.analyze import Report, expect_mismatch, render_profile
-from tracer.api import DFS_NO_SHARD, MergeError, explore_document, shard_schedules
+from tracer.api import (
+    DFS_NO_SHARD,
+    MergeError,
+    ProgramError,
+    explore_document,
+    is_program,
+    shard_schedules,
+)
 from tracer.api import analyze as analyze_trace
 from tracer.api import explore as explore_scenario
 from tracer.api import merge as merge_shards
 from tracer.api import replay as replay_trace
 from tracer.api import run as run_scenario
+from tracer.api import run_program as run_traced_program
 from tracer.engine import (
     STOPS,
     RunFault,
@@ -269,18 +277,37 @@ def cli(color: str) -> None:
 
 
 @cli.command()
-@click.argument("scenario", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=str))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("-m", "--module", metavar="MODULE",
+              help="Run this module of a program, as 'python -m MODULE' does.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str),
               help="Where to write the trace (default: traces/<scenario name>.json).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the trace path and problems.")
+@click.option("--timeout", type=click.FloatRange(0.1, 86_400), metavar="SECONDS",
+              help="A program's timeout (default 10 s; a scenario has its own timeout:).")
 @click.option("--start-method", type=click.Choice(["forkserver", "spawn", "fork"]),
               help="How process actors are started (default: forkserver on Linux, "
                    "else spawn; or $TRACER_START_METHOD).")
 @click.option("--max-events", type=click.IntRange(1, MAX_MAX_EVENTS), metavar="N",
               help=_MAX_EVENTS_HELP)
-def run(scenario: str, output: str | None, quiet: bool, start_method: str | None,
+def run(scenario: str | None, args: tuple[str, ...], module: str | None, output: str | None,
+        quiet: bool, timeout: float | None, start_method: str | None,
         max_events: int | None) -> None:
-    """Run SCENARIO (YAML) and write its JSON trace."""
+    """Run SCENARIO (YAML) and write its JSON trace; or run a Python program
+    (PROG.py [-- ARGS...], or -m MODULE [-- ARGS...]) unchanged, traced."""
+    if module is not None or (scenario is not None and is_program(scenario)):
+        argv = ([scenario] if module is not None and scenario is not None else []) + list(args)
+        _run_program_cmd(None if module is not None else scenario, module, argv, output,
+                         quiet, 10.0 if timeout is None else timeout)
+        return
+    if scenario is None:
+        _fail("give a scenario (a YAML file), a Python program (PROG.py), or -m MODULE")
+    if args:
+        _fail(f"{scenario} is a scenario; the arguments after it ({_cmd(*args)}) are for "
+              "programs (PROG.py -- ARGS)")
+    if timeout is not None:
+        _fail(f"--timeout is a program's; a scenario sets its own (timeout: in {scenario})")
     plan = _load(scenario, max_events)
     path = Path(output) if output else default_trace_path(plan.scenario.name)
     _not_an_input(output or path, {"the scenario": scenario})
@@ -316,6 +343,69 @@ def run(scenario: str, output: str | None, quiet: bool, start_method: str | None
         sys.exit(_interrupted_exit())
     _exit_if_stopped()
     if result.status != "ok" or report.findings:
+        sys.exit(EXIT_PROBLEM)
+
+
+def _run_program_cmd(path: str | None, module: str | None, argv: list[str],
+                     output: str | None, quiet: bool, timeout: float) -> None:
+    """``tracer run PROG.py [-- ARGS]``: run the program traced, then analyze its trace as
+    ``tracer run`` does a scenario's."""
+    shown = path if path is not None else f"-m {module}"
+
+    def started() -> None:
+        if not quiet:
+            _status(f"running {shown}" + (f" {_cmd(*argv)}" if argv else "")
+                    + f": timeout {timeout:g} s")
+    try:
+        result = run_traced_program(path, module=module, argv=argv, timeout=timeout,
+                                    on_started=started)
+    except ProgramError as exc:
+        _fail(str(exc))
+    name = Path(path).stem if path is not None else (module or "program").rsplit(".", 1)[-1]
+    out = Path(output) if output else default_trace_path(name)
+    if path is not None:
+        _not_an_input(out, {"the program": path})
+        _graphs_not_inputs(out, {"the program": path})
+    text = result.to_json()
+    with shielded():
+        error = _write(out, text, "the trace")
+    written = error is None
+    data = parse_trace_data(text, str(out))
+    report = None
+    if error is None and not_a_regular_file(out) is None:
+        try:
+            report = analyze_trace(data, out.parent, stem=out.stem, always_graph=False)
+        except OSError as exc:
+            error = f"cannot write the graphs beside {out}: {os_reason(exc)}"
+    if report is None:
+        report = analyze_trace(data, None)
+    problem = result.status != "ok" or bool(report.findings)
+    if not quiet or problem:
+        _result(f"{shown}: {result.status} after {result.duration:.3f} s, "
+                f"{result.event_count} events, {len(result.actors)} actors")
+        told = {"deadlock": ("deadlock", "stall"), "stall": ("deadlock", "stall"),
+                "timeout": ("timeout",), "error": ("error",)}.get(result.status, ())
+        if result.detail and result.status not in ("ok", "error"):
+            _result(f"  {result.detail}")
+        shown_findings = [f for f in report.findings
+                          if f.kind not in told or result.status == "error"]
+        for f in shown_findings[:8]:
+            _result(f"  {f.kind}: {f.message}")
+        if len(shown_findings) > 8:
+            _result(f"  ... and {len(shown_findings) - 8} more"
+                    + (f": {_cmd('tracer', 'analyze', out)}" if written else ""))
+    if written:
+        _result(f"trace: {out}")
+        if not quiet and not_a_regular_file(out) is None:
+            _result(_report_hint(out))
+    for kind, graph in sorted(report.graphs.items()):
+        _result(f"graph ({kind.replace('_', '-')}): {graph}")
+    if error is not None:
+        _fail(error)
+    if result.status == "interrupted":
+        sys.exit(_interrupted_exit())
+    _exit_if_stopped()
+    if problem:
         sys.exit(EXIT_PROBLEM)
 
 

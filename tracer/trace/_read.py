@@ -10,6 +10,7 @@ no model object per event. Any other layout of valid JSON is read whole, with th
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +76,7 @@ class Ev:
     result: Any
     value: Any
     item: Any
-    line: int | None  # the YAML line of the step that made it (None: an older trace)
+    line: int | str | None  # the YAML line of the step (a program's: "bank.py:12")
     rest: dict[str, Any] | None
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -116,6 +117,7 @@ class _Reader:
         self.events: list[Ev] = []
         self.open_calls: dict[tuple[Any, Any, Any], int] = {}
         self.strings: dict[str, str] = {}
+        self.program = False  # a program's trace: its lines are places (``bank.py:12``)
 
     def add(self, e: Any) -> None:
         i = len(self.events)
@@ -134,9 +136,11 @@ class _Reader:
         phase = get("phase")
         result = get("result")
         line = get("line")
-        if line is not None and (line.__class__ is not int or line < 1):
+        if line is not None and (line.__class__ is not int or line < 1) and not (
+                line.__class__ is str and self.program and _SITE.fullmatch(line)):
             raise _bad_field(source, i, "line", line, "a line number of the scenario file "
-                                                      "(an integer from 1) or null")
+                                                      "(an integer from 1) or null" if not
+                             self.program else "a place in the program ('bank.py:12') or null")
         if op.__class__ is not str:
             if op is None:
                 raise _fail(source, f"event seq {i} has no op")
@@ -220,7 +224,7 @@ def _bad_field(source: str, i: int, field: str, value: Any, expected: str) -> Tr
 _WAIT_FIELDS: tuple[tuple[str, str], ...] = (("actor", "str"), ("op", "str"),
                                              ("target", "str?"), ("kind", "str?"),
                                              ("holds", "strs"), ("providers", "strs"),
-                                             ("call_seq", "int?"), ("line", "int?"))
+                                             ("call_seq", "int?"), ("line", "line?"))
 
 
 def _is_strs(value: Any) -> bool:
@@ -246,11 +250,14 @@ def _check_extra(source: str, i: int, key: str, value: Any) -> None:
                 ok = (v.__class__ is str if kind == "str" else
                       v is None or v.__class__ is str if kind == "str?" else
                       v is None or _is_strs(v) if kind == "strs" else
-                      v is None or v.__class__ is int)
+                      v is None or v.__class__ is int or (
+                          kind == "line?" and v.__class__ is str and bool(_SITE.fullmatch(v))))
                 if not ok:
                     expected = {"str": "a string", "str?": "a string or null",
                                 "strs": "an array of names (strings)",
-                                "int?": "an event's seq (an integer) or null"}[kind]
+                                "int?": "an event's seq (an integer) or null",
+                                "line?": "a line (an integer, or a program's 'file.py:12') "
+                                         "or null"}[kind]
                     raise _bad_field(source, i, f"waits[{j}].{field}", v, expected)
     elif key in ("blocking", "atomic"):
         if value.__class__ is not bool:
@@ -268,7 +275,10 @@ def _check_head(data: Any, source: str, with_events: bool) -> set[str]:
     fmt = data.get("format")
     if fmt != FORMAT:
         raise _fail(source, f"format is {fmt!r}, but this tracer reads {FORMAT!r}")
-    parts: tuple[tuple[str, type], ...] = (("scenario", dict), ("meta", dict), ("actors", list),
+    # a program's trace records the program where a scenario's embeds the scenario
+    first = ("program", dict) if "program" in data and "scenario" not in data else \
+        ("scenario", dict)
+    parts: tuple[tuple[str, type], ...] = (first, ("meta", dict), ("actors", list),
                                            ("outcome", dict))
     if with_events:
         parts += (("events", list),)
@@ -304,9 +314,22 @@ def _check_scenario(scenario: dict[str, Any], source: str) -> None:
 
 
 _PARTS = frozenset(("format", "scenario", "meta", "actors", "events", "outcome", "final"))
+# a program's ``line``: ``file.py:12``
+_SITE = re.compile(r".+:[1-9][0-9]*")
+
+
+def program_scenario(program: dict[str, Any]) -> dict[str, Any]:
+    """What the analyses read of a scenario, for a program's trace: the primitives the
+    program made (name -> type and options, as a scenario declares them)."""
+    prims = program.get("primitives")
+    path = program.get("path") or program.get("module") or "program"
+    name = str(path).replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".py")
+    return {"name": name, "primitives": prims if isinstance(prims, dict) else {}}
 
 
 def _finish(data: dict[str, Any], source: str, events: list[Ev]) -> TraceData:
+    if "scenario" not in data and isinstance(data.get("program"), dict):
+        data = {**data, "scenario": program_scenario(data["program"])}
     _check_scenario(data["scenario"], source)
     final = data.get("final")
     extra = {k: v for k, v in data.items() if k not in _PARTS}
@@ -349,6 +372,7 @@ def _read_lines(f: BinaryIO, source: str, whole: bytes | None = None) -> TraceDa
                 except orjson.JSONDecodeError:
                     break
                 reader = _Reader(source, _check_head_partial(skeleton, source))
+                reader.program = "program" in skeleton and "scenario" not in skeleton
                 continue
             head.append(line)
         elif tail:
@@ -388,6 +412,7 @@ def _read_lines(f: BinaryIO, source: str, whole: bytes | None = None) -> TraceDa
         raise _bad_json(source, exc) from None
     names = _check_head(data, source, with_events=True)
     general = _Reader(source, names)
+    general.program = "program" in data and "scenario" not in data
     for e in data["events"]:
         general.add(e)
     return _finish(data, source, general.events)

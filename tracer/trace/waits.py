@@ -56,7 +56,8 @@ class Waiter:
     mode: str | None = None  # the mode of an acquire, for a type with modes (an rwlock's read)
     loop: str | None = None  # a spinner's loop ("'while: flag == 0' (line 7)")
     watched: tuple[str, ...] = ()  # what a spinner's loop reads
-    line: int | None = None  # the YAML line of the step that waits (its call's ``line``)
+    # the YAML line of the step that waits (its call's ``line``); a program's: ``bank.py:12``
+    line: int | str | None = None
 
 
 @dataclass
@@ -73,16 +74,19 @@ class WaitState:
     # where: the scenario file (a trace's ``meta.source``), and (resource, actor) -> the YAML
     # line of the step that took that hold; messages name them ("A (deadlock.yaml:15)")
     source: str | None = None
-    hold_line: Callable[[str, str], int | None] | None = None
+    hold_line: Callable[[str, str], int | str | None] | None = None
     # (actor, seq) -> the YAML line of that event (a waiter's call), for a Waiter without one
-    call_line: Callable[[str, int], int | None] | None = None
+    call_line: Callable[[str, int], int | str | None] | None = None
 
 
-def at_line(source: str | None, line: int | None) -> str:
+def at_line(source: str | None, line: int | str | None) -> str:
     """Where a step is, as editors and terminals link it: ``scenarios/x.yaml:12`` (``line
-    12`` without a file); empty without a line."""
+    12`` without a file); empty without a line. A program's line names its file already
+    (``bank.py:12``)."""
     if line is None:
         return ""
+    if isinstance(line, str):
+        return line
     return f"{source}:{line}" if source else f"line {line}"
 
 
@@ -100,7 +104,7 @@ def source_of(data: object) -> str | None:
     return source_of_plan(source) if isinstance(source, str) else None
 
 
-def _at(source: str | None, line: int | None) -> str:
+def _at(source: str | None, line: int | str | None) -> str:
     where = at_line(source, line)
     return f" ({where})" if where else ""
 
@@ -325,7 +329,7 @@ def _words(kind: str, op: str) -> tuple[str | None, str]:
 
 
 def _sentence(a: str, w: Waiter, held: list[str], who: list[str], state: WaitState,
-              hold_lines: dict[str, int]) -> str:
+              hold_lines: dict[str, int | str]) -> str:
     src = state.source
     shown = [f"{r}{_at(src, hold_lines.get(r))}" for r in held]
     holds = f"{a} holds {_names(shown)} and " if held else f"{a} "

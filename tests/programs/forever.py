@@ -1,0 +1,4 @@
+import threading
+
+stop = threading.Event()
+stop.wait(3600)

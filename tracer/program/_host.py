@@ -1,0 +1,188 @@
+"""The host process of a traced program: ``python -m tracer.program._host CONFIG``.
+
+It installs the patches and the import rewrite, makes the main thread an actor, runs the
+program as ``__main__`` (its arguments in ``sys.argv``), and watches it from a thread of its
+own (``_watch``). However the program ends -- it returns, raises, calls ``sys.exit``, deadlocks,
+stalls, runs past its timeout, or the command asks it to stop (a byte on the control pipe: the
+user pressed Ctrl-C or sent SIGTERM) -- the host writes its events to the file the command
+named and leaves with ``os._exit``: no thread of the program outlives it, and no handler of
+the program can keep it alive. The command (``_launch``) then kills what is left of the
+program's process group (its child processes).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import runpy
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tracer.program import _names, _patch, _seam
+from tracer.program._seam import Recorder, plain
+from tracer.program._watch import Watchdog
+
+EXIT_WRITE_FAILED = 3  # the host could not write its events (the command says so)
+
+
+class Host:
+    """One run of the program in this process."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.out = config["events"]
+        self.done = threading.Lock()  # (a real lock: made before the patches) who writes
+        self.finished = False
+        self.exit_status: int | None = None
+        self.status = "ok"
+        self.detail = ""
+        self.rec = Recorder(time.perf_counter())  # (ts: seconds since the program began)
+
+    # --- the program
+    def main(self) -> None:
+        cfg = self.config
+        _names.set_root(cfg["root"])
+        _patch.install()
+        _access: Any = None
+        _rewrite: Any = None
+        try:  # (part 3: the shared accesses of the user's modules)
+            _access = importlib.import_module("tracer.program._access")
+            _rewrite = importlib.import_module("tracer.program._rewrite")
+        except ImportError:  # pragma: no cover - while part 3 is not there
+            pass
+        rec = self.rec
+        _seam.install(rec)
+        if _access is not None:
+            _access.RECORD = self.record_access
+        main_actor = rec.adopt(threading.main_thread(), name="MainThread")
+        watchdog = Watchdog(self, cfg["timeout"], cfg.get("ctrl"))
+        watchdog.start()
+        sys.argv = [cfg["path"] or cfg["module"], *cfg["argv"]]
+        error: str | None = None
+        site: str | None = None
+        try:
+            if _rewrite is not None:
+                _rewrite.install(Path(cfg["root"]))
+            if cfg["module"]:
+                sys.path.insert(0, cfg["root"])
+                runpy.run_module(cfg["module"], run_name="__main__", alter_sys=True)
+            else:
+                self.run_path(cfg["path"], _rewrite)
+        except SystemExit as exc:
+            code = exc.code
+            if code is None or code == 0:
+                self.exit_status = 0
+            elif isinstance(code, int):
+                self.exit_status = code
+                error = f"the program exited with status {code} (sys.exit({code}))"
+                site = _patch.last_user_site(exc)
+            else:
+                self.exit_status = 1
+                error = f"the program exited with status 1: sys.exit({code!r})"
+                site = _patch.last_user_site(exc)
+        except BaseException as exc:  # the program's own exception: its error, not ours
+            self.exit_status = 1
+            error = _patch.user_traceback(exc)
+            site = _patch.last_user_site(exc)
+            sys.stderr.write(error + "\n")
+        else:
+            self.exit_status = 0
+        if error and site is not None:
+            error = f"{error} ({site})" if "\n" not in error else error
+        rec.end(main_actor, error, site)
+        # as the interpreter would: wait for the program's other non-daemon threads
+        for a in list(rec.actors.values()):
+            if a is main_actor or a.daemon:
+                continue
+            a.ended.wait()
+        self.finish("ok" if error is None else "error", "" if error is None else
+                    f"MainThread failed: {error.splitlines()[-1]}")
+
+    def run_path(self, path: str, rewrite: Any) -> None:
+        """Run the file ``path`` as ``__main__`` (rewritten, when the rewrite is there)."""
+        with open(path, "rb") as f:
+            source = f.read()
+        module = types.ModuleType("__main__")
+        module.__file__ = path
+        module.__builtins__ = __builtins__  # type: ignore[attr-defined]
+        module.__dict__["__spec__"] = None
+        sys.modules["__main__"] = module
+        sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+        shown = _names.display(os.path.abspath(path)) or os.path.basename(path)
+        if rewrite is not None:
+            code = rewrite.rewrite_source(source.decode("utf-8"), os.path.abspath(path), shown)
+        else:
+            code = compile(source, os.path.abspath(path), "exec")
+        exec(code, module.__dict__)
+
+    def record_access(self, op: str, target: str, value: Any, site: str) -> None:
+        rec = self.rec
+        if rec.closed:
+            return
+        a = rec.current()
+        rec.emit(a, op, target, None, None, site, {"value": plain(value)})
+
+    # --- the end
+    def finish(self, status: str, detail: str = "", engine: dict[str, Any] | None = None,
+               op: str | None = None) -> None:
+        """Write the events and leave (only the first caller does)."""
+        with self.done:
+            if self.finished:
+                return
+            self.finished = True
+        rec = self.rec
+        rec.closed = True  # (what the program does from now on is not recorded)
+        if op is not None:
+            rec.engine_event(op, engine or {})
+        for a in list(rec.actors.values()):
+            if a.state != "done" and a.daemon and status == "ok":
+                rec.engine.append((next(rec.seq), rec.clock() - rec.t0, a.name, "end", None,
+                                   None, "abandoned", None, None))
+        doc = {
+            "pid": os.getpid(),
+            "status": status,
+            "detail": detail,
+            "exit_status": self.exit_status,
+            "duration": round(rec.clock() - rec.t0, 6),
+            "actors": [{"name": a.name, "kind": a.kind, "pid": a.pid, "tid": a.tid,
+                        "daemon": a.daemon, "state": a.state, "error": a.error}
+                       for a in list(rec.actors.values())],
+            "primitives": {p.name: p.spec() for p in list(rec.prims.values())},
+            "events": rec.events(),
+        }
+        code = 0
+        try:
+            data = orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS)
+            tmp = self.out + ".part"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, self.out)
+        except Exception as exc:  # pragma: no cover - a full disk
+            sys.stderr.write(f"tracer: cannot write the program's events: {exc}\n")
+            code = EXIT_WRITE_FAILED
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # (the program may have closed them)
+                pass
+        os._exit(code)
+
+
+def main() -> None:
+    with open(sys.argv[1], "rb") as f:
+        config = orjson.loads(f.read())
+    Host(config).main()
+
+
+if __name__ == "__main__":
+    # (keep tracer's own frames out of the program's view: it runs as __main__)
+    del sys.argv[0]
+    sys.argv.insert(0, "tracer-host")
+    time.perf_counter()
+    main()

@@ -1,0 +1,254 @@
+"""The seam of a traced program: the one place every patched primitive calls.
+
+An *actor* is a thread of the program (the main thread, the threads it starts, and the
+standard library's threads that run the user's code, such as a thread pool's workers); an
+asyncio task is one too once ``_patch`` registers it. Each actor records into its own buffer,
+taking no lock: an event is ``(seq, ts, actor, op, target, phase, result, site, payload)``
+with ``seq`` from one ``itertools.count`` (atomic under the GIL) -- the same discipline as the
+scenario engine's seam (``tracer/engine/_seam.py``): a blocking op records its ``call`` before
+the real call and its ``return`` after, a releasing op records before it acts, so the order
+of ``seq`` is consistent with what really happened.
+
+What blocks is handed to the run's scheduler (:class:`Scheduler`): free running it is the
+real call; a scheduler that runs one actor at a time (replay, explore) makes it an attempt.
+The watchdog reads each actor's ``waiting`` and each primitive's ``holders``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+# a blocking call's real operation: called with a timeout in seconds (None: no limit; 0: one
+# try), True when it happened
+Attempt = Callable[[float | None], bool]
+
+Event = tuple[int, float, str, str, "str | None", "str | None", "str | None", "str | None",
+              "dict[str, Any] | None"]
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """``value`` as a trace can hold it: JSON scalars and lists/dicts of them as they are,
+    anything else as its ``repr`` (cut at 200 characters)."""
+    if isinstance(value, _SCALARS):
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        return value
+    if depth < 3 and isinstance(value, (list, tuple)) and len(value) <= 50:
+        return [plain(v, depth + 1) for v in value]
+    if depth < 3 and isinstance(value, dict) and len(value) <= 50:
+        return {str(k): plain(v, depth + 1) for k, v in value.items()}
+    try:
+        text = repr(value)
+    except Exception:  # a user's __repr__ may fail: the trace stays whole
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+class Actor:
+    """One actor's buffer and watchdog-visible state. Only its own thread writes them."""
+
+    __slots__ = ("buf", "daemon", "ended", "error", "ident", "kind", "name", "pid", "quiet",
+                 "state", "thread", "tid", "waiting")
+
+    def __init__(self, name: str, kind: str, ident: int, daemon: bool) -> None:
+        self.name = name
+        self.kind = kind  # thread, coroutine
+        self.ident = ident
+        self.daemon = daemon
+        self.buf: list[Event] = []
+        # (primitive or actor name, op, timed) while in a blocking call
+        self.waiting: tuple[Any, str, bool] | None = None
+        self.state = "running"  # -> done
+        self.ended = threading.Event()  # (a real event: tracer's own)
+        self.error: str | None = None
+        self.pid = 0
+        self.tid = 0
+        self.thread: Any = None
+        self.quiet = 0  # > 0: inside a recorded op whose inner ops are not recorded
+
+
+class Prim:
+    """A recorded primitive: its name, type (a scenario primitive type: ``lock``...), where it
+    was made, its options as a scenario would declare them, and who holds it now."""
+
+    __slots__ = ("available", "name", "options", "real", "site", "type")
+
+    def __init__(self, name: str, ptype: str, site: str | None,
+                 options: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.type = ptype
+        self.site = site
+        self.options = options or {}
+        # whether a waiter on it would go on now (op -> bool), for the watchdog
+        self.available: Callable[[str], bool] = lambda op: False
+        self.real: Any = None
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": self.type, **self.options, **({"site": self.site} if self.site else {})}
+
+
+class Scheduler:
+    """What decides when the program's actors go (see ``engine/schedule/_protocol`` for the
+    scenario engine's richer protocol, which this mirrors). The free run's is this one."""
+
+    def turn(self, actor: Actor) -> None:
+        """Before ``actor`` records an event (one-at-a-time schedulers: wait for its turn)."""
+
+    def block(self, actor: Actor, target: Any, op: str, attempt: Attempt,
+              timeout: float | None) -> bool:
+        """Stand in for a blocking call on ``target`` whose ``call`` is recorded: whether its
+        real operation happened (``attempt``) before ``timeout``."""
+        actor.waiting = (target, op, timeout is not None)
+        try:
+            return attempt(timeout)
+        finally:
+            actor.waiting = None
+
+    def sleep(self, actor: Actor, seconds: float, real: Callable[[float], None]) -> None:
+        """Stand in for ``time.sleep(seconds)``."""
+        real(seconds)
+
+    def started(self, actor: Actor) -> None:
+        """``actor`` begins (its first event is next)."""
+
+    def ended(self, actor: Actor) -> None:
+        """``actor`` has recorded its end."""
+
+
+class Recorder:
+    """The events of one process of the program, and what the watchdog reads."""
+
+    def __init__(self, t0: float, scheduler: Scheduler | None = None) -> None:
+        self.t0 = t0
+        self.clock = time.perf_counter
+        self.seq = itertools.count()
+        self.scheduler = scheduler or Scheduler()
+        self.by_ident: dict[int, Actor] = {}
+        self.actors: dict[str, Actor] = {}
+        self.prims: dict[str, Prim] = {}
+        self.holders: dict[str, dict[str, int]] = {}
+        self.engine: list[Event] = []
+        self.closed = False
+        self._mu = threading.Lock()  # registering actors and primitives
+        self._names: dict[str, int] = {}
+        # called when an actor ends (wakes the watchdog)
+        self.on_change: Callable[[], object] = lambda: None
+
+    # --- actors
+    def current(self) -> Actor:
+        """The calling thread's actor (a thread never seen yet becomes one)."""
+        ident = threading.get_ident()
+        a = self.by_ident.get(ident)
+        if a is None:
+            a = self.adopt(threading.current_thread())
+        return a
+
+    def unique(self, name: str) -> str:
+        with self._mu:
+            n = self._names.get(name, 0) + 1
+            self._names[name] = n
+        return name if n == 1 else f"{name}#{n}"
+
+    def adopt(self, thread: threading.Thread, kind: str = "thread",
+              name: str | None = None) -> Actor:
+        """Make ``thread`` (the calling thread) an actor, and record its start (``name``:
+        the one its ``spawn`` gave it)."""
+        ident = threading.get_ident()
+        a = Actor(name or self.unique(thread.name), kind, ident, bool(thread.daemon))
+        a.thread = thread
+        a.tid = threading.get_native_id()
+        a.pid = os.getpid()
+        with self._mu:
+            self.by_ident[ident] = a
+            self.actors[a.name] = a
+        self.scheduler.started(a)
+        self.emit(a, "start", None, None, None, None, None)
+        return a
+
+    def end(self, a: Actor, error: str | None = None, site: str | None = None,
+            extra: dict[str, Any] | None = None) -> None:
+        """Record ``a``'s end (``error``: how it failed)."""
+        if a.state == "done":
+            return
+        a.error = error
+        payload = {"error": error, **(extra or {})} if error else (extra or None)
+        self.emit(a, "end", None, None, "error" if error else "ok", site, payload)
+        a.state = "done"
+        a.waiting = None
+        with self._mu:
+            self.by_ident.pop(a.ident, None)
+        a.ended.set()
+        self.scheduler.ended(a)
+        self.on_change()
+
+    # --- primitives
+    def register(self, prim: Prim) -> Prim:
+        with self._mu:
+            self.prims[prim.name] = prim
+            self.holders.setdefault(prim.name, {})
+        return prim
+
+    def hold(self, a: Actor, name: str, n: int = 1) -> None:
+        h = self.holders[name]
+        h[a.name] = h.get(a.name, 0) + n
+
+    def unhold(self, a: Actor, name: str, n: int = 1) -> None:
+        h = self.holders[name]
+        k = h.get(a.name, 0)
+        if k > n:
+            h[a.name] = k - n
+        elif k:
+            del h[a.name]
+        elif h:  # (a semaphore has no owner: a release by another gives one back)
+            other = next(iter(h))
+            if h[other] > n:
+                h[other] -= n
+            else:
+                del h[other]
+
+    # --- recording
+    def emit(self, a: Actor, op: str, target: str | None, phase: str | None,
+             result: str | None, site: str | None, payload: dict[str, Any] | None) -> int:
+        if a.quiet:
+            return -1
+        self.scheduler.turn(a)
+        seq = next(self.seq)
+        a.buf.append((seq, self.clock() - self.t0, a.name, op, target, phase, result, site,
+                      payload))
+        return seq
+
+    def engine_event(self, op: str, payload: dict[str, Any]) -> int:
+        seq = next(self.seq)
+        self.engine.append((seq, self.clock() - self.t0, "", op, None, None, None, None,
+                            payload))
+        return seq
+
+    def events(self) -> list[Event]:
+        """Every event so far, in ``seq`` order (a snapshot: actors may go on recording)."""
+        out: list[Event] = list(self.engine)
+        for a in list(self.actors.values()):
+            out += a.buf[:]
+        out.sort(key=lambda e: e[0])
+        return out
+
+    def progress(self) -> tuple[int, int]:
+        """(events recorded, actors ended): changes whenever anyone moves."""
+        actors = list(self.actors.values())
+        return (sum(len(a.buf) for a in actors), sum(a.state == "done" for a in actors))
+
+
+# the recorder of this process: None until the host installs one (the patches then record)
+REC: Recorder | None = None
+
+
+def install(rec: Recorder | None) -> None:
+    global REC
+    REC = rec
