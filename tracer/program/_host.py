@@ -43,6 +43,10 @@ class Host:
         self.status = "ok"
         self.detail = ""
         self.rec = Recorder(time.perf_counter())  # (ts: seconds since the program began)
+        if config.get("control") is not None:  # one actor at a time (explore, replay)
+            from tracer.program._control import make_scheduler  # noqa: PLC0415
+
+            self.rec.scheduler = make_scheduler(config["control"], self)
 
     # --- the program
     def main(self) -> None:
@@ -177,6 +181,10 @@ class Host:
 def main() -> None:
     with open(sys.argv[1], "rb") as f:
         config = orjson.loads(f.read())
+    if (config.get("control") or {}).get("stop") is not None:  # an exploration: a child each
+        from tracer.program._control import explore_host  # noqa: PLC0415
+
+        explore_host(config)
     Host(config).main()
 
 
