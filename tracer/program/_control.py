@@ -36,7 +36,7 @@ from tracer.program._seam import Actor, Attempt, Prim, Scheduler
 if TYPE_CHECKING:
     from tracer.program._host import Host
 
-AWAY = 0.03  # real seconds a holder may stay out of the scheduler before it is away
+AWAY = 0.02  # real seconds a holder may stay out of the scheduler before it is away
 PATIENCE = 5.0  # real seconds with nobody to choose and only away actors: not controllable
 _REAL_WAITS = {("condition", "wait"), ("barrier", "wait")}
 _clock = time.monotonic
@@ -370,6 +370,8 @@ def make_scheduler(control: dict[str, Any], host: Host) -> Baton:
     if strategy == "replay":
         return Baton(host, None, list(control.get("replay") or ()),
                      control.get("divergence_out"))
+    if strategy == "first":  # no preemption: the one that just went goes on while it can
+        return Baton(host)
     from tracer.engine.schedule.explore.scheduler import make_strategy  # noqa: PLC0415
 
     return Baton(host, make_strategy(strategy, int(control["seed"]),

@@ -104,7 +104,11 @@ class Host:
         for a in list(rec.actors.values()):
             if a is main_actor or a.daemon:
                 continue
-            a.ended.wait()
+            while not a.ended.wait(0.01):
+                if a.thread is not None and not a.thread.is_alive():
+                    # (a thread adopted at its first event, such as a pool's worker, leaves
+                    # without passing through a traced run: its end is recorded here)
+                    rec.end(a)
         self.finish("ok" if error is None else "error", "" if error is None else
                     f"MainThread failed: {error.splitlines()[-1]}")
 
