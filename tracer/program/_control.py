@@ -24,6 +24,7 @@ to come to the scheduler. Coroutine actors (``ablock``): see the note in :class:
 from __future__ import annotations
 
 import _thread
+import gc
 import os
 import select
 import signal
@@ -122,13 +123,13 @@ class Baton(Scheduler):
         try:
             if isinstance(target, Prim) and (target.type, op) in _REAL_WAITS:
                 return self._real_wait(actor, attempt, timeout)
-            if isinstance(target, str):
-                joined = self.host.rec.actors.get(target)
-                if joined is None or joined.state == "done":  # (it is leaving: soon gone)
-                    return attempt(timeout)
+            if isinstance(target, str) and target not in self.host.rec.actors:
+                return attempt(timeout)
             s = self._slot(actor)
             deadline = None if timeout is None else self.now + max(0.0, timeout)
             while True:
+                if isinstance(target, str) and self.host.rec.actors[target].state == "done":
+                    return attempt(timeout)  # (it recorded its end: its thread is leaving)
                 if attempt(0):
                     return True
                 with self.mu:
@@ -392,20 +393,35 @@ def explore_host(config: dict[str, Any]) -> None:
     from tracer.program import _watch as _  # noqa: F401, PLC0415 (imported once, here)
     from tracer.trace import waits as _w  # noqa: F401, PLC0415
 
+    from tracer.program import _names  # noqa: PLC0415
+
     _patch.install()
+    _names.set_root(config["root"])
+    rewrite: Any = None
     try:
         import tracer.program._access  # noqa: F401, PLC0415
-        import tracer.program._rewrite  # noqa: F401, PLC0415
+        import tracer.program._rewrite as rewrite  # noqa: PLC0415
     except ImportError:  # pragma: no cover - while the rewrite is not there
         pass
+    path = config.get("path")
+    if path:  # compiled (and rewritten) once, for every schedule
+        try:
+            with open(path, "rb") as f:
+                source = f.read()
+            shown = _names.display(os.path.abspath(path)) or os.path.basename(path)
+            _host.CODE[(path, source)] = _host.compile_program(path, source, shown, rewrite)
+        except Exception:  # (each schedule then says what is wrong, as a run would)
+            pass
     ctl = config["control"]
     ctrl = config.get("ctrl")
     timeout = float(config["timeout"])
     null = os.open(os.devnull, os.O_WRONLY)
+    gc.collect()
+    gc.freeze()  # (the children's collections do not touch, hence copy, the host's objects)
     for n in range(int(ctl["start"]), int(ctl["stop"])):
         if ctrl is not None and select.select([ctrl], [], [], 0)[0]:
             break
-        cfg = {**config, "events": f"{config['events']}.{n}",
+        cfg = {**config, "events": f"{config['events']}.{n}", "signalled": True,
                "control": {**ctl, "seed": schedule_seed(int(ctl["seed"]), n), "run": n}}
         sys.stdout.flush()
         sys.stderr.flush()
@@ -417,34 +433,56 @@ def explore_host(config: dict[str, Any]) -> None:
                 _host.Host(cfg).main()
             finally:
                 os._exit(3)
-        if not _wait_child(pid, timeout + 2.0):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            os.waitpid(pid, 0)
+        stop = _wait_child(pid, timeout, ctrl)
+        if stop:
+            break
     os._exit(0)
 
 
-def _wait_child(pid: int, limit: float) -> bool:
-    """Whether child ``pid`` ended (and was reaped) within ``limit`` seconds."""
+def _wait_child(pid: int, timeout: float, ctrl: int | None) -> bool:
+    """Wait for child ``pid``: past ``timeout`` it is told to end (SIGUSR1: it writes its
+    events, status timeout), a stop asked on ``ctrl`` is passed on (SIGUSR2), and a child
+    that does not end 2 s after is killed. True when the exploration is to stop."""
+    fds = [] if ctrl is None else [ctrl]
     try:
         fd = os.pidfd_open(pid)
     except (AttributeError, OSError):  # pragma: no cover - not Linux >= 5.3
-        end = _clock() + limit
-        while _clock() < end:
+        fd = None
+    stopped = False
+    told = False
+    end = _clock() + timeout
+    while True:
+        if fd is not None:
+            ready, _, _ = select.select([fd, *fds], [], [], max(0.0, end - _clock()))
+        else:  # pragma: no cover
+            ready, _, _ = select.select(fds, [], [], 0.001)
             if os.waitpid(pid, os.WNOHANG)[0]:
-                return True
-            select.select([], [], [], 0.001)
-        return False
+                return stopped
+        if fd is not None and fd in ready:
+            os.close(fd)
+            os.waitpid(pid, 0)
+            return stopped
+        if ctrl is not None and ctrl in ready and not stopped:
+            stopped = True
+            fds = []
+            _signal(pid, signal.SIGUSR2)
+            end = _clock() + 2.0
+            continue
+        if _clock() >= end:
+            if told or stopped:
+                _signal(pid, signal.SIGKILL)
+                end = _clock() + 60.0
+                continue
+            told = True
+            _signal(pid, signal.SIGUSR1)
+            end = _clock() + 2.0
+
+
+def _signal(pid: int, sig: int) -> None:
     try:
-        ready, _, _ = select.select([fd], [], [], limit)
-        if not ready:
-            return False
-        os.waitpid(pid, 0)
-        return True
-    finally:
-        os.close(fd)
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def read_divergence(path: str) -> str | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import os
 import runpy
+import signal
 import sys
 import threading
 import time
@@ -29,6 +30,17 @@ from tracer.program._seam import Recorder, plain
 from tracer.program._watch import Watchdog
 
 EXIT_WRITE_FAILED = 3  # the host could not write its events (the command says so)
+
+
+# (path, source) -> the program's code, compiled (and rewritten) once for every schedule
+CODE: dict[tuple[str, bytes], Any] = {}
+
+
+def compile_program(path: str, source: bytes, shown: str, rewrite: Any) -> Any:
+    """The code of the program's file (rewritten, when the rewrite is there)."""
+    if rewrite is not None:
+        return rewrite.rewrite_source(source.decode("utf-8"), os.path.abspath(path), shown)
+    return compile(source, os.path.abspath(path), "exec")
 
 
 class Host:
@@ -51,7 +63,8 @@ class Host:
     # --- the program
     def main(self) -> None:
         cfg = self.config
-        _names.set_root(cfg["root"])
+        if _names.ROOT != os.path.realpath(cfg["root"]):  # (an exploration's host set it)
+            _names.set_root(cfg["root"])
         _patch.install()
         _access: Any = None
         _rewrite: Any = None
@@ -66,7 +79,13 @@ class Host:
             _access.RECORD = self.record_access
         main_actor = rec.adopt(threading.main_thread(), name="MainThread")
         watchdog = Watchdog(self, cfg["timeout"], cfg.get("ctrl"))
-        watchdog.start()
+        if cfg.get("signalled"):  # a schedule of an exploration: its host signals the end
+            signal.signal(signal.SIGUSR1, lambda *_: self.finish(
+                "timeout", watchdog.timeout_detail(), watchdog.timeout_payload(), "timeout"))
+            signal.signal(signal.SIGUSR2, lambda *_: self.finish(
+                "interrupted", "interrupted by the exploration's stop"))
+        else:
+            watchdog.start()
         sys.argv = [cfg["path"] or cfg["module"], *cfg["argv"]]
         error: str | None = None
         site: str | None = None
@@ -123,10 +142,9 @@ class Host:
         sys.modules["__main__"] = module
         sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
         shown = _names.display(os.path.abspath(path)) or os.path.basename(path)
-        if rewrite is not None:
-            code = rewrite.rewrite_source(source.decode("utf-8"), os.path.abspath(path), shown)
-        else:
-            code = compile(source, os.path.abspath(path), "exec")
+        code = CODE.get((path, source))  # (an exploration's host compiled it once)
+        if code is None:
+            code = compile_program(path, source, shown, rewrite)
         exec(code, module.__dict__)
 
     def record_access(self, op: str, target: str, value: Any, site: str) -> None:
