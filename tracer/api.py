@@ -28,8 +28,8 @@ from tracer.engine import (
     run_plan,
 )
 from tracer.program import is_program
-from tracer.program._launch import ProgramError, ProgramRun, check_program
 from tracer.program._explore import ProgramReplay
+from tracer.program._launch import ProgramError, ProgramRun, check_program
 from tracer.program._launch import run_program as _run_program
 from tracer.scenario import Plan, load_scenario, plan_from_mapping, with_lines_of
 from tracer.trace import TraceData, load_trace_data

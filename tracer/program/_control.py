@@ -32,6 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
 from tracer.program._seam import Actor, Attempt, Prim, Scheduler
 
 if TYPE_CHECKING:
@@ -244,11 +245,11 @@ class Baton(Scheduler):
         ready = [s for s in live if s.state == "ready" or
                  (s.state == "blocked" and s.tried < self.version)]
         timers = sorted((s for s in live if s.deadline is not None and
-                         (s.state == "sleeping" or s.state == "blocked")),
+                         s.state in ("sleeping", "blocked")),
                         key=lambda s: (s.deadline, s.order))
-        if self.want is not None and self.diverged is None:
-            if self._replay_choice(live, ready, timers):
-                return
+        if self.want is not None and self.diverged is None and \
+                self._replay_choice(live, ready, timers):
+            return
         if ready:
             names = tuple(s.name for s in ready)
             if self.strategy is None:
@@ -388,19 +389,19 @@ def explore_host(config: dict[str, Any]) -> None:
     here, once; each schedule is a forked child that runs the program under a :class:`Baton`
     and writes ``<events>.<n>``; a child past its timeout is killed. Leaves with
     ``os._exit``."""
+    import importlib  # noqa: PLC0415
+
     from tracer.engine.schedule.explore.scheduler import schedule_seed  # noqa: PLC0415
-    from tracer.program import _host, _patch  # noqa: PLC0415
+    from tracer.program import _host, _names, _patch  # noqa: PLC0415
     from tracer.program import _watch as _  # noqa: F401, PLC0415 (imported once, here)
     from tracer.trace import waits as _w  # noqa: F401, PLC0415
-
-    from tracer.program import _names  # noqa: PLC0415
 
     _patch.install()
     _names.set_root(config["root"])
     rewrite: Any = None
     try:
-        import tracer.program._access  # noqa: F401, PLC0415
-        import tracer.program._rewrite as rewrite  # noqa: PLC0415
+        importlib.import_module("tracer.program._access")
+        rewrite = importlib.import_module("tracer.program._rewrite")
     except ImportError:  # pragma: no cover - while the rewrite is not there
         pass
     path = config.get("path")

@@ -63,7 +63,7 @@ class Host:
     # --- the program
     def main(self) -> None:
         cfg = self.config
-        if _names.ROOT != os.path.realpath(cfg["root"]):  # (an exploration's host set it)
+        if os.path.realpath(cfg["root"]) != _names.ROOT:  # (an exploration's host set it)
             _names.set_root(cfg["root"])
         _patch.install()
         _access: Any = None

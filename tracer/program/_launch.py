@@ -187,9 +187,10 @@ def run_program(program: Program, timeout: float = 10.0, mode: str = "run",
     started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
     with tempfile.TemporaryDirectory(prefix="tracer-program-") as tmp:
         events_path = os.path.join(tmp, "events.json")
-        config = {"path": os.path.abspath(program.path) if program.path else None,
-                  "module": program.module, "argv": program.argv, "root": program.root,
-                  "timeout": timeout, "events": events_path, "t0": time.perf_counter()}
+        config: dict[str, Any] = {
+            "path": os.path.abspath(program.path) if program.path else None,
+            "module": program.module, "argv": program.argv, "root": program.root,
+            "timeout": timeout, "events": events_path, "t0": time.perf_counter()}
         if control is not None:
             config["control"] = {**control, **({"divergence_out": os.path.join(
                 tmp, "divergence.txt")} if control.get("strategy") == "replay" else {})}
