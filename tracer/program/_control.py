@@ -24,11 +24,6 @@ to come to the scheduler. Coroutine actors (``ablock``): see the note in :class:
 from __future__ import annotations
 
 import _thread
-import gc
-import os
-import select
-import signal
-import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -381,111 +376,6 @@ def make_scheduler(control: dict[str, Any], host: Host) -> Baton:
                                      int(control.get("length", 64))))
 
 
-# --- the host of an exploration: one child per schedule ---------------------------------------
-
-
-def explore_host(config: dict[str, Any]) -> None:
-    """Run schedules ``control.start`` .. ``control.stop - 1``: the patches are installed
-    here, once; each schedule is a forked child that runs the program under a :class:`Baton`
-    and writes ``<events>.<n>``; a child past its timeout is killed. Leaves with
-    ``os._exit``."""
-    import importlib  # noqa: PLC0415
-
-    from tracer.engine.schedule.explore.scheduler import schedule_seed  # noqa: PLC0415
-    from tracer.program import _host, _names, _patch  # noqa: PLC0415
-    from tracer.program import _watch as _  # noqa: F401, PLC0415 (imported once, here)
-    from tracer.trace import waits as _w  # noqa: F401, PLC0415
-
-    _patch.install()
-    _names.set_root(config["root"])
-    rewrite: Any = None
-    try:
-        importlib.import_module("tracer.program._access")
-        rewrite = importlib.import_module("tracer.program._rewrite")
-    except ImportError:  # pragma: no cover - while the rewrite is not there
-        pass
-    path = config.get("path")
-    if path:  # compiled (and rewritten) once, for every schedule
-        try:
-            with open(path, "rb") as f:
-                source = f.read()
-            shown = _names.display(os.path.abspath(path)) or os.path.basename(path)
-            _host.CODE[(path, source)] = _host.compile_program(path, source, shown, rewrite)
-        except Exception:  # (each schedule then says what is wrong, as a run would)
-            pass
-    ctl = config["control"]
-    ctrl = config.get("ctrl")
-    timeout = float(config["timeout"])
-    null = os.open(os.devnull, os.O_WRONLY)
-    gc.collect()
-    gc.freeze()  # (the children's collections do not touch, hence copy, the host's objects)
-    for n in range(int(ctl["start"]), int(ctl["stop"])):
-        if ctrl is not None and select.select([ctrl], [], [], 0)[0]:
-            break
-        cfg = {**config, "events": f"{config['events']}.{n}", "signalled": True,
-               "control": {**ctl, "seed": schedule_seed(int(ctl["seed"]), n), "run": n}}
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the schedule
-            try:
-                os.dup2(null, 1)
-                os.dup2(null, 2)
-                _host.Host(cfg).main()
-            finally:
-                os._exit(3)
-        stop = _wait_child(pid, timeout, ctrl)
-        if stop:
-            break
-    os._exit(0)
-
-
-def _wait_child(pid: int, timeout: float, ctrl: int | None) -> bool:
-    """Wait for child ``pid``: past ``timeout`` it is told to end (SIGUSR1: it writes its
-    events, status timeout), a stop asked on ``ctrl`` is passed on (SIGUSR2), and a child
-    that does not end 2 s after is killed. True when the exploration is to stop."""
-    fds = [] if ctrl is None else [ctrl]
-    try:
-        fd = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # pragma: no cover - not Linux >= 5.3
-        fd = None
-    stopped = False
-    told = False
-    end = _clock() + timeout
-    while True:
-        if fd is not None:
-            ready, _, _ = select.select([fd, *fds], [], [], max(0.0, end - _clock()))
-        else:  # pragma: no cover
-            ready, _, _ = select.select(fds, [], [], 0.001)
-            if os.waitpid(pid, os.WNOHANG)[0]:
-                return stopped
-        if fd is not None and fd in ready:
-            os.close(fd)
-            os.waitpid(pid, 0)
-            return stopped
-        if ctrl is not None and ctrl in ready and not stopped:
-            stopped = True
-            fds = []
-            _signal(pid, signal.SIGUSR2)
-            end = _clock() + 2.0
-            continue
-        if _clock() >= end:
-            if told or stopped:
-                _signal(pid, signal.SIGKILL)
-                end = _clock() + 60.0
-                continue
-            told = True
-            _signal(pid, signal.SIGUSR1)
-            end = _clock() + 2.0
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
 def read_divergence(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8") as f:
@@ -502,5 +392,4 @@ def replay_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             and not (e.get("op") == "end" and e.get("result") == "abandoned")]
 
 
-__all__ = ["AWAY", "Baton", "explore_host", "make_scheduler", "read_divergence",
-           "replay_events"]
+__all__ = ["AWAY", "Baton", "make_scheduler", "read_divergence", "replay_events"]

@@ -203,10 +203,6 @@ class Host:
 def main() -> None:
     with open(sys.argv[1], "rb") as f:
         config = orjson.loads(f.read())
-    if (config.get("control") or {}).get("stop") is not None:  # an exploration: a child each
-        from tracer.program._control import explore_host  # noqa: PLC0415
-
-        explore_host(config)
     Host(config).main()
 
 

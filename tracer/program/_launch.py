@@ -155,8 +155,8 @@ class ProgramRun:
         return render_trace(head, events, {"outcome": doc["outcome"]})
 
 
-def _start_host(config_path: str, ctrl: int) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "tracer.program._host", config_path]
+def _start_host(config_path: str, ctrl: int, entry: str = "_host") -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", f"tracer.program.{entry}", config_path]
     env = dict(os.environ)
     # the host imports tracer from where this process did (an editable install, a checkout)
     here = str(Path(__file__).resolve().parents[2])
@@ -201,12 +201,14 @@ def run_program(program: Program, timeout: float = 10.0, mode: str = "run",
             f.write(orjson.dumps(config))
         stopped: str | None = None
         with shielded():
-            proc = _start_host(config_path, r)
+            # (an exploration's host forks a host per schedule: ``_fork``)
+            proc = _start_host(config_path, r,
+                               "_fork" if control and "stop" in control else "_host")
         os.close(r)
-        if on_started is not None:
-            on_started()
         try:
             try:
+                if on_started is not None:  # (a stop signal may come as soon as it is said)
+                    on_started()
                 proc.wait((timeout if host_limit is None else host_limit) + GRACE)
             except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (see engine/_stops)
                 stopped = interrupted_by(exc)
