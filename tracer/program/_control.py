@@ -13,12 +13,14 @@ Time is virtual: ``sleep`` takes no real time, a sleeper goes only when no other
 in the order of the deadlines (a timed wait's expiry is such a deadline too).
 
 What the recorder cannot see (an OS pipe, a socket, a join of an untraced thread, a
-``Future.result()``): a holder that has not come back within ``AWAY`` seconds of real time is
-*away*, and the baton goes to another; it rejoins at its next ``turn``. A condition's or a
-barrier's wait cannot be tried without effect (a wait of 0 loses a notify, breaks a barrier):
-it is a real wait during which its actor is away. A new thread records its ``start`` without
-the baton (its parent waits in ``Thread.start`` meanwhile) and the next choice waits for it
-to come to the scheduler. Coroutine actors (``ablock``): see the note in :class:`Baton`.
+``Future.result()``): a holder that has not come back within ``AWAY`` seconds of real time
+while its thread sleeps in the kernel (or within ``SPIN`` seconds while it runs: a loop that
+records nothing) is *away*, and the baton goes to another; it rejoins at its next ``turn``.
+A condition's or a barrier's wait cannot be tried without effect (a wait of 0 loses a notify,
+breaks a barrier): it is a real wait during which its actor is away. A new thread records
+its ``start`` without the baton (its parent waits in ``Thread.start`` meanwhile) and the next
+choice waits for it to come to the scheduler. Coroutine actors (``ablock``): see the note in
+:class:`Baton`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from tracer.program._host import Host
 
 AWAY = 0.02  # real seconds a holder may stay out of the scheduler before it is away
+SPIN = 0.5  # real seconds a holder that runs (not waits in the OS) may stay out
 PATIENCE = 5.0  # real seconds with nobody to choose and only away actors: not controllable
 _REAL_WAITS = {("condition", "wait"), ("barrier", "wait")}
 _clock = time.monotonic
@@ -214,7 +217,8 @@ class Baton(Scheduler):
         now = _clock()
         h = self.holder
         if h is not None:
-            if h.state == "running" and now - self.granted_at > AWAY:
+            age = now - self.granted_at
+            if h.state == "running" and age > AWAY and (age > SPIN or _waits_in_os(h.actor)):
                 h.state = "away"
                 h.since = now
                 self.holder = None
@@ -359,6 +363,19 @@ class Baton(Scheduler):
                   + "; ".join(f"{s.name} {self._doing(s)}" for s in self._live()))
         self.host.finish("stall", detail, {"actors": names, "objects": [], "detail": detail},
                          "stall")
+
+
+def _waits_in_os(actor: Actor) -> bool:
+    """Whether ``actor``'s thread sleeps in the kernel (a read, a lock, a wait) rather than
+    runs or waits for a CPU: a holder the OS merely has not run yet (a loaded machine) is not
+    away. Where /proc is not there, every late holder is."""
+    try:
+        with open(f"/proc/self/task/{actor.tid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return True
+    state = stat[stat.rfind(b")") + 2:][:1]
+    return state != b"R"
 
 
 def make_scheduler(control: dict[str, Any], host: Host) -> Baton:
