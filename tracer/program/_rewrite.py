@@ -720,7 +720,6 @@ class _Finder(importlib.abc.MetaPathFinder):
                     loader = _Loader(fullname, spec.origin)
                     loader.display = rel.as_posix()
                     spec.loader = loader
-                    spec.cached = None
             return spec
         return None
 
