@@ -485,8 +485,9 @@ def user_tree(tmp_path: Path) -> Iterator[Path]:
     pkg = tmp_path / "pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("state = {'inits': 1}\n")
+    (pkg / "helper.py").write_text("def twice(x):\n    return 2 * x\n")
     (pkg / "mod.py").write_text(
-        "from pkg import state\nvalue = 1\ndef bump():\n    global value\n    value += 1\n"
+        "from . import helper\nvalue = 1\ndef bump():\n    global value\n    value += 1\n"
         "    return value\n"
         "if __name__ == '__main__':\n    bump()\n"
     )
@@ -525,7 +526,37 @@ def test_user_modules_are_rewritten_others_not(user_tree: Path) -> None:
         ("write", "pkg.mod.value", 2, "pkg/mod.py:5"),
         ("read", "pkg.mod.value", 2, "pkg/mod.py:6"),
     ]
-    assert {"pkg", "pkg.mod"} <= _access.user_modules()
+    assert {"pkg", "pkg.mod", "pkg.helper"} <= _access.user_modules()
+    assert hasattr(mod.helper, "__tracer_g__")
+
+
+def test_the_stdlib_site_packages_and_tracer_are_never_user_files(tmp_path: Path) -> None:
+    import json
+    import sysconfig
+
+    import tracer
+    from tracer.program._rewrite import _Finder
+
+    finder = _Finder(Path("/"))  # everything is under the root
+    purelib = Path(sysconfig.get_path("purelib"))
+    assert finder._user_file(json.__file__) is None
+    assert finder._user_file(str(purelib / "anything.py")) is None
+    assert finder._user_file(str(tmp_path / "site-packages" / "x.py")) is None
+    assert finder._user_file(str(Path(tracer.__file__).parent / "cli.py")) is None
+    assert finder._user_file(str(tmp_path / "x.so")) is None
+    user = tmp_path / "prog" / "x.py"
+    assert finder._user_file(str(user)) == user.resolve().relative_to("/")
+
+
+def test_two_installs_do_not_ask_each_other_forever(user_tree: Path) -> None:
+    import importlib
+
+    uninstall = install(user_tree)
+    try:
+        mod = importlib.import_module("pkg.mod")
+    finally:
+        uninstall()
+    assert hasattr(mod, "__tracer_g__")
 
 
 def test_a_stale_plain_bytecode_cache_is_not_used(user_tree: Path) -> None:

@@ -724,8 +724,9 @@ class _Finder(importlib.abc.MetaPathFinder):
         return None
 
     def _others(self) -> Iterator[Any]:
+        # another install()'s finder is skipped too: each would ask the other, forever
         for finder in list(sys.meta_path):
-            if finder is not self:
+            if not isinstance(finder, _Finder):
                 yield finder
 
 
