@@ -16,7 +16,7 @@ What is recorded, when ``RECORD`` is set:
   its ``__dict__`` (a read) or any attribute that no data descriptor of the class serves (a
   write), or a slot. Methods, class attributes, properties and other descriptors are not.
   Named ``Class#N.attr``, N counting that class's instances from 1 in the order they are
-  first recorded;
+  first recorded. A class that overrides ``__getattribute__`` (a proxy) is not recorded;
 - a module variable of a user module, read or written by the module's own code (``gr``/``gw``)
   or as ``mod.x`` from another user module (``ga``/``sa`` on the module object): named ``x``
   for the main script (``__main__``, ``__mp_main__``), ``pkg.mod.x`` otherwise;
@@ -72,6 +72,7 @@ BEFORE_ACCESS: Callable[[], None] | None = None
 
 _MAIN_NAMES = frozenset({"__main__", "__mp_main__"})
 _CONTAINERS = (list, dict)
+_OBJECT_GETATTRIBUTE: Any = object.__getattribute__
 
 # kinds of an attribute name on a user class
 _NOT = 0  # a method, class attribute, property, descriptor: not recorded
@@ -152,9 +153,11 @@ def reset() -> None:
 
 
 def _forget(oid: int) -> Callable[[object], None]:
+    weak, names = _weak, _names  # at interpreter exit the module's globals may be gone
+
     def gone(_ref: object) -> None:
-        _weak.pop(oid, None)
-        _names.pop(oid, None)
+        weak.pop(oid, None)
+        names.pop(oid, None)
 
     return gone
 
@@ -212,9 +215,12 @@ def _name_value(value: object, target: str) -> None:
 
 
 def _classify(t: type) -> dict[str, int] | None:
-    if issubclass(t, ModuleType):
+    if t is ModuleType:
         kinds: dict[str, int] | None = _MODULE_KINDS
-    elif getattr(t, "__module__", None) in _user_modules:
+    elif getattr(t, "__module__", None) in _user_modules and (
+        # a proxy's own __getattribute__ would see the hooks look at its __dict__
+        t.__getattribute__ is _OBJECT_GETATTRIBUTE
+    ):
         kinds = {}
     else:
         kinds = None
