@@ -606,3 +606,31 @@ def test_threads_of_the_passthrough_path_do_not_interfere() -> None:
     g: dict[str, Any] = {"__name__": "__main__"}
     exec(code, g)
     assert g["c"].n == 8000
+
+
+def test_a_del_at_exit_still_finds_the_hooks(tmp_path: Path) -> None:
+    """An object only tracer's names kept alive (slotted: no weak reference) dies at exit
+    while the user's module still has its hooks, and its ``__del__`` reads its attribute."""
+    import subprocess
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "mod.py").write_text(
+        "class Res:\n    def __init__(self):\n        self.name = 'res'\n"
+        "    def __del__(self):\n        print('closed', self.name)\n"
+        "class Slotted:\n    __slots__ = ('res',)\n"
+        "s = Slotted()\ns.res = Res()\ndel s\nprint('deleted')\n"
+    )
+    driver = (
+        "import sys\nfrom pathlib import Path\nfrom tracer.program import _access\n"
+        "from tracer.program._rewrite import install\n"
+        "_access.RECORD = lambda *a: None\n"
+        f"install(Path({str(tmp_path)!r}))\nsys.path.insert(0, {str(tmp_path)!r})\n"
+        "import pkg.mod\nsys.keep = pkg.mod  # alive until its globals are cleared\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", driver], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout == "deleted\nclosed res\n"

@@ -7,7 +7,7 @@ right-hand side before the target's parts). Every access of user code comes thro
 the path of an access that is not recorded is one global load and a compare (``RECORD`` is
 None), or a type lookup in a dict (the object is not a user object): about 0.1 µs over the bare
 access. User modules are imported by the program, so this module imports nothing but the
-interpreter's own ``sys``, ``threading`` and ``weakref``.
+interpreter's own ``atexit``, ``sys``, ``threading`` and ``weakref``.
 
 What is recorded, when ``RECORD`` is set:
 
@@ -38,11 +38,13 @@ hooks (a ``__repr__`` of a user class is rewritten code: it would record inside 
 Named objects are kept from reuse of their ``id``: by a weak reference whose callback forgets
 the name when the object can be weakly referenced (so a user's ``__del__`` and finalizers run
 as without tracer), else (``list``, ``dict``, ``__slots__`` classes without ``__weakref__``)
-by a strong reference for the rest of the run. Naming takes a lock; only first naming does.
+by a strong reference until the interpreter exits (so such an object a program drops lives
+on, and its ``__del__`` runs at exit). Naming takes a lock; only first naming does.
 """
 
 from __future__ import annotations
 
+import atexit
 import sys
 import threading
 import weakref
@@ -98,9 +100,9 @@ class _Module:
 
 
 _user_modules: set[str] = set()
-# id(globals dict) -> its module; the dicts are kept alive by _module_dicts
-_globals: dict[int, _Module] = {}
-_module_dicts: list[dict[str, Any]] = []
+# a user module's globals hold its _Module under this name (no registry: a registry would keep
+# the dicts alive past the interpreter's clearing of modules, and no __del__ would run at exit)
+_INFO = "__tracer_m__"
 # type -> None (not a user class) | _MODULE_KINDS (a module) | {attribute name: kind}
 _kinds: dict[type, dict[str, int] | None] = {}
 _MODULE_KINDS: dict[str, int] = {}
@@ -128,15 +130,28 @@ def enter(variables: Iterable[str]) -> dict[str, Any]:
     """
     g: dict[str, Any] = sys._getframe(1).f_globals
     name = str(g.get("__name__", "?"))
+    g[_INFO] = _Module(name, variables)
     with _lock:
+        if not _user_modules:
+            atexit.register(_release)
         _user_modules.add(name)
-        if id(g) not in _globals:
-            _module_dicts.append(g)
-        _globals[id(g)] = _Module(name, variables)
         # a class seen before its module entered (a re-run) is looked at again
         for t in [t for t, k in _kinds.items() if k is None and t.__module__ == name]:
             del _kinds[t]
     return g
+
+
+def _release() -> None:
+    """At exit, let go of the objects only the names kept alive (lists, dicts, slotted ones).
+
+    Else they die when this module's globals are cleared, after the user's modules': a
+    ``__del__`` of the user's then finds its module's hooks gone ("'NoneType' object has no
+    attribute 'ga'"). At exit, before any module is cleared, the user's globals are intact.
+    """
+    with _lock:
+        for obj in _strong:
+            _names.pop(id(obj), None)
+        _strong.clear()
 
 
 def reset() -> None:
@@ -274,8 +289,8 @@ def _ga(
         if kinds is None:
             return getattr(obj, name)
     if kinds is _MODULE_KINDS:
-        mod = _globals.get(id(obj.__dict__))
-        if mod is None or name not in mod.variables:
+        mod = obj.__dict__.get(_INFO)
+        if not isinstance(mod, _Module) or name not in mod.variables:
             return getattr(obj, name)
         target = mod.target(name)
     else:
@@ -323,8 +338,8 @@ def _sa(
             setattr(obj, name, value)
             return
     if kinds is _MODULE_KINDS:
-        mod = _globals.get(id(obj.__dict__))
-        if mod is None or name not in mod.variables:
+        mod = obj.__dict__.get(_INFO)
+        if not isinstance(mod, _Module) or name not in mod.variables:
             setattr(obj, name, value)
             return
         target = mod.target(name)
@@ -410,8 +425,8 @@ def gr(g: dict[str, Any], name: str, site: str) -> Any:
             return _builtin(g, name)
     if name not in g:
         return _builtin(g, name)
-    mod = _globals.get(id(g))
-    target = name if mod is None else mod.target(name)
+    mod = g.get(_INFO)
+    target = mod.target(name) if isinstance(mod, _Module) else name
     before = BEFORE_ACCESS
     if before is not None:
         before()
@@ -428,8 +443,8 @@ def gw(value: Any, g: dict[str, Any], name: str, site: str) -> Any:
     """Write module variable ``name``; returns the value (a walrus is an expression)."""
     rec = RECORD
     if rec is not None:
-        mod = _globals.get(id(g))
-        target = name if mod is None else mod.target(name)
+        mod = g.get(_INFO)
+        target = mod.target(name) if isinstance(mod, _Module) else name
         before = BEFORE_ACCESS
         if before is not None:
             before()
