@@ -634,3 +634,22 @@ def test_a_del_at_exit_still_finds_the_hooks(tmp_path: Path) -> None:
     )
     assert done.returncode == 0 and done.stderr == ""
     assert done.stdout == "deleted\nclosed res\n"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="type parameters are 3.12 syntax")
+def test_type_parameters_shadow_a_module_variable() -> None:
+    records, g = record(
+        """
+        T = "module"
+        class Box[T]:
+            kind = T
+            def get(self):
+                return T
+        def f[T](x: T) -> T:
+            return T
+        got = (Box.kind.__name__, Box().get().__name__, f(1).__name__, T)
+        """
+    )
+    assert g["got"] == ("T", "T", "T", "module")
+    module_t = [r for r in records if r[1] == "T"]
+    assert module_t == [("write", "T", "module"), ("read", "T", "module")]

@@ -124,13 +124,25 @@ class _Scopes(ast.NodeVisitor):
             self.visit(d)
         self._defaults(node.args)
         self.scope.bound.add(node.name)
+        params = self._type_params(node)
         scope = self._push("function")
         self._args(node.args)
         for stmt in node.body:
             self.visit(stmt)
         self._pop(scope)
+        if params is not None:
+            self._pop(params)
 
     visit_AsyncFunctionDef = visit_FunctionDef
+
+    def _type_params(self, node: Any) -> _Scope | None:
+        """3.12's ``def f[T]``/``class C[T]``: T lives in a scope around the def's own."""
+        names = [p.name for p in getattr(node, "type_params", None) or ()]
+        if not names:
+            return None
+        scope = self._push("function")
+        scope.bound.update(names)
+        return scope
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
         self._defaults(node.args)
@@ -142,15 +154,18 @@ class _Scopes(ast.NodeVisitor):
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for d in node.decorator_list:
             self.visit(d)
+        self.scope.bound.add(node.name)
+        params = self._type_params(node)
         for b in node.bases:
             self.visit(b)
         for k in node.keywords:
             self.visit(k)
-        self.scope.bound.add(node.name)
         scope = self._push("class")
         for stmt in node.body:
             self.visit(stmt)
         self._pop(scope)
+        if params is not None:
+            self._pop(params)
 
     def _comprehension(self, node: Any, elts: Sequence[ast.expr]) -> None:
         generators: list[ast.comprehension] = node.generators
