@@ -653,3 +653,43 @@ def test_type_parameters_shadow_a_module_variable() -> None:
     assert g["got"] == ("T", "T", "T", "module")
     module_t = [r for r in records if r[1] == "T"]
     assert module_t == [("write", "T", "module"), ("read", "T", "module")]
+
+
+def test_odd_objects_read_as_without_tracer() -> None:
+    """A module made by ModuleType.__new__ alone (no __dict__), a proxy with its own
+    __getattribute__: the hooks read them as Python does, and do not record them."""
+    import types
+
+    records, g = record(
+        """
+        import types
+        class Proxy:
+            def __init__(self, target):
+                object.__setattr__(self, "seen", [])
+                object.__setattr__(self, "target", target)
+            def __getattribute__(self, name):
+                object.__getattribute__(self, "seen").append(name)
+                return getattr(object.__getattribute__(self, "target"), name)
+        class T:
+            def __init__(self):
+                self.v = 1
+        p = Proxy(T())
+        got = p.v
+        bare = types.ModuleType.__new__(types.ModuleType)
+        try:
+            bare.x
+        except AttributeError as e:
+            error = str(e)
+        """
+    )
+    assert g["got"] == 1 and object.__getattribute__(g["p"], "seen") == ["v"]
+    assert g["error"] == str(_error(lambda: types.ModuleType.__new__(types.ModuleType).x))
+    assert not [r for r in records if r[1].startswith("Proxy")]
+
+
+def _error(fn: Any) -> BaseException:
+    try:
+        fn()
+    except Exception as e:
+        return e
+    raise AssertionError("no error")

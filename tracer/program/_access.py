@@ -222,7 +222,7 @@ def _container_name(obj: object, base: str) -> str:
 
 def _name_value(value: object, target: str) -> None:
     """Give a list or dict read from or written to ``target`` that name, if it has none."""
-    if isinstance(value, _CONTAINERS) and id(value) not in _names:
+    if issubclass(type(value), _CONTAINERS) and id(value) not in _names:
         _container_name(value, target)
 
 
@@ -267,6 +267,12 @@ def _attr_kind(t: type, name: str, kinds: dict[str, int]) -> int:
 # ---- attributes ----
 
 
+def _module_info(module: Any) -> _Module | None:
+    d = module.__dict__  # None for a module made by ModuleType.__new__ alone
+    mod = d.get(_INFO) if isinstance(d, dict) else None
+    return mod if isinstance(mod, _Module) else None
+
+
 def ga(obj: Any, name: str, site: str) -> Any:
     """``obj.name`` as user code reads it: recorded when a user object's data attribute."""
     rec = RECORD
@@ -289,8 +295,8 @@ def _ga(
         if kinds is None:
             return getattr(obj, name)
     if kinds is _MODULE_KINDS:
-        mod = obj.__dict__.get(_INFO)
-        if not isinstance(mod, _Module) or name not in mod.variables:
+        mod = _module_info(obj)
+        if mod is None or name not in mod.variables:
             return getattr(obj, name)
         target = mod.target(name)
     else:
@@ -338,8 +344,8 @@ def _sa(
             setattr(obj, name, value)
             return
     if kinds is _MODULE_KINDS:
-        mod = obj.__dict__.get(_INFO)
-        if not isinstance(mod, _Module) or name not in mod.variables:
+        mod = _module_info(obj)
+        if mod is None or name not in mod.variables:
             setattr(obj, name, value)
             return
         target = mod.target(name)
@@ -370,7 +376,7 @@ def _item_target(obj: Any, key: Any, label: str) -> str:
     cname = _names.get(id(obj))
     if cname is None:
         cname = _container_name(obj, label)
-    if type(key) is int and key < 0 and isinstance(obj, list):
+    if type(key) is int and key < 0 and issubclass(type(obj), list):
         key += len(obj)
     return f"{cname}[{key!r}]"
 
@@ -378,7 +384,7 @@ def _item_target(obj: Any, key: Any, label: str) -> str:
 def gi(obj: Any, key: Any, site: str, label: str) -> Any:
     """``obj[key]`` as user code reads it: recorded when obj is a list or a dict."""
     rec = RECORD
-    if rec is not None and isinstance(obj, _CONTAINERS):
+    if rec is not None and issubclass(type(obj), _CONTAINERS):
         target = _item_target(obj, key, label)
         before = BEFORE_ACCESS
         if before is not None:
@@ -393,7 +399,7 @@ def gi(obj: Any, key: Any, site: str, label: str) -> Any:
 def si(value: Any, obj: Any, key: Any, site: str, label: str) -> None:
     """``obj[key] = value`` as user code writes it (value first)."""
     rec = RECORD
-    if rec is not None and isinstance(obj, _CONTAINERS):
+    if rec is not None and issubclass(type(obj), _CONTAINERS):
         target = _item_target(obj, key, label)
         before = BEFORE_ACCESS
         if before is not None:
