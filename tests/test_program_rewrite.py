@@ -373,13 +373,13 @@ def test_order_write_recorded_before_store_read_after_load() -> None:
     def rec(op: str, target: str, value: Any, site: str) -> None:
         seen.append(f"{op} {target} {value} has={'x' in vars(obj)} at {site}")
 
-    _access.BEFORE_ACCESS = lambda: seen.append("turn")
+    _access.BEFORE_ACCESS = lambda op, target, site: seen.append(f"turn {op} {target}")
     _access.RECORD = rec
     exec(code, {"__name__": "__main__", "c": obj})
     assert seen == [
-        "turn",
+        "turn write C#1.x",
         "write C#1.x 1 has=False at prog.py:1",
-        "turn",
+        "turn read C#1.x",
         "read C#1.x 1 has=True at prog.py:2",
     ]
 

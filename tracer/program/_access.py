@@ -27,9 +27,9 @@ What is recorded, when ``RECORD`` is set:
   ``self.items``); a negative list index is counted from the front (``results[-1]`` of a list
   of 3 is ``results[2]``). Slices are not recorded.
 
-Order of a recorded access: ``BEFORE_ACCESS()`` (if set: a scheduler's turn), then for a read
-the real access and ``RECORD("read", target, value, site)`` with the value read; for a write
-``RECORD("write", target, value, site)`` and then the real store. A read that raises (a
+Order of a recorded access: ``BEFORE_ACCESS(op, target, site)`` (if set: a scheduler's turn),
+then for a read the real access and ``RECORD("read", target, value, site)`` with the value
+read; for a write ``RECORD("write", target, value, site)`` and then the real store. A read that raises (a
 missing attribute, a missing key) is not recorded; a write is recorded before it is tried (a
 frozen dataclass's write that raises is recorded). The lead's recorder may revise the order
 with a scheduler; ``RECORD`` must not itself read user objects' attributes through these
@@ -69,8 +69,9 @@ __all__ = [
 RECORD: Callable[[str, str, Any, str], None] | None = None
 """Called as ``RECORD(op, target, value, site)``, op ``"read"`` or ``"write"``; None: no record."""
 
-BEFORE_ACCESS: Callable[[], None] | None = None
-"""Called with no argument before each recorded access (a scheduler's turn); None: nothing."""
+BEFORE_ACCESS: Callable[[str, str, str], None] | None = None
+"""Called as ``BEFORE_ACCESS(op, target, site)`` before each recorded access is made (a
+scheduler's turn: it knows what the actor is about to do); None: nothing."""
 
 _MAIN_NAMES = frozenset({"__main__", "__mp_main__"})
 _CONTAINERS = (list, dict)
@@ -312,7 +313,7 @@ def _ga(
         target = f"{oname}.{name}"
     before = BEFORE_ACCESS
     if before is not None:
-        before()
+        before("read", target, site)
     value = getattr(obj, name)
     rec("read", target, value, site)
     _name_value(value, target)
@@ -363,7 +364,7 @@ def _sa(
         target = f"{oname}.{name}"
     before = BEFORE_ACCESS
     if before is not None:
-        before()
+        before("write", target, site)
     rec("write", target, value, site)
     _name_value(value, target)
     setattr(obj, name, value)
@@ -388,7 +389,7 @@ def gi(obj: Any, key: Any, site: str, label: str) -> Any:
         target = _item_target(obj, key, label)
         before = BEFORE_ACCESS
         if before is not None:
-            before()
+            before("read", target, site)
         value = obj[key]
         rec("read", target, value, site)
         _name_value(value, target)
@@ -403,7 +404,7 @@ def si(value: Any, obj: Any, key: Any, site: str, label: str) -> None:
         target = _item_target(obj, key, label)
         before = BEFORE_ACCESS
         if before is not None:
-            before()
+            before("write", target, site)
         rec("write", target, value, site)
         _name_value(value, target)
     obj[key] = value
@@ -435,7 +436,7 @@ def gr(g: dict[str, Any], name: str, site: str) -> Any:
     target = mod.target(name) if isinstance(mod, _Module) else name
     before = BEFORE_ACCESS
     if before is not None:
-        before()
+        before("read", target, site)
     try:
         value = g[name]
     except KeyError:  # deleted meanwhile by another thread
@@ -453,7 +454,7 @@ def gw(value: Any, g: dict[str, Any], name: str, site: str) -> Any:
         target = mod.target(name) if isinstance(mod, _Module) else name
         before = BEFORE_ACCESS
         if before is not None:
-            before()
+            before("write", target, site)
         rec("write", target, value, site)
         _name_value(value, target)
     g[name] = value
