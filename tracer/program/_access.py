@@ -29,11 +29,12 @@ What is recorded, when ``RECORD`` is set:
 
 Order of a recorded access: ``BEFORE_ACCESS(op, target, site)`` (if set: a scheduler's turn),
 then for a read the real access and ``RECORD("read", target, value, site)`` with the value
-read; for a write ``RECORD("write", target, value, site)`` and then the real store. A read that raises (a
-missing attribute, a missing key) is not recorded; a write is recorded before it is tried (a
-frozen dataclass's write that raises is recorded). The lead's recorder may revise the order
-with a scheduler; ``RECORD`` must not itself read user objects' attributes through these
-hooks (a ``__repr__`` of a user class is rewritten code: it would record inside a record).
+read; for a write ``RECORD("write", target, value, site)`` and then the real store. A read
+that raises (a missing attribute, a missing key) is not recorded; a write is recorded before
+it is tried (a frozen dataclass's write that raises is recorded). The lead's recorder may
+revise the order with a scheduler; ``RECORD`` must not itself read user objects' attributes
+through these hooks (a ``__repr__`` of a user class is rewritten code: it would record inside
+a record).
 
 Named objects are kept from reuse of their ``id``: by a weak reference whose callback forgets
 the name when the object can be weakly referenced (so a user's ``__del__`` and finalizers run
