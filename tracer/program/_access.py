@@ -7,7 +7,7 @@ right-hand side before the target's parts). Every access of user code comes thro
 the path of an access that is not recorded is one global load and a compare (``RECORD`` is
 None), or a type lookup in a dict (the object is not a user object): about 0.1 µs over the bare
 access. User modules are imported by the program, so this module imports nothing but the
-interpreter's own ``atexit``, ``sys``, ``threading`` and ``weakref``.
+interpreter's own ``atexit``, ``sys``, ``threading``, ``types`` and ``weakref``.
 
 What is recorded, when ``RECORD`` is set:
 
@@ -49,9 +49,12 @@ import atexit
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterable
 from types import MemberDescriptorType, ModuleType
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs a child process ~8 ms to import; only mypy reads these
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
 
 __all__ = [
     "BEFORE_ACCESS",
@@ -138,7 +141,9 @@ def enter(variables: Iterable[str]) -> dict[str, Any]:
             atexit.register(_release)
         _user_modules.add(name)
         # a class seen before its module entered (a re-run) is looked at again
-        for t in [t for t, k in _kinds.items() if k is None and t.__module__ == name]:
+        for t in [
+            t for t, k in _kinds.items() if k is None and getattr(t, "__module__", None) == name
+        ]:
             del _kinds[t]
     return g
 
