@@ -188,7 +188,7 @@ def test_locals_builtins_defs_and_imports_are_not_recorded() -> None:
         class K:
             attr = 1
         f(3)
-        K.attr
+        K().attr  # a class attribute read through an instance
         """
     )
     assert records == []
@@ -693,3 +693,34 @@ def _error(fn: Any) -> BaseException:
     except Exception as e:
         return e
     raise AssertionError("no error")
+
+
+def test_class_level_counters_are_recorded_methods_and_enum_members_not() -> None:
+    records, g = record(
+        """
+        import enum
+        class Counter:
+            total = 0
+            def bump(self):
+                Counter.total += 1
+            @classmethod
+            def cbump(cls):
+                cls.total += 1
+        class Sub(Counter):
+            pass
+        class Color(enum.Enum):
+            RED = 1
+        Counter().bump()
+        Sub.cbump()
+        got = (Color.RED.value, Counter.bump.__name__, Counter.total, Sub.total, Counter().total)
+        """
+    )
+    assert g["got"] == (1, "bump", 1, 2, 1)
+    assert [r for r in records if r[1].startswith(("Counter", "Sub", "Color"))] == [
+        ("read", "Counter.total", 0),
+        ("write", "Counter.total", 1),
+        ("read", "Counter.total", 1),  # Sub.total is still Counter's
+        ("write", "Sub.total", 2),  # now Sub has its own
+        ("read", "Counter.total", 1),
+        ("read", "Sub.total", 2),
+    ]

@@ -17,6 +17,10 @@ What is recorded, when ``RECORD`` is set:
   write), or a slot. Methods, class attributes, properties and other descriptors are not.
   Named ``Class#N.attr``, N counting that class's instances from 1 in the order they are
   first recorded. A class that overrides ``__getattribute__`` (a proxy) is not recorded;
+- a data attribute of a user class itself, read or written on the class (``Counter.total``,
+  ``cls.total`` in a classmethod): not its methods, descriptors, nested classes, or members
+  of an enum; read through an instance (``self.total`` with no instance attribute) it is a
+  class attribute and not recorded;
 - a module variable of a user module, read or written by the module's own code (``gr``/``gw``)
   or as ``mod.x`` from another user module (``ga``/``sa`` on the module object): named ``x``
   for the main script (``__main__``, ``__mp_main__``), ``pkg.mod.x`` otherwise;
@@ -111,6 +115,8 @@ _INFO = "__tracer_m__"
 # type -> None (not a user class) | _MODULE_KINDS (a module) | {attribute name: kind}
 _kinds: dict[type, dict[str, int] | None] = {}
 _MODULE_KINDS: dict[str, int] = {}
+_CLASS_KINDS: dict[str, int] = {}  # the object is a class: see _class_target
+_user_classes: dict[type, bool] = {}
 _UNSEEN: dict[str, int] = {}
 
 # id(object) -> its name; _strong keeps alive the objects that cannot be weakly referenced
@@ -239,6 +245,8 @@ def _name_value(value: object, target: str) -> None:
 def _classify(t: type) -> dict[str, int] | None:
     if t is ModuleType:
         kinds: dict[str, int] | None = _MODULE_KINDS
+    elif issubclass(t, type):
+        kinds = _CLASS_KINDS
     elif getattr(t, "__module__", None) in _user_modules and (
         # a proxy's own __getattribute__ would see the hooks look at its __dict__
         t.__getattribute__ is _OBJECT_GETATTRIBUTE
@@ -248,6 +256,32 @@ def _classify(t: type) -> dict[str, int] | None:
         kinds = None
     _kinds[t] = kinds
     return kinds
+
+
+def _class_target(cls: Any, name: str, write: bool) -> str | None:
+    """The target of a user class's own data attribute (``Counter.total``), else None.
+
+    Not a method, descriptor, nested class or module, nor an instance of the class itself
+    (an enum's members); a read names the class whose ``__dict__`` holds the value.
+    """
+    user = _user_classes.get(cls)
+    if user is None:
+        user = _user_classes[cls] = getattr(cls, "__module__", None) in _user_modules
+    if not user or (name.startswith("__") and name.endswith("__")):
+        return None
+    owner = None
+    for klass in cls.__mro__ or ():  # None while a metaclass's mro() runs
+        d = klass.__dict__
+        if name in d:
+            owner, value = klass, d[name]
+            break
+    if owner is None:
+        return f"{cls.__qualname__}.{name}" if write else None
+    if isinstance(value, (type, ModuleType)) or hasattr(type(value), "__get__"):
+        return None
+    if isinstance(value, cls) or getattr(owner, "__module__", None) not in _user_modules:
+        return None
+    return f"{(cls if write else owner).__qualname__}.{name}"
 
 
 def _attr_kind(t: type, name: str, kinds: dict[str, int]) -> int:
@@ -306,6 +340,11 @@ def _ga(
         if mod is None or name not in mod.variables:
             return getattr(obj, name)
         target = mod.target(name)
+    elif kinds is _CLASS_KINDS:
+        found = _class_target(obj, name, False)
+        if found is None:
+            return getattr(obj, name)
+        target = found
     else:
         assert kinds is not None
         kind = kinds.get(name)
@@ -356,6 +395,12 @@ def _sa(
             setattr(obj, name, value)
             return
         target = mod.target(name)
+    elif kinds is _CLASS_KINDS:
+        found = _class_target(obj, name, True)
+        if found is None:
+            setattr(obj, name, value)
+            return
+        target = found
     else:
         assert kinds is not None
         kind = kinds.get(name)
