@@ -44,7 +44,7 @@ Named objects are kept from reuse of their ``id``: by a weak reference whose cal
 the name when the object can be weakly referenced (so a user's ``__del__`` and finalizers run
 as without tracer), else (``list``, ``dict``, ``__slots__`` classes without ``__weakref__``)
 by a strong reference until the interpreter exits (so such an object a program drops lives
-on, and its ``__del__`` runs at exit). Naming takes a lock; only first naming does.
+on, and its ``__del__`` runs at exit). Naming takes a (reentrant) lock; only first naming does.
 """
 
 from __future__ import annotations
@@ -125,7 +125,8 @@ _taken: set[str] = set()
 _counts: dict[str, int] = {}
 _strong: list[object] = []
 _weak: dict[int, weakref.ref[Any]] = {}
-_lock = threading.Lock()
+# reentrant: a collection inside naming can run a user __del__ that names an object too
+_lock = threading.RLock()
 
 
 def user_modules() -> frozenset[str]:
