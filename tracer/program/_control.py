@@ -26,6 +26,7 @@ choice waits for it to come to the scheduler. Coroutine actors (``ablock``): see
 from __future__ import annotations
 
 import _thread
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
 AWAY = 0.02  # real seconds a holder may stay out of the scheduler before it is away
 SPIN = 0.5  # real seconds a holder that runs (not waits in the OS) may stay out
 PATIENCE = 5.0  # real seconds with nobody to choose and only away actors: not controllable
+# at a recorded shared access (a read or write of a global, an attribute, an item: many per
+# operation on a primitive) an exploration switches actors with this probability only; at
+# every other recorded event the strategy chooses among all who can go on
+ACCESS_SWITCH = 0.25
 _REAL_WAITS = {("condition", "wait"), ("barrier", "wait")}
 _clock = time.monotonic
 
@@ -102,6 +107,11 @@ class Baton(Scheduler):
             if s.first:  # its start: recorded at once (see the module's docstring)
                 s.first = False
                 self.recorded += 1
+                return
+            if self.holder is s and self._keeps(s):
+                self.version += 1
+                self.recorded += 1
+                self.granted_at = _clock()
                 return
             s.state = "ready"
             if self.holder is s:
@@ -180,6 +190,18 @@ class Baton(Scheduler):
                 self._choose()
 
     # --- inside
+    def _keeps(self, s: _Slot) -> bool:
+        """Whether the holder ``s`` goes on without a choice: an exploration's turn for a
+        shared access, most of the time (see ``ACCESS_SWITCH``)."""
+        rng = getattr(self.strategy, "rng", None)
+        if rng is None or self.want is not None:
+            return False
+        if sys._getframe(3).f_code.co_name != "record_access":  # (turn <- emit <- record_access)
+            return False
+        if any(x.state == "fresh" for x in self.slots.values()):
+            return False
+        return bool(rng.random() >= ACCESS_SWITCH)
+
     def _slot(self, actor: Actor) -> _Slot:
         s = self.slots.get(actor.name)
         if s is None:  # (an actor adopted before this scheduler was installed)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,26 @@ from tracer.program._launch import run_program as _run_program
 # (kind, actors, objects) -> the findings of a schedule, read by the judge
 Judge = Callable[[ProgramRun, str], Sequence[Any]]
 
+# an object's address in a value's repr (``<Account object at 0x7f...>``), a thread's ident
+# (``<Thread(one, started 1396...)>``): not the program's doing, they differ from one process
+# to the next
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}|(?<=started |stopped )(?:daemon )?[0-9]{6,}")
+
+
+def _plain(value: Any) -> Any:
+    return _ADDRESS.sub("…", value) if isinstance(value, str) else value
+
+
+def comparable(events: Sequence[Any]) -> list[dict[str, Any]]:
+    """Events as a replay compares them: values and items without objects' addresses."""
+    out = []
+    for e in events:
+        d = e if isinstance(e, dict) else e.as_dict()
+        if isinstance(d.get("value"), str) or isinstance(d.get("item"), str):
+            d = {**d, **{k: _plain(d[k]) for k in ("value", "item") if k in d}}
+        out.append(d)
+    return out
+
 
 def schedule_key(events: Sequence[Sequence[Any]]) -> int:
     """A schedule's fingerprint up to the order of independent operations (each actor's own
@@ -37,7 +58,7 @@ def schedule_key(events: Sequence[Sequence[Any]]) -> int:
             continue
         value = None
         if payload:
-            value = repr(payload.get("item", payload.get("value")))
+            value = _plain(repr(payload.get("item", payload.get("value"))))
         per.setdefault("actor:" + actor, []).append((op, target, phase, result, value))
         if target is not None:
             per.setdefault("object:" + str(target), []).append((actor, op))
@@ -104,7 +125,7 @@ class ProgramReplay:
         from tracer.engine import first_difference  # noqa: PLC0415
 
         events = replayed.events if replayed is not None else self.result.doc["events"]
-        return first_difference(self.recorded, events)
+        return first_difference(comparable(self.recorded), comparable(events))
 
 
 def replay(program_record: dict[str, Any], events: Sequence[Any], timeout: float,
