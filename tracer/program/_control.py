@@ -26,7 +26,6 @@ choice waits for it to come to the scheduler. Coroutine actors (``ablock``): see
 from __future__ import annotations
 
 import _thread
-import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -196,7 +195,7 @@ class Baton(Scheduler):
         rng = getattr(self.strategy, "rng", None)
         if rng is None or self.want is not None:
             return False
-        if sys._getframe(3).f_code.co_name != "record_access":  # (turn <- emit <- record_access)
+        if not s.actor.access:  # (the turn before a shared access: see Host.before_access)
             return False
         if any(x.state == "fresh" for x in self.slots.values()):
             return False

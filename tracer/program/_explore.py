@@ -34,7 +34,15 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}|(?<=started |stopped )(?:daemon )?[0-9
 
 
 def _plain(value: Any) -> Any:
-    return _ADDRESS.sub("…", value) if isinstance(value, str) else value
+    """``value`` without what differs from one process to the next (also inside the lists
+    and mappings a value may be: a list of threads)."""
+    if isinstance(value, str):
+        return _ADDRESS.sub("…", value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def comparable(events: Sequence[Any]) -> list[dict[str, Any]]:
@@ -42,7 +50,8 @@ def comparable(events: Sequence[Any]) -> list[dict[str, Any]]:
     out = []
     for e in events:
         d = e if isinstance(e, dict) else e.as_dict()
-        if isinstance(d.get("value"), str) or isinstance(d.get("item"), str):
+        if isinstance(d.get("value"), (str, list, dict)) or \
+                isinstance(d.get("item"), (str, list, dict)):
             d = {**d, **{k: _plain(d[k]) for k in ("value", "item") if k in d}}
         out.append(d)
     return out

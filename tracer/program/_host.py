@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from tracer.program import _names, _patch, _seam
-from tracer.program._seam import Recorder
+from tracer.program._seam import Recorder, Scheduler
 from tracer.program._watch import Watchdog
 
 EXIT_WRITE_FAILED = 3  # the host could not write its events (the command says so)
@@ -77,6 +77,10 @@ class Host:
         _seam.install(rec)
         if _access is not None:
             _access.RECORD = self.record_access
+            if type(rec.scheduler) is not Scheduler:
+                # one actor at a time: an access takes its turn before it is made, so that
+                # what it reads is what the recorded order says
+                _access.BEFORE_ACCESS = self.before_access
         main_actor = rec.adopt(threading.main_thread(), name="MainThread")
         watchdog = Watchdog(self, cfg["timeout"], cfg.get("ctrl"))
         if cfg.get("signalled"):  # a schedule of an exploration: its host signals the end
@@ -146,6 +150,20 @@ class Host:
         if code is None:
             code = compile_program(path, source, shown, rewrite)
         exec(code, module.__dict__)
+
+    def before_access(self, op: str, target: str, site: str) -> None:
+        rec = self.rec
+        if rec.closed:
+            return
+        a = rec.current()
+        if a.quiet:
+            return
+        a.access = True
+        try:
+            rec.scheduler.turn(a)
+        finally:
+            a.access = False
+        a.turned = True
 
     def record_access(self, op: str, target: str, value: Any, site: str) -> None:
         rec = self.rec
