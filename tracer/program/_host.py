@@ -151,7 +151,8 @@ class Host:
             "exit_status": self.exit_status,
             "duration": round(rec.clock() - rec.t0, 6),
             "actors": [{"name": a.name, "kind": a.kind, "pid": a.pid, "tid": a.tid,
-                        "daemon": a.daemon, "state": a.state, "error": a.error}
+                        "daemon": a.daemon, "state": a.state, "error": a.error,
+                        "result": a.result}
                        for a in list(rec.actors.values())],
             "primitives": {p.name: p.spec() for p in list(rec.prims.values())},
             "events": rec.events(),
