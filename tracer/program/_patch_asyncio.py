@@ -114,6 +114,7 @@ def _drive(coro: Any, box: dict[str, Any]) -> Generator[Any, Any, Any]:
     task = _task_now()
     if rec is None or rec.closed or task is None:
         return (yield from coro.__await__())
+    _BOXES.pop(task, None)
     name = box.get("name") or rec.unique(task.get_name())
     box["name"] = name
     _TASK_NAMES[task] = name
@@ -199,14 +200,40 @@ def _create_task(original: Any) -> Any:
         except BaseException:
             driver.close()
             raise
-        name = box.get("name") or rec.unique(task.get_name())
-        box["name"] = name
-        _TASK_NAMES.setdefault(task, name)
-        if seq >= 0 and 0 <= index < len(a.buf) and a.buf[index][0] == seq:
-            e = a.buf[index]
-            a.buf[index] = (*e[:4], name, *e[5:])
+        box["spawn"] = (a, index, seq)
+        if "name" not in box:  # (not started yet: named now, renamed if named later)
+            box["name"] = rec.unique(task.get_name())
+            _TASK_NAMES[task] = box["name"]
+            _BOXES[task] = box
+        _name_spawn(box)
         return task
     return create_task
+
+
+# task -> its box while it has not started (``asyncio.create_task`` before 3.12 names the
+# task after ``loop.create_task`` returned)
+_BOXES: dict[Any, dict[str, Any]] = {}
+
+
+def _name_spawn(box: dict[str, Any]) -> None:
+    """Give the creator's ``spawn`` event its target, the task's actor name."""
+    a, index, seq = box["spawn"]
+    if seq >= 0 and 0 <= index < len(a.buf) and a.buf[index][0] == seq:
+        e = a.buf[index]
+        a.buf[index] = (*e[:4], box["name"], *e[5:])
+
+
+def _set_task_name(original: Any) -> Any:
+    def set_task_name(task: Any, name: Any) -> None:
+        original(task, name)
+        box = _BOXES.get(task)
+        rec = _seam.REC
+        if box is None or name is None or rec is None:
+            return
+        box["name"] = rec.unique(task.get_name())
+        _TASK_NAMES[task] = box["name"]
+        _name_spawn(box)
+    return set_task_name
 
 
 def _run_until_complete(original: Any) -> Any:
@@ -430,6 +457,8 @@ def install() -> None:
         if sys.version_info < (3, 12):
             setattr(mod, "wait_for", _wait_for)  # noqa: B010
     _taskgroup_patches()
+    if "_set_task_name" in asyncio.tasks.__dict__:
+        asyncio.tasks._set_task_name = _set_task_name(asyncio.tasks._set_task_name)
 
     lock: Any = asyncio.locks.Lock
     _constructor(lock, "lock", None, _avail_after(lambda s, op: not s._locked))
@@ -443,7 +472,9 @@ def install() -> None:
     _ablocking(sem, "acquire", "acquire", on_ok=_hold)
     _releasing(sem, "release", "release", after=_unhold)
     if "release" in asyncio.locks.BoundedSemaphore.__dict__:
-        _releasing(asyncio.locks.BoundedSemaphore, "release", "release", after=_unhold)
+        # (it checks its bound, then calls Semaphore.release: that inner call, which gives
+        # the unit back, is not recorded again)
+        _releasing(asyncio.locks.BoundedSemaphore, "release", "release", quiet=True)
 
     ev: Any = asyncio.locks.Event
     _constructor(ev, "event", None, _avail_after(lambda s, op: s.is_set()))
