@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from tracer.program import _names, _patch, _seam
+from tracer.program import _names, _patch, _patch_asyncio, _seam
 from tracer.program._seam import Recorder, plain
 from tracer.program._watch import Watchdog
 
@@ -49,6 +49,7 @@ class Host:
         cfg = self.config
         _names.set_root(cfg["root"])
         _patch.install()
+        _patch_asyncio.install()  # (it builds on _patch's helpers: installed after it)
         _access: Any = None
         _rewrite: Any = None
         try:  # (part 3: the shared accesses of the user's modules)

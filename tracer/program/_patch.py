@@ -591,6 +591,3 @@ def install() -> None:
     _blocking(q, "get", "get", _queue_get, item_out=True)
 
     _thread_patches()
-
-    from tracer.program import _patch_asyncio  # noqa: PLC0415 (it imports this module)
-    _patch_asyncio.install()
