@@ -156,3 +156,30 @@ def test_a_task_group_joins_its_tasks_and_semaphores_conditions_queues_are_recor
     analyzed = tracer("analyze", str(tmp_path / "asyncio_group.json"), "--format", "json",
                       cwd=tmp_path)
     assert json.loads(analyzed.stdout)["findings"] == []
+
+
+def test_awaiting_a_done_task_a_gather_and_wait_for_are_joins(tmp_path: Path) -> None:
+    proc, trace = run_program("asyncio_joins.py", tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # the program sees real tasks
+    assert "Task True [1, 2, 3]" in proc.stdout and "timed out" in proc.stdout
+    ends = {e["actor"]: e for e in _events(trace, op="end")}
+    joins = [(e["target"], e["line"], e["result"])
+             for e in _events(trace, op="join", phase="return", actor="Task-1")]
+    # tasks that were done before they were awaited are joined too (no false race after)
+    assert ("first", "asyncio_joins.py:21", "ok") in joins
+    later = next(e["target"] for e in _events(trace, op="spawn", line="asyncio_joins.py:18"))
+    assert {("first", "ok"), (later, "ok")} <= {(t, r) for t, line, r in joins
+                                                   if line == "asyncio_joins.py:22"}
+    for e in _events(trace, op="join", phase="return", result="ok"):
+        assert ends[e["target"]]["seq"] < e["seq"]
+    # wait_for of a coroutine: before 3.12 the coroutine is a task of its own (joined; the
+    # one that runs out of time is cancelled), from 3.12 it runs in the caller's task
+    timed = [e for e in _events(trace, op="end") if e["result"] == "cancelled"]
+    assert len(timed) == (1 if sys.version_info < (3, 12) else 0)
+    if sys.version_info < (3, 12):
+        inline = next(e["target"] for e in _events(trace, op="spawn",
+                                                   line="asyncio_joins.py:23"))
+        assert (inline, "asyncio_joins.py:23", "ok") in joins
+        assert (timed[0]["actor"], "asyncio_joins.py:25", "timeout") in joins
+    assert ends["Task-1"]["result"] == "ok"

@@ -28,7 +28,8 @@ import asyncio.queues
 import asyncio.tasks
 import sys
 import types
-from collections.abc import Awaitable, Callable, Generator
+import weakref
+from collections.abc import Callable, Generator
 from typing import Any
 
 from tracer.program import _names, _seam
@@ -52,8 +53,9 @@ _get_running_loop = asyncio.events._get_running_loop
 _current_task = asyncio.current_task
 _GatheringFuture: Any = getattr(asyncio.tasks, "_GatheringFuture", None)
 
-# task -> its actor's name, for every task that runs the user's code (tasks end: popped)
-_TASK_NAMES: dict[Any, str] = {}
+# task -> its actor's name, for every task that runs the user's code (also once it ended:
+# awaiting a task that is done is a join too)
+_TASK_NAMES: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 def _task_now() -> Any:
@@ -84,20 +86,65 @@ def _await_site(coro: Any) -> str | None:
     return site
 
 
+def _name_of(obj: Any) -> str | None:
+    """The actor name of ``obj`` when it is a task of the user's."""
+    try:
+        return _TASK_NAMES.get(obj)
+    except TypeError:  # (not weakly referable: no task)
+        return None
+
+
 def _joined(fut: Any) -> list[tuple[Any, str]]:
     """The user's tasks a future the task waits on stands for: the task itself, or the
     tasks of a ``gather``."""
-    name = _TASK_NAMES.get(fut)
+    if fut is None or isinstance(fut, _TracedTask):  # (its __await__ records the join)
+        return []
+    name = _name_of(fut)
     if name is not None:
         return [(fut, name)]
-    if _GatheringFuture is not None and isinstance(fut, _GatheringFuture):
-        out = []
-        for child in getattr(fut, "_children", ()):
-            n = _TASK_NAMES.get(child)
-            if n is not None:
-                out.append((child, n))
-        return out
     return []
+
+
+class _TracedTask(asyncio.Task):  # type: ignore[type-arg]
+    """The task of a user's coroutine on a loop with no task factory of the program's: a
+    real ``asyncio.Task`` (``isinstance`` holds; its repr says ``Task``) whose ``__await__``
+    records the join, also of a task that is done already."""
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return _awaiting(self, [self], super().__await__())
+
+    __iter__ = __await__
+
+
+_TracedTask.__name__ = _TracedTask.__qualname__ = "Task"
+
+
+def _awaiting(fut: Any, tasks: list[Any], inner: Any) -> Generator[Any, None, Any]:
+    """Await ``inner`` (``fut``'s own ``__await__``) as a join of each of the user's
+    ``tasks`` by the current actor."""
+    rec = _seam.REC
+    named = [(t, _name_of(t)) for t in tasks]
+    joins = [(t, n) for t, n in named if n is not None]
+    if rec is None or rec.closed or not joins:
+        return (yield from inner)
+    a = rec.current()
+    site = _names.user_site()
+    for _, n in joins:
+        rec.emit(a, "join", n, "call", None, site, None)
+    a.waiting = (joins[0][1], "join", False)
+    try:
+        value = yield from inner
+    finally:
+        a.waiting = None
+        for t, n in joins:
+            rec.emit(a, "join", n, "return", _join_result(t), site, None)
+    return value
+
+
+def _gather_await(original: Any) -> Any:
+    def __await__(self: Any) -> Any:
+        return _awaiting(self, list(getattr(self, "_children", ())), original(self))
+    return __await__
 
 
 def _join_result(task: Any) -> str:
@@ -170,7 +217,6 @@ def _drive(coro: Any, box: dict[str, Any]) -> Generator[Any, Any, Any]:
         rec.end(a, user_traceback(e), last_user_site(e))
         raise
     finally:
-        _TASK_NAMES.pop(task, None)
         rec.unregister_task(task)
 
 
@@ -192,11 +238,18 @@ def _create_task(original: Any) -> Any:
         box["tid"] = threading.get_native_id()
         seq = rec.emit(a, "spawn", None, None, None, site, None)
         index = len(a.buf) - 1
-        driver = _task_main(coro, box)
+        driver: Any = _task_main(coro, box)
         driver.__qualname__ = getattr(coro, "__qualname__", driver.__qualname__)
         driver.__name__ = getattr(coro, "__name__", driver.__name__)
         try:
-            task = original(self, driver, *args, **kwargs)
+            if self._task_factory is None and not args:
+                # (what BaseEventLoop.create_task does, with the traced task class)
+                self._check_closed()
+                task: Any = _TracedTask(driver, loop=self, **kwargs)
+                if task._source_traceback:
+                    del task._source_traceback[-1]
+            else:
+                task = original(self, driver, *args, **kwargs)
         except BaseException:
             driver.close()
             raise
@@ -244,7 +297,7 @@ def _run_until_complete(original: Any) -> Any:
             return original(self, future)
         if asyncio.iscoroutine(future) and _is_user_coroutine(future):
             future = _real_ensure_future(future, loop=self)
-        name = _TASK_NAMES.get(future)
+        name = _name_of(future)
         if name is None:
             return original(self, future)
         a = rec.current()
@@ -373,7 +426,7 @@ async def _wait_for(fut: Any, timeout: float | None) -> Any:
         return await _real_wait_for(fut, timeout)
     if asyncio.iscoroutine(fut) and _is_user_coroutine(fut):
         fut = _real_ensure_future(fut)
-    name = _TASK_NAMES.get(fut)
+    name = _name_of(fut)
     if name is None:
         return await _real_wait_for(fut, timeout)
     a = rec.current()
@@ -441,6 +494,12 @@ def _taskgroup_patches() -> None:
 _GROUPS: dict[Any, tuple[Any, str]] = {}
 
 
+def _add_await(cls: Any) -> None:
+    """Give ``cls`` an ``__await__`` of its own (it inherits the C future's)."""
+    inherited = cls.__await__
+    cls.__await__ = _gather_await(inherited)
+
+
 _installed = False
 
 
@@ -457,8 +516,11 @@ def install() -> None:
         if sys.version_info < (3, 12):
             setattr(mod, "wait_for", _wait_for)  # noqa: B010
     _taskgroup_patches()
+    if _GatheringFuture is not None:
+        _add_await(_GatheringFuture)
     if "_set_task_name" in asyncio.tasks.__dict__:
-        asyncio.tasks._set_task_name = _set_task_name(asyncio.tasks._set_task_name)
+        tasks_module: Any = asyncio.tasks
+        tasks_module._set_task_name = _set_task_name(tasks_module._set_task_name)
 
     lock: Any = asyncio.locks.Lock
     _constructor(lock, "lock", None, _avail_after(lambda s, op: not s._locked))
