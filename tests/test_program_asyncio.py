@@ -79,10 +79,17 @@ def test_an_asyncio_abba_deadlock_is_found_live(tmp_path: Path) -> None:
 def test_a_gather_of_tasks_under_an_asyncio_lock_is_clean(tmp_path: Path) -> None:
     proc, trace = run_program("asyncio_counter.py", tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "total 9" in proc.stdout
+    assert "total 9" in proc.stdout and "empty" in proc.stdout
     assert trace["program"]["primitives"] == {
         "lock": {"type": "lock", "site": "asyncio_counter.py:14"},
-        "q": {"type": "queue", "maxsize": 2, "site": "asyncio_counter.py:17"}}
+        "q": {"type": "queue", "maxsize": 2, "site": "asyncio_counter.py:17"},
+        "ranked": {"type": "queue", "maxsize": 0, "site": "asyncio_counter.py:20"}}
+    # the non-blocking calls of a PriorityQueue: items in priority order, then a failed get
+    calls = _events(trace, target="ranked", phase="call")
+    assert all(e["blocking"] is False for e in calls)
+    got = [(e.get("item"), e["result"]) for e in _events(trace, op="get", target="ranked",
+                                                         phase="return")]
+    assert got == [([1, "a"], "ok"), ([2, "b"], "ok"), (None, "fail")]
     workers = {"Task-2", "Task-3", "Task-4"}
     # every acquire returns before the release of the same task, one holder at a time
     held: str | None = None
@@ -96,8 +103,8 @@ def test_a_gather_of_tasks_under_an_asyncio_lock_is_clean(tmp_path: Path) -> Non
     assert {e["actor"] for e in _events(trace, op="acquire", phase="return")} == workers
     assert {e["target"] for e in _events(trace, op="join", actor="Task-1")} == workers
     # the queue's item travels
-    assert _events(trace, op="put", phase="call")[0]["item"] == 9
-    assert _events(trace, op="get", phase="return")[0]["item"] == 9
+    assert _events(trace, op="put", target="q", phase="call")[0]["item"] == 9
+    assert _events(trace, op="get", target="q", phase="return")[0]["item"] == 9
     # coroutine events are in the tasks, not in the loop's thread
     assert not _events(trace, op="acquire", actor="MainThread")
     analyzed = tracer("analyze", str(tmp_path / "asyncio_counter.json"), "--format", "json",

@@ -17,6 +17,14 @@ async def main():
     q = asyncio.Queue(maxsize=2)
     await q.put(len(results))
     print("total", await q.get())
+    ranked = asyncio.PriorityQueue()
+    ranked.put_nowait((2, "b"))
+    ranked.put_nowait((1, "a"))
+    print("first", ranked.get_nowait(), ranked.get_nowait())
+    try:
+        ranked.get_nowait()
+    except asyncio.QueueEmpty:
+        print("empty")
 
 
 asyncio.run(main())
