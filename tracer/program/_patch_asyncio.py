@@ -26,7 +26,9 @@ import asyncio.base_events
 import asyncio.locks
 import asyncio.queues
 import asyncio.tasks
+import os
 import sys
+import threading
 import types
 import weakref
 from collections.abc import Callable, Generator
@@ -232,8 +234,6 @@ def _create_task(original: Any) -> Any:
         a = rec.current()
         site = _names.user_site()
         box: dict[str, Any] = {"site": site}
-        import os  # noqa: PLC0415
-        import threading  # noqa: PLC0415
         box["pid"] = os.getpid()
         box["tid"] = threading.get_native_id()
         seq = rec.emit(a, "spawn", None, None, None, site, None)
