@@ -68,6 +68,21 @@ def _task_now() -> Any:
     return _current_task(loop)
 
 
+# asyncio's files between the user's code and ``loop.create_task`` when the user makes a
+# task (``create_task``, ``ensure_future``, ``gather``, ``shield``, ``TaskGroup``)
+_TASK_FILES = frozenset(m.__file__ for m in (
+    asyncio.tasks, asyncio.base_events, getattr(asyncio, "taskgroups", asyncio.tasks)))
+
+
+def _made_by_user(depth: int = 2) -> bool:
+    """Whether the user's code itself asks for the task being made (through asyncio's task
+    functions only): a task of any coroutine it makes so runs its code."""
+    f: Any = sys._getframe(depth)
+    while f is not None and f.f_code.co_filename in _TASK_FILES:
+        f = f.f_back
+    return f is not None and _names.display(f.f_code.co_filename) is not None
+
+
 def _is_user_coroutine(coro: Any) -> bool:
     code = getattr(coro, "cr_code", None)
     return code is not None and _names.display(code.co_filename) is not None
@@ -229,7 +244,8 @@ async def _task_main(coro: Any, box: dict[str, Any]) -> Any:
 def _create_task(original: Any) -> Any:
     def create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
         rec = _seam.REC
-        if rec is None or rec.closed or not _is_user_coroutine(coro):
+        if rec is None or rec.closed or not (_is_user_coroutine(coro) or (
+                asyncio.iscoroutine(coro) and _made_by_user())):
             return original(self, coro, *args, **kwargs)
         a = rec.current()
         site = _names.user_site()
