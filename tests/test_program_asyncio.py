@@ -190,3 +190,15 @@ def test_awaiting_a_done_task_a_gather_and_wait_for_are_joins(tmp_path: Path) ->
         assert (inline, "asyncio_joins.py:23", "ok") in joins
         assert (timed[0]["actor"], "asyncio_joins.py:25", "timeout") in joins
     assert ends["Task-1"]["result"] == "ok"
+
+
+def test_a_task_the_program_makes_of_a_library_coroutine_is_an_actor(tmp_path: Path) -> None:
+    proc, trace = run_program("asyncio_wrapped.py", tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "7 7" in proc.stdout
+    kinds = {a["name"]: a["kind"] for a in trace["actors"]}
+    assert kinds["wrapped"] == "coroutine"  # create_task(asyncio.wait_for(user(lock), 1))
+    acquirers = {e["actor"] for e in _events(trace, op="acquire", phase="return")}
+    assert len(acquirers) == 2 and "MainThread" not in acquirers
+    assert ("Task-1", "wrapped") in {(e["actor"], e["target"])
+                                     for e in _events(trace, op="join", result="ok")}
