@@ -244,6 +244,8 @@ def run_program(program: Program, timeout: float = 10.0, mode: str = "run",
 
 def _status_of(a: dict[str, Any], blocked: set[str], status: str) -> str:
     if a.get("state") == "done":
+        if a.get("result") == "cancelled":
+            return "cancelled"
         return "error" if a.get("error") else "ok"
     if a["name"] in blocked:
         return "blocked"
