@@ -591,3 +591,6 @@ def install() -> None:
     _blocking(q, "get", "get", _queue_get, item_out=True)
 
     _thread_patches()
+
+    from tracer.program import _patch_futures  # noqa: PLC0415 (it builds on this module)
+    _patch_futures.install()
