@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import _thread
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -28,6 +29,8 @@ from tracer.program._seam import Actor, Prim, plain
 _real_lock = _thread.allocate_lock
 _real_rlock: Callable[[], Any] = getattr(_thread, "RLock", None) or threading._PyRLock  # type: ignore[attr-defined]
 _real_sleep = time.sleep
+_get_ident = threading.get_ident
+_display = _names._display  # (the one dict: set_root clears it, never replaces it)
 _ORIGINAL: dict[tuple[Any, str], Any] = {}
 
 
@@ -124,11 +127,47 @@ class TracedLock:
     def locked(self) -> bool:
         return bool(self._lock.locked())
 
+    # ``with lock:`` is the hot path of most programs: acquire() and release() written out
+    # for it (the same events), with the site read from the calling frame when it is the
+    # user's (one frame, not a walk up the stack) and the actor from the thread's ident
     def __enter__(self) -> bool:
-        return self.acquire()
+        rec = _seam.REC
+        real = self._lock
+        if rec is None or rec.closed:
+            return bool(real.acquire())
+        a = rec.by_ident.get(_get_ident()) or rec.current()
+        p = self._p
+        name = p.name
+        f = sys._getframe(1)
+        shown = _display.get(f.f_code.co_filename)
+        site = f"{shown}:{f.f_lineno}" if shown else _names.user_site()
+        rec.emit(a, "acquire", name, "call", None, site, None)
+        ok = bool(real.acquire(False)) or rec.scheduler.block(
+            a, p, "acquire", lambda t: bool(real.acquire(True, -1 if t is None else t)), None)
+        if ok:
+            rec.hold(a, name)
+        rec.emit(a, "acquire", name, "return", "ok" if ok else "timeout", site, None)
+        return ok
 
     def __exit__(self, *exc: object) -> None:
-        self.release()
+        rec = _seam.REC
+        if rec is None or rec.closed:
+            self._lock.release()
+            return
+        a = rec.by_ident.get(_get_ident()) or rec.current()
+        f = sys._getframe(1)
+        shown = _display.get(f.f_code.co_filename)
+        site = f"{shown}:{f.f_lineno}" if shown else _names.user_site()
+        name = self._p.name
+        seq = rec.emit(a, "release", name, None, None, site, None)
+        try:
+            self._lock.release()
+        except RuntimeError as exc:
+            if seq >= 0:
+                e = a.buf[-1]
+                a.buf[-1] = (*e[:8], {"error": str(exc)})
+            raise
+        rec.unhold(a, name)
 
     def _at_fork_reinit(self) -> None:
         self._lock._at_fork_reinit()
