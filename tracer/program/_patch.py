@@ -162,10 +162,10 @@ class TracedLock:
         seq = rec.emit(a, "release", name, None, None, site, None)
         try:
             self._lock.release()
-        except RuntimeError as exc:
+        except RuntimeError as err:
             if seq >= 0:
                 e = a.buf[-1]
-                a.buf[-1] = (*e[:8], {"error": str(exc)})
+                a.buf[-1] = (*e[:8], {"error": str(err)})
             raise
         rec.unhold(a, name)
 
