@@ -226,8 +226,14 @@ class _IdleGet:
             return box[-1]
         return q.get(False)  # (raises Empty, as the real get would)
 
+    def get_nowait(self) -> Any:  # (3.12+: a worker tries before it waits)
+        return self._q.get_nowait()
+
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         self._q.put(item, block, timeout)
+
+    def __getattr__(self, name: str) -> Any:  # (anything else a later _worker may ask)
+        return getattr(self._q, name)
 
 
 def _worker(executor_reference: Any, work_queue: Any, *rest: Any) -> None:
