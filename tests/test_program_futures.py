@@ -108,3 +108,12 @@ def test_a_process_pool_works_as_it_does_bare(tmp_path: Path) -> None:
     proc, _ = run("processes.py", tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[:2] == ["49", "[0, 1, 4, 9]"]
+
+
+def test_waiting_for_a_task_that_never_ends_is_seen_live(tmp_path: Path) -> None:
+    for args, line in (((), "stuck.py:20"), (("--", "--as-completed"), "stuck.py:17")):
+        proc, trace = run("stuck.py", tmp_path, *args)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert trace["outcome"]["status"] in ("deadlock", "stall"), trace["outcome"]
+        assert f"MainThread waits for event fut ({line})" in proc.stdout, proc.stdout
+        assert "ThreadPoolExecutor-0_0 waits for event never (stuck.py:11)" in proc.stdout

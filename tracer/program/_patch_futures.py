@@ -26,6 +26,7 @@ import ast
 import concurrent.futures as cf
 import linecache
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import _base
 from concurrent.futures import thread as cf_thread
@@ -357,25 +358,44 @@ def wait(fs: Any, timeout: float | None = None, return_when: str = cf.ALL_COMPLE
 
 def as_completed(fs: Any, timeout: float | None = None) -> Iterator[Any]:
     """``concurrent.futures.as_completed``, recording a ``wait`` on each recorded future as it
-    is handed out (the iteration waits in ``wait`` on one still pending)."""
+    is handed out; while none of those left is done, the iteration waits (through the run's
+    scheduler) in ``wait`` on one of them."""
     rec = _seam.REC
-    fs = list(fs)
+    fs = set(fs)
     if not _recorded(fs) or rec is None or rec.closed:
         yield from _orig_as_completed(fs, timeout)
         return
+    end = None if timeout is None else time.monotonic() + timeout
     it = _orig_as_completed(fs, timeout)
+    handed: set[Any] = set()
     while True:
-        a = rec.current()
-        pending = [f for f in _recorded(fs) if not f.done()]
-        a.waiting = (pending[0]._tracer_p, "wait", timeout is not None) if pending else None
+        rest = fs - handed
+        left = _recorded(rest)
+        waited: Any = None
+        if left and not any(f.done() for f in rest) and not rec.closed:
+            # (recorded as a wait on one of them: 'ok' when it is the one that came)
+            a = rec.current()
+            waited = left[0]
+            site = _names.user_site()
+            rec.emit(a, "wait", waited._tracer_p.name, "call", None, site, None)
+
+            def attempt(t: float | None, rest: set[Any] = rest) -> bool:
+                _orig_wait(rest, t, cf.FIRST_COMPLETED)
+                return any(f.done() for f in rest)
+            limit = None if end is None else max(0.0, end - time.monotonic())
+            rec.scheduler.block(a, waited._tracer_p, "wait", attempt, limit)
+            if not waited.done():
+                waited = None  # (another came first: this wait on it did not end ok)
+            rec.emit(a, "wait", left[0]._tracer_p.name, "return",
+                     "ok" if waited is not None else "timeout", site, None)
         try:
-            f = next(it)
+            f = next(it)  # (one is done now, or the timeout passed: its TimeoutError)
         except StopIteration:
             return
-        finally:
-            a.waiting = None
+        handed.add(f)
         fp: Prim | None = getattr(f, "_tracer_p", None)
-        if fp is not None and not rec.closed:
+        if fp is not None and not rec.closed and f is not waited:
+            a = rec.current()
             site = _names.user_site()
             rec.emit(a, "wait", fp.name, "call", None, site, None)
             rec.emit(a, "wait", fp.name, "return", "ok", site, None)
