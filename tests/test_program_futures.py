@@ -117,3 +117,12 @@ def test_waiting_for_a_task_that_never_ends_is_seen_live(tmp_path: Path) -> None
         assert trace["outcome"]["status"] in ("deadlock", "stall"), trace["outcome"]
         assert f"MainThread waits for event fut ({line})" in proc.stdout, proc.stdout
         assert "ThreadPoolExecutor-0_0 waits for event never (stuck.py:11)" in proc.stdout
+
+
+def test_a_worker_of_a_pool_the_standard_library_made_ends_with_its_thread(
+        tmp_path: Path) -> None:
+    proc, trace = run("to_thread.py", tmp_path, "--timeout", "20")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert trace["outcome"]["status"] == "ok" and "got 1" in proc.stdout
+    workers = [a for a in trace["actors"] if a["name"].startswith("asyncio_")]
+    assert workers and all(a["status"] == "ok" for a in workers), trace["actors"]

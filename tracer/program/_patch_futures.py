@@ -244,7 +244,16 @@ def _worker(executor_reference: Any, work_queue: Any, *rest: Any) -> None:
     p: Prim | None = getattr(ex, "_tracer_p", None) if ex is not None else None
     del ex
     if p is None or rec is None or rec.closed:
-        _orig_worker(executor_reference, work_queue, *rest)
+        # (a pool the standard library made, asyncio's for to_thread: its worker became an
+        # actor if it ran the user's code on a recorded primitive; it ends with its thread,
+        # so that the run does not wait for it)
+        try:
+            _orig_worker(executor_reference, work_queue, *rest)
+        finally:
+            rec = _seam.REC
+            w = rec.by_ident.get(threading.get_ident()) if rec is not None else None
+            if w is not None and rec is not None and not rec.closed:
+                rec.end(w)
         return
     a = rec.current()
     threading.current_thread().__dict__["_tracer_worker"] = a.name  # (for shutdown's join)
