@@ -302,7 +302,8 @@ def run(scenario: str | None, args: tuple[str, ...], module: str | None, output:
                          quiet, 10.0 if timeout is None else timeout)
         return
     if scenario is None:
-        _fail("give a scenario (a YAML file), a Python program (PROG.py), or -m MODULE")
+        raise click.UsageError("Missing argument 'SCENARIO': give a scenario (a YAML file), "
+                               "a Python program (PROG.py) or -m MODULE")
     if args:
         _fail(f"{scenario} is a scenario; the arguments after it ({_cmd(*args)}) are for "
               "programs (PROG.py -- ARGS)")

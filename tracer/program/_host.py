@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from tracer.program import _names, _patch, _patch_futures, _seam
-from tracer.program._seam import Recorder, plain
+from tracer.program._seam import Recorder
 from tracer.program._watch import Watchdog
 
 EXIT_WRITE_FAILED = 3  # the host could not write its events (the command says so)
@@ -128,7 +128,9 @@ class Host:
         if rec.closed:
             return
         a = rec.current()
-        rec.emit(a, op, target, None, None, site, {"value": plain(value)})
+        if a.quiet:
+            return
+        rec.emit(a, op, target, None, None, site, {"value": rec.shown(a, value)})
 
     # --- the end
     def finish(self, status: str, detail: str = "", engine: dict[str, Any] | None = None,

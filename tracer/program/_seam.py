@@ -214,6 +214,15 @@ class Recorder:
             else:
                 del h[other]
 
+    def shown(self, a: Actor, value: Any) -> Any:
+        """``value`` as the trace holds it (see :func:`plain`), made without recording: its
+        ``repr`` may be the user's code, whose accesses are not the program's."""
+        a.quiet += 1
+        try:
+            return plain(value)
+        finally:
+            a.quiet -= 1
+
     # --- recording
     def emit(self, a: Actor, op: str, target: str | None, phase: str | None,
              result: str | None, site: str | None, payload: dict[str, Any] | None) -> int:
