@@ -14,9 +14,9 @@ actors (adopted, named by their thread names: ``ThreadPoolExecutor-0_0``); while
 wait in ``get`` on the pool, and ``shutdown(wait=True)`` (the end of ``with ... as pool:``)
 is a ``join`` of each, so a deadlock inside tasks is still seen live.
 
-Patched in place like the rest (``_patch``): methods of ``ThreadPoolExecutor``, ``Future`` and
-``_WorkItem``, and the module functions ``_worker``, ``wait`` and ``as_completed`` (the
-package's names too, before the program imports them). A ``ProcessPoolExecutor`` is left
+Patched in place like the rest (as ``_patch`` does): methods of ``ThreadPoolExecutor``,
+``Future`` and ``_WorkItem``, and the module functions ``_worker``, ``wait`` and
+``as_completed`` (the package's names too, before the program imports them). A ``ProcessPoolExecutor`` is left
 alone: its futures are not recorded, and they work as they do bare.
 """
 
@@ -33,7 +33,7 @@ from concurrent.futures import thread as cf_thread
 from types import FrameType
 from typing import Any
 
-from tracer.program import _names, _patch, _seam
+from tracer.program import _names, _seam
 from tracer.program._seam import Actor, Prim
 
 _pending = threading.local()  # .slot: (future's Prim, item, pool's name) while in submit
@@ -422,6 +422,18 @@ def run_threading_atexits() -> None:
             pass
 
 
+def _patch(cls: Any, name: str, make: Any) -> None:
+    """Replace ``cls.name`` by ``make(original)`` in place (as ``_patch._patch`` does: this
+    module is installed by ``_patch`` and so does not import it)."""
+    original = cls.__dict__[name]
+    wrapper = make(original)
+    wrapper.__name__ = getattr(original, "__name__", name)
+    wrapper.__qualname__ = getattr(original, "__qualname__", name)
+    wrapper.__doc__ = getattr(original, "__doc__", None)
+    wrapper.__wrapped__ = original
+    setattr(cls, name, wrapper)
+
+
 _installed = False
 
 
@@ -433,16 +445,16 @@ def install() -> None:
     _installed = True
     tpe: Any = cf_thread.ThreadPoolExecutor
     tpe._tracer_p = None
-    _patch._patch(tpe, "__init__", _init)
-    _patch._patch(tpe, "submit", _submit)
-    _patch._patch(tpe, "shutdown", _shutdown)
-    _patch._patch(cf_thread._WorkItem, "__init__", _work_init)
-    _patch._patch(cf_thread._WorkItem, "run", _work_run)
+    _patch(tpe, "__init__", _init)
+    _patch(tpe, "submit", _submit)
+    _patch(tpe, "shutdown", _shutdown)
+    _patch(cf_thread._WorkItem, "__init__", _work_init)
+    _patch(cf_thread._WorkItem, "run", _work_run)
     cf_thread._worker = _worker  # type: ignore[assignment]  # (looked up when a worker starts)
     fut: Any = _base.Future
     fut._tracer_p = None
-    _patch._patch(fut, "result", _future_method)
-    _patch._patch(fut, "exception", _future_method)
+    _patch(fut, "result", _future_method)
+    _patch(fut, "exception", _future_method)
     mods: tuple[Any, ...] = (_base, cf)
     for mod in mods:
         mod.wait = wait

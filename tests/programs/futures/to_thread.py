@@ -3,16 +3,15 @@ its worker becomes an actor, and the run must not wait for it forever."""
 import asyncio
 import threading
 
-lock = threading.Lock()
 
-
-def work():
+def work(lock):
     with lock:
         return 1
 
 
 async def main():
-    print("got", await asyncio.to_thread(work))
+    lock = threading.Lock()  # (a local passed on: the hand-off is not what is tested here)
+    print("got", await asyncio.to_thread(work, lock))
 
 
 asyncio.run(main())
