@@ -16,8 +16,8 @@ is a ``join`` of each, so a deadlock inside tasks is still seen live.
 
 Patched in place like the rest (as ``_patch`` does): methods of ``ThreadPoolExecutor``,
 ``Future`` and ``_WorkItem``, and the module functions ``_worker``, ``wait`` and
-``as_completed`` (the package's names too, before the program imports them). A ``ProcessPoolExecutor`` is left
-alone: its futures are not recorded, and they work as they do bare.
+``as_completed`` (the package's names too, before the program imports them). A
+``ProcessPoolExecutor`` is left alone: its futures are not recorded, and work as they do bare.
 """
 
 from __future__ import annotations
