@@ -126,3 +126,12 @@ def test_a_worker_of_a_pool_the_standard_library_made_ends_with_its_thread(
     assert trace["outcome"]["status"] == "ok" and "got 1" in proc.stdout
     workers = [a for a in trace["actors"] if a["name"].startswith("asyncio_")]
     assert workers and all(a["status"] == "ok" for a in workers), trace["actors"]
+
+
+def test_a_pool_left_running_at_exit_with_a_stuck_task_is_seen_live(tmp_path: Path) -> None:
+    proc, trace = run("abandoned.py", tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "main is done" in proc.stdout
+    assert trace["outcome"]["status"] in ("deadlock", "stall"), trace["outcome"]
+    assert "MainThread waits to join ThreadPoolExecutor-0_0" in proc.stdout
+    assert "ThreadPoolExecutor-0_0 waits for event never (abandoned.py:10)" in proc.stdout

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from tracer.program import _names, _patch, _patch_futures, _seam
+from tracer.program import _names, _patch, _seam
 from tracer.program._seam import Recorder
 from tracer.program._watch import Watchdog
 
@@ -96,7 +96,7 @@ class Host:
         if error and site is not None:
             error = f"{error} ({site})" if "\n" not in error else error
         # as the interpreter would: the thread exit hooks (pools nobody shut down), then wait
-        _patch_futures.run_threading_atexits()
+        _patch.at_exit()
         rec.end(main_actor, error, site)
         # as the interpreter would: wait for the program's other non-daemon threads
         for a in list(rec.actors.values()):

@@ -631,5 +631,54 @@ def install() -> None:
 
     _thread_patches()
 
-    from tracer.program import _patch_futures  # noqa: PLC0415 (it builds on this module)
+    # concurrent.futures (and the logging it imports) only once something imports it: a
+    # program that has no pool, a spawned child, start up without it
+    if "concurrent.futures" in sys.modules:
+        _install_futures()
+    else:
+        sys.meta_path.insert(0, _OnImport("concurrent.futures", _install_futures))
+
+
+def _install_futures() -> None:
+    from tracer.program import _patch_futures  # noqa: PLC0415 (only when it is needed)
     _patch_futures.install()
+
+
+def at_exit() -> None:
+    """What the interpreter does when the main thread's code is done and before it waits for
+    the other threads (the thread exit hooks: pools nobody shut down let their workers go)."""
+    futures = sys.modules.get("tracer.program._patch_futures")
+    if futures is not None:
+        futures.run_threading_atexits()
+
+
+class _OnImport:
+    """A one-shot import hook: once the module ``name`` has been executed, call ``then``."""
+
+    def __init__(self, name: str, then: Callable[[], None]) -> None:
+        self.name = name
+        self.then = then
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util  # noqa: PLC0415 (once, when the module is imported)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        then = self.then
+
+        class _Loader:
+            def create_module(self, spec: Any) -> Any:
+                return loader.create_module(spec)
+
+            def exec_module(self, module: Any) -> None:
+                loader.exec_module(module)
+                then()
+
+            def __getattr__(self, name: str) -> Any:  # (get_source, is_package...)
+                return getattr(loader, name)
+        spec.loader = _Loader()  # type: ignore[assignment]
+        return spec

@@ -27,6 +27,7 @@ import concurrent.futures as cf
 import linecache
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from concurrent.futures import _base
 from concurrent.futures import thread as cf_thread
@@ -36,6 +37,7 @@ from typing import Any
 from tracer.program import _names, _seam
 from tracer.program._seam import Actor, Prim
 
+_pools: weakref.WeakSet[Any] = weakref.WeakSet()  # the recorded pools
 _pending = threading.local()  # .slot: (future's Prim, item, pool's name) while in submit
 _orig_wait = _base.wait
 _orig_as_completed = _base.as_completed
@@ -130,6 +132,7 @@ def _init(original: Any) -> Any:
         p.available = lambda op: (not work.empty()) if op == "get" else True
         self._tracer_p = p
         self._tracer_n = 0
+        _pools.add(self)
     return __init__
 
 
@@ -414,6 +417,13 @@ def as_completed(fs: Any, timeout: float | None = None) -> Iterator[Any]:
 def run_threading_atexits() -> None:
     """What the interpreter does when the main thread's code is done: the standard library's
     thread exit hooks (a pool nobody shut down lets its workers go and joins them)."""
+    # (a recorded pool first, through its shutdown: the joins of its workers are recorded,
+    # so a task that never ends is seen live rather than as the run's timeout)
+    for pool in list(_pools):
+        try:
+            pool.shutdown(wait=True)
+        except Exception:  # pragma: no cover - (as below)
+            pass
     hooks = list(getattr(threading, "_threading_atexits", []))
     for hook in reversed(hooks):
         try:
