@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import concurrent.futures as cf
 import linecache
+import queue
 import threading
 import time
 import weakref
@@ -37,7 +38,7 @@ from typing import Any
 from tracer.program import _names, _seam
 from tracer.program._seam import Actor, Prim
 
-_pools: weakref.WeakSet[Any] = weakref.WeakSet()  # the recorded pools
+_pools: list[weakref.ref[Any]] = []  # the recorded pools, in the order they were made
 _pending = threading.local()  # .slot: (future's Prim, item, pool's name) while in submit
 _orig_wait = _base.wait
 _orig_as_completed = _base.as_completed
@@ -132,7 +133,7 @@ def _init(original: Any) -> Any:
         p.available = lambda op: (not work.empty()) if op == "get" else True
         self._tracer_p = p
         self._tracer_n = 0
-        _pools.add(self)
+        _pools.append(weakref.ref(self))
     return __init__
 
 
@@ -184,12 +185,9 @@ def _work_run(original: Any) -> Any:
         if task is None or rec is None or rec.closed:
             original(self)
             return
-        item, pool = task
-        fp: Prim = self.future._tracer_p
+        fp: Prim = self.future._tracer_p  # (the worker's get of the task is recorded)
         a = rec.current()
         site = _code_site(self.fn)
-        rec.emit(a, "get", pool, "call", None, site, None)
-        rec.emit(a, "get", pool, "return", "ok", site, {"item": item})
         # (what _WorkItem.run does on 3.10-3.13, with the event's set before the result)
         if not self.future.set_running_or_notify_cancel():
             return
@@ -206,8 +204,10 @@ def _work_run(original: Any) -> Any:
 
 
 class _IdleGet:
-    """The work queue as a recorded pool's worker sees it: an idle worker waits in ``get`` on
-    the pool (for the watchdog, and through the run's scheduler)."""
+    """The work queue as a recorded pool's worker sees it: taking a task is a recorded ``get``
+    on the pool (call, then the real take, then the return with the task's item), so that
+    who takes which task is decided at the call's turn (a scheduler that runs one actor at a
+    time decides it as recorded), and an idle worker waits in ``get`` for the watchdog."""
 
     __slots__ = ("_a", "_p", "_q", "_rec")
 
@@ -215,8 +215,8 @@ class _IdleGet:
         self._q, self._rec, self._a, self._p = q, rec, a, p
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        q = self._q
-        if not block or self._rec.closed:
+        q, rec, a, p = self._q, self._rec, self._a, self._p
+        if not block or rec.closed:
             return q.get(block, timeout)
         box: list[Any] = []
 
@@ -226,12 +226,22 @@ class _IdleGet:
             except Exception:  # queue.Empty
                 return False
             return True
-        if attempt(0) or self._rec.scheduler.block(self._a, self._p, "get", attempt, timeout):
-            return box[-1]
+        rec.emit(a, "get", p.name, "call", None, None, None)
+        if attempt(0) or rec.scheduler.block(a, p, "get", attempt, timeout):
+            work = box[-1]
+            task = work.__dict__.get("_tracer_task") if work is not None else None
+            rec.emit(a, "get", p.name, "return", "ok",
+                     _code_site(work.fn) if work is not None else None,
+                     {"item": task[0] if task is not None else None})
+            return work
+        rec.emit(a, "get", p.name, "return", "timeout", None, None)
         return q.get(False)  # (raises Empty, as the real get would)
 
-    def get_nowait(self) -> Any:  # (3.12+: a worker tries before it waits)
-        return self._q.get_nowait()
+    def get_nowait(self) -> Any:
+        """(3.12+: a worker tries before it waits.) Always empty here: a task is taken by the
+        recorded ``get``; the worker then counts itself idle, as it does after each task
+        before 3.12."""
+        raise queue.Empty
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         self._q.put(item, block, timeout)
@@ -267,6 +277,38 @@ def _worker(executor_reference: Any, work_queue: Any, *rest: Any) -> None:
             rec.end(a)
 
 
+class _NeverIdle:
+    """A recorded pool's idle count as its submit sees it: never idle, so each submit starts a
+    worker until there are ``max_workers`` (how many workers a pool has does not depend on
+    how fast the others came back: a replay has the same workers); the workers' releases go
+    to the real count."""
+
+    __slots__ = ("_real",)
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        return False
+
+    def release(self, n: int = 1) -> None:
+        self._real.release(n)
+
+
+def _adjust(original: Any) -> Any:
+    def _adjust_thread_count(self: Any) -> None:
+        if self.__dict__.get("_tracer_p") is None:
+            original(self)
+            return
+        real = self._idle_semaphore
+        self._idle_semaphore = _NeverIdle(real)
+        try:
+            original(self)
+        finally:
+            self._idle_semaphore = real
+    return _adjust_thread_count
+
+
 def _shutdown(original: Any) -> Any:
     def shutdown(self: Any, wait: bool = True, *args: Any, **kwargs: Any) -> None:
         p: Prim | None = self.__dict__.get("_tracer_p")
@@ -277,7 +319,7 @@ def _shutdown(original: Any) -> Any:
         original(self, False, *args, **kwargs)  # (tells the workers to leave)
         a = rec.current()
         site = _names.user_site()
-        for t in list(self._threads):
+        for t in sorted(self._threads, key=lambda t: t.name):  # (a fixed order)
             w = t.__dict__.get("_tracer_worker")
             if w is None:  # (not an actor yet: it may become one and run a task still)
                 t.join()
@@ -419,7 +461,10 @@ def run_threading_atexits() -> None:
     thread exit hooks (a pool nobody shut down lets its workers go and joins them)."""
     # (a recorded pool first, through its shutdown: the joins of its workers are recorded,
     # so a task that never ends is seen live rather than as the run's timeout)
-    for pool in list(_pools):
+    for ref in list(_pools):  # (in a fixed order: a replay does the same)
+        pool = ref()
+        if pool is None or not any(t.is_alive() for t in list(pool._threads)):
+            continue
         try:
             pool.shutdown(wait=True)
         except Exception:  # pragma: no cover - (as below)
@@ -458,6 +503,7 @@ def install() -> None:
     _patch(tpe, "__init__", _init)
     _patch(tpe, "submit", _submit)
     _patch(tpe, "shutdown", _shutdown)
+    _patch(tpe, "_adjust_thread_count", _adjust)
     _patch(cf_thread._WorkItem, "__init__", _work_init)
     _patch(cf_thread._WorkItem, "run", _work_run)
     cf_thread._worker = _worker  # type: ignore[assignment]  # (looked up when a worker starts)
