@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup demo test test-all lint pytest bench clean
+.PHONY: setup demo test test-all lint pytest bench bench-programs clean
 
 $(BIN)/tracer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ bench: setup
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/explore.py
 	$(BIN)/python bench/compute.py
+
+# what `tracer run prog.py` costs an unchanged program (per lock op, per shared access, locals)
+bench-programs: setup
+	$(BIN)/python bench/programs.py
 
 clean:
 	rm -rf $(VENV) .venv-3.* .pytest_cache .mypy_cache .ruff_cache *.egg-info

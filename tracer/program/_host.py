@@ -123,6 +123,8 @@ class Host:
             self.exit_status = 0
         if error and site is not None:
             error = f"{error} ({site})" if "\n" not in error else error
+        # as the interpreter would: the thread exit hooks (pools nobody shut down), then wait
+        _patch.at_exit()
         rec.end(main_actor, error, site)
         # as the interpreter would: wait for the program's other non-daemon threads
         for a in list(rec.actors.values()):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import _thread
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -28,6 +29,8 @@ from tracer.program._seam import Actor, Prim
 _real_lock = _thread.allocate_lock
 _real_rlock: Callable[[], Any] = getattr(_thread, "RLock", None) or threading._PyRLock  # type: ignore[attr-defined]
 _real_sleep = time.sleep
+_get_ident = threading.get_ident
+_display = _names._display  # (the one dict: set_root clears it, never replaces it)
 _ORIGINAL: dict[tuple[Any, str], Any] = {}
 
 
@@ -124,11 +127,47 @@ class TracedLock:
     def locked(self) -> bool:
         return bool(self._lock.locked())
 
+    # ``with lock:`` is the hot path of most programs: acquire() and release() written out
+    # for it (the same events), with the site read from the calling frame when it is the
+    # user's (one frame, not a walk up the stack) and the actor from the thread's ident
     def __enter__(self) -> bool:
-        return self.acquire()
+        rec = _seam.REC
+        real = self._lock
+        if rec is None or rec.closed:
+            return bool(real.acquire())
+        a = rec.by_ident.get(_get_ident()) or rec.current()
+        p = self._p
+        name = p.name
+        f = sys._getframe(1)
+        shown = _display.get(f.f_code.co_filename)
+        site = f"{shown}:{f.f_lineno}" if shown else _names.user_site()
+        rec.emit(a, "acquire", name, "call", None, site, None)
+        ok = bool(real.acquire(False)) or rec.scheduler.block(
+            a, p, "acquire", lambda t: bool(real.acquire(True, -1 if t is None else t)), None)
+        if ok:
+            rec.hold(a, name)
+        rec.emit(a, "acquire", name, "return", "ok" if ok else "timeout", site, None)
+        return ok
 
     def __exit__(self, *exc: object) -> None:
-        self.release()
+        rec = _seam.REC
+        if rec is None or rec.closed:
+            self._lock.release()
+            return
+        a = rec.by_ident.get(_get_ident()) or rec.current()
+        f = sys._getframe(1)
+        shown = _display.get(f.f_code.co_filename)
+        site = f"{shown}:{f.f_lineno}" if shown else _names.user_site()
+        name = self._p.name
+        seq = rec.emit(a, "release", name, None, None, site, None)
+        try:
+            self._lock.release()
+        except RuntimeError as err:
+            if seq >= 0:
+                e = a.buf[-1]
+                a.buf[-1] = (*e[:8], {"error": str(err)})
+            raise
+        rec.unhold(a, name)
 
     def _at_fork_reinit(self) -> None:
         self._lock._at_fork_reinit()
@@ -591,3 +630,55 @@ def install() -> None:
     _blocking(q, "get", "get", _queue_get, item_out=True)
 
     _thread_patches()
+
+    # concurrent.futures (and the logging it imports) only once something imports it: a
+    # program that has no pool, a spawned child, start up without it
+    if "concurrent.futures" in sys.modules:
+        _install_futures()
+    else:
+        sys.meta_path.insert(0, _OnImport("concurrent.futures", _install_futures))
+
+
+def _install_futures() -> None:
+    from tracer.program import _patch_futures  # noqa: PLC0415 (only when it is needed)
+    _patch_futures.install()
+
+
+def at_exit() -> None:
+    """What the interpreter does when the main thread's code is done and before it waits for
+    the other threads (the thread exit hooks: pools nobody shut down let their workers go)."""
+    futures = sys.modules.get("tracer.program._patch_futures")
+    if futures is not None:
+        futures.run_threading_atexits()
+
+
+class _OnImport:
+    """A one-shot import hook: once the module ``name`` has been executed, call ``then``."""
+
+    def __init__(self, name: str, then: Callable[[], None]) -> None:
+        self.name = name
+        self.then = then
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util  # noqa: PLC0415 (once, when the module is imported)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        then = self.then
+
+        class _Loader:
+            def create_module(self, spec: Any) -> Any:
+                return loader.create_module(spec)
+
+            def exec_module(self, module: Any) -> None:
+                loader.exec_module(module)
+                then()
+
+            def __getattr__(self, name: str) -> Any:  # (get_source, is_package...)
+                return getattr(loader, name)
+        spec.loader = _Loader()  # type: ignore[assignment]
+        return spec
