@@ -164,3 +164,17 @@ def test_a_replay_of_a_changed_program_is_refused(tmp_path: Path) -> None:
     assert rep.stderr.strip() == (
         f"tracer: error: abba.py changed since {trace} was recorded (its sha256 differs): a "
         "replay needs the same program; record a new trace with: tracer run abba.py")
+
+
+def test_an_asyncio_programs_deadlock_is_found_in_every_schedule(tmp_path: Path) -> None:
+    # an event loop's tasks go with the thread that runs it (the loop interleaves them);
+    # their deadlock, which the baton cannot see (an await suspends a task, not its thread),
+    # is judged by the schedule's watchdog: each schedule ends with it, none times out
+    start = time.monotonic()
+    proc, doc = explore("asyncio_deadlock.py", tmp_path, "--runs", "5")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    dl = kinds(doc)["deadlock"]
+    assert dl["count"] == 5
+    assert {"left", "right"} <= set(dl["actors"])
+    assert "timeout" not in kinds(doc)
+    assert time.monotonic() - start < 30

@@ -26,6 +26,7 @@ choice waits for it to come to the scheduler. Coroutine actors (``ablock``): see
 from __future__ import annotations
 
 import _thread
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -96,12 +97,26 @@ class Baton(Scheduler):
         self.idle_since: float | None = None  # nobody to choose, away actors: since when
 
     # --- the hooks of the seam
+    def _as_thread(self, actor: Actor) -> Actor | None:
+        """The actor the baton schedules for ``actor``: a coroutine actor (an asyncio task)
+        goes with the thread that runs its event loop, whose tasks interleave as the loop
+        decides (an await suspends the task, never the thread); None: that thread is no
+        actor yet."""
+        if actor.kind != "coroutine":
+            return actor
+        return self.host.rec.by_ident.get(threading.get_ident())
+
     def started(self, actor: Actor) -> None:
+        if actor.kind == "coroutine":
+            return
         with self.mu:
             self.slots[actor.name] = _Slot(actor, len(self.slots))
 
     def turn(self, actor: Actor) -> None:
-        s = self._slot(actor)
+        thread = self._as_thread(actor)
+        if thread is None:
+            return
+        s = self._slot(thread)
         with self.mu:
             if s.first:  # its start: recorded at once (see the module's docstring)
                 s.first = False
@@ -177,6 +192,8 @@ class Baton(Scheduler):
             s.deadline = None
 
     def ended(self, actor: Actor) -> None:
+        if actor.kind == "coroutine":
+            return
         with self.mu:
             s = self.slots.get(actor.name)
             if s is None:

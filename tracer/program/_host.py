@@ -89,8 +89,10 @@ class Host:
                 "timeout", watchdog.timeout_detail(), watchdog.timeout_payload(), "timeout"))
             signal.signal(signal.SIGUSR2, lambda *_: self.finish(
                 "interrupted", "interrupted by the exploration's stop"))
-        else:
-            watchdog.start()
+            # the baton judges its threads; an event loop's tasks wait where it cannot see
+            # (an await suspends a task, not its thread): the watchdog judges those
+            watchdog.timeout = float("inf")
+        watchdog.start()
         sys.argv = [cfg["path"] or cfg["module"], *cfg["argv"]]
         error: str | None = None
         site: str | None = None
