@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from tracer.program import _names, _patch, _seam
+from tracer.program import _names, _patch, _patch_mp, _seam
 from tracer.program._seam import Recorder, plain
 from tracer.program._watch import Watchdog
 
@@ -49,6 +49,7 @@ class Host:
         cfg = self.config
         _names.set_root(cfg["root"])
         _patch.install()
+        _patch_mp.configure(cfg["root"], self.out, self.rec.t0)
         _access: Any = None
         _rewrite: Any = None
         try:  # (part 3: the shared accesses of the user's modules)
@@ -101,6 +102,7 @@ class Host:
             if a is main_actor or a.daemon:
                 continue
             a.ended.wait()
+        _patch_mp.wait_children()
         self.finish("ok" if error is None else "error", "" if error is None else
                     f"MainThread failed: {error.splitlines()[-1]}")
 
@@ -138,6 +140,7 @@ class Host:
             self.finished = True
         rec = self.rec
         rec.closed = True  # (what the program does from now on is not recorded)
+        _patch_mp.stop_children()
         if op is not None:
             rec.engine_event(op, engine or {})
         for a in list(rec.actors.values()):
