@@ -136,6 +136,11 @@ class Host:
         """Write the events and leave (only the first caller does)."""
         with self.done:
             if self.finished:
+                if threading.current_thread() is threading.main_thread():
+                    # (the first caller, the watchdog, is writing and will leave: returning
+                    # would end the interpreter under it, its events unwritten)
+                    while True:
+                        time.sleep(60)
                 return
             self.finished = True
         rec = self.rec

@@ -47,6 +47,7 @@ _children: list[Any] = []  # the host's own traced children (Process objects)
 REMOTE: dict[str, dict[str, Any]] = {}  # actor name -> its state, as the last read saw it
 _remote_holders: dict[str, dict[str, int]] = {}
 _remote_progress: tuple[Any, ...] = ()
+_oldest_beat = float("inf")
 
 
 # --- configuration -----------------------------------------------------------------------------
@@ -519,7 +520,7 @@ def _child(proc: Any, name: str, cfg: dict[str, Any], old: Recorder, original: A
     a = rec.adopt(main, name=name)
     a.kind = "process"
     a.daemon = bool(proc.daemon)
-    writer = _ChildWriter(rec, cfg["dir"])
+    writer = _ChildWriter(rec, cfg["dir"], name)
     signal.signal(signal.SIGTERM, writer.on_term)
     writer.start()
     run = proc.run
@@ -546,13 +547,16 @@ def _child(proc: Any, name: str, cfg: dict[str, Any], old: Recorder, original: A
 class _ChildWriter:
     """A child's publisher: its state for the host's watchdog, its events at the end."""
 
-    def __init__(self, rec: Recorder, folder: str) -> None:
+    def __init__(self, rec: Recorder, folder: str, main: str) -> None:
         self.rec = rec
+        self.main = main
         self.folder = folder
         self.pid = os.getpid()
         self.stop = os.path.join(folder, "stop")
         self.lock = threading.Lock()
         self.written = False
+        self.terminated = False
+        self.beat = 0.0
         self.last: Any = None
 
     def start(self) -> None:
@@ -568,22 +572,29 @@ class _ChildWriter:
                 return
             self.publish()
 
-    def state(self) -> dict[str, Any]:
+    def state(self, final: bool = False) -> dict[str, Any]:
         rec = self.rec
         actors = []
         for a in list(rec.actors.values()):
-            actors.append({"name": a.name, "state": a.state, "daemon": a.daemon,
+            # (the process's own actor is live until the process is done: what it put into
+            # a queue may still be on its way, by the queue's feeder thread)
+            state = "running" if a.name == self.main and not final else a.state
+            actors.append({"name": a.name, "state": state, "daemon": a.daemon,
                            "waiting": _waiting(a)})
         return {"pid": self.pid, "progress": list(rec.progress()), "actors": actors,
                 "holders": {k: dict(v) for k, v in list(rec.holders.items()) if v},
                 "prims": sorted(rec.prims)}
 
     def publish(self, state: dict[str, Any] | None = None) -> None:
+        """Write the state when it changed, and at least every few ticks (its ``beat`` says
+        when: the watchdog trusts a picture only once every child confirmed it)."""
         state = state or self.state()
-        if state == self.last:
+        now = _seam.time.perf_counter()
+        if state == self.last and now - self.beat < 3 * TICK:
             return
         self.last = state
-        _write(os.path.join(self.folder, f"state-{self.pid}.json"), state)
+        self.beat = now
+        _write(os.path.join(self.folder, f"state-{self.pid}.json"), {**state, "beat": now})
 
     def write(self, final: bool) -> None:
         with self.lock:
@@ -592,7 +603,7 @@ class _ChildWriter:
             self.written = True
             rec = self.rec
             rec.closed = True
-            st = self.state()
+            st = self.state(final)
             for a in st["actors"]:
                 if final:
                     a["waiting"] = None
@@ -605,11 +616,19 @@ class _ChildWriter:
                    "events": rec.events()}
             _write(os.path.join(self.folder, f"events-{self.pid}.json"), doc)
             self.publish(st)
+        if self.terminated:
+            os.kill(os.getpid(), signal.SIGTERM)
 
     def on_term(self, signum: int, frame: Any) -> None:
-        self.write(final=True)
+        """SIGTERM (``terminate()``, a Pool's end): write the events, then die of it. When a
+        write is under way (this thread, interrupted in it, or the publisher), that write
+        ends the process once done: waiting for it here would never end."""
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+        self.terminated = True
+        if self.lock.acquire(False):
+            self.lock.release()
+            self.write(final=True)
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _waiting(a: Actor) -> list[Any] | None:
@@ -650,6 +669,7 @@ def read_remote() -> tuple[Any, ...]:
     REMOTE.clear()
     _remote_holders.clear()
     progress = []
+    beats: list[float] = []
     try:
         names = os.listdir(cfg["dir"])
     except OSError:
@@ -663,6 +683,8 @@ def read_remote() -> tuple[Any, ...]:
         except (OSError, orjson.JSONDecodeError):
             continue
         progress.append((st["pid"], tuple(st["progress"])))
+        if not st.get("done"):
+            beats.append(st.get("beat", 0.0))
         for a in st["actors"]:
             REMOTE[a["name"]] = a
         for prim, h in st["holders"].items():
@@ -670,7 +692,14 @@ def read_remote() -> tuple[Any, ...]:
             for k, v in h.items():
                 mine[k] = mine.get(k, 0) + v
     _remote_progress = tuple(progress)
+    global _oldest_beat
+    _oldest_beat = min(beats) if beats else float("inf")
     return _remote_progress
+
+
+def confirmed_since(t: float) -> bool:
+    """Whether every live child published its state after ``t`` (a ``perf_counter``)."""
+    return _oldest_beat > t
 
 
 def remote_picture() -> tuple[dict[str, dict[str, int]], list[dict[str, Any]]]:

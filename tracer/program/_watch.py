@@ -48,6 +48,7 @@ class Watchdog:
         deadline = rec.t0 + self.timeout
         last: Any = None
         steady = 0
+        since = 0.0
         while not self.host.finished:
             if self.ctrl is not None:
                 ready, _, _ = select.select([self.ctrl], [], [], TICK)
@@ -69,9 +70,10 @@ class Watchdog:
             key = (progress, tuple(sorted(state.waiting)))
             if key != last:
                 last, steady = key, 1
+                since = rec.clock()
                 continue
             steady += 1
-            if steady < STEADY:
+            if steady < STEADY or not _patch_mp.confirmed_since(since):
                 continue
             blocked = find_blocked(state)
             if not blocked:
