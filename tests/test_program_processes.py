@@ -9,8 +9,8 @@ program of ``tests/programs`` and reads the trace it wrote.
 
 from __future__ import annotations
 
+import itertools
 import json
-import os
 import select
 import subprocess
 import sys
@@ -67,7 +67,7 @@ def _check_order(trace: dict[str, Any]) -> None:
     the parent's join returns."""
     events = trace["events"]
     assert [e["seq"] for e in events] == list(range(len(events)))
-    assert all(a["ts"] <= b["ts"] for a, b in zip(events, events[1:], strict=False))
+    assert all(a["ts"] <= b["ts"] for a, b in itertools.pairwise(events))
     seq: dict[tuple[str, str, str | None, str | None], int] = {}
     for e in events:
         seq.setdefault((e.get("actor") or "", e["op"], e.get("target"), e.get("phase")),

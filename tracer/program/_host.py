@@ -49,6 +49,7 @@ class Host:
         cfg = self.config
         _names.set_root(cfg["root"])
         _patch.install()
+        _patch_mp.install()
         _patch_mp.configure(cfg["root"], self.out, self.rec.t0)
         _access: Any = None
         _rewrite: Any = None

@@ -11,8 +11,8 @@ says that its events were lost.
 from __future__ import annotations
 
 import datetime as dt
-import heapq
 import hashlib
+import heapq
 import importlib.util
 import os
 import platform
@@ -194,10 +194,11 @@ def run_program(program: Program, timeout: float = 10.0, mode: str = "run",
         with shielded():
             proc = _start_host(config_path, r)
         os.close(r)
-        if on_started is not None:
-            on_started()
         try:
             try:
+                # (a stop signal may come as soon as the command says it runs)
+                if on_started is not None:
+                    on_started()
                 proc.wait(timeout + GRACE)
             except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (see engine/_stops)
                 stopped = interrupted_by(exc)
@@ -255,19 +256,17 @@ def _merge(host: dict[str, Any]) -> tuple[list[Any], list[dict[str, Any]], dict[
     taken = {a["name"] for a in actors}
     for k, child in enumerate(children, 1):
         rename: dict[str, str] = {}
-        for a in child.get("actors", []):
-            if a["name"] in taken:
-                rename[a["name"]] = f"{a['name']}@{a['pid']}"
-                a = {**a, "name": rename[a["name"]]}
-            taken.add(a["name"])
-            actors.append(a)
+        for actor in child.get("actors", []):
+            if actor["name"] in taken:
+                rename[actor["name"]] = f"{actor['name']}@{actor['pid']}"
+                actor = {**actor, "name": rename[actor["name"]]}  # noqa: PLW2901
+            taken.add(actor["name"])
+            actors.append(actor)
         for name, spec in child.get("primitives", {}).items():
             prims.setdefault(name, spec)
         evs = []
         for e in child.get("events", []):
-            if rename and e[2] in rename:
-                e = [*e[:2], rename[e[2]], *e[3:]]
-            evs.append((k, e))
+            evs.append((k, [*e[:2], rename[e[2]], *e[3:]] if e[2] in rename else e))
         streams.append(evs)
     if len(streams) == 1:
         return host["events"], actors, prims

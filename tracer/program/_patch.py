@@ -591,5 +591,3 @@ def install() -> None:
     _blocking(q, "get", "get", _queue_get, item_out=True)
 
     _thread_patches()
-    from tracer.program import _patch_mp  # noqa: PLC0415 (multiprocessing: its own module)
-    _patch_mp.install()

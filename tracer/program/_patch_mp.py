@@ -30,6 +30,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -80,6 +81,7 @@ def boot() -> None:
         return
     _names.set_root(cfg["root"])
     _patch.install()
+    install()
     rec = Recorder(cfg["t0"])
     rec.closed = True  # (nothing is recorded until a traced process's bootstrap)
     _seam.install(rec)
@@ -347,7 +349,7 @@ def _pipe_patches() -> None:
     from multiprocessing import reduction as rd  # noqa: PLC0415
     real_pipe = co.Pipe
 
-    def Pipe(duplex: bool = True) -> Any:  # noqa: N802 (the standard library's name)
+    def Pipe(duplex: bool = True) -> Any:
         a, b = real_pipe(duplex)
         rec = _seam.REC
         frame = _creator(2) if rec is not None else None
@@ -355,10 +357,10 @@ def _pipe_patches() -> None:
             return a, b
         site = f"{_names.display(frame.f_code.co_filename)}:{frame.f_lineno}"
         p = rec.register(Prim(_pipe_name(frame), "pipe", site, {"duplex": bool(duplex)}))
-        a._tracer_p = p
-        b._tracer_p = p
+        for end in (a, b):
+            setattr(end, "_tracer_p", p)  # noqa: B010 (a private mark)
         return a, b
-    co.Pipe = Pipe  # type: ignore[assignment]
+    setattr(co, "Pipe", Pipe)  # noqa: B010
 
     base: Any = co._ConnectionBase
     base._tracer_p = None
@@ -368,7 +370,8 @@ def _pipe_patches() -> None:
             p = self._tracer_p
             rec = _seam.REC
             if p is None or rec is None or rec.closed:
-                return original(self, obj)
+                original(self, obj)
+                return
             _ensure(rec, p)
             a = rec.current()
             site = _names.user_site()
@@ -380,7 +383,6 @@ def _pipe_patches() -> None:
                          {"error": f"{type(exc).__name__}: {exc}"})
                 raise
             rec.emit(a, "send", p.name, "return", "ok", site, None)
-            return None
         return send
 
     def recv(original: Any) -> Any:
@@ -409,15 +411,16 @@ def _pipe_patches() -> None:
     _patch._patch(base, "send", send)
     _patch._patch(base, "recv", recv)
 
-    for cls in list(rd.ForkingPickler._extra_reducers):
+    reducers: dict[Any, Any] = getattr(rd.ForkingPickler, "_extra_reducers")  # noqa: B009
+    for cls in list(reducers):
         if isinstance(cls, type) and issubclass(cls, base):
-            orig = rd.ForkingPickler._extra_reducers[cls]
+            orig = reducers[cls]
 
             def reduce(conn: Any, orig: Any = orig) -> Any:
                 fn, args = orig(conn)
                 p = conn._tracer_p
                 return (fn, args) if p is None else (_rebuild_conn, (fn, args, p))
-            rd.ForkingPickler._extra_reducers[cls] = reduce
+            reducers[cls] = reduce
 
 
 def _poll(conn: Any) -> bool:
@@ -477,8 +480,8 @@ def _process_patches() -> None:
             rec = _seam.REC
             name = self._tracer_name
             if name is None or rec is None or rec.closed or \
-                    threading.get_ident() not in rec.by_ident and \
-                    _names.created_by_user(2) is None:
+                    (threading.get_ident() not in rec.by_ident and \
+                    _names.created_by_user(2) is None):
                 original(self, timeout)
                 return
             a = rec.current()
@@ -589,7 +592,7 @@ class _ChildWriter:
         """Write the state when it changed, and at least every few ticks (its ``beat`` says
         when: the watchdog trusts a picture only once every child confirmed it)."""
         state = state or self.state()
-        now = _seam.time.perf_counter()
+        now = time.perf_counter()
         if state == self.last and now - self.beat < 3 * TICK:
             return
         self.last = state
@@ -733,7 +736,7 @@ def stop_children(wait: float = 1.5) -> None:
         return
     folder = cfg["dir"]
     _write(os.path.join(folder, "stop"), {})
-    clock = _seam.time.perf_counter
+    clock = time.perf_counter
     deadline = clock() + wait
     while clock() < deadline:
         pending = False
@@ -794,7 +797,7 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    Prim.__reduce__ = _reduce_prim  # type: ignore[attr-defined]
+    setattr(Prim, "__reduce__", _reduce_prim)  # noqa: B010 (a Prim pickles as its name)
     _semlock_patches()
     _primitive_patches()
     _pipe_patches()

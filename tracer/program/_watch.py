@@ -106,8 +106,8 @@ class Watchdog:
             target, ptype, op, _, resource, site, avail = w
             if ptype == "actor":
                 waiting[ra["name"]] = Waiter(ra["name"], op, target, "actor", None, line=site)
-                joined = _patch_mp.REMOTE.get(target)
-                if target not in rec.actors and (joined is None or joined["state"] == "done"):
+                other = _patch_mp.REMOTE.get(target)
+                if target not in rec.actors and (other is None or other["state"] == "done"):
                     avail = True
             else:
                 remote_prims.add(target)
