@@ -210,3 +210,22 @@ def test_the_api_names_are_functions_whatever_is_imported_first() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_traced_programs_host_loads_no_layer_above_the_trace() -> None:
+    """The host a traced program runs in (and the children it starts) imports the recorder
+    and the patches, not the engine, the scenario language, the analyses or pydantic: a
+    program's start-up pays for what it uses."""
+    code = ("import sys, tracer.program._host\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'"
+            " or m.startswith(('tracer.engine', 'tracer.scenario', 'tracer.analyze',"
+            " 'tracer.render', 'tracer.api')))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == []
+
+
+def test_programs_import_neither_analyze_nor_render() -> None:
+    assert _offending("tracer.program", ("tracer.analyze", "tracer.render", "tracer.api",
+                                         "tracer.cli", "tracer.scenario")) == []

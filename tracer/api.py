@@ -28,6 +28,7 @@ from tracer.engine import (
     run_plan,
 )
 from tracer.program import is_program
+from tracer.program._explore import ProgramReplay
 from tracer.program._launch import ProgramError, ProgramRun, check_program
 from tracer.program._launch import run_program as _run_program
 from tracer.scenario import Plan, load_scenario, plan_from_mapping, with_lines_of
@@ -37,9 +38,9 @@ if TYPE_CHECKING:
     from tracer.analyze import Finding, Report
     from tracer.engine.schedule.explore.search import Exploration
 
-__all__ = ["MergeError", "ProgramError", "ProgramRun", "Replay", "analyze", "explore",
-           "explore_document", "is_program", "merge", "replay", "run", "run_program",
-           "shard_document", "shard_schedules"]
+__all__ = ["MergeError", "ProgramError", "ProgramReplay", "ProgramRun", "Replay", "analyze",
+           "explore", "explore_document", "explore_program", "is_program", "merge", "replay",
+           "replay_program", "run", "run_program", "shard_document", "shard_schedules"]
 
 Scenario = Plan | str | Path  # a checked plan, or the path of a scenario file
 
@@ -77,6 +78,81 @@ def run_program(path: str | Path | None = None, *, module: str | None = None,
     a syntax error). ``result.doc`` is the trace; ``result.to_json()`` its text."""
     program = check_program(None if path is None else str(path), module, list(argv))
     return _run_program(program, timeout, on_started=on_started)
+
+
+def explore_program(path: str | Path | None = None, *, module: str | None = None,
+                    argv: Sequence[str] = (), strategy: str = "random", runs: int = 100,
+                    seed: int = 0, depth: int = 3, timeout: float = 10.0,
+                    on_started: Callable[[], object] | None = None) -> Exploration:
+    """Run an unchanged program under ``runs`` schedules, its threads one at a time at each
+    recorded operation (sleeps in virtual time), and group the findings of every schedule's
+    analysis by problem, as :func:`explore` does for a scenario (``found.groups``: each
+    problem's kind, actors, objects, count, first schedule and that schedule's trace
+    ``text``). ``strategy``: ``random`` or ``pct`` (``depth``); schedule i's seed depends
+    only on (``seed``, i); ``timeout``: each schedule's. Raises :class:`ProgramError` when
+    the program cannot be run."""
+    from tracer.analyze import find_all  # noqa: PLC0415 (see the module's docstring)
+    from tracer.engine.schedule.explore.search import Exploration  # noqa: PLC0415
+    from tracer.program._explore import explore as explore_schedules  # noqa: PLC0415
+    from tracer.trace import parse_trace_data  # noqa: PLC0415
+
+    if strategy not in ("random", "pct"):
+        raise ValueError(f"strategy {strategy!r}: a program is explored with random or pct")
+    program = check_program(None if path is None else str(path), module, list(argv))
+    found = Exploration()
+
+    def add(run_: int, result: ProgramRun | None, key: int, _seed: int) -> None:
+        found.runs += 1
+        found.keys.add(key)
+        if result is None:  # equivalent to a schedule judged before: the same findings
+            for k in found.found_in.get(key, ()):
+                found.groups[k]["count"] += 1
+            return
+        text = result.to_json()
+        _add_findings(found, run_, key, text,
+                      find_all(parse_trace_data(text, f"schedule {run_}")))
+    found.interrupted = explore_schedules(program, runs, seed, strategy, depth, timeout, add,
+                                          on_started)
+    return found
+
+
+def _add_findings(found: Exploration, run_: int, key: int, text: str,
+                  findings: Sequence[Finding]) -> None:
+    """Count schedule ``run_``'s findings in ``found``, by problem (as ``Exploration.add``
+    does for a scenario's run)."""
+    from tracer.engine.schedule.explore.search import problem_key  # noqa: PLC0415
+
+    seen = found.found_in[key] = []
+    for f in findings:
+        pkey = problem_key(f)
+        group = found.groups.get(pkey)
+        if pkey in seen:
+            if group is not None and not pkey[1]:
+                group["actors"] = sorted({*group["actors"], *f.actors})
+            continue
+        seen.append(pkey)
+        if group is None:
+            found.groups[pkey] = {"kind": f.kind, "actors": list(f.actors),
+                                  "objects": list(f.objects), "message": f.message,
+                                  "count": 1, "first_run": run_, "text": text}
+        else:
+            if not pkey[1]:
+                group["actors"] = sorted({*group["actors"], *f.actors})
+            group["count"] += 1
+
+
+def replay_program(trace: str | Path | TraceData, *, timeout: float = 10.0) -> ProgramReplay:
+    """Run the program of a program's trace again (the same file: raises
+    :class:`ProgramError` when it is not there or its source changed), its threads one at a
+    time in the recorded order. ``done.divergence`` says where it left that order;
+    :func:`tracer.engine.first_difference` compares the traces."""
+    from tracer.program._explore import replay as replay_schedule  # noqa: PLC0415
+
+    data = _trace_data(trace)
+    record = data.extra.get("program")
+    if not isinstance(record, dict):
+        raise ProgramError(f"{data.source}: not a program's trace (it has no 'program')")
+    return replay_schedule(record, data.events, timeout, data.source)
 
 
 def _trace_data(trace: str | Path | TraceData) -> TraceData:

@@ -42,8 +42,10 @@ from tracer.api import (
 )
 from tracer.api import analyze as analyze_trace
 from tracer.api import explore as explore_scenario
+from tracer.api import explore_program as explore_traced_program
 from tracer.api import merge as merge_shards
 from tracer.api import replay as replay_trace
+from tracer.api import replay_program as replay_traced_program
 from tracer.api import run as run_scenario
 from tracer.api import run_program as run_traced_program
 from tracer.engine import (
@@ -302,7 +304,8 @@ def run(scenario: str | None, args: tuple[str, ...], module: str | None, output:
                          quiet, 10.0 if timeout is None else timeout)
         return
     if scenario is None:
-        _fail("give a scenario (a YAML file), a Python program (PROG.py), or -m MODULE")
+        raise click.UsageError("Missing argument 'SCENARIO': give a scenario (a YAML file), "
+                               "a Python program (PROG.py) or -m MODULE")
     if args:
         _fail(f"{scenario} is a scenario; the arguments after it ({_cmd(*args)}) are for "
               "programs (PROG.py -- ARGS)")
@@ -539,6 +542,9 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
         data = load_trace_data(trace)
     except TraceError as exc:
         _fail(str(exc))
+    if "program" in data.extra:
+        _replay_program_cmd(trace, data, output, real_time, until)
+        return
     try:
         plan = with_lines_of(plan_from_mapping(data.scenario, f"{trace} (its scenario)"),
                              data.meta.get("source"))
@@ -591,6 +597,45 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
                   else EXIT_PROBLEM)
 
 
+def _replay_program_cmd(trace: str, data: Any, output: str | None, real_time: bool,
+                        until: int | None) -> None:
+    """``tracer replay TRACE`` of a program's trace: run the same program again, its threads
+    one at a time in the recorded order, and say whether it kept to it."""
+    if until is not None or real_time:
+        _fail(f"{'--until' if until is not None else '--real-time'} replays scenario traces; "
+              f"{trace} is a program's: replay it without")
+    src = Path(trace)
+    out = Path(output) if output else src.with_name(f"{src.stem}.replay.json")
+    _not_an_input(output or out, {"the trace to replay": trace})
+    try:
+        done = replay_traced_program(data)
+    except ProgramError as exc:
+        _fail(str(exc))
+    result = done.result
+    text = result.to_json()
+    with shielded():
+        error = _write(out, text, "the replay's trace")
+    replayed = parse_trace_data(text, str(out))
+    if error is None:
+        _result(f"replay trace: {out}")
+    if result.status == "interrupted" and result.detail.startswith("interrupted by"):
+        if error is None:
+            _result(f"replay {result.detail}; the trace so far is written")
+        _exit_or_fail(error, _interrupted_exit())
+    _exit_if_stopped()
+    if done.divergence is not None:
+        _result(done.divergence)
+        _exit_or_fail(error, EXIT_PROBLEM)
+    diff = done.difference(replayed)
+    if diff is not None:
+        _result(f"diverged: {diff}")
+        _exit_or_fail(error, EXIT_PROBLEM)
+    n = sum(1 for e in replayed.events if e.get("actor") is not None)
+    _result(f"replayed {n} events, identical ({result.status}"
+            f"{': ' + result.detail if result.status != 'ok' else ''})")
+    _exit_or_fail(error, EXIT_OK if result.status == "ok" else EXIT_PROBLEM)
+
+
 def _exit_or_fail(error: str | None, code: int) -> NoReturn:
     """Exit with ``code``, or with the write error's message and exit 2 if there was one."""
     if error is not None:
@@ -600,6 +645,7 @@ def _exit_or_fail(error: str | None, code: int) -> NoReturn:
 
 @cli.command()
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--runs", type=click.IntRange(1, 1_000_000), default=None,
               help="How many schedules to try (dfs: at most). Default: the scenario's "
                    "explore: runs, else 100.")
@@ -628,12 +674,32 @@ def _exit_or_fail(error: str | None, code: int) -> NoReturn:
 @click.option("--shard", callback=_parse_shard, metavar="K/N",
               help="Run only the K-th of N disjoint parts of the exploration (random, pct); "
                    "`tracer merge` combines the N --format json outputs into the whole's.")
-def explore(scenario: str, runs: int | None, seed: int | None, strategy: str | None,
-            depth: int, max_preemptions: int | None, fmt: str, traces_dir: str, jobs: int,
-            max_events: int | None, shard: tuple[int, int] | None) -> None:
+@click.option("--timeout", type=click.FloatRange(0.1, 86_400), metavar="SECONDS",
+              help="A program's timeout per schedule (default 10 s).")
+def explore(scenario: str, args: tuple[str, ...], runs: int | None, seed: int | None,
+            strategy: str | None, depth: int, max_preemptions: int | None, fmt: str,
+            traces_dir: str, jobs: int, max_events: int | None,
+            shard: tuple[int, int] | None, timeout: float | None) -> None:
     """Run SCENARIO under many schedules, one actor at a time, and report every distinct
     problem once, with a replayable trace (exit 0 clean, 1 found, 2 bad input). The
-    scenario's `explore:` mapping gives the defaults of --runs, --seed and --strategy."""
+    scenario's `explore:` mapping gives the defaults of --runs, --seed and --strategy.
+    A Python program (PROG.py [-- ARGS...]) is explored the same way, unchanged."""
+    if is_program(scenario):
+        given_opts = [name for name, bad in (
+            ("--strategy dfs", strategy == "dfs"), ("--max-preemptions", max_preemptions),
+            ("--jobs", jobs != 1), ("--max-events", max_events), ("--shard", shard)) if bad]
+        if given_opts:
+            _fail(f"{given_opts[0]} is for scenarios: a program is explored with --strategy "
+                  "random or pct, --runs, --seed, --depth, --timeout")
+        _explore_program_cmd(scenario, list(args), 100 if runs is None else runs,
+                             0 if seed is None else seed, strategy or "random", depth, fmt,
+                             traces_dir, 10.0 if timeout is None else timeout)
+        return
+    if args:
+        _fail(f"{scenario} is a scenario; the arguments after it ({_cmd(*args)}) are for "
+              "programs (PROG.py -- ARGS)")
+    if timeout is not None:
+        _fail(f"--timeout is a program's; a scenario sets its own (timeout: in {scenario})")
     plan = _load(scenario, max_events)
     given = plan.scenario.explore or Explore()  # the options given on the line win
     runs = given.runs if runs is None else runs
@@ -696,10 +762,53 @@ def explore(scenario: str, runs: int | None, seed: int | None, strategy: str | N
         sys.exit(EXIT_PROBLEM)
 
 
+def _explore_program_cmd(path: str, argv: list[str], runs: int, seed: int, strategy: str,
+                         depth: int, fmt: str, traces_dir: str, timeout: float) -> None:
+    """``tracer explore PROG.py [-- ARGS]``: as for a scenario, with the program's trace of
+    each problem's first schedule."""
+    def started() -> None:
+        if fmt == "text":
+            _status(f"exploring {path}" + (f" {_cmd(*argv)}" if argv else "")
+                    + f": {runs} schedules ({strategy}, seed {seed}), timeout {timeout:g} s "
+                    "each")
+    try:
+        found = explore_traced_program(path, argv=argv, strategy=strategy, runs=runs,
+                                       seed=seed, depth=depth, timeout=timeout,
+                                       on_started=started)
+    except ProgramError as exc:
+        _fail(str(exc))
+    stem = safe_stem(Path(path).stem)
+    problems = []
+    errors = []
+    for g in sorted(found.groups.values(), key=lambda g: (g["first_run"], g["kind"])):
+        out = Path(traces_dir) / f"{stem}.explore-{g['first_run']}.json"
+        with shielded():
+            error = _write(out, g.pop("text"), "the trace")
+        if error is not None:
+            errors.append(error)
+        problems.append({**g, "trace": str(out) if error is None else None})
+    if fmt == "json":
+        doc = explore_document(found, strategy, seed, problems)
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+    else:
+        _result(explore_summary(path, strategy, seed, None, found, problems,
+                                more="more --runs cover more"))
+    if errors:
+        more = f" (and {len(errors) - 1} more trace(s) not written)" if len(errors) > 1 else ""
+        _fail(errors[0] + more)
+    if found.interrupted or STOPS.got is not None:
+        how = signal.Signals(STOPS.got).name if STOPS.got is not None else "Ctrl-C"
+        _status(f"tracer: interrupted by {how}; the findings above are those of the "
+                "schedules run before")
+        sys.exit(_interrupted_exit())
+    if problems:
+        sys.exit(EXIT_PROBLEM)
+
+
 def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | None,
                     found: Exploration, problems: list[dict[str, Any]],
-                    no_trace: str = "its trace could not be written (see the error below)"
-                    ) -> str:
+                    no_trace: str = "its trace could not be written (see the error below)",
+                    more: str = "`--strategy dfs` covers every schedule") -> str:
     """The text report of an exploration: what was covered, then a table of the problems
     (``no_trace`` said for a problem whose trace was not written)."""
     n = found.runs
@@ -735,8 +844,7 @@ def explore_summary(name: str, strategy: str, seed: int, max_preemptions: int | 
         cover, advice = (f"{n} schedule(s): interrupted, the search is incomplete",
                          "run it again to the end")
     elif strategy != "dfs":
-        cover, advice = (f"{n} schedules ({len(found.keys)} distinct)",
-                         "`--strategy dfs` covers every schedule")
+        cover, advice = (f"{n} schedules ({len(found.keys)} distinct)", more)
     elif found.complete:
         cover, advice = (f"the schedules{bound}",
                          "raise --max-preemptions, or drop it to cover every schedule")

@@ -26,13 +26,15 @@ SEVERITY = {"deadlock": "error", "stall": "error", "race": "error", "invariant":
             "timeout": "error"}
 
 
-def line_of(data: TraceData, seq: int) -> int | None:
+def line_of(data: TraceData, seq: int) -> int | str | None:
     """The YAML line of event ``seq`` of ``data`` (None: an older trace, or an engine's
-    event)."""
+    event); in a program's trace, the place in its code (``bank.py:12``)."""
     events = data.events
     if not 0 <= seq < len(events):
         return None
     line = events[seq].get("line")
+    if isinstance(line, str):
+        return line
     return line if isinstance(line, int) and not isinstance(line, bool) else None
 
 

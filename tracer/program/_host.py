@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import os
 import runpy
+import signal
 import sys
 import threading
 import time
@@ -25,10 +26,21 @@ from typing import Any
 import orjson
 
 from tracer.program import _names, _patch, _patch_mp, _seam
-from tracer.program._seam import Recorder, plain
+from tracer.program._seam import Recorder, Scheduler
 from tracer.program._watch import Watchdog
 
 EXIT_WRITE_FAILED = 3  # the host could not write its events (the command says so)
+
+
+# (path, source) -> the program's code, compiled (and rewritten) once for every schedule
+CODE: dict[tuple[str, bytes], Any] = {}
+
+
+def compile_program(path: str, source: bytes, shown: str, rewrite: Any) -> Any:
+    """The code of the program's file (rewritten, when the rewrite is there)."""
+    if rewrite is not None:
+        return rewrite.rewrite_source(source.decode("utf-8"), os.path.abspath(path), shown)
+    return compile(source, os.path.abspath(path), "exec")
 
 
 class Host:
@@ -43,11 +55,16 @@ class Host:
         self.status = "ok"
         self.detail = ""
         self.rec = Recorder(time.perf_counter())  # (ts: seconds since the program began)
+        if config.get("control") is not None:  # one actor at a time (explore, replay)
+            from tracer.program._control import make_scheduler  # noqa: PLC0415
+
+            self.rec.scheduler = make_scheduler(config["control"], self)
 
     # --- the program
     def main(self) -> None:
         cfg = self.config
-        _names.set_root(cfg["root"])
+        if os.path.realpath(cfg["root"]) != _names.ROOT:  # (an exploration's host set it)
+            _names.set_root(cfg["root"])
         _patch.install()
         _patch_mp.install()
         _patch_mp.configure(cfg["root"], self.out, self.rec.t0)
@@ -62,9 +79,19 @@ class Host:
         _seam.install(rec)
         if _access is not None:
             _access.RECORD = self.record_access
+            if type(rec.scheduler) is not Scheduler:
+                # one actor at a time: an access takes its turn before it is made, so that
+                # what it reads is what the recorded order says
+                _access.BEFORE_ACCESS = self.before_access
         main_actor = rec.adopt(threading.main_thread(), name="MainThread")
         watchdog = Watchdog(self, cfg["timeout"], cfg.get("ctrl"))
-        watchdog.start()
+        if cfg.get("signalled"):  # a schedule of an exploration: its host signals the end
+            signal.signal(signal.SIGUSR1, lambda *_: self.finish(
+                "timeout", watchdog.timeout_detail(), watchdog.timeout_payload(), "timeout"))
+            signal.signal(signal.SIGUSR2, lambda *_: self.finish(
+                "interrupted", "interrupted by the exploration's stop"))
+        else:
+            watchdog.start()
         sys.argv = [cfg["path"] or cfg["module"], *cfg["argv"]]
         error: str | None = None
         site: str | None = None
@@ -102,7 +129,11 @@ class Host:
         for a in list(rec.actors.values()):
             if a is main_actor or a.daemon:
                 continue
-            a.ended.wait()
+            while not a.ended.wait(0.01):
+                if a.thread is not None and not a.thread.is_alive():
+                    # (a thread adopted at its first event, such as a pool's worker, leaves
+                    # without passing through a traced run: its end is recorded here)
+                    rec.end(a)
         _patch_mp.wait_children()
         self.finish("ok" if error is None else "error", "" if error is None else
                     f"MainThread failed: {error.splitlines()[-1]}")
@@ -118,18 +149,33 @@ class Host:
         sys.modules["__main__"] = module
         sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
         shown = _names.display(os.path.abspath(path)) or os.path.basename(path)
-        if rewrite is not None:
-            code = rewrite.rewrite_source(source.decode("utf-8"), os.path.abspath(path), shown)
-        else:
-            code = compile(source, os.path.abspath(path), "exec")
+        code = CODE.get((path, source))  # (an exploration's host compiled it once)
+        if code is None:
+            code = compile_program(path, source, shown, rewrite)
         exec(code, module.__dict__)
+
+    def before_access(self, op: str, target: str, site: str) -> None:
+        rec = self.rec
+        if rec.closed:
+            return
+        a = rec.current()
+        if a.quiet:
+            return
+        a.access = True
+        try:
+            rec.scheduler.turn(a)
+        finally:
+            a.access = False
+        a.turned = True
 
     def record_access(self, op: str, target: str, value: Any, site: str) -> None:
         rec = self.rec
         if rec.closed:
             return
         a = rec.current()
-        rec.emit(a, op, target, None, None, site, {"value": plain(value)})
+        if a.quiet:
+            return
+        rec.emit(a, op, target, None, None, site, {"value": rec.shown(a, value)})
 
     # --- the end
     def finish(self, status: str, detail: str = "", engine: dict[str, Any] | None = None,

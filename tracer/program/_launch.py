@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,8 +156,8 @@ class ProgramRun:
         return render_trace(head, events, {"outcome": doc["outcome"]})
 
 
-def _start_host(config_path: str, ctrl: int) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "tracer.program._host", config_path]
+def _start_host(config_path: str, ctrl: int, entry: str = "_host") -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", f"tracer.program.{entry}", config_path]
     env = dict(os.environ)
     # the host imports tracer from where this process did (an editable install, a checkout)
     here = str(Path(__file__).resolve().parents[2])
@@ -177,14 +178,23 @@ def _kill_group(pid: int) -> None:
 
 
 def run_program(program: Program, timeout: float = 10.0, mode: str = "run",
-                on_started: Any = None) -> ProgramRun:
-    """Run ``program`` in a host process and return its trace."""
+                on_started: Any = None, control: dict[str, Any] | None = None,
+                host_limit: float | None = None,
+                on_done: Callable[[str], object] | None = None) -> ProgramRun:
+    """Run ``program`` in a host process and return its trace (``control``: run its actors
+    one at a time, see ``_control``; ``host_limit``: how long the host may take, default
+    ``timeout``; ``on_done(folder)``: called once the host is gone, with the folder of its
+    files)."""
     started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
     with tempfile.TemporaryDirectory(prefix="tracer-program-") as tmp:
         events_path = os.path.join(tmp, "events.json")
-        config = {"path": os.path.abspath(program.path) if program.path else None,
-                  "module": program.module, "argv": program.argv, "root": program.root,
-                  "timeout": timeout, "events": events_path, "t0": time.perf_counter()}
+        config: dict[str, Any] = {
+            "path": os.path.abspath(program.path) if program.path else None,
+            "module": program.module, "argv": program.argv, "root": program.root,
+            "timeout": timeout, "events": events_path, "t0": time.perf_counter()}
+        if control is not None:
+            config["control"] = {**control, **({"divergence_out": os.path.join(
+                tmp, "divergence.txt")} if control.get("strategy") == "replay" else {})}
         r, w = os.pipe()
         config["ctrl"] = r
         config_path = os.path.join(tmp, "config.json")
@@ -192,14 +202,15 @@ def run_program(program: Program, timeout: float = 10.0, mode: str = "run",
             f.write(orjson.dumps(config))
         stopped: str | None = None
         with shielded():
-            proc = _start_host(config_path, r)
+            # (an exploration's host forks a host per schedule: ``_fork``)
+            proc = _start_host(config_path, r,
+                               "_fork" if control and "stop" in control else "_host")
         os.close(r)
         try:
             try:
-                # (a stop signal may come as soon as the command says it runs)
-                if on_started is not None:
+                if on_started is not None:  # (a stop signal may come as soon as it is said)
                     on_started()
-                proc.wait(timeout + GRACE)
+                proc.wait((timeout if host_limit is None else host_limit) + GRACE)
             except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (see engine/_stops)
                 stopped = interrupted_by(exc)
                 with shielded():
@@ -228,6 +239,8 @@ def run_program(program: Program, timeout: float = 10.0, mode: str = "run",
             host = None
         if host is not None:
             host["children"] = _children_events(tmp)
+        if on_done is not None:
+            on_done(tmp)
     return ProgramRun(program, assemble(program, host, proc.returncode, started_at, mode,
                                         timeout, stopped))
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tracer.program import _names, _seam
-from tracer.program._seam import Actor, Prim, plain
+from tracer.program._seam import Actor, Prim
 
 _real_lock = _thread.allocate_lock
 _real_rlock: Callable[[], Any] = getattr(_thread, "RLock", None) or threading._PyRLock  # type: ignore[attr-defined]
@@ -252,7 +252,7 @@ def _blocking(cls: Any, method: str, op: str, wait: Callable[..., tuple[bool, An
             call, blocking, timeout = _call_args(op, args, kwargs)
             payload: dict[str, Any] = {}
             if op == "put":
-                payload["item"] = plain(call[0])
+                payload["item"] = rec.shown(a, call[0])
             if not blocking:
                 payload["blocking"] = False
             elif timeout is not None:
@@ -282,7 +282,7 @@ def _blocking(cls: Any, method: str, op: str, wait: Callable[..., tuple[bool, An
                 on_ok(self, a, p)
             out: dict[str, Any] | None = None
             if ok and item_out:
-                out = {"item": plain(value)}
+                out = {"item": rec.shown(a, value)}
             result = "ok" if ok else ("fail" if not blocking else "timeout")
             rec.emit(a, op, p.name, "return", result, site, out)
             if not ok and op in ("put", "get"):
@@ -518,7 +518,7 @@ def _sleep(seconds: float) -> None:
         return
     a = rec.current()
     site = _names.user_site()
-    rec.emit(a, "sleep", None, "call", None, site, {"value": plain(seconds)})
+    rec.emit(a, "sleep", None, "call", None, site, {"value": rec.shown(a, seconds)})
     rec.scheduler.sleep(a, seconds, _real_sleep)
     rec.emit(a, "sleep", None, "return", "ok", site, None)
 

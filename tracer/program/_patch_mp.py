@@ -85,6 +85,34 @@ def boot() -> None:
     rec = Recorder(cfg["t0"])
     rec.closed = True  # (nothing is recorded until a traced process's bootstrap)
     _seam.install(rec)
+    _accesses()
+    try:  # (the user's modules the child imports are rewritten as in the host)
+        import importlib  # noqa: PLC0415
+        from pathlib import Path  # noqa: PLC0415
+        importlib.import_module("tracer.program._rewrite").install(Path(cfg["root"]))
+    except ImportError:  # pragma: no cover - without the rewrite
+        pass
+
+
+def _record_access(op: str, target: str, value: Any, site: str) -> None:
+    """A shared access of the user's modules, recorded in this process (see ``_access``)."""
+    rec = _seam.REC
+    if rec is None or rec.closed:
+        return
+    a = rec.current()
+    if a.quiet:
+        return
+    shown = getattr(rec, "shown", None)
+    rec.emit(a, op, target, None, None, site,
+             {"value": shown(a, value) if shown is not None else plain(value)})
+
+
+def _accesses() -> None:
+    """Shared accesses go to this process's recorder (under fork the host's were inherited)."""
+    acc = sys.modules.get("tracer.program._access")
+    if acc is not None:
+        acc.RECORD = _record_access
+        acc.BEFORE_ACCESS = None
 
 
 # --- primitives' names across processes -------------------------------------------------------
@@ -519,6 +547,7 @@ def _child(proc: Any, name: str, cfg: dict[str, Any], old: Recorder, original: A
     for p in list(old.prims.values()):
         rec.register(p)
     _seam.install(rec)
+    _accesses()
     main = threading.current_thread()
     a = rec.adopt(main, name=name)
     a.kind = "process"

@@ -55,8 +55,8 @@ def plain(value: Any, depth: int = 0) -> Any:
 class Actor:
     """One actor's buffer and watchdog-visible state. Only its own thread writes them."""
 
-    __slots__ = ("buf", "daemon", "ended", "error", "ident", "kind", "name", "pid", "quiet",
-                 "state", "thread", "tid", "waiting")
+    __slots__ = ("access", "buf", "daemon", "ended", "error", "ident", "kind", "name", "pid",
+                 "quiet", "state", "thread", "tid", "turned", "waiting")
 
     def __init__(self, name: str, kind: str, ident: int, daemon: bool) -> None:
         self.name = name
@@ -73,6 +73,11 @@ class Actor:
         self.tid = 0
         self.thread: Any = None
         self.quiet = 0  # > 0: inside a recorded op whose inner ops are not recorded
+        # a shared access under a scheduler that orders them: its turn is taken before the
+        # access is made (``access`` while it is taken), and its event is recorded without
+        # another (``turned``)
+        self.access = False
+        self.turned = False
 
 
 class Prim:
@@ -214,12 +219,24 @@ class Recorder:
             else:
                 del h[other]
 
+    def shown(self, a: Actor, value: Any) -> Any:
+        """``value`` as the trace holds it (see :func:`plain`), made without recording: its
+        ``repr`` may be the user's code, whose accesses are not the program's."""
+        a.quiet += 1
+        try:
+            return plain(value)
+        finally:
+            a.quiet -= 1
+
     # --- recording
     def emit(self, a: Actor, op: str, target: str | None, phase: str | None,
              result: str | None, site: str | None, payload: dict[str, Any] | None) -> int:
         if a.quiet:
             return -1
-        self.scheduler.turn(a)
+        if a.turned:
+            a.turned = False
+        else:
+            self.scheduler.turn(a)
         seq = next(self.seq)
         a.buf.append((seq, self.clock() - self.t0, a.name, op, target, phase, result, site,
                       payload))

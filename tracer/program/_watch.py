@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 TICK = 0.01
 STEADY = 3  # ticks a picture must last before it is judged
+SETTLE = 0.1  # seconds a picture with other waits than for locks must last
 _VERBS = ("set", "put", "get", "release", "notify", "notify_all", "wait", "send", "recv",
           "count_down")
 
@@ -69,14 +70,20 @@ class Watchdog:
                 continue
             key = (progress, tuple(sorted(state.waiting)))
             if key != last:
-                last, steady = key, 1
-                since = rec.clock()
+                last, steady, since = key, 1, rec.clock()
                 continue
             steady += 1
             if steady < STEADY or not _patch_mp.confirmed_since(since):
                 continue
             blocked = find_blocked(state)
             if not blocked:
+                continue
+            if rec.clock() - since < SETTLE and not all(
+                    w.get("op") == "acquire" and w.get("kind") in ("lock", "rlock")
+                    for b in blocked for w in b.waits):
+                # a wait that has just ended in the OS shows until its thread gets the GIL
+                # back; a lock shows it (held, no holder yet), an event or a queue cannot:
+                # such a picture must last a little longer before it is believed
                 continue
             b = blocked[0]
             self.host.finish(b.kind, "; ".join(x.message for x in blocked),

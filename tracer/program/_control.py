@@ -1,0 +1,433 @@
+"""One actor at a time: the host's scheduler for ``tracer explore prog.py`` and ``tracer
+replay`` of a program's trace (the free run's is :class:`_seam.Scheduler`).
+
+Design. A *baton*: only the actor that holds it records. ``turn`` (before every recorded
+event) gives the baton back and lets the strategy choose who records next; ``block`` tries
+the real operation once (``attempt(0)``) while holding the baton, and when it cannot go on
+the actor is *blocked*: it is tried again only once some actor recorded something since it
+failed (the ``version`` counter). When no actor can be chosen and none is *away*, the actors
+are stuck: the verdict is :func:`tracer.trace.waits.find_blocked`'s over the watchdog's
+picture, and the host ends the run with it.
+
+Time is virtual: ``sleep`` takes no real time, a sleeper goes only when no other actor can,
+in the order of the deadlines (a timed wait's expiry is such a deadline too).
+
+What the recorder cannot see (an OS pipe, a socket, a join of an untraced thread, a
+``Future.result()``): a holder that has not come back within ``AWAY`` seconds of real time
+while its thread sleeps in the kernel (or within ``SPIN`` seconds while it runs: a loop that
+records nothing) is *away*, and the baton goes to another; it rejoins at its next ``turn``.
+A condition's or a barrier's wait cannot be tried without effect (a wait of 0 loses a notify,
+breaks a barrier): it is a real wait during which its actor is away. A new thread records
+its ``start`` without the baton (its parent waits in ``Thread.start`` meanwhile) and the next
+choice waits for it to come to the scheduler. Coroutine actors (``ablock``): see the note in
+:class:`Baton`.
+"""
+
+from __future__ import annotations
+
+import _thread
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tracer.program._seam import Actor, Attempt, Prim, Scheduler
+
+if TYPE_CHECKING:
+    from tracer.program._host import Host
+
+AWAY = 0.02  # real seconds a holder may stay out of the scheduler before it is away
+SPIN = 0.5  # real seconds a holder that runs (not waits in the OS) may stay out
+PATIENCE = 5.0  # real seconds with nobody to choose and only away actors: not controllable
+# at a recorded shared access (a read or write of a global, an attribute, an item: many per
+# operation on a primitive) an exploration switches actors with this probability only; at
+# every other recorded event the strategy chooses among all who can go on
+ACCESS_SWITCH = 0.25
+_REAL_WAITS = {("condition", "wait"), ("barrier", "wait")}
+_clock = time.monotonic
+
+
+class _Slot:
+    """What the scheduler knows of one actor."""
+
+    __slots__ = ("actor", "deadline", "expire", "first", "gate", "name", "order", "since",
+                 "state", "tried")
+
+    def __init__(self, actor: Actor, order: int) -> None:
+        self.actor = actor
+        self.name = actor.name
+        self.order = order
+        # fresh (started, not at the scheduler yet), ready, running, blocked, sleeping,
+        # away, real (in a real wait), done
+        self.state = "fresh"
+        self.first = True  # its start event is recorded without the baton
+        self.gate = _thread.allocate_lock()
+        self.gate.acquire()
+        self.tried = -1  # the version at which its blocked operation last failed
+        self.deadline: float | None = None  # virtual: a sleep's end, a timed wait's expiry
+        self.expire = False
+        self.since = _clock()
+
+
+class Baton(Scheduler):
+    """Runs a program's actors one at a time; ``choose(index, ready, prev, awake)`` (an engine
+    strategy: RandomWalk, PCT) picks who goes, or the recording does (``replay``).
+
+    (Coroutine actors: an ``ablock`` hook, when ``_seam.Scheduler`` gets one, would park the
+    task's turn the same way: a slot per task, its gate an asyncio future.)"""
+
+    def __init__(self, host: Host, strategy: Any = None,
+                 replay: list[dict[str, Any]] | None = None,
+                 divergence_out: str | None = None) -> None:
+        self.host = host
+        self.strategy = strategy
+        self.want = replay  # the recorded actor events, in order (replay)
+        self.divergence_out = divergence_out
+        self.diverged: str | None = None
+        self.mu = _thread.allocate_lock()
+        self.slots: dict[str, _Slot] = {}
+        self.holder: _Slot | None = None
+        self.grant = 0
+        self.granted_at = _clock()
+        self.version = 0
+        self.recorded = 0  # actor events let through (replay: the position in ``want``)
+        self.index = 0  # choices made
+        self.prev: str | None = None
+        self.now = 0.0  # virtual seconds
+        self.idle_since: float | None = None  # nobody to choose, away actors: since when
+
+    # --- the hooks of the seam
+    def started(self, actor: Actor) -> None:
+        with self.mu:
+            self.slots[actor.name] = _Slot(actor, len(self.slots))
+
+    def turn(self, actor: Actor) -> None:
+        s = self._slot(actor)
+        with self.mu:
+            if s.first:  # its start: recorded at once (see the module's docstring)
+                s.first = False
+                self.recorded += 1
+                return
+            if self.holder is s and self._keeps(s):
+                self.version += 1
+                self.recorded += 1
+                self.granted_at = _clock()
+                return
+            s.state = "ready"
+            if self.holder is s:
+                self.holder = None
+            if self.holder is None:
+                self._choose()
+        self._wait(s)
+        with self.mu:
+            s.state = "running"
+            self.version += 1
+            self.recorded += 1
+            self.prev = s.name
+
+    def block(self, actor: Actor, target: Any, op: str, attempt: Attempt,
+              timeout: float | None) -> bool:
+        before = actor.waiting
+        actor.waiting = (target, op, timeout is not None)
+        try:
+            if isinstance(target, Prim) and (target.type, op) in _REAL_WAITS:
+                return self._real_wait(actor, attempt, timeout)
+            if isinstance(target, str) and target not in self.host.rec.actors:
+                return attempt(timeout)
+            s = self._slot(actor)
+            deadline = None if timeout is None else self.now + max(0.0, timeout)
+            while True:
+                if isinstance(target, str) and self.host.rec.actors[target].state == "done":
+                    return attempt(timeout)  # (it recorded its end: its thread is leaving)
+                if attempt(0):
+                    return True
+                with self.mu:
+                    s.state = "blocked"
+                    s.tried = self.version
+                    s.deadline = deadline
+                    s.expire = False
+                    if self.holder is s:
+                        self.holder = None
+                    if self.holder is None:
+                        self._choose()
+                self._wait(s)
+                with self.mu:
+                    s.state = "running"
+                    if s.expire:
+                        s.expire = False
+                        if deadline is not None:
+                            self.now = max(self.now, deadline)
+                        return False
+        finally:
+            actor.waiting = before
+
+    def sleep(self, actor: Actor, seconds: float, real: Callable[[float], None]) -> None:
+        s = self._slot(actor)
+        with self.mu:
+            s.state = "sleeping"
+            s.deadline = self.now + max(0.0, float(seconds))
+            if self.holder is s:
+                self.holder = None
+            if self.holder is None:
+                self._choose()
+        self._wait(s)
+        with self.mu:
+            s.state = "running"
+            if s.deadline is not None:
+                self.now = max(self.now, s.deadline)
+            s.deadline = None
+
+    def ended(self, actor: Actor) -> None:
+        with self.mu:
+            s = self.slots.get(actor.name)
+            if s is None:
+                return
+            s.state = "done"
+            self.version += 1
+            if self.holder is s:
+                self.holder = None
+            if self.holder is None:
+                self._choose()
+
+    # --- inside
+    def _keeps(self, s: _Slot) -> bool:
+        """Whether the holder ``s`` goes on without a choice: an exploration's turn for a
+        shared access, most of the time (see ``ACCESS_SWITCH``)."""
+        rng = getattr(self.strategy, "rng", None)
+        if rng is None or self.want is not None:
+            return False
+        if not s.actor.access:  # (the turn before a shared access: see Host.before_access)
+            return False
+        if any(x.state == "fresh" for x in self.slots.values()):
+            return False
+        return bool(rng.random() >= ACCESS_SWITCH)
+
+    def _slot(self, actor: Actor) -> _Slot:
+        s = self.slots.get(actor.name)
+        if s is None:  # (an actor adopted before this scheduler was installed)
+            with self.mu:
+                s = self.slots[actor.name] = _Slot(actor, len(self.slots))
+                s.first = False
+        return s
+
+    def _real_wait(self, actor: Actor, attempt: Attempt, timeout: float | None) -> bool:
+        s = self._slot(actor)
+        with self.mu:
+            s.state = "real"
+            s.since = _clock()
+            if self.holder is s:
+                self.holder = None
+            if self.holder is None:
+                self._choose()
+        return attempt(timeout)
+
+    def _give(self, s: _Slot) -> None:
+        self.holder = s
+        self.grant += 1
+        self.granted_at = _clock()
+        self.idle_since = None
+        s.gate.release()
+
+    def _wait(self, s: _Slot) -> None:
+        """Until ``s`` is given the baton; meanwhile, every ``AWAY`` seconds, take the baton
+        from a holder that did not come back."""
+        while not s.gate.acquire(True, AWAY):
+            with self.mu:
+                self._poll()
+
+    def _poll(self) -> None:
+        now = _clock()
+        h = self.holder
+        if h is not None:
+            age = now - self.granted_at
+            if h.state == "running" and age > AWAY and (age > SPIN or _waits_in_os(h.actor)):
+                h.state = "away"
+                h.since = now
+                self.holder = None
+                self._choose()
+            return
+        for s in self.slots.values():
+            if s.state == "fresh" and now - s.since > AWAY:
+                s.state = "away"
+        self._choose()
+
+    def _live(self) -> list[_Slot]:
+        return [s for s in self.slots.values() if s.state != "done"]
+
+    def _choose(self) -> None:
+        """Give the baton to the next actor (``mu`` held, nobody holds the baton)."""
+        if self.host.finished:
+            return
+        live = self._live()
+        if not live:
+            return
+        if any(s.state == "fresh" for s in live):
+            return  # (a new thread first: it comes, or _poll calls it away)
+        ready = [s for s in live if s.state == "ready" or
+                 (s.state == "blocked" and s.tried < self.version)]
+        timers = sorted((s for s in live if s.deadline is not None and
+                         s.state in ("sleeping", "blocked")),
+                        key=lambda s: (s.deadline, s.order))
+        if self.want is not None and self.diverged is None and \
+                self._replay_choice(live, ready, timers):
+            return
+        if ready:
+            names = tuple(s.name for s in ready)
+            if self.strategy is None:
+                chosen = self.prev if self.prev in names else names[0]
+            else:
+                prev = self.prev if self.prev in names else None
+                chosen = self.strategy.choose(self.index, names, prev, names)
+            self.index += 1
+            self._give(self.slots[chosen])
+            return
+        if timers:
+            s = timers[0]
+            s.expire = s.state == "blocked"
+            self.index += 1
+            self._give(s)
+            return
+        waiting = [s for s in live if s.state in ("away", "real")]
+        if waiting:
+            now = _clock()
+            if self.idle_since is None:
+                self.idle_since = now
+            if now - self.idle_since > PATIENCE:
+                self._uncontrolled(waiting)
+            self._verdict(deadlocks_only=True)
+            return
+        self._verdict()
+
+    def _replay_choice(self, live: list[_Slot], ready: list[_Slot],
+                       timers: list[_Slot]) -> bool:
+        """Give the baton as the recording did: True when done (or waiting for its actor)."""
+        want = self.want
+        assert want is not None
+        if self.recorded >= len(want):
+            return False
+        e = want[self.recorded]
+        s = self.slots.get(str(e.get("actor")))
+        if s is None or s.state in ("fresh", "away", "real"):
+            if self.idle_since is None:
+                self.idle_since = _clock()
+            if _clock() - self.idle_since <= PATIENCE:
+                return True  # (it comes: a new thread, or one away)
+            self._diverge(e, f"{e.get('actor')} did not come to that operation within "
+                             f"{PATIENCE:g} s")
+            return False
+        if s in ready and not (s.state == "blocked" and e.get("result") == "timeout"):
+            self.index += 1
+            self._give(s)
+            return True
+        if s in timers:
+            s.expire = s.state == "blocked"
+            self.index += 1
+            self._give(s)
+            return True
+        what = ("has ended" if s.state == "done" else
+                f"cannot go on ({self._doing(s)})")
+        self._diverge(e, f"{s.name} {what}")
+        return False
+
+    def _doing(self, s: _Slot) -> str:
+        w = s.actor.waiting
+        if w is None:
+            return s.state
+        target = w[0] if isinstance(w[0], str) else w[0].name
+        return f"it waits in {w[1]} {target}"
+
+    def _diverge(self, e: dict[str, Any], got: str) -> None:
+        what = " ".join(str(e[k]) for k in ("actor", "op", "target", "phase", "result")
+                        if e.get(k) is not None)
+        waiting = ", ".join(s.name for s in self._live() if s.state in ("ready", "blocked"))
+        self.diverged = (f"diverged at seq {e.get('seq')}: the recording expected {what}, but "
+                         f"{got}; actors waiting for their turn: {waiting or 'none'}")
+        if self.divergence_out is not None:
+            with open(self.divergence_out, "w", encoding="utf-8") as f:
+                f.write(self.diverged)
+
+    def _uncontrolled(self, waiting: list[_Slot]) -> None:
+        doing = []
+        for s in waiting:
+            last = s.actor.buf[-1] if s.actor.buf else None
+            where = f" after {last[7]}" if last is not None and last[7] else ""
+            doing.append(f"{s.name} runs code tracer does not see{where}" if s.state == "away"
+                         else f"{s.name} waits in a real {self._doing(s)}{where}")
+        detail = (f"the program could not be run one thread at a time: for {PATIENCE:g} s "
+                  "every other thread waited and none of these came back to a recorded "
+                  "operation: " + "; ".join(doing) + " (a blocking call tracer does not "
+                  "record, such as a socket or a pipe, that no recorded thread can end)")
+        self.host.finish("timeout", detail, {"actors": [s.name for s in waiting],
+                                             "detail": detail}, "timeout")
+
+    def _verdict(self, deadlocks_only: bool = False) -> None:
+        """Every live actor is stuck (blocked, failed at this version): end the run with the
+        verdict of the wait-for reasoning (``deadlocks_only``: some actors are away, so only
+        a lock cycle is certain)."""
+        from tracer.program._watch import Watchdog  # noqa: PLC0415
+        from tracer.trace.waits import find_blocked  # noqa: PLC0415
+
+        state = Watchdog(self.host, 0, None).picture()
+        blocked = find_blocked(state) if state is not None else []
+        if deadlocks_only:
+            blocked = [b for b in blocked if b.kind == "deadlock"]
+            if not blocked:
+                return
+        if blocked:
+            b = blocked[0]
+            detail = "; ".join(x.message for x in blocked)
+            self.host.finish(b.kind, detail, {"actors": list(b.actors),
+                                              "objects": list(b.objects), "detail": detail,
+                                              "waits": [dict(w) for w in b.waits]}, b.kind)
+            return
+        names = [s.name for s in self._live()]
+        detail = ("every thread waits and none can go on: "
+                  + "; ".join(f"{s.name} {self._doing(s)}" for s in self._live()))
+        self.host.finish("stall", detail, {"actors": names, "objects": [], "detail": detail},
+                         "stall")
+
+
+def _waits_in_os(actor: Actor) -> bool:
+    """Whether ``actor``'s thread sleeps in the kernel (a read, a lock, a wait) rather than
+    runs or waits for a CPU: a holder the OS merely has not run yet (a loaded machine) is not
+    away. Where /proc is not there, every late holder is."""
+    try:
+        with open(f"/proc/self/task/{actor.tid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return True
+    state = stat[stat.rfind(b")") + 2:][:1]
+    return state != b"R"
+
+
+def make_scheduler(control: dict[str, Any], host: Host) -> Baton:
+    """The scheduler of one run under control (``control``: the host config's)."""
+    strategy = control.get("strategy", "random")
+    if strategy == "replay":
+        return Baton(host, None, list(control.get("replay") or ()),
+                     control.get("divergence_out"))
+    if strategy == "first":  # no preemption: the one that just went goes on while it can
+        return Baton(host)
+    from tracer.engine.schedule.explore.scheduler import make_strategy  # noqa: PLC0415
+
+    return Baton(host, make_strategy(strategy, int(control["seed"]),
+                                     int(control.get("depth", 3)),
+                                     int(control.get("length", 64))))
+
+
+def read_divergence(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read() or None
+    except OSError:
+        return None
+
+
+def replay_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The recorded actor events a replay follows, in order (not those the host made for an
+    actor: a daemon's abandoned end)."""
+    return [{k: e.get(k) for k in ("seq", "actor", "op", "target", "phase", "result")}
+            for e in events if e.get("actor") is not None
+            and not (e.get("op") == "end" and e.get("result") == "abandoned")]
+
+
+__all__ = ["AWAY", "Baton", "make_scheduler", "read_divergence", "replay_events"]
