@@ -109,7 +109,7 @@ def _record_access(op: str, target: str, value: Any, site: str) -> None:
 
 def _accesses() -> None:
     """Shared accesses go to this process's recorder (under fork the host's were inherited)."""
-    acc = sys.modules.get("tracer.program._access")
+    acc: Any = sys.modules.get("tracer.program._access")
     if acc is not None:
         acc.RECORD = _record_access
         acc.BEFORE_ACCESS = None
