@@ -26,6 +26,7 @@ objects live in the manager's server process); they run unchanged.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -33,8 +34,6 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
-
-import orjson
 
 from tracer.program import _names, _patch, _seam
 from tracer.program._seam import Actor, Prim, Recorder, plain
@@ -58,7 +57,7 @@ def configure(root: str, events: str, t0: float) -> None:
     global _CFG
     tracer_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     _CFG = {"root": root, "dir": os.path.dirname(os.path.abspath(events)), "t0": t0}
-    os.environ[ENV] = orjson.dumps(_CFG).decode()
+    os.environ[ENV] = json.dumps(_CFG)
     path = os.environ.get("PYTHONPATH", "")
     if tracer_dir not in path.split(os.pathsep):
         os.environ["PYTHONPATH"] = tracer_dir + (os.pathsep + path if path else "")
@@ -68,8 +67,8 @@ def _cfg() -> dict[str, Any] | None:
     global _CFG
     if _CFG is None and os.environ.get(ENV):
         try:
-            _CFG = orjson.loads(os.environ[ENV])
-        except orjson.JSONDecodeError:
+            _CFG = json.loads(os.environ[ENV])
+        except ValueError:
             _CFG = None
     return _CFG
 
@@ -646,7 +645,7 @@ class _ChildWriter:
                               for a in list(rec.actors.values())],
                    "primitives": {p.name: p.spec() for p in list(rec.prims.values())},
                    "events": rec.events()}
-            _write(os.path.join(self.folder, f"events-{self.pid}.json"), doc)
+            _write(os.path.join(self.folder, f"events-{self.pid}.json"), doc, events=True)
             self.publish(st)
         if self.terminated:
             os.kill(os.getpid(), signal.SIGTERM)
@@ -680,11 +679,19 @@ def _waiting(a: Actor) -> list[Any] | None:
             site, avail]
 
 
-def _write(path: str, doc: Any) -> None:
+def _write(path: str, doc: Any, events: bool = False) -> None:
+    """Write ``doc`` to ``path`` whole (a reader sees the old file or the new one). A small
+    state goes through ``json``; the events through orjson, imported only then (it costs a
+    spawned child ~12 ms to import)."""
     tmp = f"{path}.{os.getpid()}.part"
     try:
+        if events:
+            import orjson  # noqa: PLC0415
+            data = orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS)
+        else:
+            data = json.dumps(doc).encode()
         with open(tmp, "wb") as f:
-            f.write(orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS))
+            f.write(data)
         os.replace(tmp, path)
     except OSError:  # (the run is over and its folder gone)
         pass
@@ -711,8 +718,8 @@ def read_remote() -> tuple[Any, ...]:
             continue
         try:
             with open(os.path.join(cfg["dir"], fn), "rb") as f:
-                st = orjson.loads(f.read())
-        except (OSError, orjson.JSONDecodeError):
+                st = json.loads(f.read())
+        except (OSError, ValueError):
             continue
         progress.append((st["pid"], tuple(st["progress"])))
         if not st.get("done"):
