@@ -67,7 +67,7 @@ class Host:
             _names.set_root(cfg["root"])
         _patch.install()
         _patch_mp.install()
-        _patch_mp.configure(cfg["root"], self.out, self.rec.t0)
+        _patch_mp.configure(cfg["root"], self.out, self.rec.t0, self.finish)
         _access: Any = None
         _rewrite: Any = None
         try:  # (part 3: the shared accesses of the user's modules)

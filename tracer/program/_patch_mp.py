@@ -41,6 +41,7 @@ from tracer.program._seam import Actor, Prim, Recorder, plain
 ENV = "TRACER_MP"  # the children's configuration: {"root", "dir", "t0"}
 TICK = 0.02  # seconds between a child's publications of its state
 _CFG: dict[str, Any] | None = None
+_FINISH: Callable[..., None] | None = None
 _SKIP = ("multiprocessing/context.py", "multiprocessing/synchronize.py")
 _CARRY = "__tracer__"
 _children: list[Any] = []  # the host's own traced children (Process objects)
@@ -52,9 +53,12 @@ _oldest_beat = float("inf")
 
 # --- configuration -----------------------------------------------------------------------------
 
-def configure(root: str, events: str, t0: float) -> None:
-    """In the host: where the children write, the clock's origin (inherited by children)."""
-    global _CFG
+def configure(root: str, events: str, t0: float,
+              finish: Callable[..., None] | None = None) -> None:
+    """In the host: where the children write, the clock's origin (inherited by children);
+    ``finish(status, detail)`` ends the run (a process started under explore or replay)."""
+    global _CFG, _FINISH
+    _FINISH = finish
     tracer_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     _CFG = {"root": root, "dir": os.path.dirname(os.path.abspath(events)), "t0": t0}
     os.environ[ENV] = json.dumps(_CFG)
@@ -491,6 +495,8 @@ def _process_patches() -> None:
             if not self._tracer_user or rec is None or rec.closed:
                 original(self)
                 return
+            if type(rec.scheduler) is not _seam.Scheduler:
+                _uncontrolled(self)
             name = rec.unique(self.name)
             self._tracer_name = name
             if threading.get_ident() in rec.by_ident or \
@@ -535,6 +541,20 @@ def _process_patches() -> None:
             return _child(self, name, cfg, old, original, args, kwargs)
         return _bootstrap
     _patch._patch(cls, "_bootstrap", bootstrap)
+
+
+def _uncontrolled(proc: Any) -> None:
+    """A process started under a scheduler that runs one actor at a time (explore, replay):
+    its children are not under it; the run ends, saying why."""
+    where = _names.user_site()
+    detail = (f"the program starts a process ({proc.name}"
+              + (f", {where}" if where else "") + "): explore and replay run a program's "
+              "threads one at a time, not its processes; trace it with tracer run")
+    if _FINISH is not None:  # (as a program the scheduler cannot control: see _control)
+        rec = _seam.REC
+        actor = rec.current().name if rec is not None else "MainThread"
+        _FINISH("timeout", detail, {"actors": [actor], "detail": detail}, "timeout")
+    raise RuntimeError(f"tracer: {detail}")
 
 
 def _child(proc: Any, name: str, cfg: dict[str, Any], old: Recorder, original: Any,
