@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from tracer.program import _names, _patch, _patch_mp, _seam
+from tracer.program import _names, _patch, _patch_asyncio, _patch_mp, _seam
 from tracer.program._seam import Recorder, Scheduler
 from tracer.program._watch import Watchdog
 
@@ -66,6 +66,7 @@ class Host:
         if os.path.realpath(cfg["root"]) != _names.ROOT:  # (an exploration's host set it)
             _names.set_root(cfg["root"])
         _patch.install()
+        _patch_asyncio.install()  # (it builds on _patch's helpers: installed after it)
         _patch_mp.install()
         _patch_mp.configure(cfg["root"], self.out, self.rec.t0, self.finish)
         _access: Any = None
@@ -206,7 +207,8 @@ class Host:
             "exit_status": self.exit_status,
             "duration": round(rec.clock() - rec.t0, 6),
             "actors": [{"name": a.name, "kind": a.kind, "pid": a.pid, "tid": a.tid,
-                        "daemon": a.daemon, "state": a.state, "error": a.error}
+                        "daemon": a.daemon, "state": a.state, "error": a.error,
+                        "result": a.result}
                        for a in list(rec.actors.values())],
             "primitives": {p.name: p.spec() for p in list(rec.prims.values())},
             "events": rec.events(),

@@ -289,6 +289,8 @@ def _merge(host: dict[str, Any]) -> tuple[list[Any], list[dict[str, Any]], dict[
 
 def _status_of(a: dict[str, Any], blocked: set[str], status: str) -> str:
     if a.get("state") == "done":
+        if a.get("result") == "cancelled":
+            return "cancelled"
         return "error" if a.get("error") else "ok"
     if a["name"] in blocked:
         return "blocked"

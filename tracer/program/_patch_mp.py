@@ -84,13 +84,18 @@ def boot() -> None:
         return
     _names.set_root(cfg["root"])
     _patch.install()
+    import importlib  # noqa: PLC0415
+    if cfg.get("asyncio"):  # (asyncio in a child when the parent used it: it costs ~35 ms)
+        try:
+            importlib.import_module("tracer.program._patch_asyncio").install()
+        except ImportError:  # pragma: no cover - without it
+            pass
     install()
     rec = Recorder(cfg["t0"])
     rec.closed = True  # (nothing is recorded until a traced process's bootstrap)
     _seam.install(rec)
     _accesses()
     try:  # (the user's modules the child imports are rewritten as in the host)
-        import importlib  # noqa: PLC0415
         from pathlib import Path  # noqa: PLC0415
         importlib.import_module("tracer.program._rewrite").install(Path(cfg["root"]))
     except ImportError:  # pragma: no cover - without the rewrite
@@ -499,6 +504,10 @@ def _process_patches() -> None:
                 _uncontrolled(self)
             name = rec.unique(self.name)
             self._tracer_name = name
+            cfg = _CFG
+            if cfg is not None and not cfg.get("asyncio") and "asyncio" in sys.modules:
+                cfg["asyncio"] = True  # (a spawned child patches asyncio too: see boot)
+                os.environ[ENV] = json.dumps(cfg)
             if threading.get_ident() in rec.by_ident or \
                     _names.created_by_user(2) is not None:
                 a = rec.current()

@@ -21,7 +21,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 # a blocking call's real operation: called with a timeout in seconds (None: no limit; 0: one
@@ -56,7 +56,7 @@ class Actor:
     """One actor's buffer and watchdog-visible state. Only its own thread writes them."""
 
     __slots__ = ("access", "buf", "daemon", "ended", "error", "ident", "kind", "name", "pid",
-                 "quiet", "state", "thread", "tid", "turned", "waiting")
+                 "quiet", "result", "state", "thread", "tid", "turned", "waiting")
 
     def __init__(self, name: str, kind: str, ident: int, daemon: bool) -> None:
         self.name = name
@@ -69,6 +69,7 @@ class Actor:
         self.state = "running"  # -> done
         self.ended = threading.Event()  # (a real event: tracer's own)
         self.error: str | None = None
+        self.result: str | None = None  # how it ended: ok, error, cancelled
         self.pid = 0
         self.tid = 0
         self.thread: Any = None
@@ -121,6 +122,23 @@ class Scheduler:
         """Stand in for ``time.sleep(seconds)``."""
         real(seconds)
 
+    async def ablock(self, actor: Actor, target: Any, op: str,
+                     attempt: Callable[[], Awaitable[Any]]) -> Any:
+        """Stand in for a blocking await of a coroutine actor on ``target`` (an asyncio
+        primitive's ``acquire``, ``wait``, ``put``, ``get``) whose ``call`` is recorded:
+        ``attempt()`` is the real operation, awaited to its end; its value is returned. It
+        must never block the event loop's thread (a coroutine actor shares it)."""
+        actor.waiting = (target, op, False)
+        try:
+            return await attempt()
+        finally:
+            actor.waiting = None
+
+    async def asleep(self, actor: Actor, seconds: float,
+                     real: Callable[[float], Awaitable[Any]]) -> Any:
+        """Stand in for ``await asyncio.sleep(seconds)``."""
+        return await real(seconds)
+
     def started(self, actor: Actor) -> None:
         """``actor`` begins (its first event is next)."""
 
@@ -137,6 +155,10 @@ class Recorder:
         self.seq = itertools.count()
         self.scheduler = scheduler or Scheduler()
         self.by_ident: dict[int, Actor] = {}
+        # asyncio task -> its actor, for the tasks that run the user's code
+        self.tasks: dict[Any, Actor] = {}
+        # the task running in the calling thread, or None (set by _patch_asyncio)
+        self.task_now: Callable[[], Any] = lambda: None
         self.actors: dict[str, Actor] = {}
         self.prims: dict[str, Prim] = {}
         self.holders: dict[str, dict[str, int]] = {}
@@ -149,7 +171,14 @@ class Recorder:
 
     # --- actors
     def current(self) -> Actor:
-        """The calling thread's actor (a thread never seen yet becomes one)."""
+        """The calling task's actor inside a task of the user's, else the calling thread's
+        (a thread never seen yet becomes one)."""
+        if self.tasks:
+            task = self.task_now()
+            if task is not None:
+                t = self.tasks.get(task)
+                if t is not None:
+                    return t
         ident = threading.get_ident()
         a = self.by_ident.get(ident)
         if a is None:
@@ -178,14 +207,27 @@ class Recorder:
         self.emit(a, "start", None, None, None, None, None)
         return a
 
+    def register_task(self, task: Any, a: Actor) -> None:
+        """Make ``a`` the actor of the asyncio task ``task`` (its ``start`` is next)."""
+        with self._mu:
+            self.actors[a.name] = a
+            self.tasks[task] = a
+        self.scheduler.started(a)
+
+    def unregister_task(self, task: Any) -> None:
+        with self._mu:
+            self.tasks.pop(task, None)
+
     def end(self, a: Actor, error: str | None = None, site: str | None = None,
-            extra: dict[str, Any] | None = None) -> None:
-        """Record ``a``'s end (``error``: how it failed)."""
+            extra: dict[str, Any] | None = None, result: str | None = None) -> None:
+        """Record ``a``'s end (``error``: how it failed; ``result``: ``cancelled`` for a
+        cancelled task)."""
         if a.state == "done":
             return
         a.error = error
+        a.result = result or ("error" if error else "ok")
         payload = {"error": error, **(extra or {})} if error else (extra or None)
-        self.emit(a, "end", None, None, "error" if error else "ok", site, payload)
+        self.emit(a, "end", None, None, a.result, site, payload)
         a.state = "done"
         a.waiting = None
         with self._mu:

@@ -1,0 +1,13 @@
+import asyncio
+
+
+async def waiter(ready):
+    await ready.wait()
+
+
+async def main():
+    ready = asyncio.Event()
+    await asyncio.gather(waiter(ready), waiter(ready))
+
+
+asyncio.run(main())
