@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from tracer.program import _names, _patch, _patch_asyncio, _seam
+from tracer.program import _names, _patch, _patch_asyncio, _patch_mp, _seam
 from tracer.program._seam import Recorder, Scheduler
 from tracer.program._watch import Watchdog
 
@@ -67,6 +67,8 @@ class Host:
             _names.set_root(cfg["root"])
         _patch.install()
         _patch_asyncio.install()  # (it builds on _patch's helpers: installed after it)
+        _patch_mp.install()
+        _patch_mp.configure(cfg["root"], self.out, self.rec.t0, self.finish)
         _access: Any = None
         _rewrite: Any = None
         try:  # (part 3: the shared accesses of the user's modules)
@@ -137,6 +139,7 @@ class Host:
                     # (a thread adopted at its first event, such as a pool's worker, leaves
                     # without passing through a traced run: its end is recorded here)
                     rec.end(a)
+        _patch_mp.wait_children()
         self.finish("ok" if error is None else "error", "" if error is None else
                     f"MainThread failed: {error.splitlines()[-1]}")
 
@@ -185,10 +188,16 @@ class Host:
         """Write the events and leave (only the first caller does)."""
         with self.done:
             if self.finished:
+                if threading.current_thread() is threading.main_thread():
+                    # (the first caller, the watchdog, is writing and will leave: returning
+                    # would end the interpreter under it, its events unwritten)
+                    while True:
+                        time.sleep(60)
                 return
             self.finished = True
         rec = self.rec
         rec.closed = True  # (what the program does from now on is not recorded)
+        _patch_mp.stop_children()
         if op is not None:
             rec.engine_event(op, engine or {})
         for a in list(rec.actors.values()):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import heapq
 import importlib.util
 import os
 import platform
@@ -236,10 +237,54 @@ def run_program(program: Program, timeout: float = 10.0, mode: str = "run",
                 host = orjson.loads(f.read())
         except (OSError, orjson.JSONDecodeError):
             host = None
+        if host is not None:
+            host["children"] = _children_events(tmp)
         if on_done is not None:
             on_done(tmp)
     return ProgramRun(program, assemble(program, host, proc.returncode, started_at, mode,
                                         timeout, stopped))
+
+
+def _children_events(folder: str) -> list[dict[str, Any]]:
+    """The events the program's child processes wrote (``events-<pid>.json``)."""
+    out = []
+    for fn in sorted(os.listdir(folder)):
+        if fn.startswith("events-") and fn.endswith(".json"):
+            try:
+                with open(os.path.join(folder, fn), "rb") as f:
+                    out.append(orjson.loads(f.read()))
+            except (OSError, orjson.JSONDecodeError):
+                continue
+    return out
+
+
+def _merge(host: dict[str, Any]) -> tuple[list[Any], list[dict[str, Any]], dict[str, Any]]:
+    """The events, actors and primitives of every process of the program: the events in one
+    order by ``ts`` (each process's own kept in its ``seq`` order), an actor whose name another
+    process took renamed ``name@pid``."""
+    children = host.get("children") or []
+    actors = list(host["actors"])
+    prims = dict(host.get("primitives", {}))
+    streams: list[list[Any]] = [[(0, e) for e in host["events"]]]
+    taken = {a["name"] for a in actors}
+    for k, child in enumerate(children, 1):
+        rename: dict[str, str] = {}
+        for actor in child.get("actors", []):
+            if actor["name"] in taken:
+                rename[actor["name"]] = f"{actor['name']}@{actor['pid']}"
+                actor = {**actor, "name": rename[actor["name"]]}  # noqa: PLW2901
+            taken.add(actor["name"])
+            actors.append(actor)
+        for name, spec in child.get("primitives", {}).items():
+            prims.setdefault(name, spec)
+        evs = []
+        for e in child.get("events", []):
+            evs.append((k, [*e[:2], rename[e[2]], *e[3:]] if e[2] in rename else e))
+        streams.append(evs)
+    if len(streams) == 1:
+        return host["events"], actors, prims
+    merged = heapq.merge(*streams, key=lambda ke: ke[1][1])
+    return [e if k == 0 else [None, *e[1:]] for k, e in merged], actors, prims
 
 
 def _status_of(a: dict[str, Any], blocked: set[str], status: str) -> str:
@@ -271,15 +316,16 @@ def assemble(program: Program, host: dict[str, Any] | None, returncode: int | No
         return {"format": "tracer-trace/1", "program": record, "meta": meta, "actors": [],
                 "events": [], "outcome": {"status": status, "detail": stopped or why}}
     record["exit_status"] = host.get("exit_status")
-    record["primitives"] = host.get("primitives", {})
+    host_events, host_actors, record["primitives"] = _merge(host)
     meta["duration"] = host.get("duration", 0.0)
     events: list[dict[str, Any]] = []
     blocked: set[str] = set()
     renumbered: dict[int, int] = {}
     latest = 0.0
-    for n, e in enumerate(host["events"]):
+    for n, e in enumerate(host_events):
         seq, ts, actor, op, target, phase, result, site, payload = e
-        renumbered[seq] = n
+        if seq is not None:  # (a child's seqs are its own: nothing refers to them)
+            renumbered[seq] = n
         # (two threads may take the seq and read the clock in opposite orders)
         latest = max(latest, ts)
         ev: dict[str, Any] = {"seq": n, "ts": round(latest, 6),
@@ -302,7 +348,7 @@ def assemble(program: Program, host: dict[str, Any] | None, returncode: int | No
     status = host["status"]
     actors = [{"name": a["name"], "kind": a["kind"], "pid": a["pid"], "tid": a["tid"],
                "daemon": a["daemon"], "status": _status_of(a, blocked, status)}
-              for a in host["actors"]]
+              for a in host_actors]
     return {"format": "tracer-trace/1", "program": record, "meta": meta, "actors": actors,
             "events": events, "outcome": {"status": status, "detail": host.get("detail", "")}}
 

@@ -17,6 +17,7 @@ import select
 import threading
 from typing import TYPE_CHECKING, Any
 
+from tracer.program import _patch_mp
 from tracer.program._seam import Prim
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class Watchdog:
                 self.host.finish("timeout", self.timeout_detail(), self.timeout_payload(),
                                  "timeout")
                 return
-            progress = rec.progress()
+            progress = (rec.progress(), _patch_mp.read_remote())
             state = self.picture()
             if state is None:
                 last, steady = None, 0
@@ -72,7 +73,7 @@ class Watchdog:
                 last, steady, since = key, 1, rec.clock()
                 continue
             steady += 1
-            if steady < STEADY:
+            if steady < STEADY or not _patch_mp.confirmed_since(since):
                 continue
             blocked = find_blocked(state)
             if not blocked:
@@ -99,6 +100,30 @@ class Watchdog:
         live: set[str] = set()
         waiting: dict[str, Waiter] = {}
         available: set[str] = set()
+        # (the program's other processes, as they published themselves: see _patch_mp)
+        remote_holders, remote = _patch_mp.remote_picture()
+        for r, h in remote_holders.items():
+            holders.setdefault(r, {}).update(h)
+        remote_prims: set[str] = set()
+        for ra in remote:
+            live.add(ra["name"])
+            w = ra["waiting"]
+            if w is None or w[3]:
+                continue
+            target, ptype, op, _, resource, site, avail = w
+            if ptype == "actor":
+                waiting[ra["name"]] = Waiter(ra["name"], op, target, "actor", None, line=site)
+                other = _patch_mp.REMOTE.get(target)
+                if target not in rec.actors and (other is None or other["state"] == "done"):
+                    avail = True
+            else:
+                remote_prims.add(target)
+                waiting[ra["name"]] = Waiter(ra["name"], op, target, ptype, None, resource,
+                                             line=site)
+                if op == "acquire" and ptype in ("lock", "rlock") and not holders.get(resource):
+                    avail = True
+            if avail:
+                available.add(ra["name"])
         for a in list(rec.actors.values()):
             if a.state == "done":
                 continue
@@ -113,7 +138,9 @@ class Watchdog:
             if isinstance(target, str):  # a join
                 waiting[a.name] = Waiter(a.name, op, target, "actor", call_seq, line=site)
                 joined = rec.actors.get(target)
-                if joined is None or joined.state == "done":
+                far = _patch_mp.REMOTE.get(target)
+                if (joined is None or joined.state == "done") and \
+                        (far is None or far["state"] == "done"):
                     available.add(a.name)
                 continue
             assert isinstance(target, Prim)
@@ -127,10 +154,11 @@ class Watchdog:
                 available.add(a.name)  # (held, and its holder not recorded yet: in between)
         if not waiting:
             return None
-        caps = frozenset((v, p) for p in list(rec.prims) for v in _VERBS)
+        caps = frozenset((v, p) for p in [*rec.prims, *remote_prims] for v in _VERBS)
         return WaitState(live=live, waiting=waiting, holders=holders,
                          caps=dict.fromkeys(live, caps), available=available,
-                         daemons={a.name for a in rec.actors.values() if a.daemon},
+                         daemons={a.name for a in rec.actors.values() if a.daemon}
+                         | {ra["name"] for ra in remote if ra["daemon"]},
                          hold_line=self.hold_line)
 
     def hold_line(self, resource: str, actor: str) -> Any:
