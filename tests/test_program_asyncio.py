@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.test_program_run import run_program, tracer
+from test_program_run import run_program, tracer
 
 
 def _events(trace: dict[str, Any], **match: Any) -> list[dict[str, Any]]:
