@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import types
+from math import isnan
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +80,13 @@ class Host:
         rec = self.rec
         _seam.install(rec)
         if _access is not None:
-            _access.RECORD = self.record_access
             if type(rec.scheduler) is not Scheduler:
+                _access.RECORD = self.record_access
                 # one actor at a time: an access takes its turn before it is made, so that
                 # what it reads is what the recorded order says
                 _access.BEFORE_ACCESS = self.before_access
+            else:
+                _access.RECORD = free_recording(rec)
         main_actor = rec.adopt(threading.main_thread(), name="MainThread")
         watchdog = Watchdog(self, cfg["timeout"], cfg.get("ctrl"))
         if cfg.get("signalled"):  # a schedule of an exploration: its host signals the end
@@ -233,6 +236,36 @@ class Host:
             except Exception:  # (the program may have closed them)
                 pass
         os._exit(code)
+
+
+_SCALAR = frozenset((int, float, str, bool, type(None)))
+
+
+def free_recording(rec: Recorder) -> Any:
+    """The recording of a shared access when every actor runs freely: what
+    :meth:`Host.record_access` does (and ``Recorder.emit``), with everything it looks up
+    bound once -- every attribute access of the user's objects comes through here."""
+    by_ident = rec.by_ident
+    get_ident = threading.get_ident
+    next_seq = rec.seq.__next__
+    clock = rec.clock
+    t0 = rec.t0
+    scalar = _SCALAR
+    current = rec.current
+
+    def record(op: str, target: str, value: Any, site: str) -> None:
+        if rec.closed:
+            return
+        a = None if rec.tasks else by_ident.get(get_ident())
+        if a is None:
+            a = current()
+        if a.quiet:
+            return
+        if value.__class__ not in scalar or (value.__class__ is float and isnan(value)):
+            value = rec.shown(a, value)
+        a.buf.append((next_seq(), clock() - t0, a.name, op, target, None, None, site,
+                      {"value": value}))
+    return record
 
 
 def main() -> None:
