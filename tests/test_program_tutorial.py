@@ -199,3 +199,39 @@ def test_the_two_lock_deadlock_is_seen_live(runs: dict[str, Run]) -> None:
     assert "t2 holds lock_b (deadlock.py:21) and waits for lock_a (deadlock.py:24)" in r.out
     assert r.trace["program"]["primitives"]["lock_a"] == {"type": "lock",
                                                           "site": "deadlock.py:7"}
+
+
+def _tracer(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tracer", *args], cwd=tmp, text=True,
+                          capture_output=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize(("name", "kind", "objects"), [
+    ("bank_nolock", "race", {"Account#1.money"}),
+    ("deadlock", "deadlock", {"lock_a", "lock_b"}),
+])
+def test_explore_finds_the_bank_race_and_the_deadlock_and_their_traces_replay(
+        tmp_path: Path, name: str, kind: str, objects: set[str]) -> None:
+    proc = _tracer(tmp_path, "explore", str(TUTORIAL / f"{name}.py"), "--runs", "20",
+                   "--format", "json", "--traces", str(tmp_path / "traces"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    found = {f["kind"]: f for f in json.loads(proc.stdout)["findings"]}
+    assert kind in found
+    assert objects <= set(found[kind]["objects"])
+    # the schedule that showed it, replayed: the same operations in the same order, and the
+    # same problem in the replay's trace
+    replayed = tmp_path / "replayed.json"
+    again = _tracer(tmp_path, "replay", found[kind]["trace"], "-o", str(replayed))
+    assert "identical" in again.stdout, again.stdout + again.stderr
+    analyzed = _tracer(tmp_path, "analyze", str(replayed), "--format", "json")
+    kinds = {f["kind"]: f for f in json.loads(analyzed.stdout)["findings"]}
+    assert kind in kinds and objects <= set(kinds[kind]["objects"])
+
+
+def test_the_free_runs_bank_race_and_deadlock_traces_replay_identically(
+        runs: dict[str, Run], tmp_path: Path) -> None:
+    for name in ("bank_nolock", "deadlock"):
+        trace = tmp_path / f"{name}.json"
+        trace.write_text(json.dumps(runs[name].trace))
+        again = _tracer(tmp_path, "replay", str(trace), "-o", str(tmp_path / f"{name}.r.json"))
+        assert "identical" in again.stdout, (name, again.stdout + again.stderr)

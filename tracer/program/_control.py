@@ -82,6 +82,8 @@ class Baton(Scheduler):
         self.host = host
         self.strategy = strategy
         self.want = replay  # the recorded actor events, in order (replay)
+        # the verdict the recording ended with ({"op", "payload"}: a deadlock, a stall)
+        self.ending: dict[str, Any] | None = None
         self.divergence_out = divergence_out
         self.diverged: str | None = None
         self.mu = _thread.allocate_lock()
@@ -320,6 +322,17 @@ class Baton(Scheduler):
         want = self.want
         assert want is not None
         if self.recorded >= len(want):
+            # the recording ends here: a run that ended blocked (its verdict made while a
+            # thread was on its way out of a real wait, a barrier's) ends so again, before
+            # the replay makes what the recording never did
+            ending = self.ending
+            if ending is not None and any(x.state in ("blocked", "real") for x in live):
+                # (the recording's verdict was made as a thread was on its way out of a real
+                # wait, a barrier's: its return is no part of it)
+                payload = dict(ending["payload"])
+                self.host.finish(ending["op"], str(payload.get("detail", "")), payload,
+                                 ending["op"])
+                return True
             return False
         e = want[self.recorded]
         s = self.slots.get(str(e.get("actor")))
@@ -420,8 +433,10 @@ def make_scheduler(control: dict[str, Any], host: Host) -> Baton:
     """The scheduler of one run under control (``control``: the host config's)."""
     strategy = control.get("strategy", "random")
     if strategy == "replay":
-        return Baton(host, None, list(control.get("replay") or ()),
-                     control.get("divergence_out"))
+        baton = Baton(host, None, list(control.get("replay") or ()),
+                      control.get("divergence_out"))
+        baton.ending = control.get("ending")
+        return baton
     if strategy == "first":  # no preemption: the one that just went goes on while it can
         return Baton(host)
     from tracer.engine.schedule.explore.scheduler import make_strategy  # noqa: PLC0415

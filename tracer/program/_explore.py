@@ -45,6 +45,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _ending(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The verdict a recording ended with (its last event, a deadlock or a stall), which a
+    replay that reaches the recording's end in the same state ends with too."""
+    if events and events[-1].get("actor") is None and events[-1].get("op") in (
+            "deadlock", "stall"):
+        last = events[-1]
+        return {"op": last["op"], "payload": {k: last[k] for k in
+                                              ("actors", "objects", "detail", "waits")
+                                              if k in last}}
+    return None
+
+
 def comparable(events: Sequence[Any]) -> list[dict[str, Any]]:
     """Events as a replay compares them: values and items without objects' addresses."""
     out = []
@@ -161,6 +173,7 @@ def replay(program_record: dict[str, Any], events: Sequence[Any], timeout: float
     def collect(tmp: str) -> None:
         found[0] = read_divergence(os.path.join(tmp, "divergence.txt"))
     result = _run_program(program, timeout, "replay",
-                          control={"strategy": "replay", "replay": replay_events(dicts)},
+                          control={"strategy": "replay", "replay": replay_events(dicts),
+                                   "ending": _ending(dicts)},
                           on_done=collect)
     return ProgramReplay(result, dicts, found[0])
