@@ -567,23 +567,9 @@ def replay(trace: str, output: str | None, real_time: bool, until: int | None) -
     with shielded():
         error = _write(out, text, "the replay's trace")
     replayed = parse_trace_data(text, str(out))
-    if error is None:
-        _result(f"replay trace: {out}")
-    if result.status == "interrupted" and result.detail.startswith("interrupted by"):
-        if error is None:
-            _result(f"replay {result.detail}; the trace so far is written")
-        _exit_or_fail(error, _interrupted_exit())
-    _exit_if_stopped()
-    if done.divergence is not None:
-        _result(done.divergence.message())
-        _exit_or_fail(error, EXIT_PROBLEM)
-    diff = done.difference(replayed)
-    if diff is not None:
-        _result(f"diverged: {diff}")
-        _exit_or_fail(error, EXIT_PROBLEM)
-    n = sum(1 for e in replayed.events if e.get("actor") is not None)
-    _result(f"replayed {n} events, identical ({result.status}"
-            f"{': ' + result.detail if result.status != 'ok' else ''})")
+    _replay_verdict(out, error, result.status, result.detail,
+                    done.divergence.message() if done.divergence is not None else None,
+                    lambda: done.difference(replayed), replayed)
     if until is not None and error is None:
         folder = out.parent if not_a_regular_file(out) is None else None  # not beside /dev/null
         try:
@@ -616,24 +602,33 @@ def _replay_program_cmd(trace: str, data: Any, output: str | None, real_time: bo
     with shielded():
         error = _write(out, text, "the replay's trace")
     replayed = parse_trace_data(text, str(out))
+    _replay_verdict(out, error, result.status, result.detail, done.divergence,
+                    lambda: done.difference(replayed), replayed)
+    _exit_or_fail(error, EXIT_OK if result.status == "ok" else EXIT_PROBLEM)
+
+
+def _replay_verdict(out: Path, error: str | None, status: str, detail: str,
+                    divergence: str | None, difference: Any, replayed: Any) -> None:
+    """What a replay of a scenario's or a program's trace says: where its trace is, then
+    whether it was interrupted (exits), left the recorded order (exits 1), or kept to it
+    (``replayed N events, identical``: the caller decides the exit)."""
     if error is None:
         _result(f"replay trace: {out}")
-    if result.status == "interrupted" and result.detail.startswith("interrupted by"):
+    if status == "interrupted" and detail.startswith("interrupted by"):
         if error is None:
-            _result(f"replay {result.detail}; the trace so far is written")
+            _result(f"replay {detail}; the trace so far is written")
         _exit_or_fail(error, _interrupted_exit())
     _exit_if_stopped()
-    if done.divergence is not None:
-        _result(done.divergence)
+    if divergence is not None:
+        _result(divergence)
         _exit_or_fail(error, EXIT_PROBLEM)
-    diff = done.difference(replayed)
+    diff = difference()
     if diff is not None:
         _result(f"diverged: {diff}")
         _exit_or_fail(error, EXIT_PROBLEM)
     n = sum(1 for e in replayed.events if e.get("actor") is not None)
-    _result(f"replayed {n} events, identical ({result.status}"
-            f"{': ' + result.detail if result.status != 'ok' else ''})")
-    _exit_or_fail(error, EXIT_OK if result.status == "ok" else EXIT_PROBLEM)
+    _result(f"replayed {n} events, identical ({status}"
+            f"{': ' + detail if status != 'ok' else ''})")
 
 
 def _exit_or_fail(error: str | None, code: int) -> NoReturn:
