@@ -532,22 +532,30 @@ def _thread_patches() -> None:
             if name is None or rec is None or rec.closed or self is threading.current_thread():
                 original(self, timeout)
                 return
-            a = rec.current()
-            site = _names.user_site()
-            rec.emit(a, "join", name, "call", None, site,
-                     {"timeout": timeout} if timeout is not None else None)
-
-            def attempt(t: float | None) -> bool:
-                original(self, t)
-                return not self.is_alive()
-            ok = attempt(0) or rec.scheduler.block(a, name, "join", attempt, timeout)
-            rec.emit(a, "join", name, "return", "ok" if ok else "timeout", site, None)
+            record_join(rec, name, lambda t: original(self, t),
+                        lambda: not self.is_alive(), timeout)
         return join
     _patch(cls, "join", join)
 
 
 def _enter(self: Any) -> Any:
     return self.acquire()
+
+
+def record_join(rec: _seam.Recorder, name: str, wait: Callable[[float | None], None],
+                finished: Callable[[], bool], timeout: float | None) -> None:
+    """A recorded join of actor ``name`` (a thread, a process): ``wait(t)`` is the real join
+    with timeout ``t``, ``finished()`` whether the actor has ended."""
+    a = rec.current()
+    site = _names.user_site(3)
+    rec.emit(a, "join", name, "call", None, site,
+             {"timeout": timeout} if timeout is not None else None)
+
+    def attempt(t: float | None) -> bool:
+        wait(t)
+        return finished()
+    ok = attempt(0) or rec.scheduler.block(a, name, "join", attempt, timeout)
+    rec.emit(a, "join", name, "return", "ok" if ok else "timeout", site, None)
 
 
 def _sleep(seconds: float) -> None:

@@ -526,16 +526,8 @@ def _process_patches() -> None:
                     _names.created_by_user(2) is None):
                 original(self, timeout)
                 return
-            a = rec.current()
-            site = _names.user_site()
-            rec.emit(a, "join", name, "call", None, site,
-                     {"timeout": timeout} if timeout is not None else None)
-
-            def attempt(t: float | None) -> bool:
-                original(self, t)
-                return self.exitcode is not None
-            ok = attempt(0) or rec.scheduler.block(a, name, "join", attempt, timeout)
-            rec.emit(a, "join", name, "return", "ok" if ok else "timeout", site, None)
+            _patch.record_join(rec, name, lambda t: original(self, t),
+                               lambda: self.exitcode is not None, timeout)
         return join
     _patch._patch(cls, "join", join)
 
