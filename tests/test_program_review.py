@@ -1,0 +1,49 @@
+"""A user's review of ``tracer run PROG.py`` and its companions (issue 14): small real
+programs, run as a user runs them (``python -m tracer ...`` in a subprocess), and a
+property the user relies on read from the output or the trace.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+
+
+def tracer(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tracer", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=timeout, check=False)
+
+
+def record(name: str, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path / f"{Path(name).stem}.json"
+    proc = tracer("run", "-q", str(PROGRAMS / name), "-o", str(out), cwd=tmp_path)
+    assert out.exists(), proc.stdout + proc.stderr
+    return out, json.loads(out.read_text())
+
+
+def test_a_thread_started_while_another_runs_replays_identically(tmp_path: Path) -> None:
+    # A free run records a new thread's start when it comes, so another thread's events may
+    # come between its parent's spawn and its start (a's wait returns while MainThread is in
+    # b.start()): the replay, which runs b's start at once, follows the recording all the same.
+    # The recording is put in that order, whatever the free run's timing did.
+    out, trace = record("review_handoff.py", tmp_path)
+    events = trace["events"]
+    set_at = next(i for i, e in enumerate(events)
+                  if e.get("actor") == "MainThread" and e["op"] == "set")
+    late = [e for e in events[set_at:] if e.get("actor") == "a"]
+    b_start = next(e for e in events if e.get("actor") == "b" and e["op"] == "start")
+    rest = [e for e in events if e not in late and e is not b_start]
+    spawn = next(i for i, e in enumerate(rest) if e["op"] == "spawn" and e.get("target") == "b")
+    events = rest[:spawn + 1] + late[:1] + [b_start] + late[1:] + rest[spawn + 1:]
+    for i, e in enumerate(events):
+        e["seq"] = i
+    trace["events"] = events
+    out.write_text(json.dumps(trace))
+    rep = tracer("replay", str(out), "-o", str(tmp_path / "rep.json"), cwd=tmp_path)
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    assert "identical (ok)" in rep.stdout
