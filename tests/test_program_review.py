@@ -47,3 +47,12 @@ def test_a_thread_started_while_another_runs_replays_identically(tmp_path: Path)
     rep = tracer("replay", str(out), "-o", str(tmp_path / "rep.json"), cwd=tmp_path)
     assert rep.returncode == 0, rep.stdout + rep.stderr
     assert "identical (ok)" in rep.stdout
+
+
+def test_a_condition_read_while_held_replays_identically(tmp_path: Path) -> None:
+    # `cond.notify_all()` inside `with cond:` reads `cond`, whose repr names the thread that
+    # holds its RLock (`owner=139...`): a thread ident, which differs from run to run
+    out, _ = record("review_condition.py", tmp_path)
+    rep = tracer("replay", str(out), "-o", str(tmp_path / "rep.json"), cwd=tmp_path)
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    assert "identical (ok)" in rep.stdout

@@ -28,9 +28,10 @@ from tracer.program._launch import run_program as _run_program
 Judge = Callable[[ProgramRun, str], Sequence[Any]]
 
 # an object's address in a value's repr (``<Account object at 0x7f...>``), a thread's ident
-# (``<Thread(one, started 1396...)>``): not the program's doing, they differ from one process
-# to the next
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}|(?<=started |stopped )(?:daemon )?[0-9]{6,}")
+# (``<Thread(one, started 1396...)>``, a held RLock's ``owner=1396...``): not the program's
+# doing, they differ from one process to the next
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}|(?<=started |stopped )(?:daemon )?[0-9]{6,}"
+                      r"|(?<=owner=)[0-9]{6,}")
 
 
 def _plain(value: Any) -> Any:
