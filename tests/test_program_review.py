@@ -56,3 +56,12 @@ def test_a_condition_read_while_held_replays_identically(tmp_path: Path) -> None
     rep = tracer("replay", str(out), "-o", str(tmp_path / "rep.json"), cwd=tmp_path)
     assert rep.returncode == 0, rep.stdout + rep.stderr
     assert "identical (ok)" in rep.stdout
+
+
+def test_an_asyncio_program_replays_identically(tmp_path: Path) -> None:
+    # its tasks' events are made by the thread that runs the loop, which the replay gives
+    # the turn to (it waited 5 s for a "Task-1" to come, then diverged)
+    out, _ = record("review_async.py", tmp_path)
+    rep = tracer("replay", str(out), "-o", str(tmp_path / "rep.json"), cwd=tmp_path)
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    assert "identical (ok)" in rep.stdout

@@ -95,6 +95,7 @@ class Baton(Scheduler):
         self.prev: str | None = None
         self.now = 0.0  # virtual seconds
         self.idle_since: float | None = None  # nobody to choose, away actors: since when
+        self.loop_of: dict[str, str] = {}  # a coroutine actor -> the thread running its loop
 
     # --- the hooks of the seam
     def _as_thread(self, actor: Actor) -> Actor | None:
@@ -104,7 +105,10 @@ class Baton(Scheduler):
         actor yet."""
         if actor.kind != "coroutine":
             return actor
-        return self.host.rec.by_ident.get(threading.get_ident())
+        thread = self.host.rec.by_ident.get(threading.get_ident())
+        if thread is not None:
+            self.loop_of[actor.name] = thread.name
+        return thread
 
     def started(self, actor: Actor) -> None:
         if actor.kind == "coroutine":
@@ -336,7 +340,8 @@ class Baton(Scheduler):
         if self.recorded >= len(want):
             return False
         e = want[self.recorded]
-        s = self.slots.get(str(e.get("actor")))
+        name = str(e.get("actor"))
+        s = self.slots.get(self.loop_of.get(name, name))  # (a task goes with its loop)
         if s is None or s.state in ("fresh", "away", "real"):
             if self.idle_since is None:
                 self.idle_since = _clock()
