@@ -65,3 +65,12 @@ def test_an_asyncio_program_replays_identically(tmp_path: Path) -> None:
     rep = tracer("replay", str(out), "-o", str(tmp_path / "rep.json"), cwd=tmp_path)
     assert rep.returncode == 0, rep.stdout + rep.stderr
     assert "identical (ok)" in rep.stdout
+
+
+def test_sys_exit_is_reported_once_at_its_line(tmp_path: Path) -> None:
+    out = tmp_path / "exits.json"
+    proc = tracer("run", str(PROGRAMS / "exits.py"), "-o", str(out), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    error = next(x for x in proc.stdout.splitlines() if x.strip().startswith("error:"))
+    assert "the program exited with status 3 (sys.exit(3))" in error
+    assert error.count("exits.py:4") == 1, error  # (it said "(exits.py:4) (exits.py:4; ...")

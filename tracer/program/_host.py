@@ -123,8 +123,6 @@ class Host:
             sys.stderr.write(error + "\n")
         else:
             self.exit_status = 0
-        if error and site is not None:
-            error = f"{error} ({site})" if "\n" not in error else error
         # as the interpreter would: the thread exit hooks (pools nobody shut down), then wait
         _patch.at_exit()
         rec.end(main_actor, error, site)
@@ -137,8 +135,10 @@ class Host:
                     # (a thread adopted at its first event, such as a pool's worker, leaves
                     # without passing through a traced run: its end is recorded here)
                     rec.end(a)
+        # (the end's `line` is the site: the analysis quotes it, so the error does not)
         self.finish("ok" if error is None else "error", "" if error is None else
-                    f"MainThread failed: {error.splitlines()[-1]}")
+                    f"MainThread failed: {error.splitlines()[-1]}"
+                    + (f" ({site})" if site is not None else ""))
 
     def run_path(self, path: str, rewrite: Any) -> None:
         """Run the file ``path`` as ``__main__`` (rewritten, when the rewrite is there)."""
