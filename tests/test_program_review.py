@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 
 
@@ -74,3 +76,14 @@ def test_sys_exit_is_reported_once_at_its_line(tmp_path: Path) -> None:
     error = next(x for x in proc.stdout.splitlines() if x.strip().startswith("error:"))
     assert "the program exited with status 3 (sys.exit(3))" in error
     assert error.count("exits.py:4") == 1, error  # (it said "(exits.py:4) (exits.py:4; ...")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11),
+                    reason="3.10's bare raise restores the traceback it caught, tracer's frame too")
+def test_a_threads_exception_is_printed_without_tracers_frames(tmp_path: Path) -> None:
+    out = tmp_path / "fails.json"
+    proc = tracer("run", str(PROGRAMS / "fails.py"), "-o", str(out), cwd=tmp_path)
+    assert "Exception in thread" in proc.stderr
+    # the interpreter prints a thread's exception with its frames: tracer's are none of them
+    assert "ValueError: the balance went below zero" in proc.stderr
+    assert str(Path("tracer", "program")) not in proc.stderr, proc.stderr

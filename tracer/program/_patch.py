@@ -518,6 +518,10 @@ def _thread_patches() -> None:
                     raise
                 except BaseException as exc:
                     rec.end(a, user_traceback(exc), last_user_site(exc))
+                    # (the interpreter prints it: without this frame, as a bare run would;
+                    # a bare raise adds no frame; 3.10's restores the traceback it caught)
+                    if exc.__traceback__ is not None:
+                        exc.__traceback__ = exc.__traceback__.tb_next
                     raise
                 rec.end(a)
             self.run = traced_run
