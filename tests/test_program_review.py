@@ -87,3 +87,16 @@ def test_a_threads_exception_is_printed_without_tracers_frames(tmp_path: Path) -
     # the interpreter prints a thread's exception with its frames: tracer's are none of them
     assert "ValueError: the balance went below zero" in proc.stderr
     assert str(Path("tracer", "program")) not in proc.stderr, proc.stderr
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.10's frames give no columns")
+def test_a_lock_made_as_a_conditions_argument_does_not_take_the_conditions_name(
+        tmp_path: Path) -> None:
+    # `cond = threading.Condition(threading.Lock())`: the condition is `cond` (it was
+    # `cond#2`, the lock having taken `cond`), the lock is named by its type
+    _, trace = record("review_names.py", tmp_path)
+    prims = trace["program"]["primitives"]
+    assert prims["cond"]["type"] == "condition"
+    assert prims["Lock"]["type"] == "lock"
+    assert prims["cond"]["lock"] == "Lock"
+    assert "cond#2" not in prims
