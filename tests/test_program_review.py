@@ -100,3 +100,14 @@ def test_a_lock_made_as_a_conditions_argument_does_not_take_the_conditions_name(
     assert prims["Lock"]["type"] == "lock"
     assert prims["cond"]["lock"] == "Lock"
     assert "cond#2" not in prims
+
+
+def test_asyncio_to_thread_and_run_in_executor_order_the_data_they_hand_over(
+        tmp_path: Path) -> None:
+    # the task's call comes before the function runs in the default executor's thread, and
+    # the function's return before the code after the await: no race (it said two)
+    out = tmp_path / "to_thread.json"
+    proc = tracer("run", str(PROGRAMS / "review_to_thread.py"), "-o", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "race on" not in proc.stdout
+    assert "3 3\n4 4\n" in proc.stdout
