@@ -111,3 +111,19 @@ def test_asyncio_to_thread_and_run_in_executor_order_the_data_they_hand_over(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "race on" not in proc.stdout
     assert "3 3\n4 4\n" in proc.stdout
+
+
+def test_a_simple_queue_orders_what_it_hands_over(tmp_path: Path) -> None:
+    # queue.SimpleQueue (a C type) is recorded as a queue: its put -> get orders the write
+    # before the read (it was a false race)
+    out = tmp_path / "simple_queue.json"
+    proc = tracer("run", str(PROGRAMS / "review_simple_queue.py"), "-o", str(out),
+                  cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "race on" not in proc.stdout
+    trace = json.loads(out.read_text())
+    assert trace["program"]["primitives"]["q"]["type"] == "queue"
+    ops = [(e["op"], e.get("phase")) for e in trace["events"] if e.get("target") == "q"
+           and e["op"] in ("put", "get")]
+    assert sorted(ops) == [("get", "call"), ("get", "return"), ("put", "call"),
+                           ("put", "return")]
