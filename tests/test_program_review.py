@@ -127,3 +127,14 @@ def test_a_simple_queue_orders_what_it_hands_over(tmp_path: Path) -> None:
            and e["op"] in ("put", "get")]
     assert sorted(ops) == [("get", "call"), ("get", "return"), ("put", "call"),
                            ("put", "return")]
+
+
+def test_a_modules_globals_written_by_its_import_are_ordered_before_other_threads_reads(
+        tmp_path: Path) -> None:
+    # the import system hands a module over only once its body has run: no race between the
+    # body's writes and a read by another thread that imports it (it said one)
+    out = tmp_path / "lazy.json"
+    proc = tracer("run", str(PROGRAMS / "review_import" / "lazy.py"), "-o", str(out),
+                  cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "race on" not in proc.stdout

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from tracer.program import _names, _patch, _patch_asyncio, _seam
-from tracer.program._seam import Recorder, Scheduler
+from tracer.program._seam import Actor, Prim, Recorder, Scheduler
 from tracer.program._watch import Watchdog
 
 EXIT_WRITE_FAILED = 3  # the host could not write its events (the command says so)
@@ -55,6 +55,10 @@ class Host:
         self.status = "ok"
         self.detail = ""
         self.rec = Recorder(time.perf_counter())  # (ts: seconds since the program began)
+        # a user module imported (its body has run) -> its event `import NAME`; the actors
+        # that have waited on it (see record_access)
+        self.imports: dict[str, str] = {}
+        self.import_seen: set[tuple[str, str]] = set()
         if config.get("control") is not None:  # one actor at a time (explore, replay)
             from tracer.program._control import make_scheduler  # noqa: PLC0415
 
@@ -78,6 +82,8 @@ class Host:
         _seam.install(rec)
         if _access is not None:
             _access.RECORD = self.record_access
+            if _rewrite is not None:
+                _rewrite.ON_IMPORTED = self.imported
             if type(rec.scheduler) is not Scheduler:
                 # one actor at a time: an access takes its turn before it is made, so that
                 # what it reads is what the recorded order says
@@ -163,12 +169,43 @@ class Host:
         a = rec.current()
         if a.quiet:
             return
+        if self.imports:  # (before the access's turn: they are recorded before it is made)
+            self._import_waits(a, target, site)
         a.access = True
         try:
             rec.scheduler.turn(a)
         finally:
             a.access = False
         a.turned = True
+
+    def imported(self, module: str) -> None:
+        """A user module's body has run: the importer ``set``s the event ``import MODULE``.
+        The import system hands a module to other threads only once its body has run (its
+        module lock), so another actor's first access to the module's globals ``wait``s on
+        that event (see record_access): the body's writes come before, not a race."""
+        rec = self.rec
+        if rec.closed:
+            return
+        a = rec.current()
+        if a.quiet:
+            return
+        name = f"import {module}"
+        rec.register(Prim(name, "event", _names.user_site()))
+        self.imports[module] = a.name
+        rec.emit(a, "set", name, None, None, _names.user_site(), None)
+
+    def _import_waits(self, a: Actor, target: str, site: str) -> None:
+        parts = target.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            module = ".".join(parts[:i])
+            importer = self.imports.get(module)
+            if importer is None:
+                continue
+            if importer != a.name and (a.name, module) not in self.import_seen:
+                self.import_seen.add((a.name, module))
+                for phase, result in (("call", None), ("return", "ok")):
+                    self.rec.emit(a, "wait", f"import {module}", phase, result, site, None)
+            return
 
     def record_access(self, op: str, target: str, value: Any, site: str) -> None:
         rec = self.rec
@@ -177,6 +214,8 @@ class Host:
         a = rec.current()
         if a.quiet:
             return
+        if self.imports:
+            self._import_waits(a, target, site)
         rec.emit(a, op, target, None, None, site, {"value": rec.shown(a, value)})
 
     # --- the end
