@@ -138,3 +138,11 @@ def test_a_modules_globals_written_by_its_import_are_ordered_before_other_thread
                   cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "race on" not in proc.stdout
+
+
+def test_an_explored_schedule_that_times_out_says_its_timeout(tmp_path: Path) -> None:
+    # (it said "within its timeout of inf s")
+    proc = tracer("explore", str(PROGRAMS / "review_forever.py"), "--runs", "1", "--timeout", "0.5",
+                  "--traces", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "did not end within its timeout of 0.5 s" in proc.stdout, proc.stdout
