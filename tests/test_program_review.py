@@ -146,3 +146,12 @@ def test_an_explored_schedule_that_times_out_says_its_timeout(tmp_path: Path) ->
                   "--traces", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "did not end within its timeout of 0.5 s" in proc.stdout, proc.stdout
+
+
+def test_sys_exit_with_a_message_prints_it_as_python_does(tmp_path: Path) -> None:
+    out = tmp_path / "exit_message.json"
+    proc = tracer("run", str(PROGRAMS / "review_exit_message.py"), "-o", str(out),
+                  cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "fatal: no config file\n" in proc.stderr  # (it was not printed at all)
+    assert json.loads(out.read_text())["program"]["exit_status"] == 1

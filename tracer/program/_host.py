@@ -121,6 +121,7 @@ class Host:
             else:
                 self.exit_status = 1
                 error = f"the program exited with status 1: sys.exit({code!r})"
+                sys.stderr.write(f"{code}\n")  # (as the interpreter prints it)
                 site = _patch.last_user_site(exc)
         except BaseException as exc:  # the program's own exception: its error, not ours
             self.exit_status = 1
