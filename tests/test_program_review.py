@@ -155,3 +155,15 @@ def test_sys_exit_with_a_message_prints_it_as_python_does(tmp_path: Path) -> Non
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "fatal: no config file\n" in proc.stderr  # (it was not printed at all)
     assert json.loads(out.read_text())["program"]["exit_status"] == 1
+
+
+def test_os_exit_keeps_the_events_and_says_where(tmp_path: Path) -> None:
+    # (the trace had no event, and the output did not say why)
+    out = tmp_path / "os_exit.json"
+    proc = tracer("run", str(PROGRAMS / "review_os_exit.py"), "-o", str(out), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    trace = json.loads(out.read_text())
+    assert trace["program"]["exit_status"] == 4
+    assert any(e["op"] == "acquire" and e.get("target") == "lock" for e in trace["events"])
+    assert "the program exited with status 4 (os._exit(4))" in proc.stdout
+    assert "review_os_exit.py:8" in proc.stdout

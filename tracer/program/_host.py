@@ -21,13 +21,15 @@ import threading
 import time
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
 from tracer.program import _names, _patch, _patch_asyncio, _seam
 from tracer.program._seam import Actor, Prim, Recorder, Scheduler
 from tracer.program._watch import Watchdog
+
+_real_exit = os._exit  # (os._exit becomes Host.user_exit while a program runs)
 
 EXIT_WRITE_FAILED = 3  # the host could not write its events (the command says so)
 
@@ -58,6 +60,7 @@ class Host:
         # a user module imported (its body has run) -> its event `import NAME`; the actors
         # that have waited on it (see record_access)
         self.imports: dict[str, str] = {}
+        self.pid = os.getpid()
         self.import_seen: set[tuple[str, str]] = set()
         if config.get("control") is not None:  # one actor at a time (explore, replay)
             from tracer.program._control import make_scheduler  # noqa: PLC0415
@@ -88,6 +91,7 @@ class Host:
                 # one actor at a time: an access takes its turn before it is made, so that
                 # what it reads is what the recorded order says
                 _access.BEFORE_ACCESS = self.before_access
+        os._exit = self.user_exit
         main_actor = rec.adopt(threading.main_thread(), name="MainThread")
         watchdog = Watchdog(self, cfg["timeout"], cfg.get("ctrl"))
         if cfg.get("signalled"):  # a schedule of an exploration: its host signals the end
@@ -162,6 +166,21 @@ class Host:
         if code is None:
             code = compile_program(path, source, shown, rewrite)
         exec(code, module.__dict__)
+
+    def user_exit(self, status: int) -> NoReturn:
+        """``os._exit(n)`` called by the program: it leaves at once, as it asks, but with its
+        events written (its caller's end says so)."""
+        site = _names.user_site()
+        if self.rec.closed or site is None or os.getpid() != self.pid:  # (a forked child)
+            _real_exit(status)
+        self.exit_status = status
+        a = self.rec.current()
+        error = None if status == 0 else \
+            f"the program exited with status {status} (os._exit({status}))"
+        self.rec.end(a, error, site)
+        self.finish("ok" if error is None else "error",
+                    "" if error is None else f"{a.name} failed: {error} ({site})")
+        _real_exit(status)  # (another thread was finishing already)
 
     def before_access(self, op: str, target: str, site: str) -> None:
         rec = self.rec
@@ -263,7 +282,7 @@ class Host:
                 stream.flush()
             except Exception:  # (the program may have closed them)
                 pass
-        os._exit(code)
+        _real_exit(code)
 
 
 def main() -> None:
