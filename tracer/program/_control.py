@@ -97,6 +97,7 @@ class Baton(Scheduler):
         self.prev: str | None = None
         self.now = 0.0  # virtual seconds
         self.idle_since: float | None = None  # nobody to choose, away actors: since when
+        self.loop_of: dict[str, str] = {}  # a coroutine actor -> the thread running its loop
 
     # --- the hooks of the seam
     def _as_thread(self, actor: Actor) -> Actor | None:
@@ -106,7 +107,10 @@ class Baton(Scheduler):
         actor yet."""
         if actor.kind != "coroutine":
             return actor
-        return self.host.rec.by_ident.get(threading.get_ident())
+        thread = self.host.rec.by_ident.get(threading.get_ident())
+        if thread is not None:
+            self.loop_of[actor.name] = thread.name
+        return thread
 
     def started(self, actor: Actor) -> None:
         if actor.kind == "coroutine":
@@ -122,7 +126,7 @@ class Baton(Scheduler):
         with self.mu:
             if s.first:  # its start: recorded at once (see the module's docstring)
                 s.first = False
-                self.recorded += 1
+                self._started_at_once(s)
                 return
             if self.holder is s and self._keeps(s):
                 self.version += 1
@@ -219,6 +223,20 @@ class Baton(Scheduler):
         if any(x.state == "fresh" for x in self.slots.values()):
             return False
         return bool(rng.random() >= ACCESS_SWITCH)
+
+    def _started_at_once(self, s: _Slot) -> None:
+        """Count ``s``'s start (``mu`` held). A replay takes it out of the recording where
+        it is: a free run records a start when the new thread comes, so other threads' events
+        may come between the spawn and it, where the replay records it at once."""
+        want = self.want
+        if want is not None:
+            for i in range(self.recorded, len(want)):
+                e = want[i]
+                if e.get("actor") == s.name:
+                    if e.get("op") == "start" and i > self.recorded:
+                        want.insert(self.recorded, want.pop(i))
+                    break
+        self.recorded += 1
 
     def _slot(self, actor: Actor) -> _Slot:
         s = self.slots.get(actor.name)
@@ -335,7 +353,8 @@ class Baton(Scheduler):
                 return True
             return False
         e = want[self.recorded]
-        s = self.slots.get(str(e.get("actor")))
+        name = str(e.get("actor"))
+        s = self.slots.get(self.loop_of.get(name, name))  # (a task goes with its loop)
         if s is None or s.state in ("fresh", "away", "real"):
             if self.idle_since is None:
                 self.idle_since = _clock()

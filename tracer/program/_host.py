@@ -22,13 +22,15 @@ import time
 import types
 from math import isnan
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
 from tracer.program import _names, _patch, _patch_asyncio, _patch_mp, _seam
-from tracer.program._seam import Recorder, Scheduler
+from tracer.program._seam import Actor, Prim, Recorder, Scheduler
 from tracer.program._watch import Watchdog
+
+_real_exit = os._exit  # (os._exit becomes Host.user_exit while a program runs)
 
 EXIT_WRITE_FAILED = 3  # the host could not write its events (the command says so)
 
@@ -56,6 +58,11 @@ class Host:
         self.status = "ok"
         self.detail = ""
         self.rec = Recorder(time.perf_counter())  # (ts: seconds since the program began)
+        # a user module imported (its body has run) -> its event `import NAME`; the actors
+        # that have waited on it (see record_access)
+        self.imports: dict[str, str] = {}
+        self.pid = os.getpid()
+        self.import_seen: set[tuple[str, str]] = set()
         if config.get("control") is not None:  # one actor at a time (explore, replay)
             from tracer.program._control import make_scheduler  # noqa: PLC0415
 
@@ -80,13 +87,16 @@ class Host:
         rec = self.rec
         _seam.install(rec)
         if _access is not None:
+            if _rewrite is not None:
+                _rewrite.ON_IMPORTED = self.imported
             if type(rec.scheduler) is not Scheduler:
                 _access.RECORD = self.record_access
                 # one actor at a time: an access takes its turn before it is made, so that
                 # what it reads is what the recorded order says
                 _access.BEFORE_ACCESS = self.before_access
             else:
-                _access.RECORD = free_recording(rec)
+                _access.RECORD = free_recording(self)
+        os._exit = self.user_exit
         main_actor = rec.adopt(threading.main_thread(), name="MainThread")
         watchdog = Watchdog(self, cfg["timeout"], cfg.get("ctrl"))
         if cfg.get("signalled"):  # a schedule of an exploration: its host signals the end
@@ -120,6 +130,7 @@ class Host:
             else:
                 self.exit_status = 1
                 error = f"the program exited with status 1: sys.exit({code!r})"
+                sys.stderr.write(f"{code}\n")  # (as the interpreter prints it)
                 site = _patch.last_user_site(exc)
         except BaseException as exc:  # the program's own exception: its error, not ours
             self.exit_status = 1
@@ -128,8 +139,6 @@ class Host:
             sys.stderr.write(error + "\n")
         else:
             self.exit_status = 0
-        if error and site is not None:
-            error = f"{error} ({site})" if "\n" not in error else error
         # as the interpreter would: the thread exit hooks (pools nobody shut down), then wait
         _patch.at_exit()
         rec.end(main_actor, error, site)
@@ -143,8 +152,10 @@ class Host:
                     # without passing through a traced run: its end is recorded here)
                     rec.end(a)
         _patch_mp.wait_children()
+        # (the end's `line` is the site: the analysis quotes it, so the error does not)
         self.finish("ok" if error is None else "error", "" if error is None else
-                    f"MainThread failed: {error.splitlines()[-1]}")
+                    f"MainThread failed: {error.splitlines()[-1]}"
+                    + (f" ({site})" if site is not None else ""))
 
     def run_path(self, path: str, rewrite: Any) -> None:
         """Run the file ``path`` as ``__main__`` (rewritten, when the rewrite is there)."""
@@ -162,6 +173,21 @@ class Host:
             code = compile_program(path, source, shown, rewrite)
         exec(code, module.__dict__)
 
+    def user_exit(self, status: int) -> NoReturn:
+        """``os._exit(n)`` called by the program: it leaves at once, as it asks, but with its
+        events written (its caller's end says so)."""
+        site = _names.user_site()
+        if self.rec.closed or site is None or os.getpid() != self.pid:  # (a forked child)
+            _real_exit(status)
+        self.exit_status = status
+        a = self.rec.current()
+        error = None if status == 0 else \
+            f"the program exited with status {status} (os._exit({status}))"
+        self.rec.end(a, error, site)
+        self.finish("ok" if error is None else "error",
+                    "" if error is None else f"{a.name} failed: {error} ({site})")
+        _real_exit(status)  # (another thread was finishing already)
+
     def before_access(self, op: str, target: str, site: str) -> None:
         rec = self.rec
         if rec.closed:
@@ -169,12 +195,43 @@ class Host:
         a = rec.current()
         if a.quiet:
             return
+        if self.imports:  # (before the access's turn: they are recorded before it is made)
+            self._import_waits(a, target, site)
         a.access = True
         try:
             rec.scheduler.turn(a)
         finally:
             a.access = False
         a.turned = True
+
+    def imported(self, module: str) -> None:
+        """A user module's body has run: the importer ``set``s the event ``import MODULE``.
+        The import system hands a module to other threads only once its body has run (its
+        module lock), so another actor's first access to the module's globals ``wait``s on
+        that event (see record_access): the body's writes come before, not a race."""
+        rec = self.rec
+        if rec.closed:
+            return
+        a = rec.current()
+        if a.quiet:
+            return
+        name = f"import {module}"
+        rec.register(Prim(name, "event", _names.user_site()))
+        self.imports[module] = a.name
+        rec.emit(a, "set", name, None, None, _names.user_site(), None)
+
+    def _import_waits(self, a: Actor, target: str, site: str) -> None:
+        parts = target.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            module = ".".join(parts[:i])
+            importer = self.imports.get(module)
+            if importer is None:
+                continue
+            if importer != a.name and (a.name, module) not in self.import_seen:
+                self.import_seen.add((a.name, module))
+                for phase, result in (("call", None), ("return", "ok")):
+                    self.rec.emit(a, "wait", f"import {module}", phase, result, site, None)
+            return
 
     def record_access(self, op: str, target: str, value: Any, site: str) -> None:
         rec = self.rec
@@ -183,6 +240,8 @@ class Host:
         a = rec.current()
         if a.quiet:
             return
+        if self.imports:
+            self._import_waits(a, target, site)
         rec.emit(a, op, target, None, None, site, {"value": rec.shown(a, value)})
 
     # --- the end
@@ -235,16 +294,19 @@ class Host:
                 stream.flush()
             except Exception:  # (the program may have closed them)
                 pass
-        os._exit(code)
+        _real_exit(code)
 
 
 _SCALAR = frozenset((int, float, str, bool, type(None)))
 
 
-def free_recording(rec: Recorder) -> Any:
+def free_recording(host: Host) -> Any:
     """The recording of a shared access when every actor runs freely: what
     :meth:`Host.record_access` does (and ``Recorder.emit``), with everything it looks up
     bound once -- every attribute access of the user's objects comes through here."""
+    rec = host.rec
+    imports = host.imports
+    import_waits = host._import_waits
     by_ident = rec.by_ident
     get_ident = threading.get_ident
     next_seq = rec.seq.__next__
@@ -261,6 +323,8 @@ def free_recording(rec: Recorder) -> Any:
             a = current()
         if a.quiet:
             return
+        if imports:
+            import_waits(a, target, site)
         if value.__class__ not in scalar or (value.__class__ is float and isnan(value)):
             value = rec.shown(a, value)
         a.buf.append((next_seq(), clock() - t0, a.name, op, target, None, None, site,

@@ -142,10 +142,13 @@ def _statement(filename: str, lineno: int) -> str:
 def _base_name(frame: FrameType, kind: str) -> tuple[str, bool]:
     """The name the statement at ``frame`` gives what it creates, and whether the statement
     makes several of them (a list)."""
-    found = _target_of(_statement(frame.f_code.co_filename, frame.f_lineno))
+    statement = _statement(frame.f_code.co_filename, frame.f_lineno)
+    found = _target_of(statement)
     if found is None:
         return kind.capitalize(), False
     target, value = found
+    if isinstance(value, ast.Call) and _inside(frame, value, statement):
+        return kind.capitalize(), False  # (an argument: `cond = Condition(Lock())`'s lock)
     many = isinstance(value, (ast.ListComp, ast.List, ast.Tuple, ast.DictComp, ast.GeneratorExp))
     if isinstance(target, ast.Name):
         return target.id, many
@@ -158,6 +161,28 @@ def _base_name(frame: FrameType, kind: str) -> tuple[str, bool]:
     if isinstance(target, (ast.Attribute, ast.Subscript)):
         return ast.unparse(target), many
     return kind.capitalize(), False
+
+
+def _inside(frame: FrameType, value: ast.Call, statement: str) -> bool:
+    """Whether the call ``frame`` is making is another than ``value`` (the statement's
+    assigned call, starting at ``frame.f_lineno``): one of its arguments. Where the
+    interpreter gives no columns (3.10), it is the assigned call."""
+    positions = getattr(frame.f_code, "co_positions", None)
+    if positions is None:
+        return False
+    try:
+        line, end_line, col, end_col = list(positions())[frame.f_lasti // 2]
+    except (IndexError, ValueError):
+        return False
+    if None in (line, end_line, col, end_col):
+        return False
+    first = statement.lstrip("\n").split("\n", 1)[0]
+    indent = len(first) - len(first.lstrip())
+    at = frame.f_lineno - 1
+    span = (value.lineno + at, (value.end_lineno or value.lineno) + at,
+            value.col_offset + (indent if value.lineno == 1 else 0),
+            (value.end_col_offset or 0) + (indent if value.end_lineno == 1 else 0))
+    return (line, end_line, col, end_col) != span
 
 
 def name_at(frame: FrameType | None, kind: str) -> str:

@@ -518,6 +518,10 @@ def _thread_patches() -> None:
                     raise
                 except BaseException as exc:
                     rec.end(a, user_traceback(exc), last_user_site(exc))
+                    # (the interpreter prints it: without this frame, as a bare run would;
+                    # a bare raise adds no frame; 3.10's restores the traceback it caught)
+                    if exc.__traceback__ is not None:
+                        exc.__traceback__ = exc.__traceback__.tb_next
                     raise
                 rec.end(a)
             self.run = traced_run
@@ -588,6 +592,27 @@ def _avail_after(avail: Callable[[Any, str], bool]) -> Callable[[Any, Prim], Non
     return after
 
 
+class _SimpleQueue(queue.SimpleQueue):  # type: ignore[type-arg]
+    """``queue.SimpleQueue``, recorded as a ``queue`` when the user's code makes one: a C
+    type, whose methods cannot be patched in place, so ``queue.SimpleQueue`` becomes this
+    subclass (the standard library's own, a thread pool's work queue, stay bare)."""
+
+    def __init__(self) -> None:
+        pass
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        return super().get(block, timeout)
+
+    def put_nowait(self, item: Any) -> None:
+        self.put(item, False)
+
+    def get_nowait(self) -> Any:
+        return self.get(False)
+
+
 _installed = False
 
 
@@ -636,6 +661,11 @@ def install() -> None:
                  _avail_after(lambda s, op: bool(s.qsize()) if op == "get" else not s.full()))
     _blocking(q, "put", "put", _queue_put)
     _blocking(q, "get", "get", _queue_get, item_out=True)
+    _constructor(_SimpleQueue, "queue", lambda self: {"maxsize": 0},
+                 _avail_after(lambda s, op: not s.empty() if op == "get" else True))
+    _blocking(_SimpleQueue, "put", "put", _queue_put)
+    _blocking(_SimpleQueue, "get", "get", _queue_get, item_out=True)
+    setattr(queue, "SimpleQueue", _SimpleQueue)  # noqa: B010 (replaced: a C type)
 
     _thread_patches()
 

@@ -208,6 +208,12 @@ def _drive(coro: Any, box: dict[str, Any]) -> Generator[Any, Any, Any]:
                     raise
                 except BaseException as e:  # (thrown in: a cancellation)
                     exc = e
+                done = getattr(fut, "_tracer_done", None)
+                if done is not None and exc is None and not rec.closed:
+                    # (an executor's function returned: see _run_in_executor)
+                    site = _await_site(coro)
+                    rec.emit(a, "wait", done, "call", None, site, None)
+                    rec.emit(a, "wait", done, "return", "ok", site, None)
                 continue
             site = _await_site(coro)
             for _, n in joins:
@@ -516,6 +522,50 @@ def _add_await(cls: Any) -> None:
     cls.__await__ = _gather_await(inherited)
 
 
+def _executor_name(base: str) -> str:
+    """``base#1``, ``base#2``...: a name no other primitive has."""
+    with _names._lock:
+        n = _names._taken.get(base, 0) + 1
+        _names._taken[base] = n
+    return f"{base}#{n}"
+
+
+def _run_in_executor(original: Any) -> Any:
+    """``loop.run_in_executor(None, fn)`` (and ``asyncio.to_thread``, which calls it) from
+    the user's code: the default executor is asyncio's, not recorded, so the hand-over is an
+    event ``executor#k`` the caller sets and the worker waits on before ``fn`` runs, and an
+    event ``executor#k.result`` the worker sets when ``fn`` has returned and the awaiting
+    task waits on when it resumes (see ``_drive``): happens-before runs from the caller to
+    ``fn`` and from ``fn`` to the code after the await."""
+    def run_in_executor(self: Any, executor: Any, func: Any, *args: Any) -> Any:
+        rec = _seam.REC
+        site = _names.user_site()
+        if rec is None or rec.closed or site is None or \
+                getattr(executor, "_tracer_p", None) is not None:
+            return original(self, executor, func, *args)
+        a = rec.current()
+        name = _executor_name("executor")
+        result = f"{name}.result"
+        rec.register(Prim(name, "event", site))
+        rec.register(Prim(result, "event", site))
+        rec.emit(a, "set", name, None, None, site, None)
+
+        def call() -> Any:
+            w = rec.current()
+            if not rec.closed:
+                rec.emit(w, "wait", name, "call", None, site, None)
+                rec.emit(w, "wait", name, "return", "ok", site, None)
+            try:
+                return func(*args)
+            finally:
+                if not rec.closed:
+                    rec.emit(w, "set", result, None, None, site, None)
+        fut = original(self, executor, call)
+        fut._tracer_done = result
+        return fut
+    return run_in_executor
+
+
 _installed = False
 
 
@@ -527,6 +577,7 @@ def install() -> None:
     _installed = True
     _patch(asyncio.base_events.BaseEventLoop, "create_task", _create_task)
     _patch(asyncio.base_events.BaseEventLoop, "run_until_complete", _run_until_complete)
+    _patch(asyncio.base_events.BaseEventLoop, "run_in_executor", _run_in_executor)
     for mod in (asyncio, asyncio.tasks):
         setattr(mod, "sleep", _sleep)  # noqa: B010
         if sys.version_info < (3, 12):

@@ -675,10 +675,20 @@ def _under(path: Path, dirs: Sequence[Path]) -> bool:
     return any(path == d or d in path.parents for d in dirs)
 
 
+# called with a user module's name once its body has run (the host records the hand-over)
+ON_IMPORTED: Callable[[str], None] | None = None
+
+
 class _Loader(importlib.machinery.SourceFileLoader):
     """Loads a user module from its source, rewritten; never reads or writes bytecode caches."""
 
     display: str = ""
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        super().exec_module(module)
+        hook = ON_IMPORTED
+        if hook is not None:
+            hook(module.__name__)
 
     def get_code(self, fullname: str) -> types.CodeType:
         path = self.get_filename(fullname)

@@ -35,6 +35,7 @@ class Watchdog:
     def __init__(self, host: Host, timeout: float, ctrl: int | None) -> None:
         self.host = host
         self.timeout = timeout
+        self.limit = timeout  # (the timeout the messages say: an exploration's host keeps it)
         self.ctrl = ctrl
         self.thread = threading.Thread(target=self.loop, name="tracer-watchdog", daemon=True)
 
@@ -189,7 +190,7 @@ class Watchdog:
 
     def timeout_detail(self) -> str:
         doing = self.doing()
-        return (f"the program did not end within its timeout of {self.timeout:g} s"
+        return (f"the program did not end within its timeout of {self.limit:g} s"
                 + (": " + "; ".join(doing.values()) if doing else ""))
 
     def timeout_payload(self) -> dict[str, Any]:
