@@ -676,6 +676,11 @@ class _ChildWriter:
         write is under way (this thread, interrupted in it, or the publisher), that write
         ends the process once done: waiting for it here would never end."""
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # whatever holds the write back, the process dies of SIGALRM's default action in
+        # 2 s: a Pool's terminate() joins its workers, and must not wait for ever (a worker
+        # was seen, rarely and only under load, to outlive its SIGTERM)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(2)
         self.terminated = True
         if self.lock.acquire(False):
             self.lock.release()
