@@ -178,3 +178,18 @@ def test_an_asyncio_programs_deadlock_is_found_in_every_schedule(tmp_path: Path)
     assert {"left", "right"} <= set(dl["actors"])
     assert "timeout" not in kinds(doc)
     assert time.monotonic() - start < 30
+
+
+def test_a_module_is_explored_with_dash_m_and_its_trace_replays(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "app.py").write_text(
+        "import threading\ncount = 0\n\n\ndef work():\n    global count\n    count += 1\n\n\n"
+        "ts = [threading.Thread(target=work) for _ in range(2)]\nfor t in ts:\n    t.start()\n"
+        "for t in ts:\n    t.join()\n")
+    proc = tracer("explore", "-m", "pkg.app", "--runs", "5", "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    race = kinds(json.loads(proc.stdout))["race"]
+    assert race["objects"] == ["count"]
+    again = tracer("replay", race["trace"], cwd=tmp_path)
+    assert "identical" in again.stdout, again.stdout + again.stderr

@@ -639,8 +639,10 @@ def _exit_or_fail(error: str | None, code: int) -> NoReturn:
 
 
 @cli.command()
-@click.argument("scenario", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=str))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("-m", "--module", metavar="MODULE",
+              help="Explore this module of a program, as 'python -m MODULE' runs it.")
 @click.option("--runs", type=click.IntRange(1, 1_000_000), default=None,
               help="How many schedules to try (dfs: at most). Default: the scenario's "
                    "explore: runs, else 100.")
@@ -671,7 +673,8 @@ def _exit_or_fail(error: str | None, code: int) -> NoReturn:
                    "`tracer merge` combines the N --format json outputs into the whole's.")
 @click.option("--timeout", type=click.FloatRange(0.1, 86_400), metavar="SECONDS",
               help="A program's timeout per schedule (default 10 s).")
-def explore(scenario: str, args: tuple[str, ...], runs: int | None, seed: int | None,
+def explore(scenario: str | None, args: tuple[str, ...], module: str | None,
+            runs: int | None, seed: int | None,
             strategy: str | None, depth: int, max_preemptions: int | None, fmt: str,
             traces_dir: str, jobs: int, max_events: int | None,
             shard: tuple[int, int] | None, timeout: float | None) -> None:
@@ -679,17 +682,22 @@ def explore(scenario: str, args: tuple[str, ...], runs: int | None, seed: int | 
     problem once, with a replayable trace (exit 0 clean, 1 found, 2 bad input). The
     scenario's `explore:` mapping gives the defaults of --runs, --seed and --strategy.
     A Python program (PROG.py [-- ARGS...]) is explored the same way, unchanged."""
-    if is_program(scenario):
+    if module is not None or (scenario is not None and is_program(scenario)):
         given_opts = [name for name, bad in (
             ("--strategy dfs", strategy == "dfs"), ("--max-preemptions", max_preemptions),
             ("--jobs", jobs != 1), ("--max-events", max_events), ("--shard", shard)) if bad]
         if given_opts:
             _fail(f"{given_opts[0]} is for scenarios: a program is explored with --strategy "
                   "random or pct, --runs, --seed, --depth, --timeout")
-        _explore_program_cmd(scenario, list(args), 100 if runs is None else runs,
-                             0 if seed is None else seed, strategy or "random", depth, fmt,
-                             traces_dir, 10.0 if timeout is None else timeout)
+        argv = ([scenario] if module is not None and scenario is not None else []) + list(args)
+        _explore_program_cmd(None if module is not None else scenario, module, argv,
+                             100 if runs is None else runs, 0 if seed is None else seed,
+                             strategy or "random", depth, fmt, traces_dir,
+                             10.0 if timeout is None else timeout)
         return
+    if scenario is None:
+        raise click.UsageError("Missing argument 'SCENARIO': give a scenario (a YAML file), "
+                               "a Python program (PROG.py) or -m MODULE")
     if args:
         _fail(f"{scenario} is a scenario; the arguments after it ({_cmd(*args)}) are for "
               "programs (PROG.py -- ARGS)")
@@ -757,22 +765,27 @@ def explore(scenario: str, args: tuple[str, ...], runs: int | None, seed: int | 
         sys.exit(EXIT_PROBLEM)
 
 
-def _explore_program_cmd(path: str, argv: list[str], runs: int, seed: int, strategy: str,
-                         depth: int, fmt: str, traces_dir: str, timeout: float) -> None:
-    """``tracer explore PROG.py [-- ARGS]``: as for a scenario, with the program's trace of
-    each problem's first schedule."""
+def _explore_program_cmd(path: str | None, module: str | None, argv: list[str], runs: int,
+                         seed: int, strategy: str, depth: int, fmt: str, traces_dir: str,
+                         timeout: float) -> None:
+    """``tracer explore PROG.py [-- ARGS]`` (or ``-m MODULE``): as for a scenario, with the
+    program's trace of each problem's first schedule."""
+    shown = path if path is not None else f"-m {module}"
+
     def started() -> None:
         if fmt == "text":
-            _status(f"exploring {path}" + (f" {_cmd(*argv)}" if argv else "")
+            _status(f"exploring {shown}" + (f" {_cmd(*argv)}" if argv else "")
                     + f": {runs} schedules ({strategy}, seed {seed}), timeout {timeout:g} s "
                     "each")
     try:
-        found = explore_traced_program(path, argv=argv, strategy=strategy, runs=runs,
+        found = explore_traced_program(path, module=module, argv=argv, strategy=strategy,
+                                       runs=runs,
                                        seed=seed, depth=depth, timeout=timeout,
                                        on_started=started)
     except ProgramError as exc:
         _fail(str(exc))
-    stem = safe_stem(Path(path).stem)
+    stem = safe_stem(Path(path).stem if path is not None
+                     else (module or "program").rsplit(".", 1)[-1])
     problems = []
     errors = []
     for g in sorted(found.groups.values(), key=lambda g: (g["first_run"], g["kind"])):
@@ -786,7 +799,7 @@ def _explore_program_cmd(path: str, argv: list[str], runs: int, seed: int, strat
         doc = explore_document(found, strategy, seed, problems)
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
-        _result(explore_summary(path, strategy, seed, None, found, problems,
+        _result(explore_summary(shown, strategy, seed, None, found, problems,
                                 more="more --runs cover more"))
     if errors:
         more = f" (and {len(errors) - 1} more trace(s) not written)" if len(errors) > 1 else ""
