@@ -185,3 +185,12 @@ def test_a_stop_signal_keeps_the_trace(tmp_path: Path, sig: int, code: int) -> N
     trace = json.loads(out.read_text())
     assert trace["outcome"]["status"] == "interrupted"
     assert "Traceback" not in stderr
+
+
+def test_validate_checks_that_a_program_can_be_run(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text("def f(:\n")
+    good = tracer("validate", str(PROGRAMS / "clean.py"), cwd=tmp_path)
+    assert good.returncode == 0 and "a Python program" in good.stdout
+    bad = tracer("validate", "bad.py", cwd=tmp_path)
+    assert bad.returncode == 2 and "bad.py:1: not valid Python" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -41,6 +41,7 @@ from tracer.api import (
     shard_schedules,
 )
 from tracer.api import analyze as analyze_trace
+from tracer.api import check_program as check_traced_program
 from tracer.api import explore as explore_scenario
 from tracer.api import explore_program as explore_traced_program
 from tracer.api import merge as merge_shards
@@ -459,6 +460,15 @@ def validate(scenarios: tuple[str, ...]) -> None:
     """Check SCENARIOS without running them (exit 0 if all are valid, 2 if not)."""
     bad = 0
     for path in scenarios:
+        if is_program(path):  # a program: that it can be run (a readable Python file)
+            try:
+                check_traced_program(path, None, [])
+            except ProgramError as exc:
+                _error(str(exc))
+                bad += 1
+                continue
+            _result(f"ok: {path} (a Python program: tracer run {_cmd(path)} traces it)")
+            continue
         try:
             plan = load_scenario(path)
         except ScenarioError as exc:
