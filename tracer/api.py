@@ -39,8 +39,9 @@ if TYPE_CHECKING:
     from tracer.engine.schedule.explore.search import Exploration
 
 __all__ = ["MergeError", "ProgramError", "ProgramReplay", "ProgramRun", "Replay", "analyze",
-           "check_program", "explore", "explore_document", "explore_program", "is_program", "merge", "replay",
-           "replay_program", "run", "run_program", "shard_document", "shard_schedules"]
+           "check_program", "explore", "explore_document", "explore_program", "is_program",
+           "merge", "replay", "replay_program", "run", "run_program", "shard_document",
+           "shard_schedules"]
 
 Scenario = Plan | str | Path  # a checked plan, or the path of a scenario file
 
