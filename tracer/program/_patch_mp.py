@@ -865,3 +865,13 @@ def install() -> None:
     _pipe_patches()
     _process_patches()
     _forkserver_patches()
+    # Manager() proxies (see _patch_manager) once multiprocessing.managers is imported
+    if "multiprocessing.managers" in sys.modules:
+        _install_manager()
+    else:
+        sys.meta_path.insert(0, _patch._OnImport("multiprocessing.managers", _install_manager))
+
+
+def _install_manager() -> None:
+    from tracer.program import _patch_manager  # noqa: PLC0415 (only when it is needed)
+    _patch_manager.install()
