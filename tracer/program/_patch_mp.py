@@ -756,10 +756,36 @@ def read_remote() -> tuple[Any, ...]:
             mine = _remote_holders.setdefault(prim, {})
             for k, v in h.items():
                 mine[k] = mine.get(k, 0) + v
+    published = {pid for pid, _ in progress}
+    for p in list(_children):  # (started, not yet published: a spawned child boots slowly)
+        pid = p.pid
+        name = p._tracer_name
+        if pid is None or pid in published or name is None or name in REMOTE or \
+                f"events-{pid}.json" in names or not _alive(p):
+            continue
+        REMOTE[name] = {"name": name, "state": "running", "daemon": bool(p.daemon),
+                        "waiting": None}
+        beats.append(0.0)  # (no picture is confirmed until it publishes one)
     _remote_progress = tuple(progress)
     global _oldest_beat
     _oldest_beat = min(beats) if beats else float("inf")
     return _remote_progress
+
+
+def _alive(proc: Any) -> bool:
+    """Whether the child ``proc`` runs (not reaped, not a zombie), without reaping it."""
+    popen = getattr(proc, "_popen", None)
+    if popen is None or getattr(popen, "returncode", None) is not None:
+        return False
+    try:
+        with open(f"/proc/{proc.pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        try:
+            os.kill(proc.pid, 0)
+        except OSError:
+            return False
+        return True
 
 
 def confirmed_since(t: float) -> bool:
