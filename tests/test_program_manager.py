@@ -82,7 +82,7 @@ def test_no_race_on_a_manager_dict_item_under_a_lock(tmp_path: Path, method: str
     _check_order(trace)
 
 
-@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 def test_an_abba_on_two_manager_locks_across_processes_is_a_live_deadlock(
         tmp_path: Path, method: str) -> None:
     proc, trace = run_program("mp_mgr_abba.py", tmp_path, "--", method)

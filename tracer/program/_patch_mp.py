@@ -20,8 +20,8 @@ module is imported; under forkserver that module is in the preload list (and tra
 The ``multiprocessing.synchronize`` primitives are patched in place: ``SemLock`` puts its
 C lock's methods on each instance (``_make_methods``), so those are wrapped per instance;
 the pickled state of a recorded object carries its :class:`Prim` (which pickles as its name),
-so that a primitive keeps its name in every process. Manager proxies are not recorded (the
-objects live in the manager's server process); they run unchanged.
+so that a primitive keeps its name in every process. Manager proxies are recorded by
+:mod:`tracer.program._patch_manager`, installed once ``multiprocessing.managers`` is imported.
 """
 
 from __future__ import annotations
