@@ -125,3 +125,11 @@ def test_a_managers_queue_namespace_value_and_condition(tmp_path: Path, method: 
     assert analyzed.returncode == 0, analyzed.stdout + analyzed.stderr
     _check_order(trace)
     assert _actors(trace)["Process-2"]["status"] == "ok"
+
+
+def test_a_get_from_a_manager_queue_nobody_fills_is_a_live_stall(tmp_path: Path) -> None:
+    proc, trace = run_program("mp_mgr_stall.py", tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert trace["outcome"]["status"] == "stall"
+    assert "MainThread waits to get from queue jobs (mp_mgr_stall.py:7)" in proc.stdout
+    assert trace["meta"]["duration"] < 5

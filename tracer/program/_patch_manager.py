@@ -162,6 +162,7 @@ def _sync(rec: _seam.Recorder, original: Any, proxy: Any, p: Prim, method: str,
     elif t == "event":
         if method == "wait":
             timeout = args[0] if args else kw.get("timeout")
+            p.available = _asker(lambda op: bool(call("is_set", ())))
 
             def ewait(tt: float | None) -> tuple[bool, Any]:
                 ok = bool(call("wait", (tt,)))
@@ -190,8 +191,22 @@ def _sync(rec: _seam.Recorder, original: Any, proxy: Any, p: Prim, method: str,
             except (queue.Full, queue.Empty):
                 return False, None
         item = cargs[0] if op == "put" else None
+        size = int(p.options.get("maxsize", 0))
+        p.available = _asker(lambda o: int(call("qsize", ())) > 0 if o == "get"
+                             else not size or int(call("qsize", ())) < size)
         return _blocking(rec, p, op, qop, blocking, timeout, True, item=(op == "put", item))
     return original(proxy, method, args, kw)
+
+
+def _asker(ask: Any) -> Any:
+    """``Prim.available`` for the watchdog (a question to the manager, on the asking thread's
+    own connection, not recorded): a manager that cannot answer (it is gone) lets go."""
+    def available(op: str) -> bool:
+        try:
+            return bool(ask(op))
+        except Exception:  # (the manager shut down, its connection broken)
+            return True
+    return available
 
 
 def _blocking(rec: _seam.Recorder, p: Prim, op: str, wait: Any, blocking: bool,
