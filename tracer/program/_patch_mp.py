@@ -20,8 +20,8 @@ module is imported; under forkserver that module is in the preload list (and tra
 The ``multiprocessing.synchronize`` primitives are patched in place: ``SemLock`` puts its
 C lock's methods on each instance (``_make_methods``), so those are wrapped per instance;
 the pickled state of a recorded object carries its :class:`Prim` (which pickles as its name),
-so that a primitive keeps its name in every process. Manager proxies are not recorded (the
-objects live in the manager's server process); they run unchanged.
+so that a primitive keeps its name in every process. Manager proxies are recorded by
+:mod:`tracer.program._patch_manager`, installed once ``multiprocessing.managers`` is imported.
 """
 
 from __future__ import annotations
@@ -756,10 +756,36 @@ def read_remote() -> tuple[Any, ...]:
             mine = _remote_holders.setdefault(prim, {})
             for k, v in h.items():
                 mine[k] = mine.get(k, 0) + v
+    published = {pid for pid, _ in progress}
+    for p in list(_children):  # (started, not yet published: a spawned child boots slowly)
+        pid = p.pid
+        name = p._tracer_name
+        if pid is None or pid in published or name is None or name in REMOTE or \
+                f"events-{pid}.json" in names or not _alive(p):
+            continue
+        REMOTE[name] = {"name": name, "state": "running", "daemon": bool(p.daemon),
+                        "waiting": None}
+        beats.append(0.0)  # (no picture is confirmed until it publishes one)
     _remote_progress = tuple(progress)
     global _oldest_beat
     _oldest_beat = min(beats) if beats else float("inf")
     return _remote_progress
+
+
+def _alive(proc: Any) -> bool:
+    """Whether the child ``proc`` runs (not reaped, not a zombie), without reaping it."""
+    popen = getattr(proc, "_popen", None)
+    if popen is None or getattr(popen, "returncode", None) is not None:
+        return False
+    try:
+        with open(f"/proc/{proc.pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        try:
+            os.kill(proc.pid, 0)
+        except OSError:
+            return False
+        return True
 
 
 def confirmed_since(t: float) -> bool:
@@ -865,3 +891,13 @@ def install() -> None:
     _pipe_patches()
     _process_patches()
     _forkserver_patches()
+    # Manager() proxies (see _patch_manager) once multiprocessing.managers is imported
+    if "multiprocessing.managers" in sys.modules:
+        _install_manager()
+    else:
+        sys.meta_path.insert(0, _patch._OnImport("multiprocessing.managers", _install_manager))
+
+
+def _install_manager() -> None:
+    from tracer.program import _patch_manager  # noqa: PLC0415 (only when it is needed)
+    _patch_manager.install()
