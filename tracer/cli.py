@@ -763,16 +763,7 @@ def explore(scenario: str | None, args: tuple[str, ...], module: str | None,
             _result(f"shard {sh.index}/{sh.count}: {ran} of 0 to {runs - 1}; to combine "
                     "the shards, run each with --format json and give the outputs to "
                     "`tracer merge`")
-    if errors:
-        more = f" (and {len(errors) - 1} more trace(s) not written)" if len(errors) > 1 else ""
-        _fail(errors[0] + more)
-    if found.interrupted or STOPS.got is not None:
-        how = signal.Signals(STOPS.got).name if STOPS.got is not None else "Ctrl-C"
-        _status(f"tracer: interrupted by {how}; the findings above are those of the "
-                "schedules run before")
-        sys.exit(_interrupted_exit())
-    if problems:
-        sys.exit(EXIT_PROBLEM)
+    _explore_exit(errors, found.interrupted, bool(problems))
 
 
 def _explore_program_cmd(path: str | None, module: str | None, argv: list[str], runs: int,
@@ -811,10 +802,16 @@ def _explore_program_cmd(path: str | None, module: str | None, argv: list[str], 
     else:
         _result(explore_summary(shown, strategy, seed, None, found, problems,
                                 more="more --runs cover more"))
+    _explore_exit(errors, found.interrupted, bool(problems))
+
+
+def _explore_exit(errors: list[str], interrupted: bool, problems: bool) -> None:
+    """How an exploration (of a scenario or a program) ends: a trace not written (exit 2),
+    stopped by a signal (its exit), a problem found (exit 1), else it returns (exit 0)."""
     if errors:
         more = f" (and {len(errors) - 1} more trace(s) not written)" if len(errors) > 1 else ""
         _fail(errors[0] + more)
-    if found.interrupted or STOPS.got is not None:
+    if interrupted or STOPS.got is not None:
         how = signal.Signals(STOPS.got).name if STOPS.got is not None else "Ctrl-C"
         _status(f"tracer: interrupted by {how}; the findings above are those of the "
                 "schedules run before")

@@ -286,49 +286,63 @@ def _blocking(cls: Any, method: str, op: str, wait: Callable[..., tuple[bool, An
             rec = _seam.REC
             if p is None or rec is None or rec.closed:
                 return original(self, *args, **kwargs)
-            a = rec.current()
-            site = _names.user_site()
             call, blocking, timeout = _call_args(op, args, kwargs)
-            payload: dict[str, Any] = {}
-            if op == "put":
-                payload["item"] = rec.shown(a, call[0])
-            if not blocking:
-                payload["blocking"] = False
-            elif timeout is not None:
-                payload["timeout"] = timeout
-            rec.emit(a, op, p.name, "call", None, site, payload or None)
-            value: Any = None
-            a.quiet += 1
-            try:
-                ok, value = wait(original, self, 0, *call) if try_first else (False, None)
-                if not ok and blocking and (timeout != 0 or not try_first):
-                    box: list[Any] = []
-
-                    def attempt(t: float | None) -> bool:
-                        done, v = wait(original, self, t, *call)
-                        box.append(v)
-                        return done
-                    ok = rec.scheduler.block(a, p, op, attempt, timeout)
-                    value = box[-1] if box else None
-            except BaseException as exc:
-                a.quiet -= 1
-                result = "broken" if isinstance(exc, threading.BrokenBarrierError) else "error"
-                rec.emit(a, op, p.name, "return", result, site,
-                         None if result == "broken" else {"error": f"{type(exc).__name__}: {exc}"})
-                raise
-            a.quiet -= 1
-            if ok and on_ok is not None:
-                on_ok(self, a, p)
-            out: dict[str, Any] | None = None
-            if ok and item_out:
-                out = {"item": rec.shown(a, value)}
-            result = "ok" if ok else ("fail" if not blocking else "timeout")
-            rec.emit(a, op, p.name, "return", result, site, out)
-            if not ok and op in ("put", "get"):
-                raise (queue.Full if op == "put" else queue.Empty)()
-            return value
+            return record_blocking(
+                rec, p, op, lambda t: wait(original, self, t, *call), blocking, timeout,
+                try_first, (op == "put", call[0] if call else None), item_out,
+                None if on_ok is None else lambda a: on_ok(self, a, p))
         return wrapper
     _patch(cls, method, make)
+
+
+def record_blocking(rec: _seam.Recorder, p: Prim, op: str,
+                    wait: Callable[[float | None], tuple[bool, Any]], blocking: bool,
+                    timeout: float | None, try_first: bool,
+                    item: tuple[bool, Any] = (False, None), item_out: bool = False,
+                    on_ok: Callable[[Actor], None] | None = None) -> Any:
+    """A recorded blocking op on ``p`` (every patched type's, the Manager proxies' too):
+    ``wait(t)`` is the real operation with timeout t (0: one try; None: for ever),
+    returning (whether it happened, its value). ``item``: (whether the call carries one,
+    the item put); ``item_out``: the return carries the value got; ``on_ok``: what a
+    success does besides (a hold taken)."""
+    a = rec.current()
+    site = _names.user_site()
+    payload: dict[str, Any] = {}
+    if item[0]:
+        payload["item"] = rec.shown(a, item[1])
+    if not blocking:
+        payload["blocking"] = False
+    elif timeout is not None:
+        payload["timeout"] = timeout
+    rec.emit(a, op, p.name, "call", None, site, payload or None)
+    value: Any = None
+    a.quiet += 1
+    try:
+        ok, value = wait(0) if try_first else (False, None)
+        if not ok and blocking and (timeout != 0 or not try_first):
+            box: list[Any] = []
+
+            def attempt(t: float | None) -> bool:
+                done, v = wait(t)
+                box.append(v)
+                return bool(done)
+            ok = rec.scheduler.block(a, p, op, attempt, timeout)
+            value = box[-1] if box else None
+    except BaseException as exc:
+        a.quiet -= 1
+        result = "broken" if isinstance(exc, threading.BrokenBarrierError) else "error"
+        rec.emit(a, op, p.name, "return", result, site,
+                 None if result == "broken" else {"error": f"{type(exc).__name__}: {exc}"})
+        raise
+    a.quiet -= 1
+    if ok and on_ok is not None:
+        on_ok(a)
+    out = {"item": rec.shown(a, value)} if ok and item_out else None
+    result = "ok" if ok else ("fail" if not blocking else "timeout")
+    rec.emit(a, op, p.name, "return", result, site, out)
+    if not ok and op in ("put", "get"):
+        raise (queue.Full if op == "put" else queue.Empty)()
+    return value
 
 
 def _call_args(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]

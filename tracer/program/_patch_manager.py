@@ -22,7 +22,6 @@ imported (a program without a manager never imports it, and pays nothing):
 from __future__ import annotations
 
 import queue
-import threading
 from typing import Any
 
 from tracer.program import _names, _patch, _seam
@@ -212,46 +211,11 @@ def _asker(ask: Any) -> Any:
 def _blocking(rec: _seam.Recorder, p: Prim, op: str, wait: Any, blocking: bool,
               timeout: float | None, try_first: bool, hold: bool = False,
               item: tuple[bool, Any] = (False, None)) -> Any:
-    """As ``_patch._blocking``'s wrapper: ``wait(t)`` is the real operation with timeout t
-    (0: one try; None: for ever), returning (whether it happened, its value)."""
-    a = rec.current()
-    site = _names.user_site()
-    payload: dict[str, Any] = {}
-    if item[0]:
-        payload["item"] = rec.shown(a, item[1])
-    if not blocking:
-        payload["blocking"] = False
-    elif timeout is not None:
-        payload["timeout"] = timeout
-    rec.emit(a, op, p.name, "call", None, site, payload or None)
-    value: Any = None
-    a.quiet += 1
-    try:
-        ok, value = wait(0) if try_first else (False, None)
-        if not ok and blocking and (timeout != 0 or not try_first):
-            box: list[Any] = []
-
-            def attempt(tt: float | None) -> bool:
-                done, v = wait(tt)
-                box.append(v)
-                return bool(done)
-            ok = rec.scheduler.block(a, p, op, attempt, timeout)
-            value = box[-1] if box else None
-    except BaseException as exc:
-        a.quiet -= 1
-        result = "broken" if isinstance(exc, threading.BrokenBarrierError) else "error"
-        rec.emit(a, op, p.name, "return", result, site,
-                 None if result == "broken" else {"error": f"{type(exc).__name__}: {exc}"})
-        raise
-    a.quiet -= 1
-    if ok and hold:
-        rec.hold(a, p.name)
-    out = {"item": rec.shown(a, value)} if ok and op == "get" else None
-    rec.emit(a, op, p.name, "return", "ok" if ok else ("fail" if not blocking else "timeout"),
-             site, out)
-    if not ok and op in ("put", "get"):
-        raise (queue.Full if op == "put" else queue.Empty)()
-    return value
+    """:func:`_patch.record_blocking` for a proxy's call (``hold``: a success takes a
+    hold)."""
+    return _patch.record_blocking(
+        rec, p, op, wait, blocking, timeout, try_first, item, op == "get",
+        (lambda a: rec.hold(a, p.name)) if hold else None)
 
 
 def _releasing(rec: _seam.Recorder, p: Prim, op: str, real: Any, unhold: bool = False) -> Any:
