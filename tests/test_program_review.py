@@ -32,7 +32,10 @@ def test_a_thread_started_while_another_runs_replays_identically(tmp_path: Path)
     # A free run records a new thread's start when it comes, so another thread's events may
     # come between its parent's spawn and its start (a's wait returns while MainThread is in
     # b.start()): the replay, which runs b's start at once, follows the recording all the same.
-    # The recording is put in that order, whatever the free run's timing did.
+    # The recording is put in that order, whatever the free run's timing did. The threads are
+    # main()'s locals: a read of a module-level `ta` records its repr, `started` or `stopped`
+    # as a's end came before MainThread's read or after it in the free run, and the reorder
+    # below would put a recorded `started` after a's end, which no run can reproduce.
     out, trace = record("review_handoff.py", tmp_path)
     events = trace["events"]
     set_at = next(i for i, e in enumerate(events)

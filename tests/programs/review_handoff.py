@@ -11,10 +11,14 @@ def b():
     pass
 
 
-ta = threading.Thread(target=a, name="a")
-ta.start()
-tb = threading.Thread(target=b, name="b")
-go.set()
-tb.start()
-ta.join()
-tb.join()
+def main():
+    ta = threading.Thread(target=a, name="a")
+    ta.start()
+    tb = threading.Thread(target=b, name="b")
+    go.set()
+    tb.start()
+    ta.join()
+    tb.join()
+
+
+main()
