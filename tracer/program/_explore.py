@@ -23,6 +23,7 @@ import orjson
 from tracer.program._control import read_divergence, replay_events
 from tracer.program._launch import Program, ProgramError, ProgramRun, assemble, check_program
 from tracer.program._launch import run_program as _run_program
+from tracer.program._seam import payload_fields
 
 # (kind, actors, objects) -> the findings of a schedule, read by the judge
 Judge = Callable[[ProgramRun, str], Sequence[Any]]
@@ -80,7 +81,8 @@ def schedule_key(events: Sequence[Sequence[Any]]) -> int:
             continue
         value = None
         if payload:
-            value = _plain(repr(payload.get("item", payload.get("value"))))
+            fields = payload_fields(payload)
+            value = _plain(repr(fields.get("item", fields.get("value"))))
         per.setdefault("actor:" + actor, []).append((op, target, phase, result, value))
         if target is not None:
             per.setdefault("object:" + str(target), []).append((actor, op))

@@ -242,7 +242,7 @@ class Host:
             return
         if self.imports:
             self._import_waits(a, target, site)
-        rec.emit(a, op, target, None, None, site, {"value": rec.shown(a, value)})
+        rec.emit(a, op, target, None, None, site, (rec.shown(a, value),))
 
     # --- the end
     def finish(self, status: str, detail: str = "", engine: dict[str, Any] | None = None,
@@ -327,8 +327,7 @@ def free_recording(host: Host) -> Any:
             import_waits(a, target, site)
         if value.__class__ not in scalar or (value.__class__ is float and isnan(value)):
             value = rec.shown(a, value)
-        a.buf.append((next_seq(), clock() - t0, a.name, op, target, None, None, site,
-                      {"value": value}))
+        a.buf.append((next_seq(), clock() - t0, a.name, op, target, None, None, site, (value,)))
     return record
 
 

@@ -30,6 +30,7 @@ import orjson
 
 from tracer._version import __version__
 from tracer.engine._stops import interrupted_by, shielded
+from tracer.program._seam import payload_fields
 from tracer.trace._io import render_trace
 
 GRACE = 5.0  # seconds the host gets past its timeout (it ends itself at the timeout)
@@ -339,7 +340,7 @@ def assemble(program: Program, host: dict[str, Any] | None, returncode: int | No
         if site is not None:
             ev["line"] = site
         if payload:
-            for k, v in payload.items():
+            for k, v in payload_fields(payload).items():
                 ev.setdefault(k, v)
         if op in ("deadlock", "stall") and not actor:
             blocked |= set(ev.get("actors") or ())

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tracer.program import _names, _seam
-from tracer.program._seam import Actor, Prim
+from tracer.program._seam import Actor, Prim, payload_fields
 
 _real_lock = _thread.allocate_lock
 _real_rlock: Callable[[], Any] = getattr(_thread, "RLock", None) or threading._PyRLock  # type: ignore[attr-defined]
@@ -388,7 +388,7 @@ def _releasing(cls: Any, method: str, op: str,
             except (RuntimeError, ValueError) as exc:
                 if seq >= 0:
                     e = a.buf[-1]
-                    a.buf[-1] = (*e[:8], {**(e[8] or {}), "error": str(exc)})
+                    a.buf[-1] = (*e[:8], {**payload_fields(e[8]), "error": str(exc)})
                 raise
             finally:
                 if quiet:

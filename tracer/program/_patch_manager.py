@@ -25,7 +25,7 @@ import queue
 from typing import Any
 
 from tracer.program import _names, _patch, _seam
-from tracer.program._seam import Prim
+from tracer.program._seam import Prim, payload_fields
 
 _SYNC = {"Lock": "lock", "RLock": "rlock", "Semaphore": "semaphore",
          "BoundedSemaphore": "bounded_semaphore", "Event": "event", "Condition": "condition",
@@ -227,7 +227,8 @@ def _releasing(rec: _seam.Recorder, p: Prim, op: str, real: Any, unhold: bool = 
     except Exception as exc:
         if seq >= 0 and a.buf:
             e = a.buf[-1]
-            a.buf[-1] = (*e[:8], {**(e[8] or {}), "error": str(exc) or type(exc).__name__})
+            a.buf[-1] = (*e[:8], {**payload_fields(e[8]),
+                                    "error": str(exc) or type(exc).__name__})
         raise
     finally:
         a.quiet -= 1

@@ -9,6 +9,12 @@ scenario engine's seam (``tracer/engine/_seam.py``): a blocking op records its `
 the real call and its ``return`` after, a releasing op records before it acts, so the order
 of ``seq`` is consistent with what really happened.
 
+An event's ``payload`` is None, a dict of its extra fields, or ``(value,)``: the shorthand of
+``{"value": value}`` that every recorded shared access uses. A tuple of plain values is one the
+cyclic garbage collector stops tracking; one holding a dict it walks at every collection, as
+long as the run lasts -- with a dict per access the collector cost a program's access about
+1 µs more (bench/programs.py). :func:`payload_fields` reads either form.
+
 What blocks is handed to the run's scheduler (:class:`Scheduler`): free running it is the
 real call; a scheduler that runs one actor at a time (replay, explore) makes it an attempt.
 The watchdog reads each actor's ``waiting`` and each primitive's ``holders``.
@@ -29,7 +35,7 @@ from typing import Any
 Attempt = Callable[[float | None], bool]
 
 Event = tuple[int, float, str, str, "str | None", "str | None", "str | None", "str | None",
-              "dict[str, Any] | None"]
+              "dict[str, Any] | tuple[Any] | None"]
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -272,7 +278,8 @@ class Recorder:
 
     # --- recording
     def emit(self, a: Actor, op: str, target: str | None, phase: str | None,
-             result: str | None, site: str | None, payload: dict[str, Any] | None) -> int:
+             result: str | None, site: str | None,
+             payload: dict[str, Any] | tuple[Any] | None) -> int:
         if a.quiet:
             return -1
         if a.turned:
@@ -302,6 +309,16 @@ class Recorder:
         """(events recorded, actors ended): changes whenever anyone moves."""
         actors = list(self.actors.values())
         return (sum(len(a.buf) for a in actors), sum(a.state == "done" for a in actors))
+
+
+def payload_fields(payload: Any) -> dict[str, Any]:
+    """An event's payload as a dict, empty for None (``(value,)``, a JSON list once written,
+    is ``{"value": value}``)."""
+    if payload is None:
+        return {}
+    if payload.__class__ is dict:
+        return payload
+    return {"value": payload[0]}
 
 
 # the recorder of this process: None until the host installs one (the patches then record)
