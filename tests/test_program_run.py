@@ -194,3 +194,19 @@ def test_validate_checks_that_a_program_can_be_run(tmp_path: Path) -> None:
     bad = tracer("validate", "bad.py", cwd=tmp_path)
     assert bad.returncode == 2 and "bad.py:1: not valid Python" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("name", ["deadlock.py", "fails.py", "withlock.py", "stall.py",
+                                  "asyncio_counter.py", "mp_basic.py", "exits.py"])
+def test_the_runs_analysis_reads_what_its_trace_file_reads_back_as(name: str) -> None:
+    # `tracer run PROG.py` analyzes the document in memory instead of reading back the text
+    # it wrote: the two must be the same TraceData, event by event and part by part
+    from tracer.api import run_program as api_run
+    from tracer.trace import parse_trace_data
+
+    result = api_run(PROGRAMS / name, timeout=10)
+    mine, read = result.trace_data("t.json"), parse_trace_data(result.to_json(), "t.json")
+    assert len(mine.events) == len(read.events) > 0
+    assert [e.as_dict() for e in mine.events] == [e.as_dict() for e in read.events]
+    for part in ("source", "scenario", "meta", "actors", "outcome", "final", "extra"):
+        assert getattr(mine, part) == getattr(read, part), part

@@ -370,11 +370,12 @@ def _run_program_cmd(path: str | None, module: str | None, argv: list[str],
     if path is not None:
         _not_an_input(out, {"the program": path})
         _graphs_not_inputs(out, {"the program": path})
-    text = result.to_json()
+    with gc_paused():
+        text = result.to_json()
     with shielded():
         error = _write(out, text, "the trace")
     written = error is None
-    data = parse_trace_data(text, str(out))
+    data = result.trace_data(str(out))  # (what the text reads back as: no need to read it)
     report = None
     if error is None and not_a_regular_file(out) is None:
         try:

@@ -321,6 +321,17 @@ def ga(obj: Any, name: str, site: str) -> Any:
     if rec is not None:
         kinds = _kinds.get(type(obj), _UNSEEN)
         if kinds is not None:
+            # (the common case inline, a call less: a named instance's attribute in its
+            # __dict__, no scheduler; the sentinels' dicts are empty, so only instances match)
+            if kinds.get(name) == _DICT and BEFORE_ACCESS is None:
+                oname = _names.get(id(obj))
+                if oname is not None and name in obj.__dict__:
+                    value = getattr(obj, name)
+                    target = f"{oname}.{name}"
+                    rec("read", target, value, site)
+                    if issubclass(type(value), _CONTAINERS) and id(value) not in _names:
+                        _container_name(value, target)
+                    return value
             return _ga(rec, kinds, obj, name, site)
     return getattr(obj, name)
 
@@ -372,6 +383,15 @@ def sa(value: Any, obj: Any, name: str, site: str) -> None:
     if rec is not None:
         kinds = _kinds.get(type(obj), _UNSEEN)
         if kinds is not None:
+            if kinds.get(name) == _DICT and BEFORE_ACCESS is None:  # (as in ga)
+                oname = _names.get(id(obj))
+                if oname is not None:
+                    target = f"{oname}.{name}"
+                    rec("write", target, value, site)
+                    if issubclass(type(value), _CONTAINERS) and id(value) not in _names:
+                        _container_name(value, target)
+                    setattr(obj, name, value)
+                    return
             _sa(rec, kinds, value, obj, name, site)
             return
     setattr(obj, name, value)

@@ -28,10 +28,13 @@ from typing import Any
 
 import orjson
 
+from tracer._gc import gc_paused
 from tracer._version import __version__
 from tracer.engine._stops import interrupted_by, shielded
 from tracer.program._seam import payload_fields
+from tracer.trace import Ev, TraceData
 from tracer.trace._io import render_trace
+from tracer.trace._read import program_scenario
 
 GRACE = 5.0  # seconds the host gets past its timeout (it ends itself at the timeout)
 
@@ -121,6 +124,11 @@ def _compiles(source: bytes, path: str, shown: str) -> None:
         raise ProgramError(f"{shown}: is not a Python program ({exc})") from None
 
 
+_EV_CORE = frozenset(("seq", "ts", "actor", "op", "target", "phase", "result", "line", "value",
+                     "item"))
+_DOC_PARTS = frozenset(("format", "scenario", "meta", "actors", "events", "outcome", "final"))
+
+
 @dataclass
 class ProgramRun:
     """One run of a program: its trace (a document in the trace format) and how it ended."""
@@ -155,6 +163,47 @@ class ProgramRun:
         events = ",\n".join(orjson.dumps(e, option=orjson.OPT_NON_STR_KEYS).decode()
                             for e in doc["events"])
         return render_trace(head, events, {"outcome": doc["outcome"]})
+
+    def trace_data(self, source: str = "<run>") -> TraceData:
+        """The run's :class:`TraceData` for the analyses, made from the document in memory:
+        equal to ``parse_trace_data(self.to_json(), source)`` (tests/test_program_run.py
+        checks it) at a fraction of the cost -- reading back the text just written cost a
+        run more than the program and the analysis together. The checks of the reader are
+        left out: the document is the host's, numbered 0..N-1 by :func:`assemble`, its
+        values JSON's own already (the host wrote them as JSON and this process read them)."""
+        doc = self.doc
+        strings: dict[str, str] = {}
+        intern = strings.setdefault
+        new = Ev.__new__
+        core = _EV_CORE
+        events: list[Ev] = []
+        append = events.append
+        with gc_paused():
+            for e in doc["events"]:
+                ev = new(Ev)
+                get = e.get
+                ev.seq = e["seq"]
+                ev.ts = e["ts"]
+                actor = e["actor"]
+                ev.actor = intern(actor, actor) if actor is not None else None
+                op = e["op"]
+                ev.op = intern(op, op)
+                target = get("target")
+                ev.target = intern(target, target) if target.__class__ is str else target
+                phase = get("phase")
+                ev.phase = intern(phase, phase) if phase is not None else None
+                result = get("result")
+                ev.result = intern(result, result) if result.__class__ is str else result
+                ev.line = get("line")
+                ev.value = get("value")
+                ev.item = get("item")
+                rest = {k: v for k, v in e.items() if k not in core}
+                ev.rest = rest or None
+                append(ev)
+        scenario = program_scenario(doc["program"])
+        extra = {k: v for k, v in doc.items() if k not in _DOC_PARTS}
+        return TraceData(source, scenario, doc["meta"], doc["actors"], events, doc["outcome"],
+                         None, extra)
 
 
 def _start_host(config_path: str, ctrl: int, entry: str = "_host") -> subprocess.Popen[bytes]:
@@ -232,18 +281,21 @@ def run_program(program: Program, timeout: float = 10.0, mode: str = "run",
                     proc.wait()
                 _kill_group(proc.pid)
                 os.close(w)
-        host: dict[str, Any] | None = None
-        try:
-            with open(events_path, "rb") as f:
-                host = orjson.loads(f.read())
-        except (OSError, orjson.JSONDecodeError):
-            host = None
-        if host is not None:
-            host["children"] = _children_events(tmp)
-        if on_done is not None:
-            on_done(tmp)
-    return ProgramRun(program, assemble(program, host, proc.returncode, started_at, mode,
-                                        timeout, stopped))
+        # (the host's events are a list per event: the collector would walk them all again
+        # at each of the many collections that reading, merging and assembling them cause)
+        with gc_paused():
+            host: dict[str, Any] | None = None
+            try:
+                with open(events_path, "rb") as f:
+                    host = orjson.loads(f.read())
+            except (OSError, orjson.JSONDecodeError):
+                host = None
+            if host is not None:
+                host["children"] = _children_events(tmp)
+            if on_done is not None:
+                on_done(tmp)
+            doc = assemble(program, host, proc.returncode, started_at, mode, timeout, stopped)
+    return ProgramRun(program, doc)
 
 
 def _children_events(folder: str) -> list[dict[str, Any]]:
@@ -266,6 +318,8 @@ def _merge(host: dict[str, Any]) -> tuple[list[Any], list[dict[str, Any]], dict[
     children = host.get("children") or []
     actors = list(host["actors"])
     prims = dict(host.get("primitives", {}))
+    if not children:
+        return host["events"], actors, prims
     streams: list[list[Any]] = [[(0, e) for e in host["events"]]]
     taken = {a["name"] for a in actors}
     for k, child in enumerate(children, 1):
