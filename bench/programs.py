@@ -16,7 +16,9 @@ Each program runs its loop twice and times each (``perf_counter`` around it, pri
 second loop's, bare and traced in one process each: start-up, writing the trace and analysing
 it are not in them, nor is the host's start-up, which overlaps the first loop (its watchdog
 thread imports the wait-for analysis then, ~0.15 s holding the GIL by turns with the program):
-the first loop's slowdown is printed beside them. What the whole command costs a user is
+the first loop's slowdown is printed beside them, and the loop's CPU time (``process_time``,
+the program's and the host's own threads together), which a machine busy with other work
+disturbs less than the wall time. What the whole command costs a user is
 printed too, as GNU time measures it (``env time -f "%e %M"``: wall seconds, peak resident KB
 of the command and the largest of its children, the host).
 
@@ -35,7 +37,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-Figures = tuple[float, float, int, float]
+Figures = tuple[float, float, int, float, float]
 
 LOCKS = """
 import sys, threading, time
@@ -49,13 +51,13 @@ def work(lock, n):  # (locals only: no shared access besides the lock's operatio
 
 lock = threading.Lock()
 for label in ("FIRST", "LOOP"):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     threads = [threading.Thread(target=work, args=(lock, n)) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    print(label, time.perf_counter() - t0)
+    print(label, time.perf_counter() - t0, time.process_time() - c0)
 """
 
 ACCESS = """
@@ -72,9 +74,9 @@ class Counter:
 
 c = Counter()
 for label in ("FIRST", "LOOP"):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     c.count(n)
-    print(label, time.perf_counter() - t0)
+    print(label, time.perf_counter() - t0, time.process_time() - c0)
 """
 
 LOCALS = """
@@ -88,23 +90,24 @@ def crunch(n):
     return s
 
 for label in ("FIRST", "LOOP"):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     crunch(n)
-    print(label, time.perf_counter() - t0)
+    print(label, time.perf_counter() - t0, time.process_time() - c0)
 """
 
 
-def run(cmd: list[str], cwd: Path) -> tuple[float, float, int, float]:
+def run(cmd: list[str], cwd: Path) -> Figures:
     """(the second loop's seconds, the command's wall seconds, its peak RSS in KB, the first
-    loop's seconds) of one run."""
+    loop's seconds, the second loop's CPU seconds) of one run."""
     proc = subprocess.run(["env", "time", "-f", "TIME %e %M", *cmd], cwd=cwd, text=True,
                           capture_output=True, timeout=600, check=False)
-    first = re.search(r"^FIRST (\S+)$", proc.stdout, re.M)
-    loop = re.search(r"^LOOP (\S+)$", proc.stdout, re.M)
+    first = re.search(r"^FIRST (\S+) (\S+)$", proc.stdout, re.M)
+    loop = re.search(r"^LOOP (\S+) (\S+)$", proc.stdout, re.M)
     gnu = re.findall(r"^TIME (\S+) (\d+)$", proc.stderr, re.M)
     if first is None or loop is None or not gnu or proc.returncode not in (0, 1):
         sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    return float(loop.group(1)), float(gnu[-1][0]), int(gnu[-1][1]), float(first.group(1))
+    return (float(loop.group(1)), float(gnu[-1][0]), int(gnu[-1][1]), float(first.group(1)),
+            float(loop.group(2)))
 
 
 def measure(source: str, n: int, runs: int, tmp: Path, name: str
@@ -122,7 +125,8 @@ def measure(source: str, n: int, runs: int, tmp: Path, name: str
 
     def med(xs: list[Figures]) -> Figures:
         return (statistics.median(x[0] for x in xs), statistics.median(x[1] for x in xs),
-                int(statistics.median(x[2] for x in xs)), statistics.median(x[3] for x in xs))
+                int(statistics.median(x[2] for x in xs)), statistics.median(x[3] for x in xs),
+                statistics.median(x[4] for x in xs))
     return med(bare), med(traced)
 
 
@@ -144,7 +148,9 @@ def main() -> None:
         ops = 2 * 2 * n  # 2 threads x n pairs x (acquire + release)
         us = (traced[0] - bare[0]) / ops * 1e6
         us1 = (traced[3] - bare[3]) / ops * 1e6
-        print(f"(a) lock: {us:.2f} us per recorded lock operation (target <= 3 us; "
+        cpu = (traced[4] - bare[4]) / ops * 1e6
+        print(f"(a) lock: {us:.2f} us per recorded lock operation ({cpu:.2f} us of CPU; "
+              "target <= 3 us; "
               f"{ops:,} operations, loop {traced[0]:.2f} s traced vs {bare[0]:.2f} s bare, "
               f"median of {runs}; first loop {us1:.2f} us); {command(bare, traced)}")
         if importlib.util.find_spec("tracer.program._rewrite") is None:
@@ -154,11 +160,14 @@ def main() -> None:
             accesses = 2 * n  # self.x += 1: a read and a write
             us = (traced[0] - bare[0]) / accesses * 1e6
             us1 = (traced[3] - bare[3]) / accesses * 1e6
-            print(f"(b) shared access: {us:.2f} us per recorded access (target <= 1.5 us; "
+            cpu = (traced[4] - bare[4]) / accesses * 1e6
+            print(f"(b) shared access: {us:.2f} us per recorded access ({cpu:.2f} us of CPU; "
+                  "target <= 1.5 us; "
                   f"{accesses:,} accesses, loop {traced[0]:.2f} s traced vs {bare[0]:.2f} s "
                   f"bare, median of {runs}; first loop {us1:.2f} us); {command(bare, traced)}")
         bare, traced = measure(LOCALS, 100 * n, runs, tmp, "locals")
         print(f"(c) CPU-bound loop over locals: {traced[0] / bare[0]:.2f}x under tracer run "
+              f"({traced[4] / bare[4]:.2f}x in CPU) "
               f"(target <= 1.2x; loop {traced[0]:.3f} s traced vs {bare[0]:.3f} s bare, "
               f"median of {runs}; first loop {traced[3] / bare[3]:.2f}x); "
               f"{command(bare, traced)}")

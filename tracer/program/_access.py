@@ -121,6 +121,9 @@ _UNSEEN: dict[str, int] = {}
 
 # id(object) -> its name; _strong keeps alive the objects that cannot be weakly referenced
 _names: dict[int, str] = {}
+# id(instance) -> {attribute: its target}: the targets of a named instance's attributes, made
+# once (an f-string per access cost time, and a string of its own in every event)
+_targets: dict[int, dict[str, str]] = {}
 _taken: set[str] = set()
 _counts: dict[str, int] = {}
 _strong: list[object] = []
@@ -172,6 +175,7 @@ def reset() -> None:
     """Forget every name and count (between runs in one process; tests)."""
     with _lock:
         _names.clear()
+        _targets.clear()
         _taken.clear()
         _counts.clear()
         _strong.clear()
@@ -182,11 +186,12 @@ def reset() -> None:
 
 
 def _forget(oid: int) -> Callable[[object], None]:
-    weak, names = _weak, _names  # at interpreter exit the module's globals may be gone
+    weak, names, targets = _weak, _names, _targets  # (at exit the globals may be gone)
 
     def gone(_ref: object) -> None:
         weak.pop(oid, None)
         names.pop(oid, None)
+        targets.pop(oid, None)
 
     return gone
 
@@ -220,6 +225,7 @@ def _instance_name(obj: object) -> str:
             _counts[cls] = n
             name = _unique(f"{cls}#{n}")
             _names[id(obj)] = name
+            _targets[id(obj)] = {}
             _keep(obj)
         return name
 
@@ -315,6 +321,11 @@ def _module_info(module: Any) -> _Module | None:
     return mod if isinstance(mod, _Module) else None
 
 
+def _attr_target(targets: dict[str, str], obj: Any, name: str) -> str:
+    target = targets[name] = f"{_names[id(obj)]}.{name}"
+    return target
+
+
 def ga(obj: Any, name: str, site: str) -> Any:
     """``obj.name`` as user code reads it: recorded when a user object's data attribute."""
     rec = RECORD
@@ -324,10 +335,10 @@ def ga(obj: Any, name: str, site: str) -> Any:
             # (the common case inline, a call less: a named instance's attribute in its
             # __dict__, no scheduler; the sentinels' dicts are empty, so only instances match)
             if kinds.get(name) == _DICT and BEFORE_ACCESS is None:
-                oname = _names.get(id(obj))
-                if oname is not None and name in obj.__dict__:
+                targets = _targets.get(id(obj))
+                if targets is not None and name in obj.__dict__:
                     value = getattr(obj, name)
-                    target = f"{oname}.{name}"
+                    target = targets.get(name) or _attr_target(targets, obj, name)
                     rec("read", target, value, site)
                     if issubclass(type(value), _CONTAINERS) and id(value) not in _names:
                         _container_name(value, target)
@@ -384,9 +395,9 @@ def sa(value: Any, obj: Any, name: str, site: str) -> None:
         kinds = _kinds.get(type(obj), _UNSEEN)
         if kinds is not None:
             if kinds.get(name) == _DICT and BEFORE_ACCESS is None:  # (as in ga)
-                oname = _names.get(id(obj))
-                if oname is not None:
-                    target = f"{oname}.{name}"
+                targets = _targets.get(id(obj))
+                if targets is not None:
+                    target = targets.get(name) or _attr_target(targets, obj, name)
                     rec("write", target, value, site)
                     if issubclass(type(value), _CONTAINERS) and id(value) not in _names:
                         _container_name(value, target)
