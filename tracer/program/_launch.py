@@ -194,11 +194,16 @@ class ProgramRun:
                 ev.phase = intern(phase, phase) if phase is not None else None
                 result = get("result")
                 ev.result = intern(result, result) if result.__class__ is str else result
-                ev.line = get("line")
-                ev.value = get("value")
-                ev.item = get("item")
-                rest = {k: v for k, v in e.items() if k not in core}
-                ev.rest = rest or None
+                line = ev.line = get("line")
+                value = ev.value = get("value")
+                item = ev.item = get("item")
+                # (assemble leaves out the fields that are None: count the ones it kept)
+                if len(e) > 4 + (target is not None) + (phase is not None) \
+                        + (result is not None) + (line is not None) + (value is not None) \
+                        + (item is not None):
+                    ev.rest = {k: v for k, v in e.items() if k not in core} or None
+                else:
+                    ev.rest = None
                 append(ev)
         scenario = program_scenario(doc["program"])
         extra = {k: v for k, v in doc.items() if k not in _DOC_PARTS}
