@@ -374,6 +374,7 @@ def _run_program_cmd(path: str | None, module: str | None, argv: list[str],
         text = result.to_json()
     with shielded():
         error = _write(out, text, "the trace")
+    del text  # (written: the analysis reads the run in memory, not its text)
     written = error is None
     data = result.trace_data(str(out))  # (what the text reads back as: no need to read it)
     report = None
