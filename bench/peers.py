@@ -282,8 +282,8 @@ def parse_time(stderr: str) -> tuple[float, int]:
 
 def last_json(stdout: str) -> dict[str, object]:
     """The last line of stdout that is a JSON object (the frontrun programs' report)."""
-    for line in reversed(stdout.splitlines()):
-        line = line.strip()
+    for raw in reversed(stdout.splitlines()):
+        line = raw.strip()
         if line.startswith("{"):
             value = json.loads(line)
             if isinstance(value, dict):
@@ -326,7 +326,7 @@ class CostRow:
 
 
 def cost_table(rows: Sequence[CostRow], bare_label: str) -> list[list[str]]:
-    """[what, µs per pair, × bare, pairs, median walls] per row."""
+    """[what, µs per pair, times bare, pairs, median walls] per row."""
     bare = next(r.cost() for r in rows if r.label == bare_label)
     out = []
     for r in rows:
@@ -425,7 +425,7 @@ def tracer_report(t: Timed) -> dict[str, object]:
     except json.JSONDecodeError:
         d = last_json(t.stdout)
     first: dict[str, int] = {}
-    for f in d.get("findings", []):  # type: ignore[union-attr]
+    for f in d.get("findings", []):
         kind, run = str(f["kind"]), int(f["first_run"]) + 1
         first[kind] = min(first.get(kind, run), run)
     return {"explored": d["runs"], "first": first}
