@@ -10,7 +10,8 @@ command as a user runs it (``env time -f "%e %M"``: the whole command's wall sec
     op counts; the difference of the medians of the wall times, divided by the difference of
     the op counts, is the cost per pair: start-up, imports, writing and analyzing a trace at
     the end cancel out, except for the part of them that grows with the ops (a trace's size).
-    Rows: a bare ``threading.Lock``; the same under ``viztracer PROG.py``; threadle's
+    Rows: a bare ``threading.Lock``; the same under ``viztracer PROG.py`` (and with ``with
+    lock:`` instead, of which VizTracer records nothing: the cost of its hook alone); threadle's
     ``TrackedLock`` (tracker only, and inside ``Session(trace_timeline=True)``); frontrun's
     ``CooperativeLock`` outside a schedule, and the plain lock inside one schedule of
     ``frontrun.explore`` (random and DPOR: what frontrun costs each operation of the code it
@@ -72,6 +73,11 @@ t = threading.Thread(target=work, args=(threading.Lock(), n))
 t.start()
 t.join()
 """
+
+# the same with ``with lock:``: VizTracer records no event for it (``with`` calls the lock's
+# __enter__/__exit__ without a C-call event), so this is what it costs when it sees no lock
+LOCKS_WITH = LOCKS.replace("        lock.acquire()\n        lock.release()\n",
+                           "        with lock:\n            pass\n")
 
 THREADLE_LOCKS = """\
 import sys, threading
@@ -369,7 +375,8 @@ def peers_python() -> Path:
 
 def cost_rows(tmp: Path, py: Path, quick: bool) -> list[CostRow]:
     bin_ = py.parent
-    for name, text in (("locks.py", LOCKS), ("threadle_locks.py", THREADLE_LOCKS),
+    for name, text in (("locks.py", LOCKS), ("locks_with.py", LOCKS_WITH),
+                       ("threadle_locks.py", THREADLE_LOCKS),
                        ("coop_locks.py", FRONTRUN_COOPERATIVE_LOCKS),
                        ("frontrun_locks.py", FRONTRUN_LOCKS)):
         (tmp / name).write_text(text, encoding="utf-8")
@@ -387,6 +394,9 @@ def cost_rows(tmp: Path, py: Path, quick: bool) -> list[CostRow]:
         CostRow("viztracer PROG.py", lambda n: [
             str(bin_ / "viztracer"), "--quiet", "-o", str(tmp / "viz.json"), "locks.py", str(n)],
             (100_000 // k, 300_000 // k)),
+        CostRow("viztracer PROG.py, `with lock:` (no lock event recorded)", lambda n: [
+            str(bin_ / "viztracer"), "--quiet", "-o", str(tmp / "viz.json"), "locks_with.py",
+            str(n)], (100_000 // k, 300_000 // k)),
         CostRow("threadle TrackedLock", lambda n: [str(py), "threadle_locks.py", str(n), "plain"],
                 (50_000 // k, 150_000 // k)),
         CostRow("threadle TrackedLock + Session(trace_timeline)",

@@ -103,6 +103,6 @@ def test_the_work_handed_to_tracer_is_valid() -> None:
     bank = peers.bank_program()
     assert "assert a1.money >= 0" in bank and "draw2.join()" in bank
     compile(bank, "bank.py", "exec")
-    for name in ("LOCKS", "THREADLE_LOCKS", "FRONTRUN_COOPERATIVE_LOCKS", "FRONTRUN_LOCKS",
-                 "FRONTRUN_EXPLORE"):
+    for name in ("LOCKS", "LOCKS_WITH", "THREADLE_LOCKS", "FRONTRUN_COOPERATIVE_LOCKS",
+                 "FRONTRUN_LOCKS", "FRONTRUN_EXPLORE"):
         compile(getattr(peers, name), f"{name}.py", "exec")
