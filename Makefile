@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup demo test test-all lint pytest bench bench-programs clean
+.PHONY: setup demo test test-all lint pytest bench bench-programs bench-peers clean
 
 $(BIN)/tracer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,11 @@ bench: setup
 # what `tracer run prog.py` costs an unchanged program (per lock op, per shared access, locals)
 bench-programs: setup
 	$(BIN)/python bench/programs.py
+
+# tracer beside VizTracer, threadle and frontrun on the same work (cost per lock pair,
+# schedules/s); installs the pinned peers into their own venv, .venv-peers, never into .venv
+bench-peers: setup
+	$(BIN)/python bench/peers.py
 
 clean:
 	rm -rf $(VENV) .venv-3.* .pytest_cache .mypy_cache .ruff_cache *.egg-info
