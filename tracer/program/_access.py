@@ -516,7 +516,7 @@ def gr(g: dict[str, Any], name: str, site: str) -> Any:
     if name not in g:
         return _builtin(g, name)
     mod = g.get(_INFO)
-    target = mod.target(name) if isinstance(mod, _Module) else name
+    target = (mod.targets.get(name) or mod.target(name)) if mod.__class__ is _Module else name
     before = BEFORE_ACCESS
     if before is not None:
         before("read", target, site)
@@ -525,7 +525,8 @@ def gr(g: dict[str, Any], name: str, site: str) -> Any:
     except KeyError:  # deleted meanwhile by another thread
         return _builtin(g, name)
     rec("read", target, value, site)
-    _name_value(value, target)
+    if issubclass(type(value), _CONTAINERS) and id(value) not in _names:
+        _container_name(value, target)
     return value
 
 

@@ -314,6 +314,7 @@ def free_recording(host: Host) -> Any:
     t0 = rec.t0
     scalar = _SCALAR
     current = rec.current
+    prim_of = _seam.PRIM_OF
 
     def record(op: str, target: str, value: Any, site: str) -> None:
         if rec.closed:
@@ -326,7 +327,11 @@ def free_recording(host: Host) -> Any:
         if imports:
             import_waits(a, target, site)
         if value.__class__ not in scalar or (value.__class__ is float and isnan(value)):
-            value = rec.shown(a, value)
+            # (Recorder.shown, a recorded primitive's part inline: a global lock is read at
+            # every `with lock:`)
+            of = prim_of.get(value.__class__)
+            p = of(value) if of is not None else None
+            value = p.shown if p.__class__ is Prim else rec.shown(a, value)
         a.buf.append((next_seq(), clock() - t0, a.name, op, target, None, None, site, (value,)))
     return record
 

@@ -246,11 +246,20 @@ def _patch(cls: Any, name: str, make: Callable[[Any], Any]) -> None:
     setattr(cls, name, wrapper)
 
 
+def _traced_prim(lock: TracedLock) -> Prim:
+    return lock._p
+
+
+def _own_prim(obj: Any) -> Any:
+    return obj.__dict__.get("_tracer_p")
+
+
 def _constructor(cls: Any, ptype: str, options: Callable[..., dict[str, Any]] | None = None,
                  after: Callable[[Any, Prim], None] | None = None) -> None:
     """Record the instances of ``cls`` the user's code makes (the outermost constructor of a
     class hierarchy decides: a BoundedSemaphore is not also a Semaphore)."""
     cls._tracer_p = None
+    _seam.PRIM_OF[cls] = _own_prim
 
     def make(init: Any) -> Any:
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -639,6 +648,8 @@ def install() -> None:
     setattr(threading, "Lock", _lock_factory)  # noqa: B010 (replaced: a C type)
     setattr(threading, "RLock", _rlock_factory)  # noqa: B010
     setattr(time, "sleep", _sleep)  # noqa: B010
+    for traced in (TracedLock, TracedRLock):
+        _seam.PRIM_OF[traced] = _traced_prim
 
     sem: Any = threading.Semaphore
     _constructor(sem, "semaphore", _sem_options,

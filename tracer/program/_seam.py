@@ -91,12 +91,13 @@ class Prim:
     """A recorded primitive: its name, type (a scenario primitive type: ``lock``...), where it
     was made, its options as a scenario would declare them, and who holds it now."""
 
-    __slots__ = ("available", "name", "options", "real", "site", "type")
+    __slots__ = ("available", "name", "options", "real", "shown", "site", "type")
 
     def __init__(self, name: str, ptype: str, site: str | None,
                  options: dict[str, Any] | None = None) -> None:
         self.name = name
         self.type = ptype
+        self.shown = f"<{ptype} {name}>"  # (the value of a variable holding it: Recorder.shown)
         self.site = site
         self.options = options or {}
         # whether a waiter on it would go on now (op -> bool), for the watchdog
@@ -269,7 +270,15 @@ class Recorder:
 
     def shown(self, a: Actor, value: Any) -> Any:
         """``value`` as the trace holds it (see :func:`plain`), made without recording: its
-        ``repr`` may be the user's code, whose accesses are not the program's."""
+        ``repr`` may be the user's code, whose accesses are not the program's. A recorded
+        primitive is shown by its type and name (``<lock lock_a>``): its ``repr`` cost a read
+        of a global lock 1 µs, and said what the replay need not reproduce (its address,
+        whether it is held at that moment)."""
+        of = PRIM_OF.get(value.__class__)
+        if of is not None:
+            p = of(value)
+            if p.__class__ is Prim:
+                return p.shown
         a.quiet += 1
         try:
             return plain(value)
@@ -319,6 +328,11 @@ def payload_fields(payload: Any) -> dict[str, Any]:
     if payload.__class__ is dict:
         return payload
     return {"value": payload[0]}
+
+
+# class -> how to find an instance's Prim (None: not recorded), for the classes whose
+# instances the patches record (exact classes: a user's subclass may have its own repr)
+PRIM_OF: dict[type, Callable[[Any], Any]] = {}
 
 
 # the recorder of this process: None until the host installs one (the patches then record)
