@@ -15,6 +15,7 @@ says so; a suggested command is one shell command, each argument quoted (``_cmd`
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import re
@@ -321,11 +322,11 @@ def run(scenario: str | None, args: tuple[str, ...], module: str | None, output:
         if not quiet:
             _status(f"running {plan.scenario.name}: {len(plan.actors)} actors, timeout "
                     f"{plan.scenario.timeout:g} s")
-    # the collector stays paused to the end of the command (see tracer._gc): the run,
-    # its trace and the analysis allocate millions of small acyclic objects, and what the
-    # run leaves in cycles is freed when this process exits, a moment later. Re-enabled
-    # after the run, its first collection alone walked every event again (a second with
-    # 10,000 actors)
+    # the collector stays paused through the run, the trace and the analysis (see
+    # tracer._gc: they allocate millions of small acyclic objects), and then leaves what
+    # they made out of its later collections (gc.freeze): re-enabled over them, its first
+    # collection walked every one of them again (a second with 10,000 actors), and the
+    # command ends a moment later, freeing them all
     with gc_paused():
         try:
             result = run_scenario(plan, on_started=started, start_method=start_method)
@@ -348,6 +349,8 @@ def run(scenario: str | None, args: tuple[str, ...], module: str | None, output:
                 error = f"cannot write the graphs beside {path}: {os_reason(exc)}"
         if report is None:  # the outcome is printed all the same
             report = analyze_trace(data, None)
+        del data
+        gc.freeze()
     _summary(result, report, path if written else None, quiet)
     if error is not None:
         _fail(error)
