@@ -28,7 +28,7 @@ def _scenario(n: int) -> dict[str, Any]:
     return {"name": "gen", "description": "", "timeout": 10.0,
             "primitives": {**{k: {"type": "lock"} for k in LOCKS},
                            "E0": {"type": "event"}},
-            "shared": {v: 0 for v in VARS}, "invariants": [],
+            "shared": dict.fromkeys(VARS, 0), "invariants": [],
             "actors": [{"name": f"a{i}", "kind": "thread", "steps": [{"set": "E0"}],
                         "daemon": False, "autostart": True, "count": 1} for i in range(n)]}
 

@@ -21,11 +21,18 @@ of the last trace asked about):
   -> the started actor's start, end -> join, and a pool task's end -> the start of the next
   task on the same worker.
 
-An actor's clock is a list replaced, never changed in place, whenever it changes: a clock seen
-earlier stays what it was, and two events with the same list object are not separated by any
-synchronisation. After each event that publishes its clock (a release, set, notify, put,
-send, barrier arrival, spawn, end) the actor ticks, so an epoch holds at most one publishing
-event, its last. Hence event x of actor p happens-before event y iff ``clock(y)[p] >=
+An actor's clock is a :class:`VClock` replaced, never changed in place, whenever it changes: a
+clock seen earlier stays what it was, and two events with the same clock object are not
+separated by any synchronisation. A VClock keeps its entries in chunks shared with the clocks
+it was made from, and a join right after the joining actor's own tick (an acquire after its
+last release: the common case) is the other clock with one entry set (FastTrack's epoch
+argument, see ``clean`` in :class:`Clocks`), so a run of 10,000 actors on one lock costs a
+chunk per acquire, not 10,000 entries (``reference=True``: plain lists, joined entry by entry,
+which the tests compare against).
+
+After each event that publishes its clock (a release, set, notify, put, send, barrier
+arrival, spawn, end) the actor ticks, so an epoch holds at most one publishing event, its
+last. Hence event x of actor p happens-before event y iff ``clock(y)[p] >=
 clock(x)[p]`` (y saw the publication that ends x's epoch, which is at or after x).
 
 ``mutex=False`` leaves out the channels of mutual exclusion (a lock's release -> its next
