@@ -106,12 +106,12 @@ def step_locations(plan: Plan, actor: str) -> dict[int, dict[str, Any]]:
         return {}
     # the copies of a ``count:`` actor share their steps: their locations are made once
     # (10,000 coroutines walked the same steps 10,000 times), kept with the plan, read only
-    cache: dict[tuple[str, int], dict[int, dict[str, Any]]] | None = \
+    cache: dict[tuple[Any, ...], dict[int, dict[str, Any]]] | None = \
         plan.__dict__.get("_step_locations")
     if cache is None:
         cache = {}
         object.__setattr__(plan, "_step_locations", cache)
-    key = (ap.base, id(ap.steps))
+    key = (ap.base, *map(id, ap.steps))  # (the copies' tuples differ, their steps do not)
     got = cache.get(key)
     if got is None:
         got = cache[key] = _step_locations(plan, ap.base, ap.steps)
