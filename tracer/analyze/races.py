@@ -60,15 +60,20 @@ _ACCESS = frozenset({"read", "write", "append"})
 _Entry = tuple[int, int, tuple[str, ...]]
 
 
-def find_races(data: TraceData, state: TraceState | None = None) -> list[Finding]:
-    """One finding per (shared variable, unordered pair of actors) whose accesses race."""
+def find_races(data: TraceData, state: TraceState | None = None, *,
+               reference: bool = False) -> list[Finding]:
+    """One finding per (shared variable, unordered pair of actors) whose accesses race.
+
+    ``reference``: happens-before with plain vector clocks joined entry by entry (a clock the
+    size of the actor count per join), not the shared chunks and epoch joins of
+    :class:`tracer.trace.state.Clocks`: the same findings, slower; the tests compare them."""
     if state is None:
         state = state_of(data)
     if state.ops.isdisjoint(_ACCESS):
         return []  # no shared variable is accessed: nothing can race
     actor_names = state.actor_names
     index = state.index
-    hb = Clocks(state)
+    hb = Clocks(state, reference=reference)
     clocks = hb.clocks  # the list of the actors' clocks, updated by hb.step
     held_t: list[tuple[str, ...]] = [() for _ in actor_names]  # per actor: what it holds
     holds = state.holds.changes

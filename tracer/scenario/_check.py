@@ -79,7 +79,16 @@ class Plan:
     lines: dict[Loc, int] = field(default_factory=dict)
 
     def actor(self, name: str) -> ActorPlan:
-        return next(a for a in self.actors if a.name == name)
+        """The actor named ``name`` (StopIteration if none): by a table made at the first
+        call, as the engine asks for each of 10,000 actors."""
+        by_name: dict[str, ActorPlan] | None = self.__dict__.get("_by_name")
+        if by_name is None or len(by_name) != len(self.actors):
+            by_name = {a.name: a for a in self.actors}
+            object.__setattr__(self, "_by_name", by_name)
+        got = by_name.get(name)
+        if got is None:
+            raise StopIteration(name)
+        return got
 
 
 def walk_steps(steps: Sequence[Step], loc: Loc) -> Iterator[tuple[Step, Loc]]:
