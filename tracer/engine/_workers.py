@@ -1,11 +1,11 @@
-"""Reusable actor threads (and child processes, below), for exploration: starting a thread costs more than running a small
-schedule (the new thread must be scheduled before ``start`` returns), so an exploration keeps
-its actor threads between schedules, its event loop for coroutine actors, and the interned
+"""Reusable actor threads (and child processes, below), for exploration: starting a thread
+costs more than running a small schedule (the new thread must be scheduled before ``start``
+returns), so an exploration keeps its actor threads between schedules, its event loop for coroutine actors, and the interned
 event tags (which never change). A worker runs one actor's body at a time; the ``Task``
 it returns stands in for the ``threading.Thread`` (``join``, ``is_alive``).
 
 Workers live only as long as the ``Workers`` object is open: ``close`` ends them all (the
-exploration closes it when it ends, so no thread outlives it)."""
+exploration closes it when it ends, so no thread or process outlives it)."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ class _Spawning:
         return fd
 
     @staticmethod
-    def DupFd(fd: int) -> Any:  # noqa: N802 (multiprocessing's name)
+    def DupFd(fd: int) -> Any:  # (multiprocessing's name)
         from multiprocessing import resource_sharer  # noqa: PLC0415
         return resource_sharer.DupFd(fd)
 
@@ -141,7 +141,7 @@ def pickle_job(args: tuple[Any, ...]) -> bytes:
     """``args`` pickled for a worker process as for a child being started."""
     from multiprocessing import context  # noqa: PLC0415
     from multiprocessing.reduction import ForkingPickler  # noqa: PLC0415
-    context.set_spawning_popen(_Spawning())
+    context.set_spawning_popen(_Spawning())  # type: ignore[arg-type]
     try:
         return bytes(ForkingPickler.dumps(args))
     finally:
