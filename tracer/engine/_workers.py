@@ -2,7 +2,8 @@
 costs more than running a small schedule (the new thread must be scheduled before ``start``
 returns), so an exploration keeps its actor threads between schedules, its event loop for
 coroutine actors, and the interned event tags (which never change). A worker runs one
-actor's body at a time; the ``Task`` it returns stands in for the ``threading.Thread`` (``join``, ``is_alive``).
+actor's body at a time; the ``Task`` it returns stands in for the ``threading.Thread``
+(``join``, ``is_alive``).
 
 Workers live only as long as the ``Workers`` object is open: ``close`` ends them all (the
 exploration closes it when it ends, so no thread or process outlives it)."""
