@@ -121,7 +121,7 @@ class Workers:
 # Not under the ``fork`` start method: its locks have no name, only inheritance can pass
 # them (each schedule then starts its children, as a run does).
 
-JOBS_PER_WORKER = 200  # then the worker is replaced (a rebuilt arena's descriptor stays open)
+JOBS_PER_WORKER = 1000  # then the worker is replaced (what a job may leave stays bounded)
 
 
 class _Spawning:

@@ -16,6 +16,7 @@ import pickle
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -67,7 +68,7 @@ class ProcessHost(BaseHost):
     def __init__(self, run: RunState) -> None:
         super().__init__(run)
         self.async_results: dict[str, Any] = {}  # process pool tasks
-        self.servers: list[threading.Thread] = []  # turn servers of process actors
+        self.servers: list[Any] = []  # turn servers of process actors (threads, or tasks)
         self.pool_deferred: dict[str, Callable[[], object]] = {}  # queued pool tasks (pool_mu)
         self.told_ended: set[str] = set()  # process actors whose end the scheduler was told
 
@@ -87,7 +88,7 @@ class ProcessHost(BaseHost):
 
     def open(self) -> None:
         if self.run.collector is not None:
-            self.run.collector.start()
+            self.run.collector.start(self.run.workers)
 
     def process_prims(self) -> dict[str, P.Prim]:
         run = self.run
@@ -181,9 +182,14 @@ class ProcessHost(BaseHost):
         parent_end, child_end = run.mp.Pipe(duplex=True)
         # (the child is gone: the watchdog reaps it at once)
         args = (name, parent_end, run.prims, run.ctx[name].finished, run.wake.set)
-        server = threading.Thread(target=run.scheduler.serve,
-                                  name=f"tracer-actor:(turns {name})", args=args, daemon=True)
-        server.start()
+        server: Any
+        if run.workers is not None:  # an exploration: a thread kept from the schedules before
+            server = run.workers.run(run.scheduler.serve, *args)
+        else:
+            server = threading.Thread(target=run.scheduler.serve,
+                                      name=f"tracer-actor:(turns {name})", args=args,
+                                      daemon=True)
+            server.start()
         self.servers.append(server)
         return child_end
 
@@ -425,6 +431,22 @@ def _child_job(scenario: ScenarioArg, name: str, prims: dict[str, P.Prim], share
         sched_conn.close()
 
 
+def _close_arenas_when_gone() -> None:
+    """A shared memory arena rebuilt in a child keeps its descriptor open for the child's
+    life (a child runs one actor); in a worker that runs many, each job's would pile up: it is
+    closed once the arena is gone (its memory map has a descriptor of its own)."""
+    from multiprocessing import heap  # noqa: PLC0415
+
+    rebuild = heap.rebuild_arena
+
+    def rebuild_closing(size: int, dupfd: Any) -> Any:
+        arena = rebuild(size, dupfd)
+        weakref.finalize(arena, os.close, arena.fd)
+        return arena
+
+    heap.rebuild_arena = rebuild_closing
+
+
 def worker_main(control: Connection, parent: int) -> None:
     """Entry point of an exploration's reusable worker process
     (``tracer.engine._workers.ProcWorkers``): run each job it is sent (a process actor's body,
@@ -432,6 +454,7 @@ def worker_main(control: Connection, parent: int) -> None:
     an empty message or the closed pipe ends it, and so does the runner's death."""
     ignore_sigint()
     watch_parent(parent, partial(os._exit, 0))
+    _close_arenas_when_gone()
     gc.freeze()  # (what it holds from the start: not walked by each job's collection)
     while True:
         try:
