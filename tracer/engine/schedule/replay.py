@@ -31,6 +31,7 @@ import asyncio
 import bisect
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,25 @@ VAR_OPS = frozenset({"read", "write", "append"})  # the accesses of a shared var
 PATIENCE = 2.0  # seconds without progress before a replay is declared divergent
 LAG = 1.0  # seconds a replayed operation may take to become possible (a release is logged
 #            before it happens, so the operation it enabled may find it not done yet)
+
+
+# The steps a process actor's child may be granted ahead (``turn_granting``): after its turn
+# for one of these, the child comes back to the scheduler (its next turn, or the question of
+# a blocking call) without blocking for real on what another actor must do first. Returns;
+# log lines; a release; the call of an acquire (it asks when its recorded return comes: the
+# child answers that itself when the return is granted too, see RemoteScheduler._wait). Not
+# an actor's end (the child says nothing after it), nor waits, queue operations, notifies,
+# barriers, sleeps, whose real operation may wait for others.
+GRANTABLE_OPS = frozenset({"log", "release"})
+GRANT_MAX = 1024  # steps granted at once
+
+
+def _grantable(st: Step) -> bool:
+    if st.op == "end":
+        return False
+    if st.phase == "return":
+        return True
+    return st.op in GRANTABLE_OPS or (st.op == "acquire" and st.phase == "call")
 
 
 @dataclass(frozen=True)
@@ -231,6 +251,42 @@ class ReplayScheduler(Scheduler):
                 self.stopped_at = exp.seq  # this event is recorded; nothing after it
             self.cond.notify_all()
             return seq
+
+    def turn_granting(self, actor: Any, tag: Tag) -> tuple[int, list[tuple[Any, ...]]]:
+        """``turn`` for a process actor's child, with the run of its own recorded steps that
+        follow (``grant``): the child may go through them without asking, one round trip for
+        the run instead of one per event. Until the child is back (its next question, which
+        says how many it used), nobody else goes, as for an access of a shared variable:
+        those steps come next in the recording, and their real operations are done by then.
+        Only steps after which the child cannot block for real without asking again are
+        granted (see ``GRANTABLE``), never past ``until`` or an actor's end."""
+        seq = self.turn(actor, tag)
+        grant: list[tuple[Any, ...]] = []
+        with self.cond:
+            if self.stopped_at is not None or self.eager:
+                return seq, grant
+            steps, name, until = self.steps, actor.name, self.until
+            i = self.pos
+            while i < len(steps) and len(grant) < GRANT_MAX:
+                st = steps[i]
+                if st.actor != name or not _grantable(st) or (
+                        until is not None and st.seq >= until):
+                    break
+                grant.append((st.op, st.target, st.phase, st.result))
+                i += 1
+            if grant:
+                self.accessing = name  # (until it is back)
+        return seq, grant
+
+    def used(self, actor: Any, count: int) -> None:
+        """A process actor's child went through ``count`` steps of its grant: they are
+        done (it is not back yet: nobody else goes until its question that follows)."""
+        with self.cond:
+            for _ in range(count):
+                self.done[actor.name] = self.pos
+                self.pos += 1
+            self.last_progress = time.monotonic()
+            self.cond.notify_all()
 
     def spinning(self) -> dict[str, Spin]:
         """The recorded spinners, once they wait for a turn past the recording's end."""
@@ -473,15 +529,56 @@ def _show(fields: tuple[Any, ...]) -> str:
 
 
 class RemoteScheduler(Remote):
-    """A process actor's side of the replay: every question goes to the parent."""
+    """A process actor's side of the replay: its questions go to the parent, which answers
+    a turn with the run of the actor's next recorded steps it may go through without asking
+    (``ReplayScheduler.turn_granting``). A step granted is taken here when the event is the
+    recorded one (its seq from the run's shared counter: nobody else goes meanwhile); at the
+    first that is not, the rest of the grant is dropped and the parent is asked, which
+    judges it as before. The next question says how many were used."""
 
     def __init__(self, conn: Any) -> None:
         super().__init__(conn)
         self.eager = False  # its queue operation asked `early`: see ReplayScheduler.chance
+        self.granted: deque[tuple[Any, ...]] = deque()
+        self.used = 0  # granted steps gone through since the last question
+
+    def _ask(self, *msg: Any) -> Any:
+        if self.used:
+            try:
+                self.conn.send(("used", self.used))
+            except (EOFError, OSError):
+                raise Abort from None
+            self.used = 0
+        self.granted.clear()
+        return super()._ask(*msg)
+
+    def turn(self, actor: ActorCtx, tag: Tag) -> int:
+        granted = self.granted
+        if granted:
+            if granted[0] == (tag.op, tag.target, tag.phase, tag.result):
+                granted.popleft()
+                self.used += 1
+                assert self.rt is not None
+                return next(self.rt.seq)
+            granted.clear()
+        seq, grant = self._ask("turn", tag.op, tag.target, tag.phase, tag.result)
+        granted.extend(grant)
+        return int(seq)
 
     def _wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
               looks: bool = False, eager: bool = False, always: bool = False) -> bool:
         if looks and attempt(0):
+            return True
+        granted = self.granted
+        if granted and not eager and not self.eager and granted[0][2] == "return" and \
+                granted[0][0] not in ("get", "put"):
+            # its recorded return is granted: it comes next (what the parent would answer,
+            # no queue operation being owed a try first), ok or not as recorded
+            if granted[0][3] != "ok" and not always:
+                return False
+            if attempt_within(attempt, LAG, lambda: self.rt is not None and self.rt.closed):
+                return True
+            self._ask("cannot")
             return True
         if eager:
             self.eager = True
@@ -522,12 +619,15 @@ def serve_child(scheduler: ReplayScheduler, name: str, conn: Any) -> None:
         except (EOFError, OSError):
             return
         try:
+            if msg[0] == "used":  # (no answer)
+                scheduler.used(who, msg[1])
+                continue
             if msg[0] == "turn":
                 key = (name, *msg[1:])
                 tag = tags.get(key)
                 if tag is None:
                     tag = tags[key] = Tag(name, msg[1], msg[2], msg[3], msg[4])
-                answer: Any = scheduler.turn(who, tag)  # type: ignore[arg-type]
+                answer: Any = scheduler.turn_granting(who, tag)
             elif msg[0] == "return":
                 answer = scheduler.wait_return(who)
             elif msg[0] == "early":
