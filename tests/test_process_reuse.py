@@ -64,9 +64,10 @@ def test_exploration_reuses_its_processes_with_fresh_primitives_and_leaves_none(
 def test_a_worker_killed_between_schedules_is_replaced() -> None:
     plan = load_scenario(SCENARIOS / "process_deadlock.yaml")
     with Workers() as workers:
-        status, pids, _ = _schedule(plan, workers, 0)
+        status, before, _ = _schedule(plan, workers, 0)
         assert status == "deadlock"
         victim = workers.procs.every[0]
+        assert victim.proc.pid in before.values()
         os.kill(victim.proc.pid, signal.SIGKILL)
         victim.proc.join(10)
         status, after, _ = _schedule(plan, workers, 1)
