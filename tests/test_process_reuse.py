@@ -19,7 +19,12 @@ from tracer.analyze import parse_trace_data
 from tracer.engine._proc import alive
 from tracer.engine._run import Runner
 from tracer.engine._workers import Workers
-from tracer.engine.schedule.explore import make_scheduler, object_groups
+from tracer.engine.schedule.explore import (
+    ExploreScheduler,
+    Systematic,
+    make_scheduler,
+    object_groups,
+)
 from tracer.engine.schedule.replay import ReplayScheduler, first_difference, recorded_steps
 
 TWO_PROCESSES = """
@@ -116,3 +121,43 @@ def test_an_edited_step_inside_a_granted_run_diverges_there() -> None:
     assert d.seq == steps[at].seq
     assert d.expected == f"seq {steps[at].seq}: a release L"
     assert d.got == "a did log"
+
+
+ABBA_PROCESSES = """
+name: abba-processes
+timeout: 20
+primitives: {L: lock, M: lock}
+actors:
+  - {name: p, kind: process, steps: [{acquire: L}, {acquire: M}, {release: M}, {release: L}]}
+  - {name: q, kind: process, steps: [{acquire: M}, {acquire: L}, {release: L}, {release: M}]}
+"""
+
+
+class KillsP(ExploreScheduler):
+    """An exploring scheduler that kills p's process at q's first turn."""
+
+    runner: Runner | None = None
+    killed = 0
+
+    def turn(self, actor: Any, tag: Any) -> int:
+        if actor.name == "q" and not self.killed and self.runner is not None:
+            self.killed = self.runner.ctx["p"].pid
+            os.kill(self.killed, signal.SIGKILL)
+        return super().turn(actor, tag)
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_killed_under_a_schedule_is_the_outcome_and_is_replaced() -> None:
+    plan = load_scenario_text(ABBA_PROCESSES)
+    order = [a.name for a in plan.actors]
+    with Workers() as workers:
+        sched = KillsP(Systematic(), order, object_groups(plan))
+        runner = sched.runner = Runner(plan, sched, workers=workers)
+        result = runner.run()
+        assert result.status == "error"
+        assert result.detail == (f"process actor p (pid {sched.killed}) was killed by signal "
+                                 "9 (SIGKILL)")
+        after = Runner(plan, ExploreScheduler(Systematic(), order, object_groups(plan)),
+                       workers=workers).run()
+        assert after.status == "ok"  # the next schedule, on a new worker
+    assert multiprocessing.active_children() == []
