@@ -134,15 +134,19 @@ actors:
 
 
 class KillsP(ExploreScheduler):
-    """An exploring scheduler that kills p's process at q's first turn."""
+    """An exploring scheduler that kills p's process at p's turn to ask for M (its child
+    waits for the answer: it dies inside the schedule, holding L)."""
 
     runner: Runner | None = None
     killed = 0
 
     def turn(self, actor: Any, tag: Any) -> int:
-        if actor.name == "q" and not self.killed and self.runner is not None:
-            self.killed = self.runner.ctx["p"].pid
-            os.kill(self.killed, signal.SIGKILL)
+        if (actor.name, tag.op, tag.target, tag.phase) == ("p", "acquire", "M", "call") \
+                and not self.killed and self.runner is not None:
+            pid = self.runner.ctx["p"].pid  # (set by the child before its first event)
+            assert pid > 0, pid
+            self.killed = pid
+            os.kill(pid, signal.SIGKILL)
         return super().turn(actor, tag)
 
 
