@@ -490,7 +490,8 @@ Batch = list[tuple[int, float, tuple[Any, ...], Any]]  # events a child ships to
 
 
 class Collector:
-    """A parent thread that receives the children's event batches."""
+    """A parent thread that receives the children's event batches (an exploration's reused
+    worker thread, when it has them)."""
 
     def __init__(self, rt: Runtime, ctxs: dict[str, ActorCtx]) -> None:
         self.rt = rt
@@ -498,15 +499,19 @@ class Collector:
         self.conns: dict[Connection, str] = {}
         self.results: dict[str, tuple[str | None, str | None]] = {}
         self.lock = threading.Lock()
-        self.stopping = False
-        self.thread = threading.Thread(target=self._serve, name="tracer-actor:(collector)",
-                                       daemon=True)
+        self.stopping = threading.Event()
+        self.thread: Any = None  # a threading.Thread, or a worker's Task
 
     def add(self, conn: Connection, name: str) -> None:
         with self.lock:
             self.conns[conn] = name
 
-    def start(self) -> None:
+    def start(self, workers: Any = None) -> None:
+        if workers is not None:
+            self.thread = workers.run(self._serve)
+            return
+        self.thread = threading.Thread(target=self._serve, name="tracer-actor:(collector)",
+                                       daemon=True)
         self.thread.start()
 
     def _serve(self) -> None:
@@ -514,9 +519,9 @@ class Collector:
             with self.lock:
                 conns = list(self.conns)
             if not conns:
-                if self.stopping:
+                if self.stopping.is_set():
                     return
-                threading.Event().wait(0.01)
+                self.stopping.wait(0.01)
                 continue
             for conn in wait_conns(conns, timeout=0.05):
                 assert isinstance(conn, Connection)
@@ -539,8 +544,8 @@ class Collector:
 
     def stop(self, timeout: float) -> None:
         """Receive what is still in flight, then end (once every child's pipe is closed)."""
-        self.stopping = True
-        if self.thread.ident is not None:
+        self.stopping.set()
+        if self.thread is not None:
             self.thread.join(timeout)
 
 

@@ -10,10 +10,13 @@ both sides share (the shared memory, the board, the actor's context on it, the c
 
 from __future__ import annotations
 
+import gc
 import os
+import pickle
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -65,7 +68,7 @@ class ProcessHost(BaseHost):
     def __init__(self, run: RunState) -> None:
         super().__init__(run)
         self.async_results: dict[str, Any] = {}  # process pool tasks
-        self.servers: list[threading.Thread] = []  # turn servers of process actors
+        self.servers: list[Any] = []  # turn servers of process actors (threads, or tasks)
         self.pool_deferred: dict[str, Callable[[], object]] = {}  # queued pool tasks (pool_mu)
         self.told_ended: set[str] = set()  # process actors whose end the scheduler was told
 
@@ -85,7 +88,7 @@ class ProcessHost(BaseHost):
 
     def open(self) -> None:
         if self.run.collector is not None:
-            self.run.collector.start()
+            self.run.collector.start(self.run.workers)
 
     def process_prims(self) -> dict[str, P.Prim]:
         run = self.run
@@ -108,13 +111,18 @@ class ProcessHost(BaseHost):
         receive, send = run.mp.Pipe(duplex=False)
         side = run.scheduler.child_side()
         sched_child = self._turn_server(ctx.name) if side else None
-        proc = run.mp.Process(
-            target=child_main, name=f"tracer:{ctx.name}", daemon=True,
-            args=((run.plan.scenario.as_mapping(), run.plan.lines), ctx.name, mine, run.shared,
-                  run.mem, send, run.rt.t0, sched_child, side))
+        args = ((run.plan.scenario.as_mapping(), run.plan.lines), ctx.name, mine, run.shared,
+                run.mem, send, run.rt.t0, sched_child, side)
         ctx.state = "running"
+        proc: Any
         try:
-            proc.start()
+            if run.workers is not None and run.mp.get_start_method() != "fork":
+                # an exploration: a worker process kept from the schedules before runs it
+                proc = run.workers.procs.start(run.mp, worker_main, args)
+            else:
+                proc = run.mp.Process(target=child_main, name=f"tracer:{ctx.name}",
+                                      daemon=True, args=args)
+                proc.start()
         except (OSError, RuntimeError, ValueError) as exc:
             msg = f"process actor {ctx.name} could not be started: {exc}"
             run.rt.engine_event("end", actor=ctx.name, result="error", error=msg)
@@ -174,9 +182,14 @@ class ProcessHost(BaseHost):
         parent_end, child_end = run.mp.Pipe(duplex=True)
         # (the child is gone: the watchdog reaps it at once)
         args = (name, parent_end, run.prims, run.ctx[name].finished, run.wake.set)
-        server = threading.Thread(target=run.scheduler.serve,
-                                  name=f"tracer-actor:(turns {name})", args=args, daemon=True)
-        server.start()
+        server: Any
+        if run.workers is not None:  # an exploration: a thread kept from the schedules before
+            server = run.workers.run(run.scheduler.serve, *args)
+        else:
+            server = threading.Thread(target=run.scheduler.serve,
+                                      name=f"tracer-actor:(turns {name})", args=args,
+                                      daemon=True)
+            server.start()
         self.servers.append(server)
         return child_end
 
@@ -397,8 +410,15 @@ def child_main(scenario: ScenarioArg, name: str, prims: dict[str, P.Prim], share
     """Entry point of a process actor's child process (``sched_conn``: the pipe to the
     parent's scheduler, whose ``child_side`` is ``side``)."""
     ignore_sigint()
-    name_process(f"tracer:{name}")
     watch_parent(shared.parent, partial(orphaned, shared, False))
+    _child_job(scenario, name, prims, shared_vars, shared, conn, t0, sched_conn, side)
+
+
+def _child_job(scenario: ScenarioArg, name: str, prims: dict[str, P.Prim], shared_vars: Any,
+               shared: Shared, conn: Connection, t0: float,
+               sched_conn: Connection | None = None, side: str | None = None) -> None:
+    """Run process actor ``name`` here and send its result (a child's, or a worker's job)."""
+    name_process(f"tracer:{name}")
     result, error, _ = run_actor_here(scenario, name, prims, shared_vars, shared, conn, t0,
                                       sched_conn, side)
     try:
@@ -407,6 +427,50 @@ def child_main(scenario: ScenarioArg, name: str, prims: dict[str, P.Prim], share
         pass
     shared.board[shared.actor_index[name] * ROW + STATE] = STATES.index("done")
     conn.close()
+    if sched_conn is not None:
+        sched_conn.close()
+
+
+def _close_arenas_when_gone() -> None:
+    """A shared memory arena rebuilt in a child keeps its descriptor open for the child's
+    life (a child runs one actor); in a worker that runs many, each job's would pile up: it is
+    closed once the arena is gone (its memory map has a descriptor of its own)."""
+    from multiprocessing import heap  # noqa: PLC0415
+
+    rebuild = heap.rebuild_arena
+
+    def rebuild_closing(size: int, dupfd: Any) -> Any:
+        arena = rebuild(size, dupfd)
+        weakref.finalize(arena, os.close, arena.fd)
+        return arena
+
+    heap.rebuild_arena = rebuild_closing
+
+
+def worker_main(control: Connection, parent: int) -> None:
+    """Entry point of an exploration's reusable worker process
+    (``tracer.engine._workers.ProcWorkers``): run each job it is sent (a process actor's body,
+    with the arguments of ``child_main``), drop everything of it, say so, wait for the next;
+    an empty message or the closed pipe ends it, and so does the runner's death."""
+    ignore_sigint()
+    watch_parent(parent, partial(os._exit, 0))
+    _close_arenas_when_gone()
+    gc.freeze()  # (what it holds from the start: not walked by each job's collection)
+    while True:
+        try:
+            blob = control.recv_bytes()
+        except (EOFError, OSError):
+            return
+        if not blob:
+            return
+        args = pickle.loads(blob)
+        _child_job(*args)
+        del args
+        gc.collect()  # the job's primitives and pipes go now, not during the next job
+        try:
+            control.send_bytes(b"done")
+        except (OSError, ValueError):
+            return
 
 
 class _Worker:

@@ -31,8 +31,10 @@ import asyncio
 import bisect
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from tracer.engine._seam import Abort, ActorCtx, Runtime, Tag
@@ -43,6 +45,25 @@ VAR_OPS = frozenset({"read", "write", "append"})  # the accesses of a shared var
 PATIENCE = 2.0  # seconds without progress before a replay is declared divergent
 LAG = 1.0  # seconds a replayed operation may take to become possible (a release is logged
 #            before it happens, so the operation it enabled may find it not done yet)
+
+
+# The steps a process actor's child may be granted ahead (``turn_granting``): after its turn
+# for one of these, the child comes back to the scheduler (its next turn, or the question of
+# a blocking call) without blocking for real on what another actor must do first. Returns;
+# log lines; a release; the call of an acquire (it asks when its recorded return comes: the
+# child answers that itself when the return is granted too, see RemoteScheduler._wait). Not
+# an actor's end (the child says nothing after it), nor waits, queue operations, notifies,
+# barriers, sleeps, whose real operation may wait for others.
+GRANTABLE_OPS = frozenset({"log", "release"})
+GRANT_MAX = 1024  # steps granted at once
+
+
+def _grantable(st: Step) -> bool:
+    if st.op == "end":
+        return False
+    if st.phase == "return":
+        return True
+    return st.op in GRANTABLE_OPS or (st.op == "acquire" and st.phase == "call")
 
 
 @dataclass(frozen=True)
@@ -84,13 +105,6 @@ class Divergence:
                 f"{self.got}; actors waiting for their turn: {who}")
 
 
-def _engine_made(e: Any) -> bool:
-    """Events the engine records for an actor (not the actor's own operations): a daemon's
-    abandoned end, a process pool's callback."""
-    op = e.get("op")
-    return bool((op == "end" and e.get("result") == "abandoned") or op == "callback")
-
-
 def attempt_within(attempt: Callable[[float], bool], lag: float,
                    closed: Callable[[], bool]) -> bool:
     """Try a real operation until it succeeds or ``lag`` seconds pass (Abort if closed)."""
@@ -103,16 +117,32 @@ def attempt_within(attempt: Callable[[float], bool], lag: float,
     return True
 
 
+def _columns(events: Sequence[Any], keys: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """``keys`` of each event, as a tuple: by attribute when the events are a trace's compact
+    ones (each key a slot of theirs; a million of them are read in one pass), else by
+    ``get`` (JSON objects)."""
+    kinds = set(map(type, events))
+    if len(kinds) == 1:
+        slots = getattr(next(iter(kinds)), "__slots__", ())
+        if all(k in slots for k in keys):
+            return list(map(attrgetter(*keys), events))
+    return [tuple(e.get(k) for k in keys) for e in events]
+
+
+_STEP_KEYS = ("seq", "actor", "op", "target", "phase", "result")
+
+
 def recorded_steps(events: Sequence[Any]) -> list[Step]:
     """The actor events of a trace, in order (the engine's own events are not replayed)."""
-    out = []
-    for e in events:
-        actor = e.get("actor")
-        if actor is None or _engine_made(e):
-            continue
-        out.append(Step(int(e.get("seq")), actor, e.get("op"), e.get("target"), e.get("phase"),
-                        e.get("result")))
-    return out
+    return [Step(int(seq), actor, op, target, phase, result)
+            for seq, actor, op, target, phase, result in _columns(events, _STEP_KEYS)
+            if actor is not None and not _engine_op(op, result)]
+
+
+def _engine_op(op: Any, result: Any) -> bool:
+    """Whether an event of this op and result is one the engine records for an actor (not
+    the actor's own operation): a daemon's abandoned end, a process pool's callback."""
+    return bool(op == "callback" or (op == "end" and result == "abandoned"))
 
 
 def recorded_spins(events: Sequence[Any]) -> dict[str, Spin]:
@@ -231,6 +261,42 @@ class ReplayScheduler(Scheduler):
                 self.stopped_at = exp.seq  # this event is recorded; nothing after it
             self.cond.notify_all()
             return seq
+
+    def turn_granting(self, actor: Any, tag: Tag) -> tuple[int, list[tuple[Any, ...]]]:
+        """``turn`` for a process actor's child, with the run of its own recorded steps that
+        follow (``grant``): the child may go through them without asking, one round trip for
+        the run instead of one per event. Until the child is back (its next question, which
+        says how many it used), nobody else goes, as for an access of a shared variable:
+        those steps come next in the recording, and their real operations are done by then.
+        Only steps after which the child cannot block for real without asking again are
+        granted (see ``GRANTABLE``), never past ``until`` or an actor's end."""
+        seq = self.turn(actor, tag)
+        grant: list[tuple[Any, ...]] = []
+        with self.cond:
+            if self.stopped_at is not None or self.eager:
+                return seq, grant
+            steps, name, until = self.steps, actor.name, self.until
+            i = self.pos
+            while i < len(steps) and len(grant) < GRANT_MAX:
+                st = steps[i]
+                if st.actor != name or not _grantable(st) or (
+                        until is not None and st.seq >= until):
+                    break
+                grant.append((st.op, st.target, st.phase, st.result))
+                i += 1
+            if grant:
+                self.accessing = name  # (until it is back)
+        return seq, grant
+
+    def used(self, actor: Any, count: int) -> None:
+        """A process actor's child went through ``count`` steps of its grant: they are
+        done (it is not back yet: nobody else goes until its question that follows)."""
+        with self.cond:
+            for _ in range(count):
+                self.done[actor.name] = self.pos
+                self.pos += 1
+            self.last_progress = time.monotonic()
+            self.cond.notify_all()
 
     def spinning(self) -> dict[str, Spin]:
         """The recorded spinners, once they wait for a turn past the recording's end."""
@@ -441,26 +507,26 @@ class ReplayScheduler(Scheduler):
 # (not `line`: a replay of an older trace, or one whose scenario file was edited since, has
 # other lines or none, and is still the same operation sequence)
 _COMPARED = ("actor", "op", "target", "phase", "result", "item", "value")
+_ROW_KEYS = ("seq", *_COMPARED)
 
 
 def first_difference(recorded: Sequence[Any], replayed: Sequence[Any],
                      upto: int | None = None) -> str | None:
     """The first actor event where two traces differ (actor, op, target, phase, result, item,
     value), as a sentence; None when they are the same operation sequence."""
-    a = [e for e in recorded if e.get("actor") is not None and not _engine_made(e)
-         and (upto is None or int(e.get("seq")) <= upto)]
-    b = [e for e in replayed if e.get("actor") is not None and not _engine_made(e)]
+    # (seq, actor, op, target, phase, result, item, value) of each actor event
+    a = [r for r in _columns(recorded, _ROW_KEYS) if r[1] is not None
+         and not _engine_op(r[2], r[5]) and (upto is None or int(r[0]) <= upto)]
+    b = [r for r in _columns(replayed, _ROW_KEYS) if r[1] is not None
+         and not _engine_op(r[2], r[5])]
     for x, y in zip(a, b, strict=False):  # a length difference is reported below
-        fx = tuple(x.get(k) for k in _COMPARED)
-        fy = tuple(y.get(k) for k in _COMPARED)
-        if fx != fy:
-            return (f"at seq {x.get('seq')} the recording has {_show(fx)}, the replay has "
-                    f"{_show(fy)} (seq {y.get('seq')})")
+        if x[1:] != y[1:]:
+            return (f"at seq {x[0]} the recording has {_show(x[1:])}, the replay has "
+                    f"{_show(y[1:])} (seq {y[0]})")
     if len(a) != len(b):
         longer, what = (a, "the recording") if len(a) > len(b) else (b, "the replay")
         extra = longer[min(len(a), len(b))]
-        return (f"{what} goes on after the other ends: seq {extra.get('seq')} "
-                f"{_show(tuple(extra.get(k) for k in _COMPARED))}")
+        return f"{what} goes on after the other ends: seq {extra[0]} {_show(extra[1:])}"
     return None
 
 
@@ -473,15 +539,56 @@ def _show(fields: tuple[Any, ...]) -> str:
 
 
 class RemoteScheduler(Remote):
-    """A process actor's side of the replay: every question goes to the parent."""
+    """A process actor's side of the replay: its questions go to the parent, which answers
+    a turn with the run of the actor's next recorded steps it may go through without asking
+    (``ReplayScheduler.turn_granting``). A step granted is taken here when the event is the
+    recorded one (its seq from the run's shared counter: nobody else goes meanwhile); at the
+    first that is not, the rest of the grant is dropped and the parent is asked, which
+    judges it as before. The next question says how many were used."""
 
     def __init__(self, conn: Any) -> None:
         super().__init__(conn)
         self.eager = False  # its queue operation asked `early`: see ReplayScheduler.chance
+        self.granted: deque[tuple[Any, ...]] = deque()
+        self.used = 0  # granted steps gone through since the last question
+
+    def _ask(self, *msg: Any) -> Any:
+        if self.used:
+            try:
+                self.conn.send(("used", self.used))
+            except (EOFError, OSError):
+                raise Abort from None
+            self.used = 0
+        self.granted.clear()
+        return super()._ask(*msg)
+
+    def turn(self, actor: ActorCtx, tag: Tag) -> int:
+        granted = self.granted
+        if granted:
+            if granted[0] == (tag.op, tag.target, tag.phase, tag.result):
+                granted.popleft()
+                self.used += 1
+                assert self.rt is not None
+                return next(self.rt.seq)
+            granted.clear()
+        seq, grant = self._ask("turn", tag.op, tag.target, tag.phase, tag.result)
+        granted.extend(grant)
+        return int(seq)
 
     def _wait(self, actor: ActorCtx, attempt: Attempt, timeout: float | None,
               looks: bool = False, eager: bool = False, always: bool = False) -> bool:
         if looks and attempt(0):
+            return True
+        granted = self.granted
+        if granted and not eager and not self.eager and granted[0][2] == "return" and \
+                granted[0][0] not in ("get", "put"):
+            # its recorded return is granted: it comes next (what the parent would answer,
+            # no queue operation being owed a try first), ok or not as recorded
+            if granted[0][3] != "ok" and not always:
+                return False
+            if attempt_within(attempt, LAG, lambda: self.rt is not None and self.rt.closed):
+                return True
+            self._ask("cannot")
             return True
         if eager:
             self.eager = True
@@ -522,12 +629,15 @@ def serve_child(scheduler: ReplayScheduler, name: str, conn: Any) -> None:
         except (EOFError, OSError):
             return
         try:
+            if msg[0] == "used":  # (no answer)
+                scheduler.used(who, msg[1])
+                continue
             if msg[0] == "turn":
                 key = (name, *msg[1:])
                 tag = tags.get(key)
                 if tag is None:
                     tag = tags[key] = Tag(name, msg[1], msg[2], msg[3], msg[4])
-                answer: Any = scheduler.turn(who, tag)  # type: ignore[arg-type]
+                answer: Any = scheduler.turn_granting(who, tag)
             elif msg[0] == "return":
                 answer = scheduler.wait_return(who)
             elif msg[0] == "early":

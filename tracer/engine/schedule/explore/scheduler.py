@@ -694,6 +694,24 @@ class RemoteExplorer(Remote):
             self._ask("blocked", target, "wait" if w is None else w[1])
         return try_or_park(self.rt, attempt, timeout, park)
 
+    def turn(self, actor: ActorCtx, tag: Tag) -> int:
+        """A scheduling point asks the parent. An event that touches nothing (a blocking
+        call's return, a log, a sleep: ``operation_object`` is None) is not one: the parent
+        would give the next seq at once, so it is taken here, from the run's shared counter
+        (nobody else runs meanwhile); a return on an object is told to the parent without
+        waiting for an answer (what it changed, for the spinners: ``_note``), which the
+        parent takes in before this child's next question."""
+        if tag.phase == "return" or (tag.target is None and tag.op not in ("start", "end")):
+            assert self.rt is not None
+            seq = next(self.rt.seq)
+            if tag.target is not None and tag.op != "read":
+                try:
+                    self.conn.send(("note", tag.op, tag.target, tag.phase, tag.result, seq))
+                except (EOFError, OSError):
+                    raise Abort from None
+            return seq
+        return super().turn(actor, tag)
+
     def sleep(self, actor: ActorCtx, seconds: float) -> None:
         """No time passes (a sleep touches nothing: not a scheduling point)."""
 
@@ -741,6 +759,14 @@ def serve_explore(scheduler: ExploreScheduler, name: str, conn: Any, prims: dict
             except (EOFError, OSError):
                 return
             answer: Any
+            if msg[0] == "note":  # ("note", op, target, phase, result, seq): no answer
+                key = tuple(msg[1:5])
+                tag = tags.get(key)
+                if tag is None:
+                    tag = tags[key] = Tag(name, msg[1], msg[2], msg[3], msg[4])
+                with scheduler.mu:
+                    scheduler._note(name, tag, msg[5])
+                continue
             try:
                 if msg[0] == "turn":
                     key = tuple(msg[1:])
