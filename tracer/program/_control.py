@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tracer.program._proc_control import BOOT
 from tracer.program._seam import Actor, Attempt, Prim, Scheduler
 
 if TYPE_CHECKING:
@@ -44,6 +45,12 @@ PATIENCE = 5.0  # real seconds with nobody to choose and only away actors: not c
 # every other recorded event the strategy chooses among all who can go on
 ACCESS_SWITCH = 0.25
 _REAL_WAITS = {("condition", "wait"), ("barrier", "wait")}
+# a multiprocessing queue's item (a pipe's message) is on its way for a while after its put
+# (a feeder thread writes it): with child processes, a get that failed is tried again every
+# FLIGHT_TRY s for up to FLIGHT s before nobody is judged able to go on
+FLIGHT = 0.25
+FLIGHT_TRY = 0.01
+_FLIGHT_OPS = {("queue", "get"), ("pipe", "recv"), ("queue", "put")}
 _clock = time.monotonic
 
 
@@ -98,6 +105,9 @@ class Baton(Scheduler):
         self.now = 0.0  # virtual seconds
         self.idle_since: float | None = None  # nobody to choose, away actors: since when
         self.loop_of: dict[str, str] = {}  # a coroutine actor -> the thread running its loop
+        # the actors of the program's child processes (see _proc_control), by name
+        self.remote: dict[str, Actor] = {}
+        self.flight: tuple[int, float, float] | None = None  # (version, since, last try)
 
     # --- the hooks of the seam
     def _as_thread(self, actor: Actor) -> Actor | None:
@@ -127,6 +137,8 @@ class Baton(Scheduler):
             if s.first:  # its start: recorded at once (see the module's docstring)
                 s.first = False
                 self._started_at_once(s)
+                if self.holder is None:  # (a process's start: its parent went on)
+                    self._choose()
                 return
             if self.holder is s and self._keeps(s):
                 self.version += 1
@@ -152,12 +164,13 @@ class Baton(Scheduler):
         try:
             if isinstance(target, Prim) and (target.type, op) in _REAL_WAITS:
                 return self._real_wait(actor, attempt, timeout)
-            if isinstance(target, str) and target not in self.host.rec.actors:
+            joined = self._named(target) if isinstance(target, str) else None
+            if isinstance(target, str) and joined is None:
                 return attempt(timeout)
             s = self._slot(actor)
             deadline = None if timeout is None else self.now + max(0.0, timeout)
             while True:
-                if isinstance(target, str) and self.host.rec.actors[target].state == "done":
+                if joined is not None and joined.state == "done":
                     return attempt(timeout)  # (it recorded its end: its thread is leaving)
                 if attempt(0):
                     return True
@@ -212,6 +225,10 @@ class Baton(Scheduler):
                 self._choose()
 
     # --- inside
+    def _named(self, name: str) -> Actor | None:
+        """The actor ``name``: a thread of this process or an actor of a child's."""
+        return self.host.rec.actors.get(name) or self.remote.get(name)
+
     def _keeps(self, s: _Slot) -> bool:
         """Whether the holder ``s`` goes on without a choice: an exploration's turn for a
         shared access, most of the time (see ``ACCESS_SWITCH``)."""
@@ -282,9 +299,17 @@ class Baton(Scheduler):
                 self.holder = None
                 self._choose()
             return
-        for s in self.slots.values():
+        for s in list(self.slots.values()):
             if s.state == "fresh" and now - s.since > AWAY:
-                s.state = "away"
+                alive = getattr(s.actor, "alive", None)
+                if alive is None:
+                    s.state = "away"
+                elif not alive():  # (a process that died before it came)
+                    s.state = "done"
+                    s.actor.state = "done"
+                    self.version += 1
+                elif now - s.since > BOOT:  # (a process that boots for too long)
+                    s.state = "away"
         self._choose()
 
     def _live(self) -> list[_Slot]:
@@ -304,6 +329,8 @@ class Baton(Scheduler):
         timers = sorted((s for s in live if s.deadline is not None and
                          s.state in ("sleeping", "blocked")),
                         key=lambda s: (s.deadline, s.order))
+        if not ready and self.remote and self._in_flight(live, ready):
+            return
         if self.want is not None and self.diverged is None and \
                 self._replay_choice(live, ready, timers):
             return
@@ -333,6 +360,30 @@ class Baton(Scheduler):
             self._verdict(deadlocks_only=True)
             return
         self._verdict()
+
+    def _in_flight(self, live: list[_Slot], ready: list[_Slot]) -> bool:
+        """Whether to wait a little for an item on its way between processes (see
+        ``FLIGHT``; ``mu`` held): the blocked gets are made ready again (into ``ready``), or
+        True: nothing to do until the next poll."""
+        flying = [s for s in live if s.state == "blocked" and s.actor.waiting is not None
+                  and isinstance(s.actor.waiting[0], Prim)
+                  and (s.actor.waiting[0].type, s.actor.waiting[1]) in _FLIGHT_OPS]
+        if not flying:
+            return False
+        now = _clock()
+        if self.flight is None or self.flight[0] != self.version:
+            self.flight = (self.version, now, now)
+            return True
+        version, since, last = self.flight
+        if now - since > FLIGHT:
+            return False
+        if now - last < FLIGHT_TRY:
+            return True
+        self.flight = (version, since, now)
+        for s in flying:
+            s.tried = -1
+        ready.extend(flying)
+        return False
 
     def _replay_choice(self, live: list[_Slot], ready: list[_Slot],
                        timers: list[_Slot]) -> bool:
@@ -439,6 +490,9 @@ def _waits_in_os(actor: Actor) -> bool:
     """Whether ``actor``'s thread sleeps in the kernel (a read, a lock, a wait) rather than
     runs or waits for a CPU: a holder the OS merely has not run yet (a loaded machine) is not
     away. Where /proc is not there, every late holder is."""
+    in_os = getattr(actor, "in_os", None)
+    if in_os is not None:  # (an actor of a child process: see _proc_control)
+        return bool(in_os())
     try:
         with open(f"/proc/self/task/{actor.tid}/stat", "rb") as f:
             stat = f.read()
