@@ -172,11 +172,12 @@ class Baton(Scheduler):
             while True:
                 if joined is not None and joined.state == "done":
                     return attempt(timeout)  # (it recorded its end: its thread is leaving)
+                tried = self.version  # (before: a child process may end meanwhile)
                 if attempt(0):
                     return True
                 with self.mu:
                     s.state = "blocked"
-                    s.tried = self.version
+                    s.tried = tried
                     s.deadline = deadline
                     s.expire = False
                     if self.holder is s:
@@ -423,6 +424,12 @@ class Baton(Scheduler):
             self.index += 1
             self._give(s)
             return True
+        if s.state == "blocked" and any(x.state in ("away", "real") for x in live):
+            # (another may still change what it waits for: a process on its way out)
+            if self.idle_since is None:
+                self.idle_since = _clock()
+            if _clock() - self.idle_since <= PATIENCE:
+                return True
         what = ("has ended" if s.state == "done" else
                 f"cannot go on ({self._doing(s)})")
         self._diverge(e, f"{s.name} {what}")

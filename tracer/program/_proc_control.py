@@ -273,6 +273,7 @@ class RemoteBaton(Scheduler):
         self.rec = rec
         self.lost = lost  # the host is gone: write the events and leave
         self.links: dict[str, socket.socket] = {}
+        self.keep: list[socket.socket] = []
 
     def _info(self, actor: Actor) -> Any:
         holders = {k: dict(v) for k, v in list(self.rec.holders.items()) if v}
@@ -350,7 +351,10 @@ class RemoteBaton(Scheduler):
             _send(sock, ("ended",))
         except OSError:
             pass
-        sock.close()
+        if actor.kind == "process":  # (open until the process is gone: see Server._leaving)
+            self.keep.append(sock)
+        else:
+            sock.close()
 
 
 __all__ = ["BOOT", "RemoteActor", "RemoteBaton", "Server", "live_picture", "server"]
