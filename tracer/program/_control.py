@@ -303,7 +303,7 @@ class Baton(Scheduler):
         for s in list(self.slots.values()):
             if s.state == "fresh" and now - s.since > AWAY:
                 alive = getattr(s.actor, "alive", None)
-                if alive is None:
+                if alive is None or not s.first:  # (a process that came: as a thread)
                     s.state = "away"
                 elif not alive():  # (a process that died before it came)
                     s.state = "done"

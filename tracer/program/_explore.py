@@ -31,10 +31,11 @@ Judge = Callable[[ProgramRun, str], Sequence[Any]]
 
 # an object's address in a value's repr (``<Account object at 0x7f...>``), a thread's ident
 # (``<Thread(one, started 1396...)>``, a held RLock's ``owner=1396...``), a process's pids
-# (``<Process name='p1' pid=7896 parent=7885 started>``): not the program's
-# doing, they differ from one process to the next
+# and whether it has exited yet (``<Process name='p1' pid=7896 parent=7885 started>``): not
+# the program's doing, they differ from one process to the next
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}|(?<=started |stopped )(?:daemon )?[0-9]{6,}"
-                      r"|(?<=owner=)[0-9]{6,}|(?<= pid=)[0-9]+|(?<= parent=)[0-9]+")
+                      r"|(?<=owner=)[0-9]{6,}|(?<= pid=)[0-9]+|(?<= parent=)[0-9]+"
+                      r"|(?<=[0-9] )(?:started|stopped(?: exitcode=[-\w]+)?)(?=[ >])")
 
 
 def _plain(value: Any) -> Any:
