@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 
 from tracer.program._control import read_divergence, replay_events
-from tracer.program._launch import Program, ProgramError, ProgramRun, _children_events, \
-    assemble, check_program
+from tracer.program._launch import Program, ProgramError, ProgramRun, assemble, check_program
+from tracer.program._launch import _children_events as children_events
 from tracer.program._launch import run_program as _run_program
 
 # (kind, actors, objects) -> the findings of a schedule, read by the judge
@@ -122,7 +122,7 @@ def explore(program: Program, runs: int, seed: int, strategy: str, depth: int,
             except (OSError, orjson.JSONDecodeError):
                 host = None
             if host is not None:  # (the events of its child processes)
-                host["children"] = _children_events(folder)
+                host["children"] = children_events(folder)
             shutil.rmtree(folder, ignore_errors=True)
             key = schedule_key(host["events"]) if host is not None else -1
             sched_seed = schedule_seed(seed, n)

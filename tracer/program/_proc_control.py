@@ -130,8 +130,11 @@ class Server:
         try:
             _, name, kind, daemon, pid, tid = _recv(conn)
             baton = self.baton
-            proxy = baton.remote.get(name)
+            known = baton.remote.get(name)
+            proxy = known if isinstance(known, RemoteActor) else None
             if proxy is None or proxy.connected:  # (a thread the child started)
+                if name in baton.slots:  # (as the trace names it: see _launch._merge)
+                    name = f"{name}@{pid}"
                 proxy = RemoteActor(name, kind, daemon)
                 proxy.pid, proxy.tid = pid, tid
                 proxy.connected = True
