@@ -74,11 +74,10 @@ def test_explore_finds_the_cross_process_abba_and_it_replays_as_that_deadlock(
 
 
 # The tutorial's process listings (see test_program_processes.py), each recorded by a free
-# run and replayed: the replay keeps to the recorded order across the processes. (Its Pool
-# listing is explored, not replayed: a Pool hands its tasks to its workers over a pipe
-# tracer does not record, so which worker runs which task is not the recording's to say.)
+# run and replayed: the replay keeps to the recorded order across the processes (the Pool's
+# too: which worker takes which task is the recording's).
 LISTINGS = ["mp_tut_function.py", "mp_tut_class.py", "mp_tut_queue.py", "mp_tut_pipe.py",
-            "mp_tut_manager.py", "mp_basic.py"]
+            "mp_tut_manager.py", "mp_tut_pool.py", "mp_basic.py"]
 
 
 @pytest.mark.parametrize("listing", LISTINGS)

@@ -108,6 +108,8 @@ class Baton(Scheduler):
         # the actors of the program's child processes (see _proc_control), by name
         self.remote: dict[str, Actor] = {}
         self.flight: tuple[int, float, float] | None = None  # (version, since, last try)
+        self.retried_at = 0.0  # (a replay's last try of such a get)
+        self.retrying: tuple[int, float] | None = None  # (at which event, since when)
 
     # --- the hooks of the seam
     def _as_thread(self, actor: Actor) -> Actor | None:
@@ -366,9 +368,7 @@ class Baton(Scheduler):
         """Whether to wait a little for an item on its way between processes (see
         ``FLIGHT``; ``mu`` held): the blocked gets are made ready again (into ``ready``), or
         True: nothing to do until the next poll."""
-        flying = [s for s in live if s.state == "blocked" and s.actor.waiting is not None
-                  and isinstance(s.actor.waiting[0], Prim)
-                  and (s.actor.waiting[0].type, s.actor.waiting[1]) in _FLIGHT_OPS]
+        flying = [s for s in live if s.state == "blocked" and _flies(s)]
         if not flying:
             return False
         now = _clock()
@@ -424,6 +424,18 @@ class Baton(Scheduler):
             self.index += 1
             self._give(s)
             return True
+        if s.state == "blocked" and self.remote and _flies(s) and \
+                e.get("result") != "timeout":
+            # (what it gets is on its way from another process: try again a little later)
+            now = _clock()
+            if self.retrying is None or self.retrying[0] != self.recorded:
+                self.retrying = (self.recorded, now)
+            if now - self.retrying[1] <= PATIENCE:
+                if now - self.retried_at >= FLIGHT_TRY:
+                    self.retried_at = now
+                    self.index += 1
+                    self._give(s)
+                return True
         if s.state == "blocked" and any(x.state in ("away", "real") for x in live):
             # (another may still change what it waits for: a process on its way out)
             if self.idle_since is None:
@@ -491,6 +503,12 @@ class Baton(Scheduler):
                   + "; ".join(f"{s.name} {self._doing(s)}" for s in self._live()))
         self.host.finish("stall", detail, {"actors": names, "objects": [], "detail": detail},
                          "stall")
+
+
+def _flies(s: _Slot) -> bool:
+    """Whether ``s`` waits for what may be on its way from another process."""
+    w = s.actor.waiting
+    return w is not None and isinstance(w[0], Prim) and (w[0].type, w[1]) in _FLIGHT_OPS
 
 
 def _waits_in_os(actor: Actor) -> bool:

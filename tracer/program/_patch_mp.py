@@ -604,6 +604,7 @@ def _child(proc: Any, name: str, cfg: dict[str, Any], old: Recorder, original: A
         acc: Any = sys.modules.get("tracer.program._access")
         if acc is not None:
             acc.BEFORE_ACCESS = _before_access
+        _pool_tasks(proc, rec)
     a = rec.adopt(main, name=name)
     a.kind = "process"
     a.daemon = bool(proc.daemon)
@@ -628,6 +629,35 @@ def _child(proc: Any, name: str, cfg: dict[str, Any], old: Recorder, original: A
         return original(proc, *args, **kwargs)
     finally:
         writer.write(final=True)
+
+
+def _pool_tasks(proc: Any, rec: Recorder) -> None:
+    """A Pool's worker under a baton takes its next task when the scheduler says (a
+    blocking get, recorded as no event, on the pool's task pipe): which worker runs which
+    task is then the schedule's (a replay's: the recording's), not the OS's."""
+    pool = sys.modules.get("multiprocessing.pool")
+    if pool is None or getattr(proc, "_target", None) is not pool.worker or not proc._args:
+        return
+    inqueue = proc._args[0]
+    reader = getattr(inqueue, "_reader", None)
+    real_get = getattr(inqueue, "get", None)
+    if reader is None or real_get is None:
+        return
+    tasks = Prim(f"{proc.name}.tasks", "queue", None, {"maxsize": 0})
+
+    def ready(t: float | None) -> bool:
+        try:
+            return bool(reader.poll(t))
+        except (OSError, EOFError, ValueError):
+            return True
+
+    def get() -> Any:
+        if not rec.closed:
+            a = rec.current()
+            if not ready(0):
+                rec.scheduler.block(a, tasks, "get", ready, None)
+        return real_get()
+    inqueue.get = get
 
 
 def _before_access(op: str, target: str, site: str) -> None:
