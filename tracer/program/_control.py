@@ -302,7 +302,12 @@ class Baton(Scheduler):
                 self.holder = None
                 self._choose()
             return
+        real = any(s.state == "real" for s in self.slots.values())
         for s in list(self.slots.values()):
+            if real and s.state == "blocked":
+                # (a real wait, a condition's, gives its lock back when it is under way,
+                # which records nothing: what is blocked is tried again)
+                s.tried = -1
             if s.state == "fresh" and now - s.since > AWAY:
                 alive = getattr(s.actor, "alive", None)
                 if alive is None or not s.first:  # (a process that came: as a thread)
@@ -356,6 +361,8 @@ class Baton(Scheduler):
         waiting = [s for s in live if s.state in ("away", "real")]
         if waiting:
             now = _clock()
+            if any(s.state == "real" and now - s.since <= AWAY for s in waiting):
+                return  # (a real wait just begun: a condition's gives its lock back in it)
             if self.idle_since is None:
                 self.idle_since = now
             if now - self.idle_since > PATIENCE:

@@ -232,6 +232,11 @@ class Server:
         states = []
         for a in list(baton.remote.values()):
             w = a.waiting
+            if w is not None and isinstance(w[0], Prim) and w[0].type == "condition" and \
+                    w[1] == "wait":  # (its lock is given back in the wait, in the child)
+                lock = w[0].options.get("lock") or w[0].name
+                if a.name in holders.get(lock, {}):
+                    holders[lock] = {k: v for k, v in holders[lock].items() if k != a.name}
             waiting: list[Any] | None = None
             if w is not None:
                 target, op, timed = w
