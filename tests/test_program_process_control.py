@@ -125,3 +125,12 @@ def test_no_process_outlives_its_schedule(tmp_path: Path) -> None:
     assert not alive.exists() or not alive.read_text().split(), alive.read_text()
     assert all(_dead(pid) for pid in written)
     assert os.path.exists(pids)
+
+
+def test_a_process_started_by_a_child_is_refused_saying_why(tmp_path: Path) -> None:
+    doc = _explore_json(tmp_path, "mp_ctl_nested.py", 1)
+    errors = [p for p in _problems(doc) if p["kind"] == "error"]
+    assert errors, doc
+    assert "a child process of the program starts a process (grandchild, " \
+           "mp_ctl_nested.py:11): explore and replay run the processes the program's main " \
+           "process starts one actor at a time" in errors[0]["message"], errors

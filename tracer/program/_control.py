@@ -139,8 +139,8 @@ class Baton(Scheduler):
             if s.first:  # its start: recorded at once (see the module's docstring)
                 s.first = False
                 self._started_at_once(s)
-                if self.holder is None:  # (a process's start: its parent went on)
-                    self._choose()
+                if self.holder is None and getattr(s.actor, "alive", None) is not None:
+                    self._choose()  # (a process's start: its parent went on)
                 return
             if self.holder is s and self._keeps(s):
                 self.version += 1

@@ -565,14 +565,15 @@ def _process_patches() -> None:
 
 
 def _uncontrolled(proc: Any) -> None:
-    """A process started under a scheduler that runs one actor at a time (explore, replay):
-    its children are not under it; the run ends, saying why."""
+    """A process started by a child process under a scheduler that runs one actor at a time
+    (explore, replay): it would not be under that scheduler; the child fails, saying why."""
     where = _names.user_site()
     detail = (f"a child process of the program starts a process ({proc.name}"
               + (f", {where}" if where else "") + "): explore and replay run the "
               "processes the program's main process starts one actor at a time, not those "
               "its children start; trace it with tracer run")
-    if _FINISH is not None:  # (as a program the scheduler cannot control: see _control)
+    if _FINISH is not None and not (_CFG or {}).get("child"):  # (the host's own: as a
+        # program the scheduler cannot control, see _control; a child's end says it)
         rec = _seam.REC
         actor = rec.current().name if rec is not None else "MainThread"
         _FINISH("timeout", detail, {"actors": [actor], "detail": detail}, "timeout")
