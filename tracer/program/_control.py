@@ -393,6 +393,23 @@ class Baton(Scheduler):
         ready.extend(flying)
         return False
 
+    def _pool_tasks(self, live: list[_Slot]) -> bool:
+        """While a replay waits for an actor that is away (the main thread in a Pool's
+        ``map``), a Pool's worker waiting for a task tries again now and then: which worker
+        takes a task whose run records nothing is not in the recording. True: one goes."""
+        now = _clock()
+        if now - self.retried_at < FLIGHT_TRY:
+            return False
+        for s in live:
+            w = s.actor.waiting
+            if s.state == "blocked" and w is not None and isinstance(w[0], Prim) and \
+                    w[0].options.get("pool"):
+                self.retried_at = now
+                self.index += 1
+                self._give(s)
+                return True
+        return False
+
     def _replay_choice(self, live: list[_Slot], ready: list[_Slot],
                        timers: list[_Slot]) -> bool:
         """Give the baton as the recording did: True when done (or waiting for its actor)."""
@@ -415,6 +432,8 @@ class Baton(Scheduler):
         name = str(e.get("actor"))
         s = self.slots.get(self.loop_of.get(name, name))  # (a task goes with its loop)
         if s is None or s.state in ("fresh", "away", "real"):
+            if self._pool_tasks(live):
+                return True
             if self.idle_since is None:
                 self.idle_since = _clock()
             if _clock() - self.idle_since <= PATIENCE:

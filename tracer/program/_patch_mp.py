@@ -644,7 +644,7 @@ def _pool_tasks(proc: Any, rec: Recorder) -> None:
     real_get = getattr(inqueue, "get", None)
     if reader is None or real_get is None:
         return
-    tasks = Prim(f"{proc.name}.tasks", "queue", None, {"maxsize": 0})
+    tasks = Prim(f"{proc.name}.tasks", "queue", None, {"maxsize": 0, "pool": True})
 
     def ready(t: float | None) -> bool:
         try:
