@@ -395,15 +395,19 @@ class Baton(Scheduler):
 
     def _pool_tasks(self, live: list[_Slot]) -> bool:
         """While a replay waits for an actor that is away (the main thread in a Pool's
-        ``map``), a Pool's worker waiting for a task tries again now and then: which worker
-        takes a task whose run records nothing is not in the recording. True: one goes."""
+        ``map``), a Pool's worker waiting for a task that has no recorded operation left but
+        its end tries again now and then: which worker takes a task whose run records nothing
+        is not in the recording. True: one goes."""
         now = _clock()
         if now - self.retried_at < FLIGHT_TRY:
             return False
+        want = self.want or []
         for s in live:
             w = s.actor.waiting
             if s.state == "blocked" and w is not None and isinstance(w[0], Prim) and \
-                    w[0].options.get("pool"):
+                    w[0].options.get("pool") and not any(
+                        e.get("actor") == s.name and e.get("op") != "end"
+                        for e in want[self.recorded:]):  # (none of its tasks is to come)
                 self.retried_at = now
                 self.index += 1
                 self._give(s)
