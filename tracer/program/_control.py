@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tracer.program._proc_control import BOOT
 from tracer.program._seam import Actor, Attempt, Prim, Scheduler
 
 if TYPE_CHECKING:
@@ -44,6 +45,12 @@ PATIENCE = 5.0  # real seconds with nobody to choose and only away actors: not c
 # every other recorded event the strategy chooses among all who can go on
 ACCESS_SWITCH = 0.25
 _REAL_WAITS = {("condition", "wait"), ("barrier", "wait")}
+# a multiprocessing queue's item (a pipe's message) is on its way for a while after its put
+# (a feeder thread writes it): with child processes, a get that failed is tried again every
+# FLIGHT_TRY s for up to FLIGHT s before nobody is judged able to go on
+FLIGHT = 0.25
+FLIGHT_TRY = 0.01
+_FLIGHT_OPS = {("queue", "get"), ("pipe", "recv"), ("queue", "put")}
 _clock = time.monotonic
 
 
@@ -98,6 +105,11 @@ class Baton(Scheduler):
         self.now = 0.0  # virtual seconds
         self.idle_since: float | None = None  # nobody to choose, away actors: since when
         self.loop_of: dict[str, str] = {}  # a coroutine actor -> the thread running its loop
+        # the actors of the program's child processes (see _proc_control), by name
+        self.remote: dict[str, Actor] = {}
+        self.flight: tuple[int, float, float] | None = None  # (version, since, last try)
+        self.retried_at = 0.0  # (a replay's last try of such a get)
+        self.retrying: tuple[int, float] | None = None  # (at which event, since when)
 
     # --- the hooks of the seam
     def _as_thread(self, actor: Actor) -> Actor | None:
@@ -127,6 +139,8 @@ class Baton(Scheduler):
             if s.first:  # its start: recorded at once (see the module's docstring)
                 s.first = False
                 self._started_at_once(s)
+                if self.holder is None and getattr(s.actor, "alive", None) is not None:
+                    self._choose()  # (a process's start: its parent went on)
                 return
             if self.holder is s and self._keeps(s):
                 self.version += 1
@@ -152,18 +166,20 @@ class Baton(Scheduler):
         try:
             if isinstance(target, Prim) and (target.type, op) in _REAL_WAITS:
                 return self._real_wait(actor, attempt, timeout)
-            if isinstance(target, str) and target not in self.host.rec.actors:
+            joined = self._named(target) if isinstance(target, str) else None
+            if isinstance(target, str) and joined is None:
                 return attempt(timeout)
             s = self._slot(actor)
             deadline = None if timeout is None else self.now + max(0.0, timeout)
             while True:
-                if isinstance(target, str) and self.host.rec.actors[target].state == "done":
+                if joined is not None and joined.state == "done":
                     return attempt(timeout)  # (it recorded its end: its thread is leaving)
+                tried = self.version  # (before: a child process may end meanwhile)
                 if attempt(0):
                     return True
                 with self.mu:
                     s.state = "blocked"
-                    s.tried = self.version
+                    s.tried = tried
                     s.deadline = deadline
                     s.expire = False
                     if self.holder is s:
@@ -212,6 +228,10 @@ class Baton(Scheduler):
                 self._choose()
 
     # --- inside
+    def _named(self, name: str) -> Actor | None:
+        """The actor ``name``: a thread of this process or an actor of a child's."""
+        return self.host.rec.actors.get(name) or self.remote.get(name)
+
     def _keeps(self, s: _Slot) -> bool:
         """Whether the holder ``s`` goes on without a choice: an exploration's turn for a
         shared access, most of the time (see ``ACCESS_SWITCH``)."""
@@ -282,9 +302,22 @@ class Baton(Scheduler):
                 self.holder = None
                 self._choose()
             return
-        for s in self.slots.values():
+        real = any(s.state == "real" for s in self.slots.values())
+        for s in list(self.slots.values()):
+            if real and s.state == "blocked":
+                # (a real wait, a condition's, gives its lock back when it is under way,
+                # which records nothing: what is blocked is tried again)
+                s.tried = -1
             if s.state == "fresh" and now - s.since > AWAY:
-                s.state = "away"
+                alive = getattr(s.actor, "alive", None)
+                if alive is None or not s.first:  # (a process that came: as a thread)
+                    s.state = "away"
+                elif not alive():  # (a process that died before it came)
+                    s.state = "done"
+                    s.actor.state = "done"
+                    self.version += 1
+                elif now - s.since > BOOT:  # (a process that boots for too long)
+                    s.state = "away"
         self._choose()
 
     def _live(self) -> list[_Slot]:
@@ -304,6 +337,8 @@ class Baton(Scheduler):
         timers = sorted((s for s in live if s.deadline is not None and
                          s.state in ("sleeping", "blocked")),
                         key=lambda s: (s.deadline, s.order))
+        if not ready and self.remote and self._in_flight(live, ready):
+            return
         if self.want is not None and self.diverged is None and \
                 self._replay_choice(live, ready, timers):
             return
@@ -326,6 +361,8 @@ class Baton(Scheduler):
         waiting = [s for s in live if s.state in ("away", "real")]
         if waiting:
             now = _clock()
+            if any(s.state == "real" and now - s.since <= AWAY for s in waiting):
+                return  # (a real wait just begun: a condition's gives its lock back in it)
             if self.idle_since is None:
                 self.idle_since = now
             if now - self.idle_since > PATIENCE:
@@ -333,6 +370,49 @@ class Baton(Scheduler):
             self._verdict(deadlocks_only=True)
             return
         self._verdict()
+
+    def _in_flight(self, live: list[_Slot], ready: list[_Slot]) -> bool:
+        """Whether to wait a little for an item on its way between processes (see
+        ``FLIGHT``; ``mu`` held): the blocked gets are made ready again (into ``ready``), or
+        True: nothing to do until the next poll."""
+        flying = [s for s in live if s.state == "blocked" and _flies(s)]
+        if not flying:
+            return False
+        now = _clock()
+        if self.flight is None or self.flight[0] != self.version:
+            self.flight = (self.version, now, now)
+            return True
+        version, since, last = self.flight
+        if now - since > FLIGHT:
+            return False
+        if now - last < FLIGHT_TRY:
+            return True
+        self.flight = (version, since, now)
+        for s in flying:
+            s.tried = -1
+        ready.extend(flying)
+        return False
+
+    def _pool_tasks(self, live: list[_Slot]) -> bool:
+        """While a replay waits for an actor that is away (the main thread in a Pool's
+        ``map``), a Pool's worker waiting for a task that has no recorded operation left but
+        its end tries again now and then: which worker takes a task whose run records nothing
+        is not in the recording. True: one goes."""
+        now = _clock()
+        if now - self.retried_at < FLIGHT_TRY:
+            return False
+        want = self.want or []
+        for s in live:
+            w = s.actor.waiting
+            if s.state == "blocked" and w is not None and isinstance(w[0], Prim) and \
+                    w[0].options.get("pool") and not any(
+                        e.get("actor") == s.name and e.get("op") != "end"
+                        for e in want[self.recorded:]):  # (none of its tasks is to come)
+                self.retried_at = now
+                self.index += 1
+                self._give(s)
+                return True
+        return False
 
     def _replay_choice(self, live: list[_Slot], ready: list[_Slot],
                        timers: list[_Slot]) -> bool:
@@ -356,6 +436,8 @@ class Baton(Scheduler):
         name = str(e.get("actor"))
         s = self.slots.get(self.loop_of.get(name, name))  # (a task goes with its loop)
         if s is None or s.state in ("fresh", "away", "real"):
+            if self._pool_tasks(live):
+                return True
             if self.idle_since is None:
                 self.idle_since = _clock()
             if _clock() - self.idle_since <= PATIENCE:
@@ -372,6 +454,24 @@ class Baton(Scheduler):
             self.index += 1
             self._give(s)
             return True
+        if s.state == "blocked" and self.remote and _flies(s) and \
+                e.get("result") != "timeout":
+            # (what it gets is on its way from another process: try again a little later)
+            now = _clock()
+            if self.retrying is None or self.retrying[0] != self.recorded:
+                self.retrying = (self.recorded, now)
+            if now - self.retrying[1] <= PATIENCE:
+                if now - self.retried_at >= FLIGHT_TRY:
+                    self.retried_at = now
+                    self.index += 1
+                    self._give(s)
+                return True
+        if s.state == "blocked" and any(x.state in ("away", "real") for x in live):
+            # (another may still change what it waits for: a process on its way out)
+            if self.idle_since is None:
+                self.idle_since = _clock()
+            if _clock() - self.idle_since <= PATIENCE:
+                return True
         what = ("has ended" if s.state == "done" else
                 f"cannot go on ({self._doing(s)})")
         self._diverge(e, f"{s.name} {what}")
@@ -435,10 +535,19 @@ class Baton(Scheduler):
                          "stall")
 
 
+def _flies(s: _Slot) -> bool:
+    """Whether ``s`` waits for what may be on its way from another process."""
+    w = s.actor.waiting
+    return w is not None and isinstance(w[0], Prim) and (w[0].type, w[1]) in _FLIGHT_OPS
+
+
 def _waits_in_os(actor: Actor) -> bool:
     """Whether ``actor``'s thread sleeps in the kernel (a read, a lock, a wait) rather than
     runs or waits for a CPU: a holder the OS merely has not run yet (a loaded machine) is not
     away. Where /proc is not there, every late holder is."""
+    in_os = getattr(actor, "in_os", None)
+    if in_os is not None:  # (an actor of a child process: see _proc_control)
+        return bool(in_os())
     try:
         with open(f"/proc/self/task/{actor.tid}/stat", "rb") as f:
             stat = f.read()

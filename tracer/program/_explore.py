@@ -3,7 +3,7 @@ trace: start one host under control (``_control``), then read what it wrote.
 
 An exploration is one host: it installs the patches once and forks a child per schedule
 (starting a host costs about 0.1-0.3 s, a fork about a millisecond); each child writes its
-events to ``events.json.<n>``. Here each schedule's events become a trace, and a schedule
+events to ``s<n>/events.json``. Here each schedule's events become a trace, and a schedule
 equivalent to one already judged (same per-actor operations, same order of the actors on
 each object) is counted without being analyzed again, as scenario explorations do.
 """
@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import os
 import re
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ import orjson
 
 from tracer.program._control import read_divergence, replay_events
 from tracer.program._launch import Program, ProgramError, ProgramRun, assemble, check_program
+from tracer.program._launch import _children_events as children_events
 from tracer.program._launch import run_program as _run_program
 from tracer.program._seam import payload_fields
 
@@ -29,10 +31,12 @@ from tracer.program._seam import payload_fields
 Judge = Callable[[ProgramRun, str], Sequence[Any]]
 
 # an object's address in a value's repr (``<Account object at 0x7f...>``), a thread's ident
-# (``<Thread(one, started 1396...)>``, a held RLock's ``owner=1396...``): not the program's
-# doing, they differ from one process to the next
+# (``<Thread(one, started 1396...)>``, a held RLock's ``owner=1396...``), a process's pids
+# and whether it has exited yet (``<Process name='p1' pid=7896 parent=7885 started>``): not
+# the program's doing, they differ from one process to the next
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}|(?<=started |stopped )(?:daemon )?[0-9]{6,}"
-                      r"|(?<=owner=)[0-9]{6,}")
+                      r"|(?<=owner=)[0-9]{6,}|(?<= pid=)[0-9]+|(?<= parent=)[0-9]+"
+                      r"|(?<=[0-9] )(?:started|stopped(?: exitcode=[-\w]+)?)(?=[ >])")
 
 
 def _plain(value: Any) -> Any:
@@ -109,15 +113,19 @@ def explore(program: Program, runs: int, seed: int, strategy: str, depth: int,
         from tracer.engine.schedule.explore.scheduler import schedule_seed  # noqa: PLC0415
 
         for n in range(runs):
-            path = os.path.join(tmp, f"events.json.{n}")
+            folder = os.path.join(tmp, f"s{n}")
+            path = os.path.join(folder, "events.json")
             if not os.path.exists(path) and not os.path.exists(
-                    os.path.join(tmp, f"events.json.{n + 1}")):
+                    os.path.join(tmp, f"s{n + 1}")):
                 break  # (not run: the exploration was stopped)
             try:
                 with open(path, "rb") as f:
                     host: dict[str, Any] | None = orjson.loads(f.read())
             except (OSError, orjson.JSONDecodeError):
                 host = None
+            if host is not None:  # (the events of its child processes)
+                host["children"] = children_events(folder)
+            shutil.rmtree(folder, ignore_errors=True)
             key = schedule_key(host["events"]) if host is not None else -1
             sched_seed = schedule_seed(seed, n)
             if key in seen and host is not None:
@@ -150,16 +158,16 @@ class ProgramReplay:
 
         events = replayed.events if replayed is not None else self.result.doc["events"]
         threads = {str(a.get("name")) for a in self.result.doc.get("actors") or ()
-                   if a.get("kind") == "thread"}
+                   if a.get("kind") in ("thread", "process")}
         return first_difference(starts_at_spawn(comparable(self.recorded), threads),
                                 starts_at_spawn(comparable(events), threads))
 
 
 def starts_at_spawn(events: list[dict[str, Any]], threads: set[str]) -> list[dict[str, Any]]:
-    """``events`` with each thread's ``start`` right after its ``spawn``: a free run records
-    a new thread's start when the thread comes, and other threads' events may come between;
-    a replay records it at once (its parent waits in ``Thread.start``). Where it comes is
-    not the schedule's doing."""
+    """``events`` with each thread's (and process's) ``start`` right after its ``spawn``: a
+    free run records a new thread's start when the thread comes, and other threads' events
+    may come between; a replay records it at once (its parent waits in ``Thread.start``, no
+    actor goes before a started process comes). Where it comes is not the schedule's doing."""
     starts = {e.get("actor"): e for e in events
               if e.get("op") == "start" and e.get("actor") in threads}
     spawned = {e.get("target") for e in events if e.get("op") == "spawn"} & set(starts)

@@ -3,10 +3,10 @@
 It installs the patches and compiles the program once, then forks a child per schedule (a
 fork costs a few milliseconds where starting a host costs 0.1-0.3 s): the child is a host
 (``_host.Host``) whose scheduler is a :class:`_control.Baton` with the schedule's seed; it
-writes its events to ``<events>.<n>`` and leaves with ``os._exit``. This process starts no
-thread before forking. A child past its timeout is told to end (SIGUSR1: it writes its
-events, status timeout), a stop the command asks for is passed on (SIGUSR2), and a child that
-does not end after that is killed.
+writes its events to ``s<n>/events.json`` (its child processes theirs beside) and leaves
+with ``os._exit``. This process starts no thread before forking. A child past its timeout is
+told to end (SIGUSR1: it writes its events, status timeout), a stop the command asks for is
+passed on (SIGUSR2), and a child that does not end after that is killed.
 """
 
 from __future__ import annotations
@@ -65,7 +65,10 @@ def explore_host(config: dict[str, Any]) -> None:
     for n in range(int(ctl["start"]), int(ctl["stop"])):
         if ctrl is not None and select.select([ctrl], [], [], 0)[0]:
             break
-        cfg = {**config, "events": f"{config['events']}.{n}", "signalled": True,
+        # (a folder per schedule: its child processes' files, their control socket)
+        folder = os.path.join(os.path.dirname(config["events"]), f"s{n}")
+        os.makedirs(folder, exist_ok=True)
+        cfg = {**config, "events": os.path.join(folder, "events.json"), "signalled": True,
                "control": {**ctl, "seed": schedule_seed(int(ctl["seed"]), n), "run": n}}
         sys.stdout.flush()
         sys.stderr.flush()

@@ -500,8 +500,9 @@ def _process_patches() -> None:
             if not self._tracer_user or rec is None or rec.closed:
                 original(self)
                 return
-            if type(rec.scheduler) is not _seam.Scheduler:
-                _uncontrolled(self)
+            controlled = type(rec.scheduler) is not _seam.Scheduler
+            if controlled and (_CFG is None or _CFG.get("child")):
+                _uncontrolled(self)  # (a child's own processes: see _uncontrolled)
             name = rec.unique(self.name)
             self._tracer_name = name
             cfg = _CFG
@@ -512,7 +513,26 @@ def _process_patches() -> None:
                     _names.created_by_user(2) is not None:
                 a = rec.current()
                 rec.emit(a, "spawn", name, None, None, _names.user_site(), None)
-            original(self)
+            if not controlled:
+                original(self)
+                _children.append(self)
+                return
+            # one actor at a time across processes (see _proc_control): the child's actors
+            # ask this host's baton for their turns
+            from tracer.program import _proc_control  # noqa: PLC0415
+            assert cfg is not None
+            srv = _proc_control.server(rec.scheduler, cfg["dir"])  # type: ignore[arg-type]
+            if cfg.get("ctl") != srv.path:
+                cfg["ctl"] = srv.path
+                os.environ[ENV] = json.dumps(cfg)
+            proc = self
+            srv.expect(name, bool(self.daemon),
+                       lambda: proc._popen is None or _alive(proc))
+            try:
+                original(self)
+            except BaseException:
+                srv.forget(name)
+                raise
             _children.append(self)
         return start
     _patch._patch(cls, "start", start)
@@ -545,13 +565,15 @@ def _process_patches() -> None:
 
 
 def _uncontrolled(proc: Any) -> None:
-    """A process started under a scheduler that runs one actor at a time (explore, replay):
-    its children are not under it; the run ends, saying why."""
+    """A process started by a child process under a scheduler that runs one actor at a time
+    (explore, replay): it would not be under that scheduler; the child fails, saying why."""
     where = _names.user_site()
-    detail = (f"the program starts a process ({proc.name}"
-              + (f", {where}" if where else "") + "): explore and replay run a program's "
-              "threads one at a time, not its processes; trace it with tracer run")
-    if _FINISH is not None:  # (as a program the scheduler cannot control: see _control)
+    detail = (f"a child process of the program starts a process ({proc.name}"
+              + (f", {where}" if where else "") + "): explore and replay run the "
+              "processes the program's main process starts one actor at a time, not those "
+              "its children start; trace it with tracer run")
+    if _FINISH is not None and not (_CFG or {}).get("child"):  # (the host's own: as a
+        # program the scheduler cannot control, see _control; a child's end says it)
         rec = _seam.REC
         actor = rec.current().name if rec is not None else "MainThread"
         _FINISH("timeout", detail, {"actors": [actor], "detail": detail}, "timeout")
@@ -569,10 +591,24 @@ def _child(proc: Any, name: str, cfg: dict[str, Any], old: Recorder, original: A
     _seam.install(rec)
     _accesses()
     main = threading.current_thread()
+    writer = _ChildWriter(rec, cfg["dir"], name)
+    ctl = cfg.get("ctl")
+    if ctl:  # under the host's baton (explore, replay): see _proc_control
+        from tracer.program import _proc_control  # noqa: PLC0415
+        cfg["child"] = True
+        writer.quiet = True
+
+        def lost() -> None:  # (the host is gone: the run is over)
+            writer.write(final=True)
+            os._exit(0)
+        rec.scheduler = _proc_control.RemoteBaton(ctl, rec, lost)
+        acc: Any = sys.modules.get("tracer.program._access")
+        if acc is not None:
+            acc.BEFORE_ACCESS = _before_access
+        _pool_tasks(proc, rec)
     a = rec.adopt(main, name=name)
     a.kind = "process"
     a.daemon = bool(proc.daemon)
-    writer = _ChildWriter(rec, cfg["dir"], name)
     signal.signal(signal.SIGTERM, writer.on_term)
     writer.start()
     run = proc.run
@@ -596,6 +632,51 @@ def _child(proc: Any, name: str, cfg: dict[str, Any], old: Recorder, original: A
         writer.write(final=True)
 
 
+def _pool_tasks(proc: Any, rec: Recorder) -> None:
+    """A Pool's worker under a baton takes its next task when the scheduler says (a
+    blocking get, recorded as no event, on the pool's task pipe): which worker runs which
+    task is then the schedule's (a replay's: the recording's), not the OS's."""
+    pool = sys.modules.get("multiprocessing.pool")
+    if pool is None or getattr(proc, "_target", None) is not pool.worker or not proc._args:
+        return
+    inqueue = proc._args[0]
+    reader = getattr(inqueue, "_reader", None)
+    real_get = getattr(inqueue, "get", None)
+    if reader is None or real_get is None:
+        return
+    tasks = Prim(f"{proc.name}.tasks", "queue", None, {"maxsize": 0, "pool": True})
+
+    def ready(t: float | None) -> bool:
+        try:
+            return bool(reader.poll(t))
+        except (OSError, EOFError, ValueError):
+            return True
+
+    def get() -> Any:
+        if not rec.closed:
+            a = rec.current()
+            if not ready(0):
+                rec.scheduler.block(a, tasks, "get", ready, None)
+        return real_get()
+    inqueue.get = get
+
+
+def _before_access(op: str, target: str, site: str) -> None:
+    """Under a baton, a shared access takes its turn before it is made (as in the host)."""
+    rec = _seam.REC
+    if rec is None or rec.closed:
+        return
+    a = rec.current()
+    if a.quiet:
+        return
+    a.access = True
+    try:
+        rec.scheduler.turn(a)
+    finally:
+        a.access = False
+    a.turned = True
+
+
 class _ChildWriter:
     """A child's publisher: its state for the host's watchdog, its events at the end."""
 
@@ -610,6 +691,7 @@ class _ChildWriter:
         self.terminated = False
         self.beat = 0.0
         self.last: Any = None
+        self.quiet = False  # publishes no state (under a baton the host knows it)
 
     def start(self) -> None:
         t = threading.Thread(target=self.loop, name="tracer-child", daemon=True)
@@ -622,7 +704,8 @@ class _ChildWriter:
             if os.path.exists(self.stop):
                 self.write(final=True)
                 return
-            self.publish()
+            if not self.quiet:
+                self.publish()
 
     def state(self, final: bool = False) -> dict[str, Any]:
         rec = self.rec
@@ -667,7 +750,8 @@ class _ChildWriter:
                    "primitives": {p.name: p.spec() for p in list(rec.prims.values())},
                    "events": rec.events()}
             _write(os.path.join(self.folder, f"events-{self.pid}.json"), doc, events=True)
-            self.publish(st)
+            if not self.quiet:
+                self.publish(st)
         if self.terminated:
             os.kill(os.getpid(), signal.SIGTERM)
 
@@ -727,10 +811,17 @@ def _write(path: str, doc: Any, events: bool = False) -> None:
 
 def read_remote() -> tuple[Any, ...]:
     """Read the children's published states (the watchdog, once a tick): their progress."""
-    global _remote_progress
+    global _remote_progress, _oldest_beat, REMOTE, _remote_holders
     cfg = _CFG
     if cfg is None or not _children:
         return ()
+    live = _live_picture()
+    if live is not None:  # (under a baton: what the children's actors said, exact)
+        holders, states, progress_ = live
+        REMOTE = {st["name"]: st for st in states}  # (swapped whole: two threads read it)
+        _remote_holders = holders
+        _oldest_beat = float("inf")
+        return (progress_,)
     REMOTE.clear()
     _remote_holders.clear()
     progress = []
@@ -767,9 +858,13 @@ def read_remote() -> tuple[Any, ...]:
                         "waiting": None}
         beats.append(0.0)  # (no picture is confirmed until it publishes one)
     _remote_progress = tuple(progress)
-    global _oldest_beat
     _oldest_beat = min(beats) if beats else float("inf")
     return _remote_progress
+
+
+def _live_picture() -> Any:
+    pc = sys.modules.get("tracer.program._proc_control")
+    return None if pc is None else pc.live_picture()
 
 
 def _alive(proc: Any) -> bool:
@@ -794,7 +889,10 @@ def confirmed_since(t: float) -> bool:
 
 
 def remote_picture() -> tuple[dict[str, dict[str, int]], list[dict[str, Any]]]:
-    """(holders, live actors' states) of the children, as :func:`read_remote` last read."""
+    """(holders, live actors' states) of the children, as :func:`read_remote` last read
+    (under a baton: as they are now)."""
+    if _live_picture() is not None:
+        read_remote()
     return _remote_holders, [a for a in REMOTE.values() if a["state"] != "done"]
 
 
@@ -838,8 +936,35 @@ def stop_children(wait: float = 1.5) -> None:
             except (OSError, ValueError):
                 pass
         if not pending:
-            return
+            break
         _patch._real_sleep(TICK)
+    if _live_picture() is not None:  # (under a baton: no process outlives the schedule)
+        _kill_children()
+
+
+def _kill_children() -> None:
+    """Kill every process this host started (the program's, and multiprocessing's own: a
+    Manager's server, a Pool's workers) and reap them."""
+    procs = list(_children)
+    mpp = sys.modules.get("multiprocessing.process")
+    if mpp is not None:
+        procs += [p for p in list(getattr(mpp, "_children", ())) if p not in procs]
+    for p in procs:
+        popen = getattr(p, "_popen", None)
+        if popen is None or getattr(popen, "returncode", None) is not None:
+            continue
+        try:
+            os.kill(p.pid, signal.SIGKILL)
+        except (OSError, TypeError):
+            continue
+    for p in procs:
+        popen = getattr(p, "_popen", None)
+        if popen is None:
+            continue
+        try:
+            popen.wait(2.0)
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 def wait_children() -> None:
