@@ -132,8 +132,10 @@ def _args(e: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 # the categories of intervals, by code (an interval's category is one byte of a column)
-_CATS = ("blocked", "holding", "sleep", "compute")
-_CAT_CODE = {c: i for i, c in enumerate(_CATS)}
+# an interval while it is found: (id, category, the seq of the event that begins it, its
+# index in the order intervals begin)
+_Handle = tuple[int, str, int, int]
+_NONE: list[_Handle] = []
 
 
 class _Interval:
@@ -205,18 +207,18 @@ class _Chrome:
         self.next_id = 1
         self.tracks: dict[str, tuple[int, int]] = {}
         self.kinds: dict[str, dict[str, Any]] = {}
-        # compact, for traces of millions of events: intervals as columns (id, category
-        # code, begin seq, end seq or -1) in the order of their begin events, and their
-        # indexes again in the order of their end events; flows as columns (id, kind,
-        # source seq, destination seq) in the order of their destination events
-        # (4 bytes a seq or id while they fit: ids count intervals and flows, at most a few
-        # per event)
+        # compact, for traces of millions of events: the flows as columns (id, kind, source
+        # seq, destination seq) in the order of their destination events, 4 bytes a seq or
+        # id while they fit (ids count intervals and flows, at most a few per event). The
+        # intervals are not kept: the pass that finds them runs again as the events are
+        # written (:meth:`_steps`), with the same ids
         code = self.code = "i" if len(data.events) < 1 << 28 else "q"
-        self.iv_id = array(code)
-        self.iv_cat = array("B")
-        self.iv_begin = array(code)
-        self.iv_end = array(code)
-        self.ended = array(code)
+        self.recording = True  # whether _flow records the flows (the first pass)
+        self._opened: list[_Handle] = []  # the intervals the current event begins, in order
+        self._closed: list[_Handle] = []  # and those it ends
+        self._results_: dict[int, str | None] | None = None
+        self._n_open = 0  # intervals begun so far in this pass
+        self.iv_end = array(code)  # by interval, in the order they begin: its end seq or -1
         self.flow_id = array(code)
         self.flow_kind = array("B")
         self.flow_src = array(code)
@@ -229,25 +231,29 @@ class _Chrome:
         self.next_id += 1
         return n
 
-    def _open(self, cat: str, seq: int) -> int:
-        """A new interval of category ``cat`` beginning at event ``seq``: its index."""
-        self.iv_id.append(self._id())
-        self.iv_cat.append(_CAT_CODE[cat])
-        self.iv_begin.append(seq)
-        self.iv_end.append(-1)
-        return len(self.iv_id) - 1
+    def _open(self, cat: str, seq: int) -> _Handle:
+        """A new interval of category ``cat`` beginning at event ``seq``."""
+        k = self._n_open
+        self._n_open = k + 1
+        if self.recording:
+            self.iv_end.append(-1)
+        h = (self._id(), cat, seq, k)
+        self._opened.append(h)
+        return h
 
-    def _close(self, k: int, seq: int) -> None:
-        """Interval ``k`` ends at event ``seq``."""
-        self.iv_end[k] = seq
-        self.ended.append(k)
+    def _close(self, h: _Handle, seq: int) -> None:
+        """Interval ``h`` ends at event ``seq`` (the current one)."""
+        if self.recording:
+            self.iv_end[h[3]] = seq
+        self._closed.append(h)
 
-    def _interval(self, k: int) -> _Interval:
-        """Interval ``k`` as an object, to name and write it."""
+    def _interval(self, h: _Handle) -> _Interval:
+        """Interval ``h`` as an object, to name and write it (its name and args say how it
+        ends, known from the first pass)."""
         events = self.events
-        begin = events[self.iv_begin[k]]
-        end = self.iv_end[k]
-        return _Interval(self.iv_id[k], str(begin.get("actor")), _CATS[self.iv_cat[k]], begin,
+        begin = events[h[2]]
+        end = self.iv_end[h[3]]
+        return _Interval(h[0], str(begin.get("actor")), h[1], begin,
                          events[end] if end >= 0 else None)
 
     # -- tracks ---------------------------------------------------------------------------
@@ -306,10 +312,28 @@ class _Chrome:
     # -- pass 1: intervals and happens-before edges ---------------------------------------
 
     def _analyse(self) -> None:
-        results = self._results()
+        """The first pass: the flows (kept), and the intervals (counted for their ids)."""
+        self.next_id = 1
+        self.recording = True
+        for _ in self._steps():
+            pass
+        self.recording = False
 
-        calls: dict[str, int] = {}  # actor -> its open blocking call, sleep or compute
-        holding: dict[tuple[str, str], list[int]] = {}  # (actor, resource) -> a stack of them
+    def _steps(self) -> Iterator[tuple[int, list[_Handle], list[_Handle]]]:
+        """The intervals and flows, in seq order: for each event that ends or begins an
+        interval, ``(seq, ended, begun)`` in the order they are made. Each run makes the
+        same ones with the same ids (its state is its own); the flows are recorded only
+        while ``recording``."""
+        if self._results_ is None:
+            self._results_ = self._results()
+        results = self._results_
+        self._opened, self._closed = [], []
+        self._n_open = 0
+        last_seq = -1
+
+        calls: dict[str, _Handle] = {}  # actor -> its open blocking call, sleep or compute
+        # (actor, resource) -> a stack of holdings
+        holding: dict[tuple[str, str], list[_Handle]] = {}
         freed: dict[str, dict[str, Any]] = {}  # resource -> the release that last freed it
         last_set: dict[str, dict[str, Any]] = {}
         puts: dict[str, deque[dict[str, Any]]] = {}
@@ -323,12 +347,15 @@ class _Chrome:
         holds_op: dict[tuple[str, str], bool] = {}  # (target, op) -> whether it holds
 
         for e in self.events:
+            if self._closed or self._opened:
+                yield last_seq, self._closed, self._opened
+                self._opened, self._closed = [], []
             actor, op, phase = e.get("actor"), e.get("op"), e.get("phase")
             if not isinstance(actor, str):
                 continue
             target = e.get("target")
             ok = e.get("result") == "ok"
-            seq = e["seq"]
+            seq = last_seq = e["seq"]
             if phase == "call" and (op in _BLOCKING or op in _TIMED):
                 calls[actor] = self._open(op if op in _TIMED else "blocked", seq)
             elif phase == "return" and actor in calls:
@@ -398,7 +425,8 @@ class _Chrome:
                         self._flow("atomic write → read", src_w, e)
                 if op != "read":
                     released[var] = e
-
+        if self._closed or self._opened:
+            yield last_seq, self._closed, self._opened
 
     def _results(self) -> dict[int, str | None]:
         """put/send call seq -> its return's result (the calls and returns paired as the
@@ -430,7 +458,10 @@ class _Chrome:
 
     def _flow(self, name: str, src: dict[str, Any], dst: dict[str, Any]) -> None:
         if src.get("actor") != dst.get("actor"):  # program order needs no arrow
-            self.flow_id.append(self._id())
+            fid = self._id()  # (the second pass counts them too: the intervals' ids follow)
+            if not self.recording:
+                return
+            self.flow_id.append(fid)
             self.flow_kind.append(_FLOW_KINDS.index(name))
             self.flow_src.append(src["seq"])
             self.flow_dst.append(dst["seq"])
@@ -458,10 +489,11 @@ class _Chrome:
         top = max(src, default=0)
         shift = 0
         while True:
-            count = [0] * (_RADIX + 1)
+            count = array("q", bytes(8 * (_RADIX + 1)))
             for i in order:
                 count[((src[i] >> shift) & (_RADIX - 1)) + 1] += 1
-            start = list(accumulate(count))
+            start = array("q", accumulate(count))
+            del count
             out = array(self.code, bytes(order.itemsize * len(order)))
             for i in order:
                 d = (src[i] >> shift) & (_RADIX - 1)
@@ -531,14 +563,17 @@ class _Chrome:
 
     def _emit(self) -> Iterator[dict[str, Any]]:
         """The events, in seq order; every index is a list walked in step with the seqs."""
-        iv_begin, iv_end, ended = self.iv_begin, self.iv_end, self.ended
         fid, kind, src, dst = self.flow_id, self.flow_kind, self.flow_src, self.flow_dst
         by_src = self._by_src()
         durs = self._layout(by_src)
         g_pid, g_tid = next(iter(self.tracks.values()), (1, 1))
-        n_iv, n_end, n_flow = len(iv_begin), len(ended), len(fid)
-        nb = ne = nin = nout = na = 0  # the next interval to begin, to end, flow in, out, anchor
-        begun: dict[int, int] = {}  # interval -> the time it began (until it ends)
+        n_flow = len(fid)
+        nin = nout = na = 0  # the next flow in, flow out, anchor
+        # the second pass of the intervals, walked in step with the events
+        self.next_id = 1
+        steps = self._steps()
+        step = next(steps, None)
+        begun: dict[_Handle, int] = {}  # interval -> the time it began, while it is open
         for seq, e, t, anchor in self._walk(by_src):
             ts = t / 1000
             actor, op = e.get("actor"), e.get("op")
@@ -548,14 +583,16 @@ class _Chrome:
                        "args": _args(e, "actors", "detail", "objects", "waits")}
                 continue
             pid, tid = self.tracks[str(actor)]
-            ends_here = False
-            while ne < n_end and iv_end[ended[ne]] == seq:
-                k = ended[ne]
-                ne += 1
-                ends_here = True
-                iv = self._interval(k)
+            if step is not None and step[0] == seq:
+                _, closing, opening = step
+                step = next(steps, None)
+            else:
+                closing = opening = _NONE
+            ends_here = bool(closing)
+            for h in closing:
+                iv = self._interval(h)
                 # (ended by another actor's event, whose time may be a few ns earlier)
-                at = max(ts, begun.pop(k, t) / 1000)
+                at = max(ts, begun.pop(h, t) / 1000)
                 yield self._slice("e", iv, at, iv.end_args())
             if anchor:  # the flows' time and category are the anchor's own
                 yield {"name": _what(e), "cat": _FLOW_CAT, "ph": "X", "ts": ts,
@@ -574,15 +611,14 @@ class _Chrome:
             elif op in _INSTANT or (op == "release" and not ends_here):
                 yield {"name": _what(e), "cat": "op", "ph": "i", "s": "t", "ts": ts,
                        "pid": pid, "tid": tid, "args": self._event_args(e)}
-            while nb < n_iv and iv_begin[nb] == seq:
-                iv = self._interval(nb)
-                begun[nb] = t
-                nb += 1
+            for h in opening:
+                if h not in closing:  # (one that ended at the event that began it is done)
+                    begun[h] = t
+                iv = self._interval(h)
                 yield self._slice("b", iv, ts, iv.begin_args())
-        for k in range(n_iv):
-            if iv_end[k] < 0:
-                iv = self._interval(k)
-                yield self._slice("e", iv, self.end_us, iv.end_args())
+        for h in begun:  # never ended, in the order they began
+            iv = self._interval(h)
+            yield self._slice("e", iv, self.end_us, iv.end_args())
 
     def _event_args(self, e: Any) -> dict[str, Any]:
         args = _args(e, "target", "result", "value", "old", "atomic", "item", "detail",
