@@ -64,6 +64,7 @@ from __future__ import annotations
 from array import array
 from collections import deque
 from collections.abc import Iterator
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,8 @@ _INSTANT = {"set", "clear", "notify", "notify_all", "log", "spawn", "start", "en
             "write", "append", "callback"}
 _ANCHOR_NS = 1000  # longest anchor slice, in nanoseconds
 _GAP_NS = 2  # least time between two events of one actor: room for an anchor and a gap of 1 ns
+_RADIX_BITS = 16  # the digit of the radix sort of the arrows by source
+_RADIX = 1 << _RADIX_BITS
 _NAME_MAX = 80  # longest log text or value shown in a name (the full text is in args)
 
 # one category for the anchors and the flows bound to them: DevTools binds a flow event to
@@ -128,18 +131,27 @@ def _args(e: dict[str, Any], *keys: str) -> dict[str, Any]:
     return out
 
 
+# the categories of intervals, by code (an interval's category is one byte of a column)
+# an interval while it is found: (id, category, the seq of the event that begins it, its
+# index in the order intervals begin)
+_Handle = tuple[int, str, int, int]
+_NONE: list[_Handle] = []
+
+
 class _Interval:
     """A blocked call, a sleep, a compute or a holding: from its ``begin`` event to its ``end``
-    event (None: until the end of the trace). Names and args are made when it is written."""
+    event (None: until the end of the trace). Names and args are made when it is written:
+    one is made from the columns of :class:`_Chrome` only then, and dropped at once (a trace
+    of millions of events has about one interval per two events)."""
 
     __slots__ = ("actor", "begin", "cat", "end", "id")
 
-    def __init__(self, id_: int, actor: str, cat: str, begin: Any) -> None:
+    def __init__(self, id_: int, actor: str, cat: str, begin: Any, end: Any = None) -> None:
         self.id = id_
         self.actor = actor
         self.cat = cat
         self.begin = begin
-        self.end: Any = None
+        self.end: Any = end
 
     def name(self) -> str:
         e = self.begin
@@ -195,15 +207,22 @@ class _Chrome:
         self.next_id = 1
         self.tracks: dict[str, tuple[int, int]] = {}
         self.kinds: dict[str, dict[str, Any]] = {}
-        # compact, for traces of millions of events: intervals in the order of their begin
-        # events, and again in the order of their end events; flows as columns (id, kind,
-        # source seq, destination seq) in the order of their destination events
-        self.intervals: list[_Interval] = []
-        self.ended: list[_Interval] = []
-        self.flow_id = array("q")
+        # compact, for traces of millions of events: the flows as columns (id, kind, source
+        # seq, destination seq) in the order of their destination events, 4 bytes a seq or
+        # id while they fit (ids count intervals and flows, at most a few per event). The
+        # intervals are not kept: the pass that finds them runs again as the events are
+        # written (:meth:`_steps`), with the same ids
+        code = self.code = "i" if len(data.events) < 1 << 28 else "q"
+        self.recording = True  # whether _flow records the flows (the first pass)
+        self._opened: list[_Handle] = []  # the intervals the current event begins, in order
+        self._closed: list[_Handle] = []  # and those it ends
+        self._results_: dict[int, str | None] | None = None
+        self._n_open = 0  # intervals begun so far in this pass
+        self.iv_end = array(code)  # by interval, in the order they begin: its end seq or -1
+        self.flow_id = array(code)
         self.flow_kind = array("B")
-        self.flow_src = array("q")
-        self.flow_dst = array("q")
+        self.flow_src = array(code)
+        self.flow_dst = array(code)
         self.end_us = 0.0  # set by _layout
         self.state: TraceState = state_of(data)
 
@@ -211,6 +230,31 @@ class _Chrome:
         n = self.next_id
         self.next_id += 1
         return n
+
+    def _open(self, cat: str, seq: int) -> _Handle:
+        """A new interval of category ``cat`` beginning at event ``seq``."""
+        k = self._n_open
+        self._n_open = k + 1
+        if self.recording:
+            self.iv_end.append(-1)
+        h = (self._id(), cat, seq, k)
+        self._opened.append(h)
+        return h
+
+    def _close(self, h: _Handle, seq: int) -> None:
+        """Interval ``h`` ends at event ``seq`` (the current one)."""
+        if self.recording:
+            self.iv_end[h[3]] = seq
+        self._closed.append(h)
+
+    def _interval(self, h: _Handle) -> _Interval:
+        """Interval ``h`` as an object, to name and write it (its name and args say how it
+        ends, known from the first pass)."""
+        events = self.events
+        begin = events[h[2]]
+        end = self.iv_end[h[3]]
+        return _Interval(h[0], str(begin.get("actor")), h[1], begin,
+                         events[end] if end >= 0 else None)
 
     # -- tracks ---------------------------------------------------------------------------
 
@@ -268,17 +312,28 @@ class _Chrome:
     # -- pass 1: intervals and happens-before edges ---------------------------------------
 
     def _analyse(self) -> None:
-        results: dict[int, str | None] = {}  # put/send call seq -> its return's result
-        events = self.events
-        for ret, call in enumerate(self.state.calls.call_of):
-            if call < 0:
-                continue
-            op = events[ret].get("op")
-            if op == "put" or op == "send":  # noqa: PLR1714 (the fast test)
-                results[call] = events[ret].get("result")
+        """The first pass: the flows (kept), and the intervals (counted for their ids)."""
+        self.next_id = 1
+        self.recording = True
+        for _ in self._steps():
+            pass
+        self.recording = False
 
-        calls: dict[str, _Interval] = {}  # actor -> its open blocking call, sleep or compute
-        holding: dict[tuple[str, str], list[_Interval]] = {}  # (actor, resource) -> stack
+    def _steps(self) -> Iterator[tuple[int, list[_Handle], list[_Handle]]]:
+        """The intervals and flows, in seq order: for each event that ends or begins an
+        interval, ``(seq, ended, begun)`` in the order they are made. Each run makes the
+        same ones with the same ids (its state is its own); the flows are recorded only
+        while ``recording``."""
+        if self._results_ is None:
+            self._results_ = self._results()
+        results = self._results_
+        self._opened, self._closed = [], []
+        self._n_open = 0
+        last_seq = -1
+
+        calls: dict[str, _Handle] = {}  # actor -> its open blocking call, sleep or compute
+        # (actor, resource) -> a stack of holdings
+        holding: dict[tuple[str, str], list[_Handle]] = {}
         freed: dict[str, dict[str, Any]] = {}  # resource -> the release that last freed it
         last_set: dict[str, dict[str, Any]] = {}
         puts: dict[str, deque[dict[str, Any]]] = {}
@@ -292,19 +347,19 @@ class _Chrome:
         holds_op: dict[tuple[str, str], bool] = {}  # (target, op) -> whether it holds
 
         for e in self.events:
+            if self._closed or self._opened:
+                yield last_seq, self._closed, self._opened
+                self._opened, self._closed = [], []
             actor, op, phase = e.get("actor"), e.get("op"), e.get("phase")
             if not isinstance(actor, str):
                 continue
             target = e.get("target")
             ok = e.get("result") == "ok"
+            seq = last_seq = e["seq"]
             if phase == "call" and (op in _BLOCKING or op in _TIMED):
-                iv = _Interval(self._id(), actor, op if op in _TIMED else "blocked", e)
-                self.intervals.append(iv)
-                calls[actor] = iv
+                calls[actor] = self._open(op if op in _TIMED else "blocked", seq)
             elif phase == "return" and actor in calls:
-                iv = calls.pop(actor)
-                iv.end = e
-                self.ended.append(iv)
+                self._close(calls.pop(actor), seq)
 
             tk = (str(target), str(op))
             holds = holds_op.get(tk)
@@ -312,14 +367,12 @@ class _Chrome:
                 of = state.facts_of(tk[0]).ops.get(tk[1])
                 holds = holds_op[tk] = of is not None and of.hold is not None
             if holds:  # acquire, release, a condition's wait: the state pass says
-                for c in changes[e["seq"]] or ():
+                for c in changes[seq] or ():
                     res = c.resource
                     kind = c.kind
                     if kind == "take":
                         self._acquired(freed.pop(res, None), e)
-                        iv = _Interval(self._id(), actor, "holding", e)
-                        self.intervals.append(iv)
-                        holding.setdefault((actor, res), []).append(iv)
+                        holding.setdefault((actor, res), []).append(self._open("holding", seq))
                     elif kind == "retake":
                         if ok:
                             self._acquired(freed.pop(res, None), e)
@@ -327,9 +380,7 @@ class _Chrome:
                         who = actor if kind == "give" else names[c.actor]
                         stack = holding.get((who, res))
                         if stack:
-                            iv = stack.pop()
-                            iv.end = e
-                            self.ended.append(iv)
+                            self._close(stack.pop(), seq)
                         mode = state.mode_of(res, c.mode)
                         if c.times <= 0 or (mode is not None and mode.sharing == "counted"):
                             freed[res] = e  # a release that leaves it held frees nothing
@@ -339,13 +390,13 @@ class _Chrome:
                 last_set[str(target)] = e
             elif op == "wait" and phase == "return" and ok and str(target) in last_set:
                 self._flow("set → wait", last_set[str(target)], e)
-            elif op == "put" and phase == "call" and results.get(e["seq"]) == "ok":
+            elif op == "put" and phase == "call" and results.get(seq) == "ok":
                 puts.setdefault(str(target), deque()).append(e)
             elif op == "get" and phase == "return" and ok:
                 src = self._take(puts.get(str(target)), e.get("item"))
                 if src is not None:
                     self._flow("put → get", src, e)
-            elif op == "send" and phase == "call" and results.get(e["seq"]) == "ok":
+            elif op == "send" and phase == "call" and results.get(seq) == "ok":
                 sends.setdefault((str(target), actor), deque()).append(e)
             elif op == "recv" and phase == "return" and ok:
                 ends = [q for (p, sender), q in sends.items()
@@ -374,7 +425,32 @@ class _Chrome:
                         self._flow("atomic write → read", src_w, e)
                 if op != "read":
                     released[var] = e
+        if self._closed or self._opened:
+            yield last_seq, self._closed, self._opened
 
+    def _results(self) -> dict[int, str | None]:
+        """put/send call seq -> its return's result (the calls and returns paired as the
+        reader pairs them: the same actor, op and target), for the puts and sends only."""
+        results: dict[int, str | None] = {}
+        if "put" not in self.state.ops and "send" not in self.state.ops:
+            return results
+        pending: dict[tuple[Any, Any, Any], int] = {}
+        for e in self.events:
+            op = e.get("op")
+            if op != "put" and op != "send":  # noqa: PLR1714 (the fast test)
+                continue
+            phase = e.get("phase")
+            actor = e.get("actor")
+            if phase is None or actor is None:
+                continue
+            key = (actor, op, e.get("target"))
+            if phase == "call":
+                pending[key] = e["seq"]
+            else:
+                got = pending.pop(key, None)
+                if got is not None:
+                    results[got] = e.get("result")
+        return results
 
     def _acquired(self, release: dict[str, Any] | None, e: dict[str, Any]) -> None:
         if release is not None and release.get("actor") != e.get("actor"):
@@ -382,7 +458,10 @@ class _Chrome:
 
     def _flow(self, name: str, src: dict[str, Any], dst: dict[str, Any]) -> None:
         if src.get("actor") != dst.get("actor"):  # program order needs no arrow
-            self.flow_id.append(self._id())
+            fid = self._id()  # (the second pass counts them too: the intervals' ids follow)
+            if not self.recording:
+                return
+            self.flow_id.append(fid)
             self.flow_kind.append(_FLOW_KINDS.index(name))
             self.flow_src.append(src["seq"])
             self.flow_dst.append(dst["seq"])
@@ -401,63 +480,102 @@ class _Chrome:
 
     # -- pass 2: the events, written as they are made ---------------------------------------
 
-    def _layout(self) -> tuple[array[int], array[int], set[int]]:
-        """The time of every event and the length of every anchor, in nanoseconds, by seq;
-        and the seqs of the anchors (the events at an end of an arrow).
+    def _by_src(self) -> array[int]:
+        """The flows' indexes in the order of their source events (stable: creation order at
+        one source), by a radix sort on the source seqs, 16 bits at a time: no Python int
+        per flow, and nothing the size of the trace."""
+        src = self.flow_src
+        order = array(self.code, range(len(src)))
+        top = max(src, default=0)
+        shift = 0
+        while True:
+            count = array("q", bytes(8 * (_RADIX + 1)))
+            for i in order:
+                count[((src[i] >> shift) & (_RADIX - 1)) + 1] += 1
+            start = array("q", accumulate(count))
+            del count
+            out = array(self.code, bytes(order.itemsize * len(order)))
+            for i in order:
+                d = (src[i] >> shift) & (_RADIX - 1)
+                out[start[d]] = i
+                start[d] += 1
+            order = out
+            shift += _RADIX_BITS
+            if top >> shift == 0:
+                return order
+
+    def _walk(self, by_src: array[int]) -> Iterator[tuple[int, Any, int, bool]]:
+        """Each event in seq order with its time in nanoseconds and whether it is an anchor
+        (an end of an arrow): ``(seq, event, t, anchor)``.
 
         An actor's event is at its recorded time, or ``_GAP_NS`` after the actor's previous
         event if that is later (events of one microsecond), and strictly after the source of
-        each arrow that ends at it; an engine event is never before an earlier event. An
-        anchor lasts ``_ANCHOR_NS`` at most and ends at least 1 ns before its actor's next
-        event, so one actor's slices are disjoint and an arrow's two ends have different
-        times (see the module's comment for why each viewer needs that)."""
-        events = self.events
-        n = len(events)
-        times = array("q", bytes(8 * n))
-        durs = array("q", bytes(8 * n))
-        anchors = set(self.flow_src) | set(self.flow_dst)
-        dst, src = self.flow_dst, self.flow_src
+        each arrow that ends at it; an engine event is never before an earlier event. Walked
+        twice (:meth:`_layout`, :meth:`_emit`): no time is kept per event, only the times of
+        the arrows' sources until their destinations (a trace of millions of events)."""
+        src, dst = self.flow_src, self.flow_dst
         n_flow = len(dst)
-        last: dict[Any, int] = {}  # actor -> the seq of its last event
-        open_anchor: dict[Any, int] = {}  # actor -> the seq of its anchor still unended
+        src_t = array("q", bytes(8 * n_flow))  # by flow: its source's time
+        last: dict[Any, int] = {}  # actor -> the time of its last event
         latest = 0
-        nf = 0
-        for seq, e in enumerate(events):
+        nin = nout = 0
+        for seq, e in enumerate(self.events):
             t = round(_us(e.get("ts")) * 1000)
             actor = e.get("actor")
+            anchor = False
             if actor is None:
                 t = max(t, latest)
             else:
                 prev = last.get(actor)
                 if prev is not None:
-                    t = max(t, times[prev] + _GAP_NS)
-                while nf < n_flow and dst[nf] == seq:
-                    t = max(t, times[src[nf]] + 1)
-                    nf += 1
-                start = open_anchor.pop(actor, None)
-                if start is not None:
-                    durs[start] = min(_ANCHOR_NS, t - times[start] - 1)
-                if seq in anchors:
-                    open_anchor[actor] = seq
-                    durs[seq] = _ANCHOR_NS
-                last[actor] = seq
-            times[seq] = t
+                    t = max(t, prev + _GAP_NS)
+                while nin < n_flow and dst[nin] == seq:
+                    t = max(t, src_t[nin] + 1)
+                    nin += 1
+                    anchor = True
+                while nout < n_flow and src[by_src[nout]] == seq:
+                    src_t[by_src[nout]] = t
+                    nout += 1
+                    anchor = True
+                last[actor] = t
             latest = max(latest, t)
+            yield seq, e, t, anchor
         self.end_us = latest / 1000  # the end of the trace: where open intervals end
-        return times, durs, anchors
+
+    def _layout(self, by_src: array[int]) -> array[int]:
+        """The length of every anchor in nanoseconds, in seq order (see :meth:`_walk` for the
+        times). An anchor lasts ``_ANCHOR_NS`` at most and ends at least 1 ns before its
+        actor's next event, so one actor's slices are disjoint and an arrow's two ends have
+        different times (see the module's comment for why each viewer needs that)."""
+        durs = array("i")  # at most _ANCHOR_NS
+        open_anchor: dict[Any, tuple[int, int]] = {}  # actor -> its anchor still unended
+        for _seq, e, t, anchor in self._walk(by_src):
+            actor = e.get("actor")
+            if actor is None:
+                continue
+            got = open_anchor.pop(actor, None)
+            if got is not None:
+                durs[got[0]] = min(_ANCHOR_NS, t - got[1] - 1)
+            if anchor:
+                open_anchor[actor] = (len(durs), t)
+                durs.append(_ANCHOR_NS)
+        return durs
 
     def _emit(self) -> Iterator[dict[str, Any]]:
         """The events, in seq order; every index is a list walked in step with the seqs."""
-        intervals, ended = self.intervals, self.ended
         fid, kind, src, dst = self.flow_id, self.flow_kind, self.flow_src, self.flow_dst
-        by_src = sorted(range(len(fid)), key=src.__getitem__)  # stable: creation order
-        times, durs, anchors = self._layout()
+        by_src = self._by_src()
+        durs = self._layout(by_src)
         g_pid, g_tid = next(iter(self.tracks.values()), (1, 1))
-        n_iv, n_end, n_flow = len(intervals), len(ended), len(fid)
-        nb = ne = nin = nout = 0  # the next interval to begin, to end, flow in, flow out
-        for e in self.events:
-            seq = e["seq"]
-            ts = times[seq] / 1000
+        n_flow = len(fid)
+        nin = nout = na = 0  # the next flow in, flow out, anchor
+        # the second pass of the intervals, walked in step with the events
+        self.next_id = 1
+        steps = self._steps()
+        step = next(steps, None)
+        begun: dict[_Handle, int] = {}  # interval -> the time it began, while it is open
+        for seq, e, t, anchor in self._walk(by_src):
+            ts = t / 1000
             actor, op = e.get("actor"), e.get("op")
             if actor is None:  # engine events: deadlock, stall, timeout
                 yield {"name": str(op), "cat": "engine", "ph": "i", "s": "g", "ts": ts,
@@ -465,18 +583,22 @@ class _Chrome:
                        "args": _args(e, "actors", "detail", "objects", "waits")}
                 continue
             pid, tid = self.tracks[str(actor)]
-            ends_here = False
-            while ne < n_end and ended[ne].end is e:
-                iv = ended[ne]
-                ne += 1
-                ends_here = True
+            if step is not None and step[0] == seq:
+                _, closing, opening = step
+                step = next(steps, None)
+            else:
+                closing = opening = _NONE
+            ends_here = bool(closing)
+            for h in closing:
+                iv = self._interval(h)
                 # (ended by another actor's event, whose time may be a few ns earlier)
-                at = max(ts, times[iv.begin["seq"]] / 1000)
+                at = max(ts, begun.pop(h, t) / 1000)
                 yield self._slice("e", iv, at, iv.end_args())
-            if seq in anchors:  # the flows' time and category are the anchor's own
+            if anchor:  # the flows' time and category are the anchor's own
                 yield {"name": _what(e), "cat": _FLOW_CAT, "ph": "X", "ts": ts,
-                       "dur": durs[seq] / 1000, "pid": pid, "tid": tid,
+                       "dur": durs[na] / 1000, "pid": pid, "tid": tid,
                        "args": self._event_args(e)}
+                na += 1
                 while nin < n_flow and dst[nin] == seq:
                     yield {"name": _FLOW_KINDS[kind[nin]], "cat": _FLOW_CAT, "ph": "f",
                            "bp": "e", "id": fid[nin], "ts": ts, "pid": pid, "tid": tid}
@@ -489,13 +611,14 @@ class _Chrome:
             elif op in _INSTANT or (op == "release" and not ends_here):
                 yield {"name": _what(e), "cat": "op", "ph": "i", "s": "t", "ts": ts,
                        "pid": pid, "tid": tid, "args": self._event_args(e)}
-            while nb < n_iv and intervals[nb].begin is e:
-                iv = intervals[nb]
-                nb += 1
+            for h in opening:
+                if h not in closing:  # (one that ended at the event that began it is done)
+                    begun[h] = t
+                iv = self._interval(h)
                 yield self._slice("b", iv, ts, iv.begin_args())
-        for iv in intervals:
-            if iv.end is None:
-                yield self._slice("e", iv, self.end_us, iv.end_args())
+        for h in begun:  # never ended, in the order they began
+            iv = self._interval(h)
+            yield self._slice("e", iv, self.end_us, iv.end_args())
 
     def _event_args(self, e: Any) -> dict[str, Any]:
         args = _args(e, "target", "result", "value", "old", "atomic", "item", "detail",
@@ -542,24 +665,24 @@ def dumps_chrome(doc: dict[str, Any]) -> bytes:
 
 
 def _chunks(events: Iterator[dict[str, Any]], rest: dict[str, Any]) -> Iterator[bytes]:
-    """The bytes of :func:`dumps_chrome`, about a megabyte at a time."""
+    """The bytes of :func:`dumps_chrome`, about a megabyte at a time (gathered in one
+    bytearray: no small bytes object per event is kept until the chunk is written, which
+    would scatter the memory the events are made in)."""
     dumps = orjson.dumps
-    buf: list[bytes] = []
-    size = 0
+    buf = bytearray()
     first = next(events, None)
     yield b'{"traceEvents":[\n'
     if first is not None:
-        buf.append(dumps(first))
+        buf += dumps(first)
         for ev in events:
-            line = dumps(ev)
-            buf.append(line)
-            size += len(line)
-            if size > 1 << 20:
-                yield b",\n".join(buf) + b",\n"
+            buf += b",\n"
+            buf += dumps(ev)
+            if len(buf) > 1 << 20:
+                yield bytes(buf)
                 buf.clear()
-                size = 0
     tail = [dumps(k) + b":" + dumps(v) for k, v in rest.items()]
-    yield b",\n".join(buf) + b"\n]" + b"".join(b"," + t for t in tail) + b"}\n"
+    buf += b"\n]" + b"".join(b"," + t for t in tail) + b"}\n"
+    yield bytes(buf)
 
 
 def write_chrome(data: TraceData, out: Path) -> Path:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tracer.trace import TraceData
-from tracer.trace.state import is_atomic, state_of
+from tracer.trace.state import is_atomic
 
 _WAITED = 0.001  # waits shorter than this are not worth a note
 
@@ -90,17 +90,24 @@ def timeline(trace: TraceData, actor: str | None = None) -> Iterator[str]:
         yield f"lines: of {meta.get('source') or 'the scenario file'}"
     head = f"{'line':>5}  " if lined else ""
     yield f"{'seq':>6}  {'time (s)':>10}  {'actor':<{width}}  {head}event"
-    calls = state_of(trace).calls  # calls paired with their returns, as the reader does
-    call_of = calls.call_of
+    # calls paired with their returns as the reader pairs them (the same actor, op and
+    # target), as the events are printed: nothing is kept per event
+    pending: dict[tuple[Any, Any, Any], Any] = {}
     for e in events:
         who = e.get("actor")
+        phase = e.get("phase")
+        start = None
+        if who is not None and phase is not None:
+            key = (who, e.get("op"), e.get("target"))
+            if phase == "call":
+                pending[key] = e
+            else:
+                start = pending.pop(key, None)
         if actor is not None and who not in (actor, None):
             continue
         note = ""
         ts = e.get("ts")
-        if who is not None and e.get("phase") == "return":
-            got = call_of[e.get("seq")]
-            start = events[got] if got >= 0 else None
+        if who is not None and phase == "return":
             op = e.get("op")
             if start is not None and ts - start.get("ts") >= _WAITED and op != "sleep":
                 # (a compute is CPU work, not a wait: how long it took is the point of it)
@@ -109,8 +116,8 @@ def timeline(trace: TraceData, actor: str | None = None) -> Iterator[str]:
         line = f"{e.get('line') or '-':>5}  " if lined else ""
         yield (f"{e.get('seq'):>6}  {ts:>10.6f}  {who if who is not None else '-':<{width}}  "
                f"{line}{describe(e)}{note}")
-    still = [events[s] for s in calls.open
-             if actor is None or events[s].get("actor") == actor]
+    still = sorted((e for e in pending.values() if actor is None or e.get("actor") == actor),
+                   key=lambda e: e.get("seq"))
     for title, group in (
             ("still blocked at the end:", [e for e in still if e.get("op") != "compute"]),
             ("still computing at the end:", [e for e in still if e.get("op") == "compute"])):
