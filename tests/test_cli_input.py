@@ -83,8 +83,8 @@ def test_validate_good_files(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     no_traceback(proc)
     assert proc.stdout.splitlines() == [
-        "ok: tiny.yaml (tiny: 2 actors, 1 primitives)",
-        "ok: second.yaml (second: 1 actors, 0 primitives)",
+        "ok: tiny.yaml (tiny: 2 actors, 1 primitive)",
+        "ok: second.yaml (second: 1 actor, 0 primitives)",
     ]
     assert proc.stderr == ""
     assert not (tmp_path / "traces").exists()

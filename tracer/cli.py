@@ -133,6 +133,11 @@ def _status(message: str) -> None:
     click.echo(message, err=True, color=_color(err=True))
 
 
+def _n(count: int, noun: str) -> str:
+    """``1 actor``, ``2 actors``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _cmd(*args: str | Path) -> str:
     """A command to suggest: one shell command, each argument quoted, that pastes back."""
     return " ".join(shlex.quote(str(a)) for a in args)
@@ -320,7 +325,7 @@ def run(scenario: str | None, args: tuple[str, ...], module: str | None, output:
 
     def started() -> None:
         if not quiet:
-            _status(f"running {plan.scenario.name}: {len(plan.actors)} actors, timeout "
+            _status(f"running {plan.scenario.name}: {_n(len(plan.actors), 'actor')}, timeout "
                     f"{plan.scenario.timeout:g} s")
     # the collector stays paused through the run, the trace and the analysis (see
     # tracer._gc: they allocate millions of small acyclic objects), and then leaves what
@@ -399,7 +404,7 @@ def _run_program_cmd(path: str | None, module: str | None, argv: list[str],
     problem = result.status != "ok" or bool(report.findings)
     if not quiet or problem:
         _result(f"{shown}: {result.status} after {result.duration:.3f} s, "
-                f"{result.event_count} events, {len(result.actors)} actors")
+                f"{_n(result.event_count, 'event')}, {_n(len(result.actors), 'actor')}")
         told = {"deadlock": ("deadlock", "stall"), "stall": ("deadlock", "stall"),
                 "timeout": ("timeout",), "error": ("error",)}.get(result.status, ())
         if result.detail and result.status not in ("ok", "error"):
@@ -432,7 +437,7 @@ def _summary(result: RunResult, report: Report, path: Path | None, quiet: bool) 
     problem = result.status != "ok" or bool(report.findings)
     if not quiet or problem:
         _result(f"{sc.name}: {result.status} after {result.duration:.3f} s, "
-                f"{result.event_count} events, {len(result.actors)} actors")
+                f"{_n(result.event_count, 'event')}, {_n(len(result.actors), 'actor')}")
         # the outcome's detail says what the deadlock, stall or timeout was (its findings say
         # the same, so they are not repeated); an actor's error is told by its finding, which
         # also names the step, but a cause outside the actors (a killed process or Manager) is
@@ -489,8 +494,8 @@ def validate(scenarios: tuple[str, ...]) -> None:
             bad += 1
             continue
         sc = plan.scenario
-        _result(f"ok: {path} ({sc.name}: {len(plan.actors)} actors, "
-                f"{len(sc.primitives)} primitives)")
+        _result(f"ok: {path} ({sc.name}: {_n(len(plan.actors), 'actor')}, "
+                f"{_n(len(sc.primitives), 'primitive')})")
     if bad:
         sys.exit(EXIT_BAD_INPUT)
 

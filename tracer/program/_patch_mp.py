@@ -111,8 +111,9 @@ def _record_access(op: str, target: str, value: Any, site: str) -> None:
     if a.quiet:
         return
     shown = getattr(rec, "shown", None)
+    # (the (value,) payload of every recorded access: see _seam's design)
     rec.emit(a, op, target, None, None, site,
-             {"value": shown(a, value) if shown is not None else plain(value)})
+             (shown(a, value) if shown is not None else plain(value),))
 
 
 def _accesses() -> None:
