@@ -269,13 +269,18 @@ class Baton(Scheduler):
     def _real_wait(self, actor: Actor, attempt: Attempt, timeout: float | None) -> bool:
         s = self._slot(actor)
         with self.mu:
-            s.state = "real"
-            s.since = _clock()
-            if self.holder is s:
-                self.holder = None
-            if self.holder is None:
-                self._choose()
+            self.into_real(s)
         return attempt(timeout)
+
+    def into_real(self, s: _Slot) -> None:
+        """(Under ``mu``.) ``s`` goes into a real wait: it gives the turn up, and another is
+        chosen."""
+        s.state = "real"
+        s.since = _clock()
+        if self.holder is s:
+            self.holder = None
+        if self.holder is None:
+            self._choose()
 
     def _give(self, s: _Slot) -> None:
         self.holder = s

@@ -197,12 +197,7 @@ class Host:
             return
         if self.imports:  # (before the access's turn: they are recorded before it is made)
             self._import_waits(a, target, site)
-        a.access = True
-        try:
-            rec.scheduler.turn(a)
-        finally:
-            a.access = False
-        a.turned = True
+        rec.access_turn(a)
 
     def imported(self, module: str) -> None:
         """A user module's body has run: the importer ``set``s the event ``import MODULE``.

@@ -670,12 +670,7 @@ def _before_access(op: str, target: str, site: str) -> None:
     a = rec.current()
     if a.quiet:
         return
-    a.access = True
-    try:
-        rec.scheduler.turn(a)
-    finally:
-        a.access = False
-    a.turned = True
+    rec.access_turn(a)
 
 
 class _ChildWriter:

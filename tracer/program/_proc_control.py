@@ -27,7 +27,6 @@ import pickle
 import socket
 import struct
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from tracer.program._seam import Actor, Attempt, Prim, Scheduler
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
 
     from tracer.program._control import Baton
 
-_clock = time.monotonic
 BOOT = 10.0  # real seconds a started process may take to come to its first event
 _HEAD = struct.Struct("!I")
 
@@ -189,14 +187,8 @@ class Server:
         baton = self.baton
         with baton.mu:
             s = baton.slots.get(proxy.name)
-            if s is None:
-                return
-            s.state = "real"
-            s.since = _clock()
-            if baton.holder is s:
-                baton.holder = None
-            if baton.holder is None:
-                baton._choose()
+            if s is not None:
+                baton.into_real(s)
 
     def _go(self, conn: socket.socket, proxy: RemoteActor, answer: Any) -> None:
         proxy.sending = True

@@ -285,6 +285,16 @@ class Recorder:
         finally:
             a.quiet -= 1
 
+    def access_turn(self, a: Actor) -> None:
+        """A shared access's turn, before it is made (under a baton: the scheduler knows what
+        the actor is about to do); its record then takes no second turn."""
+        a.access = True
+        try:
+            self.scheduler.turn(a)
+        finally:
+            a.access = False
+        a.turned = True
+
     # --- recording
     def emit(self, a: Actor, op: str, target: str | None, phase: str | None,
              result: str | None, site: str | None,
