@@ -100,6 +100,37 @@ def test_a_free_run_of_a_process_listing_replays_identically(tmp_path: Path,
     assert all(_dead(a["pid"]) for a in replayed["actors"])
 
 
+def test_a_replay_gives_each_pool_task_to_the_worker_the_recording_gave_it_to(
+        tmp_path: Path) -> None:
+    """Two workers, three tasks: the recording is made to say that the worker which came back
+    from its first task *later* took the third (a free run shows either): the replay keeps
+    to it, where the first worker back would take the task if nothing held it."""
+    out = tmp_path / "turns.json"
+    run = tracer(tmp_path, "run", str(PROGRAMS / "mp_pool_turns.py"), "-o", str(out))
+    assert run.returncode == 0, run.stdout + run.stderr
+    doc = json.loads(out.read_text())
+    events = doc["events"]
+    sleeps = [i for i, e in enumerate(events) if e["op"] == "sleep"]
+    third = [i for i in sleeps if events[i]["phase"] == "call"][2]
+    rets = [i for i in sleeps if events[i]["phase"] == "return"][:2]
+    taker = events[third]["actor"]
+    first, second = sorted(rets, key=lambda i: events[i]["actor"] == taker)
+    # the other worker back first, then the taker, then the taker's third task
+    places = sorted([*rets, third])
+    moved = [events[first], events[second], events[third]]
+    for place, e in zip(places, moved, strict=True):
+        events[place] = e
+    for k, e in enumerate(events):
+        e["seq"] = k
+    out.write_text(json.dumps(doc))
+    proc, replayed = _replay(tmp_path, out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "identical (ok)" in proc.stdout, proc.stdout + proc.stderr
+    took = [e["actor"] for e in replayed["events"] if e["op"] == "sleep" and
+            e["phase"] == "call"]
+    assert took[2] == taker, replayed["events"]
+
+
 def test_explore_of_the_pool_listing_runs_every_task_in_a_traced_worker(tmp_path: Path) -> None:
     doc = _explore_json(tmp_path, "mp_tut_pool.py", 2)
     assert not _problems(doc), doc

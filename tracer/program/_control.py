@@ -171,11 +171,15 @@ class Baton(Scheduler):
                 return attempt(timeout)
             s = self._slot(actor)
             deadline = None if timeout is None else self.now + max(0.0, timeout)
+            wait_turn = self._task_in_turn(actor, target)
             while True:
                 if joined is not None and joined.state == "done":
                     return attempt(timeout)  # (it recorded its end: its thread is leaving)
                 tried = self.version  # (before: a child process may end meanwhile)
-                if attempt(0):
+                if wait_turn:  # (not tried: it is tried when chosen)
+                    wait_turn = False
+                    tried = -1
+                elif attempt(0):
                     return True
                 with self.mu:
                     s.state = "blocked"
@@ -265,6 +269,20 @@ class Baton(Scheduler):
                 s = self.slots[actor.name] = _Slot(actor, len(self.slots))
                 s.first = False
         return s
+
+    def _task_in_turn(self, actor: Actor, target: Any) -> bool:
+        """Whether a replay's Pool worker waits for its turn to take a task even when one is
+        there: the recording does not say which worker took which task, only what each then
+        recorded, so a worker takes one when the recording's next event is its own (or, for
+        a task that records nothing, see ``_pool_tasks``). Else the first worker back from
+        its task would take the next, one the recording gave to a worker that came back
+        later, and the replay would diverge."""
+        want = self.want
+        if want is None or self.diverged is not None or not isinstance(target, Prim) or \
+                not target.options.get("pool"):
+            return False
+        with self.mu:
+            return self.recorded < len(want) and want[self.recorded].get("actor") != actor.name
 
     def _real_wait(self, actor: Actor, attempt: Attempt, timeout: float | None) -> bool:
         s = self._slot(actor)

@@ -71,6 +71,27 @@ def last_user_site(exc: BaseException) -> str | None:
 # --- the C locks -------------------------------------------------------------------------------
 
 
+# a free run's thread that finds a recorded lock taken naps and tries again, a few times,
+# before it waits for the lock in the OS: a waiter woken by the release takes the lock while
+# the releaser still runs, then waits for the GIL, and the two go by turns, a GIL hand-off
+# per operation (a lock convoy), where the bare program's releaser takes the lock again
+# before the waiter wakes; a nap lets the holder run on, as the bare program's does
+_NAPS = 3
+_NAP = 5e-5  # seconds (the OS makes it ~60 us)
+
+
+def _nap_for(rec: _seam.Recorder, real: Any) -> bool:
+    """Whether ``real`` was taken after a few naps (a free run only: a schedule's baton
+    decides who waits)."""
+    if rec.scheduler.__class__ is not _seam.Scheduler:
+        return False
+    for _ in range(_NAPS):
+        _real_sleep(_NAP)
+        if real.acquire(False):
+            return True
+    return False
+
+
 class TracedLock:
     """A real ``threading.Lock`` the user's code made, recorded."""
 
@@ -97,6 +118,8 @@ class TracedLock:
             payload = {"timeout": timeout}
         rec.emit(a, "acquire", name, "call", None, site, payload)
         ok = bool(real.acquire(False))
+        if not ok and blocking and (timeout is None or timeout < 0):
+            ok = _nap_for(rec, real)
         if not ok and blocking and timeout != 0:
             limit = None if timeout is None or timeout < 0 else timeout
             ok = rec.scheduler.block(a, self._p, "acquire",
@@ -114,15 +137,7 @@ class TracedLock:
             self._lock.release()
             return
         a = rec.current()
-        seq = rec.emit(a, "release", self._p.name, None, None, _names.user_site(), None)
-        try:
-            self._lock.release()
-        except RuntimeError as exc:
-            if seq >= 0:
-                e = a.buf[-1]
-                a.buf[-1] = (*e[:8], {"error": str(exc)})
-            raise
-        rec.unhold(a, self._p.name)
+        self._released(rec, a, _names.user_site())
 
     def locked(self) -> bool:
         return bool(self._lock.locked())
@@ -142,7 +157,7 @@ class TracedLock:
         shown = _display.get(f.f_code.co_filename)
         site = f"{shown}:{f.f_lineno}" if shown else _names.user_site()
         rec.emit(a, "acquire", name, "call", None, site, None)
-        ok = bool(real.acquire(False)) or rec.scheduler.block(
+        ok = bool(real.acquire(False)) or _nap_for(rec, real) or rec.scheduler.block(
             a, p, "acquire", lambda t: bool(real.acquire(True, -1 if t is None else t)), None)
         if ok:
             rec.hold(a, name)
@@ -157,16 +172,22 @@ class TracedLock:
         a = rec.by_ident.get(_get_ident()) or rec.current()
         f = sys._getframe(1)
         shown = _display.get(f.f_code.co_filename)
-        site = f"{shown}:{f.f_lineno}" if shown else _names.user_site()
+        self._released(rec, a, f"{shown}:{f.f_lineno}" if shown else _names.user_site())
+
+    def _released(self, rec: _seam.Recorder, a: Actor, site: str | None) -> None:
+        """The real release and its event: the event's seq is taken before the release, the
+        event appended after (see ``Recorder.reserve``)."""
         name = self._p.name
-        seq = rec.emit(a, "release", name, None, None, site, None)
+        at = rec.reserve(a)
         try:
             self._lock.release()
         except RuntimeError as err:
-            if seq >= 0:
-                e = a.buf[-1]
-                a.buf[-1] = (*e[:8], {"error": str(err)})
+            if at is not None:
+                a.buf.append((at[0], at[1], a.name, "release", name, None, None, site,
+                              {"error": str(err)}))
             raise
+        if at is not None:
+            a.buf.append((at[0], at[1], a.name, "release", name, None, None, site, None))
         rec.unhold(a, name)
 
     def _at_fork_reinit(self) -> None:

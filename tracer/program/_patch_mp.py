@@ -635,8 +635,9 @@ def _child(proc: Any, name: str, cfg: dict[str, Any], old: Recorder, original: A
 
 def _pool_tasks(proc: Any, rec: Recorder) -> None:
     """A Pool's worker under a baton takes its next task when the scheduler says (a
-    blocking get, recorded as no event, on the pool's task pipe): which worker runs which
-    task is then the schedule's (a replay's: the recording's), not the OS's."""
+    blocking get, recorded as no event, on the pool's task pipe), even when one is there:
+    which worker runs which task is then the schedule's (a replay's: the recording's, see
+    ``Baton.block``), not the OS's nor the first to come back's."""
     pool = sys.modules.get("multiprocessing.pool")
     if pool is None or getattr(proc, "_target", None) is not pool.worker or not proc._args:
         return
@@ -654,10 +655,8 @@ def _pool_tasks(proc: Any, rec: Recorder) -> None:
             return True
 
     def get() -> Any:
-        if not rec.closed:
-            a = rec.current()
-            if not ready(0):
-                rec.scheduler.block(a, tasks, "get", ready, None)
+        if not rec.closed:  # (the host decides, even when a task is there: see Baton.block)
+            rec.scheduler.block(rec.current(), tasks, "get", ready, None)
         return real_get()
     inqueue.get = get
 

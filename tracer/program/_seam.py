@@ -310,6 +310,20 @@ class Recorder:
                       payload))
         return seq
 
+    def reserve(self, a: Actor) -> tuple[int, float] | None:
+        """An event's turn, ``seq`` and time, taken now, its record appended later by the
+        caller (None: ``a`` records nothing now): a release's, taken before the real release
+        so that its seq comes before the next holder's acquire while the lock is held as
+        briefly as it can be (a thread the OS stops while it holds a contended lock makes
+        the other wait for the GIL and the lock by turns)."""
+        if a.quiet:
+            return None
+        if a.turned:
+            a.turned = False
+        else:
+            self.scheduler.turn(a)
+        return next(self.seq), self.clock() - self.t0
+
     def engine_event(self, op: str, payload: dict[str, Any]) -> int:
         seq = next(self.seq)
         self.engine.append((seq, self.clock() - self.t0, "", op, None, None, None, None,
