@@ -84,7 +84,7 @@ def schedule_key(events: Sequence[Sequence[Any]]) -> int:
             per.setdefault("host", []).append((op,))
             continue
         value = None
-        if payload:
+        if payload is not None:
             fields = payload_fields(payload)
             value = _plain(repr(fields.get("item", fields.get("value"))))
         per.setdefault("actor:" + actor, []).append((op, target, phase, result, value))

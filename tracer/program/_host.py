@@ -276,7 +276,7 @@ class Host:
         }
         code = 0
         try:
-            data = orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS)
+            data = _seam.dump_events(doc)
             tmp = self.out + ".part"
             with open(tmp, "wb") as f:
                 f.write(data)
@@ -310,6 +310,8 @@ def free_recording(host: Host) -> Any:
     scalar = _SCALAR
     current = rec.current
     prim_of = _seam.PRIM_OF
+    bare = _seam.BARE_PAYLOAD
+    none = (None,)
 
     def record(op: str, target: str, value: Any, site: str) -> None:
         if rec.closed:
@@ -327,7 +329,10 @@ def free_recording(host: Host) -> Any:
             of = prim_of.get(value.__class__)
             p = of(value) if of is not None else None
             value = p.shown if p.__class__ is Prim else rec.shown(a, value)
-        a.buf.append((next_seq(), clock() - t0, a.name, op, target, None, None, site, (value,)))
+            payload: Any = (value,) if value.__class__ not in bare else value
+        else:  # (a bare int, float, str or bool is its own payload: see _seam's design)
+            payload = value if value is not None else none
+        a.buf.append((next_seq(), clock() - t0, a.name, op, target, None, None, site, payload))
     return record
 
 

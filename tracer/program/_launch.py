@@ -398,7 +398,7 @@ def assemble(program: Program, host: dict[str, Any] | None, returncode: int | No
             ev["result"] = result
         if site is not None:
             ev["line"] = site
-        if payload:
+        if payload is not None:
             for k, v in payload_fields(payload).items():
                 ev.setdefault(k, v)
         if op in ("deadlock", "stall") and not actor:

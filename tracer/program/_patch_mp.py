@@ -790,11 +790,7 @@ def _write(path: str, doc: Any, events: bool = False) -> None:
     spawned child ~12 ms to import)."""
     tmp = f"{path}.{os.getpid()}.part"
     try:
-        if events:
-            import orjson  # noqa: PLC0415
-            data = orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS)
-        else:
-            data = json.dumps(doc).encode()
+        data = _seam.dump_events(doc) if events else json.dumps(doc).encode()
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)

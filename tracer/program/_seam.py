@@ -10,10 +10,12 @@ the real call and its ``return`` after, a releasing op records before it acts, s
 of ``seq`` is consistent with what really happened.
 
 An event's ``payload`` is None, a dict of its extra fields, or ``(value,)``: the shorthand of
-``{"value": value}`` that every recorded shared access uses. A tuple of plain values is one the
-cyclic garbage collector stops tracking; one holding a dict it walks at every collection, as
-long as the run lasts -- with a dict per access the collector cost a program's access about
-1 µs more (bench/programs.py). :func:`payload_fields` reads either form.
+``{"value": value}`` that every recorded shared access uses; a free run's access whose value
+is a bare int, float, str or bool records the value itself (one allocation less, one object
+less for the collector). A tuple of plain values is one the cyclic garbage collector stops
+tracking; one holding a dict it walks at every collection, as long as the run lasts -- with a
+dict per access the collector cost a program's access about 1 µs more (bench/programs.py).
+:func:`payload_fields` reads every form.
 
 What blocks is handed to the run's scheduler (:class:`Scheduler`): free running it is the
 real call; a scheduler that runs one actor at a time (replay, explore) makes it an attempt.
@@ -56,6 +58,31 @@ def plain(value: Any, depth: int = 0) -> Any:
     except Exception:  # a user's __repr__ may fail: the trace stays whole
         text = f"<{type(value).__name__}>"
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+_INT64 = (-(2**63), 2**64)  # the integers orjson writes
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every integer JSON writers refuse (beyond 64 bits: ``10**30``) as its
+    ``repr``, for a document the events' writer refused (its fast path lets ints through)."""
+    if value.__class__ is int and not _INT64[0] <= value < _INT64[1]:
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def dump_events(doc: Any) -> bytes:
+    """``doc`` (a document of events) as JSON bytes, whatever integers the program wrote."""
+    import orjson  # noqa: PLC0415  (a spawned child imports it only when it writes)
+
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(json_safe(doc), option=orjson.OPT_NON_STR_KEYS)
 
 
 class Actor:
@@ -344,14 +371,22 @@ class Recorder:
         return (sum(len(a.buf) for a in actors), sum(a.state == "done" for a in actors))
 
 
+# the classes of a value that is its own payload (exact classes)
+BARE_PAYLOAD = frozenset((int, float, str, bool))
+
+
 def payload_fields(payload: Any) -> dict[str, Any]:
     """An event's payload as a dict, empty for None (``(value,)``, a JSON list once written,
-    is ``{"value": value}``)."""
+    and a bare int, float, str or bool are ``{"value": value}``)."""
     if payload is None:
         return {}
-    if payload.__class__ is dict:
-        return payload
-    return {"value": payload[0]}
+    cls = payload.__class__
+    if cls is dict:
+        fields: dict[str, Any] = payload
+        return fields
+    if cls is tuple or cls is list:
+        return {"value": payload[0]}
+    return {"value": payload}
 
 
 # class -> how to find an instance's Prim (None: not recorded), for the classes whose
