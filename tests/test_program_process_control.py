@@ -131,6 +131,45 @@ def test_a_replay_gives_each_pool_task_to_the_worker_the_recording_gave_it_to(
     assert took[2] == taker, replayed["events"]
 
 
+def test_a_replay_gives_each_item_to_the_get_the_recording_gave_it_to(tmp_path: Path) -> None:
+    """Two processes' gets on a manager queue: the recording is made to say that the get
+    called first returned last, with the second item (a free run shows that when the other's
+    request reaches the manager first): the replay keeps to it, where the get called first
+    would take the first item if it were tried at once."""
+    out = tmp_path / "getters.json"
+    run = tracer(tmp_path, "run", str(PROGRAMS / "mp_mgr_getters.py"), "-o", str(out))
+    assert run.returncode == 0, run.stdout + run.stderr
+    doc = json.loads(out.read_text())
+    events = doc["events"]
+    mine = [i for i, e in enumerate(events) if e["actor"] in ("g1", "g2") and
+            (e["op"] == "end" or (e["op"] == "get" and e.get("target") == "q"))]
+    assert len(mine) == 6, [events[i] for i in mine]
+    first = next(events[i]["actor"] for i in mine if events[i].get("phase") == "call")
+    second = "g2" if first == "g1" else "g1"
+
+    def one(actor: str, op: str, phase: str | None) -> dict[str, Any]:
+        return next(events[i] for i in mine if events[i]["actor"] == actor and
+                    events[i]["op"] == op and events[i].get("phase") == phase)
+    order = [one(first, "get", "call"), one(second, "get", "call"),
+             {**one(second, "get", "return"), "item": "1"}, one(second, "end", None),
+             {**one(first, "get", "return"), "item": "2"}, one(first, "end", None)]
+    # (the getters' starts and these six right after the second spawn: a valid order)
+    starts = [i for i, e in enumerate(events) if e["op"] == "start" and
+              e["actor"] in ("g1", "g2")]
+    rest = [e for i, e in enumerate(events) if i not in mine and i not in starts]
+    at = max(i for i, e in enumerate(rest) if e["op"] == "spawn") + 1
+    events[:] = rest[:at] + [events[i] for i in starts] + order + rest[at:]
+    for k, e in enumerate(events):
+        e["seq"] = k
+    out.write_text(json.dumps(doc))
+    proc, replayed = _replay(tmp_path, out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "identical (ok)" in proc.stdout, proc.stdout + proc.stderr
+    got = {e["actor"]: e.get("item") for e in replayed["events"]
+           if e["op"] == "get" and e.get("phase") == "return"}
+    assert got == {second: "1", first: "2"}, got
+
+
 def test_explore_of_the_pool_listing_runs_every_task_in_a_traced_worker(tmp_path: Path) -> None:
     doc = _explore_json(tmp_path, "mp_tut_pool.py", 2)
     assert not _problems(doc), doc

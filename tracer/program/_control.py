@@ -83,6 +83,8 @@ class Baton(Scheduler):
     (Coroutine actors: an ``ablock`` hook, when ``_seam.Scheduler`` gets one, would park the
     task's turn the same way: a slot per task, its gate an asyncio future.)"""
 
+    tries_first = False  # (every blocking op is first tried in block: see _attempt_in_turn)
+
     def __init__(self, host: Host, strategy: Any = None,
                  replay: list[dict[str, Any]] | None = None,
                  divergence_out: str | None = None) -> None:
@@ -171,7 +173,7 @@ class Baton(Scheduler):
                 return attempt(timeout)
             s = self._slot(actor)
             deadline = None if timeout is None else self.now + max(0.0, timeout)
-            wait_turn = self._task_in_turn(actor, target)
+            wait_turn = self._attempt_in_turn(actor, target)
             while True:
                 if joined is not None and joined.state == "done":
                     return attempt(timeout)  # (it recorded its end: its thread is leaving)
@@ -270,16 +272,17 @@ class Baton(Scheduler):
                 s.first = False
         return s
 
-    def _task_in_turn(self, actor: Actor, target: Any) -> bool:
-        """Whether a replay's Pool worker waits for its turn to take a task even when one is
-        there: the recording does not say which worker took which task, only what each then
-        recorded, so a worker takes one when the recording's next event is its own (or, for
-        a task that records nothing, see ``_pool_tasks``). Else the first worker back from
-        its task would take the next, one the recording gave to a worker that came back
-        later, and the replay would diverge."""
+    def _attempt_in_turn(self, actor: Actor, target: Any) -> bool:
+        """Whether a replay's blocking operation waits for its turn before it is first tried:
+        it is tried when the recording's next event is its actor's (its return). A real
+        operation has effects: a get tried at once would take the item the recording gave to
+        another actor whose get came later and returned first (a manager queue's three
+        getters), and a Pool's worker back from its task would take the next task, one the
+        recording gave to a worker that came back later (a task's take records no event: a
+        worker takes one when its next recorded event is wanted, or, for a task that records
+        nothing, see ``_pool_tasks``)."""
         want = self.want
-        if want is None or self.diverged is not None or not isinstance(target, Prim) or \
-                not target.options.get("pool"):
+        if want is None or self.diverged is not None or not isinstance(target, Prim):
             return False
         with self.mu:
             return self.recorded < len(want) and want[self.recorded].get("actor") != actor.name

@@ -95,12 +95,17 @@ def _nap_for(rec: _seam.Recorder, real: Any) -> bool:
 class TracedLock:
     """A real ``threading.Lock`` the user's code made, recorded."""
 
-    __slots__ = ("__weakref__", "_lock", "_p")
+    # (_code, _line, _site: the last ``with`` line's site, which a thread's ``__exit__`` and
+    # the next ``__enter__`` on the same line reuse)
+    __slots__ = ("__weakref__", "_code", "_line", "_lock", "_p", "_site")
     _kind = "lock"
 
     def __init__(self, real: Any, p: Prim) -> None:
         self._lock = real
         self._p = p
+        self._code: Any = None
+        self._line = 0
+        self._site = ""
         p.available = lambda op: not real.locked()
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
@@ -117,7 +122,8 @@ class TracedLock:
         elif timeout is not None and timeout >= 0:
             payload = {"timeout": timeout}
         rec.emit(a, "acquire", name, "call", None, site, payload)
-        ok = bool(real.acquire(False))
+        ok = bool(real.acquire(False)) if (rec.scheduler.tries_first or not blocking or
+                                           timeout == 0) else False
         if not ok and blocking and (timeout is None or timeout < 0):
             ok = _nap_for(rec, real)
         if not ok and blocking and timeout != 0:
@@ -144,25 +150,57 @@ class TracedLock:
 
     # ``with lock:`` is the hot path of most programs: acquire() and release() written out
     # for it (the same events), with the site read from the calling frame when it is the
-    # user's (one frame, not a walk up the stack) and the actor from the thread's ident
+    # user's (one frame, not a walk up the stack; the last one kept for the same line) and the
+    # actor from the thread's ident; a free run's events appended here, the lock's holders
+    # counted inline, and a lock taken at once takes the call's time for its return
+    def _with_site(self) -> str | None:
+        f = sys._getframe(2)
+        code = f.f_code
+        line = f.f_lineno
+        if code is self._code and line == self._line:
+            return self._site
+        shown = _display.get(code.co_filename)
+        if not shown:
+            return _names.user_site()
+        site = self._site = f"{shown}:{line}"
+        self._code, self._line = code, line
+        return site
+
     def __enter__(self) -> bool:
         rec = _seam.REC
         real = self._lock
         if rec is None or rec.closed:
             return bool(real.acquire())
         a = rec.by_ident.get(_get_ident()) or rec.current()
+        site = self._with_site()
         p = self._p
         name = p.name
-        f = sys._getframe(1)
-        shown = _display.get(f.f_code.co_filename)
-        site = f"{shown}:{f.f_lineno}" if shown else _names.user_site()
-        rec.emit(a, "acquire", name, "call", None, site, None)
-        ok = bool(real.acquire(False)) or _nap_for(rec, real) or rec.scheduler.block(
-            a, p, "acquire", lambda t: bool(real.acquire(True, -1 if t is None else t)), None)
-        if ok:
-            rec.hold(a, name)
-        rec.emit(a, "acquire", name, "return", "ok" if ok else "timeout", site, None)
-        return ok
+        if a.quiet or a.turned or rec.scheduler.__class__ is not _seam.Scheduler:
+            rec.emit(a, "acquire", name, "call", None, site, None)
+            ok = (rec.scheduler.tries_first and bool(real.acquire(False))) or rec.scheduler.block(
+                a, p, "acquire", lambda t: bool(real.acquire(True, -1 if t is None else t)),
+                None)
+            if ok:
+                rec.hold(a, name)
+            rec.emit(a, "acquire", name, "return", "ok" if ok else "timeout", site, None)
+            return ok
+        buf = a.buf
+        actor = a.name
+        t = rec.clock() - rec.t0
+        buf.append((next(rec.seq), t, actor, "acquire", name, "call", None, site, None))
+        if not real.acquire(False):
+            ok = _nap_for(rec, real) or rec.scheduler.block(
+                a, p, "acquire", lambda t: bool(real.acquire(True, -1 if t is None else t)),
+                None)
+            t = rec.clock() - rec.t0
+            if not ok:  # (a free run's untimed wait ends with the lock: not seen)
+                buf.append((next(rec.seq), t, actor, "acquire", name, "return", "timeout",
+                            site, None))
+                return False
+        h = rec.holders[name]
+        h[actor] = h.get(actor, 0) + 1
+        buf.append((next(rec.seq), t, actor, "acquire", name, "return", "ok", site, None))
+        return True
 
     def __exit__(self, *exc: object) -> None:
         rec = _seam.REC
@@ -170,9 +208,26 @@ class TracedLock:
             self._lock.release()
             return
         a = rec.by_ident.get(_get_ident()) or rec.current()
-        f = sys._getframe(1)
-        shown = _display.get(f.f_code.co_filename)
-        self._released(rec, a, f"{shown}:{f.f_lineno}" if shown else _names.user_site())
+        site = self._with_site()
+        if a.quiet or a.turned or rec.scheduler.__class__ is not _seam.Scheduler:
+            self._released(rec, a, site)
+            return
+        name = self._p.name
+        actor = a.name
+        seq = next(rec.seq)  # (before the release: see Recorder.reserve)
+        t = rec.clock() - rec.t0
+        try:
+            self._lock.release()
+        except RuntimeError as err:
+            a.buf.append((seq, t, actor, "release", name, None, None, site,
+                          {"error": str(err)}))
+            raise
+        a.buf.append((seq, t, actor, "release", name, None, None, site, None))
+        h = rec.holders[name]
+        if h.get(actor) == 1:
+            del h[actor]
+        else:  # (an rlock taken again, a lock another thread took)
+            rec.unhold(a, name)
 
     def _released(self, rec: _seam.Recorder, a: Actor, site: str | None) -> None:
         """The real release and its event: the event's seq is taken before the release, the
@@ -207,6 +262,9 @@ class TracedRLock(TracedLock):
     def __init__(self, real: Any, p: Prim) -> None:
         self._lock = real
         self._p = p
+        self._code = None
+        self._line = 0
+        self._site = ""
         rec = _seam.REC
         holders = rec.holders if rec is not None else {}
 
@@ -348,7 +406,8 @@ def record_blocking(rec: _seam.Recorder, p: Prim, op: str,
     value: Any = None
     a.quiet += 1
     try:
-        ok, value = wait(0) if try_first else (False, None)
+        first = try_first and (rec.scheduler.tries_first or not blocking or timeout == 0)
+        ok, value = wait(0) if first else (False, None)
         if not ok and blocking and (timeout != 0 or not try_first):
             box: list[Any] = []
 

@@ -227,7 +227,8 @@ class _IdleGet:
                 return False
             return True
         rec.emit(a, "get", p.name, "call", None, None, None)
-        if attempt(0) or rec.scheduler.block(a, p, "get", attempt, timeout):
+        if (rec.scheduler.tries_first and attempt(0)) or \
+                rec.scheduler.block(a, p, "get", attempt, timeout):
             work = box[-1]
             task = work.__dict__.get("_tracer_task") if work is not None else None
             rec.emit(a, "get", p.name, "return", "ok",

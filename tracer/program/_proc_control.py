@@ -268,6 +268,8 @@ class RemoteBaton(Scheduler):
     """A child process's scheduler: each of its actors asks the host's baton over a
     connection of its own (see the module's docstring)."""
 
+    tries_first = False  # (the host's baton tries each blocking op: see Baton)
+
     def __init__(self, path: str, rec: Any, lost: Callable[[], None]) -> None:
         self.path = path
         self.rec = rec

@@ -139,6 +139,11 @@ class Scheduler:
     """What decides when the program's actors go (see ``engine/schedule/_protocol`` for the
     scenario engine's richer protocol, which this mirrors). The free run's is this one."""
 
+    # whether a blocking op may try its real operation once before it calls ``block`` (a
+    # free run: yes; a scheduler that runs one actor at a time tries it in ``block``, when
+    # the op's turn comes: a get tried at once may take the item another's get took first)
+    tries_first = True
+
     def turn(self, actor: Actor) -> None:
         """Before ``actor`` records an event (one-at-a-time schedulers: wait for its turn)."""
 
