@@ -193,3 +193,33 @@ def test_a_module_is_explored_with_dash_m_and_its_trace_replays(tmp_path: Path) 
     assert race["objects"] == ["count"]
     again = tracer("replay", race["trace"], cwd=tmp_path)
     assert "identical" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_replay_where_a_get_returns_before_the_put_it_waited_for_is_identical(
+        tmp_path: Path) -> None:
+    """A consumer's get returns before the producer's put does (a free run records that when
+    the consumer wakes first): the replay makes the put at once, as the free run did, and its
+    get then returns as recorded (a put held back for its own return's turn would leave the
+    get nothing to take)."""
+    out = tmp_path / "putget.json"
+    run = tracer("run", str(PROGRAMS / "ctl_putget.py"), "-o", str(out), cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    doc = json.loads(out.read_text())
+    events = doc["events"]
+
+    def one(actor: str, op: str, phase: str | None = None) -> dict[str, Any]:
+        return next(e for e in events if e["actor"] == actor and e["op"] == op and
+                    e.get("phase") == phase)
+    order = [one("C", "start"), one("C", "get", "call"), one("P", "start"),
+             one("P", "put", "call"), one("C", "get", "return"), one("C", "end"),
+             one("P", "put", "return"), one("P", "end")]
+    rest = [e for e in events if e["actor"] not in ("C", "P")]
+    at = max(i for i, e in enumerate(rest) if e["op"] == "spawn") + 1
+    doc["events"] = rest[:at] + order + rest[at:]
+    assert len(doc["events"]) == len(events)
+    for k, e in enumerate(doc["events"]):
+        e["seq"] = k
+    out.write_text(json.dumps(doc))
+    proc = tracer("replay", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "identical (ok)" in proc.stdout, proc.stdout + proc.stderr

@@ -33,9 +33,10 @@ def test_every_read_shows_the_value_of_the_last_write(tmp_path: Path) -> None:
         elif e["op"] == "read" and target in last:
             assert e["value"] == last[target], (e, last[target])
             reads[target] += 1
-    # (a tuple is a JSON list; an integer beyond 64 bits, which JSON writers refuse, its repr)
+    # (a tuple is a JSON list; an integer beyond 64 bits, which JSON writers refuse, its repr;
+    # a lone surrogate, which UTF-8 cannot hold, escaped)
     expected = [0, 0.0, "", False, None, True, 7, -2.5, "text", [1, 2], {"k": 1}, [3],
-                repr(10**30)]
+                repr(10**30), "\\udc80"]
     for target, n in reads.items():
         assert n >= len(expected), (target, reads)
         kinds = [(type(v).__name__, v) for v in written[target][-len(expected):]]

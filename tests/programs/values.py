@@ -5,7 +5,8 @@ class Box:
         self.v = None
 
 
-VALUES = [0, 0.0, "", False, None, True, 7, -2.5, "text", [1, 2], {"k": 1}, (3,), 10**30]
+VALUES = [0, 0.0, "", False, None, True, 7, -2.5, "text", [1, 2], {"k": 1}, (3,), 10**30,
+          "\udc80"]
 box = Box()
 g = None
 

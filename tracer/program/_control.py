@@ -51,6 +51,7 @@ _REAL_WAITS = {("condition", "wait"), ("barrier", "wait")}
 FLIGHT = 0.25
 FLIGHT_TRY = 0.01
 _FLIGHT_OPS = {("queue", "get"), ("pipe", "recv"), ("queue", "put")}
+_LOOK_AHEAD = 10_000  # recorded events a replay's blocking op looks through (_attempt_in_turn)
 _clock = time.monotonic
 
 
@@ -173,7 +174,7 @@ class Baton(Scheduler):
                 return attempt(timeout)
             s = self._slot(actor)
             deadline = None if timeout is None else self.now + max(0.0, timeout)
-            wait_turn = self._attempt_in_turn(actor, target)
+            wait_turn = self._attempt_in_turn(actor, target, op)
             while True:
                 if joined is not None and joined.state == "done":
                     return attempt(timeout)  # (it recorded its end: its thread is leaving)
@@ -272,20 +273,32 @@ class Baton(Scheduler):
                 s.first = False
         return s
 
-    def _attempt_in_turn(self, actor: Actor, target: Any) -> bool:
-        """Whether a replay's blocking operation waits for its turn before it is first tried:
-        it is tried when the recording's next event is its actor's (its return). A real
-        operation has effects: a get tried at once would take the item the recording gave to
-        another actor whose get came later and returned first (a manager queue's three
-        getters), and a Pool's worker back from its task would take the next task, one the
-        recording gave to a worker that came back later (a task's take records no event: a
-        worker takes one when its next recorded event is wanted, or, for a task that records
-        nothing, see ``_pool_tasks``)."""
+    def _attempt_in_turn(self, actor: Actor, target: Any, op: str) -> bool:
+        """Whether a replay's blocking operation waits for its turn before it is first tried
+        (it is then tried when its actor is chosen, for its return): when the recording has
+        another actor's same operation on the same object succeed before this actor's next
+        event. Tried at once, a get called first but answered second would take the item the
+        recording gave to the other (a manager queue's getters), an acquire the lock the
+        other took first. Anything else is tried at once, as a free run does: a put another's
+        get waits for. A Pool's worker takes its next task only when the recording's next
+        event is its own (a take records no event; for a task whose run records nothing see
+        ``_pool_tasks``): else the first worker back would take the task the recording gave
+        to a worker that came back later."""
         want = self.want
         if want is None or self.diverged is not None or not isinstance(target, Prim):
             return False
+        name = actor.name
         with self.mu:
-            return self.recorded < len(want) and want[self.recorded].get("actor") != actor.name
+            start = self.recorded
+            if target.options.get("pool"):
+                return start < len(want) and want[start].get("actor") != name
+            for e in want[start:start + _LOOK_AHEAD]:
+                if e.get("actor") == name:
+                    return False
+                if e.get("target") == target.name and e.get("op") == op and \
+                        e.get("phase") == "return" and e.get("result") == "ok":
+                    return True
+        return False
 
     def _real_wait(self, actor: Actor, attempt: Attempt, timeout: float | None) -> bool:
         s = self._slot(actor)

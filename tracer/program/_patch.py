@@ -95,17 +95,15 @@ def _nap_for(rec: _seam.Recorder, real: Any) -> bool:
 class TracedLock:
     """A real ``threading.Lock`` the user's code made, recorded."""
 
-    # (_code, _line, _site: the last ``with`` line's site, which a thread's ``__exit__`` and
-    # the next ``__enter__`` on the same line reuse)
-    __slots__ = ("__weakref__", "_code", "_line", "_lock", "_p", "_site")
+    # (_at: (code, line, site) of the last ``with`` line, which a thread's ``__exit__`` and
+    # the next ``__enter__`` on the same line reuse; one tuple, read and written at once)
+    __slots__ = ("__weakref__", "_at", "_lock", "_p")
     _kind = "lock"
 
     def __init__(self, real: Any, p: Prim) -> None:
         self._lock = real
         self._p = p
-        self._code: Any = None
-        self._line = 0
-        self._site = ""
+        self._at: tuple[Any, int, str] = (None, 0, "")
         p.available = lambda op: not real.locked()
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
@@ -123,7 +121,7 @@ class TracedLock:
             payload = {"timeout": timeout}
         rec.emit(a, "acquire", name, "call", None, site, payload)
         ok = bool(real.acquire(False)) if (rec.scheduler.tries_first or not blocking or
-                                           timeout == 0) else False
+                                           timeout == 0 or a.quiet) else False
         if not ok and blocking and (timeout is None or timeout < 0):
             ok = _nap_for(rec, real)
         if not ok and blocking and timeout != 0:
@@ -157,13 +155,14 @@ class TracedLock:
         f = sys._getframe(2)
         code = f.f_code
         line = f.f_lineno
-        if code is self._code and line == self._line:
-            return self._site
+        at = self._at
+        if at[0] is code and at[1] == line:
+            return at[2]
         shown = _display.get(code.co_filename)
         if not shown:
             return _names.user_site()
-        site = self._site = f"{shown}:{line}"
-        self._code, self._line = code, line
+        site = f"{shown}:{line}"
+        self._at = (code, line, site)
         return site
 
     def __enter__(self) -> bool:
@@ -177,7 +176,8 @@ class TracedLock:
         name = p.name
         if a.quiet or a.turned or rec.scheduler.__class__ is not _seam.Scheduler:
             rec.emit(a, "acquire", name, "call", None, site, None)
-            ok = (rec.scheduler.tries_first and bool(real.acquire(False))) or rec.scheduler.block(
+            ok = ((rec.scheduler.tries_first or a.quiet) and bool(real.acquire(False))) or \
+                rec.scheduler.block(
                 a, p, "acquire", lambda t: bool(real.acquire(True, -1 if t is None else t)),
                 None)
             if ok:
@@ -214,15 +214,14 @@ class TracedLock:
             return
         name = self._p.name
         actor = a.name
-        seq = next(rec.seq)  # (before the release: see Recorder.reserve)
-        t = rec.clock() - rec.t0
+        buf = a.buf
+        buf.append((next(rec.seq), rec.clock() - rec.t0, actor, "release", name, None, None,
+                    site, None))
         try:
             self._lock.release()
         except RuntimeError as err:
-            a.buf.append((seq, t, actor, "release", name, None, None, site,
-                          {"error": str(err)}))
+            buf[-1] = (*buf[-1][:8], {"error": str(err)})
             raise
-        a.buf.append((seq, t, actor, "release", name, None, None, site, None))
         h = rec.holders[name]
         if h.get(actor) == 1:
             del h[actor]
@@ -230,19 +229,16 @@ class TracedLock:
             rec.unhold(a, name)
 
     def _released(self, rec: _seam.Recorder, a: Actor, site: str | None) -> None:
-        """The real release and its event: the event's seq is taken before the release, the
-        event appended after (see ``Recorder.reserve``)."""
+        """The release's event, then the real release (a failed one: its event says why)."""
         name = self._p.name
-        at = rec.reserve(a)
+        seq = rec.emit(a, "release", name, None, None, site, None)
         try:
             self._lock.release()
         except RuntimeError as err:
-            if at is not None:
-                a.buf.append((at[0], at[1], a.name, "release", name, None, None, site,
-                              {"error": str(err)}))
+            if seq >= 0:
+                e = a.buf[-1]
+                a.buf[-1] = (*e[:8], {"error": str(err)})
             raise
-        if at is not None:
-            a.buf.append((at[0], at[1], a.name, "release", name, None, None, site, None))
         rec.unhold(a, name)
 
     def _at_fork_reinit(self) -> None:
@@ -262,9 +258,7 @@ class TracedRLock(TracedLock):
     def __init__(self, real: Any, p: Prim) -> None:
         self._lock = real
         self._p = p
-        self._code = None
-        self._line = 0
-        self._site = ""
+        self._at = (None, 0, "")
         rec = _seam.REC
         holders = rec.holders if rec is not None else {}
 
@@ -394,6 +388,7 @@ def record_blocking(rec: _seam.Recorder, p: Prim, op: str,
     the item put); ``item_out``: the return carries the value got; ``on_ok``: what a
     success does besides (a hold taken)."""
     a = rec.current()
+    quiet = a.quiet > 0  # (a quiet op is not one of the schedule's: tried at once)
     site = _names.user_site()
     payload: dict[str, Any] = {}
     if item[0]:
@@ -406,7 +401,8 @@ def record_blocking(rec: _seam.Recorder, p: Prim, op: str,
     value: Any = None
     a.quiet += 1
     try:
-        first = try_first and (rec.scheduler.tries_first or not blocking or timeout == 0)
+        first = try_first and (rec.scheduler.tries_first or not blocking or timeout == 0 or
+                               quiet)
         ok, value = wait(0) if first else (False, None)
         if not ok and blocking and (timeout != 0 or not try_first):
             box: list[Any] = []

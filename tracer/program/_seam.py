@@ -64,12 +64,18 @@ _INT64 = (-(2**63), 2**64)  # the integers orjson writes
 
 
 def json_safe(value: Any) -> Any:
-    """``value`` with every integer JSON writers refuse (beyond 64 bits: ``10**30``) as its
-    ``repr``, for a document the events' writer refused (its fast path lets ints through)."""
-    if value.__class__ is int and not _INT64[0] <= value < _INT64[1]:
-        return repr(value)
+    """``value`` with what JSON writers refuse made writable, for a document the events'
+    writer refused (its fast path lets ints and strs through): an integer beyond 64 bits
+    (``10**30``) as its ``repr``, a string with a lone surrogate (``"\\udc80"``: a file name
+    ``os.fsdecode`` could not decode) with it escaped (``"\\\\udc80"``)."""
+    if isinstance(value, int) and not isinstance(value, bool) and \
+            not _INT64[0] <= value < _INT64[1]:
+        return repr(int(value))
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
+        return {json_safe(k) if isinstance(k, str) else k: json_safe(v)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
@@ -341,20 +347,6 @@ class Recorder:
         a.buf.append((seq, self.clock() - self.t0, a.name, op, target, phase, result, site,
                       payload))
         return seq
-
-    def reserve(self, a: Actor) -> tuple[int, float] | None:
-        """An event's turn, ``seq`` and time, taken now, its record appended later by the
-        caller (None: ``a`` records nothing now): a release's, taken before the real release
-        so that its seq comes before the next holder's acquire while the lock is held as
-        briefly as it can be (a thread the OS stops while it holds a contended lock makes
-        the other wait for the GIL and the lock by turns)."""
-        if a.quiet:
-            return None
-        if a.turned:
-            a.turned = False
-        else:
-            self.scheduler.turn(a)
-        return next(self.seq), self.clock() - self.t0
 
     def engine_event(self, op: str, payload: dict[str, Any]) -> int:
         seq = next(self.seq)
