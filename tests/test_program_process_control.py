@@ -53,6 +53,17 @@ def _replay(tmp_path: Path, trace: Path) -> tuple[subprocess.CompletedProcess[st
     return proc, json.loads(out.read_text())
 
 
+def _replay_reordered(tmp_path: Path, out: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    """Renumber ``doc``'s reordered events, write it to ``out`` and replay it: identical."""
+    for k, e in enumerate(doc["events"]):
+        e["seq"] = k
+    out.write_text(json.dumps(doc))
+    proc, replayed = _replay(tmp_path, out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "identical (ok)" in proc.stdout, proc.stdout + proc.stderr
+    return replayed
+
+
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_explore_finds_the_cross_process_abba_and_it_replays_as_that_deadlock(
         tmp_path: Path, method: str) -> None:
@@ -120,12 +131,7 @@ def test_a_replay_gives_each_pool_task_to_the_worker_the_recording_gave_it_to(
     moved = [events[first], events[second], events[third]]
     for place, e in zip(places, moved, strict=True):
         events[place] = e
-    for k, e in enumerate(events):
-        e["seq"] = k
-    out.write_text(json.dumps(doc))
-    proc, replayed = _replay(tmp_path, out)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "identical (ok)" in proc.stdout, proc.stdout + proc.stderr
+    replayed = _replay_reordered(tmp_path, out, doc)
     took = [e["actor"] for e in replayed["events"] if e["op"] == "sleep" and
             e["phase"] == "call"]
     assert took[2] == taker, replayed["events"]
@@ -159,12 +165,7 @@ def test_a_replay_gives_each_item_to_the_get_the_recording_gave_it_to(tmp_path: 
     rest = [e for i, e in enumerate(events) if i not in mine and i not in starts]
     at = max(i for i, e in enumerate(rest) if e["op"] == "spawn") + 1
     events[:] = rest[:at] + [events[i] for i in starts] + order + rest[at:]
-    for k, e in enumerate(events):
-        e["seq"] = k
-    out.write_text(json.dumps(doc))
-    proc, replayed = _replay(tmp_path, out)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "identical (ok)" in proc.stdout, proc.stdout + proc.stderr
+    replayed = _replay_reordered(tmp_path, out, doc)
     got = {e["actor"]: e.get("item") for e in replayed["events"]
            if e["op"] == "get" and e.get("phase") == "return"}
     assert got == {second: "1", first: "2"}, got

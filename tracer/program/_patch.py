@@ -120,8 +120,7 @@ class TracedLock:
         elif timeout is not None and timeout >= 0:
             payload = {"timeout": timeout}
         rec.emit(a, "acquire", name, "call", None, site, payload)
-        ok = bool(real.acquire(False)) if (rec.scheduler.tries_first or not blocking or
-                                           timeout == 0 or a.quiet) else False
+        ok = rec.scheduler.try_first(a, blocking, timeout) and bool(real.acquire(False))
         if not ok and blocking and (timeout is None or timeout < 0):
             ok = _nap_for(rec, real)
         if not ok and blocking and timeout != 0:
@@ -176,7 +175,7 @@ class TracedLock:
         name = p.name
         if a.quiet or a.turned or rec.scheduler.__class__ is not _seam.Scheduler:
             rec.emit(a, "acquire", name, "call", None, site, None)
-            ok = ((rec.scheduler.tries_first or a.quiet) and bool(real.acquire(False))) or \
+            ok = (rec.scheduler.try_first(a, True, None) and bool(real.acquire(False))) or \
                 rec.scheduler.block(
                 a, p, "acquire", lambda t: bool(real.acquire(True, -1 if t is None else t)),
                 None)
@@ -401,8 +400,9 @@ def record_blocking(rec: _seam.Recorder, p: Prim, op: str,
     value: Any = None
     a.quiet += 1
     try:
-        first = try_first and (rec.scheduler.tries_first or not blocking or timeout == 0 or
-                               quiet)
+        # (the op's own quiet already counts here: the actor's quiet from before it decides)
+        first = try_first and (quiet or rec.scheduler.tries_first or not blocking or
+                               timeout == 0)
         ok, value = wait(0) if first else (False, None)
         if not ok and blocking and (timeout != 0 or not try_first):
             box: list[Any] = []

@@ -189,8 +189,7 @@ def _wrap_semlock(obj: Any, p: Prim) -> None:
         elif timeout is not None:
             payload = {"timeout": timeout}
         rec.emit(a, "acquire", p.name, "call", None, site, payload)
-        ok = bool(real_acq(False)) if (rec.scheduler.tries_first or not block or
-                                       timeout == 0 or a.quiet) else False
+        ok = rec.scheduler.try_first(a, block, timeout) and bool(real_acq(False))
         if not ok and block and timeout != 0:
             ok = rec.scheduler.block(a, p, "acquire",
                                      lambda t: bool(real_acq(True, t)), timeout)

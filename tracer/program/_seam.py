@@ -150,6 +150,12 @@ class Scheduler:
     # the op's turn comes: a get tried at once may take the item another's get took first)
     tries_first = True
 
+    def try_first(self, actor: Actor, blocking: bool, timeout: float | None) -> bool:
+        """Whether a blocking op tries its real operation once before ``block``: a free run's
+        does, and under any scheduler a non-blocking or timeout-0 op (that try is the op) and
+        a quiet one (inside another's recording: no op of the schedule's)."""
+        return self.tries_first or not blocking or timeout == 0 or actor.quiet > 0
+
     def turn(self, actor: Actor) -> None:
         """Before ``actor`` records an event (one-at-a-time schedulers: wait for its turn)."""
 
